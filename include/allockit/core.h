@@ -1,0 +1,294 @@
+/* allockit core: the error model, the alignment helpers and the three
+ * allocator interfaces (byte, page, ID) that every allocator in the kit
+ * implements.
+ *
+ * Freestanding: this header and everything in src/ use only <stddef.h>,
+ * <stdint.h>, <stdbool.h>, <limits.h> and compiler builtins.
+ *
+ * Configuration: the build generates <allockit/config.h> (AK_HAVE_* and the
+ * capacities). A project that vendors the sources without CMake can instead
+ * define AK_CONFIG_HEADER to a header of its own, or define the macros on
+ * the command line; every macro has a default below.
+ */
+#ifndef ALLOCKIT_CORE_H
+#define ALLOCKIT_CORE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(AK_CONFIG_HEADER)
+#include AK_CONFIG_HEADER
+#elif defined(__has_include)
+#if __has_include(<allockit/config.h>)
+#include <allockit/config.h>
+#endif
+#endif
+
+/** Page-allocator capacity in pages of 4 KiB (build option
+ *  AK_PAGE_ALLOC_CAPACITY: 256m = 65536, 4g = 1048576, 64g = 16777216,
+ *  1t = 268435456). Sizes the bitmap inside every ak_bitmap_page object. */
+#ifndef AK_PAGE_ALLOC_CAPACITY_PAGES
+#define AK_PAGE_ALLOC_CAPACITY_PAGES 1048576u
+#endif
+
+/** ID-allocator capacity in IDs (build option AK_ID_CAPACITY). */
+#ifndef AK_ID_CAPACITY
+#define AK_ID_CAPACITY 65536u
+#endif
+
+/** Assertion hook for internal "cannot happen" states; off by default
+ *  (a freestanding core has nowhere to report to). Define it to your
+ *  kernel's assert to turn internal consistency checks into traps. */
+#ifndef AK_ASSERT
+#define AK_ASSERT(x) ((void)0)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Result of every fallible allockit call. Any call that returns an error
+ *  other than AK_OK has left the allocator exactly as it was. */
+typedef enum ak_error {
+    AK_OK = 0,             /**< success */
+    AK_ERR_INVALID_PARAM,  /**< bad size, count, alignment or address */
+    AK_ERR_MEMORY_OVERLAP, /**< a region overlaps memory already managed */
+    AK_ERR_NO_MEMORY,      /**< not enough free memory / pages / IDs */
+    AK_ERR_NOT_ALLOCATED,  /**< freeing something that is not allocated */
+} ak_error;
+
+/** Number of ak_error values (for tables indexed by error). */
+#define AK_ERROR_COUNT 5
+
+/** A short, static, human-readable description of @p e.
+ *  Never NULL: an unknown value gives "unknown error". O(1). */
+const char *ak_strerror(ak_error e);
+
+/** The enumerator's name ("AK_ERR_NO_MEMORY"), or "AK_ERR_?" if unknown. */
+const char *ak_error_name(ak_error e);
+
+/* ------------------------------------------------------------------ */
+/* Alignment helpers                                                   */
+/* ------------------------------------------------------------------ */
+
+/* Macro forms, usable in constant expressions (array sizes, static
+ * initialisers, _Static_assert). `a` must be a power of two. Like the inline
+ * functions, AK_ALIGN_UP wraps modulo 2^N when x is within a-1 of the top of
+ * its type; use ak_align_up_checked where that can happen. */
+#define AK_IS_POW2(x) ((x) != 0 && (((x) & ((x)-1)) == 0))
+#define AK_ALIGN_DOWN(x, a) ((x) & ~((a)-1))
+#define AK_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((a)-1))
+#define AK_IS_ALIGNED(x, a) (((x) & ((a)-1)) == 0)
+
+/** Round @p pos down to a multiple of @p align (a power of two). */
+static inline uintptr_t ak_align_down(uintptr_t pos, uintptr_t align)
+{
+    return pos & ~(align - 1);
+}
+
+/** Round @p pos up to a multiple of @p align (a power of two).
+ *  Wraps modulo 2^N (returns 0) when the result does not fit in uintptr_t,
+ *  as the bit formula does; see ak_align_up_checked. */
+static inline uintptr_t ak_align_up(uintptr_t pos, uintptr_t align)
+{
+    return (pos + align - 1) & ~(align - 1);
+}
+
+/** True if @p addr is a multiple of @p align (a power of two). */
+static inline bool ak_is_aligned(uintptr_t addr, uintptr_t align)
+{
+    return (addr & (align - 1)) == 0;
+}
+
+/** True if @p x is a non-zero power of two. */
+static inline bool ak_is_pow2(uintptr_t x)
+{
+    return x != 0 && (x & (x - 1)) == 0;
+}
+
+/** Overflow-checked round-up: stores the rounded value in *out and returns
+ *  true, or returns false (and leaves *out alone) if it would exceed
+ *  UINTPTR_MAX or @p align is not a power of two. */
+static inline bool ak_align_up_checked(uintptr_t pos, uintptr_t align, uintptr_t *out)
+{
+    if (!ak_is_pow2(align))
+        return false;
+    uintptr_t r = ak_align_down(pos, align);
+    if (r != pos) {
+        if (r > UINTPTR_MAX - align)
+            return false;
+        r += align;
+    }
+    *out = r;
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* The byte-allocator interface                                        */
+/* ------------------------------------------------------------------ */
+
+/** Operations of a byte allocator. Every allocator in the kit provides one
+ *  const instance; user code may provide its own (a test double, a wrapper
+ *  that locks). The first eight entries are mandatory, the rest may be
+ *  NULL; the ak_byte_* calls then give the documented fallback. */
+typedef struct ak_byte_allocator_ops {
+    const char *name;
+    ak_error (*init)(void *self, uintptr_t start, size_t size);
+    ak_error (*add_memory)(void *self, uintptr_t start, size_t size);
+    ak_error (*alloc)(void *self, size_t size, size_t align, void **out);
+    ak_error (*dealloc)(void *self, void *ptr, size_t size, size_t align);
+    size_t (*total_bytes)(const void *self);
+    size_t (*used_bytes)(const void *self);
+    size_t (*available_bytes)(const void *self);
+    /* optional */
+    ak_error (*resize)(void *self, void *ptr, size_t old_size, size_t align, size_t new_size);
+    size_t (*usable_size)(const void *self, const void *ptr, size_t size, size_t align);
+    const char *(*check)(const void *self);
+} ak_byte_allocator_ops;
+
+/** A handle: an allocator object and its operations. Passed by value. */
+typedef struct ak_byte_allocator {
+    const struct ak_byte_allocator_ops *ops;
+    void *self;
+} ak_byte_allocator;
+
+/** Give the allocator its first region [start, start+size). Unaligned
+ *  edges are trimmed. @retval AK_ERR_INVALID_PARAM too small or wraps. */
+ak_error ak_byte_init(ak_byte_allocator h, uintptr_t start, size_t size);
+/** Add a further region. @retval AK_ERR_MEMORY_OVERLAP overlaps a managed
+ *  region (nothing changed). @retval AK_ERR_INVALID_PARAM too small/wraps. */
+ak_error ak_byte_add_memory(ak_byte_allocator h, uintptr_t start, size_t size);
+/** Allocate @p size bytes aligned to @p align (a non-zero power of two).
+ *  Size 0 gives a distinct valid pointer. On success stores it in *out.
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size/align
+ *          too large to represent @retval AK_ERR_NO_MEMORY nothing fits. */
+ak_error ak_byte_alloc(ak_byte_allocator h, size_t size, size_t align, void **out);
+/** Free a block, given the size and align passed to alloc.
+ *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region or not
+ *          allocated (already free) @retval AK_ERR_INVALID_PARAM the size or
+ *          align cannot belong to that block. Nothing changes on error. */
+ak_error ak_byte_dealloc(ak_byte_allocator h, void *ptr, size_t size, size_t align);
+/** Bytes under management (after trimming and in-region bookkeeping). */
+size_t ak_byte_total_bytes(ak_byte_allocator h);
+/** Bytes currently allocated, counted as requested (sum of live sizes). */
+size_t ak_byte_used_bytes(ak_byte_allocator h);
+/** total_bytes - used_bytes. */
+size_t ak_byte_available_bytes(ak_byte_allocator h);
+/** The allocator's name, e.g. "tlsf". Never NULL. */
+const char *ak_byte_name(ak_byte_allocator h);
+/** Resize the block at @p ptr in place from @p old_size to @p new_size
+ *  (same @p align). AK_OK: the block now holds new_size bytes and must be
+ *  freed with new_size. AK_ERR_NO_MEMORY: cannot be done in place (block
+ *  unchanged; also the answer when the allocator has no resize). */
+ak_error ak_byte_resize(ak_byte_allocator h, void *ptr, size_t old_size, size_t align,
+                        size_t new_size);
+/** Bytes actually usable at @p ptr (>= size) for a block allocated with
+ *  @p size and @p align; @p size if the allocator does not say. */
+size_t ak_byte_usable_size(ak_byte_allocator h, const void *ptr, size_t size, size_t align);
+/** Walk the allocator's structures: NULL if every invariant holds, else a
+ *  static string naming the first broken one. NULL if there is no checker. */
+const char *ak_byte_check(ak_byte_allocator h);
+
+/* ------------------------------------------------------------------ */
+/* The page-allocator interface                                        */
+/* ------------------------------------------------------------------ */
+
+typedef struct ak_page_allocator_ops {
+    const char *name;
+    ak_error (*init)(void *self, uintptr_t start, size_t size);
+    ak_error (*add_memory)(void *self, uintptr_t start, size_t size);
+    ak_error (*alloc_pages)(void *self, size_t num_pages, size_t align_pow2, uintptr_t *out);
+    ak_error (*alloc_pages_at)(void *self, uintptr_t base, size_t num_pages, size_t align_pow2,
+                               uintptr_t *out);
+    ak_error (*dealloc_pages)(void *self, uintptr_t pos, size_t num_pages);
+    size_t (*total_pages)(const void *self);
+    size_t (*used_pages)(const void *self);
+    size_t (*available_pages)(const void *self);
+    size_t (*page_size)(const void *self);
+    /* optional */
+    const char *(*check)(const void *self);
+} ak_page_allocator_ops;
+
+typedef struct ak_page_allocator {
+    const struct ak_page_allocator_ops *ops;
+    void *self;
+} ak_page_allocator;
+
+/** Manage [start, start+size) (edges trimmed to pages). */
+ak_error ak_page_init(ak_page_allocator h, uintptr_t start, size_t size);
+/** Add a further range. @retval AK_ERR_MEMORY_OVERLAP, AK_ERR_INVALID_PARAM. */
+ak_error ak_page_add_memory(ak_page_allocator h, uintptr_t start, size_t size);
+/** Allocate @p num_pages contiguous pages whose address is a multiple of
+ *  @p align_pow2. @retval AK_ERR_INVALID_PARAM num_pages 0 or bad align
+ *  @retval AK_ERR_NO_MEMORY no such run is free. */
+ak_error ak_page_alloc_pages(ak_page_allocator h, size_t num_pages, size_t align_pow2,
+                             uintptr_t *out);
+/** Allocate exactly at @p base or fail (AK_ERR_NO_MEMORY if in use). */
+ak_error ak_page_alloc_pages_at(ak_page_allocator h, uintptr_t base, size_t num_pages,
+                                size_t align_pow2, uintptr_t *out);
+/** Free @p num_pages pages at @p pos. @retval AK_ERR_NOT_ALLOCATED some page
+ *  is not allocated @retval AK_ERR_INVALID_PARAM pos unaligned / count 0. */
+ak_error ak_page_dealloc_pages(ak_page_allocator h, uintptr_t pos, size_t num_pages);
+size_t ak_page_total_pages(ak_page_allocator h);
+size_t ak_page_used_pages(ak_page_allocator h);
+size_t ak_page_available_pages(ak_page_allocator h);
+size_t ak_page_page_size(ak_page_allocator h);
+const char *ak_page_name(ak_page_allocator h);
+/** NULL if every invariant holds, else the first broken one. */
+const char *ak_page_check(ak_page_allocator h);
+
+/* ------------------------------------------------------------------ */
+/* The ID-allocator interface                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct ak_id_allocator_ops {
+    const char *name;
+    ak_error (*init)(void *self, uintptr_t start, size_t size);
+    ak_error (*add_memory)(void *self, uintptr_t start, size_t size);
+    ak_error (*alloc_id)(void *self, size_t count, size_t align_pow2, size_t *out);
+    ak_error (*dealloc_id)(void *self, size_t start_id, size_t count);
+    bool (*is_allocated)(const void *self, size_t id);
+    ak_error (*alloc_fixed_id)(void *self, size_t id);
+    size_t (*size)(const void *self);
+    size_t (*used)(const void *self);
+    size_t (*available)(const void *self);
+    /* optional */
+    const char *(*check)(const void *self);
+} ak_id_allocator_ops;
+
+typedef struct ak_id_allocator {
+    const struct ak_id_allocator_ops *ops;
+    void *self;
+} ak_id_allocator;
+
+/** IDs [start, start+size) become allocatable. */
+ak_error ak_id_init(ak_id_allocator h, uintptr_t start, size_t size);
+ak_error ak_id_add_memory(ak_id_allocator h, uintptr_t start, size_t size);
+/** @p count contiguous IDs, the first a multiple of @p align_pow2, lowest
+ *  first. @retval AK_ERR_INVALID_PARAM count 0 / bad align
+ *  @retval AK_ERR_NO_MEMORY no such run is free. */
+ak_error ak_id_alloc_id(ak_id_allocator h, size_t count, size_t align_pow2, size_t *out);
+/** @retval AK_ERR_NOT_ALLOCATED some ID of the range is not allocated. */
+ak_error ak_id_dealloc_id(ak_id_allocator h, size_t start_id, size_t count);
+bool ak_id_is_allocated(ak_id_allocator h, size_t id);
+/** @retval AK_ERR_NO_MEMORY taken @retval AK_ERR_INVALID_PARAM outside
+ *  every range. */
+ak_error ak_id_alloc_fixed_id(ak_id_allocator h, size_t id);
+size_t ak_id_size(ak_id_allocator h);
+size_t ak_id_used(ak_id_allocator h);
+size_t ak_id_available(ak_id_allocator h);
+const char *ak_id_name(ak_id_allocator h);
+/** NULL if every invariant holds, else the first broken one. */
+const char *ak_id_check(ak_id_allocator h);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOCKIT_CORE_H */
