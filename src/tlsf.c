@@ -536,7 +536,10 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
     uintptr_t n = b + bs;
     if ((hdr_get(n) & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n))
         return AK_ERR_NOT_ALLOCATED;
-    if (!block_fits_request(bs, size) || (p & (align - 1)) != 0)
+    /* The exact requested size (the usual case) or any size alloc could
+     * have made this block for. */
+    if ((size != bs - HDR - hdr_slack(w) && !block_fits_request(bs, size)) ||
+        (p & (align - 1)) != 0)
         return AK_ERR_INVALID_PARAM;
     *bp = b;
     *rp = r;
@@ -550,22 +553,32 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
     ak_error e = block_validate(a, ptr, size, align, &b, &r);
     if (e != AK_OK)
         return e;
-    a->hint = r;
     uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
+    uintptr_t n = b + bs;
+    uint64_t wn = hdr_get(n);
+    uintptr_t pb = 0;
+    uint64_t pw = 0;
+    if (w & F_PREV_FREE) {
+        /* The link sits in a free block, out of the caller's reach; still,
+         * never follow it outside the region or to a block that does not
+         * end here. */
+        pb = *link_prev_phys(b);
+        if (pb - r->first >= b - r->first)
+            return AK_ERR_NOT_ALLOCATED;
+        pw = hdr_get(pb);
+        if (pb + hdr_size(pw) != b || !(pw & F_FREE))
+            return AK_ERR_NOT_ALLOCATED;
+    }
+    a->hint = r;
     a->used_bytes -= bs - HDR - hdr_slack(w);
     a->used_blocks--;
     a->free_bytes += bs;
-    uintptr_t n = b + bs;
-    uint64_t wn = hdr_get(n);
     unsigned fl, sl, mfl, msl;
-    if (w & F_PREV_FREE) {
+    if (pb) {
         /* Merge into the free predecessor, which stays where it is (and in
          * its list if the class does not change). */
-        uintptr_t pb = *link_prev_phys(b);
-        uint64_t pw = hdr_get(pb);
         size_t ms = hdr_size(pw) + bs;
-        AK_ASSERT(pb >= r->first && pb + hdr_size(pw) == b);
         hdr_set(b, 0); /* an absorbed header must never pass as a block */
         if (wn & F_FREE) {
             size_t ns = hdr_size(wn);
@@ -851,6 +864,8 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
         for (uintptr_t b = r->first; b < end;) {
             uint64_t w = hdr_get(b);
             size_t bs = hdr_size(w);
+            if (bs < MIN_BLOCK || bs > end - b)
+                break; /* corrupt: ak_tlsf_check says where */
             fn((void *)(b + HDR), bs - HDR, (w & F_FREE) == 0, ctx);
             b += bs;
         }

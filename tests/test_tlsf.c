@@ -100,7 +100,7 @@ static void test_zero_object(void)
     char *mem = region(4096);
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)mem, 4096));
     check_inv(&a);
-    CHECK(ak_tlsf_total_bytes(&a) > 4096 - AK_TLSF_REGION_OVERHEAD - AK_TLSF_BLOCK_OVERHEAD);
+    CHECK(ak_tlsf_total_bytes(&a) >= 4096 - AK_TLSF_REGION_OVERHEAD);
     CHECK(ak_tlsf_total_bytes(&a) <= 4096);
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
     CHECK((char *)p >= mem && (char *)p + 100 <= mem + 4096);
@@ -148,6 +148,35 @@ static void test_init_and_reinit(void)
     free(m2);
 }
 
+/* Regions of every small size and misalignment: the documented overhead
+ * bound holds, the smallest accepted region holds one block, and one byte
+ * less is refused. */
+static void test_region_edges(void)
+{
+    const size_t min_ok = AK_TLSF_REGION_OVERHEAD + AK_TLSF_MIN_BLOCK;
+    char *mem = region(min_ok + 256);
+    for (size_t off = 0; off < 32; off++) {
+        for (size_t extra = 0; extra < 48; extra++) {
+            ak_tlsf a = {0};
+            size_t size = min_ok + extra;
+            CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem + off, size));
+            size_t total = ak_tlsf_total_bytes(&a);
+            CHECKF(total + AK_TLSF_REGION_OVERHEAD >= size && total < size,
+                   "off %zu size %zu total %zu", off, size, total);
+            void *p;
+            CHECK_OK(ak_tlsf_alloc(&a, total, 1, &p));
+            CHECK((char *)p >= mem + off && (char *)p + total <= mem + off + size);
+            memset(p, 0x77, total);
+            check_inv(&a);
+            CHECK_OK(ak_tlsf_dealloc(&a, p, total, 1));
+            CHECK_ERR(ak_tlsf_alloc(&a, total + 1, 1, &p), AK_ERR_NO_MEMORY);
+        }
+        ak_tlsf a = {0};
+        CHECK_ERR(ak_tlsf_init(&a, (uintptr_t)mem + off, min_ok - 1), AK_ERR_INVALID_PARAM);
+    }
+    free(mem);
+}
+
 static void test_basic(void)
 {
     ak_tlsf a = {0};
@@ -155,7 +184,7 @@ static void test_basic(void)
     char *mem = region(size);
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
     size_t total = ak_tlsf_total_bytes(&a);
-    CHECK(total + AK_TLSF_REGION_OVERHEAD + AK_TLSF_BLOCK_OVERHEAD >= size);
+    CHECK(total + AK_TLSF_REGION_OVERHEAD >= size);
     void *ptrs[100];
     for (int i = 0; i < 100; i++) {
         size_t s = (size_t)i * 37;
@@ -680,6 +709,21 @@ static void test_checker_detects(void)
     CHECK(ak_tlsf_check(&a) != NULL);
     memcpy((char *)q - 8, &saved, 8);
     check_inv(&a);
+    /* A corrupt prev-physical link (it lives in free memory) is not
+     * followed: free p, then point q's link elsewhere. */
+    CHECK_OK(ak_tlsf_dealloc(&a, p, 100, 8));
+    uintptr_t link, bogus[] = {(uintptr_t)mem, (uintptr_t)q + 64, (uintptr_t)p + 16, 12345};
+    memcpy(&link, (char *)q - 8 - sizeof link, sizeof link);
+    CHECK(link == (uintptr_t)p - 8);
+    for (size_t i = 0; i < 4; i++) {
+        memcpy((char *)q - 8 - sizeof link, &bogus[i], sizeof link);
+        CHECK(ak_tlsf_check(&a) != NULL);
+        CHECK_ERR(ak_tlsf_dealloc(&a, q, 100, 8), AK_ERR_NOT_ALLOCATED);
+    }
+    memcpy((char *)q - 8 - sizeof link, &link, sizeof link);
+    check_inv(&a);
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    check_inv(&a);
     a.used_bytes++;
     CHECK(ak_tlsf_check(&a) != NULL);
     a.used_bytes--;
@@ -905,6 +949,7 @@ int main(int argc, char **argv)
     }
     RUN(test_zero_object);
     RUN(test_init_and_reinit);
+    RUN(test_region_edges);
     RUN(test_basic);
     RUN(test_split_merge);
     RUN(test_alignment);

@@ -46,8 +46,9 @@
  * request of n bytes takes max(MIN_BLOCK, round_up(n + 8, ALIGN)) bytes, at
  * most MIN_BLOCK - ALIGN more when the leftover was too small to split off.
  * Per region: a record of five words at its start, the 8-byte sentinel
- * header at its end, and up to 2 * ALIGN bytes of edge trimming (at most
- * 88 bytes on 64-bit targets; AK_TLSF_REGION_OVERHEAD bounds it).
+ * header at its end, and edge trimming to the granule: a region of n bytes
+ * adds at least n - AK_TLSF_REGION_OVERHEAD (104 bytes on 64-bit targets,
+ * 60 on 32-bit ones) to total_bytes.
  *
  * Bounds
  * ------
@@ -130,9 +131,11 @@ extern "C" {
 #else
 #define AK_TLSF_MAX_ALIGN ((size_t)1 << 31)
 #endif
-/** Upper bound on the bytes a region loses to its record, sentinel and
- *  edge trimming. */
-#define AK_TLSF_REGION_OVERHEAD (5 * sizeof(void *) + AK_TLSF_BLOCK_OVERHEAD + 3 * AK_TLSF_ALIGN)
+/** Upper bound on what a region of n bytes does not add to total_bytes:
+ *  its record, its sentinel, the first block's header and edge trimming
+ *  (104 bytes on 64-bit targets, 60 on 32-bit ones). */
+#define AK_TLSF_REGION_OVERHEAD                                                                    \
+    (5 * sizeof(void *) + 2 * AK_TLSF_BLOCK_OVERHEAD + 3 * AK_TLSF_ALIGN)
 
 /** The allocator. Complete so it can be static, on the stack or embedded;
  *  the fields are private. A zero-initialised object is a valid empty
