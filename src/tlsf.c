@@ -4,7 +4,7 @@
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
  * a constant number of list operations and header writes; no loop depends
  * on the heap's size or state. Overhead: 8 bytes per used block; one record
- * and one sentinel per region; ~9.5 KiB per allocator object (64-bit).
+ * and one sentinel per region; about 9.3 KiB per allocator object (64-bit).
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -20,7 +20,8 @@
  * do not depend on the pointer size):
  *   bit 0       this block is free
  *   bit 1       the previous physical block is free
- *   bits 4..43  block size (header included), a multiple of AK_TLSF_ALIGN
+ *   bits 3..43  block size (header included), a multiple of AK_TLSF_ALIGN
+ *               (bit 2, and bit 3 on 64-bit targets, are always zero)
  *   bits 44..49 slack: block size - 8 - requested size, for used blocks,
  *               so used_bytes stays exact whatever size free is given
  *   bits 50..63 tag: hash of the header's address and a per-allocator salt;
@@ -463,10 +464,11 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
         }
     } else {
         /* Room for the block at any alignment, with a front gap that is
-         * either 0 or big enough to be a free block of its own. */
+         * either 0 or big enough to be a free block of its own: the gap is
+         * at most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
         size_t want;
-        if (ak_add_overflows(need, align, &want) || ak_add_overflows(want, MIN_BLOCK, &want) ||
-            want > MAX_BLOCK)
+        if (ak_add_overflows(need, align - ALIGN, &want) ||
+            ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
             goto no_memory;
         b = find_block(a, want, &fl, &sl);
         if (!b)
@@ -501,6 +503,7 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
             next_set_prev_used(b + bsize);
         }
     }
+    AK_ASSERT(bsize - HDR - size <= SLACK_MAX);
     hdr_set(b, (uint64_t)bsize | prev_flag | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT | tag);
     a->used_blocks++;
     a->used_bytes += size;
@@ -680,6 +683,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
             bs = total;
         }
     }
+    AK_ASSERT(bs - HDR - new_size <= SLACK_MAX);
     hdr_set(b, (uint64_t)bs | (w & F_PREV_FREE) | (uint64_t)(bs - HDR - new_size) << SLACK_SHIFT |
                    tag_of(a, b));
     a->used_bytes = a->used_bytes - old_req + new_size;

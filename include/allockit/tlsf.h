@@ -35,7 +35,7 @@
  *                               holds flags, the slack and a check tag
  *   AK_TLSF_FL_COUNT   36 / 25  first levels to cover every size up to
  *                               MAX_BLOCK: fls(MAX_BLOCK) - FL_SHIFT + 2
- * The allocator object is about 9.5 KiB on 64-bit targets (list heads for
+ * The allocator object is about 9.3 KiB on 64-bit targets (list heads for
  * 36 x 32 lists) and 3.3 KiB on 32-bit targets.
  *
  * Overheads
@@ -62,14 +62,19 @@
  * whenever some free block holds at least r = max(MIN_BLOCK, round_up(n +
  * 8, ALIGN)) rounded up to the next list boundary, i.e. less than
  * r * (1 + 2^-SL_LOG2) + ALIGN bytes; a block of exactly r suffices when it
- * heads its list. An aligned alloc asks the same of r + align + MIN_BLOCK.
+ * heads its list. An aligned alloc asks the same of r + align - ALIGN +
+ * MIN_BLOCK.
  * The front gap of an aligned block becomes a free block; nothing is lost.
  * As for every allocator that does not move blocks, the heap needed for a
  * live set of M bytes can in the worst case exceed M by a factor growing
  * with log2 of the largest-to-smallest block ratio (Robson, 1974); this
- * allocator promises no better, but splitting and immediate coalescing
- * keep random workloads within a few percent of M.
-
+ * allocator promises no better. In practice splitting and immediate
+ * coalescing keep it small: with random allocs and frees (two to one) of
+ * log-uniform sizes into a 16 MiB pool, the first failure came with this
+ * share of the pool in live requested bytes: 8 B..4 KiB 97%, 8 B..64 KiB
+ * 98% (94% with alignments up to 4 KiB), 8 B..1 MiB 87-93%, and 8..256 B
+ * 80%, where the 8-byte header and 16-byte rounding dominate.
+ *
  * Safety checks
  * -------------
  * free and resize check the pointer before touching anything: it must lie
