@@ -40,6 +40,14 @@
 #define WORD_MASK  ((size_t)WORD_BITS - 1)
 #define TOP_SHIFT  (AK_SIZE_BITS - 1) /* largest order a size_t can express */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define AK_BUDDY_INLINE         __attribute__((always_inline)) inline
+#define AK_BUDDY_PREFETCH(addr) __builtin_prefetch((const void *)(addr), 1)
+#else
+#define AK_BUDDY_INLINE         inline
+#define AK_BUDDY_PREFETCH(addr) ((void)0)
+#endif
+
 /* A free block's links, written into the block itself. */
 typedef struct ak_buddy_block {
     struct ak_buddy_block *next;
@@ -155,17 +163,15 @@ static buddy_region *region_search(const ak_buddy *a, uintptr_t p)
     return (buddy_region *)0;
 }
 
-/* The region whose block area holds p, remembering it for the next call:
- * alloc and free mostly touch the same region as the call before. */
-static inline buddy_region *region_find(ak_buddy *a, uintptr_t p)
+/* The region whose block area holds p, trying first the one of the last
+ * successful call (alloc and free mostly touch the region the call before
+ * did). Successful calls store it in a->last; failed ones change nothing. */
+static inline buddy_region *region_find(const ak_buddy *a, uintptr_t p)
 {
     buddy_region *r = a->last;
     if (r && p - r->lo < r->hi - r->lo)
         return r;
-    r = region_search(a, p);
-    if (r)
-        a->last = r;
-    return r;
+    return region_search(a, p);
 }
 
 /* Where a region's parts go; see the layout in the header comment. */
@@ -215,6 +221,17 @@ static inline void list_push(ak_buddy *a, unsigned k, uintptr_t p)
     a->nonempty |= (size_t)1 << k;
 }
 
+/* Make b the only member of the empty list k (a split's upper half: every
+ * list between the order asked for and the one split from is empty). */
+static inline void list_push_empty(ak_buddy *a, unsigned k, uintptr_t p)
+{
+    buddy_block *b = (buddy_block *)p;
+    AK_ASSERT(a->free_head[k] == 0);
+    b->next = (buddy_block *)0;
+    b->prev = (buddy_block *)0;
+    a->free_head[k] = b;
+}
+
 static inline void list_remove(ak_buddy *a, unsigned k, buddy_block *b)
 {
     buddy_block *n = b->next, *pv = b->prev;
@@ -247,12 +264,15 @@ static inline bool order_for(size_t size, size_t align, unsigned *k)
 
 /* Checks shared by dealloc and resize: p must be the start of an allocated
  * block of order k, where k comes from (size, align). */
-static ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
-                             buddy_region **rout, unsigned *kout)
+static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
+                                             buddy_region **rout, unsigned *kout)
 {
     unsigned k;
     if (!ak_is_pow2(align) || !order_for(size, align, &k))
         return AK_ERR_INVALID_PARAM;
+    /* The merge that follows a free reads the buddy's links: start that
+     * load now, under the bitmap reads (a prefetch never faults). */
+    AK_BUDDY_PREFETCH(p ^ ((uintptr_t)1 << k));
     buddy_region *r = region_find(a, p);
     if (!r || (p & (MIN_BLOCK - 1)) || !bit_get(r->map, a_index(r, p)))
         return AK_ERR_NOT_ALLOCATED;
@@ -344,11 +364,16 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     uintptr_t p = (uintptr_t)b;
     buddy_region *r = region_find(a, p);
     AK_ASSERT(r != 0);
-    /* Split down to order k; the upper halves go back on the lists. */
-    while (j > k) {
-        bit_set(r->map, s_index(r, j, p));
-        j--;
-        list_push(a, j, p + ((uintptr_t)1 << j));
+    a->last = r;
+    /* Split down to order k; the upper halves go on the lists k..j-1,
+     * which are all empty (j was the first non-empty order >= k). */
+    if (j > k) {
+        a->nonempty |= ((size_t)1 << j) - ((size_t)1 << k);
+        do {
+            bit_set(r->map, s_index(r, j, p));
+            j--;
+            list_push_empty(a, j, p + ((uintptr_t)1 << j));
+        } while (j > k);
     }
     bit_set(r->map, a_index(r, p));
     a->used_bytes += size;
@@ -362,7 +387,7 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
 
 /* Free the block (k, p) whose A bit is already clear: merge upwards while
  * the buddy is a free leaf of the same order, then list the result. */
-static void release_block(ak_buddy *a, buddy_region *r, uintptr_t p, unsigned k)
+static AK_BUDDY_INLINE void release_block(ak_buddy *a, buddy_region *r, uintptr_t p, unsigned k)
 {
     size_t bs = (size_t)1 << k;
     for (;;) {
@@ -392,6 +417,7 @@ ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
     if (size > a->used_bytes)
         return AK_ERR_INVALID_PARAM;
     bit_clear(r->map, a_index(r, p));
+    a->last = r;
     a->used_bytes -= size;
     a->block_bytes -= (size_t)1 << k;
     a->live_blocks--;
@@ -435,6 +461,7 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
             list_push(a, j - 1, p + ((uintptr_t)1 << (j - 1)));
         }
     }
+    a->last = r;
     a->used_bytes = a->used_bytes - old_size + new_size;
     a->block_bytes = a->block_bytes - ((size_t)1 << k) + ((size_t)1 << nk);
     if (a->used_bytes > a->peak_used_bytes)

@@ -25,6 +25,11 @@ typedef struct arena {
 
 static void arena_new(arena *ar, size_t size, size_t align)
 {
+    /* Align to the size rounded up to a power of two, so that the block
+     * layout (which depends on absolute alignment) and so every result is
+     * the same from run to run, whatever address the host hands out. */
+    while (align < size)
+        align <<= 1;
     ar->raw = malloc(size + align);
     if (!ar->raw) {
         printf("out of host memory\n");
@@ -100,7 +105,6 @@ static void snap(const ak_buddy *a, snapshot *s)
 {
     ak_buddy_stats(a, &s->st);
     s->obj = *a;
-    s->obj.last = NULL; /* a lookup cache, not state */
     walk_take(a, &s->walk);
 }
 
@@ -270,10 +274,10 @@ static void test_region_errors(void)
     CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 0), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX - 100, 1000), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX, SIZE_MAX), AK_ERR_INVALID_PARAM);
-    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 70), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 40), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB + 1, AK_BUDDY_REGION_RECORD_BYTES + 16),
               AK_ERR_INVALID_PARAM);
-    CHECK(ak_buddy_region_overhead(ar.base, 70) == SIZE_MAX);
+    CHECK(ak_buddy_region_overhead(ar.base, 40) == SIZE_MAX);
     CHECK(ak_buddy_region_overhead(UINTPTR_MAX - 100, 1000) == SIZE_MAX);
     CHECK(snap_same(&a, &s));
     CHECK_INVARIANTS(ak_buddy_check(&a));
@@ -509,8 +513,20 @@ static void test_bad_frees(void)
     arena_new(&ar, 2 * MiB, 4096);
     ak_buddy a;
     uintptr_t start = ar.base + 3;
-    size_t size = MiB - 5;
-    CHECK_OK(ak_buddy_init(&a, start, size));
+    size_t size = MiB + MiB / 2 - 5;
+    /* Two regions, each with a live block, so that the bad frees below hit
+     * a region other than the one a lookup tried first. Region 2 (its
+     * largest block is 128 KiB) gets `other`; only region 1 has a 512 KiB
+     * block, so `huge1` lands there. */
+    const uintptr_t start2 = ar.base + MiB + MiB / 2 + 4096;
+    const size_t size2 = 256 * KiB;
+    CHECK_OK(ak_buddy_init(&a, start2, size2));
+    void *other, *huge1;
+    CHECK_OK(ak_buddy_alloc(&a, 48, 16, &other));
+    CHECK_OK(ak_buddy_add_memory(&a, start, size));
+    CHECK_OK(ak_buddy_alloc(&a, 300 * KiB, 1, &huge1));
+    CHECK((uintptr_t)huge1 >= start && (uintptr_t)huge1 < start + size);
+    CHECK((uintptr_t)other >= start2 && (uintptr_t)other < start2 + size2);
     void *p64, *p256, *p16, *pfree, *big;
     CHECK_OK(ak_buddy_alloc(&a, 64, 8, &p64));
     CHECK_OK(ak_buddy_alloc(&a, 200, 8, &p256));
@@ -524,12 +540,18 @@ static void test_bad_frees(void)
     ak_buddy_stats(&a, &st);
     walk_list w = {0};
     walk_take(&a, &w);
-    uintptr_t lo = w.v[0].p, hi = w.v[w.n - 1].p + w.v[w.n - 1].size;
-    /* A free block of order >= 5 somewhere, for "free of a free block". */
-    uintptr_t a_free = 0;
-    for (size_t i = 0; i < w.n; i++)
+    /* Region 1's block area, and a free 256-byte block somewhere. */
+    uintptr_t lo = UINTPTR_MAX, hi = 0, a_free = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        if (w.v[i].p >= start && w.v[i].p < start + size) {
+            if (w.v[i].p < lo)
+                lo = w.v[i].p;
+            if (w.v[i].p + w.v[i].size > hi)
+                hi = w.v[i].p + w.v[i].size;
+        }
         if (!w.v[i].used && w.v[i].size == 256)
             a_free = w.v[i].p;
+    }
     free(w.v);
 
     snapshot s = {0};
@@ -539,7 +561,7 @@ static void test_bad_frees(void)
     /* Outside every region. */
     CHECK_ERR(ak_buddy_dealloc(&a, &local, 4, 4), AK_ERR_NOT_ALLOCATED);
     CHECK_ERR(ak_buddy_dealloc(&a, NULL, 0, 1), AK_ERR_NOT_ALLOCATED);
-    CHECK_ERR(ak_buddy_dealloc(&a, (void *)(ar.base + MiB + 64), 64, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)(ar.base + 2 * MiB - 64), 64, 8), AK_ERR_NOT_ALLOCATED);
     CHECK_ERR(ak_buddy_dealloc(&a, (void *)(uintptr_t)(UINTPTR_MAX & ~(uintptr_t)15), 16, 1),
               AK_ERR_NOT_ALLOCATED);
     /* In the region's head and its trimmed tail. */
@@ -578,6 +600,13 @@ static void test_bad_frees(void)
     CHECK_ERR(ak_buddy_resize(&a, c64 + 16, 16, 8, 32), AK_ERR_NOT_ALLOCATED);
     CHECK_ERR(ak_buddy_resize(&a, p64, 200, 8, 32), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_resize(&a, &local, 4, 4, 8), AK_ERR_NOT_ALLOCATED);
+    /* Blocks of both regions, whichever one a lookup tries first. */
+    CHECK_ERR(ak_buddy_dealloc(&a, other, 100, 16), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, other, 16, 16), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, (char *)other + 16, 16, 16), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, huge1, 100 * KiB, 1), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_resize(&a, huge1, 100 * KiB, 1, 5), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_resize(&a, other, 48, 16, 1024 * KiB), AK_ERR_NO_MEMORY);
     CHECK(snap_same(&a, &s));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     snap_free(&s);
@@ -588,11 +617,23 @@ static void test_bad_frees(void)
     CHECK_OK(ak_buddy_dealloc(&a, p256, 200, 8));
     CHECK_OK(ak_buddy_dealloc(&a, p16, 5, 1));
     CHECK_OK(ak_buddy_dealloc(&a, big, 5000, 4096));
-    CHECK(st.region_count == 1);
+    CHECK_OK(ak_buddy_dealloc(&a, other, 48, 16));
+    CHECK_OK(ak_buddy_dealloc(&a, huge1, 300 * KiB, 1));
+    CHECK(st.region_count == 2);
     ak_buddy_stats(&a, &st);
     CHECK(st.used_bytes == 0 && st.live_blocks == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    check_fresh_region(&a, start, size);
+    /* Both regions are back to their initial blocks: the same map as a
+     * fresh allocator over the same memory. */
+    walk_list now = {0}, fresh = {0};
+    walk_take(&a, &now);
+    ak_buddy b;
+    CHECK_OK(ak_buddy_init(&b, start2, size2));
+    CHECK_OK(ak_buddy_add_memory(&b, start, size));
+    walk_take(&b, &fresh);
+    CHECK(walk_equal(&now, &fresh));
+    free(now.v);
+    free(fresh.v);
     arena_free(&ar);
 }
 

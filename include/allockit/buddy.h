@@ -39,8 +39,8 @@
  *   bit per block of order >= 5. Blocks start at lo = the end of the head
  *   rounded up to 16 and end at h, so
  *       total_bytes += h - lo,
- *       bookkeeping  = lo - start  (~ 56 + 2*n0/8 bytes, i.e. about 1/64 of
- *                      the region: 16.4 KiB per MiB),
+ *       bookkeeping  = lo - start  (~ 56 + 2*n0/8 bytes, about 1/64 of the
+ *                      region: 16,448 bytes for a 1 MiB region, 1.57%),
  *       trimmed      = start + size - h  (< 16 bytes).
  *   ak_buddy_region_overhead() gives the exact figure for a region.
  *   Allocated blocks carry no header: the user gets the whole block.
