@@ -229,13 +229,16 @@ static void test_init_accounting(void)
     check_fresh_region(&a, ar.base, MiB);
     ak_buddy_stats st;
     ak_buddy_stats(&a, &st);
-    /* Documented: record + 2 bits per granule, rounded to words, then 16. */
-    size_t n0 = MiB / 16;
-    size_t expect_head = AK_BUDDY_REGION_RECORD_BYTES + (2 * n0 + 63) / 64 * 8;
+    /* Documented: record, fls(n0) + 1 words of order table, a map of
+     * even(n0) + 4 * (n0 / 2 + fls(n0)) bits in whole words, then rounded
+     * up to 16 (n0 = 65536 granules here, fls(n0) = 16). */
+    const size_t n0 = MiB / 16, wbits = sizeof(size_t) * 8;
+    const size_t map_bits = n0 + 4 * (n0 / 2 + 16);
+    size_t expect_head = AK_BUDDY_REGION_RECORD_BYTES + 17 * sizeof(size_t) +
+                         (map_bits + wbits - 1) / wbits * sizeof(size_t);
     expect_head = (expect_head + 15) & ~(size_t)15;
-    if (sizeof(size_t) == 8)
-        CHECK(st.bookkeeping_bytes == expect_head);
-    CHECK(st.bookkeeping_bytes <= MiB / 64 + 128);
+    CHECK(st.bookkeeping_bytes == expect_head);
+    CHECK(st.bookkeeping_bytes <= MiB * 3 / 128 + 256);
     CHECK(st.region_count == 1);
     printf("(1 MiB region: %zu bytes of bookkeeping) ", st.bookkeeping_bytes);
     /* Re-init forgets the old state. */
@@ -955,6 +958,46 @@ static void test_check_detects(void)
     arena_free(&ar);
 }
 
+/* Every single flipped bit of a region's map is noticed: a stray A or S
+ * bit, a lost one, a leaf turned into a split node or back. */
+static void test_check_detects_bit_flips(void)
+{
+    arena ar;
+    arena_new(&ar, 64 * KiB, 4096);
+    ak_buddy a;
+    const uintptr_t start = ar.base + 8; /* the record goes at start */
+    CHECK_OK(ak_buddy_init(&a, start, 16 * KiB));
+    void *p[6];
+    const size_t sizes[6] = {16, 100, 700, 33, 2000, 0};
+    for (int i = 0; i < 6; i++)
+        CHECK_OK(ak_buddy_alloc(&a, sizes[i], 1, &p[i]));
+    CHECK_OK(ak_buddy_dealloc(&a, p[1], 100, 1)); /* leave a hole */
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    /* The order table and the map follow the record; the head may end in
+     * up to 15 bytes of padding, so stay 15 bytes short of its end. */
+    size_t *map = (size_t *)(start + AK_BUDDY_REGION_RECORD_BYTES);
+    size_t words = (st.bookkeeping_bytes - AK_BUDDY_REGION_RECORD_BYTES - 15) / sizeof(size_t);
+    CHECK(words >= 4);
+    size_t flips = 0;
+    for (size_t w = 0; w < words; w++)
+        for (unsigned b = 0; b < sizeof(size_t) * 8; b++) {
+            map[w] ^= (size_t)1 << b;
+            const char *why = ak_buddy_check(&a);
+            map[w] ^= (size_t)1 << b;
+            CHECKF(why != NULL, "flip of word %zu bit %u unnoticed", w, b);
+            flips++;
+        }
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK(flips == words * sizeof(size_t) * 8);
+    for (int i = 0; i < 6; i++)
+        if (i != 1)
+            CHECK_OK(ak_buddy_dealloc(&a, p[i], sizes[i], 1));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
 /* Through the generic interface. */
 static void test_interface(void)
 {
@@ -1216,6 +1259,7 @@ int main(int argc, char **argv)
     RUN(test_odd_regions);
     RUN(test_no_leaked_fragmentation);
     RUN(test_check_detects);
+    RUN(test_check_detects_bit_flips);
     RUN(test_interface);
 #endif
     return ak_test_finish();
