@@ -572,7 +572,7 @@ size_t ak_buddy_region_overhead(uintptr_t start, size_t size)
 
 /* ---- diagnostics ---- */
 
-void ak_buddy_stats_get(const ak_buddy *a, ak_buddy_stats *out)
+void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out)
 {
     out->total_bytes = a->total_bytes;
     out->used_bytes = a->used_bytes;

@@ -96,7 +96,7 @@ static int walk_equal(const walk_list *x, const walk_list *y)
 /* Everything observable about the allocator, to show an error changed
  * nothing: stats, the object itself and the block map. */
 typedef struct snapshot {
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy obj;
     walk_list walk;
 } snapshot;
@@ -162,7 +162,7 @@ static void test_zero_initialised(void)
     walk_take(&a, &w);
     CHECK(w.n == 0);
     free(w.v);
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.region_count == 0 && st.largest_free_block == 0 && st.free_bytes == 0);
     /* A static one too. */
@@ -184,7 +184,7 @@ static void test_zero_initialised(void)
  * blocks tile the area, and every initial block is maximal. */
 static void check_fresh_region(const ak_buddy *a, uintptr_t start, size_t size)
 {
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(a, &st);
     CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == size);
     CHECK(st.trimmed_bytes < 16);
@@ -227,7 +227,7 @@ static void test_init_accounting(void)
     CHECK_OK(ak_buddy_init(&a, ar.base, MiB));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     check_fresh_region(&a, ar.base, MiB);
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     /* Documented: record, fls(n0) + 1 words of order table, a map of
      * even(n0) + 4 * (n0 / 2 + fls(n0)) bits in whole words, then rounded
@@ -318,7 +318,7 @@ static void test_split_merge_chain(void)
     CHECK(start != 0);
     ak_buddy a;
     CHECK_OK(ak_buddy_init(&a, start, size));
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.total_bytes == 64 * KiB);
     CHECK(st.free_blocks[16] == 1 && st.largest_free_block == 64 * KiB);
@@ -431,7 +431,7 @@ static void test_alloc_semantics(void)
             CHECK(z[i] != z[j]);
     }
     CHECK(ak_buddy_used_bytes(&a) == 0);
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.live_blocks == 64 && st.allocated_block_bytes == 64 * 16);
     for (int i = 0; i < 64; i++)
@@ -539,7 +539,7 @@ static void test_bad_frees(void)
     CHECK_OK(ak_buddy_dealloc(&a, pfree, 64, 8));
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     walk_list w = {0};
     walk_take(&a, &w);
@@ -660,7 +660,7 @@ static void test_resize(void)
     /* Grow through free upper buddies: 128 -> 4096. */
     CHECK_OK(ak_buddy_resize(&a, p, 65, 8, 4000));
     CHECK(ak_pattern_ok(p, 65, 7));
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.allocated_block_bytes == 4096 && st.used_bytes == 4000);
     CHECK(st.free_blocks[7] == 0 && st.free_blocks[12] == 1);
@@ -732,7 +732,7 @@ static void test_many_regions(void)
         pos += sz;
     }
     CHECK(nreg >= 100);
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.region_count == nreg);
     CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == user_bytes);
@@ -849,7 +849,7 @@ static void test_no_leaked_fragmentation(void)
     arena_new(&ar, 8 * MiB, 4096);
     ak_buddy a;
     CHECK_OK(ak_buddy_init(&a, ar.base + 5, 8 * MiB - 11));
-    ak_buddy_stats st0, st;
+    ak_buddy_stats_t st0, st;
     ak_buddy_stats(&a, &st0);
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed + 99);
@@ -907,7 +907,7 @@ static void test_check_detects(void)
     CHECK_OK(ak_buddy_alloc(&a, 100, 8, &z));
     CHECK_OK(ak_buddy_dealloc(&a, p, 100, 8));
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.free_blocks[7] >= 2);
     ak_buddy saved = a;
@@ -973,7 +973,7 @@ static void test_check_detects_bit_flips(void)
         CHECK_OK(ak_buddy_alloc(&a, sizes[i], 1, &p[i]));
     CHECK_OK(ak_buddy_dealloc(&a, p[1], 100, 1)); /* leave a hole */
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     /* The order table and the map follow the record; the head may end in
      * up to 15 bytes of padding, so stay 15 bytes short of its end. */
@@ -1130,7 +1130,7 @@ static void test_model(void)
         CHECK(r + 1 == nreg);
         free(w.v);
     }
-    ak_buddy_stats st0;
+    ak_buddy_stats_t st0;
     ak_buddy_stats(&a, &st0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
@@ -1175,7 +1175,7 @@ static void test_model(void)
                 noom++;
                 /* Only when no block of the needed order is free. */
                 size_t bs = ak_buddy_usable_size(&a, NULL, size, align);
-                ak_buddy_stats st;
+                ak_buddy_stats_t st;
                 ak_buddy_stats(&a, &st);
                 CHECK(st.largest_free_block < bs);
                 continue;
@@ -1214,7 +1214,7 @@ static void test_model(void)
         if ((op + 1) % check_every == 0) {
             CHECK_INVARIANTS(ak_buddy_check(&a));
             check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
-            ak_buddy_stats st;
+            ak_buddy_stats_t st;
             ak_buddy_stats(&a, &st);
             CHECK(st.allocated_block_bytes == blocks && st.live_blocks == n);
         }
@@ -1226,7 +1226,7 @@ static void test_model(void)
         CHECK(check_sparse(v[n].p, v[n].size, v[n].tag));
         CHECK_OK(ak_buddy_dealloc(&a, v[n].p, v[n].size, v[n].align));
     }
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.allocated_block_bytes == 0);
     CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);

@@ -93,7 +93,9 @@ typedef struct ak_buddy {
     size_t trimmed_bytes;     /* region tails below 16 bytes */
 } ak_buddy;
 
-/** Diagnostics, filled by ak_buddy_stats. */
+/** Diagnostics, filled by ak_buddy_stats(). As for TLSF, the function has
+ *  the name of the struct tag, so the type is spelled
+ *  `struct ak_buddy_stats` (or ak_buddy_stats_t). */
 typedef struct ak_buddy_stats {
     size_t total_bytes;            /**< bytes in blocks (ak_buddy_total_bytes) */
     size_t used_bytes;             /**< requested bytes of live blocks */
@@ -109,7 +111,7 @@ typedef struct ak_buddy_stats {
     size_t region_count;           /**< regions under management */
     /** Free blocks of each order: free_blocks[k] counts blocks of 2^k bytes. */
     size_t free_blocks[AK_BUDDY_ORDERS];
-} ak_buddy_stats;
+} ak_buddy_stats_t;
 
 /** Called by ak_buddy_walk once per block: its address, its size (a power
  *  of two), whether it is allocated, and the caller's context. */
@@ -189,12 +191,10 @@ size_t ak_buddy_available_bytes(const ak_buddy *a);
  *  O(1). Returns SIZE_MAX if the region is unusable (wraps, too small). */
 size_t ak_buddy_region_overhead(uintptr_t start, size_t size);
 
-/** Fill @p out with diagnostics (see ak_buddy_stats). O(orders + number of
- *  free blocks): free blocks per order are counted on the free lists. */
-void ak_buddy_stats_get(const ak_buddy *a, ak_buddy_stats *out);
-
-/** Same as ak_buddy_stats_get (the name the diagnostics are known by). */
-#define ak_buddy_stats(a, out) ak_buddy_stats_get((a), (out))
+/** Fill @p out with diagnostics (see struct ak_buddy_stats).
+ *  O(orders + number of free blocks): free blocks per order are counted on
+ *  the free lists. */
+void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out);
 
 /** Call @p fn for every block, free or allocated, region by region (newest
  *  region first), in address order within a region. The blocks of a region
