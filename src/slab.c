@@ -558,9 +558,24 @@ static ak_error add_region(ak_slab *a, uintptr_t start, size_t size, bool first)
     return AK_OK;
 }
 
+/* Forget every slab, block and region (the TLSF is reset by its init).
+ * Field by field: a struct assignment from {0} becomes a call to a
+ * compiler-runtime routine (__aeabi_memclr) on some targets. */
+static void slab_reset(ak_slab *a)
+{
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        ak_slab_class *k = &a->cls[c];
+        k->partial = k->full = k->empty = NULL;
+        k->in_use = k->requested = k->partial_count = k->full_count = 0;
+    }
+    a->regions = NULL;
+    a->lo = a->hi = a->salt = 0;
+    a->region_count = a->large_count = a->large_requested = 0;
+}
+
 ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size)
 {
-    *a = (ak_slab){0};
+    slab_reset(a);
     return add_region(a, start, size, true);
 }
 
@@ -625,7 +640,8 @@ ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_cla
 
 void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
 {
-    *out = (ak_slab_stats_info){0};
+    out->small_objects = out->small_requested = 0;
+    out->slabs = out->slab_bytes = out->slabs_empty = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class_info ci;
         ak_slab_class_stats(a, c, &ci);
