@@ -106,23 +106,25 @@ typedef struct class_info {
 #define BM_WORDS(s, sh)  ((SLAB_BYTES(sh) / (s) + BM_BITS - 1) / BM_BITS)
 #define HDR_BYTES(s, sh) (offsetof(slab_hdr, bitmap) + BM_WORDS(s, sh) * sizeof(size_t))
 #define FIRST(s, sh)     AK_ALIGN_UP(HDR_BYTES(s, sh), LOWBIT(s))
-#define NOBJ(s, sh)      ((SLAB_BYTES(sh) - FIRST(s, sh)) / (s))
+#define NOBJ(s, sh)      ((SLAB_BYTES(sh) - AK_SLAB_TAIL - FIRST(s, sh)) / (s))
 #define CLASS(s, sh)                                                                               \
     {                                                                                              \
         (s), (uint32_t)(UINT32_MAX / (s) + 1u), (uint16_t)FIRST(s, sh), (uint16_t)NOBJ(s, sh),     \
             (uint16_t)LOWBIT(s), (sh), (uint8_t)BM_WORDS(s, sh)                                    \
     }
 
-/* Slab size 4 KiB up to class 448, then doubling with each power of two
- * (4096 << max(0, log2(size) - 8)): 9..251 objects per slab, header and
- * tail below 1/16 of the slab. */
+/* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes 448,
+ * 896, 1792 and 3584, which would otherwise fit 8 objects and lose 1/8:
+ * 8..250 objects per slab, header and tail at most 1/8 of the slab (the
+ * power-of-two classes from 256 up, whose first object slot holds the
+ * header), below 1/14 for every other class. */
 static const class_info classes[AK_SLAB_CLASS_COUNT] = {
     CLASS(16, 12),   CLASS(32, 12),   CLASS(48, 12),   CLASS(64, 12),   CLASS(80, 12),
     CLASS(96, 12),   CLASS(112, 12),  CLASS(128, 12),  CLASS(160, 12),  CLASS(192, 12),
-    CLASS(224, 12),  CLASS(256, 12),  CLASS(320, 12),  CLASS(384, 12),  CLASS(448, 12),
-    CLASS(512, 13),  CLASS(640, 13),  CLASS(768, 13),  CLASS(896, 13),  CLASS(1024, 14),
-    CLASS(1280, 14), CLASS(1536, 14), CLASS(1792, 14), CLASS(2048, 15), CLASS(2560, 15),
-    CLASS(3072, 15), CLASS(3584, 15), CLASS(4096, 16),
+    CLASS(224, 12),  CLASS(256, 12),  CLASS(320, 12),  CLASS(384, 12),  CLASS(448, 13),
+    CLASS(512, 13),  CLASS(640, 13),  CLASS(768, 13),  CLASS(896, 14),  CLASS(1024, 14),
+    CLASS(1280, 14), CLASS(1536, 14), CLASS(1792, 15), CLASS(2048, 15), CLASS(2560, 15),
+    CLASS(3072, 15), CLASS(3584, 16), CLASS(4096, 16),
 };
 
 #define MIN_SLAB_SHIFT 12u
@@ -130,7 +132,7 @@ static const class_info classes[AK_SLAB_CLASS_COUNT] = {
 #define MAX_BM_WORDS   BM_WORDS(16u, 12u)
 
 _Static_assert(NOBJ(16u, 12u) < FREE_END && NOBJ(16u, 12u) <= 65535u, "indices fit");
-_Static_assert(NOBJ(4096u, 16u) >= 8u, "large classes hold several objects");
+_Static_assert(NOBJ(4096u, 16u) >= 8u && NOBJ(448u, 13u) >= 8u, "8+ objects per slab");
 _Static_assert(MAX_BM_WORDS *BM_BITS >= SLAB_BYTES(12u) / 16u, "bitmap covers a slab");
 _Static_assert(HDR_BYTES(16u, 12u) <= 128u, "small header");
 /* The reciprocal division is exact for n * size < 2^32: offsets are below
@@ -170,6 +172,13 @@ static inline unsigned class_for(size_t size, size_t align)
 static inline uintptr_t slab_bytes(const class_info *ci)
 {
     return (uintptr_t)1 << ci->slab_shift;
+}
+
+/* What a slab asks of the TLSF: its span less the TLSF header of the next
+ * block, so that slabs placed back to back tile their spans exactly. */
+static inline size_t slab_request(const class_info *ci)
+{
+    return (size_t)slab_bytes(ci) - AK_SLAB_TAIL;
 }
 
 static inline unsigned char *object_at(slab_hdr *s, const class_info *ci, uint32_t idx)
@@ -237,7 +246,7 @@ static size_t cached_count(const ak_slab *a)
 static void slab_release(ak_slab *a, slab_hdr *s, const class_info *ci)
 {
     s->tag = 0; /* a stale header must never validate */
-    ak_error e = ak_tlsf_dealloc(&a->tlsf, s, slab_bytes(ci), slab_bytes(ci));
+    ak_error e = ak_tlsf_dealloc(&a->tlsf, s, slab_request(ci), slab_bytes(ci));
     AK_ASSERT(e == AK_OK);
     (void)e;
 }
@@ -284,7 +293,7 @@ static slab_hdr *class_refill(ak_slab *a, unsigned c)
         k->empty = NULL;
     } else {
         void *mem;
-        if (tlsf_alloc_pressed(a, slab_bytes(ci), slab_bytes(ci), &mem) != AK_OK)
+        if (tlsf_alloc_pressed(a, slab_request(ci), slab_bytes(ci), &mem) != AK_OK)
             return NULL;
         s = (slab_hdr *)mem;
         s->free = FREE_END;
@@ -558,11 +567,15 @@ static ak_error add_region(ak_slab *a, uintptr_t start, size_t size, bool first)
     return AK_OK;
 }
 
-/* Forget every slab, block and region (the TLSF is reset by its init).
- * Field by field: a struct assignment from {0} becomes a call to a
- * compiler-runtime routine (__aeabi_memclr) on some targets. */
+/* Forget every slab, block and region: a zero-initialised allocator, so
+ * that a failed init leaves a valid empty one. Field by field and byte by
+ * byte: a struct assignment from {0} becomes a call to a compiler-runtime
+ * routine (__aeabi_memclr) on some targets. */
 static void slab_reset(ak_slab *a)
 {
+    unsigned char *t = (unsigned char *)&a->tlsf;
+    for (size_t i = 0; i < sizeof a->tlsf; i++)
+        t[i] = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class *k = &a->cls[c];
         k->partial = k->full = k->empty = NULL;
@@ -672,7 +685,7 @@ static const char *check_slab(const ak_slab *a, const slab_hdr *s, unsigned c, u
     if (!ak_is_aligned(h, slab_bytes(ci)))
         return "slab: not aligned to its size";
     const ak_region *r = region_of(a, h);
-    if (!r || h < r->start || r->end - h < slab_bytes(ci))
+    if (!r || h < r->start || r->end - h < slab_request(ci))
         return "slab: not inside a region";
     if (s->tag != slab_tag(a, h, c) || s->cls != c)
         return "slab: header tag or class does not match its class list";
@@ -778,7 +791,7 @@ const char *ak_slab_check(const ak_slab *a)
             return "class: objects in use do not match the slabs";
         if (k->requested > k->in_use * ci->size)
             return "class: requested bytes exceed objects * class size";
-        slab_total += (np + nf + (k->empty != NULL)) * slab_bytes(ci);
+        slab_total += (np + nf + (k->empty != NULL)) * slab_request(ci);
     }
     if ((a->large_count == 0) != (a->large_requested == 0) && a->large_count == 0)
         return "large: requested bytes without live large blocks";
@@ -786,7 +799,7 @@ const char *ak_slab_check(const ak_slab *a)
     if (why)
         return why;
     if (ak_tlsf_used_bytes(&a->tlsf) != slab_total + a->large_requested)
-        return "tlsf: used bytes != slab bytes + large requested bytes";
+        return "tlsf: used bytes != slab requests + large requested bytes";
     if (ak_slab_used_bytes(a) > total)
         return "used bytes exceed total bytes";
     return NULL;

@@ -17,15 +17,20 @@
  *
  * Slabs: a slab is one power-of-two span taken from the TLSF, aligned to
  * its own size, so the slab of an object is align_down(ptr, slab_size).
- * Slab size: 4 KiB for classes up to 448, 8 KiB up to 896, 16 KiB up to
- * 1792, 32 KiB up to 3584, 64 KiB for 4096 (4096 << max(0, log2(c) - 8)):
- * every slab holds 9..251 objects and loses at most 1/16 of its bytes to
- * its header and tail. The header (about 40 bytes plus one allocated-bit
- * per object, rounded up to the class's alignment) sits at the slab start.
+ * Slab size: 4096 << max(0, log2(c) - 8), doubled for 448, 896, 1792, 3584:
+ * 4 KiB for classes 16..384, 8 KiB for 448..768, 16 KiB for 896..1536,
+ * 32 KiB for 1792..3072, 64 KiB for 3584 and 4096. A slab holds 8..250
+ * objects. Its header (40 bytes on 64-bit targets, 28 on 32-bit, plus one
+ * allocated bit per object, rounded up to the class's alignment) sits at
+ * the slab start; its last AK_SLAB_TAIL bytes hold the TLSF header of the
+ * next block, so slabs the TLSF places back to back tile memory exactly.
+ * Header and tail cost at most 1/8 of a slab (the power-of-two classes
+ * from 256 up, whose first object slot holds the header) and below 1/14
+ * for every other class.
  *
  * Waste, worst case: a request of s bytes uses its class size; the gap is
  * < 16 bytes up to 128 (size 1 in class 16 is the extreme) and < 25% of s
- * above (129 -> 160); add at most 6.25% of each slab for header and tail,
+ * above (129 -> 160); add at most 12.5% of each slab for header and tail,
  * plus one empty slab cached per class (at most 28 slabs, ~250 KiB when
  * every class has one), which is released whenever a TLSF allocation
  * fails. Large blocks cost what the TLSF costs. Nothing is reserved per
@@ -56,6 +61,9 @@ extern "C" {
 #define AK_SLAB_MAX_SMALL 4096
 /** Largest alignment a class can guarantee; larger aligns go to the TLSF. */
 #define AK_SLAB_MAX_CLASS_ALIGN 4096
+/** Bytes at the end of each slab span left to the TLSF (its next block's
+ *  header): a slab of S bytes is a TLSF block of S - AK_SLAB_TAIL bytes. */
+#define AK_SLAB_TAIL AK_TLSF_BLOCK_OVERHEAD
 
 struct ak_slab_hdr; /* a slab's header, at the slab's start (in slab.c) */
 struct ak_region;
@@ -111,7 +119,7 @@ typedef struct ak_slab_stats_info {
     size_t large_blocks;    /**< live large blocks */
     size_t large_requested; /**< their requested bytes */
     size_t waste_bytes;     /**< slab_bytes - small_requested */
-    size_t tlsf_used_bytes; /**< bytes the TLSF has handed out (slabs + large) */
+    size_t tlsf_used_bytes; /**< TLSF used: slabs * (S - AK_SLAB_TAIL) + large */
     size_t region_count;    /**< regions added */
 } ak_slab_stats_info;
 
