@@ -12,7 +12,8 @@
  * bit per object (exact double-free detection).
  *
  * Each class has a list of partial slabs (allocation pops from the head's
- * free list), a list of full slabs, and at most one cached empty slab: a
+ * free list), a count of full slabs (on no list; the checker finds them by
+ * walking the TLSF), and at most one cached empty slab: a
  * slab that empties while one is cached goes back to the TLSF. When the
  * TLSF cannot satisfy a request, every cached empty slab is released and
  * the request retried once.
@@ -38,9 +39,11 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define AK_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define AK_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define AK_NOINLINE    __attribute__((noinline))
 #else
 #define AK_LIKELY(x)   (x)
 #define AK_UNLIKELY(x) (x)
+#define AK_NOINLINE
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -195,25 +198,33 @@ static inline bool bit_test(const slab_hdr *s, uint32_t idx)
 /* Slab lists                                                          */
 /* ------------------------------------------------------------------ */
 
-static inline void list_push(slab_hdr **head, slab_hdr *s, uint8_t which)
+/* The partial list is doubly linked, except that the head's prev link is
+ * not kept: popping the head (when it fills) then touches no other slab's
+ * header, which in a churn of random frees is a cache miss saved on most
+ * allocations. Every other member's prev is exact, so removing one from
+ * the middle (when it empties) is O(1). Full slabs are on no list (only
+ * counted): a free into a full slab pushes it back to the head. */
+static inline void partial_push(ak_slab_class *k, slab_hdr *s)
 {
-    s->list = which;
-    s->prev = NULL;
-    s->next = *head;
-    if (*head)
-        (*head)->prev = s;
-    *head = s;
+    s->list = LIST_PARTIAL;
+    s->next = k->partial;
+    if (k->partial)
+        k->partial->prev = s;
+    k->partial = s;
+    k->partial_count++;
 }
 
-static inline void list_remove(slab_hdr **head, slab_hdr *s)
+static inline void partial_remove(ak_slab_class *k, slab_hdr *s)
 {
-    if (s->prev)
+    if (s == k->partial) {
+        k->partial = s->next;
+    } else {
         s->prev->next = s->next;
-    else
-        *head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+        if (s->next)
+            s->next->prev = s->prev;
+    }
     s->next = s->prev = NULL;
+    k->partial_count--;
 }
 
 /* ------------------------------------------------------------------ */
@@ -284,7 +295,7 @@ static ak_error tlsf_alloc_pressed(ak_slab *a, size_t size, size_t align, void *
 
 /* A partial slab for class c when its partial list is empty: the cached
  * empty slab, else a new one from the TLSF. NULL if none can be had. */
-static slab_hdr *class_refill(ak_slab *a, unsigned c)
+static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
 {
     ak_slab_class *k = &a->cls[c];
     const class_info *ci = &classes[c];
@@ -304,8 +315,7 @@ static slab_hdr *class_refill(ak_slab *a, unsigned c)
         for (unsigned w = 0; w < ci->bm_words; w++)
             s->bitmap[w] = 0;
     }
-    list_push(&k->partial, s, LIST_PARTIAL);
-    k->partial_count++;
+    partial_push(k, s);
     return s;
 }
 
@@ -330,7 +340,7 @@ static bool inside_slab(const ak_slab *a, const ak_region *r, uintptr_t p)
     return false;
 }
 
-static ak_error large_alloc(ak_slab *a, size_t size, size_t align, void **out)
+static AK_NOINLINE ak_error large_alloc(ak_slab *a, size_t size, size_t align, void **out)
 {
     void *p;
     ak_error e = tlsf_alloc_pressed(a, size, align, &p);
@@ -352,7 +362,7 @@ static ak_error large_locate(const ak_slab *a, const void *ptr)
     return AK_OK;
 }
 
-static ak_error large_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
+static AK_NOINLINE ak_error large_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     ak_error e = large_locate(a, ptr);
     if (e != AK_OK)
@@ -401,15 +411,30 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
     }
     s->bitmap[idx >> BM_SHIFT] |= (size_t)1 << (idx & (BM_BITS - 1));
     if (AK_UNLIKELY(++s->inuse == ci->nobj)) {
-        list_remove(&k->partial, s);
+        /* s is the head: pop it; its successor's prev link goes stale */
+        k->partial = s->next;
         k->partial_count--;
-        list_push(&k->full, s, LIST_FULL);
+        s->list = LIST_FULL;
         k->full_count++;
     }
     k->in_use++;
     k->requested += size;
     *out = obj;
     return AK_OK;
+}
+
+/* A slab of class k just lost its last object: cache it if the class has
+ * no cached slab, else give it back to the TLSF. */
+static AK_NOINLINE void slab_emptied(ak_slab *a, ak_slab_class *k, slab_hdr *s,
+                                     const class_info *ci)
+{
+    partial_remove(k, s);
+    if (!k->empty) {
+        s->list = LIST_EMPTY;
+        k->empty = s;
+    } else {
+        slab_release(a, s, ci);
+    }
 }
 
 /* Find the allocated object of class c at p: its slab and index.
@@ -466,21 +491,11 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
     *(uint32_t *)ptr = s->free;
     s->free = idx;
     if (AK_UNLIKELY(s->inuse == ci->nobj)) {
-        list_remove(&k->full, s);
         k->full_count--;
-        list_push(&k->partial, s, LIST_PARTIAL);
-        k->partial_count++;
+        partial_push(k, s);
     }
-    if (AK_UNLIKELY(--s->inuse == 0)) {
-        list_remove(&k->partial, s);
-        k->partial_count--;
-        if (!k->empty) {
-            s->list = LIST_EMPTY;
-            k->empty = s;
-        } else {
-            slab_release(a, s, ci);
-        }
-    }
+    if (AK_UNLIKELY(--s->inuse == 0))
+        slab_emptied(a, k, s, ci);
     k->in_use--;
     k->requested -= size;
     return AK_OK;
@@ -578,7 +593,7 @@ static void slab_reset(ak_slab *a)
         t[i] = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class *k = &a->cls[c];
-        k->partial = k->full = k->empty = NULL;
+        k->partial = k->empty = NULL;
         k->in_use = k->requested = k->partial_count = k->full_count = 0;
     }
     a->regions = NULL;
@@ -730,24 +745,55 @@ static const char *check_slab(const ak_slab *a, const slab_hdr *s, unsigned c, u
     return NULL;
 }
 
-/* Walk one list of class c; counts slabs and objects in use. */
-static const char *check_list(const ak_slab *a, const slab_hdr *head, unsigned c, uint8_t which,
-                              size_t limit, size_t *slabs, size_t *objects)
+/* Walk the partial list of class c; counts slabs and objects in use. */
+static const char *check_partial(const ak_slab *a, unsigned c, size_t limit, size_t *slabs,
+                                 size_t *objects)
 {
     const slab_hdr *prev = NULL;
     size_t n = 0;
-    for (const slab_hdr *s = head; s; prev = s, s = s->next) {
+    for (const slab_hdr *s = a->cls[c].partial; s; prev = s, s = s->next) {
         if (++n > limit)
-            return "class: slab list longer than memory allows (cycle)";
-        if (s->prev != prev)
-            return "class: slab list back link broken";
-        const char *why = check_slab(a, s, c, which);
+            return "class: partial list longer than memory allows (cycle)";
+        if (prev && s->prev != prev)
+            return "class: partial list back link broken";
+        const char *why = check_slab(a, s, c, LIST_PARTIAL);
         if (why)
             return why;
         *objects += s->inuse;
     }
     *slabs = n;
     return NULL;
+}
+
+/* Full slabs are on no list: they are found by walking the TLSF's blocks.
+ * A used block at a slab-aligned address with a valid tag is a slab. */
+typedef struct slab_walk {
+    const ak_slab *a;
+    const char *why;
+    size_t slabs[AK_SLAB_CLASS_COUNT][4]; /* per class, per LIST_* */
+    size_t objects[AK_SLAB_CLASS_COUNT];  /* in full slabs */
+} slab_walk;
+
+static void walk_block(void *ptr, size_t size, bool used, void *ctx)
+{
+    slab_walk *w = (slab_walk *)ctx;
+    uintptr_t h = (uintptr_t)ptr;
+    if (w->why || !used || !ak_is_aligned(h, SLAB_BYTES(MIN_SLAB_SHIFT)) || size < sizeof(slab_hdr))
+        return;
+    const slab_hdr *s = (const slab_hdr *)ptr;
+    unsigned c = s->cls;
+    if (c >= AK_SLAB_CLASS_COUNT || !ak_is_aligned(h, slab_bytes(&classes[c])) ||
+        s->tag != slab_tag(w->a, h, c))
+        return; /* a large block */
+    if (size < slab_request(&classes[c]) || s->list < LIST_PARTIAL || s->list > LIST_EMPTY) {
+        w->why = "slab: TLSF block or list tag of a slab is wrong";
+        return;
+    }
+    w->slabs[c][s->list]++;
+    if (s->list == LIST_FULL) {
+        w->why = check_slab(w->a, s, c, LIST_FULL);
+        w->objects[c] += s->inuse;
+    }
 }
 
 const char *ak_slab_check(const ak_slab *a)
@@ -765,39 +811,50 @@ const char *ak_slab_check(const ak_slab *a)
     }
     if (nreg != a->region_count)
         return "regions: fewer records than region_count";
+    const char *why = ak_tlsf_check(&a->tlsf);
+    if (why)
+        return why;
+
+    slab_walk w;
+    w.a = a;
+    w.why = NULL;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        w.objects[c] = 0;
+        for (unsigned l = 0; l < 4; l++)
+            w.slabs[c][l] = 0;
+    }
+    ak_tlsf_walk(&a->tlsf, walk_block, &w);
+    if (w.why)
+        return w.why;
 
     size_t total = ak_tlsf_total_bytes(&a->tlsf);
     size_t slab_total = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         const ak_slab_class *k = &a->cls[c];
         const class_info *ci = &classes[c];
-        size_t limit = total / slab_bytes(ci) + 1;
-        size_t np, nf, objects = 0;
-        const char *why = check_list(a, k->partial, c, LIST_PARTIAL, limit, &np, &objects);
-        if (!why)
-            why = check_list(a, k->full, c, LIST_FULL, limit, &nf, &objects);
+        size_t np, objects = w.objects[c];
+        why = check_partial(a, c, total / slab_bytes(ci) + 1, &np, &objects);
         if (why)
             return why;
         if (k->empty) {
-            if (k->empty->next || k->empty->prev)
-                return "class: the cached empty slab is linked to others";
             why = check_slab(a, k->empty, c, LIST_EMPTY);
             if (why)
                 return why;
         }
-        if (np != k->partial_count || nf != k->full_count)
-            return "class: slab counters do not match the lists";
+        if (np != k->partial_count || w.slabs[c][LIST_PARTIAL] != np)
+            return "class: partial slabs in the list, the counter and the TLSF differ";
+        if (w.slabs[c][LIST_FULL] != k->full_count)
+            return "class: full slabs in the TLSF and the counter differ";
+        if (w.slabs[c][LIST_EMPTY] != (k->empty != NULL))
+            return "class: a slab tagged empty is not the cached one";
         if (objects != k->in_use)
             return "class: objects in use do not match the slabs";
         if (k->requested > k->in_use * ci->size)
             return "class: requested bytes exceed objects * class size";
-        slab_total += (np + nf + (k->empty != NULL)) * slab_request(ci);
+        slab_total += (np + k->full_count + (k->empty != NULL)) * slab_request(ci);
     }
-    if ((a->large_count == 0) != (a->large_requested == 0) && a->large_count == 0)
+    if (a->large_count == 0 && a->large_requested != 0)
         return "large: requested bytes without live large blocks";
-    const char *why = ak_tlsf_check(&a->tlsf);
-    if (why)
-        return why;
     if (ak_tlsf_used_bytes(&a->tlsf) != slab_total + a->large_requested)
         return "tlsf: used bytes != slab requests + large requested bytes";
     if (ak_slab_used_bytes(a) > total)
