@@ -158,6 +158,18 @@ static inline bool block_fits_request(size_t bs, size_t size)
     return size <= bs - HDR && bs - block_need(size) < MIN_BLOCK;
 }
 
+/* Bytes from payload address p (ALIGN-aligned) to the first address
+ * aligned to `align` that leaves either no gap or one big enough to be a
+ * free block. A wrap at the top of the address space gives a huge gap,
+ * which no block fits. */
+static inline size_t aligned_gap(uintptr_t p, size_t align)
+{
+    uintptr_t ap = ak_align_up(p, align);
+    if (ap != p && ap - p < MIN_BLOCK)
+        ap = ak_align_up(p + MIN_BLOCK, align);
+    return ap - p;
+}
+
 /* Mark the successor n of a block as having a free (with link) or a used
  * predecessor. */
 static inline void next_set_prev_free(uintptr_t n, uintptr_t b)
@@ -463,25 +475,33 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
             next_set_prev_used(b + bsize);
         }
     } else {
-        /* Room for the block at any alignment, with a front gap that is
-         * either 0 or big enough to be a free block of its own: the gap is
-         * at most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
-        size_t want;
-        if (ak_add_overflows(need, align - ALIGN, &want) ||
-            ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
-            goto no_memory;
-        b = find_block(a, want, &fl, &sl);
-        if (!b)
-            goto no_memory;
-        bsize = hdr_size(hdr_get(b));
+        /* First the good fit for the size alone: it serves when its block
+         * happens to have room at the alignment (a freed aligned block of
+         * the same size does). Otherwise a block with room at any
+         * alignment: the front gap is 0 or a free block of its own, so at
+         * most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
+        size_t gap = 0;
+        b = find_block(a, need, &fl, &sl);
+        if (b) {
+            bsize = hdr_size(hdr_get(b));
+            gap = aligned_gap(b + HDR, align);
+            if (gap > bsize - need)
+                b = 0;
+        }
+        if (!b) {
+            size_t want;
+            if (ak_add_overflows(need, align - ALIGN, &want) ||
+                ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
+                goto no_memory;
+            b = find_block(a, want, &fl, &sl);
+            if (!b)
+                goto no_memory;
+            bsize = hdr_size(hdr_get(b));
+            gap = aligned_gap(b + HDR, align);
+        }
         list_remove_at(a, b, fl, sl);
         a->free_blocks--;
         a->free_bytes -= bsize;
-        uintptr_t p = b + HDR;
-        uintptr_t ap = ak_align_up(p, align);
-        if (ap != p && ap - p < MIN_BLOCK)
-            ap = ak_align_up(p + MIN_BLOCK, align);
-        size_t gap = ap - p;
         if (gap) {
             hdr_set(b, (uint64_t)gap | F_FREE | tag_of(a, b));
             list_insert(a, b, gap);

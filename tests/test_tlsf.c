@@ -295,10 +295,59 @@ static void test_alignment(void)
     check_inv(&a);
     walk_log w = walk(&a);
     CHECK(w.blocks == 1 && w.free == 1);
-    /* Alignment bigger than the pool. */
-    void *q = NULL;
-    CHECK_ERR(ak_tlsf_alloc(&a, 1, (size_t)16 << 20, &q), AK_ERR_NO_MEMORY);
+    /* Alignments bigger than the pool: served exactly when an address so
+     * aligned (with room for a header before it) lies in the region. */
+    for (size_t al = (size_t)16 << 20; al != 0 && al <= AK_TLSF_MAX_ALIGN; al <<= 1) {
+        uintptr_t lo = (uintptr_t)mem + AK_TLSF_REGION_OVERHEAD, at;
+        bool room = ak_align_up_checked(lo, al, &at) && at + 64 <= (uintptr_t)mem + size;
+        void *q = NULL;
+        ak_error e = ak_tlsf_alloc(&a, 1, al, &q);
+        if (e == AK_OK) {
+            CHECK(((uintptr_t)q & (al - 1)) == 0);
+            CHECK((char *)q >= mem && (char *)q < mem + size);
+            CHECK_OK(ak_tlsf_dealloc(&a, q, 1, al));
+        } else {
+            CHECK_ERR(e, AK_ERR_NO_MEMORY);
+            CHECK(!room);
+        }
+    }
     check_inv(&a);
+    CHECK(walk(&a).blocks == 1);
+    free(mem);
+}
+
+/* Aligned blocks sized to tile (S - 8 bytes at alignment S, the header
+ * of the next one in the last 8 bytes) sit back to back, and a freed one
+ * is reused in place: an aligned request first tries the good fit for its
+ * size. */
+static void test_aligned_tiling(void)
+{
+    ak_tlsf a = {0};
+    const size_t S = 4096, size = 1 << 20;
+    char *mem = region(size);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    enum { N = 200 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &p[i]));
+        CHECK(((uintptr_t)p[i] & (S - 1)) == 0);
+        if (i > 0)
+            CHECK((char *)p[i] == (char *)p[i - 1] + S);
+    }
+    check_inv(&a);
+    for (int i = 10; i < N; i += 7) {
+        void *q;
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], S - 8, S));
+        CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &q));
+        CHECK(q == p[i]);
+    }
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_blocks == N && st.free_blocks <= 2);
+    check_inv(&a);
+    for (int i = 0; i < N; i++)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], S - 8, S));
+    CHECK(walk(&a).blocks == 1);
     free(mem);
 }
 
@@ -1019,6 +1068,7 @@ int main(int argc, char **argv)
     RUN(test_basic);
     RUN(test_split_merge);
     RUN(test_alignment);
+    RUN(test_aligned_tiling);
     RUN(test_multi_region);
     RUN(test_many_regions);
     RUN(test_bad_frees);
