@@ -569,6 +569,8 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
     uint64_t w = hdr_get(b);
     if ((w & (TAG_MASK | F_FREE)) != tag_of(a, b))
         return AK_ERR_NOT_ALLOCATED; /* free, or not a block header */
+    if (w & F_PREV_FREE)
+        AK_PREFETCH((const void *)*link_prev_phys(b)); /* merged into below */
     size_t bs = hdr_size(w);
     if (bs < MIN_BLOCK || bs > r->first + r->span - b)
         return AK_ERR_NOT_ALLOCATED;
