@@ -5,9 +5,16 @@
  * bounds and no overlap, with the invariant checker run every few thousand
  * operations. Options: --model (run only the model test), --ops=N (model
  * operations, default 1500000, --quick 60000), --seed=N, --quick. */
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE for the 2 TiB pool */
+#endif
 #include "testlib.h"
 
 #include <allockit/tlsf.h>
+
+#if defined(__linux__) && UINTPTR_MAX > 0xffffffffu
+#include <sys/mman.h>
+#endif
 
 #ifdef AK_TLSF_MODEL_ONLY
 static int model_only = 1;
@@ -803,6 +810,55 @@ static void test_many_regions(void)
     free(buf);
 }
 
+#if defined(__linux__) && UINTPTR_MAX > 0xffffffffu
+/* A pool of 2 TiB (reserved address space, only touched pages become
+ * memory): blocks of 2^40 bytes and more, huge alignments, and the sizes
+ * the first levels for them. */
+static void test_huge_pool(void)
+{
+    const size_t size = (size_t)1 << 41;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED) {
+        printf("(skipped: no 2 TiB mapping) ");
+        return;
+    }
+    ak_tlsf a = {0};
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m, size));
+    size_t total = ak_tlsf_total_bytes(&a);
+    CHECK(total + AK_TLSF_REGION_OVERHEAD >= size && total < size);
+    char *big, *mid, *small;
+    const size_t tib = (size_t)1 << 40;
+    CHECK_OK(ak_tlsf_alloc(&a, tib, 4096, (void **)&big));
+    CHECK(((uintptr_t)big & 4095) == 0);
+    big[0] = 1;
+    big[tib - 1] = 2;
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, (void **)&small));
+    CHECK_OK(ak_tlsf_alloc(&a, ((size_t)1 << 39) + 12345, (size_t)1 << 30, (void **)&mid));
+    CHECK(((uintptr_t)mid & (((size_t)1 << 30) - 1)) == 0);
+    mid[0] = 3;
+    CHECK(ak_tlsf_used_bytes(&a) == tib + 100 + ((size_t)1 << 39) + 12345);
+    check_inv(&a);
+    void *p;
+    CHECK_ERR(ak_tlsf_alloc(&a, tib, 1, &p), AK_ERR_NO_MEMORY);
+    /* Grow the 2^40 block in place as far as the free space after it. */
+    CHECK_ERR(ak_tlsf_resize(&a, big, tib, 4096, tib * 2), AK_ERR_NO_MEMORY);
+    CHECK_OK(ak_tlsf_dealloc(&a, small, 100, 8));
+    CHECK_OK(ak_tlsf_resize(&a, big, tib, 4096, tib + 4096));
+    CHECK(big[0] == 1 && big[tib - 1] == 2);
+    check_inv(&a);
+    CHECK_OK(ak_tlsf_dealloc(&a, big, tib + 4096, 4096));
+    CHECK_OK(ak_tlsf_dealloc(&a, mid, ((size_t)1 << 39) + 12345, (size_t)1 << 30));
+    check_inv(&a);
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.free_blocks == 1 && st.largest_free == total && st.used_bytes == 0);
+    CHECK_OK(ak_tlsf_alloc(&a, total, 1, &p));
+    CHECK_OK(ak_tlsf_dealloc(&a, p, total, 1));
+    munmap(m, size);
+}
+#endif
+
 /* The checker must notice corruption (tests that it can fail). */
 static void test_checker_detects(void)
 {
@@ -1075,6 +1131,9 @@ int main(int argc, char **argv)
     RUN(test_zero_size);
     RUN(test_huge_requests);
     RUN(test_resize);
+#if defined(__linux__) && UINTPTR_MAX > 0xffffffffu
+    RUN(test_huge_pool);
+#endif
     RUN(test_largest_fits_again);
     RUN(test_stats_and_handle);
     RUN(test_checker_detects);
