@@ -610,7 +610,7 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
          * never follow it outside the region or to a block that does not
          * end here. */
         pb = *link_prev_phys(b);
-        if (pb - r->first >= b - r->first)
+        if (pb - r->first >= b - r->first || ((pb ^ b) & (ALIGN - 1)) != 0)
             return AK_ERR_NOT_ALLOCATED;
         pw = hdr_get(pb);
         if (pb + hdr_size(pw) != b || !(pw & F_FREE))

@@ -1,10 +1,12 @@
 /* TLSF tests: API semantics one call at a time (split, merge, alignment,
- * regions, bad frees, huge requests, resize, statistics, the walker and the
- * interface handle), and a randomised model test (--model) that keeps a
- * shadow record of every live block and verifies contents, alignment,
+ * region edges and overlaps, many regions, bad frees, huge requests, a
+ * 2 TiB pool, resize, statistics, the walker, the interface handle, and
+ * the checker catching corruption), and a randomised model test that keeps
+ * a shadow record of every live block and verifies contents, alignment,
  * bounds and no overlap, with the invariant checker run every few thousand
- * operations. Options: --model (run only the model test), --ops=N (model
- * operations, default 1500000, --quick 60000), --seed=N, --quick. */
+ * operations. The test_tlsf_model build (or --model) runs only the model
+ * test. Options: --ops=N (model operations, default 1500000, --quick
+ * 60000), --seed=N, --quick. */
 #if defined(__linux__)
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE for the 2 TiB pool */
 #endif
@@ -883,10 +885,11 @@ static void test_checker_detects(void)
     /* A corrupt prev-physical link (it lives in free memory) is not
      * followed: free p, then point q's link elsewhere. */
     CHECK_OK(ak_tlsf_dealloc(&a, p, 100, 8));
-    uintptr_t link, bogus[] = {(uintptr_t)mem, (uintptr_t)q + 64, (uintptr_t)p + 16, 12345};
+    uintptr_t link,
+        bogus[] = {(uintptr_t)mem, (uintptr_t)q + 64, (uintptr_t)p + 16, (uintptr_t)p - 5, 12345};
     memcpy(&link, (char *)q - 8 - sizeof link, sizeof link);
     CHECK(link == (uintptr_t)p - 8);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
         memcpy((char *)q - 8 - sizeof link, &bogus[i], sizeof link);
         CHECK(ak_tlsf_check(&a) != NULL);
         CHECK_ERR(ak_tlsf_dealloc(&a, q, 100, 8), AK_ERR_NOT_ALLOCATED);
