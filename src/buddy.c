@@ -345,8 +345,10 @@ static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t si
     if (!ak_is_pow2(align) || !order_for(size, align, &k))
         return AK_ERR_INVALID_PARAM;
     /* The merge that follows a free reads the buddy's links: start that
-     * load now, under the bitmap reads (a prefetch never faults). */
-    AK_BUDDY_PREFETCH(p ^ ((uintptr_t)1 << k));
+     * load now, under the bitmap read (a prefetch never faults). Buddies
+     * of 32 bytes and less share the block's 64-byte line: no need. */
+    if (k > MIN_SHIFT + 1)
+        AK_BUDDY_PREFETCH(p ^ ((uintptr_t)1 << k));
     buddy_region *r = region_find(a, p);
     if (!r)
         return AK_ERR_NOT_ALLOCATED;

@@ -5,8 +5,9 @@
  *   of order k is 2^k bytes at an address that is a multiple of 2^k; its
  *   buddy is the block at (address XOR 2^k), and the two together form
  *   their parent of order k+1. Orders run from AK_BUDDY_MIN_SHIFT (16-byte
- *   blocks on every target, 32- and 64-bit alike: a free block holds the
- *   two list links) up to the largest block a region holds.
+ *   blocks on every target: a free block must hold two list links, 16
+ *   bytes on 64-bit; 32-bit targets could go down to 8 but keep 16, which
+ *   halves the bitmaps) up to the largest block a region holds.
  *   - Every region is carved into the maximal aligned power-of-two blocks
  *     that fit in it (as large as possible), whatever the alignment of its
  *     edges; those blocks never merge with anything outside the region.
@@ -26,8 +27,10 @@
  *   bit operations), plus finding the pointer's region: O(1) when it is the
  *   region used last, else O(regions). No division anywhere.
  *   Worst-case internal fragmentation: a request of 2^j + 1 bytes takes a
- *   block of 2^(j+1), so just under half of every block (50%) may be unused;
- *   alignment costs nothing extra (blocks are naturally aligned).
+ *   block of 2^(j+1), so just under half of every block (50%) may be unused
+ *   (requests under 16 bytes: up to 15 of 16). Alignment needs no padding,
+ *   blocks being naturally aligned; an align above the size makes the block
+ *   align bytes.
  *
  * Bookkeeping (inside each region, counted out of total_bytes)
  *   For a region [start, start+size): let s = start rounded up to the
@@ -70,7 +73,8 @@ extern "C" {
 /** Number of order slots: one per bit of size_t (orders below
  *  AK_BUDDY_MIN_SHIFT stay empty), so a block size 2^k has slot k. */
 #define AK_BUDDY_ORDERS (sizeof(size_t) * CHAR_BIT)
-/** Size of the record at the head of every region (before its bitmap). */
+/** Size of the record at the head of every region (before its order table
+ *  and bitmap). */
 #define AK_BUDDY_REGION_RECORD_BYTES (8 * sizeof(size_t))
 
 struct ak_buddy_block;  /* a free block's list links (internal) */
@@ -82,14 +86,14 @@ typedef struct ak_buddy {
     struct ak_buddy_block *free_head[AK_BUDDY_ORDERS]; /* free list per order */
     size_t nonempty;                                   /* bit k: free_head[k] != NULL */
     struct ak_buddy_region *regions;                   /* newest first */
-    struct ak_buddy_region *last;                      /* region of the last lookup */
+    struct ak_buddy_region *last;                      /* region of the last successful call */
     size_t total_bytes;                                /* sum of region spans */
     size_t used_bytes;                                 /* sum of requested sizes */
     size_t block_bytes;                                /* sum of allocated block sizes */
     size_t peak_used_bytes;                            /* highest used_bytes seen */
     size_t live_blocks;                                /* allocated blocks */
     size_t region_count;
-    size_t bookkeeping_bytes; /* region heads (record + bitmaps + padding) */
+    size_t bookkeeping_bytes; /* region heads (record, table, bitmap, padding) */
     size_t trimmed_bytes;     /* region tails below 16 bytes */
 } ak_buddy;
 
@@ -120,8 +124,8 @@ typedef void (*ak_buddy_walker)(void *ptr, size_t size, bool used, void *ctx);
 /** Reset @p a and give it its first region [start, start+size): any earlier
  *  state of @p a is forgotten (its memory is not touched). The region head
  *  holds the bookkeeping (see the file comment); the rest is carved into
- *  maximal aligned power-of-two blocks. O(size / 1024) to clear the bitmap,
- *  plus O(orders) per carved block.
+ *  maximal aligned power-of-two blocks (at most two per order). O(size/256)
+ *  word stores to clear the bitmap, plus O(orders) to carve.
  *  @retval AK_ERR_INVALID_PARAM size 0, the range wraps around the address
  *          space, or nothing is left after the head and trimming (then @p a
  *          is left as it was). */
@@ -187,7 +191,8 @@ size_t ak_buddy_used_bytes(const ak_buddy *a);
 size_t ak_buddy_available_bytes(const ak_buddy *a);
 
 /** Bytes of the region [start, start+size) that would not be in blocks if
- *  it were added: head (record, bitmap, padding) plus the trimmed tail.
+ *  it were added: head (record, order table, bitmap, padding) plus the
+ *  trimmed tail.
  *  O(1). Returns SIZE_MAX if the region is unusable (wraps, too small). */
 size_t ak_buddy_region_overhead(uintptr_t start, size_t size);
 
@@ -206,7 +211,8 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
  *  is well linked and holds exactly the free blocks the bitmaps describe,
  *  each aligned, inside its region, at the right order; no two free buddies
  *  are left unmerged; no stray allocated or split bit; the blocks tile each
- *  region; counters add up; regions are disjoint.
+ *  region; counters add up; regions are disjoint and their records and
+ *  order tables consistent.
  *  O(regions^2 + bitmap words + blocks * (orders + regions)).
  *  @return NULL if all hold, else a static string naming the first broken
  *          invariant. */
