@@ -339,7 +339,7 @@ static ak_error classify_bad_free(const buddy_region *r, uintptr_t p)
 /* Checks shared by dealloc and resize: p must be the start of an allocated
  * block of order k, where k comes from (size, align). */
 static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
-                                             buddy_region **rout, unsigned *kout)
+                                             buddy_region **rout, unsigned *kout, size_t *bitout)
 {
     unsigned k;
     if (!ak_is_pow2(align) || !order_for(size, align, &k))
@@ -353,10 +353,14 @@ static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t si
     if (!r)
         return AK_ERR_NOT_ALLOCATED;
     size_t bs = (size_t)1 << k;
-    if ((p & (bs - 1)) || r->hi - p < bs || !node_allocated(r, k, p))
+    if ((p & (bs - 1)) || r->hi - p < bs)
+        return classify_bad_free(r, p);
+    size_t bit = node_bit(r, k, p);
+    if (!bit_get(r->map, bit))
         return classify_bad_free(r, p);
     *rout = r;
     *kout = k;
+    *bitout = bit;
     return AK_OK;
 }
 
@@ -434,17 +438,22 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     buddy_region *r = region_find(a, p);
     AK_ASSERT(r != 0);
     a->last = r;
+    /* Region fields in locals: the bitmap stores below could alias them
+     * as far as the compiler knows, and would force reloads. */
+    size_t *map = r->map;
+    const size_t *base = r->base;
+    size_t off = (size_t)(p - r->lo);
     /* Split down to order k; the upper halves go on the lists k..j-1,
      * which are all empty (j was the first non-empty order >= k). */
     if (j > k) {
         a->nonempty |= ((size_t)1 << j) - ((size_t)1 << k);
         do {
-            bit_set(r->map, node_bit(r, j, p) + 1);
+            bit_set(map, base[j - MIN_SHIFT] + ((off >> j) << 1) + 1);
             j--;
             list_push_empty(a, j, p + ((uintptr_t)1 << j));
         } while (j > k);
     }
-    bit_set(r->map, node_bit(r, k, p));
+    bit_set(map, base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
     a->used_bytes += size;
     a->block_bytes += (size_t)1 << k;
     a->live_blocks++;
@@ -454,21 +463,34 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     return AK_OK;
 }
 
-/* Free the block (k, p) whose A bit is already clear: merge upwards while
- * the buddy is a free leaf of the same order, then list the result. */
-static AK_BUDDY_INLINE void release_block(ak_buddy *a, buddy_region *r, uintptr_t p, unsigned k)
+/* Free the block (k, p) whose A bit, map bit `bit`, is already clear:
+ * merge upwards while the buddy is a free leaf of the same order, then
+ * list the result. */
+static AK_BUDDY_INLINE void release_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
+                                          unsigned k, size_t bit)
 {
+    size_t *map = r->map; /* locals: see ak_buddy_alloc */
+    const size_t *base = r->base;
+    const uintptr_t lo = r->lo, hi = r->hi;
     size_t bs = (size_t)1 << k;
     for (;;) {
         uintptr_t b = p ^ bs;
-        /* A buddy in the span has a split parent (ours). */
-        if (!node_in_span(r, b, bs) || !node_free_leaf(r, k, b))
+        /* A buddy in the span has a split parent (ours). Its node is the
+         * next one of the order, before or after ours. */
+        if (b < lo || b >= hi || hi - b < bs)
             break;
+        if (k == MIN_SHIFT) {
+            if (bit_get(map, b > p ? bit + 1 : bit - 1))
+                break;
+        } else if (node_pair(map, b > p ? bit + 2 : bit - 2) != 0) {
+            break;
+        }
         list_remove(a, k, (buddy_block *)b);
         p &= ~(uintptr_t)bs;
         k++;
         bs <<= 1;
-        bit_clear(r->map, node_bit(r, k, p) + 1);
+        bit = base[k - MIN_SHIFT] + ((size_t)((p - lo) >> k) << 1);
+        bit_clear(map, bit + 1);
     }
     list_push(a, k, p);
 }
@@ -477,18 +499,19 @@ ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
 {
     buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
     unsigned k = 0;
+    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, size, align, &r, &k);
+    ak_error e = locate_block(a, p, size, align, &r, &k, &bit);
     if (e != AK_OK)
         return e;
     if (size > a->used_bytes)
         return AK_ERR_INVALID_PARAM;
-    bit_clear(r->map, node_bit(r, k, p));
+    bit_clear(r->map, bit);
     a->last = r;
     a->used_bytes -= size;
     a->block_bytes -= (size_t)1 << k;
     a->live_blocks--;
-    release_block(a, r, p, k);
+    release_block(a, r, p, k, bit);
     return AK_OK;
 }
 
@@ -496,8 +519,9 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
 {
     buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
     unsigned k = 0, nk;
+    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, old_size, align, &r, &k);
+    ak_error e = locate_block(a, p, old_size, align, &r, &k, &bit);
     if (e != AK_OK)
         return e;
     if (old_size > a->used_bytes)
