@@ -5,7 +5,9 @@
  * randomised model test: 1M operations by default (--ops=N, --quick for
  * 20K), sizes 0..1 MiB log-uniform, aligns 1..4096, several regions, every
  * live block tracked and its contents, alignment, bounds and disjointness
- * verified, ak_buddy_check run periodically. */
+ * verified, bad frees (wrong size class, inside a block, twice) refused,
+ * ak_buddy_check run periodically, and at the end every region back to
+ * its initial blocks. */
 #include "testlib.h"
 
 #include <allockit/buddy.h>
@@ -1137,7 +1139,7 @@ static void test_model(void)
     const size_t cap = 4096;
     live *v = malloc(cap * sizeof *v);
     size_t n = 0, used = 0, blocks = 0;
-    uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0;
+    uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0, nbad = 0;
     const uint64_t check_every = ak_t.quick ? 500 : 20000;
     for (uint64_t op = 0; op < ops; op++) {
         uint64_t dice = ak_rng_below(&rng, 100);
@@ -1201,10 +1203,22 @@ static void test_model(void)
             size_t i = ak_rng_below(&rng, n);
             CHECKF(check_sparse(v[i].p, v[i].size, v[i].tag), "contents of %p+%zu changed",
                    (void *)v[i].p, v[i].size);
+            if (ak_rng_below(&rng, 32) == 0) {
+                /* Bad frees first: the next size class up, and a pointer
+                 * inside the block. Both refused, nothing changed. */
+                size_t bs = ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
+                CHECK_ERR(ak_buddy_dealloc(&a, v[i].p, 2 * bs, v[i].align), AK_ERR_INVALID_PARAM);
+                if (bs >= 32)
+                    CHECK_ERR(ak_buddy_dealloc(&a, v[i].p + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
+                CHECK(ak_buddy_used_bytes(&a) == used);
+                nbad++;
+            }
             CHECK_OK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align));
             /* A second free of the same pointer is refused. */
-            if (ak_rng_below(&rng, 64) == 0)
+            if (ak_rng_below(&rng, 64) == 0) {
                 CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
+                nbad++;
+            }
             used -= v[i].size;
             blocks -= ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
             v[i] = v[--n];
@@ -1231,9 +1245,10 @@ static void test_model(void)
     CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.allocated_block_bytes == 0);
     CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom) ",
+    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom, %llu bad frees) ",
            (unsigned long long)ops, (unsigned long long)nalloc, (unsigned long long)nfree,
-           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom);
+           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom,
+           (unsigned long long)nbad);
     free(v);
     arena_free(&ar);
 }
