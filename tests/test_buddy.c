@@ -716,24 +716,44 @@ static void test_many_regions(void)
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed ^ 0x5eed);
     ak_buddy a = {0};
+    /* Lay the regions out in address order, then add them in a shuffled
+     * order (the region search tree sees every kind of rebalancing). */
+    enum { MAXREG = 400 };
+    uintptr_t rs[MAXREG];
+    size_t rz[MAXREG], nlaid = 0;
     uintptr_t pos = ar.base;
-    size_t nreg = 0, user_bytes = 0;
-    while (nreg < 300) {
+    while (nlaid < MAXREG) {
         pos += ak_rng_below(&rng, 200);
-        size_t sz = (size_t)ak_rng_log_uniform(&rng, 100, 256 * KiB);
-        if (pos + sz > ar.base + ar.size)
+        size_t len = (size_t)ak_rng_log_uniform(&rng, 100, 128 * KiB);
+        if (pos + len > ar.base + ar.size)
             break;
-        ak_error e = ak_buddy_add_memory(&a, pos, sz);
-        if (ak_buddy_region_overhead(pos, sz) == SIZE_MAX) {
+        rs[nlaid] = pos;
+        rz[nlaid++] = len;
+        pos += len;
+    }
+    for (size_t i = nlaid - 1; i > 0; i--) {
+        size_t j = ak_rng_below(&rng, i + 1);
+        uintptr_t t = rs[i];
+        size_t tz = rz[i];
+        rs[i] = rs[j];
+        rz[i] = rz[j];
+        rs[j] = t;
+        rz[j] = tz;
+    }
+    size_t nreg = 0, user_bytes = 0;
+    for (size_t i = 0; i < nlaid; i++) {
+        ak_error e = ak_buddy_add_memory(&a, rs[i], rz[i]);
+        if (ak_buddy_region_overhead(rs[i], rz[i]) == SIZE_MAX) {
             CHECK_ERR(e, AK_ERR_INVALID_PARAM);
         } else {
             CHECK_OK(e);
             nreg++;
-            user_bytes += sz;
+            user_bytes += rz[i];
         }
-        pos += sz;
+        if (i % 37 == 0)
+            CHECK_INVARIANTS(ak_buddy_check(&a));
     }
-    CHECK(nreg >= 100);
+    CHECK(nreg >= 300);
     ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.region_count == nreg);
@@ -928,6 +948,9 @@ static void test_check_detects(void)
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     a.region_count = 2;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.root = NULL; /* the region drops out of the search tree */
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     /* Drop a free block from its list (a leak). */
