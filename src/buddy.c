@@ -29,7 +29,9 @@
  *     eager);
  *   - A bits are set only at allocated leaves, S bits only on split nodes;
  *   - the leaves tile [lo, hi) of every region; total_bytes, block_bytes,
- *     live_blocks and region_count agree with the regions.
+ *     live_blocks and region_count agree with the regions;
+ *   - regions are disjoint, each record and order table is consistent, and
+ *     the region tree is an AVL tree holding exactly the listed regions.
  */
 #include <allockit/buddy.h>
 

@@ -18,7 +18,7 @@
 
 /* ---- helpers ---- */
 
-/* A heap buffer aligned to `align`, with slack before and after. */
+/* A heap buffer of `size` bytes at an aligned base. */
 typedef struct arena {
     unsigned char *raw;
     uintptr_t base; /* aligned */
