@@ -181,8 +181,10 @@ static void update_classes(const ak_hb_geom *g, uint64_t *w, size_t k)
 }
 
 /* Clear the dirty words under bit-word idx of dirty[l], updating the
- * classes of each dirty level-0 word and of the word before it. */
-static void clean_block(const ak_hb_geom *g, uint64_t *w, size_t l, size_t idx)
+ * classes of each dirty level-0 word and of the word before it. Words are
+ * visited in increasing order; *done is the last word updated, so that
+ * neighbours are not updated twice. */
+static void clean_block(const ak_hb_geom *g, uint64_t *w, size_t l, size_t idx, size_t *done)
 {
     uint64_t m = w[g->dirty[l] + idx];
     w[g->dirty[l] + idx] = 0;
@@ -190,19 +192,35 @@ static void clean_block(const ak_hb_geom *g, uint64_t *w, size_t l, size_t idx)
         size_t child = (idx << 6) + ak_ffs64(m);
         m &= m - 1;
         if (l > 1) {
-            clean_block(g, w, l - 1, child);
+            clean_block(g, w, l - 1, child, done);
         } else {
-            if (child > 0)
+            /* The word before depends on this one only through a run
+             * reaching its top bit. */
+            if (child > 0 && *done != child - 1 && (w[child - 1] >> 63))
                 update_classes(g, w, child - 1);
             update_classes(g, w, child);
+            *done = child;
         }
     }
 }
 
 static void clean_dirty(const ak_hb_geom *g, uint64_t *w)
 {
+    size_t done = AK_HB_NONE;
     if (g->levels > 1 && w[g->dirty[g->levels - 1]] != 0)
-        clean_block(g, w, g->levels - 1, 0);
+        clean_block(g, w, g->levels - 1, 0, &done);
+}
+
+/* After a run [a..b] of level-0 words changed (inside ones entirely):
+ * bring the classes of the edge words, and of the word before, up to date
+ * now; the inside words' classes are set by the caller. */
+static void update_edges(const ak_hb_geom *g, uint64_t *w, size_t a, size_t b)
+{
+    if (a > 0 && (w[a - 1] >> 63))
+        update_classes(g, w, a - 1);
+    update_classes(g, w, a);
+    if (b != a)
+        update_classes(g, w, b);
 }
 
 /* ---- marking runs ---- */
@@ -212,21 +230,20 @@ static void clean_dirty(const ak_hb_geom *g, uint64_t *w)
  * free (full = 1), only the two edges need a look. Using is the mirror
  * image. The "strictly inside is uniform" property carries up a level,
  * since an inside word at level l covers only inside bits. The run classes
- * of inside words are known (all or none) and set here; the edge words are
- * marked dirty. */
+ * of inside words are known (all or none) and set here, those of the edge
+ * words computed. */
 void ak_hb_set_free(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n)
 {
-    if (n == 1) {
-        ak_hb_free_one(g, w, start);
+    size_t a = start >> 6, b = (start + n - 1) >> 6;
+    if (a == b) { /* within one word: like a single unit */
+        ak_hb_free_mask(g, w, a, (ONES >> (64 - n)) << (start & 63));
         return;
     }
     bits_fill(w, start, start + n, true);
-    size_t a = start >> 6, b = (start + n - 1) >> 6;
     if (g->levels > 1) {
-        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS; i++)
+        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS && b > a + 1; i++)
             bits_fill_strided(class_array(g, w, i), AK_HB_CLASS_ARRAYS, a + 1, b, true);
-        ak_hb_mark_dirty(g, w, a);
-        ak_hb_mark_dirty(g, w, b);
+        update_edges(g, w, a, b);
     }
     for (size_t l = 1; l < g->levels; l++) {
         uint64_t *any = w + g->any[l], *full = w + g->full[l];
@@ -244,17 +261,16 @@ void ak_hb_set_free(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n)
 
 void ak_hb_set_used(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n)
 {
-    if (n == 1) {
-        ak_hb_use_one(g, w, start);
+    size_t a = start >> 6, b = (start + n - 1) >> 6;
+    if (a == b) { /* within one word: like a single unit */
+        ak_hb_use_mask(g, w, a, (ONES >> (64 - n)) << (start & 63));
         return;
     }
     bits_fill(w, start, start + n, false);
-    size_t a = start >> 6, b = (start + n - 1) >> 6;
     if (g->levels > 1) {
-        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS; i++)
+        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS && b > a + 1; i++)
             bits_fill_strided(class_array(g, w, i), AK_HB_CLASS_ARRAYS, a + 1, b, false);
-        ak_hb_mark_dirty(g, w, a);
-        ak_hb_mark_dirty(g, w, b);
+        update_edges(g, w, a, b);
     }
     for (size_t l = 1; l < g->levels; l++) {
         uint64_t *any = w + g->any[l], *full = w + g->full[l];

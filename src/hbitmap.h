@@ -174,11 +174,11 @@ static inline void ak_hb_mark_dirty(const ak_hb_geom *g, uint64_t *w, size_t k)
     }
 }
 
-/* Mark one unit free / in use; climb only while a summary bit changes. */
-static inline void ak_hb_free_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+/* Mark the units of level-0 word idx selected by mask free / in use;
+ * climb only while a summary bit changes. */
+static inline void ak_hb_free_mask(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
 {
-    size_t idx = i >> 6;
-    uint64_t old = w[idx], now = old | ((uint64_t)1 << (i & 63));
+    uint64_t old = w[idx], now = old | mask;
     w[idx] = now;
     if (g->levels > 1)
         ak_hb_mark_dirty(g, w, idx);
@@ -200,10 +200,9 @@ static inline void ak_hb_free_one(const ak_hb_geom *g, uint64_t *w, size_t i)
     }
 }
 
-static inline void ak_hb_use_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+static inline void ak_hb_use_mask(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
 {
-    size_t idx = i >> 6;
-    uint64_t old = w[idx], now = old & ~((uint64_t)1 << (i & 63));
+    uint64_t old = w[idx], now = old & ~mask;
     w[idx] = now;
     if (g->levels > 1)
         ak_hb_mark_dirty(g, w, idx);
@@ -223,6 +222,17 @@ static inline void ak_hb_use_one(const ak_hb_geom *g, uint64_t *w, size_t i)
         }
         idx = wi;
     }
+}
+
+/* Mark one unit free / in use. O(1) typically, O(L) worst. */
+static inline void ak_hb_free_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+{
+    ak_hb_free_mask(g, w, i >> 6, (uint64_t)1 << (i & 63));
+}
+
+static inline void ak_hb_use_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+{
+    ak_hb_use_mask(g, w, i >> 6, (uint64_t)1 << (i & 63));
 }
 
 /* Mark [start, start+n) free / in use; n >= 1, start+n <= nbits. The units
