@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,10 @@
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 
 extern char **environ;
+
+/* Not declared by every libc (glibc dropped cfree); ours to export. */
+void cfree(void *ptr);
+const char *ak_malloc_backend(void);
 
 /* ------------------------------------------------------------------ */
 /* The allocators this build can use                                    */
@@ -90,6 +95,7 @@ static ak_heap heap_obj;
 static int state;
 static _Thread_local int init_here TLS_IE;
 static int print_stats;
+static int stats_fd = 2;
 static const char *backend_name = "?";
 
 static void say(const char *s)
@@ -217,6 +223,13 @@ static void heap_setup(void)
     }
     if (env_get("AK_MALLOC_STATS", flag, sizeof flag))
         print_stats = flag[0] && strcmp(flag, "0") != 0;
+    if (print_stats) {
+        /* A copy of stderr: some programs close fd 2 before exiting
+         * (coreutils' close_stdout), and the report comes after that. */
+        int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
+        if (fd >= 0)
+            stats_fd = fd;
+    }
     ak_heap_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.backend = b->make();
@@ -265,7 +278,7 @@ static inline ak_heap *heap_if_ready(void)
 __attribute__((destructor)) static void akmalloc_at_exit(void)
 {
     if (print_stats && heap_if_ready())
-        ak_heap_write_stats(&heap_obj, 2);
+        ak_heap_write_stats(&heap_obj, stats_fd);
 }
 
 /* ------------------------------------------------------------------ */
