@@ -551,12 +551,18 @@ static inline ak_heap_tcache *cache_get(ak_heap *h)
 }
 
 /* One small block under the lock, header written. */
+/* The header of a class block records the bytes usable in it (what the
+ * allocator really gave, e.g. a whole power of two for buddy), so that
+ * malloc_usable_size and realloc can use them; freeing uses the class
+ * size. */
 static void *small_alloc_locked(ak_heap *h, unsigned cls)
 {
-    uint8_t *b = backend_alloc_locked(h, MIN_ALIGN + class_size[cls], MIN_ALIGN);
+    size_t want = MIN_ALIGN + class_size[cls];
+    uint8_t *b = backend_alloc_locked(h, want, MIN_ALIGN);
     if (!b)
         return NULL;
-    hdr_set(b + MIN_ALIGN, class_size[cls], 4, cls + 1, KIND_BACKEND);
+    size_t us = ak_byte_usable_size(h->backend, b, want, MIN_ALIGN);
+    hdr_set(b + MIN_ALIGN, (us > want ? us : want) - MIN_ALIGN, 4, cls + 1, KIND_BACKEND);
     return b + MIN_ALIGN;
 }
 
@@ -803,7 +809,7 @@ void ak_heap_free(ak_heap *h, void *ptr)
             }
         }
         size_t a = hdr_align(hd);
-        size_t size = hd->size;
+        size_t size = c1 ? class_size[c1 - 1] : hd->size; /* as asked of the allocator */
         pthread_mutex_lock(&h->lock);
         ak_error e = ak_byte_dealloc(h->backend, (uint8_t *)ptr - a, a + size, a);
         if (e == AK_OK)
@@ -984,8 +990,9 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
         errno = ENOMEM;
         return NULL;
     }
+    size_t asked = c1 ? class_size[c1 - 1] : old; /* what the allocator was asked for */
     pthread_mutex_lock(&h->lock);
-    if (ak_byte_resize(h->backend, (uint8_t *)ptr - a, a + old, a, total) == AK_OK) {
+    if (ak_byte_resize(h->backend, (uint8_t *)ptr - a, a + asked, a, total) == AK_OK) {
         /* Resized in place; a class block becomes an ordinary one. */
         hdr_set(ptr, size, log2_size(a), 0, KIND_BACKEND);
         h->realloc_in_place++;

@@ -11,7 +11,8 @@
  *   - the OS: the heap reserves a large range of address space once
  *     (PROT_NONE, no commit charge), commits chunks of it on demand and hands
  *     each to the allocator with add_memory (chunks double from chunk_size up
- *     to chunk_max, each aligned to its size, which suits buddy allocators);
+ *     to chunk_max, so a heap of N bytes has about log2(N / chunk_size)
+ *     regions; each chunk is aligned to its size, which suits buddy);
  *     requests at or above mmap_threshold are mapped directly and unmapped on
  *     free. Committed chunks are kept for reuse, like a brk heap.
  *
@@ -85,7 +86,10 @@ typedef struct ak_heap_config {
     size_t pool_size;
     /** OS source: first chunk size (default 1 MiB, rounded to pages). */
     size_t chunk_size;
-    /** OS source: chunk growth stops at this size (default 64 MiB). */
+    /** OS source: chunk growth stops at this size (default 1 GiB on 64-bit
+     *  targets, 64 MiB on 32-bit). Few, large chunks keep the allocator's
+     *  region list short (its free looks the region up); an untouched part
+     *  of a chunk costs address space only. */
     size_t chunk_max;
     /** OS source: blocks of at least this many bytes (header included) are
      *  mapped directly (default 256 KiB; SIZE_MAX: never). */
