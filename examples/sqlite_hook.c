@@ -40,6 +40,18 @@ static ak_slab alloc_obj;
 #define AS_BYTE ak_slab_as_byte
 #endif
 
+static uint64_t prefix_get(const unsigned char *b)
+{
+    uint64_t v;
+    memcpy(&v, b, sizeof v);
+    return v;
+}
+
+static void prefix_set(unsigned char *b, uint64_t v)
+{
+    memcpy(b, &v, sizeof v);
+}
+
 static void *mem_malloc(int n)
 {
     void *p;
@@ -50,13 +62,13 @@ static void *mem_malloc(int n)
     pthread_mutex_unlock(&alloc_lock);
     if (e != AK_OK)
         return NULL;
-    *(uint64_t *)p = (uint64_t)n;
+    prefix_set(p, (uint64_t)n);
     return (unsigned char *)p + PREFIX;
 }
 
 static int mem_size(void *p)
 {
-    return p ? (int)*(uint64_t *)((unsigned char *)p - PREFIX) : 0;
+    return p ? (int)prefix_get((unsigned char *)p - PREFIX) : 0;
 }
 
 static void mem_free(void *p)
@@ -82,7 +94,7 @@ static void *mem_realloc(void *p, int n)
     ak_error e = ak_byte_resize(alloc_h, b, old + PREFIX, PREFIX, (size_t)n + PREFIX);
     pthread_mutex_unlock(&alloc_lock);
     if (e == AK_OK) {
-        *(uint64_t *)b = (uint64_t)n;
+        prefix_set(b, (uint64_t)n);
         return p;
     }
     void *q = mem_malloc(n);

@@ -138,13 +138,15 @@ static void *boot_alloc(size_t size, size_t align)
         return NULL;
     }
     boot_used = at + size;
-    *(size_t *)(boot_area + at - 16) = size;
+    memcpy(boot_area + at - 16, &size, sizeof size);
     return boot_area + at;
 }
 
 static size_t boot_size(const void *p)
 {
-    return *(const size_t *)((const unsigned char *)p - 16);
+    size_t size;
+    memcpy(&size, (const unsigned char *)p - 16, sizeof size);
+    return size;
 }
 
 /* ------------------------------------------------------------------ */
