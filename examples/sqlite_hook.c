@@ -77,7 +77,7 @@ static void mem_free(void *p)
         return;
     unsigned char *b = (unsigned char *)p - PREFIX;
     pthread_mutex_lock(&alloc_lock);
-    ak_byte_dealloc(alloc_h, b, (size_t) * (uint64_t *)b + PREFIX, PREFIX);
+    ak_byte_dealloc(alloc_h, b, (size_t)prefix_get(b) + PREFIX, PREFIX);
     pthread_mutex_unlock(&alloc_lock);
 }
 
@@ -88,7 +88,7 @@ static void *mem_realloc(void *p, int n)
     if (n < 0)
         return NULL;
     unsigned char *b = (unsigned char *)p - PREFIX;
-    size_t old = (size_t) * (uint64_t *)b;
+    size_t old = (size_t)prefix_get(b);
     /* In place when the allocator can. */
     pthread_mutex_lock(&alloc_lock);
     ak_error e = ak_byte_resize(alloc_h, b, old + PREFIX, PREFIX, (size_t)n + PREFIX);
