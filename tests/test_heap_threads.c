@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define THREADS 8
@@ -219,6 +220,67 @@ static void test_churn(void)
     ak_heap_destroy(&H);
 }
 
+/* ---- two threads churning small objects ---- */
+
+static uint64_t small_ops;
+
+static void *small_churn_thread(void *arg)
+{
+    ak_rng r;
+    ak_rng_seed(&r, (uint64_t)(uintptr_t)arg);
+    void *held[256] = {0};
+    for (uint64_t i = 0; i < small_ops; i++) {
+        unsigned k = (unsigned)ak_rng_below(&r, 256);
+        ak_heap_free(&H, held[k]);
+        held[k] = ak_heap_malloc(&H, (size_t)ak_rng_range(&r, 1, 256));
+        if (!held[k])
+            fail_at("small allocation failed", 0, i);
+    }
+    for (unsigned k = 0; k < 256; k++)
+        ak_heap_free(&H, held[k]);
+    return NULL;
+}
+
+static double run_small_churn(unsigned flags, uint64_t *lock_takes)
+{
+    ak_heap_config cfg = {.backend = cur->make(), .flags = flags};
+    CHECK_OK(ak_heap_init(&H, &cfg));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    pthread_t t[2];
+    for (uintptr_t i = 0; i < 2; i++)
+        CHECK(pthread_create(&t[i], NULL, small_churn_thread, (void *)(i + 7)) == 0);
+    for (unsigned i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    *lock_takes = s.refills + s.flushes + s.slow_allocs + s.slow_frees;
+    CHECK(s.backend_used == 0);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    ak_heap_destroy(&H);
+    return (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+}
+
+/* With caches, two threads doing small malloc/free take the heap lock for
+ * a small fraction of their calls (a batch at a time); without, for
+ * every call. Times are printed for information (the machine may be
+ * busy); the lock counts are what is checked. */
+static void test_small_churn(void)
+{
+    failures = 0;
+    small_ops = ak_test_ops(1000000, 20000);
+    uint64_t with, without;
+    double tw = run_small_churn(0, &with);
+    double to = run_small_churn(AK_HEAP_NO_THREAD_CACHE, &without);
+    printf("[2 x %llu malloc+free: caches %.3f s, %llu lock takes; no caches %.3f s, %llu] ",
+           (unsigned long long)small_ops, tw, (unsigned long long)with, to,
+           (unsigned long long)without);
+    CHECKF(failures == 0, "%s", first_failure);
+    CHECK(without >= 4 * small_ops - 512); /* every call locked */
+    CHECK(with * 16 < 4 * small_ops);      /* at most 1 in 16 calls locked */
+}
+
 /* ---- fork ---- */
 
 static int stop_churn;
@@ -297,13 +359,15 @@ static void test_fork(void)
 int main(int argc, char **argv)
 {
     ak_test_init(argc, argv, "test_heap_threads");
-    static char names[HEAP_BACKEND_COUNT][2][64];
+    static char names[HEAP_BACKEND_COUNT][3][64];
     for (size_t b = 0; b < HEAP_BACKEND_COUNT; b++) {
         cur = &heap_backends[b];
         snprintf(names[b][0], sizeof names[b][0], "test_churn[%s]", cur->name);
         ak_test_run(names[b][0], test_churn);
         snprintf(names[b][1], sizeof names[b][1], "test_fork[%s]", cur->name);
         ak_test_run(names[b][1], test_fork);
+        snprintf(names[b][2], sizeof names[b][2], "test_small_churn[%s]", cur->name);
+        ak_test_run(names[b][2], test_small_churn);
     }
     return ak_test_finish();
 }

@@ -31,10 +31,10 @@ case_python() {
 import json
 # dicts, lists, strings, tuples, sets: many small objects, growth, frees
 d = {}
-for i in range(150000):
+for i in range(100000):
     d["key%d" % i] = [i, str(i) * (i % 7 + 1), {"x": i, "y": (i, i + 1)}]
 total = sum(len(v[1]) for v in d.values())
-for i in range(0, 150000, 3):
+for i in range(0, 100000, 3):
     del d["key%d" % i]
 words = ["".join(chr(97 + (i * j) % 26) for j in range(i % 25 + 1)) for i in range(40000)]
 text = " ".join(words)
@@ -116,7 +116,7 @@ case_sort() {
 
 case_gcc() {
     gen=$(dirname "$lib")/../include
-    for f in src/core.c hosted/heap.c hosted/akmalloc.c tests/test_heap.c tests/test_heap_threads.c; do
+    for f in src/core.c src/tlsf.c hosted/heap.c; do
         [ -f "$src/$f" ] || continue
         o=$(echo "$f" | tr / _).o
         gcc -std=c11 -O2 -g -Wall -Wextra -I"$src/include" -I"$src/hosted/include" -I"$src/src" \
