@@ -110,6 +110,16 @@ static void semantics(void)
     char *s = strdup("hello"); /* libc allocating internally */
     EXPECT(s && malloc_usable_size(s) >= 6);
     free(s);
+    /* Memory that never came from malloc (as if from before libakmalloc
+     * was loaded): free ignores it, usable size is 0, realloc copies. */
+    static char not_ours[64] = "static bytes";
+    void *(*volatile realloc_fn)(void *, size_t) = realloc;
+    void (*volatile free_fn)(void *) = free;
+    EXPECT(malloc_usable_size(not_ours) == 0);
+    free_fn(not_ours);
+    char *copy = realloc_fn(not_ours, 200);
+    EXPECT(copy && strcmp(copy, "static bytes") == 0 && strcmp(not_ours, "static bytes") == 0);
+    free(copy);
 }
 
 int main(void)

@@ -52,7 +52,9 @@ for i in range(20000):
     big += b"x" * (i % 100)
 print(total, len(d), len(text), top, len(blob), sum(len(x) for x in back), len(s), len(big))
 PY
-    python3 work.py >out 2>err
+    # PYTHONMALLOC=malloc: every object through malloc/free, not only the
+    # big ones (pymalloc would serve small objects from its own arenas).
+    PYTHONMALLOC=malloc python3 work.py >out 2>err
 }
 
 case_sqlite() {
