@@ -82,19 +82,20 @@ typedef struct contender {
     ckind kind;
     const char *preload; /* C_SYS: the library to LD_PRELOAD, "" for glibc */
     bool built;          /* pool/page/id: compiled into this build */
-    bool walker;         /* can draw a heap map */
+    bool walker;         /* can draw a heap map (tlsf, buddy) */
+    bool bounded;        /* promises a bound on a call's time: latency_scaling */
 } contender;
 
 static const contender contenders[] = {
-    {"glibc", C_SYS, "", true, false},
-    {"jemalloc", C_SYS, AK_BENCH_JEMALLOC, true, false},
-    {"mimalloc", C_SYS, AK_BENCH_MIMALLOC, true, false},
-    {"tcmalloc", C_SYS, AK_BENCH_TCMALLOC, true, false},
-    {"tlsf", C_POOL, NULL, AK_HAVE_TLSF, true},
-    {"buddy", C_POOL, NULL, AK_HAVE_BUDDY, true},
-    {"slab", C_POOL, NULL, AK_HAVE_SLAB, false},
-    {"bitmap_page", C_PAGE, NULL, AK_HAVE_BITMAP_PAGE, false},
-    {"bitmap_id", C_ID, NULL, AK_HAVE_BITMAP_ID, false},
+    {"glibc", C_SYS, "", true, false, false},
+    {"jemalloc", C_SYS, AK_BENCH_JEMALLOC, true, false, false},
+    {"mimalloc", C_SYS, AK_BENCH_MIMALLOC, true, false, false},
+    {"tcmalloc", C_SYS, AK_BENCH_TCMALLOC, true, false, false},
+    {"tlsf", C_POOL, NULL, AK_HAVE_TLSF, true, true},
+    {"buddy", C_POOL, NULL, AK_HAVE_BUDDY, true, true},
+    {"slab", C_POOL, NULL, AK_HAVE_SLAB, false, false},
+    {"bitmap_page", C_PAGE, NULL, AK_HAVE_BITMAP_PAGE, false, false},
+    {"bitmap_id", C_ID, NULL, AK_HAVE_BITMAP_ID, false, false},
 };
 #define NCONTENDERS (sizeof(contenders) / sizeof(contenders[0]))
 
@@ -108,6 +109,7 @@ static bool runs_on(const workload *w, const contender *c)
     case K_ID:
         return c->kind == C_ID;
     case K_SCALING:
+        return c->kind == C_POOL && c->bounded;
     case K_MEMORY:
         return c->kind == C_POOL;
     case K_HEAPMAP:
@@ -134,7 +136,8 @@ typedef struct task {
     int nruns;
     double med, min, max;
     bool have_lat;
-    double lat[4]; /* alloc p99.9, alloc max, free p99.9, free max (ns) */
+    double lat[4];     /* alloc p99.9, alloc max, free p99.9, free max (ns) */
+    double lat_raw[2]; /* alloc, free: largest single sample as measured */
     int nscale;
     double scale[3][7]; /* pool bytes, alloc p999, alloc max, free p999, free max, raw a, raw f */
     bool have_mem;
@@ -148,6 +151,7 @@ static task tasks[NWORKLOADS * NCONTENDERS];
 static size_t ntasks;
 
 static char timer_name[64] = "?";
+static int rt_seen = -1; /* latency runs under SCHED_FIFO: 1 all, 0 some not */
 static double timer_overhead_ns = -1;
 
 static task *find_task(const char *w, const char *c)
@@ -313,8 +317,7 @@ static bool apply_filter(const char *filter)
         bool hit = false;
         for (int pass = 0; pass < 2 && !hit; pass++) {
             for (size_t i = 0; i < NWORKLOADS; i++)
-                if (pass ? strstr(workloads[i].name, tok) != NULL
-                         : !strcmp(workloads[i].name, tok))
+                if (pass ? strstr(workloads[i].name, tok) != NULL : !strcmp(workloads[i].name, tok))
                     tw[i] = hit = any_w = true;
             for (size_t i = 0; i < NCONTENDERS; i++)
                 if (pass ? strstr(contenders[i].name, tok) != NULL
@@ -391,15 +394,18 @@ static void run_task(task *t, int runs, double scale)
             snprintf(timer_name, sizeof(timer_name), "%.60s", a);
             if (timer_overhead_ns < 0 || x[1] < timer_overhead_ns)
                 timer_overhead_ns = x[1];
+        } else if (sscanf(line, "rt %lf", &x[0]) == 1) {
+            rt_seen = rt_seen == 0 ? 0 : (x[0] != 0);
         } else if (sscanf(line, "pool %lf", &x[0]) == 1) {
             t->pool_bytes = (size_t)x[0];
         } else if (sscanf(line, "run %lf %lf %lf", &x[0], &x[1], &x[2]) == 3) {
             if (t->nruns < MAXRUNS && x[2] > 0)
                 t->ns_op[t->nruns++] = x[1] / x[2];
-        } else if (sscanf(line, "lat %255s %lf %lf %lf", a, &x[0], &x[1], &x[2]) == 4) {
+        } else if (sscanf(line, "lat %255s %lf %lf %lf %lf", a, &x[0], &x[1], &x[2], &x[3]) == 5) {
             int k = strcmp(a, "alloc") == 0 ? 0 : 2;
             t->lat[k] = x[1];
             t->lat[k + 1] = x[2];
+            t->lat_raw[k / 2] = x[3];
             t->have_lat = true;
         } else if (sscanf(line, "scale %lf %lf %lf %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3],
                           &x[4], &x[5], &x[6]) == 7) {
@@ -434,8 +440,8 @@ static void run_task(task *t, int runs, double scale)
         t->max = s[t->nruns - 1];
         t->med = t->nruns % 2 ? s[t->nruns / 2] : (s[t->nruns / 2 - 1] + s[t->nruns / 2]) / 2;
     }
-    if (t->status == ST_OK && (t->w->kind == K_BYTE || t->w->kind == K_PAGE ||
-                               t->w->kind == K_ID) && t->nruns != runs) {
+    if (t->status == ST_OK &&
+        (t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID) && t->nruns != runs) {
         t->status = ST_FAIL;
         snprintf(t->msg, sizeof(t->msg), "%d timed runs reported, %d expected", t->nruns, runs);
     }
@@ -512,8 +518,8 @@ static void check_targets(void)
                        "%.2f vs %.2f ns/op", s->med, m->med);
             mark(s, "%s<mimalloc ", met ? "ok" : "MISS");
         } else {
-            add_target(T_UNCHECKED, "slab small_churn faster than mimalloc",
-                       "%s did not run", s ? "mimalloc" : "slab");
+            add_target(T_UNCHECKED, "slab small_churn faster than mimalloc", "%s did not run",
+                       s ? "mimalloc" : "slab");
         }
     }
     ratio_target("small_churn", "tlsf", 1.0);
@@ -525,8 +531,8 @@ static void check_targets(void)
             double ra = hi[2] / (lo[2] > 0 ? lo[2] : 1), rf = hi[4] / (lo[4] > 0 ? lo[4] : 1);
             bool met = ra <= 2.0 && rf <= 2.0;
             add_target(met ? T_MET : T_MISSED, "tlsf max latency within 2x, 1 MiB vs 1 GiB pool",
-                       "alloc max %.0f -> %.0f ns (%.2fx), free max %.0f -> %.0f ns (%.2fx)",
-                       lo[2], hi[2], ra, lo[4], hi[4], rf);
+                       "alloc max %.0f -> %.0f ns (%.2fx), free max %.0f -> %.0f ns (%.2fx)", lo[2],
+                       hi[2], ra, lo[4], hi[4], rf);
         } else {
             add_target(T_UNCHECKED, "tlsf max latency within 2x, 1 MiB vs 1 GiB pool",
                        "latency_scaling failed or not built");
@@ -563,8 +569,8 @@ static void check_targets(void)
             continue;
         }
         bool met = t->med <= page[i].ns;
-        add_target(met ? T_MET : T_MISSED, page[i].what, "%.1f ns/op (capacity %u pages)",
-                   t->med, (unsigned)AK_PAGE_ALLOC_CAPACITY_PAGES);
+        add_target(met ? T_MET : T_MISSED, page[i].what, "%.1f ns/op (capacity %u pages)", t->med,
+                   (unsigned)AK_PAGE_ALLOC_CAPACITY_PAGES);
         mark(t, "%s<=%.0fns ", met ? "ok" : "MISS", page[i].ns);
     }
 }
@@ -580,11 +586,11 @@ static void perf_table(kind k1, kind k2)
         any = any || tasks[i].w->kind == k1 || tasks[i].w->kind == k2;
     if (!any)
         return;
-    out("\n| %-22s | %-11s | %8s | %8s | %8s | %6s | %-18s | %17s | %17s |\n", "workload",
+    out("\n| %-22s | %-11s | %8s | %8s | %8s | %6s | %-24s | %17s | %17s |\n", "workload",
         "contender", "median", "min", "max", "ratio", "target", "alloc p99.9/max",
         "free p99.9/max");
     out("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------", "-------------",
-        "---------:", "---------:", "---------:", "-------:", "--------------------",
+        "---------:", "---------:", "---------:", "-------:", "--------------------------",
         "------------------:", "------------------:");
     const char *last = "";
     for (size_t i = 0; i < ntasks; i++) {
@@ -613,7 +619,7 @@ static void perf_table(kind k1, kind k2)
         fmt_ns(f2, sizeof(f2), t->have_lat ? t->lat[3] : -1);
         snprintf(la, sizeof(la), "%s / %s", a1, a2);
         snprintf(lf, sizeof(lf), "%s / %s", f1, f2);
-        out("| %-22s | %-11s | %8s | %8s | %8s | %6s | %-18s | %17s | %17s |\n", wn, t->c->name,
+        out("| %-22s | %-11s | %8s | %8s | %8s | %6s | %-24s | %17s | %17s |\n", wn, t->c->name,
             med, mn, mx, r, t->note, la, lf);
     }
 }
@@ -625,8 +631,9 @@ static void scaling_table(void)
         any = any || tasks[i].w->kind == K_SCALING;
     if (!any)
         return;
-    out("\nWorst-case latency against pool size (ns; same alloc/free sequence in each pool;\n"
-        "p99.9 = median over repeats, max = smallest per-repeat maximum, raw = largest):\n\n");
+    out("\nWorst-case latency against pool size (ns): the same alloc/free sequence (512 live\n"
+        "blocks of 16..2048 B) in each pool, replayed; p99.9 and max of the per-call minima over\n"
+        "the replays; raw = the largest single sample as measured (interrupts included).\n\n");
     out("| %-9s | %8s | %11s | %9s | %9s | %10s | %8s | %9s | %9s |\n", "contender", "pool",
         "alloc p99.9", "alloc max", "alloc raw", "free p99.9", "free max", "free raw",
         "max vs 1MiB");
@@ -668,7 +675,8 @@ static void memory_table(void)
     out("\nMemory (16 MiB pool): bookkeeping kept inside the pool, the allocator object,\n"
         "what each 64-byte block costs beyond its 64 bytes (filling the pool with them), and\n"
         "max fill = largest live byte total / pool size before the first failure under random\n"
-        "16 B..64 KiB allocs and frees (median of 5 seeds). System allocators have no pool: n/a.\n\n");
+        "16 B..64 KiB allocs and frees (median of 5 seeds). System allocators have no pool: "
+        "n/a.\n\n");
     out("| %-9s | %12s | %12s | %14s | %8s |\n", "contender", "fixed (pool)", "object bytes",
         "per 64 B block", "max fill");
     out("|-----------|-------------:|-------------:|---------------:|---------:|\n");
@@ -718,8 +726,9 @@ static void write_csv(const char *path)
         if (t->w->kind == K_SCALING && t->status == ST_OK) {
             for (int s = 0; s < t->nscale; s++) {
                 double *v = t->scale[s];
-                fprintf(f, "latency_scaling,%s,%s,,,,,,%.1f,%.1f,%.1f,%.1f,%.0f,raw_max_alloc_free,"
-                           "%.1f/%.1f,",
+                fprintf(f,
+                        "latency_scaling,%s,%s,,,,,,%.1f,%.1f,%.1f,%.1f,%.0f,raw_max_alloc_free,"
+                        "%.1f/%.1f,",
                         t->w->name, t->c->name, v[1], v[2], v[3], v[4], v[0], v[5], v[6]);
                 csv_field(f, status);
                 fputc('\n', f);
@@ -749,8 +758,7 @@ static void write_csv(const char *path)
                 else
                     fprintf(f, ",");
                 if (t->have_lat)
-                    fprintf(f, "%.1f,%.1f,%.1f,%.1f,", t->lat[0], t->lat[1], t->lat[2],
-                            t->lat[3]);
+                    fprintf(f, "%.1f,%.1f,%.1f,%.1f,", t->lat[0], t->lat[1], t->lat[2], t->lat[3]);
                 else
                     fprintf(f, ",,,,");
             } else {
@@ -891,8 +899,7 @@ int main(int argc, char **argv)
     }
     worker_path[n] = 0;
     char *slash = strrchr(worker_path, '/');
-    snprintf(slash + 1, sizeof(worker_path) - (size_t)(slash + 1 - worker_path),
-             "akbench-worker");
+    snprintf(slash + 1, sizeof(worker_path) - (size_t)(slash + 1 - worker_path), "akbench-worker");
     snprintf(out_dir, sizeof(out_dir), "%s",
              (e = getenv("BENCH_OUT")) && *e ? e : AK_BENCH_OUT_DIR);
     mkdir(out_dir, 0777);
@@ -917,8 +924,9 @@ int main(int argc, char **argv)
             t->c = c;
             if (c->kind == C_SYS && c->preload[0] == 0 && strcmp(c->name, "glibc") != 0) {
                 t->status = ST_SKIP;
-                snprintf(t->msg, sizeof(t->msg), "not installed (Debian: libjemalloc-dev "
-                                                 "libmimalloc-dev libgoogle-perftools-dev)");
+                snprintf(t->msg, sizeof(t->msg),
+                         "not installed (Debian: libjemalloc-dev "
+                         "libmimalloc-dev libgoogle-perftools-dev)");
             } else if (c->kind == C_SYS && c->preload[0] && access(c->preload, R_OK) != 0) {
                 t->status = ST_SKIP;
                 snprintf(t->msg, sizeof(t->msg), "%s is gone since configure", c->preload);
@@ -957,7 +965,7 @@ int main(int argc, char **argv)
     out("- compiler: %s, %s build\n", AK_BENCH_COMPILER, AK_BENCH_BUILD_TYPE);
     out("- command: `%s`\n", command);
     out("- mode: %s; %d timed runs per pair after one warm-up run; figures are ns per op\n",
-        smoke ? "SMOKE (tiny scale, figures meaningless)"
+        smoke   ? "SMOKE (tiny scale, figures meaningless)"
         : quick ? "QUICK (workloads scaled to 1/10: not comparable with a full run)"
                 : "full",
         runs);
@@ -1019,9 +1027,16 @@ int main(int argc, char **argv)
 
     out("\n## Results\n");
     out("\nns per op: median, min and max of the timed runs; ratio = median / glibc median;\n"
-        "latency of single calls (p99.9 / max, ns) from one extra checking run, timed with %s\n"
+        "latency of single calls (p99.9 / max, ns) from the checking runs: the same calls\n"
+        "replayed 3 times, each call's latency its minimum over the replays (so an interrupt\n"
+        "that hit one replay does not count as the allocator's), timed with %s\n"
         "(resolution and cost about %.0f ns per reading, not subtracted).\n",
         timer_name, timer_overhead_ns < 0 ? 0 : timer_overhead_ns);
+    if (rt_seen >= 0)
+        out("Latency runs %s under SCHED_FIFO pinned to one CPU%s.\n",
+            rt_seen ? "ran" : "did not all run",
+            rt_seen ? " (no time slices lost to other processes; interrupts remain)"
+                    : " (not permitted: maxima include time slices lost to other processes)");
     perf_table(K_BYTE, K_BYTE);
     perf_table(K_PAGE, K_ID);
     scaling_table();

@@ -148,6 +148,36 @@ static inline void bench_hist_add(bench_hist *h, uint64_t v)
  * upper edge of its bucket, so the answer errs on the slow side. */
 uint64_t bench_hist_quantile(const bench_hist *h, double q);
 
+/* ---- per-call latency over identical replays ----
+ * A workload's call sequence is fixed by its seed, so it can be replayed.
+ * Each call's latency is kept as its minimum over the replays: an
+ * interrupt or a stolen time slice hits one call in one replay, not the
+ * same call in every replay, so the maximum of those minima is the
+ * allocator's own worst case. `raw` keeps every sample as measured. */
+typedef struct bench_lat {
+    bench_hist raw;
+    uint32_t *min; /* per call, in ticks */
+    size_t len, cap, pos;
+    bool replay; /* false: first pass appends; true: later passes take minima */
+} bench_lat;
+
+void bench_lat_grow(bench_lat *l);
+
+static inline void bench_lat_add(bench_lat *l, uint64_t dt)
+{
+    bench_hist_add(&l->raw, dt);
+    uint32_t v = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+    if (!l->replay) {
+        if (l->len == l->cap)
+            bench_lat_grow(l);
+        l->min[l->len++] = v;
+    } else if (l->pos < l->len) {
+        if (v < l->min[l->pos])
+            l->min[l->pos] = v;
+        l->pos++;
+    }
+}
+
 /* ---- failure: a workload that sees a wrong result stops the worker ---- */
 
 #if defined(__GNUC__)
@@ -165,9 +195,9 @@ typedef struct bench_ctx {
     size_t page_count;      /* pages it manages */
     double scale;           /* work multiplier: 1 full, <1 quick/smoke */
     uint64_t seed;
-    bool verify;       /* the checking run: deeper (slower) checks */
-    bench_hist *lat_alloc; /* non-NULL: time every allocator call */
-    bench_hist *lat_free;
+    bool verify;          /* the checking run: deeper (slower) checks */
+    bench_lat *lat_alloc; /* non-NULL: time every allocator call */
+    bench_lat *lat_free;
     uint64_t elapsed_ns; /* accumulated between bench_start/bench_stop */
     uint64_t started_ns;
     uint64_t ops; /* the workload's unit count, for ns/op */
@@ -199,7 +229,7 @@ static inline void *bench_alloc(bench_ctx *c, size_t size, size_t align)
     if (c->lat_alloc) {
         uint64_t t0 = bench_ticks();
         e = ak_byte_alloc(c->byte, size, align, &p);
-        bench_hist_add(c->lat_alloc, bench_ticks() - t0);
+        bench_lat_add(c->lat_alloc, bench_ticks() - t0);
     } else {
         e = ak_byte_alloc(c->byte, size, align, &p);
     }
@@ -216,7 +246,7 @@ static inline void bench_free(bench_ctx *c, void *p, size_t size, size_t align)
     if (c->lat_free) {
         uint64_t t0 = bench_ticks();
         e = ak_byte_dealloc(c->byte, p, size, align);
-        bench_hist_add(c->lat_free, bench_ticks() - t0);
+        bench_lat_add(c->lat_free, bench_ticks() - t0);
     } else {
         e = ak_byte_dealloc(c->byte, p, size, align);
     }

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BT_B 6
+#define BT_B   6
 #define BT_CAP (2 * BT_B - 1)
 
 typedef struct bt_node {

@@ -5,12 +5,10 @@
  *   timer <name> <ticks per ns> <overhead ns>
  *   pool <bytes>                         pool contenders: pre-touched pool
  *   run <i> <ns> <ops>                   one timed run
- *   lat <alloc|free> <n> <p999 ns> <max ns>
- *   scale <pool bytes> <alloc p999> <alloc max> <free p999> <free max> <alloc raw max> <free raw max>
- *   mem <fixed bytes> <object bytes> <per-block bytes> <max fill>
- *   heapmap <path> <blocks> <used blocks>
- *   fail <message>                       (then exit status 1)
- *   ok
+ *   lat <alloc|free> <n> <p999 ns> <max ns> <raw max ns>
+ *   scale <pool bytes> <alloc p999> <alloc max> <free p999> <free max> <alloc raw max> <free raw
+ * max> mem <fixed bytes> <object bytes> <per-block bytes> <max fill> heapmap <path> <blocks> <used
+ * blocks> fail <message>                       (then exit status 1) ok
  *
  * usage: akbench-worker WORKLOAD CONTENDER RUNS SCALE OUTDIR
  *   CONTENDER: system (whatever malloc the process has: glibc, or one
@@ -26,13 +24,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
-#define MiB ((size_t)1 << 20)
+#define MiB  ((size_t)1 << 20)
 #define SEED 0xdeadbeefu
 
 double bench_ticks_per_ns = 1.0;
@@ -86,6 +85,42 @@ uint64_t bench_hist_quantile(const bench_hist *h, double q)
         }
     }
     return h->max;
+}
+
+/* Per-call latency is measured under SCHED_FIFO on one CPU when the
+ * process may (root, BENCH_NO_RT unset): otherwise a time slice given to
+ * another process lands inside some call and its "max" is the scheduler's
+ * (milliseconds on a busy machine). Only the latency runs do this, and each
+ * lasts well under the kernel's real-time throttling period. */
+static bool rt_enter(void)
+{
+    const char *e = getenv("BENCH_NO_RT");
+    if (e && *e && strcmp(e, "0") != 0)
+        return false;
+    int cpu = sched_getcpu();
+    if (cpu >= 0) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        sched_setaffinity(0, sizeof(set), &set);
+    }
+    struct sched_param sp = {.sched_priority = 1};
+    return sched_setscheduler(0, SCHED_FIFO, &sp) == 0;
+}
+
+static void rt_leave(void)
+{
+    struct sched_param sp = {.sched_priority = 0};
+    sched_setscheduler(0, SCHED_OTHER, &sp);
+}
+
+static void rt_report(bool on)
+{
+    static bool said;
+    if (!said) {
+        printf("rt %d\n", on ? 1 : 0);
+        said = true;
+    }
 }
 
 static double ticks_to_ns(uint64_t t)
@@ -253,8 +288,7 @@ static void pool_after_run(const pool_contender *pc, ak_byte_allocator h, bool v
 {
     size_t used = ak_byte_used_bytes(h);
     if (used != 0)
-        bench_fail("%s: %zu bytes still used after the workload freed everything", pc->name,
-                   used);
+        bench_fail("%s: %zu bytes still used after the workload freed everything", pc->name, used);
     if (verify) {
         const char *bad = ak_byte_check(h);
         if (bad)
@@ -340,39 +374,91 @@ static void finish_id(run_target *t, bench_ctx *c)
 }
 #endif
 
+void bench_lat_grow(bench_lat *l)
+{
+    l->cap = l->cap ? l->cap * 2 : 1 << 16;
+    l->min = realloc(l->min, l->cap * sizeof(*l->min));
+    if (!l->min)
+        bench_fail("no harness memory for %zu latency samples", l->cap);
+}
+
+static void lat_reset(bench_lat *l)
+{
+    free(l->min);
+    memset(l, 0, sizeof(*l));
+}
+
+static void lat_replay(bench_lat *l)
+{
+    l->replay = true;
+    l->pos = 0;
+}
+
+/* p99.9 and maximum of the per-call minima, in ns. */
+static void lat_result(const bench_lat *l, double *p999, double *max)
+{
+    static bench_hist h;
+    memset(&h, 0, sizeof(h));
+    for (size_t i = 0; i < l->len; i++)
+        bench_hist_add(&h, l->min[i]);
+    *p999 = ticks_to_ns(bench_hist_quantile(&h, 0.999));
+    *max = ticks_to_ns(h.max);
+}
+
+static void lat_print(const char *what, const bench_lat *l)
+{
+    double p, m;
+    lat_result(l, &p, &m);
+    printf("lat %s %zu %.1f %.1f %.1f\n", what, l->len, p, m, ticks_to_ns(l->raw.max));
+}
+
+/* Replays of the checking run (same seed, so the same calls): 3, or 2 at
+ * smoke scale. */
+static int lat_replays(double scale)
+{
+    return scale < 0.01 ? 2 : 3;
+}
+
 static void run_workload(const bench_workload *w, run_target *t, int runs, double scale)
 {
     bench_ctx c;
-    /* one warm-up run, `runs` timed runs, one checking run with per-call
-     * latency */
-    for (int i = -1; i <= runs; i++) {
+    static bench_lat la, lf;
+    int replays = lat_replays(scale);
+    /* One warm-up run, `runs` timed runs, then the checking runs: the
+     * deeper checks on, every call timed, replayed for the latency. */
+    for (int i = -1; i < runs + replays; i++) {
         memset(&c, 0, sizeof(c));
         c.scale = scale;
         c.seed = SEED;
-        bool checking = i == runs;
-        static bench_hist la, lf;
+        bool checking = i >= runs;
         if (checking) {
-            memset(&la, 0, sizeof(la));
-            memset(&lf, 0, sizeof(lf));
+            if (i == runs) {
+                lat_reset(&la);
+                lat_reset(&lf);
+            } else {
+                lat_replay(&la);
+                lat_replay(&lf);
+            }
             c.verify = true;
             c.lat_alloc = &la;
             c.lat_free = &lf;
         }
         t->prepare(t, &c);
+        bool rt = checking && rt_enter();
+        if (checking)
+            rt_report(rt);
         w->run(&c);
+        if (rt)
+            rt_leave();
         if (t->finish)
             t->finish(t, &c);
-        if (checking) {
-            printf("lat alloc %llu %.1f %.1f\n", (unsigned long long)la.n,
-                   ticks_to_ns(bench_hist_quantile(&la, 0.999)), ticks_to_ns(la.max));
-            printf("lat free %llu %.1f %.1f\n", (unsigned long long)lf.n,
-                   ticks_to_ns(bench_hist_quantile(&lf, 0.999)), ticks_to_ns(lf.max));
-        } else if (i >= 0) {
+        if (i >= 0 && !checking)
             printf("run %d %llu %llu\n", i, (unsigned long long)c.elapsed_ns,
                    (unsigned long long)c.ops);
-        }
         fflush(stdout);
     }
+    lat_print("alloc", &la);
+    lat_print("free", &lf);
 }
 
 /* ------------------------------------------------------------------ */
@@ -392,50 +478,60 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* The same alloc/free sequence (512 live blocks of 16..2048 bytes) in
- * pools of 1 MiB, 32 MiB and 1 GiB; each repeated, reporting the median
- * p99.9 and the smallest per-repeat maximum (a single maximum on a shared
- * machine is mostly interrupts and preemption), and the raw maximum. */
+ * pools of 1 MiB, 32 MiB and 1 GiB, replayed `repeats` times each: p99.9
+ * and maximum of the per-call minima over the replays (see bench_lat), and
+ * the raw maximum as measured. */
 static void latency_scaling(const pool_contender *pc, int repeats, double scale)
 {
     size_t sizes[] = {1 * MiB, 32 * MiB, 1024 * MiB};
     size_t nsizes = 3;
-    if (scale < 0.01)
-        sizes[2] = 16 * MiB; /* smoke: keep the run short */
+    if (scale < 0.01) {
+        sizes[1] = 4 * MiB; /* smoke: keep the run short */
+        sizes[2] = 16 * MiB;
+    }
     size_t biggest = sizes[nsizes - 1];
     unsigned char *pool = pool_map(biggest);
     printf("pool %zu\n", biggest);
     void *obj = object_new(pc->obj_bytes);
-    static bench_hist la, lf;
-    for (size_t s = 0; s < nsizes; s++) {
-        double ap[16], fp[16], am = 1e300, fm = 1e300, araw = 0, fraw = 0;
-        for (int k = 0; k < repeats && k < 16; k++) {
+    static bench_lat la[3], lf[3];
+    int n = repeats < 2 ? 2 : repeats;
+    /* Round -1 warms caches and code and is not counted. The pool sizes
+     * take turns within each round, so drift in the machine's load touches
+     * them alike; every round replays the same calls (same seed). */
+    for (int k = -1; k < n; k++) {
+        for (size_t s = 0; s < nsizes; s++) {
             bench_ctx c;
             memset(&c, 0, sizeof(c));
-            memset(&la, 0, sizeof(la));
-            memset(&lf, 0, sizeof(lf));
+            if (k <= 0) {
+                lat_reset(&la[s]);
+                lat_reset(&lf[s]);
+            } else {
+                lat_replay(&la[s]);
+                lat_replay(&lf[s]);
+            }
             c.scale = scale;
-            c.seed = SEED + (uint64_t)k;
-            c.lat_alloc = &la;
-            c.lat_free = &lf;
+            c.seed = SEED;
+            c.lat_alloc = &la[s];
+            c.lat_free = &lf[s];
             c.byte = pool_fresh(pc, obj, pool, sizes[s]);
-            bench_churn(&c, "latency_scaling", 512, bench_scaled(&c, 400000, 2000),
-                        pick_scaling);
+            bool rt = rt_enter();
+            rt_report(rt);
+            bench_churn(&c, "latency_scaling", 512, bench_scaled(&c, 400000, 2000), pick_scaling);
+            if (rt)
+                rt_leave();
             pool_after_run(pc, c.byte, false);
-            ap[k] = ticks_to_ns(bench_hist_quantile(&la, 0.999));
-            fp[k] = ticks_to_ns(bench_hist_quantile(&lf, 0.999));
-            double a = ticks_to_ns(la.max), f = ticks_to_ns(lf.max);
-            am = a < am ? a : am;
-            fm = f < fm ? f : fm;
-            araw = a > araw ? a : araw;
-            fraw = f > fraw ? f : fraw;
         }
-        int n = repeats < 16 ? repeats : 16;
-        qsort(ap, (size_t)n, sizeof(double), cmp_double);
-        qsort(fp, (size_t)n, sizeof(double), cmp_double);
-        printf("scale %zu %.1f %.1f %.1f %.1f %.1f %.1f\n", sizes[s], ap[n / 2], am, fp[n / 2],
-               fm, araw, fraw);
-        fflush(stdout);
     }
+    for (size_t s = 0; s < nsizes; s++) {
+        double ap, am, fp, fm;
+        lat_result(&la[s], &ap, &am);
+        lat_result(&lf[s], &fp, &fm);
+        printf("scale %zu %.1f %.1f %.1f %.1f %.1f %.1f\n", sizes[s], ap, am, fp, fm,
+               ticks_to_ns(la[s].raw.max), ticks_to_ns(lf[s].raw.max));
+        lat_reset(&la[s]);
+        lat_reset(&lf[s]);
+    }
+    fflush(stdout);
     munmap(pool, biggest);
     free(obj);
 }
@@ -465,8 +561,10 @@ static double max_fill(const pool_contender *pc, void *obj, unsigned char *pool,
     for (;;) {
         if (n && bench_rng_below(&r, 3) == 0) {
             size_t i = bench_rng_below(&r, n);
-            if (ak_byte_dealloc(h, set[i].p, set[i].size, 8) != AK_OK)
-                bench_fail("%s: max_fill dealloc failed", pc->name);
+            ak_error e = ak_byte_dealloc(h, set[i].p, set[i].size, 8);
+            if (e != AK_OK)
+                bench_fail("%s: max_fill dealloc(%p, size %zu, align 8): %s", pc->name, set[i].p,
+                           set[i].size, ak_error_name(e));
             live -= set[i].size;
             set[i] = set[--n];
             continue;
@@ -488,9 +586,12 @@ static double max_fill(const pool_contender *pc, void *obj, unsigned char *pool,
     const char *bad = ak_byte_check(h);
     if (bad)
         bench_fail("%s: invariant broken at the first failure: %s", pc->name, bad);
-    for (size_t i = 0; i < n; i++)
-        if (ak_byte_dealloc(h, set[i].p, set[i].size, 8) != AK_OK)
-            bench_fail("%s: max_fill dealloc failed", pc->name);
+    for (size_t i = 0; i < n; i++) {
+        ak_error e = ak_byte_dealloc(h, set[i].p, set[i].size, 8);
+        if (e != AK_OK)
+            bench_fail("%s: max_fill final dealloc(%p, size %zu, align 8): %s", pc->name, set[i].p,
+                       set[i].size, ak_error_name(e));
+    }
     pool_after_run(pc, h, true);
     free(set);
     return (double)peak / (double)bytes;
@@ -570,11 +671,10 @@ static void heap_svg(const char *path, const char *name, const unsigned char *po
             "<text x=\"10\" y=\"18\">%s: %zu KiB pool after a fragmenting workload, "
             "%zu blocks, %zu bytes used; one row = %.0f KiB, one pixel = %.0f bytes</text>\n",
             name, bytes / 1024, w->n, used_bytes, per_px * width / 1024, per_px);
-    fprintf(f,
-            "<rect x=\"10\" y=\"24\" width=\"10\" height=\"10\" fill=\"#c0392b\"/>"
-            "<text x=\"24\" y=\"33\">used</text>"
-            "<rect x=\"70\" y=\"24\" width=\"10\" height=\"10\" fill=\"#d5f5e3\" "
-            "stroke=\"#999\"/><text x=\"84\" y=\"33\">free</text>\n");
+    fprintf(f, "<rect x=\"10\" y=\"24\" width=\"10\" height=\"10\" fill=\"#c0392b\"/>"
+               "<text x=\"24\" y=\"33\">used</text>"
+               "<rect x=\"70\" y=\"24\" width=\"10\" height=\"10\" fill=\"#d5f5e3\" "
+               "stroke=\"#999\"/><text x=\"84\" y=\"33\">free</text>\n");
     fprintf(f, "<rect x=\"10\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#eee\"/>\n", top, width,
             rows * 4);
     size_t nused = 0;
@@ -591,8 +691,7 @@ static void heap_svg(const char *path, const char *name, const unsigned char *po
             double e = b < row_end ? b : row_end;
             double x = a - (double)row * width;
             double wd = e - a < 0.5 ? 0.5 : e - a;
-            fprintf(f,
-                    "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"3.6\" fill=\"%s\"/>\n",
+            fprintf(f, "<rect x=\"%.2f\" y=\"%d\" width=\"%.2f\" height=\"3.6\" fill=\"%s\"/>\n",
                     10 + x, top + row * 4, wd, fill);
             a = e;
         }

@@ -241,14 +241,14 @@ static void pick_mixed(bench_rng *r, size_t *size, size_t *align)
 static void wl_small_churn(bench_ctx *c)
 {
     bench_churn(c, "small_churn", bench_scaled(c, 100000, 64), bench_scaled(c, 10000000, 1000),
-          pick_small);
+                pick_small);
 }
 
 /* Log-uniform 8 B..64 KiB, alignments 8..4096, 1M calls, 2000 live. */
 static void wl_mixed_aligned(bench_ctx *c)
 {
     bench_churn(c, "mixed_aligned", bench_scaled(c, 2000, 32), bench_scaled(c, 1000000, 1000),
-          pick_mixed);
+                pick_mixed);
 }
 
 /* ------------------------------------------------------------------ */
@@ -280,7 +280,7 @@ static uintptr_t page_alloc(bench_ctx *c, page_shadow *s, size_t n, size_t align
     if (c->lat_alloc) {
         uint64_t t0 = bench_ticks();
         e = ak_page_alloc_pages(c->page, n, align_pages * ps, &out);
-        bench_hist_add(c->lat_alloc, bench_ticks() - t0);
+        bench_lat_add(c->lat_alloc, bench_ticks() - t0);
     } else {
         e = ak_page_alloc_pages(c->page, n, align_pages * ps, &out);
     }
@@ -303,7 +303,7 @@ static void page_free(bench_ctx *c, page_shadow *s, uintptr_t pos, size_t n)
     if (c->lat_free) {
         uint64_t t0 = bench_ticks();
         e = ak_page_dealloc_pages(c->page, pos, n);
-        bench_hist_add(c->lat_free, bench_ticks() - t0);
+        bench_lat_add(c->lat_free, bench_ticks() - t0);
     } else {
         e = ak_page_dealloc_pages(c->page, pos, n);
     }
@@ -361,8 +361,8 @@ typedef struct page_run {
 } page_run;
 
 /* Churn of page runs: `live` runs kept, `pairs` alloc+free pairs. */
-static void page_churn(bench_ctx *c, size_t live, size_t pairs, size_t min_pages,
-                       size_t max_pages, size_t max_align)
+static void page_churn(bench_ctx *c, size_t live, size_t pairs, size_t min_pages, size_t max_pages,
+                       size_t max_align)
 {
     bench_rng r;
     bench_rng_seed(&r, c->seed);
@@ -400,10 +400,10 @@ static void page_churn(bench_ctx *c, size_t live, size_t pairs, size_t min_pages
     free(victim);
 }
 
-/* 1..64-page runs aligned to 1..512 pages, 2048 live, 500K pairs. */
+/* 1..64-page runs aligned to 1..512 pages, 2048 live, 200K pairs. */
 static void wl_page_mixed(bench_ctx *c)
 {
-    page_churn(c, bench_scaled(c, 2048, 64), bench_scaled(c, 500000, 1000), 1, 64, 512);
+    page_churn(c, bench_scaled(c, 2048, 64), bench_scaled(c, 200000, 1000), 1, 64, 512);
 }
 
 /* 64-page runs aligned to 64 pages, 4096 live (1 GiB of the 4 GiB),
@@ -442,7 +442,7 @@ static void wl_id_churn(bench_ctx *c)
             if (c->lat_free) {
                 uint64_t t0 = bench_ticks();
                 e = ak_id_dealloc_id(c->id, old, 1);
-                bench_hist_add(c->lat_free, bench_ticks() - t0);
+                bench_lat_add(c->lat_free, bench_ticks() - t0);
             } else {
                 e = ak_id_dealloc_id(c->id, old, 1);
             }
@@ -453,7 +453,7 @@ static void wl_id_churn(bench_ctx *c)
         if (c->lat_alloc) {
             uint64_t t0 = bench_ticks();
             e = ak_id_alloc_id(c->id, 1, 1, &id);
-            bench_hist_add(c->lat_alloc, bench_ticks() - t0);
+            bench_lat_add(c->lat_alloc, bench_ticks() - t0);
         } else {
             e = ak_id_alloc_id(c->id, 1, 1, &id);
         }
@@ -468,9 +468,18 @@ static void wl_id_churn(bench_ctx *c)
         }
         set[slot] = id;
     }
-    for (size_t i = 0; i < live; i++)
-        if (ak_id_dealloc_id(c->id, set[i], 1) != AK_OK)
-            bench_fail("dealloc_id(%zu) at the end failed", set[i]);
+    for (size_t i = 0; i < live; i++) {
+        ak_error e;
+        if (c->lat_free) {
+            uint64_t t0 = bench_ticks();
+            e = ak_id_dealloc_id(c->id, set[i], 1);
+            bench_lat_add(c->lat_free, bench_ticks() - t0);
+        } else {
+            e = ak_id_dealloc_id(c->id, set[i], 1);
+        }
+        if (e != AK_OK)
+            bench_fail("dealloc_id(%zu) at the end: %s", set[i], ak_error_name(e));
+    }
     bench_stop(c);
     if (ak_id_used(c->id) != 0)
         bench_fail("id_churn: %zu IDs still used after freeing all", ak_id_used(c->id));
