@@ -803,6 +803,7 @@ static bool write_chart(const char *dir, char *why, size_t whyn)
         fprintf(f, " %s", cols[j]->name);
     fprintf(f, "\n");
     int rows = 0;
+    double lo = 1, hi = 1;
     for (size_t i = 0; i < NWORKLOADS; i++) {
         if (workloads[i].kind != K_BYTE || !find_ok(workloads[i].name, "glibc"))
             continue;
@@ -810,10 +811,13 @@ static bool write_chart(const char *dir, char *why, size_t whyn)
         for (int j = 0; j < ncols; j++) {
             task *t = find_ok(workloads[i].name, cols[j]->name);
             double r = t ? ratio_to_glibc(t) : -1;
-            if (r >= 0)
+            if (r > 0) {
                 fprintf(f, " %.4f", r);
-            else
+                lo = r < lo ? r : lo;
+                hi = r > hi ? r : hi;
+            } else {
                 fprintf(f, " ?");
+            }
         }
         fprintf(f, "\n");
         rows++;
@@ -839,12 +843,14 @@ static bool write_chart(const char *dir, char *why, size_t whyn)
             "set boxwidth 0.9\n"
             "set ylabel 'ratio to glibc (median ns/op)'\n"
             "set logscale y 2\n"
+            "set yrange [%g:%g]\n"
             "set grid ytics\n"
-            "set xtics rotate by -20 noenhanced\n"
+            "set xtics nomirror noenhanced font ',9'\n"
+            "set bmargin 4\n"
             "set key outside right top noenhanced\n"
-            "set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2\n"
+            "set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 front\n"
             "plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)\n",
-            svg, ncols + 1, dat);
+            svg, lo / 1.5, hi * 1.5, ncols + 1, dat);
     fclose(f);
     char cmd[8600];
     snprintf(cmd, sizeof(cmd), "gnuplot '%s' 2>&1", gp);
@@ -1065,9 +1071,16 @@ int main(int argc, char **argv)
         out("\n");
     }
 
-    size_t failed = 0;
-    for (size_t i = 0; i < ntasks; i++)
+    /* A failure of allockit's allocators or of the glibc baseline fails the
+     * run; one of a preloaded third-party allocator (a bug of its own, e.g.
+     * a misaligned block) is reported but does not. */
+    size_t failed = 0, failed_ours = 0;
+    for (size_t i = 0; i < ntasks; i++) {
+        const contender *c = tasks[i].c;
+        bool third_party = c->kind == C_SYS && strcmp(c->name, "glibc") != 0;
         failed += tasks[i].status == ST_FAIL;
+        failed_ours += tasks[i].status == ST_FAIL && !third_party;
+    }
 
     out("\n## Run\n\n");
     char load1[128];
@@ -1102,8 +1115,11 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < ntasks; i++)
             if (tasks[i].status == ST_FAIL)
                 out("- %s / %s: %s\n", tasks[i].w->name, tasks[i].c->name, tasks[i].msg);
+        if (failed > failed_ours)
+            out("(%zu of them third-party allocators: reported, not counted in the exit status)\n",
+                failed - failed_ours);
     }
     if (md)
         fclose(md);
-    return failed ? 1 : 0;
+    return failed_ours ? 1 : 0;
 }

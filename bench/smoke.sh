@@ -29,8 +29,12 @@ for pair in $expected; do
     w=${pair%,*}; c=${pair#*,}
     row=$(grep -E "^[a-z_]+,$w,$c," "$out/results.csv" | head -1)
     [ -n "$row" ] || fail "no row for $w / $c in results.csv"
-    case "$row" in
-    *'"ok"'|*',"skipped: '*) ;;
+    case "$c,$row" in
+    *'"ok"' | *',"skipped: '*) ;;
+    # A preloaded third-party malloc may have bugs of its own (the row then
+    # says FAIL with the reason); allockit's allocators and glibc may not.
+    jemalloc,*',"fail: '* | mimalloc,*',"fail: '* | tcmalloc,*',"fail: '*)
+        echo "bench_smoke: note: $w / $c failed: $row" ;;
     *) fail "row for $w / $c is not ok: $row" ;;
     esac
     case "$row" in
