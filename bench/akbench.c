@@ -14,6 +14,8 @@
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
  */
 #include <allockit/core.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -359,70 +361,151 @@ static const char *expected_malloc(const contender *c)
     return c->kind == C_SYS ? c->name : "glibc";
 }
 
-static void run_task(task *t, int runs, double scale)
+/* A worker process: its stdin takes commands, its stdout gives lines. */
+typedef struct worker {
+    task *t;
+    pid_t pid;
+    int to;
+    FILE *from;
+    bool ok; /* said "ok" */
+    double t0;
+} worker;
+
+/* Take in one line from a worker. */
+static void parse_line(worker *wk, char *line)
 {
-    const char *wc = t->c->kind == C_SYS ? "system" : t->c->name;
-    char cmd[8192];
-    int n = 0;
-    if (t->c->kind == C_SYS && t->c->preload[0])
-        n = snprintf(cmd, sizeof(cmd), "LD_PRELOAD='%s' ", t->c->preload);
-    snprintf(cmd + n, sizeof(cmd) - (size_t)n, "exec '%s' %s %s %d %g '%s'", worker_path,
-             t->w->name, wc, runs, scale, out_dir);
-    double t0 = now_s();
-    FILE *p = popen(cmd, "r");
-    if (!p) {
+    task *t = wk->t;
+    line[strcspn(line, "\n")] = 0;
+    char a[256], b[256];
+    double x[8];
+    if (!strncmp(line, "fail ", 5)) {
         t->status = ST_FAIL;
-        snprintf(t->msg, sizeof(t->msg), "cannot start the worker");
-        return;
-    }
-    char line[1024];
-    bool ok = false;
-    while (fgets(line, sizeof(line), p)) {
-        line[strcspn(line, "\n")] = 0;
-        char a[256], b[256];
-        double x[8];
-        if (!strncmp(line, "fail ", 5)) {
+        snprintf(t->msg, sizeof(t->msg), "%.290s", line + 5);
+    } else if (sscanf(line, "malloc %255s", a) == 1) {
+        if (strcmp(a, expected_malloc(t->c)) != 0) {
             t->status = ST_FAIL;
-            snprintf(t->msg, sizeof(t->msg), "%.290s", line + 5);
-        } else if (sscanf(line, "malloc %255s", a) == 1) {
-            if (strcmp(a, expected_malloc(t->c)) != 0) {
-                t->status = ST_FAIL;
-                snprintf(t->msg, sizeof(t->msg), "worker runs %s's malloc, expected %s", a,
-                         expected_malloc(t->c));
-            }
-        } else if (sscanf(line, "timer %63s %lf %lf", a, &x[0], &x[1]) == 3) {
-            snprintf(timer_name, sizeof(timer_name), "%.60s", a);
-            if (timer_overhead_ns < 0 || x[1] < timer_overhead_ns)
-                timer_overhead_ns = x[1];
-        } else if (sscanf(line, "rt %lf", &x[0]) == 1) {
-            rt_seen = rt_seen == 0 ? 0 : (x[0] != 0);
-        } else if (sscanf(line, "pool %lf", &x[0]) == 1) {
-            t->pool_bytes = (size_t)x[0];
-        } else if (sscanf(line, "run %lf %lf %lf", &x[0], &x[1], &x[2]) == 3) {
-            if (t->nruns < MAXRUNS && x[2] > 0)
-                t->ns_op[t->nruns++] = x[1] / x[2];
-        } else if (sscanf(line, "lat %255s %lf %lf %lf %lf", a, &x[0], &x[1], &x[2], &x[3]) == 5) {
-            int k = strcmp(a, "alloc") == 0 ? 0 : 2;
-            t->lat[k] = x[1];
-            t->lat[k + 1] = x[2];
-            t->lat_raw[k / 2] = x[3];
-            t->have_lat = true;
-        } else if (sscanf(line, "scale %lf %lf %lf %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3],
-                          &x[4], &x[5], &x[6]) == 7) {
-            if (t->nscale < 3)
-                memcpy(t->scale[t->nscale++], x, 7 * sizeof(double));
-        } else if (sscanf(line, "mem %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3]) == 4) {
-            memcpy(t->mem, x, sizeof(t->mem));
-            t->have_mem = true;
-        } else if (sscanf(line, "heapmap %255s %255s", a, b) == 2) {
-            snprintf(t->heapmap, sizeof(t->heapmap), "%s", a);
-        } else if (!strcmp(line, "ok")) {
-            ok = true;
+            snprintf(t->msg, sizeof(t->msg), "worker runs %s's malloc, expected %s", a,
+                     expected_malloc(t->c));
         }
+    } else if (sscanf(line, "timer %63s %lf %lf", a, &x[0], &x[1]) == 3) {
+        snprintf(timer_name, sizeof(timer_name), "%.60s", a);
+        if (timer_overhead_ns < 0 || x[1] < timer_overhead_ns)
+            timer_overhead_ns = x[1];
+    } else if (sscanf(line, "rt %lf", &x[0]) == 1) {
+        rt_seen = rt_seen == 0 ? 0 : (x[0] != 0);
+    } else if (sscanf(line, "pool %lf", &x[0]) == 1) {
+        t->pool_bytes = (size_t)x[0];
+    } else if (sscanf(line, "run %lf %lf %lf", &x[0], &x[1], &x[2]) == 3) {
+        if (t->nruns < MAXRUNS && x[2] > 0)
+            t->ns_op[t->nruns++] = x[1] / x[2];
+    } else if (sscanf(line, "lat %255s %lf %lf %lf %lf", a, &x[0], &x[1], &x[2], &x[3]) == 5) {
+        int k = strcmp(a, "alloc") == 0 ? 0 : 2;
+        t->lat[k] = x[1];
+        t->lat[k + 1] = x[2];
+        t->lat_raw[k / 2] = x[3];
+        t->have_lat = true;
+    } else if (sscanf(line, "scale %lf %lf %lf %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3], &x[4],
+                      &x[5], &x[6]) == 7) {
+        if (t->nscale < 3)
+            memcpy(t->scale[t->nscale++], x, 7 * sizeof(double));
+    } else if (sscanf(line, "mem %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3]) == 4) {
+        memcpy(t->mem, x, sizeof(t->mem));
+        t->have_mem = true;
+    } else if (sscanf(line, "heapmap %255s %255s", a, b) == 2) {
+        snprintf(t->heapmap, sizeof(t->heapmap), "%s", a);
+    } else if (!strcmp(line, "ok")) {
+        wk->ok = true;
     }
-    int st = pclose(p);
-    t->seconds = now_s() - t0;
-    if (t->status == ST_PENDING && (!ok || st != 0)) {
+}
+
+static bool spawn(worker *wk, task *t, int runs, double scale)
+{
+    memset(wk, 0, sizeof(*wk));
+    wk->t = t;
+    wk->to = -1;
+    wk->t0 = now_s();
+    int in[2], outp[2];
+    if (pipe2(in, O_CLOEXEC) != 0)
+        goto fail;
+    if (pipe2(outp, O_CLOEXEC) != 0) {
+        close(in[0]);
+        close(in[1]);
+        goto fail;
+    }
+    char runs_s[16], scale_s[32];
+    snprintf(runs_s, sizeof(runs_s), "%d", runs);
+    snprintf(scale_s, sizeof(scale_s), "%g", scale);
+    const char *wc = t->c->kind == C_SYS ? "system" : t->c->name;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(outp[1], 1);
+        if (t->c->kind == C_SYS && t->c->preload[0])
+            setenv("LD_PRELOAD", t->c->preload, 1);
+        else
+            unsetenv("LD_PRELOAD");
+        execl(worker_path, worker_path, t->w->name, wc, runs_s, scale_s, out_dir, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(outp[1]);
+    if (pid < 0) {
+        close(in[1]);
+        close(outp[0]);
+        goto fail;
+    }
+    wk->pid = pid;
+    wk->to = in[1];
+    wk->from = fdopen(outp[0], "r");
+    return true;
+fail:
+    t->status = ST_FAIL;
+    snprintf(t->msg, sizeof(t->msg), "cannot start the worker");
+    return false;
+}
+
+/* Read lines until one starts with `prefix` (true) or the worker's output
+ * ends (false). */
+static bool read_until(worker *wk, const char *prefix)
+{
+    char line[1024];
+    while (wk->from && fgets(line, sizeof(line), wk->from)) {
+        bool hit = prefix && !strncmp(line, prefix, strlen(prefix));
+        parse_line(wk, line);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
+static void send(worker *wk, const char *cmd)
+{
+    if (wk->to >= 0 && write(wk->to, cmd, strlen(cmd)) < 0) {
+        close(wk->to);
+        wk->to = -1;
+    }
+}
+
+/* Drain the worker's output, reap it, and settle the task's status and
+ * figures. */
+static void finish(worker *wk, int runs)
+{
+    task *t = wk->t;
+    if (wk->to >= 0)
+        close(wk->to);
+    wk->to = -1;
+    if (wk->from) {
+        read_until(wk, NULL);
+        fclose(wk->from);
+        wk->from = NULL;
+    }
+    int st = 0;
+    if (wk->pid > 0 && waitpid(wk->pid, &st, 0) < 0)
+        st = -1;
+    wk->pid = 0;
+    t->seconds += now_s() - wk->t0;
+    if (t->status == ST_PENDING && (!wk->ok || st != 0)) {
         t->status = ST_FAIL;
         if (st != -1 && WIFSIGNALED(st))
             snprintf(t->msg, sizeof(t->msg), "worker killed by signal %d", WTERMSIG(st));
@@ -433,18 +516,57 @@ static void run_task(task *t, int runs, double scale)
     if (t->status == ST_PENDING)
         t->status = ST_OK;
     if (t->nruns) {
-        double s[MAXRUNS];
-        memcpy(s, t->ns_op, (size_t)t->nruns * sizeof(double));
-        qsort(s, (size_t)t->nruns, sizeof(double), cmp_double);
-        t->min = s[0];
-        t->max = s[t->nruns - 1];
-        t->med = t->nruns % 2 ? s[t->nruns / 2] : (s[t->nruns / 2 - 1] + s[t->nruns / 2]) / 2;
+        double v[MAXRUNS];
+        memcpy(v, t->ns_op, (size_t)t->nruns * sizeof(double));
+        qsort(v, (size_t)t->nruns, sizeof(double), cmp_double);
+        t->min = v[0];
+        t->max = v[t->nruns - 1];
+        t->med = t->nruns % 2 ? v[t->nruns / 2] : (v[t->nruns / 2 - 1] + v[t->nruns / 2]) / 2;
     }
-    if (t->status == ST_OK &&
-        (t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID) && t->nruns != runs) {
+    bool timed = t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID;
+    if (t->status == ST_OK && timed && t->nruns != runs) {
         t->status = ST_FAIL;
         snprintf(t->msg, sizeof(t->msg), "%d timed runs reported, %d expected", t->nruns, runs);
     }
+}
+
+/* The timed workloads: one worker per contender, all set up first, then
+ * the timed runs round-robin across contenders, then each one's checking
+ * runs. */
+static void run_group(task **g, size_t n, int runs, double scale)
+{
+    worker wk[NCONTENDERS];
+    bool live[NCONTENDERS];
+    for (size_t k = 0; k < n; k++) {
+        live[k] = spawn(&wk[k], g[k], runs, scale);
+        if (live[k] && !read_until(&wk[k], "ready")) {
+            finish(&wk[k], runs);
+            live[k] = false;
+        }
+    }
+    for (int r = 0; r < runs; r++)
+        for (size_t k = 0; k < n; k++) {
+            if (!live[k])
+                continue;
+            send(&wk[k], "run\n");
+            if (!read_until(&wk[k], "run ")) {
+                finish(&wk[k], runs);
+                live[k] = false;
+            }
+        }
+    for (size_t k = 0; k < n; k++)
+        if (live[k]) {
+            send(&wk[k], "check\n");
+            finish(&wk[k], runs);
+        }
+}
+
+/* The one-shot tasks (latency_scaling, memory, heap_map). */
+static void run_single(task *t, int repeats, double scale)
+{
+    worker wk;
+    if (spawn(&wk, t, repeats, scale))
+        finish(&wk, repeats);
 }
 
 /* ------------------------------------------------------------------ */
@@ -867,6 +989,7 @@ int main(int argc, char **argv)
 {
     (void)argc;
     bool quick = env_on("BENCH_QUICK"), smoke = env_on("BENCH_SMOKE");
+    signal(SIGPIPE, SIG_IGN); /* a worker that died shows as EOF, not a signal */
     int runs = smoke ? 2 : 7;
     double scale = smoke ? 0.002 : quick ? 0.1 : 1.0;
     int repeats = smoke ? 2 : quick ? 3 : 5;
@@ -979,7 +1102,8 @@ int main(int argc, char **argv)
         "  is mapped and written through beforehand (pre-touched): they pay no page faults,\n"
         "  the system allocators pay theirs (mostly absorbed by the warm-up run)\n");
     out("- one process per (workload, contender); jemalloc, mimalloc, tcmalloc come in with\n"
-        "  LD_PRELOAD and each worker checks whose malloc it got\n");
+        "  LD_PRELOAD and each worker checks whose malloc it got; the timed runs go\n"
+        "  round-robin across contenders, so load changes touch all of them alike\n");
     out("- load average at start: %s\n", load0);
     for (size_t j = 0; j < NCONTENDERS; j++) {
         const contender *c = &contenders[j];
@@ -1009,21 +1133,41 @@ int main(int argc, char **argv)
     size_t todo = 0, done = 0;
     for (size_t i = 0; i < ntasks; i++)
         todo += tasks[i].status == ST_PENDING;
-    for (size_t i = 0; i < ntasks; i++) {
-        task *t = &tasks[i];
-        if (t->status != ST_PENDING)
+    for (size_t wi = 0; wi < NWORKLOADS; wi++) {
+        const workload *w = &workloads[wi];
+        task *grp[NCONTENDERS];
+        size_t ng = 0;
+        for (size_t i = 0; i < ntasks; i++)
+            if (tasks[i].w == w && tasks[i].status == ST_PENDING)
+                grp[ng++] = &tasks[i];
+        if (!ng)
             continue;
-        printf("[%2zu/%zu] %-22s %-11s ", ++done, todo, t->w->name, t->c->name);
-        fflush(stdout);
-        run_task(t, t->w->kind == K_SCALING || t->w->kind == K_MEMORY ? repeats : runs, scale);
-        if (t->status != ST_OK)
-            printf("FAIL: %s\n", t->msg);
-        else if (t->nruns)
-            printf("%9.2f ns/op  (min %.2f, max %.2f)  %.1f s\n", t->med, t->min, t->max,
-                   t->seconds);
-        else
-            printf("done  %.1f s\n", t->seconds);
-        fflush(stdout);
+        bool timed = w->kind == K_BYTE || w->kind == K_PAGE || w->kind == K_ID;
+        if (timed) {
+            printf("[%2zu-%zu/%zu] %-22s %zu contenders, %d runs each, in turn ...\n", done + 1,
+                   done + ng, todo, w->name, ng, runs);
+            fflush(stdout);
+            run_group(grp, ng, runs, scale);
+        }
+        for (size_t k = 0; k < ng; k++) {
+            task *t = grp[k];
+            if (!timed) {
+                printf("[%2zu/%zu] %-22s %-11s ", done + 1, todo, w->name, t->c->name);
+                fflush(stdout);
+                run_single(t, repeats, scale);
+            } else {
+                printf("        %-22s %-11s ", "", t->c->name);
+            }
+            done++;
+            if (t->status != ST_OK)
+                printf("FAIL: %s\n", t->msg);
+            else if (t->nruns)
+                printf("%9.2f ns/op  (min %.2f, max %.2f)  %.1f s\n", t->med, t->min, t->max,
+                       t->seconds);
+            else
+                printf("done  %.1f s\n", t->seconds);
+            fflush(stdout);
+        }
     }
     double wall = now_s() - start;
     double own = own_cpu_seconds() - own0;

@@ -4,6 +4,8 @@
  *   malloc <glibc|jemalloc|mimalloc|tcmalloc>   whose malloc this process has
  *   timer <name> <ticks per ns> <overhead ns>
  *   pool <bytes>                         pool contenders: pre-touched pool
+ *   ready                                set up and warmed up; waiting for
+ *                                        "run" / "check" lines on stdin
  *   run <i> <ns> <ops>                   one timed run
  *   lat <alloc|free> <n> <p999 ns> <max ns> <raw max ns>
  *   scale <pool bytes> <alloc p999> <alloc max> <free p999> <free max> <alloc raw max> <free raw
@@ -11,6 +13,8 @@
  * blocks> fail <message>                       (then exit status 1) ok
  *
  * usage: akbench-worker WORKLOAD CONTENDER RUNS SCALE OUTDIR
+ *   RUNS: repeats of latency_scaling and memory; the timed workloads run
+ *   as often as the driver asks (see serve_workload).
  *   CONTENDER: system (whatever malloc the process has: glibc, or one
  *   brought in with LD_PRELOAD by the driver), tlsf, buddy, slab,
  *   bitmap_page, bitmap_id.
@@ -419,46 +423,68 @@ static int lat_replays(double scale)
     return scale < 0.01 ? 2 : 3;
 }
 
-static void run_workload(const bench_workload *w, run_target *t, int runs, double scale)
+/* One run of the workload on a fresh contender; `lat` non-NULL makes it a
+ * checking run (deeper checks, every call timed). */
+static void run_once(const bench_workload *w, run_target *t, double scale, bench_lat *la,
+                     bench_lat *lf, bench_ctx *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->scale = scale;
+    c->seed = SEED;
+    if (la) {
+        c->verify = true;
+        c->lat_alloc = la;
+        c->lat_free = lf;
+    }
+    t->prepare(t, c);
+    bool rt = la && rt_enter();
+    if (la)
+        rt_report(rt);
+    w->run(c);
+    if (rt)
+        rt_leave();
+    if (t->finish)
+        t->finish(t, c);
+}
+
+/* Serve the driver: one warm-up run, then "ready"; each "run" line on stdin
+ * is one timed run, answered with a "run" line; "check" does the checking
+ * runs (replayed for the latency) and ends the worker. The driver sends
+ * "run" to the workers of all contenders in turn, so a change in the
+ * machine's load during the benchmark touches every contender alike. */
+static void serve_workload(const bench_workload *w, run_target *t, double scale)
 {
     bench_ctx c;
     static bench_lat la, lf;
-    int replays = lat_replays(scale);
-    /* One warm-up run, `runs` timed runs, then the checking runs: the
-     * deeper checks on, every call timed, replayed for the latency. */
-    for (int i = -1; i < runs + replays; i++) {
-        memset(&c, 0, sizeof(c));
-        c.scale = scale;
-        c.seed = SEED;
-        bool checking = i >= runs;
-        if (checking) {
-            if (i == runs) {
-                lat_reset(&la);
-                lat_reset(&lf);
-            } else {
-                lat_replay(&la);
-                lat_replay(&lf);
-            }
-            c.verify = true;
-            c.lat_alloc = &la;
-            c.lat_free = &lf;
-        }
-        t->prepare(t, &c);
-        bool rt = checking && rt_enter();
-        if (checking)
-            rt_report(rt);
-        w->run(&c);
-        if (rt)
-            rt_leave();
-        if (t->finish)
-            t->finish(t, &c);
-        if (i >= 0 && !checking)
-            printf("run %d %llu %llu\n", i, (unsigned long long)c.elapsed_ns,
+    run_once(w, t, scale, NULL, NULL, &c);
+    printf("ready\n");
+    fflush(stdout);
+    char line[64];
+    int i = 0;
+    while (fgets(line, sizeof(line), stdin)) {
+        if (!strncmp(line, "run", 3)) {
+            run_once(w, t, scale, NULL, NULL, &c);
+            printf("run %d %llu %llu\n", i++, (unsigned long long)c.elapsed_ns,
                    (unsigned long long)c.ops);
-        fflush(stdout);
+            fflush(stdout);
+        } else if (!strncmp(line, "check", 5)) {
+            int replays = lat_replays(scale);
+            for (int k = 0; k < replays; k++) {
+                if (k == 0) {
+                    lat_reset(&la);
+                    lat_reset(&lf);
+                } else {
+                    lat_replay(&la);
+                    lat_replay(&lf);
+                }
+                run_once(w, t, scale, &la, &lf, &c);
+            }
+            lat_print("alloc", &la);
+            lat_print("free", &lf);
+            return;
+        }
     }
-    lat_print("alloc", &la);
-    lat_print("free", &lf);
+    bench_fail("the driver went away before the checking run");
 }
 
 /* ------------------------------------------------------------------ */
@@ -839,7 +865,7 @@ int main(int argc, char **argv)
     } else {
         bench_fail("contender %s cannot run workload %s in this build", cname, wname);
     }
-    run_workload(w, &t, runs, scale);
+    serve_workload(w, &t, scale);
     printf("ok\n");
     return 0;
 }
