@@ -1176,7 +1176,9 @@ int main(int argc, char **argv)
     check_targets();
 
     out("\n## Results\n");
-    out("\nns per op: median, min and max of the timed runs; ratio = median / glibc median;\n"
+    out("\nns per op: median, min and max of the timed runs, in the worker's CPU time (user +\n"
+        "system, page faults included; time spent descheduled on a busy machine is not);\n"
+        "ratio = median / glibc median;\n"
         "latency of single calls (p99.9 / max, ns) from the checking runs: the same calls\n"
         "replayed 3 times, each call's latency its minimum over the replays (so an interrupt\n"
         "that hit one replay does not count as the allocator's), timed with %s\n"

@@ -94,6 +94,16 @@ static inline uint64_t bench_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of this thread (user + system, page faults included): what the
+ * timed runs measure, so that time the worker spends descheduled on a busy
+ * machine is not counted. A system call, used only around whole runs. */
+static inline uint64_t bench_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* The per-call clock. rdtsc (fenced, so the call being timed cannot drift
  * across it) on x86, the virtual counter on aarch64, else CLOCK_MONOTONIC.
  * bench_ticks_init() calibrates ticks per nanosecond. */
@@ -198,19 +208,19 @@ typedef struct bench_ctx {
     bool verify;          /* the checking run: deeper (slower) checks */
     bench_lat *lat_alloc; /* non-NULL: time every allocator call */
     bench_lat *lat_free;
-    uint64_t elapsed_ns; /* accumulated between bench_start/bench_stop */
+    uint64_t elapsed_ns; /* CPU time accumulated between bench_start/bench_stop */
     uint64_t started_ns;
     uint64_t ops; /* the workload's unit count, for ns/op */
 } bench_ctx;
 
 static inline void bench_start(bench_ctx *c)
 {
-    c->started_ns = bench_now_ns();
+    c->started_ns = bench_cpu_ns();
 }
 
 static inline void bench_stop(bench_ctx *c)
 {
-    c->elapsed_ns += bench_now_ns() - c->started_ns;
+    c->elapsed_ns += bench_cpu_ns() - c->started_ns;
 }
 
 /* n scaled by the context's multiplier, at least `floor`. */
