@@ -271,7 +271,8 @@ typedef enum bench_kind { BENCH_BYTE, BENCH_PAGE, BENCH_ID } bench_kind;
 typedef struct bench_workload {
     const char *name;
     bench_kind kind;
-    size_t pool_bytes; /* byte workloads: pool size for pool contenders */
+    size_t pool_bytes;  /* byte workloads: pool size for pool contenders */
+    double check_scale; /* the checking runs do this fraction of the work */
     void (*run)(bench_ctx *c);
 } bench_workload;
 

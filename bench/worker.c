@@ -477,7 +477,7 @@ static void serve_workload(const bench_workload *w, run_target *t, double scale)
                     lat_replay(&la);
                     lat_replay(&lf);
                 }
-                run_once(w, t, scale, &la, &lf, &c);
+                run_once(w, t, scale * w->check_scale, &la, &lf, &c);
             }
             lat_print("alloc", &la);
             lat_print("free", &lf);
