@@ -151,8 +151,8 @@ static ak_error sys_alloc(void *self, size_t size, size_t align, void **out)
     void *p;
     if (align <= 8 || (align <= 16 && size >= 16))
         p = malloc(size);
-    else
-        p = aligned_alloc(align, size);
+    else /* C11 asks for a size that is a multiple of the alignment */
+        p = aligned_alloc(align, (size + align - 1) & ~(align - 1));
     if (!p)
         return AK_ERR_NO_MEMORY;
     *out = p;
