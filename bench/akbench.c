@@ -1100,7 +1100,8 @@ int main(int argc, char **argv)
         runs);
     out("- pool contenders (tlsf, buddy, slab) get a fresh allocator per run over a pool that\n"
         "  is mapped and written through beforehand (pre-touched): they pay no page faults,\n"
-        "  the system allocators pay theirs (mostly absorbed by the warm-up run)\n");
+        "  the system allocators pay theirs (mostly absorbed by the warm-up run); pools are\n"
+        "  128 MiB, 256 MiB for vec_push_3M and mixed_aligned\n");
     out("- one process per (workload, contender); jemalloc, mimalloc, tcmalloc come in with\n"
         "  LD_PRELOAD and each worker checks whose malloc it got; the timed runs go\n"
         "  round-robin across contenders, so load changes touch all of them alike\n");
