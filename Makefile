@@ -1,6 +1,7 @@
 # allockit: the two commands of the README, and a few more.
 #   make test    build everything and run every test (ctest)
 #   make bench   build and run the benchmark comparison, print the table
+#                (BENCH_QUICK=1, BENCH_FILTER=...: see bench/README.md)
 # Variables: BUILD (build directory), CC, WERROR=ON|OFF, CMAKE_ARGS, JOBS.
 
 BUILD ?= build
@@ -28,7 +29,7 @@ bench:
 	@./scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@if [ -x $(BUILD)/bench/akbench ]; then $(BUILD)/bench/akbench; \
-	 else echo "make bench: the benchmark is not built yet (bench/ has no akbench target)"; fi
+	 else echo "make bench: $(BUILD)/bench/akbench is not built (configured with -DAK_BUILD_BENCH=OFF?)"; exit 1; fi
 
 docs: configure
 	@if cmake --build $(BUILD) --target docs 2>/dev/null; then echo "HTML in $(BUILD)/docs/html"; \
