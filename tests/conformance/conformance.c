@@ -922,11 +922,19 @@ static void page_regions(void)
     CHECK(ak_page_total_pages(h) == 150);
     CHECK_OK(ak_page_add_memory(h, PBASE + 100 * PG, 100 * PG)); /* the gap, adjacent */
     CHECK(ak_page_total_pages(h) == 250);
+    /* Every page of the three ranges is allocatable. */
     uintptr_t a;
-    CHECK_OK(ak_page_alloc_pages(h, 250, PG, &a));
+    CHECK_OK(ak_page_alloc_pages_at(h, PBASE + 100 * PG, 100, PG, &a));
+    CHECK(a == PBASE + 100 * PG);
+    CHECK_OK(ak_page_alloc_pages_at(h, PBASE + 200 * PG, 50, PG, &a));
+    CHECK_OK(ak_page_alloc_pages(h, 100, PG, &a));
     CHECK(a == PBASE);
     CHECK(ak_page_available_pages(h) == 0);
-    CHECK_OK(ak_page_dealloc_pages(h, a, 250));
+    CHECK_ERR(ak_page_alloc_pages(h, 1, PG, &a), AK_ERR_NO_MEMORY);
+    CHECK_OK(ak_page_dealloc_pages(h, PBASE + 200 * PG, 50));
+    CHECK_OK(ak_page_dealloc_pages(h, PBASE, 100));
+    CHECK_OK(ak_page_dealloc_pages(h, PBASE + 100 * PG, 100));
+    CHECK(ak_page_used_pages(h) == 0);
     CHECK_INVARIANTS(ak_page_check(h));
     free(obj);
 }
