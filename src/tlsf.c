@@ -2,9 +2,11 @@
  * manual: constants, overheads, bounds).
  *
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
- * a constant number of list operations and header writes; no loop depends
- * on the heap's size or state. Overhead: 8 bytes per used block; one record
- * and one sentinel per region; ~9.5 KiB per allocator object (64-bit).
+ * a constant number of list operations and header writes. The one
+ * exception: when no larger class has a free block, alloc scans the list
+ * of the request's own class (so a block that fits is never missed).
+ * Overhead: 8 bytes per used block; one record and one sentinel per region;
+ * ~9.5 KiB per allocator object (64-bit).
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -243,8 +245,8 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
 }
 
 /* A free block of at least `need` bytes, taken off its list, or 0. Good
- * fit first (any head of the rounded-up class fits); failing that, the
- * head of need's own class may still be big enough. */
+ * fit first (any head of the rounded-up class fits, O(1)); failing that,
+ * the first big-enough block of need's own class (a scan of that list). */
 static inline uintptr_t find_block(ak_tlsf *a, size_t need, size_t *bsize)
 {
     unsigned fl, sl;
@@ -263,11 +265,16 @@ static inline uintptr_t find_block(ak_tlsf *a, size_t need, size_t *bsize)
             b = a->heads[fl][ak_ffs32(slmap)];
     }
     if (!b) {
+        /* Every larger class is empty. A block of need's own class that is
+         * big enough may sit anywhere in its list, not only at the head;
+         * scanning that one list keeps "the largest request that fitted
+         * fits again once all is freed" true. */
         mapping_insert(need, &fl, &sl);
         if (fl >= FL_COUNT)
             return 0;
-        b = a->heads[fl][sl];
-        if (!b || hdr_size(hdr_get(b)) < need)
+        for (b = a->heads[fl][sl]; b && hdr_size(hdr_get(b)) < need; b = *link_next_free(b))
+            ;
+        if (!b)
             return 0;
     }
     *bsize = hdr_size(hdr_get(b));
