@@ -794,7 +794,7 @@ static void byte_model(void)
     ak_rng r;
     ak_rng_seed(&r, ak_t.seed);
     ak_src src = {&r, NULL, 0, 0};
-    ak_byte_model_cfg cfg = {(size_t)8 << 20, 2000, 16384, 64};
+    ak_byte_model_cfg cfg = {(size_t)8 << 20, 8000, 16384, 64};
     ak_byte_model *m = ak_byte_model_new(byte_c, &cfg, &src);
     CHECK(m != NULL);
     uint64_t ops = ak_test_ops(1500000, 30000);
