@@ -687,6 +687,49 @@ static void byte_regions(void)
     free(obj);
 }
 
+/* Two objects of the same allocator share nothing: a block of one is
+ * foreign to the other, and each one's statistics are its own. */
+static void byte_two_instances(void)
+{
+    if (!pool_mem) {
+        pool_mem = malloc(POOL_SIZE);
+        CHECK(pool_mem != NULL);
+    }
+    void *oa = calloc(1, byte_c->obj_size), *ob = calloc(1, byte_c->obj_size);
+    CHECK(oa && ob);
+    ak_byte_allocator a = byte_c->make(oa), b = byte_c->make(ob);
+    const size_t R = 512 << 10;
+    CHECK_OK(ak_byte_init(a, (uintptr_t)pool_mem, R));
+    CHECK_OK(ak_byte_init(b, (uintptr_t)(pool_mem + R), R));
+    void *pa[64], *pb[64];
+    for (int i = 0; i < 64; i++) {
+        CHECK_OK(ak_byte_alloc(a, 100 + (size_t)i, 8, &pa[i]));
+        CHECK_OK(ak_byte_alloc(b, 200 + (size_t)i, 16, &pb[i]));
+        CHECK((uintptr_t)pa[i] >= (uintptr_t)pool_mem &&
+              (uintptr_t)pa[i] < (uintptr_t)pool_mem + R);
+        CHECK((uintptr_t)pb[i] >= (uintptr_t)pool_mem + R &&
+              (uintptr_t)pb[i] < (uintptr_t)pool_mem + 2 * R);
+        ak_block_fill(pa[i], 100 + (size_t)i, (uint64_t)i);
+        ak_block_fill(pb[i], 200 + (size_t)i, (uint64_t)i + 64);
+    }
+    size_t ua = ak_byte_used_bytes(a), ub = ak_byte_used_bytes(b);
+    CHECK(ua == 64 * 100 + 63 * 32 && ub == 64 * 200 + 63 * 32);
+    CHECK_ERR(ak_byte_dealloc(a, pb[3], 203, 16), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_byte_dealloc(b, pa[5], 105, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK(ak_byte_used_bytes(a) == ua && ak_byte_used_bytes(b) == ub);
+    CHECK_INVARIANTS(ak_byte_check(a));
+    CHECK_INVARIANTS(ak_byte_check(b));
+    for (int i = 0; i < 64; i++) {
+        CHECK(ak_block_verify(pa[i], 100 + (size_t)i, (uint64_t)i) == (size_t)-1);
+        CHECK(ak_block_verify(pb[i], 200 + (size_t)i, (uint64_t)i + 64) == (size_t)-1);
+        CHECK_OK(ak_byte_dealloc(a, pa[i], 100 + (size_t)i, 8));
+        CHECK_OK(ak_byte_dealloc(b, pb[i], 200 + (size_t)i, 16));
+    }
+    CHECK(ak_byte_used_bytes(a) == 0 && ak_byte_used_bytes(b) == 0);
+    free(oa);
+    free(ob);
+}
+
 /* Largest request after init; fill with small blocks to exhaustion; free
  * all; the largest fits again. Twice, freeing in different orders. */
 static void byte_exhaust_and_reuse(void)
@@ -1109,6 +1152,7 @@ int main(int argc, char **argv)
         RUN(byte_usable_size_is_usable);
         RUN(byte_errors);
         RUN(byte_regions);
+        RUN(byte_two_instances);
         RUN(byte_exhaust_and_reuse);
         RUN(byte_resize);
     } else if (byte_c && byte_c->in_pool && !strcmp(tier, "model")) {

@@ -218,6 +218,7 @@ static size_t bits_first_set(const uint8_t *bm, size_t i, size_t n)
 typedef struct live_block {
     uintptr_t p;
     size_t size, align;
+    size_t span; /* bytes it owns: max(size, usable_size, 1) */
     uint64_t tag;
 } live_block;
 
@@ -297,10 +298,10 @@ static void byte_verify(ak_byte_model *m, const live_block *b, const char *when)
               b->size, b->align, bad);
 }
 
-static void byte_mark(ak_byte_model *m, uintptr_t p, size_t size, int v)
+static void byte_mark(ak_byte_model *m, uintptr_t p, size_t span, int v)
 {
     size_t off = arena_off(m, p);
-    bits_set(m->occ, off, size ? size : 1, v);
+    bits_set(m->occ, off, span, v);
     bits_set(m->starts, off, 1, v);
 }
 
@@ -314,23 +315,35 @@ static void byte_accept(ak_byte_model *m, void *ptr, size_t size, size_t align)
         BFAIL(m, "alloc(%zu, %zu) returned %p, not aligned", size, align, ptr);
     if (byte_region_of(m, p, size ? size : 1) < 0)
         BFAIL(m, "alloc(%zu, %zu) returned %p, outside every region given", size, align, ptr);
-    size_t off = arena_off(m, p);
-    size_t hit = bits_first_set(m->occ, off, size ? size : 1);
-    if (hit != (size_t)-1)
-        BFAIL(m, "alloc(%zu, %zu) returned %p, which overlaps a live block at byte %p", size, align,
-              ptr, (void *)(m->arena + hit));
     size_t usable = ak_byte_usable_size(m->h, ptr, size, align);
     if (usable < size)
         BFAIL(m, "usable_size %zu < size %zu", usable, size);
     if (usable > size && byte_region_of(m, p, usable) < 0)
         BFAIL(m, "usable_size %zu of %p runs past its region", usable, ptr);
-    byte_mark(m, p, size, 1);
+    /* The whole usable span is the block's: nothing live may overlap it. */
+    size_t span = usable ? usable : 1;
+    size_t off = arena_off(m, p);
+    size_t hit = bits_first_set(m->occ, off, span);
+    if (hit != (size_t)-1)
+        BFAIL(m, "alloc(%zu, %zu) returned %p (usable %zu), which overlaps a live block at byte %p",
+              size, align, ptr, usable, (void *)(m->arena + hit));
+    byte_mark(m, p, span, 1);
     live_block *b = &m->live[m->nlive++];
     b->p = p;
     b->size = size;
     b->align = align;
+    b->span = span;
     b->tag = m->next_tag++;
     ak_block_fill(ptr, size, b->tag);
+    /* Write the slack too: if usable_size overstates the block, this lands
+     * on the allocator's bookkeeping or a neighbour and a check finds it. */
+    size_t slack = usable - size;
+    if (slack <= 4096) {
+        memset((unsigned char *)ptr + size, 0xee, slack);
+    } else {
+        memset((unsigned char *)ptr + size, 0xee, 64);
+        memset((unsigned char *)ptr + usable - 64, 0xee, 64);
+    }
     m->used += size;
 }
 
@@ -342,7 +355,7 @@ static void byte_free_at(ak_byte_model *m, size_t i)
     if (e != AK_OK)
         BFAIL(m, "dealloc(%p, %zu, %zu) of a live block gave %s", (void *)b.p, b.size, b.align,
               ak_error_name(e));
-    byte_mark(m, b.p, b.size, 0);
+    byte_mark(m, b.p, b.span, 0);
     m->used -= b.size;
     m->live[i] = m->live[--m->nlive];
     m->freed[m->nfreed++ % FREED_RING] = b;
@@ -414,7 +427,7 @@ static void byte_op_resize(ak_byte_model *m, ak_src *s)
             BFAIL(m, "resize %zu -> %zu lost byte %zu", b->size, new_size, bad);
     }
     live_block nb = *b;
-    byte_mark(m, b->p, b->size, 0);
+    byte_mark(m, b->p, b->span, 0);
     m->used -= b->size;
     m->live[i] = m->live[--m->nlive];
     byte_accept(m, (void *)nb.p, new_size, nb.align);
@@ -453,7 +466,7 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
     ak_error e;
     char what[160];
     void *p = NULL;
-    unsigned kind = (unsigned)ak_src_below(s, 14);
+    unsigned kind = (unsigned)ak_src_below(s, 15);
     uintptr_t foreign = (uintptr_t)(m->arena + m->slot[FOREIGN_SLOT].off);
     switch (kind) {
     case 0: { /* double free of a recently freed block that is not live again */
@@ -619,6 +632,22 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
         snprintf(what, sizeof what, "free of %p (align %zu) with align %zu", (void *)b->p, b->align,
                  al);
         e = ak_byte_dealloc(m->h, (void *)b->p, b->size, al);
+        break;
+    }
+    case 13: { /* resize of a pointer that is not a live block */
+        unsigned n = m->nfreed < FREED_RING ? m->nfreed : FREED_RING;
+        uintptr_t q = foreign + 256;
+        size_t size = 64;
+        if (n && ak_src_below(s, 2)) {
+            live_block b = m->freed[(unsigned)ak_src_below(s, n)];
+            if (bit_get(m->starts, arena_off(m, b.p)))
+                return;
+            q = b.p;
+            size = b.size;
+        }
+        mask = E(AK_ERR_NOT_ALLOCATED) | E(AK_ERR_INVALID_PARAM) | E(AK_ERR_NO_MEMORY);
+        snprintf(what, sizeof what, "resize of %p, not a live block", (void *)q);
+        e = ak_byte_resize(m->h, (void *)q, size, 1, size + 64);
         break;
     }
     default: { /* dealloc of a live block's address offset by its size: a neighbour or free */
@@ -1453,6 +1482,10 @@ static void id_op_free(ak_id_model *m, ak_src *s)
 
 static void id_op_probe(ak_id_model *m, ak_src *s)
 {
+    static const size_t far[] = {0, SIZE_MAX, TOP_BIT};
+    size_t f = far[ak_src_below(s, 3)];
+    if (ak_id_is_allocated(m->h, f))
+        IFAIL(m, "is_allocated(%zu) outside every range", f);
     for (int k = 0; k < 4; k++) {
         size_t idx = (size_t)ak_src_below(s, m->nids + 16);
         size_t id = m->base + idx - 8;
