@@ -1,7 +1,9 @@
 #!/bin/sh
 # Build the libFuzzer targets with clang (-DAK_FUZZ=ON) and run each for
 # SECONDS, starting from the checked-in corpus (new inputs go to
-# BUILDDIR/corpus/<target>, the checked-in corpus is not modified).
+# BUILDDIR/corpus/<target>, the checked-in corpus is not modified). The
+# page capacity is 256m there: the page check walks the whole bitmap, and
+# the 4096-page window of fuzz_page fits in it.
 # usage: fuzz.sh [BUILDDIR] [SECONDS]
 set -u
 build=${1:-build-fuzz}; secs=${2:-60}
@@ -12,7 +14,8 @@ if ! clang -fsanitize=fuzzer "$build/probe.c" -o "$build/probe" >/dev/null 2>&1;
     echo "fuzz: clang cannot link -fsanitize=fuzzer (install libclang-rt-14-dev); skipped"
     exit 0
 fi
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DAK_FUZZ=ON ${AK_CMAKE_ARGS:-} \
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DAK_FUZZ=ON \
+      -DAK_PAGE_ALLOC_CAPACITY=256m ${AK_CMAKE_ARGS:-} \
       -DAK_BUILD_BENCH=OFF -DAK_BUILD_HOSTED=OFF -DAK_BUILD_EXAMPLES=OFF \
       >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 rc=0
