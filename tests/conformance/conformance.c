@@ -1086,6 +1086,121 @@ static void id_model(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* mutants: the suite must catch a broken allocator                    */
+/* ------------------------------------------------------------------ */
+
+/* --mutant=NAME wraps the byte allocator under test in a shim with one
+ * planted fault; ctest expects those runs to fail (WILL_FAIL), which shows
+ * the checks can fail. */
+static ak_byte_allocator_ops mutant_ops;
+static ak_byte_allocator mutant_inner;
+static const char *mutant;
+static const ak_byte_contender *mutant_base;
+static unsigned long mutant_calls;
+
+static ak_error mutant_init(void *self, uintptr_t start, size_t size)
+{
+    mutant_inner = mutant_base->make(self);
+    return ak_byte_init(mutant_inner, start, size);
+}
+
+static ak_error mutant_add_memory(void *self, uintptr_t start, size_t size)
+{
+    (void)self;
+    /* lose_region: claim success but drop the region */
+    if (!strcmp(mutant, "lose_region"))
+        return AK_OK;
+    return ak_byte_add_memory(mutant_inner, start, size);
+}
+
+static ak_error mutant_alloc(void *self, size_t size, size_t align, void **out)
+{
+    (void)self;
+    static void *last;
+    ak_error e = ak_byte_alloc(mutant_inner, size, align, out);
+    /* overlap: now and then hand out the previous block a second time */
+    if (e == AK_OK && !strcmp(mutant, "overlap") && last && ++mutant_calls % 97 == 0 &&
+        ak_is_aligned((uintptr_t)last, align)) {
+        ak_byte_dealloc(mutant_inner, *out, size, align);
+        *out = last;
+    }
+    if (e == AK_OK)
+        last = *out;
+    return e;
+}
+
+static ak_error mutant_dealloc(void *self, void *ptr, size_t size, size_t align)
+{
+    (void)self;
+    ak_error e = ak_byte_dealloc(mutant_inner, ptr, size, align);
+    /* accept_bad_free: report success for a pointer that was refused */
+    if (e != AK_OK && !strcmp(mutant, "accept_bad_free"))
+        return AK_OK;
+    return e;
+}
+
+static size_t mutant_total(const void *self)
+{
+    (void)self;
+    return ak_byte_total_bytes(mutant_inner);
+}
+
+static size_t mutant_used(const void *self)
+{
+    (void)self;
+    size_t u = ak_byte_used_bytes(mutant_inner);
+    /* miscount: used_bytes drifts once there is something to count */
+    return !strcmp(mutant, "miscount") && u > 4096 ? u + 8 : u;
+}
+
+static size_t mutant_available(const void *self)
+{
+    return mutant_total(self) - mutant_used(self);
+}
+
+static const char *mutant_check(const void *self)
+{
+    (void)self;
+    return ak_byte_check(mutant_inner);
+}
+
+static ak_byte_allocator make_mutant(void *obj)
+{
+    ak_byte_allocator h = {&mutant_ops, obj};
+    mutant_inner = mutant_base->make(obj);
+    return h;
+}
+
+static ak_byte_contender mutant_contender;
+
+static int setup_mutant(const char *name)
+{
+    static const char *const known[] = {"overlap", "accept_bad_free", "lose_region", "miscount"};
+    mutant = NULL;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (!strcmp(name, known[i]))
+            mutant = known[i];
+    if (!mutant || !byte_c || !byte_c->in_pool)
+        return 0;
+    mutant_base = byte_c;
+    mutant_ops = (ak_byte_allocator_ops){
+        .name = "mutant",
+        .init = mutant_init,
+        .add_memory = mutant_add_memory,
+        .alloc = mutant_alloc,
+        .dealloc = mutant_dealloc,
+        .total_bytes = mutant_total,
+        .used_bytes = mutant_used,
+        .available_bytes = mutant_available,
+        .check = mutant_check,
+    };
+    mutant_contender = *byte_c;
+    mutant_contender.make = make_mutant;
+    byte_c = &mutant_contender;
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* main                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -1111,6 +1226,8 @@ int main(int argc, char **argv)
             alloc = argv[i] + 8;
         else if (!strncmp(argv[i], "--tier=", 7))
             tier = argv[i] + 7;
+        else if (!strncmp(argv[i], "--mutant=", 9))
+            mutant = argv[i] + 9;
         else if (!strcmp(argv[i], "--list")) {
             list();
             return 0;
@@ -1134,8 +1251,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: no allocator '%s' in this build (--list)\n", argv[0], alloc);
         return 2;
     }
+    const char *mutant_arg = mutant;
+    if (mutant_arg && !setup_mutant(mutant_arg)) {
+        fprintf(stderr, "%s: unknown mutant '%s' or not a byte allocator\n", argv[0], mutant_arg);
+        return 2;
+    }
     char name[96];
-    snprintf(name, sizeof name, "conformance %s %s", alloc, tier);
+    snprintf(name, sizeof name, "conformance %s %s%s%s", alloc, tier, mutant ? " mutant " : "",
+             mutant ? mutant : "");
     ak_test_init(nrest, rest, name);
     ak_model_on_fail = on_model_fail;
 
