@@ -9,7 +9,7 @@ WERROR ?= OFF
 CMAKE_ARGS ?=
 CMAKE_CC := $(if $(filter default,$(origin CC)),,-DCMAKE_C_COMPILER=$(CC))
 
-.PHONY: all configure build test bench docs install clean format
+.PHONY: all configure build test test-targets bench docs install clean format
 
 all: build
 
@@ -23,6 +23,13 @@ test:
 	@./scripts/deps.sh test
 	@$(MAKE) --no-print-directory build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@JOBS=$(JOBS) WERROR=$(WERROR) ./scripts/test-targets.sh $(BUILD)/targets
+
+# Bare metal (qemu-system riscv64/aarch64) and foreign CPUs (qemu-user
+# s390x, armhf, i686, aarch64); targets whose tools are missing are skipped.
+test-targets:
+	@./scripts/deps.sh targets
+	@JOBS=$(JOBS) WERROR=$(WERROR) ./scripts/test-targets.sh $(BUILD)/targets
 
 bench:
 	@./scripts/deps.sh bench
