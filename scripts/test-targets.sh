@@ -105,9 +105,14 @@ cross() {
     for part in tlsf:TLSF buddy:BUDDY slab:SLAB bitmap_page:BITMAP_PAGE bitmap_id:BITMAP_ID; do
         [ -f "$root/src/${part%%:*}.c" ] || extra="$extra -DAK_${part#*:}=OFF"
     done
-    if ! cmake -S "$root" -B "$d" -DCMAKE_TOOLCHAIN_FILE="$root/targets/cross/$tc.cmake" \
-        -DCMAKE_BUILD_TYPE=Release -DAK_WERROR="$werror" -DAK_BUILD_BENCH=OFF \
-        -DAK_BUILD_HOSTED=OFF -DAK_BUILD_EXAMPLES=OFF $extra >"$d.log" 2>&1; then
+    configure() {
+        # shellcheck disable=SC2086
+        cmake -S "$root" -B "$d" -DCMAKE_TOOLCHAIN_FILE="$root/targets/cross/$tc.cmake" \
+            -DCMAKE_BUILD_TYPE=Release -DAK_WERROR="$werror" -DAK_BUILD_BENCH=OFF \
+            -DAK_BUILD_HOSTED=OFF -DAK_BUILD_EXAMPLES=OFF $extra >"$d.log" 2>&1
+    }
+    # A build directory left by another tree or toolchain: start it afresh.
+    if ! configure && ! { rm -rf "$d" && configure; }; then
         tail -n 20 "$d.log"; line "FAIL $label: configure failed (log: $d.log)"; failed=1; return
     fi
     if ! cmake --build "$d" -j "$jobs" >>"$d.log" 2>&1; then
