@@ -33,7 +33,7 @@ summary="$out/summary.txt"
 failed=0
 t0=$(date +%s)
 
-line() { echo "$*" | tee -a "$summary" >/dev/null; echo "$*"; }
+line() { echo "$*" >>"$summary"; echo "$*"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # The closing "<name>: N passed, M failed" line of a log, as "N M".
@@ -88,7 +88,8 @@ baremetal() {
         line "FAIL $label: $n passed, 0 failed, but the broken-align image was not caught (exit $brc, $bm failed; log: $d-broken.log)"
         failed=1; return
     fi
-    line "ok   $label: $n passed, 0 failed; broken-align image caught ($bm failed, exit $brc)"
+    parts=$(sed -n "s/^$arch: built in: *//p" "$d.log" | head -n1)
+    line "ok   $label: $n passed, 0 failed [${parts:-core only}]; broken-align image caught ($bm failed, exit $brc)"
 }
 
 cross() {
@@ -138,7 +139,7 @@ cross() {
         line "FAIL $label: ${total:-0} programs (${pfail:-?} failed), $n passed, $m failed (log: $d.log)"
         failed=1; return
     fi
-    line "ok   $label: $total programs, $n passed, 0 failed"
+    line "ok   $label: $total programs, $n passed, 0 failed${extra:+ [not in this tree:$(echo "$extra" | sed -E 's/ -DAK_([A-Z_]+)=OFF/ \1/g' | tr 'A-Z' 'a-z')]}"
 }
 
 for t in $targets; do
@@ -152,6 +153,5 @@ for t in $targets; do
     esac
 done
 
-echo "---- test-targets: $(($(date +%s) - t0)) s"
-cat "$summary"
+echo "test-targets: $(grep -c '^ok' "$summary") ok, $(grep -c '^FAIL' "$summary") failed, $(grep -c '^skip' "$summary") skipped in $(($(date +%s) - t0)) s (logs in $out)"
 exit $failed
