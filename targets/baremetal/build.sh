@@ -5,7 +5,7 @@
 # header written here instead of CMake's, link with ld.lld and the board's
 # linker script.
 #
-# usage: build.sh riscv64|aarch64 OUTDIR [extra compiler flags...]
+# usage: build.sh riscv64|riscv32|aarch64 OUTDIR [extra compiler flags...]
 #   e.g. build.sh riscv64 build/targets/riscv64-broken -DAK_TEST_BREAK_ALIGN
 # Prints the path of the ELF image on success.
 set -eu
@@ -17,10 +17,13 @@ CLANG=${CLANG:-clang}
 LLD=$(command -v ld.lld || command -v ld.lld-14 || ls /usr/lib/llvm-*/bin/ld.lld 2>/dev/null | head -n1)
 [ -n "$LLD" ] || { echo "build.sh: ld.lld not found" >&2; exit 77; }
 
+board=$arch
 case $arch in
 riscv64) triple=riscv64-unknown-elf; archflags="-march=rv64imac -mabi=lp64 -mcmodel=medany -mno-relax" ;;
+# The same virt board with a 32-bit hart: riscv64/ serves both.
+riscv32) triple=riscv32-unknown-elf; archflags="-march=rv32imac -mabi=ilp32 -mcmodel=medany -mno-relax"; board=riscv64 ;;
 aarch64) triple=aarch64-none-elf; archflags="-mgeneral-regs-only -mstrict-align" ;;
-*) echo "build.sh: unknown target $arch (riscv64, aarch64)" >&2; exit 2 ;;
+*) echo "build.sh: unknown target $arch (riscv64, riscv32, aarch64)" >&2; exit 2 ;;
 esac
 
 mkdir -p "$out"
@@ -58,12 +61,12 @@ cflags="--target=$triple $archflags -std=c11 -O2 -g -ffreestanding -fno-builtin-
   -Wall -Wextra -Werror -DAK_CONFIG_HEADER=\"bm_config.h\"
   -I$root/include -I$out -I$root/src"
 objs=""
-for src in $srcs "$here/common/rt.c" "$here/common/harness.c" "$here/$arch/board.c" "$here/$arch/start.S"; do
+for src in $srcs "$here/common/rt.c" "$here/common/harness.c" "$here/$board/board.c" "$here/$board/start.S"; do
     obj="$out/$(basename "$src" | sed 's/\.[cS]$//').o"
     # shellcheck disable=SC2086
     "$CLANG" $cflags "$@" -c "$src" -o "$obj"
     objs="$objs $obj"
 done
 # shellcheck disable=SC2086
-"$LLD" -T "$here/$arch/link.ld" --gc-sections -o "$out/allockit-$arch.elf" $objs
+"$LLD" -T "$here/$board/link.ld" --gc-sections -o "$out/allockit-$arch.elf" $objs
 echo "$out/allockit-$arch.elf"

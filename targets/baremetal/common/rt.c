@@ -91,16 +91,38 @@ static void sink_put(sink *k, char c)
     k->len++;
 }
 
+/* n / d and n % d for a 64-bit n and a 32-bit d, by shift and subtract:
+ * a 32-bit target has no 64-bit divide instruction, and the compiler's
+ * helper (__udivdi3) is not in a libc-free image. */
+static uint64_t udivmod64(uint64_t n, uint32_t d, uint32_t *rem)
+{
+#if UINTPTR_MAX > 0xffffffffu
+    *rem = (uint32_t)(n % d);
+    return n / d;
+#else
+    uint64_t q = 0, r = 0;
+    for (int i = 63; i >= 0; i--) {
+        r = (r << 1) | ((n >> i) & 1);
+        if (r >= d) {
+            r -= d;
+            q |= (uint64_t)1 << i;
+        }
+    }
+    *rem = (uint32_t)r;
+    return q;
+#endif
+}
+
 /* Digits of v in base 10 or 16, most significant first, padded to width
- * with pad. Division by a constant: 64-bit targets do it in hardware. */
+ * with pad. */
 static void put_unsigned(sink *k, uint64_t v, unsigned base, unsigned width, char pad)
 {
     char tmp[24];
     unsigned n = 0;
     do {
-        unsigned d = (unsigned)(v % base);
+        uint32_t d;
+        v = udivmod64(v, base, &d);
         tmp[n++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
-        v /= base;
     } while (v);
     while (width > n) {
         sink_put(k, pad);
@@ -265,7 +287,21 @@ uint64_t bm_rng_next(bm_rng *r)
 
 uint64_t bm_rng_below(bm_rng *r, uint64_t n)
 {
-    return bm_rng_next(r) % n;
+    uint64_t x = bm_rng_next(r);
+    if (n <= UINT32_MAX) /* every caller's case; no 64-bit division on 32-bit CPUs */
+        return (uint32_t)(x >> 32) % (uint32_t)n;
+#if UINTPTR_MAX > 0xffffffffu
+    return x % n;
+#else
+    uint64_t rr = 0; /* x % n by shift and subtract, the carry kept in `top` */
+    for (int i = 63; i >= 0; i--) {
+        const uint64_t top = rr >> 63;
+        rr = (rr << 1) | ((x >> i) & 1);
+        if (top || rr >= n)
+            rr -= n;
+    }
+    return rr;
+#endif
 }
 
 /* ---- tests ---- */

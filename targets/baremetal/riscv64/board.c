@@ -1,4 +1,5 @@
-/* QEMU `virt` board, RISC-V 64, machine mode, no firmware (-bios none):
+/* QEMU `virt` board, RISC-V 64 (or 32: the riscv32 image is built from
+ * these files too), machine mode, no firmware (-bios none):
  * console on the NS16550A UART at 0x10000000, exit through the SiFive test
  * device at 0x100000 (QEMU's own exit status becomes the code written). */
 #include "../common/bm.h"
@@ -11,7 +12,11 @@
 #define TEST_PASS     0x5555u
 #define TEST_FAIL     0x3333u
 
+#if __riscv_xlen == 64
 const char bm_target_name[] = "riscv64";
+#else
+const char bm_target_name[] = "riscv32";
+#endif
 
 void bm_uart_putc(char c)
 {

@@ -1,7 +1,14 @@
-/* Entry for qemu-system-riscv64 -machine virt -bios none: the reset ROM
+/* Entry for qemu-system-riscv64 (and riscv32) -machine virt -bios none: the reset ROM
  * jumps to the start of RAM (0x80000000) in machine mode with a0 = hart id.
  * Hart 0 sets up a trap vector and the stack, clears .bss and calls
  * bm_main; other harts (with -smp > 1) park. */
+#if __riscv_xlen == 64
+#define STORE_WORD sd
+#define WORD_BYTES 8
+#else
+#define STORE_WORD sw
+#define WORD_BYTES 4
+#endif
     .section .text.start, "ax"
     .globl _start
 _start:
@@ -14,8 +21,8 @@ _start:
     la      t0, __bss_start
     la      t1, __bss_end
 1:  bgeu    t0, t1, 2f
-    sd      zero, 0(t0)
-    addi    t0, t0, 8
+    STORE_WORD zero, 0(t0)
+    addi    t0, t0, WORD_BYTES
     j       1b
 2:  call    bm_main
     call    bm_exit
