@@ -1,0 +1,217 @@
+/* allockit buddy: a binary buddy byte allocator.
+ *
+ * Algorithm
+ *   Memory is handed out in naturally aligned power-of-two blocks. A block
+ *   of order k is 2^k bytes at an address that is a multiple of 2^k; its
+ *   buddy is the block at (address XOR 2^k), and the two together form
+ *   their parent of order k+1. Orders run from AK_BUDDY_MIN_SHIFT (16-byte
+ *   blocks on every target, 32- and 64-bit alike: a free block holds the
+ *   two list links) up to the largest block a region holds.
+ *   - Every region is carved into the maximal aligned power-of-two blocks
+ *     that fit in it (as large as possible), whatever the alignment of its
+ *     edges; those blocks never merge with anything outside the region.
+ *   - alloc rounds max(size, align, 16) up to a power of two 2^k, finds
+ *     the smallest non-empty free list of order >= k with one
+ *     find-first-set on a bitmask of non-empty lists, and splits the block
+ *     down to order k, putting each upper half on its free list.
+ *   - free merges the block with its buddy for as long as the buddy is
+ *     free at the same order, then puts the result on its free list.
+ *   Free lists are intrusive and doubly linked (the links live in the free
+ *   block itself), so taking a buddy out of its list is O(1); whether a
+ *   buddy is free is read from bitmaps in the region's head. No free list
+ *   is ever scanned.
+ *
+ * Bounds
+ *   alloc, free, resize: O(orders) (at most one step per order, each a few
+ *   bit operations), plus finding the pointer's region: O(1) when it is the
+ *   region used last, else O(regions). No division anywhere.
+ *   Worst-case internal fragmentation: a request of 2^j + 1 bytes takes a
+ *   block of 2^(j+1), so just under half of every block (50%) may be unused;
+ *   alignment costs nothing extra (blocks are naturally aligned).
+ *
+ * Bookkeeping (inside each region, counted out of total_bytes)
+ *   For a region [start, start+size): let s = start rounded up to the
+ *   alignment of size_t, h = (start+size) rounded down to 16, and
+ *   n0 = (h - s) / 16. The head at s holds a region record
+ *   (AK_BUDDY_REGION_RECORD_BYTES: 56 bytes on 64-bit, 28 on 32-bit) and a
+ *   bitmap of ceil(2*n0 / W) words of W bits (W = bits of size_t): one
+ *   "allocated block starts here" bit per 16-byte granule and one "split"
+ *   bit per block of order >= 5. Blocks start at lo = the end of the head
+ *   rounded up to 16 and end at h, so
+ *       total_bytes += h - lo,
+ *       bookkeeping  = lo - start  (~ 56 + 2*n0/8 bytes, i.e. about 1/64 of
+ *                      the region: 16.4 KiB per MiB),
+ *       trimmed      = start + size - h  (< 16 bytes).
+ *   ak_buddy_region_overhead() gives the exact figure for a region.
+ *   Allocated blocks carry no header: the user gets the whole block.
+ *
+ * Not thread-safe; wrap it in a lock for concurrent use. A zero-initialised
+ * ak_buddy is a valid empty allocator.
+ */
+#ifndef ALLOCKIT_BUDDY_H
+#define ALLOCKIT_BUDDY_H
+
+#include <allockit/core.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** log2 of the smallest block (16 bytes on every target). */
+#define AK_BUDDY_MIN_SHIFT 4
+/** The smallest block, in bytes. */
+#define AK_BUDDY_MIN_BLOCK ((size_t)1 << AK_BUDDY_MIN_SHIFT)
+/** Number of order slots: one per bit of size_t (orders below
+ *  AK_BUDDY_MIN_SHIFT stay empty), so a block size 2^k has slot k. */
+#define AK_BUDDY_ORDERS (sizeof(size_t) * CHAR_BIT)
+/** Size of the record at the head of every region (before its bitmap). */
+#define AK_BUDDY_REGION_RECORD_BYTES (7 * sizeof(size_t))
+
+struct ak_buddy_block;  /* a free block's list links (internal) */
+struct ak_buddy_region; /* a region's record (internal, inside the region) */
+
+/** A buddy allocator. Complete so it can live anywhere; treat the fields
+ *  as private. About 0.6 KiB on 64-bit. Zero-initialised = valid and empty. */
+typedef struct ak_buddy {
+    struct ak_buddy_block *free_head[AK_BUDDY_ORDERS]; /* free list per order */
+    size_t nonempty;                                   /* bit k: free_head[k] != NULL */
+    struct ak_buddy_region *regions;                   /* newest first */
+    struct ak_buddy_region *last;                      /* region of the last lookup */
+    size_t total_bytes;                                /* sum of region spans */
+    size_t used_bytes;                                 /* sum of requested sizes */
+    size_t block_bytes;                                /* sum of allocated block sizes */
+    size_t peak_used_bytes;                            /* highest used_bytes seen */
+    size_t live_blocks;                                /* allocated blocks */
+    size_t region_count;
+    size_t bookkeeping_bytes; /* region heads (record + bitmaps + padding) */
+    size_t trimmed_bytes;     /* region tails below 16 bytes */
+} ak_buddy;
+
+/** Diagnostics, filled by ak_buddy_stats. */
+typedef struct ak_buddy_stats {
+    size_t total_bytes;            /**< bytes in blocks (ak_buddy_total_bytes) */
+    size_t used_bytes;             /**< requested bytes of live blocks */
+    size_t available_bytes;        /**< total_bytes - used_bytes */
+    size_t allocated_block_bytes;  /**< rounded (power-of-two) bytes of live blocks */
+    size_t internal_fragmentation; /**< allocated_block_bytes - used_bytes */
+    size_t free_bytes;             /**< bytes in free blocks */
+    size_t largest_free_block;     /**< largest free block (0 if none) */
+    size_t live_blocks;            /**< number of allocated blocks */
+    size_t peak_used_bytes;        /**< highest used_bytes since init */
+    size_t bookkeeping_bytes;      /**< region heads: records, bitmaps, padding */
+    size_t trimmed_bytes;          /**< unusable region tails (< 16 bytes each) */
+    size_t region_count;           /**< regions under management */
+    /** Free blocks of each order: free_blocks[k] counts blocks of 2^k bytes. */
+    size_t free_blocks[AK_BUDDY_ORDERS];
+} ak_buddy_stats;
+
+/** Called by ak_buddy_walk once per block: its address, its size (a power
+ *  of two), whether it is allocated, and the caller's context. */
+typedef void (*ak_buddy_walker)(void *ptr, size_t size, bool used, void *ctx);
+
+/** Reset @p a and give it its first region [start, start+size): any earlier
+ *  state of @p a is forgotten (its memory is not touched). The region head
+ *  holds the bookkeeping (see the file comment); the rest is carved into
+ *  maximal aligned power-of-two blocks. O(size / 1024) to clear the bitmap,
+ *  plus O(orders) per carved block.
+ *  @retval AK_ERR_INVALID_PARAM size 0, the range wraps around the address
+ *          space, or nothing is left after the head and trimming (then @p a
+ *          is left as it was). */
+ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size);
+
+/** Add the region [start, start+size) to @p a. Regions may be many and of
+ *  any alignment; blocks never span two regions. Cost as ak_buddy_init plus
+ *  O(regions) for the overlap test.
+ *  @retval AK_ERR_INVALID_PARAM size 0, wraps, or too small to hold one
+ *          16-byte block after its head
+ *  @retval AK_ERR_MEMORY_OVERLAP shares a byte with a region already managed
+ *  Nothing changes on error. */
+ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size);
+
+/** Allocate @p size bytes aligned to @p align: a block of
+ *  2^ceil(log2(max(size, align, 16))) bytes, naturally aligned. Size 0
+ *  gives a distinct 16-byte block. Contents are not cleared.
+ *  O(orders) plus O(regions) to find the region of the block taken when it
+ *  is not the region used last.
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, @p out is NULL,
+ *          or max(size, align) is above the largest power of two in size_t
+ *  @retval AK_ERR_NO_MEMORY no free block is large enough
+ *  Nothing changes on error. */
+ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out);
+
+/** Free the block at @p ptr, allocated with @p size and @p align, merging
+ *  it with its buddy for as long as the buddy is free.
+ *  O(orders) plus O(regions) to find the pointer's region (O(1) if it is
+ *  the region used last).
+ *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every block area (outside
+ *          every region, or in a region head or tail), is not the start of
+ *          an allocated block (inside one, or already free)
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or an allocated
+ *          block starts at ptr but size/align name another block size, or
+ *          size exceeds used_bytes
+ *  Nothing changes on error. */
+ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align);
+
+/** Resize the block at @p ptr in place from @p old_size to @p new_size
+ *  (same @p align), as ak_byte_resize. Shrinking below half the block
+ *  splits off the unused upper halves and frees them; growing succeeds when
+ *  the block's size still fits, or when the block is the lower buddy at
+ *  each order it must grow through and those buddies are free.
+ *  O(orders) plus the region lookup.
+ *  @retval AK_OK the block holds new_size bytes; free it with new_size
+ *  @retval AK_ERR_NO_MEMORY cannot grow in place (or new_size is too large
+ *          to represent); the block is unchanged
+ *  @retval AK_ERR_NOT_ALLOCATED, AK_ERR_INVALID_PARAM as ak_buddy_dealloc
+ *  Nothing changes on error. */
+ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size);
+
+/** The usable size of a block allocated with @p size and @p align: its
+ *  rounded power-of-two size. @p ptr is not inspected. O(1). Returns
+ *  @p size if the request is not one alloc would accept. */
+size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, size_t align);
+
+/** Bytes in blocks under management (regions minus heads and tails). O(1). */
+size_t ak_buddy_total_bytes(const ak_buddy *a);
+/** Sum of the sizes requested for live blocks (as the seed counts). O(1). */
+size_t ak_buddy_used_bytes(const ak_buddy *a);
+/** total_bytes - used_bytes. O(1). Rounding means not all of it can be
+ *  allocated; see ak_buddy_stats for the free bytes and largest block. */
+size_t ak_buddy_available_bytes(const ak_buddy *a);
+
+/** Bytes of the region [start, start+size) that would not be in blocks if
+ *  it were added: head (record, bitmap, padding) plus the trimmed tail.
+ *  O(1). Returns SIZE_MAX if the region is unusable (wraps, too small). */
+size_t ak_buddy_region_overhead(uintptr_t start, size_t size);
+
+/** Fill @p out with diagnostics (see ak_buddy_stats). O(orders + number of
+ *  free blocks): free blocks per order are counted on the free lists. */
+void ak_buddy_stats_get(const ak_buddy *a, ak_buddy_stats *out);
+
+/** Same as ak_buddy_stats_get (the name the diagnostics are known by). */
+#define ak_buddy_stats(a, out) ak_buddy_stats_get((a), (out))
+
+/** Call @p fn for every block, free or allocated, region by region (newest
+ *  region first), in address order within a region. The blocks of a region
+ *  tile its block area exactly. @p fn must not change @p a.
+ *  O(blocks * orders). */
+void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
+
+/** Verify every invariant: non-empty mask agrees with the lists; every list
+ *  is well linked and holds exactly the free blocks the bitmaps describe,
+ *  each aligned, inside its region, at the right order; no two free buddies
+ *  are left unmerged; no stray allocated or split bit; the blocks tile each
+ *  region; counters add up; regions are disjoint.
+ *  O(regions^2 + bitmap words + blocks * (orders + regions)).
+ *  @return NULL if all hold, else a static string naming the first broken
+ *          invariant. */
+const char *ak_buddy_check(const ak_buddy *a);
+
+/** The ak_byte_allocator handle for @p a (name "buddy"; resize,
+ *  usable_size and check provided). O(1). */
+ak_byte_allocator ak_buddy_as_byte(ak_buddy *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOCKIT_BUDDY_H */

@@ -1,0 +1,256 @@
+/* allockit TLSF: a two-level segregated-fit byte allocator for real-time
+ * use. alloc, free and in-place resize run in constant time with a bounded
+ * worst case; fragmentation stays low because blocks are split on alloc and
+ * coalesced immediately on free.
+ *
+ * The algorithm
+ * -------------
+ * Free blocks sit in size-class lists. A size s >= AK_TLSF_SMALL_BLOCK maps
+ * to first level fl = fls(s) - (AK_TLSF_FL_SHIFT - 1) (one level per power of
+ * two) and second level sl = the AK_TLSF_SL_LOG2 bits below the top bit, so
+ * each power-of-two range is cut into AK_TLSF_SL_COUNT equal slices; sizes
+ * below AK_TLSF_SMALL_BLOCK go to fl 0, one list per AK_TLSF_ALIGN bytes. A
+ * bitmap of non-empty first levels and one bitmap of non-empty second-level
+ * lists per first level let alloc find a list by two find-first-set
+ * instructions. alloc rounds the request up to the next list boundary
+ * ("good fit"), so the head of any list it finds is big enough; if that
+ * finds nothing it also looks at the head of the request's own list. The
+ * block found is split and the tail goes back to a list. free merges the
+ * block with its free neighbours (boundary tags: every block header holds
+ * its size and the free bits of itself and of its physical predecessor;
+ * a free block stores a link to itself at the end of its space so its
+ * successor can find it) and inserts the result.
+ *
+ * Constants (64-bit / 32-bit targets)
+ * -----------------------------------
+ *   AK_TLSF_ALIGN      16 / 8   granule: block sizes and payload addresses
+ *                               are multiples of it (2 * pointer size, so
+ *                               malloc-style 16-byte alignment is free)
+ *   AK_TLSF_SL_LOG2    5        32 second-level lists per power of two, so a
+ *                               list's sizes differ by at most 1/32 (3.1%)
+ *   AK_TLSF_FL_SHIFT   9 / 8    log2(ALIGN) + SL_LOG2: below 2^FL_SHIFT the
+ *                               lists are exactly ALIGN apart (fl 0)
+ *   AK_TLSF_MAX_BLOCK  2^44-16 / 2^32-8  the largest block: the size field
+ *                               has 44 bits; the rest of the header word
+ *                               holds flags, the slack and a check tag
+ *   AK_TLSF_FL_COUNT   36 / 25  first levels to cover every size up to
+ *                               MAX_BLOCK: fls(MAX_BLOCK) - FL_SHIFT + 2
+ * The allocator object is about 9.5 KiB on 64-bit targets (list heads for
+ * 36 x 32 lists) and 3.3 KiB on 32-bit targets.
+ *
+ * Overheads
+ * ---------
+ * Per used block: 8 bytes (one 64-bit header word in front of the payload),
+ * plus rounding of the block to AK_TLSF_ALIGN and the minimum block size
+ * AK_TLSF_MIN_BLOCK (32 / 24 bytes, room for the free-list links), so a
+ * request of n bytes takes max(MIN_BLOCK, round_up(n + 8, ALIGN)) bytes, at
+ * most MIN_BLOCK - ALIGN more when the leftover was too small to split off.
+ * Per region: a record of five words at its start, the 8-byte sentinel
+ * header at its end, and up to 2 * ALIGN bytes of edge trimming (at most
+ * 88 bytes on 64-bit targets; AK_TLSF_REGION_OVERHEAD bounds it).
+ *
+ * Bounds
+ * ------
+ * alloc: one mapping, at most three find-first-set, one list removal, at
+ * most two splits: O(1). free: at most two merges and one insertion: O(1).
+ * resize: at most one merge and one split: O(1). The pointer check in free
+ * and resize is O(1) for the region found last and O(number of regions)
+ * otherwise. add_memory is O(regions) (overlap check); check, walk and the
+ * largest_free statistic walk blocks or a list.
+ * Failure bound: an alloc of n bytes (align <= AK_TLSF_ALIGN) succeeds
+ * whenever some free block holds at least r = max(MIN_BLOCK, round_up(n +
+ * 8, ALIGN)) rounded up to the next list boundary, i.e. less than
+ * r * (1 + 2^-SL_LOG2) + ALIGN bytes; a block of exactly r suffices when it
+ * heads its list. An aligned alloc asks the same of r + align + MIN_BLOCK.
+ * The front gap of an aligned block becomes a free block; nothing is lost.
+ * As for every allocator that does not move blocks, the heap needed for a
+ * live set of M bytes can in the worst case exceed M by a factor growing
+ * with log2 of the largest-to-smallest block ratio (Robson, 1974); this
+ * allocator promises no better, but splitting and immediate coalescing
+ * keep random workloads within a few percent of M.
+
+ * Safety checks
+ * -------------
+ * free and resize check the pointer before touching anything: it must lie
+ * inside a region, and the header word in front of it and the header of
+ * the next block must carry a 14-bit tag derived from their addresses (and
+ * a per-allocator salt) with the right flags and a size that fits the
+ * region. A pointer outside every region or into a free block is always
+ * rejected; a random interior pointer passes all of that with probability
+ * about 2^-28.
+ *
+ * Not thread-safe: use one allocator per thread or an outside lock.
+ * Memory is not zero-filled (that would not be constant time).
+ */
+#ifndef ALLOCKIT_TLSF_H
+#define ALLOCKIT_TLSF_H
+
+#include <allockit/core.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if UINTPTR_MAX > 0xffffffffu
+#define AK_TLSF_ALIGN_LOG2 4
+#define AK_TLSF_FL_COUNT   36
+#else
+#define AK_TLSF_ALIGN_LOG2 3
+#define AK_TLSF_FL_COUNT   25
+#endif
+/** Granule: payload addresses and block sizes are multiples of it. */
+#define AK_TLSF_ALIGN ((size_t)1 << AK_TLSF_ALIGN_LOG2)
+/** log2 of the number of second-level lists per first level. */
+#define AK_TLSF_SL_LOG2 5
+/** Second-level lists per first level. */
+#define AK_TLSF_SL_COUNT (1 << AK_TLSF_SL_LOG2)
+/** Sizes below 2^FL_SHIFT all map to first level 0. */
+#define AK_TLSF_FL_SHIFT (AK_TLSF_ALIGN_LOG2 + AK_TLSF_SL_LOG2)
+/** Blocks smaller than this are all in first level 0 (linear classes). */
+#define AK_TLSF_SMALL_BLOCK ((size_t)1 << AK_TLSF_FL_SHIFT)
+/** Per-block header bytes (one 64-bit word). */
+#define AK_TLSF_BLOCK_OVERHEAD 8u
+/** Smallest block: header plus two free-list links plus the link to it
+ *  that a free block keeps at its end, rounded up to AK_TLSF_ALIGN. */
+#define AK_TLSF_MIN_BLOCK                                                                          \
+    ((AK_TLSF_BLOCK_OVERHEAD + 3 * sizeof(void *) + AK_TLSF_ALIGN - 1) & ~(AK_TLSF_ALIGN - 1))
+/** Largest block (and so the most a region can hold; larger regions are
+ *  trimmed to it). */
+#if UINTPTR_MAX > 0xffffffffu
+#define AK_TLSF_MAX_BLOCK (((size_t)1 << 44) - AK_TLSF_ALIGN)
+#else
+#define AK_TLSF_MAX_BLOCK ((size_t)UINTPTR_MAX - AK_TLSF_ALIGN + 1)
+#endif
+/** Largest size alloc accepts; larger gives AK_ERR_INVALID_PARAM. */
+#define AK_TLSF_MAX_ALLOC (AK_TLSF_MAX_BLOCK - AK_TLSF_BLOCK_OVERHEAD)
+/** Largest alignment alloc accepts (the largest power of two not above
+ *  AK_TLSF_MAX_BLOCK); larger gives AK_ERR_INVALID_PARAM. */
+#if UINTPTR_MAX > 0xffffffffu
+#define AK_TLSF_MAX_ALIGN ((size_t)1 << 43)
+#else
+#define AK_TLSF_MAX_ALIGN ((size_t)1 << 31)
+#endif
+/** Upper bound on the bytes a region loses to its record, sentinel and
+ *  edge trimming. */
+#define AK_TLSF_REGION_OVERHEAD (5 * sizeof(void *) + AK_TLSF_BLOCK_OVERHEAD + 3 * AK_TLSF_ALIGN)
+
+/** The allocator. Complete so it can be static, on the stack or embedded;
+ *  the fields are private. A zero-initialised object is a valid empty
+ *  allocator. It does not own its regions: nothing needs tearing down. */
+typedef struct ak_tlsf {
+    uintptr_t fl_bitmap;                  /* bit fl: sl_bitmap[fl] != 0 */
+    uint32_t sl_bitmap[AK_TLSF_FL_COUNT]; /* bit sl: list [fl][sl] non-empty */
+    uintptr_t salt;                       /* mixed into every block tag */
+    void *regions;                        /* region records, newest first */
+    void *hint;                           /* region of the last free */
+    size_t total_bytes, used_bytes, peak_used_bytes, free_bytes;
+    size_t used_blocks, free_blocks, region_count, failed_allocs;
+    uintptr_t generation;                                /* init count, feeds the salt */
+    uintptr_t heads[AK_TLSF_FL_COUNT][AK_TLSF_SL_COUNT]; /* free-list heads */
+} ak_tlsf;
+
+/** Diagnostics, filled by ak_tlsf_stats(). The function has the name of
+ *  the struct tag, so the type is spelled `struct ak_tlsf_stats` (or
+ *  ak_tlsf_stats_t); a typedef of the same name as the function cannot
+ *  exist in C. */
+typedef struct ak_tlsf_stats {
+    size_t total_bytes;     /**< as ak_tlsf_total_bytes */
+    size_t used_bytes;      /**< sum of live requested sizes */
+    size_t peak_used_bytes; /**< highest used_bytes seen since init */
+    size_t free_bytes;      /**< sum of free block sizes, headers included */
+    size_t largest_free;    /**< payload bytes of the largest free block */
+    size_t used_blocks;     /**< live allocations */
+    size_t free_blocks;     /**< free blocks over all lists */
+    size_t region_count;    /**< regions added */
+    size_t failed_allocs;   /**< allocations that gave AK_ERR_NO_MEMORY */
+} ak_tlsf_stats_t;
+
+/** Forget everything @p a managed and give it the region [start,
+ *  start+size). Works on a zero-initialised object and on one in use (its
+ *  regions are dropped, not touched). The region gets a record at its start
+ *  and a sentinel at its end; unaligned edges are trimmed; a region larger
+ *  than AK_TLSF_MAX_BLOCK plus overhead is trimmed to it. O(1).
+ *  @retval AK_ERR_INVALID_PARAM the region is too small to hold one block
+ *          after trimming, or wraps around the address space (the object is
+ *          then unchanged). */
+ak_error ak_tlsf_init(ak_tlsf *a, uintptr_t start, size_t size);
+
+/** Add the region [start, start+size), as in ak_tlsf_init. Any number of
+ *  regions; O(number of regions) for the overlap check.
+ *  @retval AK_ERR_MEMORY_OVERLAP it shares a byte with a managed region
+ *  @retval AK_ERR_INVALID_PARAM too small or wraps. Nothing changes on error. */
+ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size);
+
+/** Allocate @p size bytes aligned to @p align (a non-zero power of two).
+ *  Size 0 gives a distinct pointer (a minimum block). Not zero-filled.
+ *  O(1): no loops besides constant-bounded ones.
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size >
+ *          AK_TLSF_MAX_ALLOC, or align > AK_TLSF_MAX_ALIGN
+ *  @retval AK_ERR_NO_MEMORY no free block is big enough (counted in
+ *          failed_allocs; nothing else changes). */
+ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out);
+
+/** Free the block at @p ptr, allocated with @p size and @p align (or
+ *  resized to @p size). The block merges with free neighbours at once.
+ *  O(1), plus O(regions) to find the region when it is not the one found
+ *  last. Nothing changes on error.
+ *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region, already free,
+ *          or not the start of a block (see "Safety checks" above)
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two or ptr is not
+ *          aligned to it, or @p size cannot belong to this block (the
+ *          allocator accounts the size the block was allocated with). */
+ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align);
+
+/** Grow or shrink the block at @p ptr in place from @p old_size to
+ *  @p new_size (same @p align). Shrinking splits the tail off as a free
+ *  block when it is big enough; growing takes space from the next block if
+ *  it is free. O(1), with the pointer check of ak_tlsf_dealloc.
+ *  @retval AK_OK the block now holds new_size bytes (free it with new_size)
+ *  @retval AK_ERR_NO_MEMORY cannot be done in place (block unchanged)
+ *  @retval AK_ERR_NOT_ALLOCATED, AK_ERR_INVALID_PARAM as ak_tlsf_dealloc;
+ *          new_size > AK_TLSF_MAX_ALLOC also gives AK_ERR_NO_MEMORY. */
+ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, size_t new_size);
+
+/** Bytes usable at @p ptr (>= size): the block's payload. 0 if the block
+ *  does not pass the checks of ak_tlsf_dealloc. O(1) + region lookup. */
+size_t ak_tlsf_usable_size(const ak_tlsf *a, const void *ptr, size_t size, size_t align);
+
+/** Bytes under management: per region, the payload of its first block
+ *  (the region minus its record, sentinel, trimming and one header). O(1). */
+size_t ak_tlsf_total_bytes(const ak_tlsf *a);
+/** Sum of the sizes of live allocations, as requested. O(1). */
+size_t ak_tlsf_used_bytes(const ak_tlsf *a);
+/** total_bytes - used_bytes. O(1). Headers and rounding make the largest
+ *  possible allocation smaller than this. */
+size_t ak_tlsf_available_bytes(const ak_tlsf *a);
+
+/** Fill @p out with diagnostics. O(length of the largest non-empty list)
+ *  for largest_free; every other field is a counter. */
+void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out);
+
+/** Verify every invariant: each region walks from its first block to its
+ *  sentinel with block sizes summing to the region, valid tags and flags,
+ *  prev-physical links of blocks after free blocks, no two adjacent free
+ *  blocks; every list holds free blocks of its class, doubly linked, and
+ *  the bitmaps agree with the lists; the counters agree with the blocks.
+ *  O(total blocks + regions * lists). Returns NULL if all hold, else a
+ *  static string naming the first broken invariant. */
+const char *ak_tlsf_check(const ak_tlsf *a);
+
+/** Called by ak_tlsf_walk for each block: @p ptr its payload, @p size its
+ *  payload bytes (block size minus the header), @p used whether allocated. */
+typedef void (*ak_tlsf_walker)(void *ptr, size_t size, bool used, void *ctx);
+
+/** Call @p fn for every block of every region in address order within a
+ *  region, regions newest first. O(total blocks). The callback must not
+ *  allocate from or free into @p a. */
+void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx);
+
+/** The byte-allocator handle for @p a (name "tlsf", every optional op). */
+ak_byte_allocator ak_tlsf_as_byte(ak_tlsf *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOCKIT_TLSF_H */

@@ -1,0 +1,696 @@
+/* Buddy: a binary buddy byte allocator (see include/allockit/buddy.h).
+ *
+ * alloc, free and resize are O(orders): one find-first-set on the mask of
+ * non-empty free lists, then at most one split or merge per order, each an
+ * O(1) doubly-linked list operation plus a few bit operations. Finding the
+ * region of a pointer is O(1) for the region used last, else O(regions).
+ * Bookkeeping: a 7-word record plus 2 bits per 16-byte granule at the head
+ * of each region (1/64 of the region); no header in front of any block.
+ *
+ * The state of a region is a binary tree of blocks per maximal carved
+ * block: a node (k, p) is the aligned 2^k bytes at p. Two bitmaps describe
+ * the tree:
+ *   A (allocated)  one bit per 16-byte granule: set iff an allocated block
+ *                  starts at that granule.
+ *   S (split)      one bit per node of order >= 5: set iff the node is in
+ *                  the tree and split into its two halves.
+ * The leaves of the tree are the blocks. A leaf is free iff its A bit is
+ * clear; free leaves are exactly the members of the free lists.
+ *
+ * Invariants (checked by ak_buddy_check):
+ *   - bit k of `nonempty` is set iff free_head[k] is not NULL;
+ *   - the free list of order k holds exactly the free leaves of order k,
+ *     linked both ways, each aligned to 2^k and inside its region's span;
+ *   - no free leaf has a free buddy leaf of the same order (merging is
+ *     eager);
+ *   - A bits are set only at allocated leaves, S bits only on split nodes;
+ *   - the leaves tile [lo, hi) of every region; total_bytes, block_bytes,
+ *     live_blocks and region_count agree with the regions.
+ */
+#include <allockit/buddy.h>
+
+#include "ak_internal.h"
+
+/* ---- constants ---- */
+
+#define MIN_SHIFT  AK_BUDDY_MIN_SHIFT
+#define MIN_BLOCK  AK_BUDDY_MIN_BLOCK
+#define WORD_BITS  AK_SIZE_BITS
+#define WORD_SHIFT (sizeof(size_t) == 8 ? 6u : 5u)
+#define WORD_MASK  ((size_t)WORD_BITS - 1)
+#define TOP_SHIFT  (AK_SIZE_BITS - 1) /* largest order a size_t can express */
+
+/* A free block's links, written into the block itself. */
+typedef struct ak_buddy_block {
+    struct ak_buddy_block *next;
+    struct ak_buddy_block *prev; /* NULL for the head of a list */
+} buddy_block;
+
+/* The record at the head of every region, followed by its bitmap. */
+typedef struct ak_buddy_region {
+    ak_region link;   /* list link and the [start, end) the user gave */
+    uintptr_t lo;     /* first byte of the block area (16-aligned) */
+    uintptr_t hi;     /* end of the block area (16-aligned, exclusive) */
+    size_t granules;  /* (hi - lo) / 16: A bits [0, g), S bits [g, 2g) */
+    size_t map_words; /* words in map (sized for the region before its head) */
+    size_t map[];
+} buddy_region;
+
+_Static_assert(sizeof(buddy_block) <= MIN_BLOCK, "a free block must hold its links");
+_Static_assert(sizeof(buddy_region) == AK_BUDDY_REGION_RECORD_BYTES, "record size as documented");
+_Static_assert((WORD_BITS & (WORD_BITS - 1)) == 0, "word bits a power of two");
+_Static_assert(AK_BUDDY_ORDERS == AK_SIZE_BITS, "one order slot per bit of size_t");
+
+/* ---- bitmap helpers ---- */
+
+static inline bool bit_get(const size_t *map, size_t i)
+{
+    return (map[i >> WORD_SHIFT] >> (i & WORD_MASK)) & 1u;
+}
+
+static inline void bit_set(size_t *map, size_t i)
+{
+    map[i >> WORD_SHIFT] |= (size_t)1 << (i & WORD_MASK);
+}
+
+static inline void bit_clear(size_t *map, size_t i)
+{
+    map[i >> WORD_SHIFT] &= ~((size_t)1 << (i & WORD_MASK));
+}
+
+/* Zero n words. The stores are volatile so that no compiler turns the
+ * loop into a memset call: some bare-metal ABIs name that call differently
+ * (__aeabi_memclr4 on Arm EABI), and the core links against none. */
+static void words_clear(size_t *w, size_t n)
+{
+    volatile size_t *v = w;
+    for (size_t i = 0; i < n; i++)
+        v[i] = 0;
+}
+
+/* Set bits in [from, to) of map. */
+static size_t bit_count(const size_t *map, size_t from, size_t to)
+{
+    size_t n = 0;
+    for (size_t i = from; i < to;) {
+        if ((i & WORD_MASK) == 0 && to - i >= WORD_BITS) {
+            n += ak_popcount64((uint64_t)map[i >> WORD_SHIFT]);
+            i += WORD_BITS;
+        } else {
+            n += bit_get(map, i);
+            i++;
+        }
+    }
+    return n;
+}
+
+/* ---- node addressing ----
+ * A node (k, p) lies inside the span when lo <= p and p + 2^k <= hi. Its
+ * index among the nodes of order k is (p - lo) >> k: distinct for distinct
+ * aligned p even though lo is only 16-aligned, and below (hi - lo) >> k.
+ * With g granules, order k (>= 5) keeps its S bits from
+ * g + (g - (g >> (k - 5))): the gap to the next order, ceil(a/2) for
+ * a = g >> (k - 5), is at least the (hi - lo) >> k = floor(a/2) nodes of
+ * order k, and every offset stays below g, so S fits in [g, 2g). */
+
+static inline size_t a_index(const buddy_region *r, uintptr_t p)
+{
+    return (p - r->lo) >> MIN_SHIFT;
+}
+
+static inline size_t s_index(const buddy_region *r, unsigned k, uintptr_t p)
+{
+    size_t g = r->granules;
+    return g + (g - (g >> (k - MIN_SHIFT - 1))) + ((p - r->lo) >> k);
+}
+
+/* Node of 2^k bytes at p (aligned) lies wholly in the span. */
+static inline bool node_in_span(const buddy_region *r, uintptr_t p, size_t bs)
+{
+    return p >= r->lo && p < r->hi && r->hi - p >= bs;
+}
+
+/* Is the node (k, p), k > MIN_SHIFT, split? */
+static inline bool node_split(const buddy_region *r, unsigned k, uintptr_t p)
+{
+    return bit_get(r->map, s_index(r, k, p));
+}
+
+/* Order of the highest node that starts at p (p != 0) inside [p, hi): the
+ * carved block at p if p starts one, else the largest aligned node. */
+static inline unsigned top_order(uintptr_t p, uintptr_t hi)
+{
+    unsigned a = ak_ffs_size((size_t)p);
+    unsigned b = ak_fls_size((size_t)(hi - p));
+    return a < b ? a : b;
+}
+
+/* ---- regions ---- */
+
+static buddy_region *region_search(const ak_buddy *a, uintptr_t p)
+{
+    for (buddy_region *r = a->regions; r; r = (buddy_region *)r->link.next)
+        if (p - r->lo < r->hi - r->lo)
+            return r;
+    return (buddy_region *)0;
+}
+
+/* The region whose block area holds p, remembering it for the next call:
+ * alloc and free mostly touch the same region as the call before. */
+static inline buddy_region *region_find(ak_buddy *a, uintptr_t p)
+{
+    buddy_region *r = a->last;
+    if (r && p - r->lo < r->hi - r->lo)
+        return r;
+    r = region_search(a, p);
+    if (r)
+        a->last = r;
+    return r;
+}
+
+/* Where a region's parts go; see the layout in the header comment. */
+typedef struct region_layout {
+    uintptr_t record; /* record address (size_t-aligned) */
+    uintptr_t end;    /* user's end (exclusive) */
+    uintptr_t lo, hi; /* block area */
+    size_t map_words;
+} region_layout;
+
+static bool layout_region(uintptr_t start, size_t size, region_layout *l)
+{
+    uintptr_t rec, head_end, lo;
+    size_t map_bytes;
+    if (!ak_range_end(start, size, &l->end))
+        return false;
+    if (!ak_align_up_checked(start, _Alignof(buddy_region), &rec))
+        return false;
+    uintptr_t hi = ak_align_down(l->end, MIN_BLOCK);
+    if (rec >= hi)
+        return false;
+    size_t n0 = (size_t)(hi - rec) >> MIN_SHIFT;
+    size_t words = (2 * n0 + WORD_MASK) >> WORD_SHIFT; /* n0 < SIZE_MAX/16: no wrap */
+    if (ak_mul_overflows(words, sizeof(size_t), &map_bytes) ||
+        ak_add_overflows(rec, sizeof(buddy_region), &head_end) ||
+        ak_add_overflows(head_end, map_bytes, &head_end) ||
+        !ak_align_up_checked(head_end, MIN_BLOCK, &lo) || lo >= hi)
+        return false;
+    l->record = rec;
+    l->lo = lo;
+    l->hi = hi;
+    l->map_words = words;
+    return true;
+}
+
+/* ---- free lists ---- */
+
+static inline void list_push(ak_buddy *a, unsigned k, uintptr_t p)
+{
+    buddy_block *b = (buddy_block *)p;
+    buddy_block *h = a->free_head[k];
+    b->next = h;
+    b->prev = (buddy_block *)0;
+    if (h)
+        h->prev = b;
+    a->free_head[k] = b;
+    a->nonempty |= (size_t)1 << k;
+}
+
+static inline void list_remove(ak_buddy *a, unsigned k, buddy_block *b)
+{
+    buddy_block *n = b->next, *pv = b->prev;
+    if (pv)
+        pv->next = n;
+    else
+        a->free_head[k] = n;
+    if (n)
+        n->prev = pv;
+    if (!a->free_head[k])
+        a->nonempty &= ~((size_t)1 << k);
+}
+
+/* ---- size classes ---- */
+
+/* The order of a block for (size, align): ceil(log2(max(size, align, 16))).
+ * False if that exceeds the largest power of two in size_t. */
+static inline bool order_for(size_t size, size_t align, unsigned *k)
+{
+    size_t need = size > align ? size : align;
+    if (need <= MIN_BLOCK) {
+        *k = MIN_SHIFT;
+        return true;
+    }
+    if (need > ((size_t)1 << TOP_SHIFT))
+        return false;
+    *k = ak_fls_size(need - 1) + 1;
+    return true;
+}
+
+/* Checks shared by dealloc and resize: p must be the start of an allocated
+ * block of order k, where k comes from (size, align). */
+static ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
+                             buddy_region **rout, unsigned *kout)
+{
+    unsigned k;
+    if (!ak_is_pow2(align) || !order_for(size, align, &k))
+        return AK_ERR_INVALID_PARAM;
+    buddy_region *r = region_find(a, p);
+    if (!r || (p & (MIN_BLOCK - 1)) || !bit_get(r->map, a_index(r, p)))
+        return AK_ERR_NOT_ALLOCATED;
+    /* An allocated block starts at p; is it of order k? It is iff the node
+     * (k, p) lies in the span, is not split (else the block is smaller),
+     * and its parent is split or outside the span (else it is larger). */
+    size_t bs = (size_t)1 << k;
+    if ((p & (bs - 1)) || r->hi - p < bs)
+        return AK_ERR_INVALID_PARAM;
+    if (k > MIN_SHIFT && node_split(r, k, p))
+        return AK_ERR_INVALID_PARAM;
+    if (k < TOP_SHIFT) {
+        uintptr_t parent = p & ~(uintptr_t)bs;
+        if (node_in_span(r, parent, bs << 1) && !node_split(r, k + 1, parent))
+            return AK_ERR_INVALID_PARAM;
+    }
+    *rout = r;
+    *kout = k;
+    return AK_OK;
+}
+
+/* ---- public API ---- */
+
+ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
+{
+    region_layout l;
+    uintptr_t end;
+    if (!ak_range_end(start, size, &end))
+        return AK_ERR_INVALID_PARAM;
+    for (const buddy_region *r = a->regions; r; r = (const buddy_region *)r->link.next)
+        if (ak_ranges_overlap(r->link.start, r->link.end, start, end))
+            return AK_ERR_MEMORY_OVERLAP;
+    if (!layout_region(start, size, &l))
+        return AK_ERR_INVALID_PARAM;
+
+    buddy_region *r = (buddy_region *)l.record;
+    r->link.next = (ak_region *)a->regions;
+    r->link.start = start;
+    r->link.end = l.end;
+    r->lo = l.lo;
+    r->hi = l.hi;
+    r->granules = (size_t)(l.hi - l.lo) >> MIN_SHIFT;
+    r->map_words = l.map_words;
+    words_clear(r->map, l.map_words);
+    a->regions = r;
+    a->last = r;
+    a->region_count++;
+    a->total_bytes += (size_t)(l.hi - l.lo);
+    a->bookkeeping_bytes += (size_t)(l.lo - start);
+    a->trimmed_bytes += (size_t)(l.end - l.hi);
+
+    /* Carve into maximal aligned blocks: at each position take the largest
+     * block its alignment and the remaining length allow. */
+    for (uintptr_t p = l.lo; p < l.hi;) {
+        unsigned k = top_order(p, l.hi);
+        list_push(a, k, p);
+        p += (uintptr_t)1 << k;
+    }
+    return AK_OK;
+}
+
+ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
+{
+    region_layout l;
+    if (!layout_region(start, size, &l))
+        return AK_ERR_INVALID_PARAM; /* before the reset: bad input changes nothing */
+    /* Field by field, not by struct assignment: see words_clear. */
+    struct ak_buddy_block *volatile *heads = a->free_head;
+    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
+        heads[k] = (struct ak_buddy_block *)0;
+    a->nonempty = 0;
+    a->regions = a->last = (buddy_region *)0;
+    a->total_bytes = a->used_bytes = a->block_bytes = a->peak_used_bytes = 0;
+    a->live_blocks = a->region_count = a->bookkeeping_bytes = a->trimmed_bytes = 0;
+    return ak_buddy_add_memory(a, start, size);
+}
+
+ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
+{
+    unsigned k;
+    if (!out || !ak_is_pow2(align) || !order_for(size, align, &k))
+        return AK_ERR_INVALID_PARAM;
+    size_t fit = a->nonempty & ((size_t)-1 << k);
+    if (!fit)
+        return AK_ERR_NO_MEMORY;
+    unsigned j = ak_ffs_size(fit);
+    buddy_block *b = a->free_head[j];
+    list_remove(a, j, b);
+    uintptr_t p = (uintptr_t)b;
+    buddy_region *r = region_find(a, p);
+    AK_ASSERT(r != 0);
+    /* Split down to order k; the upper halves go back on the lists. */
+    while (j > k) {
+        bit_set(r->map, s_index(r, j, p));
+        j--;
+        list_push(a, j, p + ((uintptr_t)1 << j));
+    }
+    bit_set(r->map, a_index(r, p));
+    a->used_bytes += size;
+    a->block_bytes += (size_t)1 << k;
+    a->live_blocks++;
+    if (a->used_bytes > a->peak_used_bytes)
+        a->peak_used_bytes = a->used_bytes;
+    *out = (void *)p;
+    return AK_OK;
+}
+
+/* Free the block (k, p) whose A bit is already clear: merge upwards while
+ * the buddy is a free leaf of the same order, then list the result. */
+static void release_block(ak_buddy *a, buddy_region *r, uintptr_t p, unsigned k)
+{
+    size_t bs = (size_t)1 << k;
+    for (;;) {
+        uintptr_t b = p ^ bs;
+        /* A buddy in the span has a split parent (ours), so it is a leaf
+         * unless split itself, and free unless its A bit is set. */
+        if (!node_in_span(r, b, bs) || bit_get(r->map, a_index(r, b)) ||
+            (k > MIN_SHIFT && node_split(r, k, b)))
+            break;
+        list_remove(a, k, (buddy_block *)b);
+        p &= ~(uintptr_t)bs;
+        k++;
+        bs <<= 1;
+        bit_clear(r->map, s_index(r, k, p));
+    }
+    list_push(a, k, p);
+}
+
+ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
+{
+    buddy_region *r;
+    unsigned k;
+    uintptr_t p = (uintptr_t)ptr;
+    ak_error e = locate_block(a, p, size, align, &r, &k);
+    if (e != AK_OK)
+        return e;
+    if (size > a->used_bytes)
+        return AK_ERR_INVALID_PARAM;
+    bit_clear(r->map, a_index(r, p));
+    a->used_bytes -= size;
+    a->block_bytes -= (size_t)1 << k;
+    a->live_blocks--;
+    release_block(a, r, p, k);
+    return AK_OK;
+}
+
+ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    buddy_region *r;
+    unsigned k, nk;
+    uintptr_t p = (uintptr_t)ptr;
+    ak_error e = locate_block(a, p, old_size, align, &r, &k);
+    if (e != AK_OK)
+        return e;
+    if (old_size > a->used_bytes)
+        return AK_ERR_INVALID_PARAM;
+    if (!order_for(new_size, align, &nk))
+        return AK_ERR_NO_MEMORY;
+    if (nk > k) {
+        /* Grow: at every order from k up, p must be the lower buddy and the
+         * upper one a free leaf. Check all before changing anything. */
+        if (p & (((size_t)1 << nk) - 1))
+            return AK_ERR_NO_MEMORY;
+        for (unsigned j = k; j < nk; j++) {
+            size_t bs = (size_t)1 << j;
+            uintptr_t b = p + bs;
+            if (!node_in_span(r, b, bs) || bit_get(r->map, a_index(r, b)) ||
+                (j > MIN_SHIFT && node_split(r, j, b)))
+                return AK_ERR_NO_MEMORY;
+        }
+        for (unsigned j = k; j < nk; j++) {
+            list_remove(a, j, (buddy_block *)(p + ((uintptr_t)1 << j)));
+            bit_clear(r->map, s_index(r, j + 1, p));
+        }
+    } else {
+        /* Shrink: split off upper halves (their buddies, our lower halves,
+         * stay in use, so they cannot merge). */
+        for (unsigned j = k; j > nk; j--) {
+            bit_set(r->map, s_index(r, j, p));
+            list_push(a, j - 1, p + ((uintptr_t)1 << (j - 1)));
+        }
+    }
+    a->used_bytes = a->used_bytes - old_size + new_size;
+    a->block_bytes = a->block_bytes - ((size_t)1 << k) + ((size_t)1 << nk);
+    if (a->used_bytes > a->peak_used_bytes)
+        a->peak_used_bytes = a->used_bytes;
+    return AK_OK;
+}
+
+size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, size_t align)
+{
+    unsigned k;
+    (void)a;
+    (void)ptr;
+    if (!ak_is_pow2(align) || !order_for(size, align, &k))
+        return size;
+    return (size_t)1 << k;
+}
+
+size_t ak_buddy_total_bytes(const ak_buddy *a)
+{
+    return a->total_bytes;
+}
+
+size_t ak_buddy_used_bytes(const ak_buddy *a)
+{
+    return a->used_bytes;
+}
+
+size_t ak_buddy_available_bytes(const ak_buddy *a)
+{
+    return a->total_bytes - a->used_bytes;
+}
+
+size_t ak_buddy_region_overhead(uintptr_t start, size_t size)
+{
+    region_layout l;
+    if (!layout_region(start, size, &l))
+        return SIZE_MAX;
+    return size - (size_t)(l.hi - l.lo);
+}
+
+/* ---- diagnostics ---- */
+
+void ak_buddy_stats_get(const ak_buddy *a, ak_buddy_stats *out)
+{
+    out->total_bytes = a->total_bytes;
+    out->used_bytes = a->used_bytes;
+    out->available_bytes = a->total_bytes - a->used_bytes;
+    out->allocated_block_bytes = a->block_bytes;
+    out->internal_fragmentation = a->block_bytes - a->used_bytes;
+    out->free_bytes = a->total_bytes - a->block_bytes;
+    out->largest_free_block = a->nonempty ? (size_t)1 << ak_fls_size(a->nonempty) : 0;
+    out->live_blocks = a->live_blocks;
+    out->peak_used_bytes = a->peak_used_bytes;
+    out->bookkeeping_bytes = a->bookkeeping_bytes;
+    out->trimmed_bytes = a->trimmed_bytes;
+    out->region_count = a->region_count;
+    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++) {
+        size_t n = 0;
+        for (const buddy_block *b = a->free_head[k]; b; b = b->next)
+            n++;
+        out->free_blocks[k] = n;
+    }
+}
+
+/* The leaf starting at p, which must start one: descend from the highest
+ * node at p while split. Adds the split nodes passed to *splits. */
+static unsigned leaf_order_at(const buddy_region *r, uintptr_t p, size_t *splits)
+{
+    unsigned k = top_order(p, r->hi);
+    while (k > MIN_SHIFT && node_split(r, k, p)) {
+        k--;
+        (*splits)++;
+    }
+    return k;
+}
+
+void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx)
+{
+    size_t splits = 0;
+    for (const buddy_region *r = a->regions; r; r = (const buddy_region *)r->link.next) {
+        for (uintptr_t p = r->lo; p < r->hi;) {
+            size_t bs = (size_t)1 << leaf_order_at(r, p, &splits);
+            fn((void *)p, bs, bit_get(r->map, a_index(r, p)), ctx);
+            p += bs;
+        }
+    }
+}
+
+const char *ak_buddy_check(const ak_buddy *a)
+{
+    size_t free_leaves[AK_BUDDY_ORDERS];
+    words_clear(free_leaves, AK_BUDDY_ORDERS); /* not `= {0}`: see words_clear */
+    size_t total = 0, regions = 0, used_leaves = 0, used_block_bytes = 0;
+    size_t bookkeeping = 0, trimmed = 0;
+
+    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++) {
+        if (((a->nonempty >> k) & 1u) != (a->free_head[k] != 0))
+            return "non-empty mask disagrees with the free lists";
+        if (k < MIN_SHIFT && a->free_head[k])
+            return "free list below the minimum order";
+    }
+
+    for (const buddy_region *r = a->regions; r; r = (const buddy_region *)r->link.next) {
+        if (++regions > a->region_count)
+            return "region list longer than region_count";
+        uintptr_t rec = (uintptr_t)r;
+        if (r->link.start > rec || r->link.end < r->hi || r->lo >= r->hi ||
+            ((r->lo | r->hi) & (MIN_BLOCK - 1)) ||
+            r->granules != (size_t)(r->hi - r->lo) >> MIN_SHIFT ||
+            r->map_words < (2 * r->granules + WORD_MASK) >> WORD_SHIFT ||
+            (uintptr_t)(r->map + r->map_words) > r->lo)
+            return "region record inconsistent";
+        for (const buddy_region *q = (const buddy_region *)r->link.next; q;
+             q = (const buddy_region *)q->link.next)
+            if (ak_ranges_overlap(r->link.start, r->link.end, q->link.start, q->link.end))
+                return "two regions overlap";
+        bookkeeping += (size_t)(r->lo - r->link.start);
+        trimmed += (size_t)(r->link.end - r->hi);
+
+        /* Tile the span with leaves; count allocated leaves and splits. */
+        size_t splits = 0, used_here = 0;
+        for (uintptr_t p = r->lo; p < r->hi;) {
+            unsigned k = leaf_order_at(r, p, &splits);
+            size_t bs = (size_t)1 << k;
+            if (bit_get(r->map, a_index(r, p))) {
+                used_here++;
+                used_block_bytes += bs;
+            } else {
+                free_leaves[k]++;
+            }
+            total += bs;
+            p += bs;
+        }
+        used_leaves += used_here;
+        if (bit_count(r->map, 0, r->granules) != used_here)
+            return "allocated bit set where no allocated block starts";
+        if (bit_count(r->map, r->granules, r->map_words * WORD_BITS) != splits)
+            return "split bit set on a node outside the block tree";
+    }
+    if (regions != a->region_count)
+        return "region_count disagrees with the region list";
+    if (total != a->total_bytes)
+        return "total_bytes disagrees with the regions";
+    if (bookkeeping != a->bookkeeping_bytes || trimmed != a->trimmed_bytes)
+        return "bookkeeping or trimmed bytes disagree with the regions";
+    if (used_leaves != a->live_blocks)
+        return "live_blocks disagrees with the allocated bits";
+    if (used_block_bytes != a->block_bytes)
+        return "allocated block bytes disagree with the allocated bits";
+    if (a->used_bytes > a->block_bytes)
+        return "used_bytes exceeds the allocated block bytes";
+    if (a->peak_used_bytes < a->used_bytes)
+        return "peak_used_bytes below used_bytes";
+
+    for (unsigned k = MIN_SHIFT; k < AK_BUDDY_ORDERS; k++) {
+        size_t bs = (size_t)1 << k, n = 0;
+        const buddy_block *prev = 0;
+        for (const buddy_block *b = a->free_head[k]; b; prev = b, b = b->next) {
+            if (++n > free_leaves[k])
+                return "free list longer than the free blocks of its order";
+            if (b->prev != prev)
+                return "free list back link broken";
+            uintptr_t p = (uintptr_t)b;
+            const buddy_region *r = region_search(a, p);
+            if (!r)
+                return "free block outside every region";
+            if ((p & (bs - 1)) || r->hi - p < bs)
+                return "free block misaligned or crossing its region's end";
+            if (bit_get(r->map, a_index(r, p)))
+                return "free block marked allocated";
+            if (k > MIN_SHIFT && node_split(r, k, p))
+                return "free block marked split";
+            if (k < TOP_SHIFT) {
+                uintptr_t parent = p & ~(uintptr_t)bs;
+                if (node_in_span(r, parent, bs << 1) && !node_split(r, k + 1, parent))
+                    return "free block is not a block of its order";
+            }
+            uintptr_t bud = p ^ bs;
+            if (node_in_span(r, bud, bs) && !bit_get(r->map, a_index(r, bud)) &&
+                (k == MIN_SHIFT || !node_split(r, k, bud)))
+                return "two free buddies left unmerged";
+        }
+        if (n != free_leaves[k])
+            return "free list shorter than the free blocks of its order";
+    }
+    return (const char *)0;
+}
+
+/* ---- the byte-allocator interface ---- */
+
+static ak_error op_init(void *self, uintptr_t start, size_t size)
+{
+    return ak_buddy_init((ak_buddy *)self, start, size);
+}
+
+static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
+{
+    return ak_buddy_add_memory((ak_buddy *)self, start, size);
+}
+
+static ak_error op_alloc(void *self, size_t size, size_t align, void **out)
+{
+    return ak_buddy_alloc((ak_buddy *)self, size, align, out);
+}
+
+static ak_error op_dealloc(void *self, void *ptr, size_t size, size_t align)
+{
+    return ak_buddy_dealloc((ak_buddy *)self, ptr, size, align);
+}
+
+static size_t op_total_bytes(const void *self)
+{
+    return ak_buddy_total_bytes((const ak_buddy *)self);
+}
+
+static size_t op_used_bytes(const void *self)
+{
+    return ak_buddy_used_bytes((const ak_buddy *)self);
+}
+
+static size_t op_available_bytes(const void *self)
+{
+    return ak_buddy_available_bytes((const ak_buddy *)self);
+}
+
+static ak_error op_resize(void *self, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    return ak_buddy_resize((ak_buddy *)self, ptr, old_size, align, new_size);
+}
+
+static size_t op_usable_size(const void *self, const void *ptr, size_t size, size_t align)
+{
+    return ak_buddy_usable_size((const ak_buddy *)self, ptr, size, align);
+}
+
+static const char *op_check(const void *self)
+{
+    return ak_buddy_check((const ak_buddy *)self);
+}
+
+static const ak_byte_allocator_ops buddy_ops = {
+    .name = "buddy",
+    .init = op_init,
+    .add_memory = op_add_memory,
+    .alloc = op_alloc,
+    .dealloc = op_dealloc,
+    .total_bytes = op_total_bytes,
+    .used_bytes = op_used_bytes,
+    .available_bytes = op_available_bytes,
+    .resize = op_resize,
+    .usable_size = op_usable_size,
+    .check = op_check,
+};
+
+ak_byte_allocator ak_buddy_as_byte(ak_buddy *a)
+{
+    ak_byte_allocator h = {&buddy_ops, a};
+    return h;
+}

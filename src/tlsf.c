@@ -1,0 +1,837 @@
+/* TLSF: two-level segregated fit (see include/allockit/tlsf.h for the
+ * manual: constants, overheads, bounds).
+ *
+ * alloc and free are O(1): one mapping by fls, at most three find-first-set,
+ * a constant number of list operations and header writes; no loop depends
+ * on the heap's size or state. Overhead: 8 bytes per used block; one record
+ * and one sentinel per region; ~9.5 KiB per allocator object (64-bit).
+ *
+ * Block layout. A block is addressed by its header word h (a uint64_t);
+ * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
+ * header is at h + size. The word just below a header (the last
+ * pointer-sized word of the previous block's space) is the "prev-physical"
+ * link: it is only valid when the previous block is free, which is why a
+ * used block's payload may overlap it.
+ *
+ *   used:  [ header ][ payload ..................................... ]
+ *   free:  [ header ][ next_free ][ prev_free ] ...... [ link to h ]
+ *
+ * Header word, 64 bits on every target (so the layout and the tag strength
+ * do not depend on the pointer size):
+ *   bit 0       this block is free
+ *   bit 1       the previous physical block is free
+ *   bits 4..43  block size (header included), a multiple of AK_TLSF_ALIGN
+ *   bits 44..49 slack: block size - 8 - requested size, for used blocks,
+ *               so used_bytes stays exact whatever size free is given
+ *   bits 50..63 tag: hash of the header's address and a per-allocator salt;
+ *               free and resize accept a pointer only if its header and the
+ *               next header carry the right tags
+ * Each region: [ record | first block ... | sentinel header ]. The sentinel
+ * is a zero-size used block, so the last real block always has a successor
+ * and merging never looks past the region.
+ *
+ * Invariants (checked by ak_tlsf_check):
+ *  - every region walks from its first block to its sentinel; sizes sum to
+ *    the span; every header has its tag; no block is smaller than the
+ *    minimum; no two physically adjacent blocks are both free;
+ *  - a block's prev-free bit equals its predecessor's free bit, and then
+ *    the prev-physical link points at the predecessor;
+ *  - a free block is in exactly the list its size maps to; lists are
+ *    doubly linked; a bitmap bit is set iff its list (or level) is
+ *    non-empty;
+ *  - a used block is no bigger than alloc would have made it for its
+ *    requested size (so its slack fits), and the counters match the blocks.
+ */
+#include <allockit/tlsf.h>
+
+#include "ak_internal.h"
+
+/* ---- constants ---- */
+
+#define ALIGN       AK_TLSF_ALIGN
+#define ALIGN_LOG2  AK_TLSF_ALIGN_LOG2
+#define SL_LOG2     AK_TLSF_SL_LOG2
+#define SL_COUNT    AK_TLSF_SL_COUNT
+#define FL_SHIFT    AK_TLSF_FL_SHIFT
+#define FL_COUNT    AK_TLSF_FL_COUNT
+#define SMALL_BLOCK AK_TLSF_SMALL_BLOCK
+#define MIN_BLOCK   AK_TLSF_MIN_BLOCK
+#define MAX_BLOCK   AK_TLSF_MAX_BLOCK
+#define HDR         ((size_t)AK_TLSF_BLOCK_OVERHEAD)
+#define PTR_SIZE    sizeof(uintptr_t)
+#define PTR_BITS    (sizeof(uintptr_t) * CHAR_BIT)
+
+#define F_FREE      ((uint64_t)1)
+#define F_PREV_FREE ((uint64_t)2)
+#define SIZE_MASK   ((((uint64_t)1 << 44) - 1) & ~(uint64_t)(ALIGN - 1))
+#define SLACK_SHIFT 44
+#define SLACK_MAX   63u
+#define TAG_SHIFT   50
+#define TAG_BITS    14
+#define TAG_MASK    (~(uint64_t)0 << TAG_SHIFT)
+
+_Static_assert(sizeof(uint64_t) == AK_TLSF_BLOCK_OVERHEAD, "the header is one 64-bit word");
+_Static_assert(ALIGN == 2 * sizeof(void *), "granule is two pointers");
+_Static_assert(ALIGN >= HDR && ALIGN % HDR == 0, "header words stay 8-byte aligned");
+_Static_assert(SMALL_BLOCK / SL_COUNT == ALIGN, "first level 0 has one list per granule");
+_Static_assert(SL_COUNT <= 32, "second-level bitmaps are 32 bits");
+_Static_assert(FL_COUNT <= sizeof(uintptr_t) * CHAR_BIT, "first-level bitmap fits a word");
+_Static_assert(MIN_BLOCK >= HDR + 3 * PTR_SIZE, "a free block holds two links and a back link");
+_Static_assert((uint64_t)MAX_BLOCK <= SIZE_MASK, "the size field holds the largest block");
+/* The largest block maps into the last first level: FL_COUNT is exactly
+ * fls(MAX_BLOCK) - FL_SHIFT + 2. */
+_Static_assert((MAX_BLOCK >> (FL_COUNT + FL_SHIFT - 2)) == 1, "FL_COUNT covers MAX_BLOCK");
+/* A used block is at most MIN_BLOCK - ALIGN bigger than its need (a smaller
+ * leftover is not split off), and need exceeds size + 8 by at most
+ * max(ALIGN - 1, MIN_BLOCK - 8): so the slack fits its 6 bits. */
+_Static_assert((MIN_BLOCK - ALIGN) + (MIN_BLOCK - HDR) <= SLACK_MAX, "slack fits 6 bits");
+_Static_assert(AK_TLSF_MAX_ALIGN <= MAX_BLOCK && AK_IS_POW2(AK_TLSF_MAX_ALIGN), "max align");
+_Static_assert(TAG_SHIFT == SLACK_SHIFT + 6, "slack and tag fields are adjacent");
+
+/* The record at the start of each region. `base` is the shared region list
+ * node (first member, so list nodes are these records). */
+typedef struct tlsf_region {
+    ak_region base;
+    uintptr_t first; /* header of the first block */
+    uintptr_t span;  /* sentinel - first: the sum of all block sizes */
+} tlsf_region;
+
+_Static_assert(sizeof(tlsf_region) == 5 * sizeof(void *), "region record is five words");
+
+/* ---- block helpers ---- */
+
+static inline uint64_t hdr_get(uintptr_t b)
+{
+    return *(const uint64_t *)b;
+}
+
+static inline void hdr_set(uintptr_t b, uint64_t w)
+{
+    *(uint64_t *)b = w;
+}
+
+static inline size_t hdr_size(uint64_t w)
+{
+    return (size_t)(w & SIZE_MASK);
+}
+
+static inline size_t hdr_slack(uint64_t w)
+{
+    return (size_t)((w >> SLACK_SHIFT) & SLACK_MAX);
+}
+
+/* The prev-physical link of block b (valid only if b's predecessor is free). */
+static inline uintptr_t *link_prev_phys(uintptr_t b)
+{
+    return (uintptr_t *)(b - PTR_SIZE);
+}
+
+static inline uintptr_t *link_next_free(uintptr_t b)
+{
+    return (uintptr_t *)(b + HDR);
+}
+
+static inline uintptr_t *link_prev_free(uintptr_t b)
+{
+    return (uintptr_t *)(b + HDR + PTR_SIZE);
+}
+
+/* The tag of a header at address b: high bits of a multiplicative hash of
+ * the address mixed with the allocator's salt. */
+static inline uint64_t tag_of(const ak_tlsf *a, uintptr_t b)
+{
+    uintptr_t h = (b ^ a->salt) * (uintptr_t)0x9e3779b97f4a7c15ull;
+    return (uint64_t)(h >> (PTR_BITS - TAG_BITS)) << TAG_SHIFT;
+}
+
+/* Block size that holds `size` requested bytes; size <= AK_TLSF_MAX_ALLOC. */
+static inline size_t block_need(size_t size)
+{
+    size_t need = (size + HDR + ALIGN - 1) & ~(ALIGN - 1);
+    return need < MIN_BLOCK ? MIN_BLOCK : need;
+}
+
+/* Could a used block of size bs have been made for `size` requested bytes? */
+static inline bool block_fits_request(size_t bs, size_t size)
+{
+    return size <= bs - HDR && bs - block_need(size) < MIN_BLOCK;
+}
+
+/* Mark the successor n of a block as having a free (with link) or a used
+ * predecessor. */
+static inline void next_set_prev_free(uintptr_t n, uintptr_t b)
+{
+    *link_prev_phys(n) = b;
+    hdr_set(n, hdr_get(n) | F_PREV_FREE);
+}
+
+static inline void next_set_prev_used(uintptr_t n)
+{
+    hdr_set(n, hdr_get(n) & ~F_PREV_FREE);
+}
+
+/* ---- size classes ---- */
+
+/* The list a block of `size` bytes belongs to. */
+static inline void mapping_insert(size_t size, unsigned *fl, unsigned *sl)
+{
+    if (size < SMALL_BLOCK) {
+        *fl = 0;
+        *sl = (unsigned)(size >> ALIGN_LOG2);
+    } else {
+        unsigned t = ak_fls_size(size);
+        *sl = (unsigned)(size >> (t - SL_LOG2)) ^ SL_COUNT;
+        *fl = t - (FL_SHIFT - 1);
+    }
+}
+
+/* The first list whose every block holds `size` bytes: the list of `size`
+ * rounded up to the next list boundary. Done on the indices, so it cannot
+ * overflow; *fl may come out as FL_COUNT (no such list). */
+static inline void mapping_search(size_t size, unsigned *fl, unsigned *sl)
+{
+    mapping_insert(size, fl, sl);
+    if (size >= SMALL_BLOCK) {
+        size_t below = ((size_t)1 << (ak_fls_size(size) - SL_LOG2)) - 1;
+        if (size & below) {
+            if (++*sl == SL_COUNT) {
+                *sl = 0;
+                ++*fl;
+            }
+        }
+    }
+}
+
+/* ---- free lists ---- */
+
+static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t size)
+{
+    unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    uintptr_t head = a->heads[fl][sl];
+    *link_next_free(b) = head;
+    *link_prev_free(b) = 0;
+    if (head)
+        *link_prev_free(head) = b;
+    a->heads[fl][sl] = b;
+    a->fl_bitmap |= (uintptr_t)1 << fl;
+    a->sl_bitmap[fl] |= (uint32_t)1 << sl;
+    a->free_blocks++;
+    a->free_bytes += size;
+}
+
+static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
+{
+    unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    uintptr_t next = *link_next_free(b);
+    uintptr_t prev = *link_prev_free(b);
+    if (next)
+        *link_prev_free(next) = prev;
+    if (prev) {
+        *link_next_free(prev) = next;
+    } else {
+        a->heads[fl][sl] = next;
+        if (!next) {
+            a->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
+            if (!a->sl_bitmap[fl])
+                a->fl_bitmap &= ~((uintptr_t)1 << fl);
+        }
+    }
+    a->free_blocks--;
+    a->free_bytes -= size;
+}
+
+/* A free block of at least `need` bytes, taken off its list, or 0. Good
+ * fit first (any head of the rounded-up class fits); failing that, the
+ * head of need's own class may still be big enough. */
+static inline uintptr_t find_block(ak_tlsf *a, size_t need, size_t *bsize)
+{
+    unsigned fl, sl;
+    uintptr_t b = 0;
+    mapping_search(need, &fl, &sl);
+    if (fl < FL_COUNT) {
+        uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
+        if (!slmap) {
+            uintptr_t flmap = a->fl_bitmap & (~(uintptr_t)0 << (fl + 1));
+            if (flmap) {
+                fl = ak_ffs_size(flmap);
+                slmap = a->sl_bitmap[fl];
+            }
+        }
+        if (slmap)
+            b = a->heads[fl][ak_ffs32(slmap)];
+    }
+    if (!b) {
+        mapping_insert(need, &fl, &sl);
+        if (fl >= FL_COUNT)
+            return 0;
+        b = a->heads[fl][sl];
+        if (!b || hdr_size(hdr_get(b)) < need)
+            return 0;
+    }
+    *bsize = hdr_size(hdr_get(b));
+    list_remove(a, b, *bsize);
+    return b;
+}
+
+/* ---- regions ---- */
+
+static inline tlsf_region *region_list(const ak_tlsf *a)
+{
+    return (tlsf_region *)a->regions;
+}
+
+/* The region whose blocks (first header to sentinel, exclusive) contain
+ * address b, or NULL. */
+static inline tlsf_region *region_of(const ak_tlsf *a, uintptr_t b)
+{
+    tlsf_region *r = (tlsf_region *)a->hint;
+    if (r && b - r->first < r->span)
+        return r;
+    for (r = region_list(a); r; r = (tlsf_region *)r->base.next)
+        if (b - r->first < r->span)
+            return r;
+    return (tlsf_region *)0;
+}
+
+/* Where the record, the first block and the sentinel of [start, start+size)
+ * go. */
+static ak_error region_layout(uintptr_t start, size_t size, uintptr_t *end, uintptr_t *rec,
+                              uintptr_t *first, uintptr_t *span)
+{
+    if (!ak_range_end(start, size, end))
+        return AK_ERR_INVALID_PARAM;
+    /* With this much room none of the rounding below can pass the end. */
+    if (size < AK_TLSF_REGION_OVERHEAD + MIN_BLOCK)
+        return AK_ERR_INVALID_PARAM;
+    uintptr_t r = ak_align_up(start, PTR_SIZE);
+    uintptr_t f = ak_align_up(r + sizeof(tlsf_region) + HDR, ALIGN) - HDR;
+    uintptr_t s = ak_align_down(*end, ALIGN) - HDR;
+    if (s <= f || s - f < MIN_BLOCK)
+        return AK_ERR_INVALID_PARAM;
+    if (s - f > MAX_BLOCK)
+        s = f + MAX_BLOCK;
+    *rec = r;
+    *first = f;
+    *span = s - f;
+    return AK_OK;
+}
+
+static void region_install(ak_tlsf *a, uintptr_t start, uintptr_t end, uintptr_t rec,
+                           uintptr_t first, uintptr_t span)
+{
+    tlsf_region *r = (tlsf_region *)rec;
+    r->base.next = (ak_region *)a->regions;
+    r->base.start = start;
+    r->base.end = end;
+    r->first = first;
+    r->span = span;
+    a->regions = r;
+    a->region_count++;
+
+    uintptr_t sentinel = first + span;
+    hdr_set(first, (uint64_t)span | F_FREE | tag_of(a, first));
+    hdr_set(sentinel, F_PREV_FREE | tag_of(a, sentinel));
+    *link_prev_phys(sentinel) = first;
+    list_insert(a, first, span);
+    a->total_bytes += span - HDR;
+}
+
+/* ---- public API ---- */
+
+/* Zero the object field by field. Not a struct assignment or a plain loop:
+ * compilers turn those into memset, which on Arm EABI becomes
+ * __aeabi_memclr, a symbol bare-metal images may lack. */
+static void allocator_clear(ak_tlsf *a)
+{
+    volatile uintptr_t *heads = &a->heads[0][0];
+    for (size_t i = 0; i < (size_t)FL_COUNT * SL_COUNT; i++)
+        heads[i] = 0;
+    volatile uint32_t *sl = a->sl_bitmap;
+    for (size_t i = 0; i < FL_COUNT; i++)
+        sl[i] = 0;
+    a->fl_bitmap = 0;
+    a->salt = 0;
+    a->regions = (void *)0;
+    a->hint = (void *)0;
+    a->total_bytes = a->used_bytes = a->peak_used_bytes = a->free_bytes = 0;
+    a->used_blocks = a->free_blocks = a->region_count = a->failed_allocs = 0;
+    a->generation = 0;
+}
+
+ak_error ak_tlsf_init(ak_tlsf *a, uintptr_t start, size_t size)
+{
+    uintptr_t end, rec, first, span;
+    ak_error e = region_layout(start, size, &end, &rec, &first, &span);
+    if (e != AK_OK)
+        return e;
+    /* A new salt per init (and per object), so headers left in memory by an
+     * earlier life of this allocator or another one do not pass as blocks. */
+    uintptr_t generation = a->generation + 1;
+    allocator_clear(a);
+    a->generation = generation;
+    uint64_t seed = (uint64_t)generation * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)a;
+    seed ^= seed >> 29;
+    seed *= 0xbf58476d1ce4e5b9ull;
+    a->salt = (uintptr_t)(seed ^ (seed >> 32));
+    region_install(a, start, end, rec, first, span);
+    return AK_OK;
+}
+
+ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size)
+{
+    uintptr_t end, rec, first, span;
+    ak_error e = region_layout(start, size, &end, &rec, &first, &span);
+    if (e != AK_OK)
+        return e;
+    if (ak_region_overlaps((const ak_region *)a->regions, start, end))
+        return AK_ERR_MEMORY_OVERLAP;
+    region_install(a, start, end, rec, first, span);
+    return AK_OK;
+}
+
+ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
+{
+    if (!ak_is_pow2(align) || size > AK_TLSF_MAX_ALLOC || align > AK_TLSF_MAX_ALIGN)
+        return AK_ERR_INVALID_PARAM;
+    size_t need = block_need(size);
+    size_t bsize;
+    uintptr_t b;
+    uint64_t prev_flag = 0; /* a free block's predecessor is always used */
+    if (align <= ALIGN) {
+        b = find_block(a, need, &bsize);
+        if (!b)
+            goto no_memory;
+    } else {
+        /* Room for the block at any alignment, with a front gap that is
+         * either 0 or big enough to be a free block of its own. */
+        size_t want;
+        if (ak_add_overflows(need, align, &want) || ak_add_overflows(want, MIN_BLOCK, &want) ||
+            want > MAX_BLOCK)
+            goto no_memory;
+        b = find_block(a, want, &bsize);
+        if (!b)
+            goto no_memory;
+        uintptr_t p = b + HDR;
+        uintptr_t ap = ak_align_up(p, align);
+        if (ap != p && ap - p < MIN_BLOCK)
+            ap = ak_align_up(p + MIN_BLOCK, align);
+        size_t gap = ap - p;
+        if (gap) {
+            hdr_set(b, (uint64_t)gap | F_FREE | tag_of(a, b));
+            list_insert(a, b, gap);
+            uintptr_t nb = b + gap;
+            *link_prev_phys(nb) = b;
+            b = nb;
+            bsize -= gap;
+            prev_flag = F_PREV_FREE;
+        }
+    }
+    size_t rest = bsize - need;
+    if (rest >= MIN_BLOCK) {
+        uintptr_t r = b + need;
+        hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+        *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
+        list_insert(a, r, rest);
+        bsize = need;
+    } else {
+        next_set_prev_used(b + bsize);
+    }
+    hdr_set(b, (uint64_t)bsize | prev_flag | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT |
+                   tag_of(a, b));
+    a->used_blocks++;
+    a->used_bytes += size;
+    if (a->used_bytes > a->peak_used_bytes)
+        a->peak_used_bytes = a->used_bytes;
+    *out = (void *)(b + HDR);
+    return AK_OK;
+
+no_memory:
+    a->failed_allocs++;
+    return AK_ERR_NO_MEMORY;
+}
+
+/* The checks shared by dealloc, resize and usable_size: on AK_OK, *bp is
+ * the header of a used block that `size` and `align` can belong to, and
+ * *rp its region. Reads only inside the region found for the pointer. */
+static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t size, size_t align,
+                                      uintptr_t *bp, tlsf_region **rp)
+{
+    if (!ak_is_pow2(align))
+        return AK_ERR_INVALID_PARAM;
+    uintptr_t p = (uintptr_t)ptr;
+    uintptr_t b = p - HDR;
+    tlsf_region *r = region_of(a, b);
+    if (!r || (p & (ALIGN - 1)) != 0)
+        return AK_ERR_NOT_ALLOCATED;
+    uint64_t w = hdr_get(b);
+    if ((w & (TAG_MASK | F_FREE)) != tag_of(a, b))
+        return AK_ERR_NOT_ALLOCATED; /* free, or not a block header */
+    size_t bs = hdr_size(w);
+    if (bs < MIN_BLOCK || bs > r->first + r->span - b)
+        return AK_ERR_NOT_ALLOCATED;
+    uintptr_t n = b + bs;
+    if ((hdr_get(n) & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n))
+        return AK_ERR_NOT_ALLOCATED;
+    if (!block_fits_request(bs, size) || (p & (align - 1)) != 0)
+        return AK_ERR_INVALID_PARAM;
+    *bp = b;
+    *rp = r;
+    return AK_OK;
+}
+
+ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
+{
+    uintptr_t b;
+    tlsf_region *r;
+    ak_error e = block_validate(a, ptr, size, align, &b, &r);
+    if (e != AK_OK)
+        return e;
+    a->hint = r;
+    uint64_t w = hdr_get(b);
+    size_t bs = hdr_size(w);
+    a->used_bytes -= bs - HDR - hdr_slack(w);
+    a->used_blocks--;
+    uintptr_t n = b + bs;
+    uint64_t wn = hdr_get(n);
+    if (w & F_PREV_FREE) {
+        uintptr_t pb = *link_prev_phys(b);
+        size_t ps = hdr_size(hdr_get(pb));
+        AK_ASSERT(pb >= r->first && pb + ps == b);
+        list_remove(a, pb, ps);
+        hdr_set(b, 0); /* an absorbed header must never pass as a block */
+        b = pb;
+        bs += ps;
+    }
+    if (wn & F_FREE) {
+        size_t ns = hdr_size(wn);
+        list_remove(a, n, ns);
+        hdr_set(n, 0);
+        bs += ns;
+        n = b + bs;
+    }
+    hdr_set(b, (uint64_t)bs | F_FREE | tag_of(a, b));
+    next_set_prev_free(n, b);
+    list_insert(a, b, bs);
+    return AK_OK;
+}
+
+ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    uintptr_t b;
+    tlsf_region *r;
+    ak_error e = block_validate(a, ptr, old_size, align, &b, &r);
+    if (e != AK_OK)
+        return e;
+    a->hint = r;
+    if (new_size > AK_TLSF_MAX_ALLOC)
+        return AK_ERR_NO_MEMORY;
+    size_t need = block_need(new_size);
+    uint64_t w = hdr_get(b);
+    size_t bs = hdr_size(w);
+    size_t old_req = bs - HDR - hdr_slack(w);
+    uintptr_t n = b + bs;
+    uint64_t wn = hdr_get(n);
+    if (need <= bs) {
+        /* Shrink: split the tail off if it makes a block, merged with a
+         * free successor. */
+        size_t rest = bs - need;
+        if (rest >= MIN_BLOCK) {
+            uintptr_t t = b + need;
+            if (wn & F_FREE) {
+                size_t ns = hdr_size(wn);
+                list_remove(a, n, ns);
+                hdr_set(n, 0);
+                rest += ns;
+                n = t + rest;
+            }
+            hdr_set(t, (uint64_t)rest | F_FREE | tag_of(a, t));
+            next_set_prev_free(n, t);
+            list_insert(a, t, rest);
+            bs = need;
+        }
+    } else {
+        /* Grow into a free successor. */
+        if (!(wn & F_FREE))
+            return AK_ERR_NO_MEMORY;
+        size_t ns = hdr_size(wn);
+        if (ns < need - bs)
+            return AK_ERR_NO_MEMORY;
+        list_remove(a, n, ns);
+        hdr_set(n, 0);
+        size_t total = bs + ns;
+        uintptr_t nn = b + total;
+        size_t rest = total - need;
+        if (rest >= MIN_BLOCK) {
+            uintptr_t t = b + need;
+            hdr_set(t, (uint64_t)rest | F_FREE | tag_of(a, t));
+            *link_prev_phys(nn) = t; /* nn already has prev-free set */
+            list_insert(a, t, rest);
+            bs = need;
+        } else {
+            next_set_prev_used(nn);
+            bs = total;
+        }
+    }
+    hdr_set(b, (uint64_t)bs | (w & F_PREV_FREE) | (uint64_t)(bs - HDR - new_size) << SLACK_SHIFT |
+                   tag_of(a, b));
+    a->used_bytes = a->used_bytes - old_req + new_size;
+    if (a->used_bytes > a->peak_used_bytes)
+        a->peak_used_bytes = a->used_bytes;
+    return AK_OK;
+}
+
+size_t ak_tlsf_usable_size(const ak_tlsf *a, const void *ptr, size_t size, size_t align)
+{
+    uintptr_t b;
+    tlsf_region *r;
+    if (block_validate(a, ptr, size, align, &b, &r) != AK_OK)
+        return 0;
+    return hdr_size(hdr_get(b)) - HDR;
+}
+
+size_t ak_tlsf_total_bytes(const ak_tlsf *a)
+{
+    return a->total_bytes;
+}
+
+size_t ak_tlsf_used_bytes(const ak_tlsf *a)
+{
+    return a->used_bytes;
+}
+
+size_t ak_tlsf_available_bytes(const ak_tlsf *a)
+{
+    return a->total_bytes - a->used_bytes;
+}
+
+void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out)
+{
+    out->total_bytes = a->total_bytes;
+    out->used_bytes = a->used_bytes;
+    out->peak_used_bytes = a->peak_used_bytes;
+    out->free_bytes = a->free_bytes;
+    out->used_blocks = a->used_blocks;
+    out->free_blocks = a->free_blocks;
+    out->region_count = a->region_count;
+    out->failed_allocs = a->failed_allocs;
+    out->largest_free = 0;
+    if (a->fl_bitmap) {
+        /* The largest block is in the highest non-empty list. */
+        unsigned fl = ak_fls_size(a->fl_bitmap);
+        unsigned sl = ak_fls32(a->sl_bitmap[fl]);
+        size_t best = 0;
+        for (uintptr_t b = a->heads[fl][sl]; b; b = *link_next_free(b)) {
+            size_t s = hdr_size(hdr_get(b));
+            if (s > best)
+                best = s;
+        }
+        out->largest_free = best - HDR;
+    }
+}
+
+/* ---- invariant checker and walker ---- */
+
+/* Walk one region's blocks, checking them; adds to the running sums. */
+static const char *check_region(const ak_tlsf *a, const tlsf_region *r, size_t *used_bytes,
+                                size_t *used_blocks, size_t *free_bytes, size_t *free_blocks)
+{
+    uintptr_t rec = (uintptr_t)r;
+    if (rec < r->base.start || r->first < rec + sizeof(tlsf_region) ||
+        ((r->first + HDR) & (ALIGN - 1)) != 0 || r->span < MIN_BLOCK || r->span > MAX_BLOCK ||
+        r->first + r->span + HDR > r->base.end || r->first + r->span < r->first)
+        return "region record inconsistent with its bounds";
+    uintptr_t end = r->first + r->span;
+    uintptr_t b = r->first, prev = 0;
+    bool prev_free = false;
+    while (b < end) {
+        uint64_t w = hdr_get(b);
+        if ((w & TAG_MASK) != tag_of(a, b))
+            return "block header tag wrong";
+        size_t bs = hdr_size(w);
+        if (bs < MIN_BLOCK || bs > end - b)
+            return "block size out of range";
+        if (((w & F_PREV_FREE) != 0) != prev_free)
+            return "prev-free flag disagrees with the previous block";
+        if (prev_free && *link_prev_phys(b) != prev)
+            return "prev-physical link wrong";
+        if (w & F_FREE) {
+            if (prev_free)
+                return "two adjacent free blocks";
+            if (hdr_slack(w) != 0)
+                return "free block with slack bits";
+            *free_bytes += bs;
+            ++*free_blocks;
+        } else {
+            size_t slack = hdr_slack(w);
+            if (slack > bs - HDR || !block_fits_request(bs, bs - HDR - slack))
+                return "used block size does not fit its request";
+            *used_bytes += bs - HDR - slack;
+            ++*used_blocks;
+        }
+        prev_free = (w & F_FREE) != 0;
+        prev = b;
+        b += bs;
+    }
+    if (b != end)
+        return "block sizes do not sum to the region";
+    uint64_t s = hdr_get(end);
+    if ((s & TAG_MASK) != tag_of(a, end) || hdr_size(s) != 0 || (s & F_FREE))
+        return "sentinel header wrong";
+    if (((s & F_PREV_FREE) != 0) != prev_free || (prev_free && *link_prev_phys(end) != prev))
+        return "sentinel prev-free flag or link wrong";
+    return (const char *)0;
+}
+
+/* Region membership without the hint (the checker trusts nothing). */
+static const tlsf_region *region_of_slow(const ak_tlsf *a, uintptr_t b)
+{
+    for (const tlsf_region *r = region_list(a); r; r = (const tlsf_region *)r->base.next)
+        if (b - r->first < r->span)
+            return r;
+    return (const tlsf_region *)0;
+}
+
+const char *ak_tlsf_check(const ak_tlsf *a)
+{
+    size_t used_bytes = 0, used_blocks = 0, free_bytes = 0, free_blocks = 0;
+    size_t regions = 0, total = 0;
+    for (const tlsf_region *r = region_list(a); r; r = (const tlsf_region *)r->base.next) {
+        if (++regions > a->region_count)
+            return "region list longer than the region count";
+        const char *why = check_region(a, r, &used_bytes, &used_blocks, &free_bytes, &free_blocks);
+        if (why)
+            return why;
+        total += r->span - HDR;
+    }
+    if (regions != a->region_count)
+        return "region count wrong";
+    if (a->hint && !region_of_slow(a, ((const tlsf_region *)a->hint)->first))
+        return "hint is not a region";
+    if (a->fl_bitmap >> (FL_COUNT - 1) >> 1)
+        return "first-level bitmap has bits beyond the last level";
+    size_t listed = 0;
+    for (unsigned fl = 0; fl < FL_COUNT; fl++) {
+        if (((a->fl_bitmap >> fl) & 1) != (a->sl_bitmap[fl] != 0))
+            return "first-level bitmap disagrees with second-level bitmap";
+        for (unsigned sl = 0; sl < SL_COUNT; sl++) {
+            uintptr_t b = a->heads[fl][sl];
+            if (((a->sl_bitmap[fl] >> sl) & 1) != (b != 0))
+                return "second-level bitmap disagrees with its list";
+            uintptr_t prev = 0;
+            for (; b; b = *link_next_free(b)) {
+                if (++listed > free_blocks)
+                    return "more blocks in the lists than free blocks (or a cycle)";
+                if (!region_of_slow(a, b) || ((b + HDR) & (ALIGN - 1)) != 0)
+                    return "listed block outside every region";
+                uint64_t w = hdr_get(b);
+                if ((w & (TAG_MASK | F_FREE)) != (tag_of(a, b) | F_FREE))
+                    return "listed block is not a free block";
+                unsigned f, s;
+                mapping_insert(hdr_size(w), &f, &s);
+                if (f != fl || s != sl)
+                    return "free block in the wrong list";
+                if (*link_prev_free(b) != prev)
+                    return "free-list back link wrong";
+                prev = b;
+            }
+        }
+    }
+    if (listed != free_blocks)
+        return "free block missing from the lists";
+    if (free_blocks != a->free_blocks || free_bytes != a->free_bytes)
+        return "free block counters wrong";
+    if (used_blocks != a->used_blocks || used_bytes != a->used_bytes)
+        return "used counters wrong";
+    if (total != a->total_bytes)
+        return "total_bytes wrong";
+    if (a->peak_used_bytes < a->used_bytes)
+        return "peak below current use";
+    return (const char *)0;
+}
+
+void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
+{
+    for (const tlsf_region *r = region_list(a); r; r = (const tlsf_region *)r->base.next) {
+        uintptr_t end = r->first + r->span;
+        for (uintptr_t b = r->first; b < end;) {
+            uint64_t w = hdr_get(b);
+            size_t bs = hdr_size(w);
+            fn((void *)(b + HDR), bs - HDR, (w & F_FREE) == 0, ctx);
+            b += bs;
+        }
+    }
+}
+
+/* ---- the byte-allocator interface ---- */
+
+static ak_error op_init(void *self, uintptr_t start, size_t size)
+{
+    return ak_tlsf_init((ak_tlsf *)self, start, size);
+}
+
+static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
+{
+    return ak_tlsf_add_memory((ak_tlsf *)self, start, size);
+}
+
+static ak_error op_alloc(void *self, size_t size, size_t align, void **out)
+{
+    return ak_tlsf_alloc((ak_tlsf *)self, size, align, out);
+}
+
+static ak_error op_dealloc(void *self, void *ptr, size_t size, size_t align)
+{
+    return ak_tlsf_dealloc((ak_tlsf *)self, ptr, size, align);
+}
+
+static size_t op_total_bytes(const void *self)
+{
+    return ak_tlsf_total_bytes((const ak_tlsf *)self);
+}
+
+static size_t op_used_bytes(const void *self)
+{
+    return ak_tlsf_used_bytes((const ak_tlsf *)self);
+}
+
+static size_t op_available_bytes(const void *self)
+{
+    return ak_tlsf_available_bytes((const ak_tlsf *)self);
+}
+
+static ak_error op_resize(void *self, void *ptr, size_t old_size, size_t align, size_t new_size)
+{
+    return ak_tlsf_resize((ak_tlsf *)self, ptr, old_size, align, new_size);
+}
+
+static size_t op_usable_size(const void *self, const void *ptr, size_t size, size_t align)
+{
+    return ak_tlsf_usable_size((const ak_tlsf *)self, ptr, size, align);
+}
+
+static const char *op_check(const void *self)
+{
+    return ak_tlsf_check((const ak_tlsf *)self);
+}
+
+static const ak_byte_allocator_ops tlsf_byte_ops = {
+    .name = "tlsf",
+    .init = op_init,
+    .add_memory = op_add_memory,
+    .alloc = op_alloc,
+    .dealloc = op_dealloc,
+    .total_bytes = op_total_bytes,
+    .used_bytes = op_used_bytes,
+    .available_bytes = op_available_bytes,
+    .resize = op_resize,
+    .usable_size = op_usable_size,
+    .check = op_check,
+};
+
+ak_byte_allocator ak_tlsf_as_byte(ak_tlsf *a)
+{
+    ak_byte_allocator h = {&tlsf_byte_ops, a};
+    return h;
+}

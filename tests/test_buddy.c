@@ -1,0 +1,1181 @@
+/* Buddy allocator tests. Built twice: test_buddy runs the API-semantics
+ * unit tests (split/merge chains, odd and many regions, every kind of bad
+ * free with the state compared before and after, huge sizes, resize, the
+ * interface handle); test_buddy_model (AK_BUDDY_TEST_MODEL) runs the
+ * randomised model test: 1M operations by default (--ops=N, --quick for
+ * 20K), sizes 0..1 MiB log-uniform, aligns 1..4096, several regions, every
+ * live block tracked and its contents, alignment, bounds and disjointness
+ * verified, ak_buddy_check run periodically. */
+#include "testlib.h"
+
+#include <allockit/buddy.h>
+#include <stdlib.h>
+
+#define KiB ((size_t)1024)
+#define MiB ((size_t)1024 * 1024)
+
+/* ---- helpers ---- */
+
+/* A heap buffer aligned to `align`, with slack before and after. */
+typedef struct arena {
+    unsigned char *raw;
+    uintptr_t base; /* aligned */
+    size_t size;
+} arena;
+
+static void arena_new(arena *ar, size_t size, size_t align)
+{
+    ar->raw = malloc(size + align);
+    if (!ar->raw) {
+        printf("out of host memory\n");
+        exit(2);
+    }
+    ar->base = ak_align_up((uintptr_t)ar->raw, align);
+    ar->size = size;
+}
+
+static void arena_free(arena *ar)
+{
+    free(ar->raw);
+    ar->raw = NULL;
+}
+
+/* The list of blocks the walker reports, for comparing whole states. */
+#define MAX_WALK 200000
+typedef struct walk_rec {
+    uintptr_t p;
+    size_t size;
+    bool used;
+} walk_rec;
+
+typedef struct walk_list {
+    walk_rec *v;
+    size_t n;
+    int overflow;
+} walk_list;
+
+static void walk_collect(void *ptr, size_t size, bool used, void *ctx)
+{
+    walk_list *l = ctx;
+    if (l->n == MAX_WALK) {
+        l->overflow = 1;
+        return;
+    }
+    l->v[l->n].p = (uintptr_t)ptr;
+    l->v[l->n].size = size;
+    l->v[l->n].used = used;
+    l->n++;
+}
+
+static void walk_take(const ak_buddy *a, walk_list *l)
+{
+    if (!l->v)
+        l->v = malloc(sizeof(walk_rec) * MAX_WALK);
+    l->n = 0;
+    l->overflow = 0;
+    ak_buddy_walk(a, walk_collect, l);
+}
+
+#ifndef AK_BUDDY_TEST_MODEL
+
+static int walk_equal(const walk_list *x, const walk_list *y)
+{
+    if (x->overflow || y->overflow || x->n != y->n)
+        return 0;
+    for (size_t i = 0; i < x->n; i++)
+        if (x->v[i].p != y->v[i].p || x->v[i].size != y->v[i].size || x->v[i].used != y->v[i].used)
+            return 0;
+    return 1;
+}
+
+/* Everything observable about the allocator, to show an error changed
+ * nothing: stats, the object itself and the block map. */
+typedef struct snapshot {
+    ak_buddy_stats st;
+    ak_buddy obj;
+    walk_list walk;
+} snapshot;
+
+static void snap(const ak_buddy *a, snapshot *s)
+{
+    ak_buddy_stats(a, &s->st);
+    s->obj = *a;
+    s->obj.last = NULL; /* a lookup cache, not state */
+    walk_take(a, &s->walk);
+}
+
+static int snap_same(const ak_buddy *a, snapshot *before)
+{
+    snapshot now = {0};
+    snap(a, &now);
+    int same = memcmp(&now.st, &before->st, sizeof now.st) == 0 &&
+               memcmp(&now.obj, &before->obj, sizeof now.obj) == 0 &&
+               walk_equal(&now.walk, &before->walk);
+    free(now.walk.v);
+    return same;
+}
+
+static void snap_free(snapshot *s)
+{
+    free(s->walk.v);
+    s->walk.v = NULL;
+}
+
+/* Region [start, start+size) whose block area is exactly [x, x + len) for
+ * an x aligned as wanted: search the head size. Returns the start. */
+static uintptr_t region_start_for_area(uintptr_t x, size_t len, size_t *size_out)
+{
+    for (size_t d = 64; d < 64 * KiB; d += 8) {
+        size_t size = d + len;
+        size_t ov = ak_buddy_region_overhead(x - d, size);
+        if (ov != SIZE_MAX && size - ov == len && ov == d) {
+            *size_out = size;
+            return x - d;
+        }
+    }
+    return 0;
+}
+
+/* ---- unit tests ---- */
+
+static void test_zero_initialised(void)
+{
+    ak_buddy a;
+    memset(&a, 0, sizeof a);
+    void *p = (void *)1;
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK(ak_buddy_total_bytes(&a) == 0);
+    CHECK(ak_buddy_used_bytes(&a) == 0);
+    CHECK(ak_buddy_available_bytes(&a) == 0);
+    CHECK_ERR(ak_buddy_alloc(&a, 16, 8, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_alloc(&a, 0, 1, &p), AK_ERR_NO_MEMORY);
+    CHECK(p == (void *)1);
+    int x;
+    CHECK_ERR(ak_buddy_dealloc(&a, &x, 4, 4), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, NULL, 0, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_resize(&a, &x, 4, 4, 8), AK_ERR_NOT_ALLOCATED);
+    walk_list w = {0};
+    walk_take(&a, &w);
+    CHECK(w.n == 0);
+    free(w.v);
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.region_count == 0 && st.largest_free_block == 0 && st.free_bytes == 0);
+    /* A static one too. */
+    static ak_buddy s;
+    CHECK_INVARIANTS(ak_buddy_check(&s));
+    CHECK_ERR(ak_buddy_alloc(&s, 1, 1, &p), AK_ERR_NO_MEMORY);
+    /* And it accepts memory without init. */
+    arena ar;
+    arena_new(&ar, 64 * KiB, 4096);
+    CHECK_OK(ak_buddy_add_memory(&a, ar.base, ar.size));
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &p));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK_OK(ak_buddy_dealloc(&a, p, 100, 8));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
+/* Accounting of one region: total + bookkeeping + trimmed == size, the
+ * blocks tile the area, and every initial block is maximal. */
+static void check_fresh_region(const ak_buddy *a, uintptr_t start, size_t size)
+{
+    ak_buddy_stats st;
+    ak_buddy_stats(a, &st);
+    CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == size);
+    CHECK(st.trimmed_bytes < 16);
+    CHECK(st.total_bytes == size - ak_buddy_region_overhead(start, size));
+    CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.free_bytes == st.total_bytes);
+    walk_list w = {0};
+    walk_take(a, &w);
+    CHECK(w.n > 0 && !w.overflow);
+    uintptr_t lo = w.v[0].p, hi = w.v[w.n - 1].p + w.v[w.n - 1].size;
+    CHECK(lo >= start && hi <= start + size);
+    CHECK(hi - lo == st.total_bytes);
+    CHECK(lo - start == st.bookkeeping_bytes);
+    size_t per_order[AK_BUDDY_ORDERS] = {0};
+    for (size_t i = 0; i < w.n; i++) {
+        uintptr_t p = w.v[i].p;
+        size_t bs = w.v[i].size;
+        CHECK(!w.v[i].used);
+        CHECK(ak_is_pow2(bs) && bs >= AK_BUDDY_MIN_BLOCK);
+        CHECK(ak_is_aligned(p, bs));
+        if (i + 1 < w.n)
+            CHECK(p + bs == w.v[i + 1].p);
+        /* Maximal: the parent does not fit in the area. */
+        uintptr_t parent = p & ~(uintptr_t)bs;
+        CHECK(parent < lo || parent + 2 * bs > hi);
+        per_order[__builtin_ctzll((unsigned long long)bs)]++;
+    }
+    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
+        CHECK(per_order[k] == st.free_blocks[k]);
+    /* At most two maximal blocks of any order (one rising, one falling). */
+    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
+        CHECK(st.free_blocks[k] <= 2);
+    free(w.v);
+}
+
+static void test_init_accounting(void)
+{
+    arena ar;
+    arena_new(&ar, 4 * MiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base, MiB));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    check_fresh_region(&a, ar.base, MiB);
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    /* Documented: record + 2 bits per granule, rounded to words, then 16. */
+    size_t n0 = MiB / 16;
+    size_t expect_head = AK_BUDDY_REGION_RECORD_BYTES + (2 * n0 + 63) / 64 * 8;
+    expect_head = (expect_head + 15) & ~(size_t)15;
+    if (sizeof(size_t) == 8)
+        CHECK(st.bookkeeping_bytes == expect_head);
+    CHECK(st.bookkeeping_bytes <= MiB / 64 + 128);
+    CHECK(st.region_count == 1);
+    printf("(1 MiB region: %zu bytes of bookkeeping) ", st.bookkeeping_bytes);
+    /* Re-init forgets the old state. */
+    void *p;
+    CHECK_OK(ak_buddy_alloc(&a, 1000, 8, &p));
+    CHECK_OK(ak_buddy_init(&a, ar.base + MiB + 3, MiB - 7));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    check_fresh_region(&a, ar.base + MiB + 3, MiB - 7);
+    CHECK(ak_buddy_used_bytes(&a) == 0);
+    /* A failed init leaves the allocator as it was. */
+    snapshot s = {0};
+    snap(&a, &s);
+    CHECK_ERR(ak_buddy_init(&a, ar.base, 0), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_init(&a, ar.base, 40), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_init(&a, UINTPTR_MAX - 10, 100), AK_ERR_INVALID_PARAM);
+    CHECK(snap_same(&a, &s));
+    snap_free(&s);
+    arena_free(&ar);
+}
+
+static void test_region_errors(void)
+{
+    arena ar;
+    arena_new(&ar, 2 * MiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base + 1000, 100 * KiB));
+    snapshot s = {0};
+    snap(&a, &s);
+    /* Overlaps: inside, straddling either edge, covering, touching the head. */
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + 2000, 10 * KiB), AK_ERR_MEMORY_OVERLAP);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base, 2 * KiB), AK_ERR_MEMORY_OVERLAP);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + 1000 + 100 * KiB - 1, 64 * KiB),
+              AK_ERR_MEMORY_OVERLAP);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base, MiB), AK_ERR_MEMORY_OVERLAP);
+    /* Invalid: empty, wrapping, too small for a head and one block. */
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 0), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX - 100, 1000), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX, SIZE_MAX), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 70), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB + 1, AK_BUDDY_REGION_RECORD_BYTES + 16),
+              AK_ERR_INVALID_PARAM);
+    CHECK(ak_buddy_region_overhead(ar.base, 70) == SIZE_MAX);
+    CHECK(ak_buddy_region_overhead(UINTPTR_MAX - 100, 1000) == SIZE_MAX);
+    CHECK(snap_same(&a, &s));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Adjacent regions are fine (no shared byte). */
+    CHECK_OK(ak_buddy_add_memory(&a, ar.base + 1000 + 100 * KiB, 100 * KiB));
+    CHECK_OK(ak_buddy_add_memory(&a, ar.base + 500, 500));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* The smallest region that works holds exactly one 16-byte block. */
+    ak_buddy b = {0};
+    uintptr_t st = ar.base + MiB;
+    size_t sz = 1;
+    while (ak_buddy_region_overhead(st, sz) == SIZE_MAX)
+        sz++;
+    CHECK_ERR(ak_buddy_add_memory(&b, st, sz - 1), AK_ERR_INVALID_PARAM);
+    CHECK_OK(ak_buddy_add_memory(&b, st, sz));
+    CHECK(ak_buddy_total_bytes(&b) == 16);
+    void *p, *q;
+    CHECK_OK(ak_buddy_alloc(&b, 16, 16, &p));
+    CHECK_ERR(ak_buddy_alloc(&b, 0, 1, &q), AK_ERR_NO_MEMORY);
+    CHECK_OK(ak_buddy_dealloc(&b, p, 16, 16));
+    CHECK_INVARIANTS(ak_buddy_check(&b));
+    snap_free(&s);
+    arena_free(&ar);
+}
+
+/* One block of 64 KiB: a 16-byte alloc splits it all the way down, frees
+ * merge it all the way up. */
+static void test_split_merge_chain(void)
+{
+    arena ar;
+    arena_new(&ar, 512 * KiB, 128 * KiB);
+    size_t size = 0;
+    uintptr_t x = ar.base + 128 * KiB;
+    uintptr_t start = region_start_for_area(x, 64 * KiB, &size);
+    CHECK(start != 0);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, start, size));
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.total_bytes == 64 * KiB);
+    CHECK(st.free_blocks[16] == 1 && st.largest_free_block == 64 * KiB);
+
+    void *p, *q, *r;
+    CHECK_OK(ak_buddy_alloc(&a, 1, 1, &p));
+    CHECK((uintptr_t)p == x);
+    ak_buddy_stats(&a, &st);
+    for (unsigned k = 4; k < 16; k++)
+        CHECK(st.free_blocks[k] == 1);
+    CHECK(st.free_blocks[16] == 0);
+    CHECK(st.allocated_block_bytes == 16 && st.used_bytes == 1);
+    CHECK(st.internal_fragmentation == 15);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+
+    CHECK_OK(ak_buddy_alloc(&a, 16, 1, &q)); /* the buddy of p */
+    CHECK((uintptr_t)q == x + 16);
+    CHECK_OK(ak_buddy_alloc(&a, 32 * KiB, 1, &r)); /* the upper half */
+    CHECK((uintptr_t)r == x + 32 * KiB);
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_blocks[4] == 0 && st.free_blocks[15] == 0);
+    for (unsigned k = 5; k < 15; k++)
+        CHECK(st.free_blocks[k] == 1);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+
+    /* Freeing p cannot merge (q is in use). */
+    CHECK_OK(ak_buddy_dealloc(&a, p, 1, 1));
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_blocks[4] == 1 && st.free_blocks[5] == 1);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Freeing q merges up to 32 KiB (r still holds the other half). */
+    CHECK_OK(ak_buddy_dealloc(&a, q, 16, 1));
+    ak_buddy_stats(&a, &st);
+    for (unsigned k = 4; k < 16; k++)
+        CHECK(st.free_blocks[k] == (k == 15));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK_OK(ak_buddy_dealloc(&a, r, 32 * KiB, 1));
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_blocks[16] == 1 && st.free_bytes == 64 * KiB);
+    CHECK(st.used_bytes == 0 && st.allocated_block_bytes == 0 && st.live_blocks == 0);
+    CHECK(st.peak_used_bytes == 1 + 16 + 32 * KiB);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+
+    /* The whole area, then nothing more; freed, the whole area again. */
+    CHECK_OK(ak_buddy_alloc(&a, 64 * KiB, 64 * KiB, &p));
+    CHECK((uintptr_t)p == x);
+    CHECK_ERR(ak_buddy_alloc(&a, 0, 1, &q), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_alloc(&a, 128 * KiB, 1, &q), AK_ERR_NO_MEMORY);
+    CHECK_OK(ak_buddy_dealloc(&a, p, 64 * KiB, 64 * KiB));
+
+    /* Fill with 16-byte blocks: exactly total/16 of them, in address
+     * order (lowest halves first), then free in a shuffled order. */
+    size_t n = 64 * KiB / 16;
+    void **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        CHECK_OK(ak_buddy_alloc(&a, i & 15, 1, &v[i]));
+        CHECK((uintptr_t)v[i] == x + 16 * i);
+    }
+    CHECK_ERR(ak_buddy_alloc(&a, 0, 1, &q), AK_ERR_NO_MEMORY);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed);
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = ak_rng_below(&rng, i + 1);
+        void *t = v[i];
+        v[i] = v[j];
+        v[j] = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t idx = ((uintptr_t)v[i] - x) / 16;
+        CHECK_OK(ak_buddy_dealloc(&a, v[i], idx & 15, 1));
+        if (i % 512 == 0)
+            CHECK_INVARIANTS(ak_buddy_check(&a));
+    }
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_blocks[16] == 1 && st.free_bytes == 64 * KiB);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    free(v);
+    arena_free(&ar);
+}
+
+static void test_alloc_semantics(void)
+{
+    arena ar;
+    arena_new(&ar, 2 * MiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base + 7, 2 * MiB - 7));
+    /* Alignment and rounding. */
+    for (size_t align = 1; align <= 64 * KiB; align <<= 1) {
+        void *p;
+        CHECK_OK(ak_buddy_alloc(&a, 24, align, &p));
+        CHECK(ak_is_aligned((uintptr_t)p, align));
+        size_t expect = align > 32 ? align : 32;
+        CHECK(ak_buddy_usable_size(&a, p, 24, align) == expect);
+        CHECK(ak_is_aligned((uintptr_t)p, expect)); /* natural alignment */
+        memset(p, 0xab, expect);                    /* the whole block is usable */
+        CHECK_OK(ak_buddy_dealloc(&a, p, 24, align));
+    }
+    CHECK(ak_buddy_usable_size(&a, NULL, 0, 1) == 16);
+    CHECK(ak_buddy_usable_size(&a, NULL, 17, 1) == 32);
+    CHECK(ak_buddy_usable_size(&a, NULL, 4096, 1) == 4096);
+    CHECK(ak_buddy_usable_size(&a, NULL, 4097, 8) == 8192);
+    CHECK(ak_buddy_usable_size(&a, NULL, SIZE_MAX, 8) == SIZE_MAX);
+    CHECK(ak_buddy_usable_size(&a, NULL, 8, 3) == 8);
+    /* Zero-size allocations are distinct and freed with size 0. */
+    void *z[64];
+    for (int i = 0; i < 64; i++) {
+        CHECK_OK(ak_buddy_alloc(&a, 0, 1, &z[i]));
+        for (int j = 0; j < i; j++)
+            CHECK(z[i] != z[j]);
+    }
+    CHECK(ak_buddy_used_bytes(&a) == 0);
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.live_blocks == 64 && st.allocated_block_bytes == 64 * 16);
+    for (int i = 0; i < 64; i++)
+        CHECK_OK(ak_buddy_dealloc(&a, z[i], 0, 1));
+    /* used/available/peak. */
+    void *p, *q;
+    CHECK_OK(ak_buddy_alloc(&a, 1000, 8, &p));
+    CHECK_OK(ak_buddy_alloc(&a, 3000, 8, &q));
+    CHECK(ak_buddy_used_bytes(&a) == 4000);
+    CHECK(ak_buddy_available_bytes(&a) == ak_buddy_total_bytes(&a) - 4000);
+    ak_buddy_stats(&a, &st);
+    CHECK(st.allocated_block_bytes == 1024 + 4096);
+    CHECK(st.internal_fragmentation == 1024 + 4096 - 4000);
+    CHECK_OK(ak_buddy_dealloc(&a, p, 1000, 8));
+    CHECK_OK(ak_buddy_dealloc(&a, q, 3000, 8));
+    ak_buddy_stats(&a, &st);
+    CHECK(st.used_bytes == 0 && st.peak_used_bytes >= 4000);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Invalid requests change nothing. */
+    snapshot s = {0};
+    snap(&a, &s);
+    CHECK_ERR(ak_buddy_alloc(&a, 8, 0, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_alloc(&a, 8, 3, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_alloc(&a, 8, 48, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_alloc(&a, 8, 8, NULL), AK_ERR_INVALID_PARAM);
+    CHECK(snap_same(&a, &s));
+    snap_free(&s);
+    arena_free(&ar);
+}
+
+static void test_huge_requests(void)
+{
+    arena ar;
+    arena_new(&ar, MiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base, MiB));
+    snapshot s = {0};
+    snap(&a, &s);
+    const size_t top = (size_t)1 << (sizeof(size_t) * 8 - 1);
+    void *p = NULL;
+    /* Not representable as a power of two: invalid. */
+    CHECK_ERR(ak_buddy_alloc(&a, SIZE_MAX, 1, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_alloc(&a, SIZE_MAX - 15, 16, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_alloc(&a, top + 1, 1, &p), AK_ERR_INVALID_PARAM);
+    /* Representable but larger than any region: no memory. */
+    CHECK_ERR(ak_buddy_alloc(&a, top, 1, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_alloc(&a, 1, top, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_alloc(&a, top / 2 + 1, 1, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_alloc(&a, 0, top >> 1, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_alloc(&a, MiB, 1, &p), AK_ERR_NO_MEMORY); /* head takes some */
+    CHECK_ERR(ak_buddy_alloc(&a, 16, 2 * MiB, &p), AK_ERR_NO_MEMORY);
+    CHECK(p == NULL);
+    /* Frees and resizes with such sizes are refused too. */
+    void *q;
+    CHECK_OK(ak_buddy_alloc(&a, 64, 8, &q));
+    snapshot s2 = {0};
+    snap(&a, &s2);
+    CHECK_ERR(ak_buddy_dealloc(&a, q, SIZE_MAX, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, q, 64, top), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_resize(&a, q, 64, 8, SIZE_MAX), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_resize(&a, q, 64, 8, top), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_resize(&a, q, SIZE_MAX, 8, 64), AK_ERR_INVALID_PARAM);
+    CHECK(snap_same(&a, &s2));
+    CHECK_OK(ak_buddy_dealloc(&a, q, 64, 8));
+    /* Back to the first state (only the peak remembers q). */
+    snapshot s3 = {0};
+    snap(&a, &s3);
+    CHECK(walk_equal(&s3.walk, &s.walk));
+    CHECK(s3.st.peak_used_bytes == 64);
+    s3.st.peak_used_bytes = 0;
+    CHECK(memcmp(&s3.st, &s.st, sizeof s.st) == 0);
+    snap_free(&s3);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    snap_free(&s);
+    snap_free(&s2);
+    arena_free(&ar);
+}
+
+static void test_bad_frees(void)
+{
+    arena ar;
+    arena_new(&ar, 2 * MiB, 4096);
+    ak_buddy a;
+    uintptr_t start = ar.base + 3;
+    size_t size = MiB - 5;
+    CHECK_OK(ak_buddy_init(&a, start, size));
+    void *p64, *p256, *p16, *pfree, *big;
+    CHECK_OK(ak_buddy_alloc(&a, 64, 8, &p64));
+    CHECK_OK(ak_buddy_alloc(&a, 200, 8, &p256));
+    CHECK_OK(ak_buddy_alloc(&a, 5, 1, &p16));
+    CHECK_OK(ak_buddy_alloc(&a, 64, 8, &pfree));
+    CHECK_OK(ak_buddy_alloc(&a, 5000, 4096, &big));
+    CHECK_OK(ak_buddy_dealloc(&a, pfree, 64, 8));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    walk_list w = {0};
+    walk_take(&a, &w);
+    uintptr_t lo = w.v[0].p, hi = w.v[w.n - 1].p + w.v[w.n - 1].size;
+    /* A free block of order >= 5 somewhere, for "free of a free block". */
+    uintptr_t a_free = 0;
+    for (size_t i = 0; i < w.n; i++)
+        if (!w.v[i].used && w.v[i].size == 256)
+            a_free = w.v[i].p;
+    free(w.v);
+
+    snapshot s = {0};
+    snap(&a, &s);
+    int local;
+    unsigned char *c64 = p64, *c256 = p256;
+    /* Outside every region. */
+    CHECK_ERR(ak_buddy_dealloc(&a, &local, 4, 4), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, NULL, 0, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)(ar.base + MiB + 64), 64, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)(uintptr_t)(UINTPTR_MAX & ~(uintptr_t)15), 16, 1),
+              AK_ERR_NOT_ALLOCATED);
+    /* In the region's head and its trimmed tail. */
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)start, 16, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)(lo - 16), 16, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)hi, 0, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK(hi <= start + size);
+    /* Not a block start: inside blocks, misaligned. */
+    CHECK_ERR(ak_buddy_dealloc(&a, c64 + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, c64 + 32, 32, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, c64 + 1, 64, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, c256 + 128, 128, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (unsigned char *)big + 4096, 4096, 4096), AK_ERR_NOT_ALLOCATED);
+    /* Already free (the same block twice, a block that merged away, any
+     * free block). */
+    CHECK_ERR(ak_buddy_dealloc(&a, pfree, 64, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK(a_free != 0);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)a_free, 256, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)a_free, 16, 1), AK_ERR_NOT_ALLOCATED);
+    /* Wrong size class: smaller, larger, by size or by align. */
+    CHECK_ERR(ak_buddy_dealloc(&a, p64, 32, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, p64, 16, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, p64, 65, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, p64, 64, 128), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, p256, 100, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, p256, 300, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, p16, 17, 1), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, big, 4096, 4096), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, big, 16384, 4096), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, big, 5000, 2 * MiB), AK_ERR_INVALID_PARAM);
+    /* Bad align. */
+    CHECK_ERR(ak_buddy_dealloc(&a, p64, 64, 0), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, p64, 64, 24), AK_ERR_INVALID_PARAM);
+    /* The same through resize. */
+    CHECK_ERR(ak_buddy_resize(&a, pfree, 64, 8, 32), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_resize(&a, c64 + 16, 16, 8, 32), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_resize(&a, p64, 200, 8, 32), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_resize(&a, &local, 4, 4, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK(snap_same(&a, &s));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    snap_free(&s);
+
+    /* The right frees still work afterwards. */
+    CHECK_OK(ak_buddy_dealloc(&a, p64, 64, 8));
+    CHECK_ERR(ak_buddy_dealloc(&a, p64, 64, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_OK(ak_buddy_dealloc(&a, p256, 200, 8));
+    CHECK_OK(ak_buddy_dealloc(&a, p16, 5, 1));
+    CHECK_OK(ak_buddy_dealloc(&a, big, 5000, 4096));
+    CHECK(st.region_count == 1);
+    ak_buddy_stats(&a, &st);
+    CHECK(st.used_bytes == 0 && st.live_blocks == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    check_fresh_region(&a, start, size);
+    arena_free(&ar);
+}
+
+static void test_resize(void)
+{
+    arena ar;
+    arena_new(&ar, 512 * KiB, 128 * KiB);
+    size_t size = 0;
+    uintptr_t x = ar.base + 128 * KiB;
+    uintptr_t start = region_start_for_area(x, 64 * KiB, &size);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, start, size));
+    void *p, *q;
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &p));
+    CHECK((uintptr_t)p == x);
+    ak_pattern_fill(p, 100, 7);
+    /* Same order: only the count changes. */
+    CHECK_OK(ak_buddy_resize(&a, p, 100, 8, 128));
+    CHECK(ak_buddy_used_bytes(&a) == 128);
+    CHECK_OK(ak_buddy_resize(&a, p, 128, 8, 65));
+    /* Grow through free upper buddies: 128 -> 4096. */
+    CHECK_OK(ak_buddy_resize(&a, p, 65, 8, 4000));
+    CHECK(ak_pattern_ok(p, 65, 7));
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.allocated_block_bytes == 4096 && st.used_bytes == 4000);
+    CHECK(st.free_blocks[7] == 0 && st.free_blocks[12] == 1);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Freed with the new size only. */
+    snapshot s = {0};
+    snap(&a, &s);
+    CHECK_ERR(ak_buddy_dealloc(&a, p, 100, 8), AK_ERR_INVALID_PARAM);
+    CHECK(snap_same(&a, &s));
+    snap_free(&s);
+    /* Shrink splits off upper halves, which can be allocated again. */
+    CHECK_OK(ak_buddy_resize(&a, p, 4000, 8, 20));
+    ak_buddy_stats(&a, &st);
+    CHECK(st.allocated_block_bytes == 32 && st.used_bytes == 20);
+    CHECK(st.free_blocks[5] == 1 && st.free_blocks[11] == 1);
+    CHECK(ak_pattern_ok(p, 20, 7));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK_OK(ak_buddy_alloc(&a, 32, 1, &q));
+    CHECK((uintptr_t)q == x + 32);
+    /* Growing now fails: the buddy at 32 is in use. Nothing changes. */
+    snap(&a, &s);
+    CHECK_ERR(ak_buddy_resize(&a, p, 20, 8, 33), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_resize(&a, p, 20, 8, 64 * KiB), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_buddy_resize(&a, p, 20, 8, 128 * KiB), AK_ERR_NO_MEMORY);
+    /* q is the upper buddy: it can never grow past its own order. */
+    CHECK_ERR(ak_buddy_resize(&a, q, 32, 1, 64), AK_ERR_NO_MEMORY);
+    CHECK(snap_same(&a, &s));
+    snap_free(&s);
+    CHECK_OK(ak_buddy_resize(&a, q, 32, 1, 0));
+    CHECK_OK(ak_buddy_resize(&a, p, 20, 8, 16)); /* 32 -> 16: p's upper half frees */
+    CHECK_OK(ak_buddy_dealloc(&a, q, 0, 1));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Grow to the whole area. */
+    CHECK_OK(ak_buddy_resize(&a, p, 16, 8, 64 * KiB));
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_bytes == 0 && st.live_blocks == 1);
+    CHECK(ak_pattern_ok(p, 16, 7));
+    CHECK_OK(ak_buddy_dealloc(&a, p, 64 * KiB, 8));
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_blocks[16] == 1 && st.used_bytes == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
+/* Many regions of odd sizes and alignments: every one carved maximally,
+ * all used, and all back to their initial blocks after freeing. */
+static void test_many_regions(void)
+{
+    arena ar;
+    arena_new(&ar, 32 * MiB, 4096);
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed ^ 0x5eed);
+    ak_buddy a = {0};
+    uintptr_t pos = ar.base;
+    size_t nreg = 0, user_bytes = 0;
+    while (nreg < 300) {
+        pos += ak_rng_below(&rng, 200);
+        size_t sz = (size_t)ak_rng_log_uniform(&rng, 100, 256 * KiB);
+        if (pos + sz > ar.base + ar.size)
+            break;
+        ak_error e = ak_buddy_add_memory(&a, pos, sz);
+        if (ak_buddy_region_overhead(pos, sz) == SIZE_MAX) {
+            CHECK_ERR(e, AK_ERR_INVALID_PARAM);
+        } else {
+            CHECK_OK(e);
+            nreg++;
+            user_bytes += sz;
+        }
+        pos += sz;
+    }
+    CHECK(nreg >= 100);
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.region_count == nreg);
+    CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == user_bytes);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    walk_list initial = {0};
+    walk_take(&a, &initial);
+
+    /* Allocate until full with random sizes; record everything. */
+    size_t cap = 1 << 20, n = 0;
+    void **v = malloc(cap * sizeof *v);
+    size_t *sz = malloc(cap * sizeof *sz);
+    size_t fails = 0;
+    while (n < cap && fails < 200) {
+        size_t s = (size_t)ak_rng_log_uniform(&rng, 1, 64 * KiB);
+        void *p;
+        ak_error e = ak_buddy_alloc(&a, s, 1, &p);
+        if (e == AK_ERR_NO_MEMORY) {
+            fails++;
+            continue;
+        }
+        CHECK_OK(e);
+        v[n] = p;
+        sz[n] = s;
+        memset(p, (int)(n & 0xff), s);
+        n++;
+    }
+    /* Nothing left but blocks smaller than the requests that failed: the
+     * smallest blocks are all handed out at the end. */
+    void *p;
+    while (ak_buddy_alloc(&a, 0, 1, &p) == AK_OK) {
+        v[n] = p;
+        sz[n] = 0;
+        n++;
+    }
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_bytes == 0 && st.largest_free_block == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    for (size_t i = 0; i < n; i++)
+        if (sz[i]) {
+            unsigned char *c = v[i];
+            CHECK(c[0] == (unsigned char)(i & 0xff) && c[sz[i] - 1] == (unsigned char)(i & 0xff));
+        }
+    for (size_t i = n; i-- > 0;) {
+        CHECK_OK(ak_buddy_dealloc(&a, v[i], sz[i], 1));
+        if (i % 4096 == 0)
+            CHECK_INVARIANTS(ak_buddy_check(&a));
+    }
+    walk_list after = {0};
+    walk_take(&a, &after);
+    CHECK(walk_equal(&initial, &after));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    free(initial.v);
+    free(after.v);
+    free(v);
+    free(sz);
+    arena_free(&ar);
+}
+
+/* Regions whose edges take every alignment 0..63 and sizes around powers
+ * of two: accounting, maximal carving, fill completely, free, restore. */
+static void test_odd_regions(void)
+{
+    arena ar;
+    arena_new(&ar, 4 * MiB, 4096);
+    const size_t sizes[] = {97, 128, 255, 1000, 4096, 4097, 65535, 65536, 65600, MiB + 77};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++)
+        for (uintptr_t off = 0; off < 64; off += (si < 5 ? 1 : 7)) {
+            ak_buddy a;
+            uintptr_t start = ar.base + 4096 + off;
+            ak_error e = ak_buddy_init(&a, start, sizes[si]);
+            if (ak_buddy_region_overhead(start, sizes[si]) == SIZE_MAX) {
+                CHECK_ERR(e, AK_ERR_INVALID_PARAM);
+                continue;
+            }
+            CHECK_OK(e);
+            CHECK_INVARIANTS(ak_buddy_check(&a));
+            check_fresh_region(&a, start, sizes[si]);
+            walk_list initial = {0};
+            walk_take(&a, &initial);
+            size_t total = ak_buddy_total_bytes(&a), got = 0, n = 0;
+            void **v = malloc((total / 16) * sizeof *v);
+            size_t *ord = malloc((total / 16) * sizeof *ord);
+            /* Largest first, so every block is used exactly. */
+            for (size_t bs = (size_t)1 << 30; bs >= 16; bs >>= 1) {
+                void *p;
+                while (ak_buddy_alloc(&a, bs, 1, &p) == AK_OK) {
+                    CHECK(ak_is_aligned((uintptr_t)p, bs));
+                    v[n] = p;
+                    ord[n++] = bs;
+                    got += bs;
+                }
+            }
+            CHECK(got == total);
+            CHECK_INVARIANTS(ak_buddy_check(&a));
+            for (size_t i = 0; i < n; i++)
+                CHECK_OK(ak_buddy_dealloc(&a, v[i], ord[i], 1));
+            walk_list after = {0};
+            walk_take(&a, &after);
+            CHECK(walk_equal(&initial, &after));
+            CHECK_INVARIANTS(ak_buddy_check(&a));
+            free(initial.v);
+            free(after.v);
+            free(v);
+            free(ord);
+        }
+    arena_free(&ar);
+}
+
+/* The largest block that fits at the start fits again once all is freed,
+ * after a random mix (the contract's no-leaked-fragmentation rule). */
+static void test_no_leaked_fragmentation(void)
+{
+    arena ar;
+    arena_new(&ar, 8 * MiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base + 5, 8 * MiB - 11));
+    ak_buddy_stats st0, st;
+    ak_buddy_stats(&a, &st0);
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed + 99);
+    void *v[2000];
+    size_t s[2000], al[2000];
+    size_t n = 0;
+    for (int i = 0; i < 20000; i++) {
+        if (n < 2000 && (n == 0 || ak_rng_below(&rng, 3) != 0)) {
+            s[n] = (size_t)ak_rng_log_uniform(&rng, 1, 32 * KiB);
+            al[n] = (size_t)1 << ak_rng_below(&rng, 8);
+            if (ak_buddy_alloc(&a, s[n], al[n], &v[n]) == AK_OK)
+                n++;
+        } else {
+            /* Free a random one (swap it to the end). */
+            size_t j = ak_rng_below(&rng, n);
+            CHECK_OK(ak_buddy_dealloc(&a, v[j], s[j], al[j]));
+            n--;
+            v[j] = v[n];
+            s[j] = s[n];
+            al[j] = al[n];
+        }
+    }
+    ak_buddy_stats(&a, &st);
+    CHECK(st.live_blocks == n);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    while (n > 0) {
+        n--;
+        CHECK_OK(ak_buddy_dealloc(&a, v[n], s[n], al[n]));
+    }
+    ak_buddy_stats(&a, &st);
+    CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
+    void *p;
+    CHECK_OK(ak_buddy_alloc(&a, st0.largest_free_block, 1, &p));
+    CHECK_OK(ak_buddy_dealloc(&a, p, st0.largest_free_block, 1));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
+/* The checker must notice corruption (a checker that cannot fail is no
+ * checker). Each case breaks one thing on a copy of the state and restores
+ * it afterwards. */
+static void test_check_detects(void)
+{
+    arena ar;
+    arena_new(&ar, 512 * KiB, 128 * KiB);
+    size_t size = 0;
+    uintptr_t start = region_start_for_area(ar.base + 128 * KiB, 64 * KiB, &size);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, start, size)); /* one block of 64 KiB */
+    void *p, *q, *z;
+    /* p and q are buddies; z splits a 256 and leaves a free 128; freeing
+     * p gives a second free 128: a list of two. */
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &p));
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &q));
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &z));
+    CHECK_OK(ak_buddy_dealloc(&a, p, 100, 8));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.free_blocks[7] >= 2);
+    ak_buddy saved = a;
+
+    a.nonempty ^= (size_t)1 << 3;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.total_bytes += 16;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.live_blocks++;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.used_bytes = a.block_bytes + 1;
+    a.peak_used_bytes = a.used_bytes;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.region_count = 2;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    /* Drop a free block from its list (a leak). */
+    /* (A free block begins with its next and prev links.) */
+    const unsigned k = 7;
+    struct ak_buddy_block *h = a.free_head[k];
+    a.free_head[k] = *(struct ak_buddy_block **)h; /* h->next */
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    /* Break a back link. */
+    struct ak_buddy_block **links = (struct ak_buddy_block **)saved.free_head[k];
+    struct ak_buddy_block **next_links = (struct ak_buddy_block **)links[0];
+    struct ak_buddy_block *old = next_links[1];
+    next_links[1] = NULL;
+    CHECK(ak_buddy_check(&a) != NULL);
+    next_links[1] = old;
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Free q behind the allocator's back: its bit says allocated but the
+     * counters say otherwise. */
+    a.live_blocks--;
+    a.block_bytes -= 128;
+    a.used_bytes -= 100;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK_OK(ak_buddy_dealloc(&a, z, 100, 8));
+    CHECK_OK(ak_buddy_dealloc(&a, q, 100, 8));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    check_fresh_region(&a, start, size);
+    arena_free(&ar);
+}
+
+/* Through the generic interface. */
+static void test_interface(void)
+{
+    arena ar;
+    arena_new(&ar, 2 * MiB, 4096);
+    ak_buddy a;
+    ak_byte_allocator h = ak_buddy_as_byte(&a);
+    CHECK(strcmp(ak_byte_name(h), "buddy") == 0);
+    CHECK(h.ops->resize && h.ops->usable_size && h.ops->check);
+    CHECK(h.self == &a);
+    CHECK_OK(ak_byte_init(h, ar.base, MiB));
+    CHECK_OK(ak_byte_add_memory(h, ar.base + MiB + 1, MiB - 1));
+    CHECK_ERR(ak_byte_add_memory(h, ar.base + 10, 100), AK_ERR_MEMORY_OVERLAP);
+    void *p;
+    CHECK_OK(ak_byte_alloc(h, 300, 64, &p));
+    CHECK(ak_is_aligned((uintptr_t)p, 64));
+    CHECK(ak_byte_usable_size(h, p, 300, 64) == 512);
+    CHECK(ak_byte_used_bytes(h) == 300);
+    CHECK(ak_byte_total_bytes(h) == ak_buddy_total_bytes(&a));
+    CHECK(ak_byte_available_bytes(h) == ak_byte_total_bytes(h) - 300);
+    CHECK_OK(ak_byte_resize(h, p, 300, 64, 500));
+    CHECK(ak_byte_check(h) == NULL);
+    CHECK(ak_byte_used_bytes(h) == 500);
+    CHECK_OK(ak_byte_resize(h, p, 500, 64, 100)); /* shrink always works */
+    CHECK(ak_byte_usable_size(h, p, 100, 64) == 128);
+    CHECK_ERR(ak_byte_dealloc(h, p, 500, 64), AK_ERR_INVALID_PARAM);
+    CHECK_OK(ak_byte_dealloc(h, p, 100, 64));
+    CHECK(ak_byte_used_bytes(h) == 0);
+    CHECK_ERR(ak_byte_dealloc(h, p, 100, 64), AK_ERR_NOT_ALLOCATED);
+    CHECK(ak_byte_check(h) == NULL);
+    arena_free(&ar);
+}
+
+#endif /* !AK_BUDDY_TEST_MODEL */
+
+/* ---- randomised model test ---- */
+
+#ifdef AK_BUDDY_TEST_MODEL
+
+typedef struct live {
+    unsigned char *p;
+    size_t size, align;
+    uint64_t tag;
+} live;
+
+/* Sparse content: the first and last 64 bytes and a few words between. */
+static void fill_sparse(unsigned char *p, size_t n, uint64_t tag)
+{
+    if (n <= 192) {
+        ak_pattern_fill(p, n, tag);
+        return;
+    }
+    ak_pattern_fill(p, 64, tag);
+    ak_pattern_fill(p + n - 64, 64, tag + 1);
+    ak_pattern_fill(p + n / 3, 8, tag + 2);
+    ak_pattern_fill(p + n / 2, 8, tag + 3);
+}
+
+static int check_sparse(const unsigned char *p, size_t n, uint64_t tag)
+{
+    if (n <= 192)
+        return ak_pattern_ok(p, n, tag);
+    return ak_pattern_ok(p, 64, tag) && ak_pattern_ok(p + n - 64, 64, tag + 1) &&
+           ak_pattern_ok(p + n / 3, 8, tag + 2) && ak_pattern_ok(p + n / 2, 8, tag + 3);
+}
+
+static int cmp_ptr(const void *x, const void *y)
+{
+    const live *a = x, *b = y;
+    return a->p < b->p ? -1 : a->p > b->p;
+}
+
+/* Every live block inside a region's block area, and no two overlapping. */
+static void check_disjoint(live *v, size_t n, const uintptr_t (*areas)[2], size_t nareas)
+{
+    live *s = malloc(n * sizeof *s + 1);
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_ptr);
+    for (size_t i = 0; i < n; i++) {
+        size_t bs = ak_buddy_usable_size(NULL, s[i].p, s[i].size, s[i].align);
+        int inside = 0;
+        for (size_t r = 0; r < nareas; r++)
+            if ((uintptr_t)s[i].p >= areas[r][0] && (uintptr_t)s[i].p + bs <= areas[r][1])
+                inside = 1;
+        CHECKF(inside, "block %p+%zu outside every block area", (void *)s[i].p, bs);
+        if (i + 1 < n)
+            CHECKF(s[i].p + bs <= s[i + 1].p, "blocks %p+%zu and %p overlap", (void *)s[i].p, bs,
+                   (void *)s[i + 1].p);
+    }
+    free(s);
+}
+
+static void test_model(void)
+{
+    const uint64_t ops = ak_test_ops(1000000, 20000);
+    const size_t nreg = 5;
+    arena ar;
+    arena_new(&ar, 96 * MiB, 4096);
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed);
+    ak_buddy a;
+    memset(&a, 0xee, sizeof a); /* init must not depend on prior contents */
+    uintptr_t areas[5][2];
+    uintptr_t pos = ar.base;
+    for (size_t r = 0; r < nreg; r++) {
+        pos += ak_rng_below(&rng, 4096);
+        size_t sz = 8 * MiB + (size_t)ak_rng_below(&rng, 10 * MiB);
+        if (r == 0)
+            CHECK_OK(ak_buddy_init(&a, pos, sz));
+        else
+            CHECK_OK(ak_buddy_add_memory(&a, pos, sz));
+        pos += sz;
+        CHECK(pos <= ar.base + ar.size);
+    }
+    /* Block areas from the walker (first and last block per region). */
+    {
+        walk_list w = {0};
+        walk_take(&a, &w);
+        size_t r = 0;
+        areas[0][0] = w.v[0].p;
+        for (size_t i = 0; i < w.n; i++) {
+            uintptr_t end = w.v[i].p + w.v[i].size;
+            if (i + 1 == w.n || w.v[i + 1].p != end) {
+                CHECK(r < nreg);
+                areas[r][1] = end;
+                if (i + 1 < w.n)
+                    areas[++r][0] = w.v[i + 1].p;
+            }
+        }
+        CHECK(r + 1 == nreg);
+        free(w.v);
+    }
+    ak_buddy_stats st0;
+    ak_buddy_stats(&a, &st0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+
+    const size_t cap = 4096;
+    live *v = malloc(cap * sizeof *v);
+    size_t n = 0, used = 0, blocks = 0;
+    uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0;
+    const uint64_t check_every = ak_t.quick ? 500 : 20000;
+    for (uint64_t op = 0; op < ops; op++) {
+        uint64_t dice = ak_rng_below(&rng, 100);
+        if (n > 0 && (dice < 10)) {
+            /* resize in place */
+            size_t i = ak_rng_below(&rng, n);
+            size_t ns = ak_rng_below(&rng, 8) == 0 ? 0 : (size_t)ak_rng_log_uniform(&rng, 1, MiB);
+            CHECK(check_sparse(v[i].p, v[i].size, v[i].tag));
+            size_t old_bs = ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
+            ak_error e = ak_buddy_resize(&a, v[i].p, v[i].size, v[i].align, ns);
+            nresize++;
+            if (e == AK_OK) {
+                nresize_ok++;
+                size_t new_bs = ak_buddy_usable_size(&a, v[i].p, ns, v[i].align);
+                size_t keep = v[i].size < ns ? v[i].size : ns;
+                /* The kept prefix survives; re-fill for the new size. */
+                CHECK(ak_pattern_ok(v[i].p, keep < 64 ? keep : 64, v[i].tag));
+                used = used - v[i].size + ns;
+                blocks = blocks - old_bs + new_bs;
+                v[i].size = ns;
+                v[i].tag = tag++;
+                fill_sparse(v[i].p, ns, v[i].tag);
+            } else {
+                CHECK_ERR(e, AK_ERR_NO_MEMORY);
+                /* Unchanged: usable size as before, contents intact. */
+                CHECK(check_sparse(v[i].p, v[i].size, v[i].tag));
+            }
+        } else if (n < cap && (n == 0 || dice < 55)) {
+            size_t size =
+                ak_rng_below(&rng, 16) == 0 ? 0 : (size_t)ak_rng_log_uniform(&rng, 1, MiB);
+            size_t align = (size_t)1 << ak_rng_below(&rng, 13);
+            void *p;
+            ak_error e = ak_buddy_alloc(&a, size, align, &p);
+            if (e == AK_ERR_NO_MEMORY) {
+                noom++;
+                /* Only when no block of the needed order is free. */
+                size_t bs = ak_buddy_usable_size(&a, NULL, size, align);
+                ak_buddy_stats st;
+                ak_buddy_stats(&a, &st);
+                CHECK(st.largest_free_block < bs);
+                continue;
+            }
+            CHECK_OK(e);
+            size_t bs = ak_buddy_usable_size(&a, p, size, align);
+            CHECK(ak_is_aligned((uintptr_t)p, align) && ak_is_aligned((uintptr_t)p, bs));
+            int inside = 0;
+            for (size_t r = 0; r < nreg; r++)
+                if ((uintptr_t)p >= areas[r][0] && (uintptr_t)p + bs <= areas[r][1])
+                    inside = 1;
+            CHECK(inside);
+            v[n].p = p;
+            v[n].size = size;
+            v[n].align = align;
+            v[n].tag = tag++;
+            fill_sparse(p, size, v[n].tag);
+            n++;
+            used += size;
+            blocks += bs;
+            nalloc++;
+        } else if (n > 0) {
+            size_t i = ak_rng_below(&rng, n);
+            CHECKF(check_sparse(v[i].p, v[i].size, v[i].tag), "contents of %p+%zu changed",
+                   (void *)v[i].p, v[i].size);
+            CHECK_OK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align));
+            /* A second free of the same pointer is refused. */
+            if (ak_rng_below(&rng, 64) == 0)
+                CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
+            used -= v[i].size;
+            blocks -= ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
+            v[i] = v[--n];
+            nfree++;
+        }
+        CHECK(ak_buddy_used_bytes(&a) == used);
+        if ((op + 1) % check_every == 0) {
+            CHECK_INVARIANTS(ak_buddy_check(&a));
+            check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
+            ak_buddy_stats st;
+            ak_buddy_stats(&a, &st);
+            CHECK(st.allocated_block_bytes == blocks && st.live_blocks == n);
+        }
+    }
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
+    while (n > 0) {
+        n--;
+        CHECK(check_sparse(v[n].p, v[n].size, v[n].tag));
+        CHECK_OK(ak_buddy_dealloc(&a, v[n].p, v[n].size, v[n].align));
+    }
+    ak_buddy_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.allocated_block_bytes == 0);
+    CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom) ",
+           (unsigned long long)ops, (unsigned long long)nalloc, (unsigned long long)nfree,
+           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom);
+    free(v);
+    arena_free(&ar);
+}
+
+#endif /* AK_BUDDY_TEST_MODEL */
+
+int main(int argc, char **argv)
+{
+#ifdef AK_BUDDY_TEST_MODEL
+    ak_test_init(argc, argv, "test_buddy_model");
+    RUN(test_model);
+#else
+    ak_test_init(argc, argv, "test_buddy");
+    RUN(test_zero_initialised);
+    RUN(test_init_accounting);
+    RUN(test_region_errors);
+    RUN(test_split_merge_chain);
+    RUN(test_alloc_semantics);
+    RUN(test_huge_requests);
+    RUN(test_bad_frees);
+    RUN(test_resize);
+    RUN(test_many_regions);
+    RUN(test_odd_regions);
+    RUN(test_no_leaked_fragmentation);
+    RUN(test_check_detects);
+    RUN(test_interface);
+#endif
+    return ak_test_finish();
+}

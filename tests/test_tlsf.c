@@ -1,0 +1,860 @@
+/* TLSF tests: API semantics one call at a time (split, merge, alignment,
+ * regions, bad frees, huge requests, resize, statistics, the walker and the
+ * interface handle), and a randomised model test (--model) that keeps a
+ * shadow record of every live block and verifies contents, alignment,
+ * bounds and no overlap, with the invariant checker run every few thousand
+ * operations. Options: --model (run only the model test), --ops=N (model
+ * operations, default 1500000, --quick 60000), --seed=N, --quick. */
+#include "testlib.h"
+
+#include <allockit/tlsf.h>
+
+#ifdef AK_TLSF_MODEL_ONLY
+static int model_only = 1;
+#else
+static int model_only;
+#endif
+
+/* ---- helpers ---- */
+
+/* Regions come from malloc, released at exit by the OS; each test makes
+ * its own so a broken test cannot poison the next. */
+static void *region(size_t size)
+{
+    void *p = malloc(size + 64);
+    CHECK(p != NULL);
+    return p;
+}
+
+static void check_inv(const ak_tlsf *a)
+{
+    CHECK_INVARIANTS(ak_tlsf_check(a));
+}
+
+static bool stats_equal(const struct ak_tlsf_stats *x, const struct ak_tlsf_stats *y)
+{
+    return x->total_bytes == y->total_bytes && x->used_bytes == y->used_bytes &&
+           x->peak_used_bytes == y->peak_used_bytes && x->free_bytes == y->free_bytes &&
+           x->largest_free == y->largest_free && x->used_blocks == y->used_blocks &&
+           x->free_blocks == y->free_blocks && x->region_count == y->region_count &&
+           x->failed_allocs == y->failed_allocs;
+}
+
+typedef struct walk_log {
+    size_t blocks, used, free;
+    size_t payload_sum;
+    void *ptrs[64];
+    size_t sizes[64];
+    bool used_flags[64];
+} walk_log;
+
+static void walk_record(void *ptr, size_t size, bool used, void *ctx)
+{
+    walk_log *w = (walk_log *)ctx;
+    if (w->blocks < 64) {
+        w->ptrs[w->blocks] = ptr;
+        w->sizes[w->blocks] = size;
+        w->used_flags[w->blocks] = used;
+    }
+    w->blocks++;
+    w->payload_sum += size;
+    if (used)
+        w->used++;
+    else
+        w->free++;
+}
+
+static walk_log walk(const ak_tlsf *a)
+{
+    walk_log w;
+    memset(&w, 0, sizeof w);
+    ak_tlsf_walk(a, walk_record, &w);
+    return w;
+}
+
+/* ---- unit tests ---- */
+
+static void test_zero_object(void)
+{
+    static ak_tlsf a; /* zero-initialised */
+    void *p = (void *)1;
+    CHECK_ERR(ak_tlsf_alloc(&a, 16, 8, &p), AK_ERR_NO_MEMORY);
+    CHECK(p == (void *)1);
+    CHECK_ERR(ak_tlsf_alloc(&a, 0, 1, &p), AK_ERR_NO_MEMORY);
+    CHECK(ak_tlsf_total_bytes(&a) == 0 && ak_tlsf_used_bytes(&a) == 0);
+    CHECK(ak_tlsf_available_bytes(&a) == 0);
+    int local;
+    CHECK_ERR(ak_tlsf_dealloc(&a, &local, sizeof local, 4), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, NULL, 0, 1), AK_ERR_NOT_ALLOCATED);
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == 0);
+    /* add_memory works on it directly. */
+    char *mem = region(4096);
+    CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)mem, 4096));
+    check_inv(&a);
+    CHECK(ak_tlsf_total_bytes(&a) > 4096 - AK_TLSF_REGION_OVERHEAD - AK_TLSF_BLOCK_OVERHEAD);
+    CHECK(ak_tlsf_total_bytes(&a) <= 4096);
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    CHECK((char *)p >= mem && (char *)p + 100 <= mem + 4096);
+    CHECK_OK(ak_tlsf_dealloc(&a, p, 100, 8));
+    check_inv(&a);
+    free(mem);
+}
+
+static void test_init_and_reinit(void)
+{
+    ak_tlsf a;
+    memset(&a, 0xa5, sizeof a); /* garbage: init must not read it beyond the salt counter */
+    char *m1 = region(1 << 16), *m2 = region(1 << 16);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m1, 1 << 16));
+    check_inv(&a);
+    void *p, *q;
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &p));
+    CHECK_OK(ak_tlsf_alloc(&a, 2000, 16, &q));
+    CHECK(ak_tlsf_used_bytes(&a) == 3000);
+    /* init on a used object drops everything and starts over. */
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m2, 1 << 16));
+    check_inv(&a);
+    CHECK(ak_tlsf_used_bytes(&a) == 0);
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.region_count == 1 && st.used_blocks == 0 && st.free_blocks == 1);
+    CHECK(st.peak_used_bytes == 0 && st.failed_allocs == 0);
+    /* m1 is no longer managed: its old pointers are rejected. */
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 1000, 16), AK_ERR_NOT_ALLOCATED);
+    /* Re-init on the same memory: stale headers from the previous life must
+     * not pass as blocks (the salt changes per init). */
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m1, 1 << 16));
+    CHECK_ERR(ak_tlsf_dealloc(&a, q, 2000, 16), AK_ERR_NOT_ALLOCATED);
+    check_inv(&a);
+    /* A failed init leaves the object as it was. */
+    struct ak_tlsf_stats before, after;
+    ak_tlsf_stats(&a, &before);
+    CHECK_ERR(ak_tlsf_init(&a, (uintptr_t)m2, 16), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_init(&a, UINTPTR_MAX - 100, 4096), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_init(&a, (uintptr_t)m2, 0), AK_ERR_INVALID_PARAM);
+    ak_tlsf_stats(&a, &after);
+    CHECK(stats_equal(&before, &after));
+    check_inv(&a);
+    free(m1);
+    free(m2);
+}
+
+static void test_basic(void)
+{
+    ak_tlsf a = {0};
+    size_t size = 1 << 20;
+    char *mem = region(size);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    size_t total = ak_tlsf_total_bytes(&a);
+    CHECK(total + AK_TLSF_REGION_OVERHEAD + AK_TLSF_BLOCK_OVERHEAD >= size);
+    void *ptrs[100];
+    for (int i = 0; i < 100; i++) {
+        size_t s = (size_t)i * 37;
+        CHECK_OK(ak_tlsf_alloc(&a, s, 1, &ptrs[i]));
+        CHECK(((uintptr_t)ptrs[i] & (AK_TLSF_ALIGN - 1)) == 0);
+        CHECK((char *)ptrs[i] >= mem && (char *)ptrs[i] + s <= mem + size);
+        CHECK(ak_tlsf_usable_size(&a, ptrs[i], s, 1) >= s);
+        ak_pattern_fill(ptrs[i], s, (uint64_t)i);
+    }
+    check_inv(&a);
+    size_t used = 0;
+    for (int i = 0; i < 100; i++)
+        used += (size_t)i * 37;
+    CHECK(ak_tlsf_used_bytes(&a) == used);
+    CHECK(ak_tlsf_available_bytes(&a) == total - used);
+    for (int i = 0; i < 100; i++)
+        CHECK(ak_pattern_ok(ptrs[i], (size_t)i * 37, (uint64_t)i));
+    for (int i = 0; i < 100; i += 2)
+        CHECK_OK(ak_tlsf_dealloc(&a, ptrs[i], (size_t)i * 37, 1));
+    check_inv(&a);
+    for (int i = 1; i < 100; i += 2)
+        CHECK(ak_pattern_ok(ptrs[i], (size_t)i * 37, (uint64_t)i));
+    for (int i = 1; i < 100; i += 2)
+        CHECK_OK(ak_tlsf_dealloc(&a, ptrs[i], (size_t)i * 37, 1));
+    check_inv(&a);
+    CHECK(ak_tlsf_used_bytes(&a) == 0);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == 1 && w.free == 1 && w.payload_sum == total);
+    free(mem);
+}
+
+static void test_split_merge(void)
+{
+    ak_tlsf a = {0};
+    char *mem = region(1 << 16);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
+    void *x, *y, *z;
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &x));
+    CHECK_OK(ak_tlsf_alloc(&a, 200, 8, &y));
+    CHECK_OK(ak_tlsf_alloc(&a, 300, 8, &z));
+    /* Splitting: the three come from the front in address order, each
+     * followed directly by the next (block = header + size rounded). */
+    CHECK((char *)y == (char *)x + 112);
+    CHECK((char *)z == (char *)y + 208);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == 4 && w.used == 3 && w.free == 1);
+    CHECK(w.ptrs[0] == x && w.used_flags[0] && w.sizes[0] == 104);
+    CHECK(w.ptrs[1] == y && w.sizes[1] == 200);
+    CHECK(w.ptrs[2] == z && w.sizes[2] == 312);
+    CHECK(!w.used_flags[3]);
+    /* Free the middle: a hole, not merged with anything. */
+    CHECK_OK(ak_tlsf_dealloc(&a, y, 200, 8));
+    w = walk(&a);
+    CHECK(w.blocks == 4 && w.free == 2 && !w.used_flags[1]);
+    check_inv(&a);
+    /* Free the first: merges forward with the hole. */
+    CHECK_OK(ak_tlsf_dealloc(&a, x, 100, 8));
+    w = walk(&a);
+    CHECK(w.blocks == 3 && w.free == 2 && w.sizes[0] == 104 + 8 + 200);
+    check_inv(&a);
+    /* A new 150-byte block reuses the hole's front (good fit from the
+     * hole, not the big tail). */
+    void *v;
+    CHECK_OK(ak_tlsf_alloc(&a, 150, 8, &v));
+    CHECK(v == x);
+    CHECK_OK(ak_tlsf_dealloc(&a, v, 150, 8));
+    /* Free the last: merges both ways, one block again. */
+    CHECK_OK(ak_tlsf_dealloc(&a, z, 300, 8));
+    w = walk(&a);
+    CHECK(w.blocks == 1 && w.free == 1 && w.payload_sum == ak_tlsf_total_bytes(&a));
+    check_inv(&a);
+    free(mem);
+}
+
+static void test_alignment(void)
+{
+    ak_tlsf a = {0};
+    size_t size = 8 << 20;
+    char *mem = region(size);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    void *p[64];
+    size_t aligns[64];
+    int n = 0;
+    for (size_t al = 1; al <= ((size_t)1 << 20); al <<= 1) {
+        for (size_t s = 0; s < 3; s++) {
+            size_t sz = s * 333;
+            CHECK(n < 64);
+            CHECK_OK(ak_tlsf_alloc(&a, sz, al, &p[n]));
+            CHECKF(((uintptr_t)p[n] & (al - 1)) == 0, "align %zu gave %p", al, p[n]);
+            memset(p[n], 0x5a, sz);
+            aligns[n++] = al;
+            check_inv(&a);
+        }
+    }
+    /* The gaps in front of aligned blocks became free blocks: the free
+     * bytes plus used blocks account for the whole region. */
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_blocks == (size_t)n);
+    /* A pointer freed with an alignment it does not have is refused. */
+    for (int i = 0; i < n; i++) {
+        if (((uintptr_t)p[i] & ((aligns[i] << 1) - 1)) != 0)
+            CHECK_ERR(ak_tlsf_dealloc(&a, p[i], (size_t)(i % 3) * 333, aligns[i] << 1),
+                      AK_ERR_INVALID_PARAM);
+    }
+    for (int i = 0; i < n; i++)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], (size_t)(i % 3) * 333, aligns[i]));
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == 1 && w.free == 1);
+    /* Alignment bigger than the pool. */
+    void *q = NULL;
+    CHECK_ERR(ak_tlsf_alloc(&a, 1, (size_t)16 << 20, &q), AK_ERR_NO_MEMORY);
+    check_inv(&a);
+    free(mem);
+}
+
+static void test_multi_region(void)
+{
+    ak_tlsf a = {0};
+    size_t sizes[3] = {1 << 16, 1 << 18, 100000};
+    char *m[3];
+    for (int i = 0; i < 3; i++)
+        m[i] = region(sizes[i]);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m[0], sizes[0]));
+    CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[1] + 3, sizes[1] - 3)); /* unaligned */
+    CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[2], sizes[2]));
+    check_inv(&a);
+    struct ak_tlsf_stats before, after;
+    ak_tlsf_stats(&a, &before);
+    CHECK(before.region_count == 3 && before.free_blocks == 3);
+    /* Overlaps in every shape are refused with nothing changed. */
+    CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)m[0], sizes[0]), AK_ERR_MEMORY_OVERLAP);
+    CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)m[0] + 100, 4096), AK_ERR_MEMORY_OVERLAP);
+    CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)m[0] - 1000, 4096), AK_ERR_MEMORY_OVERLAP);
+    CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)m[0] + sizes[0] - 1, 4096), AK_ERR_MEMORY_OVERLAP);
+    CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)m[1], 4096),
+              AK_ERR_MEMORY_OVERLAP); /* trimmed edge */
+    CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)m[2] - 8192, sizes[2] + 16384),
+              AK_ERR_MEMORY_OVERLAP);
+    /* Too small, zero, wrapping. */
+    CHECK_ERR(ak_tlsf_add_memory(&a, 4096, 0), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_add_memory(&a, 4096, 40), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_add_memory(&a, UINTPTR_MAX - 4095, 8192), AK_ERR_INVALID_PARAM);
+    ak_tlsf_stats(&a, &after);
+    CHECK(stats_equal(&before, &after));
+    check_inv(&a);
+    /* Fill everything with 1000-byte blocks; each lies inside one region. */
+    enum { MAXP = 1000 };
+    static void *p[MAXP];
+    int n = 0, in[3] = {0, 0, 0};
+    while (n < MAXP && ak_tlsf_alloc(&a, 1000, 8, &p[n]) == AK_OK) {
+        int hits = 0;
+        for (int i = 0; i < 3; i++)
+            if ((char *)p[n] >= m[i] && (char *)p[n] + 1000 <= m[i] + sizes[i]) {
+                hits++;
+                in[i]++;
+            }
+        CHECK(hits == 1);
+        memset(p[n], n & 0xff, 1000);
+        n++;
+    }
+    CHECK(n < MAXP);
+    CHECK(in[0] > 0 && in[1] > 0 && in[2] > 0);
+    /* sizes sum to about 420 KiB: nearly all of it is used */
+    CHECK((size_t)n * 1016 > (sizes[0] + sizes[1] + sizes[2]) * 9 / 10);
+    ak_tlsf_stats(&a, &after);
+    CHECK(after.failed_allocs == before.failed_allocs + 1);
+    check_inv(&a);
+    for (int i = 0; i < n; i += 3)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], 1000, 8));
+    for (int i = 1; i < n; i += 3)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], 1000, 8));
+    check_inv(&a);
+    for (int i = 2; i < n; i += 3)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], 1000, 8));
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == 3 && w.free == 3);
+    CHECK(w.payload_sum == ak_tlsf_total_bytes(&a));
+    free(m[0]);
+    free(m[1]);
+    free(m[2]);
+}
+
+static void test_bad_frees(void)
+{
+    ak_tlsf a = {0};
+    size_t size = 1 << 20;
+    char *mem = region(size);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    void *p, *q, *big;
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    CHECK_OK(ak_tlsf_alloc(&a, 200, 64, &q));
+    CHECK_OK(ak_tlsf_alloc(&a, 100000, 16, &big));
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed);
+    /* Fill the big block with random bytes: stray data must not pass. */
+    for (size_t i = 0; i < 100000; i += 8) {
+        uint64_t v = ak_rng_next(&rng);
+        memcpy((char *)big + i, &v, 8);
+    }
+    struct ak_tlsf_stats before, after;
+    ak_tlsf_stats(&a, &before);
+    int local;
+    /* Outside every region. */
+    CHECK_ERR(ak_tlsf_dealloc(&a, &local, sizeof local, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, NULL, 0, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, mem + size + 64, 8, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, (void *)(uintptr_t)8, 8, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, (void *)UINTPTR_MAX, 8, 1), AK_ERR_NOT_ALLOCATED);
+    /* The region's own edges: the record, the sentinel. */
+    CHECK_ERR(ak_tlsf_dealloc(&a, mem, 8, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, mem + 16, 8, 1), AK_ERR_NOT_ALLOCATED);
+    for (size_t off = 1; off <= 64; off++)
+        CHECK_ERR(ak_tlsf_dealloc(&a, mem + size - off, 0, 1), AK_ERR_NOT_ALLOCATED);
+    /* Interior pointers, aligned and not. */
+    for (size_t off = 1; off < 100; off++)
+        CHECK_ERR(ak_tlsf_dealloc(&a, (char *)p + off, 100 - off, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, (char *)p - 16, 100, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, (char *)q - 8, 200, 8), AK_ERR_NOT_ALLOCATED);
+    for (int i = 0; i < 20000; i++) {
+        size_t off = (size_t)ak_rng_range(&rng, 1, 99999);
+        CHECK_ERR(ak_tlsf_dealloc(&a, (char *)big + off, 16, 1), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_tlsf_resize(&a, (char *)big + off, 16, 1, 32), AK_ERR_NOT_ALLOCATED);
+        CHECK(ak_tlsf_usable_size(&a, (char *)big + off, 16, 1) == 0);
+    }
+    /* Pointers into the free tail. */
+    for (int i = 0; i < 20000; i++) {
+        size_t off = (size_t)ak_rng_range(&rng, 0, size - 200000);
+        char *t = (char *)big + 100008 + off;
+        CHECK_ERR(ak_tlsf_dealloc(&a, t, 0, 1), AK_ERR_NOT_ALLOCATED);
+    }
+    /* Wrong sizes: bigger than the block, or so small it could not have got
+     * this block. */
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 101 + AK_TLSF_MIN_BLOCK, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 1000, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, SIZE_MAX, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 1, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, big, 50000, 16), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, big, 100100, 16), AK_ERR_INVALID_PARAM);
+    /* Bad alignments. */
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 0), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 3), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 24), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_dealloc(&a, q, 200, (size_t)1 << 20), AK_ERR_INVALID_PARAM);
+    ak_tlsf_stats(&a, &after);
+    CHECK(stats_equal(&before, &after));
+    check_inv(&a);
+    /* A size in the block's range is taken, and the requested size is what
+     * leaves used_bytes. */
+    CHECK_OK(ak_tlsf_dealloc(&a, p, ak_tlsf_usable_size(&a, p, 100, 8), 8));
+    CHECK(ak_tlsf_used_bytes(&a) == 200 + 100000);
+    /* Double free, right after and after neighbours merged around it. */
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_OK(ak_tlsf_dealloc(&a, q, 200, 64));
+    CHECK_ERR(ak_tlsf_dealloc(&a, q, 200, 64), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_OK(ak_tlsf_dealloc(&a, big, 100000, 16));
+    CHECK_ERR(ak_tlsf_dealloc(&a, big, 100000, 16), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_tlsf_resize(&a, big, 100000, 16, 10), AK_ERR_NOT_ALLOCATED);
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == 1 && w.free == 1);
+    CHECK(ak_tlsf_used_bytes(&a) == 0);
+    free(mem);
+}
+
+static void test_zero_size(void)
+{
+    ak_tlsf a = {0};
+    char *mem = region(1 << 16);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
+    void *p[200];
+    for (int i = 0; i < 200; i++) {
+        CHECK_OK(ak_tlsf_alloc(&a, 0, (size_t)1 << (i % 8), &p[i]));
+        CHECK(p[i] != NULL);
+        for (int j = 0; j < i; j++)
+            CHECK(p[i] != p[j]);
+        CHECK(ak_tlsf_usable_size(&a, p[i], 0, (size_t)1 << (i % 8)) >= 0 + 8);
+    }
+    CHECK(ak_tlsf_used_bytes(&a) == 0);
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_blocks == 200);
+    check_inv(&a);
+    for (int i = 0; i < 200; i++)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], 0, (size_t)1 << (i % 8)));
+    check_inv(&a);
+    CHECK(walk(&a).blocks == 1);
+    free(mem);
+}
+
+static void test_huge_requests(void)
+{
+    ak_tlsf a = {0};
+    char *mem = region(1 << 20);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 20));
+    void *keep;
+    CHECK_OK(ak_tlsf_alloc(&a, 5000, 32, &keep));
+    struct ak_tlsf_stats before, after;
+    ak_tlsf_stats(&a, &before);
+    void *p = (void *)1;
+    const size_t top = (size_t)1 << (sizeof(size_t) * 8 - 1);
+    const size_t sizes[] = {SIZE_MAX,      SIZE_MAX - 1, SIZE_MAX - 7, SIZE_MAX - 15,
+                            SIZE_MAX - 64, top,          top + 1,      AK_TLSF_MAX_ALLOC + 1};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        CHECK_ERR(ak_tlsf_alloc(&a, sizes[i], 1, &p), AK_ERR_INVALID_PARAM);
+        CHECK_ERR(ak_tlsf_alloc(&a, sizes[i], 4096, &p), AK_ERR_INVALID_PARAM);
+        CHECK_ERR(ak_tlsf_alloc(&a, sizes[i], top, &p), AK_ERR_INVALID_PARAM);
+    }
+    CHECK_ERR(ak_tlsf_alloc(&a, 1, top, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_alloc(&a, 0, AK_TLSF_MAX_ALIGN << 1, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_alloc(&a, 1, 0, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_alloc(&a, 1, 48, &p), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_alloc(&a, 1, SIZE_MAX, &p), AK_ERR_INVALID_PARAM);
+    CHECK(p == (void *)1);
+    ak_tlsf_stats(&a, &after);
+    CHECK(stats_equal(&before, &after));
+    check_inv(&a);
+    /* Representable but larger than anything free: NO_MEMORY, counted. */
+    CHECK_ERR(ak_tlsf_alloc(&a, AK_TLSF_MAX_ALLOC, 1, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_tlsf_alloc(&a, AK_TLSF_MAX_ALLOC, AK_TLSF_MAX_ALIGN, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_tlsf_alloc(&a, 1, AK_TLSF_MAX_ALIGN, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_tlsf_alloc(&a, 2 << 20, 8, &p), AK_ERR_NO_MEMORY);
+    CHECK(p == (void *)1);
+    ak_tlsf_stats(&a, &after);
+    CHECK(after.failed_allocs == before.failed_allocs + 4);
+    after.failed_allocs = before.failed_allocs;
+    CHECK(stats_equal(&before, &after));
+    check_inv(&a);
+    /* Resize to impossible sizes: NO_MEMORY, block unchanged. */
+    CHECK_ERR(ak_tlsf_resize(&a, keep, 5000, 32, SIZE_MAX), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_tlsf_resize(&a, keep, 5000, 32, 2 << 20), AK_ERR_NO_MEMORY);
+    ak_tlsf_stats(&a, &after);
+    after.failed_allocs = before.failed_allocs;
+    CHECK(stats_equal(&before, &after));
+    check_inv(&a);
+    CHECK_OK(ak_tlsf_dealloc(&a, keep, 5000, 32));
+    free(mem);
+}
+
+static void test_resize(void)
+{
+    ak_tlsf a = {0};
+    char *mem = region(1 << 20);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 20));
+    void *x, *y, *z;
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &x));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &y));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &z));
+    ak_pattern_fill(x, 1000, 1);
+    /* Grow x: its successor y is used. */
+    CHECK_ERR(ak_tlsf_resize(&a, x, 1000, 16, 1100), AK_ERR_NO_MEMORY);
+    /* Within its own rounding: fine. */
+    CHECK_ERR(ak_tlsf_resize(&a, x, 1000, 16, 1004), AK_ERR_NO_MEMORY); /* needs 1024 */
+    CHECK_OK(ak_tlsf_resize(&a, x, 1000, 16, 1000 - 8));
+    CHECK(ak_tlsf_used_bytes(&a) == 2992);
+    CHECK_OK(ak_tlsf_resize(&a, x, 1000 - 8, 16, 1000));
+    CHECK(ak_tlsf_used_bytes(&a) == 3000);
+    /* Free y, then x grows into it, keeping its contents. */
+    CHECK_OK(ak_tlsf_dealloc(&a, y, 1000, 16));
+    CHECK_OK(ak_tlsf_resize(&a, x, 1000, 16, 1500));
+    CHECK(ak_pattern_ok(x, 1000, 1));
+    CHECK(ak_tlsf_usable_size(&a, x, 1500, 16) >= 1500);
+    CHECK(ak_tlsf_used_bytes(&a) == 2500);
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == 4 && w.used_flags[0] && !w.used_flags[1] && w.used_flags[2]);
+    /* Growing to all of x + y exactly: no leftover block. */
+    size_t all = 1008 + 1008 - 8; /* x's and y's blocks, one header */
+    CHECK_OK(ak_tlsf_resize(&a, x, 1500, 16, all));
+    w = walk(&a);
+    CHECK(w.blocks == 3 && w.sizes[0] == all);
+    CHECK_ERR(ak_tlsf_resize(&a, x, all, 16, all + 1), AK_ERR_NO_MEMORY);
+    check_inv(&a);
+    /* Shrink: the tail becomes a free block. */
+    CHECK_OK(ak_tlsf_resize(&a, x, all, 16, 100));
+    CHECK(ak_pattern_ok(x, 100, 1));
+    w = walk(&a);
+    CHECK(w.blocks == 4 && w.sizes[0] == 104 && !w.used_flags[1]);
+    check_inv(&a);
+    /* Shrink z at the front of the big free tail: the tail merges. */
+    CHECK_OK(ak_tlsf_resize(&a, z, 1000, 16, 0));
+    w = walk(&a);
+    CHECK(w.blocks == 4 && w.free == 2);
+    check_inv(&a);
+    /* Grow z into the big free tail. */
+    CHECK_OK(ak_tlsf_resize(&a, z, 0, 16, 500000));
+    memset(z, 1, 500000);
+    CHECK(ak_tlsf_used_bytes(&a) == 500100);
+    check_inv(&a);
+    /* Wrong old sizes and bad pointers. */
+    CHECK_ERR(ak_tlsf_resize(&a, z, 10, 16, 20), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_resize(&a, (char *)z + 16, 10, 16, 20), AK_ERR_NOT_ALLOCATED);
+    CHECK_OK(ak_tlsf_dealloc(&a, z, 500000, 16));
+    CHECK_OK(ak_tlsf_dealloc(&a, x, 100, 16));
+    check_inv(&a);
+    CHECK(walk(&a).blocks == 1);
+    CHECK(ak_tlsf_used_bytes(&a) == 0);
+    free(mem);
+}
+
+static void test_largest_fits_again(void)
+{
+    ak_tlsf a = {0};
+    size_t size = 4 << 20;
+    char *mem = region(size);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    size_t largest = st.largest_free;
+    CHECK(largest == ak_tlsf_total_bytes(&a));
+    void *p;
+    CHECK_ERR(ak_tlsf_alloc(&a, largest + 1, 1, &p), AK_ERR_NO_MEMORY);
+    CHECK_OK(ak_tlsf_alloc(&a, largest, 1, &p));
+    CHECK(ak_tlsf_available_bytes(&a) == 0);
+    CHECK_OK(ak_tlsf_dealloc(&a, p, largest, 1));
+    /* Churn, then free everything in random order. */
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed + 7);
+    enum { N = 2000 };
+    static void *ptrs[N];
+    static size_t sz[N], al[N];
+    for (int i = 0; i < N; i++) {
+        sz[i] = (size_t)ak_rng_log_uniform(&rng, 1, 8192);
+        al[i] = (size_t)1 << ak_rng_below(&rng, 10);
+        if (ak_tlsf_alloc(&a, sz[i], al[i], &ptrs[i]) != AK_OK)
+            ptrs[i] = NULL;
+    }
+    for (int i = N - 1; i > 0; i--) {
+        int j = (int)ak_rng_below(&rng, (uint64_t)i + 1);
+        void *tp = ptrs[i];
+        ptrs[i] = ptrs[j];
+        ptrs[j] = tp;
+        size_t ts = sz[i];
+        sz[i] = sz[j];
+        sz[j] = ts;
+        ts = al[i];
+        al[i] = al[j];
+        al[j] = ts;
+    }
+    for (int i = 0; i < N; i++)
+        if (ptrs[i])
+            CHECK_OK(ak_tlsf_dealloc(&a, ptrs[i], sz[i], al[i]));
+    check_inv(&a);
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.free_blocks == 1 && st.used_blocks == 0 && st.largest_free == largest);
+    CHECK_OK(ak_tlsf_alloc(&a, largest, 1, &p));
+    CHECK_OK(ak_tlsf_dealloc(&a, p, largest, 1));
+    free(mem);
+}
+
+static void test_stats_and_handle(void)
+{
+    ak_tlsf a = {0};
+    char *mem = region(1 << 18);
+    ak_byte_allocator h = ak_tlsf_as_byte(&a);
+    CHECK(strcmp(ak_byte_name(h), "tlsf") == 0);
+    CHECK(h.self == &a);
+    CHECK(h.ops->resize && h.ops->usable_size && h.ops->check);
+    CHECK_OK(ak_byte_init(h, (uintptr_t)mem, 1 << 18));
+    void *p, *q;
+    CHECK_OK(ak_byte_alloc(h, 3000, 128, &p));
+    CHECK(((uintptr_t)p & 127) == 0);
+    CHECK_OK(ak_byte_alloc(h, 500, 8, &q));
+    CHECK(ak_byte_used_bytes(h) == 3500);
+    CHECK(ak_byte_available_bytes(h) == ak_byte_total_bytes(h) - 3500);
+    CHECK(ak_byte_usable_size(h, q, 500, 8) >= 500);
+    CHECK(ak_byte_check(h) == NULL);
+    CHECK_OK(ak_byte_resize(h, q, 500, 8, 400));
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_bytes == 3400 && st.peak_used_bytes == 3500 && st.used_blocks == 2);
+    CHECK(st.region_count == 1 && st.failed_allocs == 0);
+    CHECK(st.free_bytes + 3000 + 400 <= st.total_bytes + 8);
+    CHECK_ERR(ak_byte_alloc(h, 1 << 20, 8, &p), AK_ERR_NO_MEMORY);
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.failed_allocs == 1);
+    CHECK_ERR(ak_byte_dealloc(h, q, 500, 8), AK_ERR_INVALID_PARAM);
+    CHECK_OK(ak_byte_dealloc(h, q, 400, 8));
+    CHECK_ERR(ak_byte_dealloc(h, q, 400, 8), AK_ERR_NOT_ALLOCATED);
+    char *m2 = region(1 << 16);
+    CHECK_OK(ak_byte_add_memory(h, (uintptr_t)m2, 1 << 16));
+    CHECK_ERR(ak_byte_add_memory(h, (uintptr_t)m2, 1 << 16), AK_ERR_MEMORY_OVERLAP);
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.region_count == 2 && st.free_blocks >= 2);
+    CHECK(ak_byte_check(h) == NULL);
+    free(mem);
+    free(m2);
+}
+
+/* The checker must notice corruption (tests that it can fail). */
+static void test_checker_detects(void)
+{
+    ak_tlsf a = {0};
+    char *mem = region(1 << 16);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
+    void *p, *q;
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &q));
+    check_inv(&a);
+    uint64_t saved;
+    memcpy(&saved, (char *)q - 8, 8);
+    uint64_t bad = saved ^ ((uint64_t)1 << 60); /* tag bit */
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK(ak_tlsf_check(&a) != NULL);
+    CHECK_ERR(ak_tlsf_dealloc(&a, q, 100, 8), AK_ERR_NOT_ALLOCATED);
+    bad = saved + AK_TLSF_ALIGN; /* size */
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK(ak_tlsf_check(&a) != NULL);
+    memcpy((char *)q - 8, &saved, 8);
+    check_inv(&a);
+    a.used_bytes++;
+    CHECK(ak_tlsf_check(&a) != NULL);
+    a.used_bytes--;
+    a.sl_bitmap[0] ^= 1;
+    CHECK(ak_tlsf_check(&a) != NULL);
+    a.sl_bitmap[0] ^= 1;
+    check_inv(&a);
+    free(mem);
+}
+
+/* ---- model test ---- */
+
+typedef struct live_block {
+    char *p;
+    size_t size, align;
+    uint64_t tag;
+} live_block;
+
+/* Sparse content: small blocks entirely, big ones at the edges and a few
+ * words between (kept apart so no fill overwrites another). */
+static char *content_word(const live_block *b, int k)
+{
+    return b->p + 64 + (b->size - 136) / 8 * (size_t)k;
+}
+
+static void content_fill(const live_block *b)
+{
+    if (b->size <= 256) {
+        ak_pattern_fill(b->p, b->size, b->tag);
+        return;
+    }
+    ak_pattern_fill(b->p, 64, b->tag);
+    ak_pattern_fill(b->p + b->size - 64, 64, b->tag + 1);
+    for (int k = 0; k < 8; k++)
+        ak_pattern_fill(content_word(b, k), 8, b->tag + 1 + (uint64_t)k);
+}
+
+static bool content_ok(const live_block *b)
+{
+    if (b->size <= 256)
+        return ak_pattern_ok(b->p, b->size, b->tag);
+    if (!ak_pattern_ok(b->p, 64, b->tag) || !ak_pattern_ok(b->p + b->size - 64, 64, b->tag + 1))
+        return false;
+    for (int k = 0; k < 8; k++)
+        if (!ak_pattern_ok(content_word(b, k), 8, b->tag + 1 + (uint64_t)k))
+            return false;
+    return true;
+}
+
+static int cmp_live(const void *x, const void *y)
+{
+    const live_block *a = (const live_block *)x, *b = (const live_block *)y;
+    return a->p < b->p ? -1 : a->p > b->p;
+}
+
+static void test_model(void)
+{
+    enum { NREG = 4, MAXLIVE = 1500 };
+    const size_t reg_sizes[NREG] = {24u << 20, 8u << 20, 20u << 20 | 12345, 4u << 20};
+    char *regs[NREG];
+    ak_tlsf a = {0};
+    for (int i = 0; i < NREG; i++) {
+        regs[i] = region(reg_sizes[i]);
+        if (i == 0)
+            CHECK_OK(ak_tlsf_init(&a, (uintptr_t)regs[i] + 5, reg_sizes[i] - 5));
+        else
+            CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)regs[i] + 5, reg_sizes[i] - 5));
+    }
+    static live_block live[MAXLIVE], sorted[MAXLIVE];
+    size_t nlive = 0, used = 0;
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed);
+    const uint64_t ops = ak_test_ops(1500000, 60000);
+    const uint64_t check_every = ak_t.quick ? 2000 : 20000;
+    uint64_t allocs = 0, frees = 0, resizes = 0, ooms = 0, tag = 0;
+    for (uint64_t op = 0; op < ops; op++) {
+        uint64_t r = ak_rng_below(&rng, 100);
+        bool want_alloc = nlive < MAXLIVE / 2 ? r < 60 : r < 40;
+        if (nlive == MAXLIVE)
+            want_alloc = false;
+        if (nlive > 0 && r >= 90) {
+            /* resize in place, then check contents preserved */
+            size_t i = (size_t)ak_rng_below(&rng, nlive);
+            live_block *b = &live[i];
+            CHECK(content_ok(b));
+            size_t ns =
+                ak_rng_below(&rng, 4) == 0 ? 0 : (size_t)ak_rng_log_uniform(&rng, 1, 1 << 20);
+            ak_error e = ak_tlsf_resize(&a, b->p, b->size, b->align, ns);
+            CHECK(e == AK_OK || e == AK_ERR_NO_MEMORY);
+            if (e == AK_OK) {
+                used = used - b->size + ns;
+                b->size = ns;
+                b->tag = ++tag;
+                content_fill(b);
+                resizes++;
+            } else {
+                CHECK(content_ok(b));
+            }
+        } else if (want_alloc || nlive == 0) {
+            live_block b;
+            b.size = ak_rng_below(&rng, 16) == 0 ? 0 : (size_t)ak_rng_log_uniform(&rng, 1, 1 << 20);
+            b.align = (size_t)1 << ak_rng_below(&rng, 13);
+            void *p = NULL;
+            ak_error e = ak_tlsf_alloc(&a, b.size, b.align, &p);
+            if (e == AK_ERR_NO_MEMORY) {
+                ooms++;
+                continue;
+            }
+            CHECK_OK(e);
+            b.p = (char *)p;
+            CHECKF(((uintptr_t)p & (b.align - 1)) == 0, "%p not aligned to %zu", p, b.align);
+            int hits = 0;
+            for (int k = 0; k < NREG; k++)
+                if (b.p >= regs[k] + 5 && b.p + b.size <= regs[k] + reg_sizes[k])
+                    hits++;
+            CHECKF(hits == 1, "block %p+%zu outside the regions", p, b.size);
+            CHECK(ak_tlsf_usable_size(&a, p, b.size, b.align) >= b.size);
+            b.tag = ++tag;
+            content_fill(&b);
+            live[nlive++] = b;
+            used += b.size;
+            allocs++;
+        } else {
+            size_t i = (size_t)ak_rng_below(&rng, nlive);
+            CHECKF(content_ok(&live[i]), "block %p+%zu corrupted", (void *)live[i].p, live[i].size);
+            CHECK_OK(ak_tlsf_dealloc(&a, live[i].p, live[i].size, live[i].align));
+            used -= live[i].size;
+            live[i] = live[--nlive];
+            frees++;
+        }
+        CHECK(ak_tlsf_used_bytes(&a) == used);
+        if ((op + 1) % check_every == 0) {
+            check_inv(&a);
+            memcpy(sorted, live, nlive * sizeof live[0]);
+            qsort(sorted, nlive, sizeof sorted[0], cmp_live);
+            for (size_t i = 1; i < nlive; i++)
+                CHECKF(sorted[i - 1].p + (sorted[i - 1].size ? sorted[i - 1].size : 1) <=
+                           sorted[i].p,
+                       "blocks %p+%zu and %p overlap", (void *)sorted[i - 1].p, sorted[i - 1].size,
+                       (void *)sorted[i].p);
+            for (size_t i = 0; i < nlive; i++)
+                CHECK(content_ok(&live[i]));
+        }
+    }
+    check_inv(&a);
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_blocks == nlive && st.used_bytes == used);
+    CHECK(st.failed_allocs == ooms);
+    while (nlive > 0) {
+        CHECK(content_ok(&live[nlive - 1]));
+        CHECK_OK(
+            ak_tlsf_dealloc(&a, live[nlive - 1].p, live[nlive - 1].size, live[nlive - 1].align));
+        nlive--;
+    }
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == NREG && w.free == NREG && w.payload_sum == ak_tlsf_total_bytes(&a));
+    printf("[%llu ops: %llu allocs, %llu frees, %llu resizes, %llu out of memory] ",
+           (unsigned long long)ops, (unsigned long long)allocs, (unsigned long long)frees,
+           (unsigned long long)resizes, (unsigned long long)ooms);
+    CHECK(allocs > ops / 4 && frees > ops / 4);
+    for (int i = 0; i < NREG; i++)
+        free(regs[i]);
+}
+
+int main(int argc, char **argv)
+{
+    /* --model selects the model test and is not a testlib option. */
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && !strcmp(argv[i], "--model"))
+            model_only = 1;
+        else
+            argv[n++] = argv[i];
+    }
+    ak_test_init(n, argv, model_only ? "test_tlsf_model" : "test_tlsf");
+    if (model_only) {
+        RUN(test_model);
+        return ak_test_finish();
+    }
+    RUN(test_zero_object);
+    RUN(test_init_and_reinit);
+    RUN(test_basic);
+    RUN(test_split_merge);
+    RUN(test_alignment);
+    RUN(test_multi_region);
+    RUN(test_bad_frees);
+    RUN(test_zero_size);
+    RUN(test_huge_requests);
+    RUN(test_resize);
+    RUN(test_largest_fits_again);
+    RUN(test_stats_and_handle);
+    RUN(test_checker_detects);
+    return ak_test_finish();
+}
