@@ -104,15 +104,20 @@ cross() {
         { line "skip $label: no libc for $triple under /usr/$triple (scripts/deps.sh targets)"; return; }
     d="$out/$name"
     # Parts whose sources this tree does not have yet are configured out.
-    extra=""
+    # (Both ways explicitly: the cache of an earlier run must not keep a part out.)
+    extra=""; parts=""
     for part in tlsf:TLSF buddy:BUDDY slab:SLAB bitmap_page:BITMAP_PAGE bitmap_id:BITMAP_ID; do
-        [ -f "$root/src/${part%%:*}.c" ] || extra="$extra -DAK_${part#*:}=OFF"
+        if [ -f "$root/src/${part%%:*}.c" ]; then
+            parts="$parts -DAK_${part#*:}=ON"
+        else
+            extra="$extra -DAK_${part#*:}=OFF"
+        fi
     done
     configure() {
         # shellcheck disable=SC2086
         cmake -S "$root" -B "$d" -DCMAKE_TOOLCHAIN_FILE="$root/targets/cross/$tc.cmake" \
             -DCMAKE_BUILD_TYPE=Release -DAK_WERROR="$werror" -DAK_BUILD_BENCH=OFF \
-            -DAK_BUILD_HOSTED=OFF -DAK_BUILD_EXAMPLES=OFF $extra >"$d.log" 2>&1
+            -DAK_BUILD_HOSTED=OFF -DAK_BUILD_EXAMPLES=OFF $parts $extra >"$d.log" 2>&1
     }
     # A build directory left by another tree or toolchain: start it afresh.
     if ! configure && ! { rm -rf "$d" && configure; }; then
