@@ -270,10 +270,12 @@ static void test_region_errors(void)
     CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 0), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX - 100, 1000), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX, SIZE_MAX), AK_ERR_INVALID_PARAM);
-    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 70), AK_ERR_INVALID_PARAM);
+    /* Two bytes short of a record and one minimum block (70 on 64-bit). */
+    const size_t too_small = AK_BUDDY_REGION_RECORD_BYTES + AK_BUDDY_MIN_BLOCK - 2;
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, too_small), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB + 1, AK_BUDDY_REGION_RECORD_BYTES + 16),
               AK_ERR_INVALID_PARAM);
-    CHECK(ak_buddy_region_overhead(ar.base, 70) == SIZE_MAX);
+    CHECK(ak_buddy_region_overhead(ar.base, too_small) == SIZE_MAX);
     CHECK(ak_buddy_region_overhead(UINTPTR_MAX - 100, 1000) == SIZE_MAX);
     CHECK(snap_same(&a, &s));
     CHECK_INVARIANTS(ak_buddy_check(&a));
