@@ -793,6 +793,92 @@ static void test_model(void)
     (void)nomem;
 }
 
+/* The pattern on every byte, so that any prefix verifies (resize keeps a
+ * prefix); for the small blocks of the resize test. */
+static int dense(void *p, size_t n, uint64_t tag, int verify)
+{
+    unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) {
+        if (!verify)
+            b[i] = pat_byte(tag, i);
+        else if (b[i] != pat_byte(tag, i))
+            return 0;
+    }
+    return 1;
+}
+
+/* The optional operations, where the allocator has them: usable_size is
+ * at least the size and every usable byte is the block's own (all of it is
+ * written and checked against the neighbours), and resize in place either
+ * succeeds, keeping the contents and the counters, or says NO_MEMORY and
+ * leaves the block as it was. */
+static void test_resize_usable(void)
+{
+    ak_byte_allocator h;
+    TRY(fresh_on_ram(&h));
+    CHECK(h.ops->resize && h.ops->usable_size); /* only run for allocators that have them */
+    bm_rng r;
+    bm_rng_seed(&r, 7);
+    size_t n = 0, used = 0;
+    unsigned long grown = 0, refused = 0;
+    for (unsigned op = 0; op < 3000; op++) {
+        const unsigned kind = (unsigned)bm_rng_below(&r, 10);
+        if (n == 0 || (kind < 4 && n < 256)) {
+            const size_t size = size_pow2_band(&r, 10);
+            const size_t align = (size_t)1 << bm_rng_below(&r, 6);
+            void *p;
+            TRY(alloc_checked(h, size, align, &p));
+            live[n] = (struct live){p, size, align, bm_rng_next(&r)};
+            const size_t u = ak_byte_usable_size(h, p, size, align);
+            CHECKF(u >= size && in_ram(p, u), "usable_size %zu for %zu bytes", u, size);
+            dense(p, u, live[n].tag, 0); /* all of it is ours */
+            n++;
+            used += size;
+        } else if (kind < 8) {
+            struct live *b = &live[bm_rng_below(&r, n)];
+            const size_t u = ak_byte_usable_size(h, b->p, b->size, b->align);
+            CHECKF(dense(b->p, u, b->tag, 1), "usable bytes of %p+%zu overwritten", (void *)b->p,
+                   b->size);
+            const size_t nsize = bm_rng_below(&r, 2) ? size_pow2_band(&r, 11) : b->size / 2;
+            ak_error e = ak_byte_resize(h, b->p, b->size, b->align, nsize);
+            if (e == AK_ERR_NO_MEMORY) {
+                refused++;
+                CHECK(dense(b->p, u, b->tag, 1));
+                CHECK(ak_byte_used_bytes(h) == used);
+                continue;
+            }
+            CHECK_OK(e);
+            const size_t keep = nsize < b->size ? nsize : b->size;
+            CHECKF(dense(b->p, keep, b->tag, 1), "resize %zu -> %zu lost contents", b->size, nsize);
+            used = used - b->size + nsize;
+            grown += nsize > b->size;
+            b->size = nsize;
+            const size_t nu = ak_byte_usable_size(h, b->p, nsize, b->align);
+            CHECK(nu >= nsize && in_ram(b->p, nu));
+            dense(b->p, nu, b->tag, 0);
+        } else {
+            const size_t i = (size_t)bm_rng_below(&r, n);
+            struct live b = live[i];
+            CHECK(dense(b.p, ak_byte_usable_size(h, b.p, b.size, b.align), b.tag, 1));
+            CHECK_OK(ak_byte_dealloc(h, b.p, b.size, b.align));
+            live[i] = live[--n];
+            used -= b.size;
+        }
+        if (op % 64 == 0) {
+            CHECK(ak_byte_used_bytes(h) == used);
+            CHECK_INVARIANTS(ak_byte_check(h));
+        }
+    }
+    CHECKF(grown > 10, "only %lu resizes grew a block (%lu refused)", grown, refused);
+    while (n) {
+        struct live b = live[--n];
+        CHECK(dense(b.p, ak_byte_usable_size(h, b.p, b.size, b.align), b.tag, 1));
+        CHECK_OK(ak_byte_dealloc(h, b.p, b.size, b.align));
+    }
+    CHECK(ak_byte_used_bytes(h) == 0);
+    CHECK_INVARIANTS(ak_byte_check(h));
+}
+
 /* The error contract, on the board's RAM: bad alignments and sizes, frees
  * of what was never allocated, regions that overlap or are too small, and
  * memory from a second region. */
@@ -1278,6 +1364,10 @@ int bm_main(void)
             run_for_subject(s, "random_pow2", test_random_pow2);
         run_for_subject(s, "model", test_model);
         run_for_subject(s, "errors_regions", test_errors_regions);
+        cur = s;
+        const ak_byte_allocator probe = fresh();
+        if (probe.ops->resize && probe.ops->usable_size)
+            run_for_subject(s, "resize_usable", test_resize_usable);
     }
 #if AK_HAVE_BITMAP_PAGE
     bm_run("bitmap_page.single_and_errors", test_page_single_and_errors);
