@@ -4,7 +4,7 @@
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
  * a constant number of list operations and header writes; no loop depends
  * on the heap's size or state. Overhead: 8 bytes per used block; one record
- * and one sentinel per region; ~9.5 KiB per allocator object (64-bit).
+ * and one sentinel per region; about 9.3 KiB per allocator object (64-bit).
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -20,7 +20,8 @@
  * do not depend on the pointer size):
  *   bit 0       this block is free
  *   bit 1       the previous physical block is free
- *   bits 4..43  block size (header included), a multiple of AK_TLSF_ALIGN
+ *   bits 3..43  block size (header included), a multiple of AK_TLSF_ALIGN
+ *               (bit 2, and bit 3 on 64-bit targets, are always zero)
  *   bits 44..49 slack: block size - 8 - requested size, for used blocks,
  *               so used_bytes stays exact whatever size free is given
  *   bits 50..63 tag: hash of the header's address and a per-allocator salt;
@@ -202,12 +203,12 @@ static inline void mapping_search(size_t size, unsigned *fl, unsigned *sl)
     }
 }
 
-/* ---- free lists ---- */
+/* ---- free lists ----
+ * Doubly linked, newest first, one per class; the bitmaps mirror which
+ * lists are non-empty. The callers keep free_blocks and free_bytes. */
 
-static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t size)
+static inline void list_insert_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
 {
-    unsigned fl, sl;
-    mapping_insert(size, &fl, &sl);
     uintptr_t head = a->heads[fl][sl];
     *link_next_free(b) = head;
     *link_prev_free(b) = 0;
@@ -216,14 +217,10 @@ static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t size)
     a->heads[fl][sl] = b;
     a->fl_bitmap |= (uintptr_t)1 << fl;
     a->sl_bitmap[fl] |= (uint32_t)1 << sl;
-    a->free_blocks++;
-    a->free_bytes += size;
 }
 
-static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
+static inline void list_remove_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
 {
-    unsigned fl, sl;
-    mapping_insert(size, &fl, &sl);
     uintptr_t next = *link_next_free(b);
     uintptr_t prev = *link_prev_free(b);
     if (next)
@@ -238,17 +235,49 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
                 a->fl_bitmap &= ~((uintptr_t)1 << fl);
         }
     }
+}
+
+/* Put nb where b is in list [fl][sl]: for a block that changed address or
+ * size but not class, cheaper than a removal and an insertion (no bitmap
+ * work, and the list head is not touched). nb's links may not overlap b's. */
+static inline void list_replace(ak_tlsf *a, uintptr_t b, uintptr_t nb, unsigned fl, unsigned sl)
+{
+    uintptr_t next = *link_next_free(b);
+    uintptr_t prev = *link_prev_free(b);
+    *link_next_free(nb) = next;
+    *link_prev_free(nb) = prev;
+    if (next)
+        *link_prev_free(next) = nb;
+    if (prev)
+        *link_next_free(prev) = nb;
+    else
+        a->heads[fl][sl] = nb;
+}
+
+static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t size)
+{
+    unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    list_insert_at(a, b, fl, sl);
+    a->free_blocks++;
+    a->free_bytes += size;
+}
+
+static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
+{
+    unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    list_remove_at(a, b, fl, sl);
     a->free_blocks--;
     a->free_bytes -= size;
 }
 
-/* A free block of at least `need` bytes, taken off its list, or 0. Good
- * fit first (any head of the rounded-up class fits); failing that, the
- * head of need's own class may still be big enough. */
-static inline uintptr_t find_block(ak_tlsf *a, size_t need, size_t *bsize)
+/* A free block of at least `need` bytes (left on its list [*flp][*slp]),
+ * or 0. Good fit first (any head of the rounded-up class fits); failing
+ * that, the head of need's own class may still be big enough. */
+static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
 {
     unsigned fl, sl;
-    uintptr_t b = 0;
     mapping_search(need, &fl, &sl);
     if (fl < FL_COUNT) {
         uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
@@ -259,19 +288,21 @@ static inline uintptr_t find_block(ak_tlsf *a, size_t need, size_t *bsize)
                 slmap = a->sl_bitmap[fl];
             }
         }
-        if (slmap)
-            b = a->heads[fl][ak_ffs32(slmap)];
+        if (slmap) {
+            sl = ak_ffs32(slmap);
+            *flp = fl;
+            *slp = sl;
+            return a->heads[fl][sl];
+        }
     }
-    if (!b) {
-        mapping_insert(need, &fl, &sl);
-        if (fl >= FL_COUNT)
-            return 0;
-        b = a->heads[fl][sl];
-        if (!b || hdr_size(hdr_get(b)) < need)
-            return 0;
-    }
-    *bsize = hdr_size(hdr_get(b));
-    list_remove(a, b, *bsize);
+    mapping_insert(need, &fl, &sl);
+    if (fl >= FL_COUNT)
+        return 0;
+    uintptr_t b = a->heads[fl][sl];
+    if (!b || hdr_size(hdr_get(b)) < need)
+        return 0;
+    *flp = fl;
+    *slp = sl;
     return b;
 }
 
@@ -396,23 +427,56 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     if (!ak_is_pow2(align) || size > AK_TLSF_MAX_ALLOC || align > AK_TLSF_MAX_ALIGN)
         return AK_ERR_INVALID_PARAM;
     size_t need = block_need(size);
-    size_t bsize;
+    unsigned fl, sl;
     uintptr_t b;
+    size_t bsize;
     uint64_t prev_flag = 0; /* a free block's predecessor is always used */
+    uint64_t tag;
     if (align <= ALIGN) {
-        b = find_block(a, need, &bsize);
+        b = find_block(a, need, &fl, &sl);
         if (!b)
             goto no_memory;
+        uint64_t w = hdr_get(b);
+        bsize = hdr_size(w);
+        tag = w & TAG_MASK;
+        size_t rest = bsize - need;
+        if (rest >= MIN_BLOCK) {
+            /* Split; the tail keeps the block's place in its list when it
+             * stays in the same class (carving from a big block). */
+            uintptr_t r = b + need;
+            unsigned rfl, rsl;
+            mapping_insert(rest, &rfl, &rsl);
+            hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+            *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
+            if (rfl == fl && rsl == sl) {
+                list_replace(a, b, r, fl, sl);
+            } else {
+                list_remove_at(a, b, fl, sl);
+                list_insert_at(a, r, rfl, rsl);
+            }
+            a->free_bytes -= need;
+            bsize = need;
+        } else {
+            list_remove_at(a, b, fl, sl);
+            a->free_blocks--;
+            a->free_bytes -= bsize;
+            next_set_prev_used(b + bsize);
+        }
     } else {
         /* Room for the block at any alignment, with a front gap that is
-         * either 0 or big enough to be a free block of its own. */
+         * either 0 or big enough to be a free block of its own: the gap is
+         * at most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
         size_t want;
-        if (ak_add_overflows(need, align, &want) || ak_add_overflows(want, MIN_BLOCK, &want) ||
-            want > MAX_BLOCK)
+        if (ak_add_overflows(need, align - ALIGN, &want) ||
+            ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
             goto no_memory;
-        b = find_block(a, want, &bsize);
+        b = find_block(a, want, &fl, &sl);
         if (!b)
             goto no_memory;
+        bsize = hdr_size(hdr_get(b));
+        list_remove_at(a, b, fl, sl);
+        a->free_blocks--;
+        a->free_bytes -= bsize;
         uintptr_t p = b + HDR;
         uintptr_t ap = ak_align_up(p, align);
         if (ap != p && ap - p < MIN_BLOCK)
@@ -427,19 +491,20 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
             bsize -= gap;
             prev_flag = F_PREV_FREE;
         }
+        tag = tag_of(a, b);
+        size_t rest = bsize - need;
+        if (rest >= MIN_BLOCK) {
+            uintptr_t r = b + need;
+            hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+            *link_prev_phys(r + rest) = r;
+            list_insert(a, r, rest);
+            bsize = need;
+        } else {
+            next_set_prev_used(b + bsize);
+        }
     }
-    size_t rest = bsize - need;
-    if (rest >= MIN_BLOCK) {
-        uintptr_t r = b + need;
-        hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
-        *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
-        list_insert(a, r, rest);
-        bsize = need;
-    } else {
-        next_set_prev_used(b + bsize);
-    }
-    hdr_set(b, (uint64_t)bsize | prev_flag | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT |
-                   tag_of(a, b));
+    AK_ASSERT(bsize - HDR - size <= SLACK_MAX);
+    hdr_set(b, (uint64_t)bsize | prev_flag | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT | tag);
     a->used_blocks++;
     a->used_bytes += size;
     if (a->used_bytes > a->peak_used_bytes)
@@ -474,7 +539,10 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
     uintptr_t n = b + bs;
     if ((hdr_get(n) & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n))
         return AK_ERR_NOT_ALLOCATED;
-    if (!block_fits_request(bs, size) || (p & (align - 1)) != 0)
+    /* The exact requested size (the usual case) or any size alloc could
+     * have made this block for. */
+    if ((size != bs - HDR - hdr_slack(w) && !block_fits_request(bs, size)) ||
+        (p & (align - 1)) != 0)
         return AK_ERR_INVALID_PARAM;
     *bp = b;
     *rp = r;
@@ -488,32 +556,73 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
     ak_error e = block_validate(a, ptr, size, align, &b, &r);
     if (e != AK_OK)
         return e;
-    a->hint = r;
     uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
-    a->used_bytes -= bs - HDR - hdr_slack(w);
-    a->used_blocks--;
     uintptr_t n = b + bs;
     uint64_t wn = hdr_get(n);
+    uintptr_t pb = 0;
+    uint64_t pw = 0;
     if (w & F_PREV_FREE) {
-        uintptr_t pb = *link_prev_phys(b);
-        size_t ps = hdr_size(hdr_get(pb));
-        AK_ASSERT(pb >= r->first && pb + ps == b);
-        list_remove(a, pb, ps);
+        /* The link sits in a free block, out of the caller's reach; still,
+         * never follow it outside the region or to a block that does not
+         * end here. */
+        pb = *link_prev_phys(b);
+        if (pb - r->first >= b - r->first)
+            return AK_ERR_NOT_ALLOCATED;
+        pw = hdr_get(pb);
+        if (pb + hdr_size(pw) != b || !(pw & F_FREE))
+            return AK_ERR_NOT_ALLOCATED;
+    }
+    a->hint = r;
+    a->used_bytes -= bs - HDR - hdr_slack(w);
+    a->used_blocks--;
+    a->free_bytes += bs;
+    unsigned fl, sl, mfl, msl;
+    if (pb) {
+        /* Merge into the free predecessor, which stays where it is (and in
+         * its list if the class does not change). */
+        size_t ms = hdr_size(pw) + bs;
         hdr_set(b, 0); /* an absorbed header must never pass as a block */
-        b = pb;
-        bs += ps;
+        if (wn & F_FREE) {
+            size_t ns = hdr_size(wn);
+            list_remove(a, n, ns);
+            a->free_bytes += ns; /* still free, now inside pb */
+            hdr_set(n, 0);
+            ms += ns;
+        }
+        mapping_insert(hdr_size(pw), &fl, &sl);
+        mapping_insert(ms, &mfl, &msl);
+        if (mfl != fl || msl != sl) {
+            list_remove_at(a, pb, fl, sl);
+            list_insert_at(a, pb, mfl, msl);
+        }
+        hdr_set(pb, (uint64_t)ms | F_FREE | (pw & TAG_MASK));
+        next_set_prev_free(pb + ms, pb);
+        return AK_OK;
     }
     if (wn & F_FREE) {
+        /* Absorb the free successor; b takes its list place if the class
+         * stays. */
         size_t ns = hdr_size(wn);
-        list_remove(a, n, ns);
+        size_t ms = bs + ns;
+        mapping_insert(ns, &fl, &sl);
+        mapping_insert(ms, &mfl, &msl);
+        if (mfl == fl && msl == sl) {
+            list_replace(a, n, b, fl, sl);
+        } else {
+            list_remove_at(a, n, fl, sl);
+            list_insert_at(a, b, mfl, msl);
+        }
         hdr_set(n, 0);
-        bs += ns;
-        n = b + bs;
+        hdr_set(b, (uint64_t)ms | F_FREE | (w & TAG_MASK));
+        next_set_prev_free(b + ms, b);
+        return AK_OK;
     }
-    hdr_set(b, (uint64_t)bs | F_FREE | tag_of(a, b));
+    mapping_insert(bs, &fl, &sl);
+    list_insert_at(a, b, fl, sl);
+    a->free_blocks++;
+    hdr_set(b, (uint64_t)bs | F_FREE | (w & TAG_MASK));
     next_set_prev_free(n, b);
-    list_insert(a, b, bs);
     return AK_OK;
 }
 
@@ -574,6 +683,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
             bs = total;
         }
     }
+    AK_ASSERT(bs - HDR - new_size <= SLACK_MAX);
     hdr_set(b, (uint64_t)bs | (w & F_PREV_FREE) | (uint64_t)(bs - HDR - new_size) << SLACK_SHIFT |
                    tag_of(a, b));
     a->used_bytes = a->used_bytes - old_req + new_size;
@@ -758,6 +868,8 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
         for (uintptr_t b = r->first; b < end;) {
             uint64_t w = hdr_get(b);
             size_t bs = hdr_size(w);
+            if (bs < MIN_BLOCK || bs > end - b)
+                break; /* corrupt: ak_tlsf_check says where */
             fn((void *)(b + HDR), bs - HDR, (w & F_FREE) == 0, ctx);
             b += bs;
         }

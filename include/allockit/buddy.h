@@ -32,15 +32,21 @@
  * Bookkeeping (inside each region, counted out of total_bytes)
  *   For a region [start, start+size): let s = start rounded up to the
  *   alignment of size_t, h = (start+size) rounded down to 16, and
- *   n0 = (h - s) / 16. The head at s holds a region record
- *   (AK_BUDDY_REGION_RECORD_BYTES: 56 bytes on 64-bit, 28 on 32-bit) and a
- *   bitmap of ceil(2*n0 / W) words of W bits (W = bits of size_t): one
- *   "allocated block starts here" bit per 16-byte granule and one "split"
- *   bit per block of order >= 5. Blocks start at lo = the end of the head
- *   rounded up to 16 and end at h, so
+ *   n0 = (h - s) / 16, W = bits of size_t. The head at s holds
+ *     - a region record: AK_BUDDY_REGION_RECORD_BYTES (64 bytes on 64-bit,
+ *       32 on 32-bit);
+ *     - a table of fls(n0) + 1 words: where each order's bits start;
+ *     - a bitmap of ceil((even(n0) + 4 * (floor(n0/2) + fls(n0))) / W)
+ *       words, even(x) being x rounded up to even: an "allocated block of
+ *       this order" bit per possible block of 16 bytes, and that bit plus a
+ *       "split" bit per possible block of each larger order -- 3 bits per
+ *       16 bytes in all.
+ *   Blocks start at lo = the end of the head rounded up to 16 and end at
+ *   h, so
  *       total_bytes += h - lo,
- *       bookkeeping  = lo - start  (~ 56 + 2*n0/8 bytes, i.e. about 1/64 of
- *                      the region: 16.4 KiB per MiB),
+ *       bookkeeping  = lo - start  (~ 3*n0/8 + 8*fls(n0) + 72 bytes, 3/128
+ *                      of the region: 24,784 bytes for a 1 MiB region,
+ *                      2.36%),
  *       trimmed      = start + size - h  (< 16 bytes).
  *   ak_buddy_region_overhead() gives the exact figure for a region.
  *   Allocated blocks carry no header: the user gets the whole block.
@@ -65,7 +71,7 @@ extern "C" {
  *  AK_BUDDY_MIN_SHIFT stay empty), so a block size 2^k has slot k. */
 #define AK_BUDDY_ORDERS (sizeof(size_t) * CHAR_BIT)
 /** Size of the record at the head of every region (before its bitmap). */
-#define AK_BUDDY_REGION_RECORD_BYTES (7 * sizeof(size_t))
+#define AK_BUDDY_REGION_RECORD_BYTES (8 * sizeof(size_t))
 
 struct ak_buddy_block;  /* a free block's list links (internal) */
 struct ak_buddy_region; /* a region's record (internal, inside the region) */
@@ -87,7 +93,9 @@ typedef struct ak_buddy {
     size_t trimmed_bytes;     /* region tails below 16 bytes */
 } ak_buddy;
 
-/** Diagnostics, filled by ak_buddy_stats. */
+/** Diagnostics, filled by ak_buddy_stats(). As for TLSF, the function has
+ *  the name of the struct tag, so the type is spelled
+ *  `struct ak_buddy_stats` (or ak_buddy_stats_t). */
 typedef struct ak_buddy_stats {
     size_t total_bytes;            /**< bytes in blocks (ak_buddy_total_bytes) */
     size_t used_bytes;             /**< requested bytes of live blocks */
@@ -103,7 +111,7 @@ typedef struct ak_buddy_stats {
     size_t region_count;           /**< regions under management */
     /** Free blocks of each order: free_blocks[k] counts blocks of 2^k bytes. */
     size_t free_blocks[AK_BUDDY_ORDERS];
-} ak_buddy_stats;
+} ak_buddy_stats_t;
 
 /** Called by ak_buddy_walk once per block: its address, its size (a power
  *  of two), whether it is allocated, and the caller's context. */
@@ -183,12 +191,10 @@ size_t ak_buddy_available_bytes(const ak_buddy *a);
  *  O(1). Returns SIZE_MAX if the region is unusable (wraps, too small). */
 size_t ak_buddy_region_overhead(uintptr_t start, size_t size);
 
-/** Fill @p out with diagnostics (see ak_buddy_stats). O(orders + number of
- *  free blocks): free blocks per order are counted on the free lists. */
-void ak_buddy_stats_get(const ak_buddy *a, ak_buddy_stats *out);
-
-/** Same as ak_buddy_stats_get (the name the diagnostics are known by). */
-#define ak_buddy_stats(a, out) ak_buddy_stats_get((a), (out))
+/** Fill @p out with diagnostics (see struct ak_buddy_stats).
+ *  O(orders + number of free blocks): free blocks per order are counted on
+ *  the free lists. */
+void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out);
 
 /** Call @p fn for every block, free or allocated, region by region (newest
  *  region first), in address order within a region. The blocks of a region

@@ -35,7 +35,7 @@
  *                               holds flags, the slack and a check tag
  *   AK_TLSF_FL_COUNT   36 / 25  first levels to cover every size up to
  *                               MAX_BLOCK: fls(MAX_BLOCK) - FL_SHIFT + 2
- * The allocator object is about 9.5 KiB on 64-bit targets (list heads for
+ * The allocator object is about 9.3 KiB on 64-bit targets (list heads for
  * 36 x 32 lists) and 3.3 KiB on 32-bit targets.
  *
  * Overheads
@@ -46,8 +46,9 @@
  * request of n bytes takes max(MIN_BLOCK, round_up(n + 8, ALIGN)) bytes, at
  * most MIN_BLOCK - ALIGN more when the leftover was too small to split off.
  * Per region: a record of five words at its start, the 8-byte sentinel
- * header at its end, and up to 2 * ALIGN bytes of edge trimming (at most
- * 88 bytes on 64-bit targets; AK_TLSF_REGION_OVERHEAD bounds it).
+ * header at its end, and edge trimming to the granule: a region of n bytes
+ * adds at least n - AK_TLSF_REGION_OVERHEAD (104 bytes on 64-bit targets,
+ * 60 on 32-bit ones) to total_bytes.
  *
  * Bounds
  * ------
@@ -61,14 +62,19 @@
  * whenever some free block holds at least r = max(MIN_BLOCK, round_up(n +
  * 8, ALIGN)) rounded up to the next list boundary, i.e. less than
  * r * (1 + 2^-SL_LOG2) + ALIGN bytes; a block of exactly r suffices when it
- * heads its list. An aligned alloc asks the same of r + align + MIN_BLOCK.
+ * heads its list. An aligned alloc asks the same of r + align - ALIGN +
+ * MIN_BLOCK.
  * The front gap of an aligned block becomes a free block; nothing is lost.
  * As for every allocator that does not move blocks, the heap needed for a
  * live set of M bytes can in the worst case exceed M by a factor growing
  * with log2 of the largest-to-smallest block ratio (Robson, 1974); this
- * allocator promises no better, but splitting and immediate coalescing
- * keep random workloads within a few percent of M.
-
+ * allocator promises no better. In practice splitting and immediate
+ * coalescing keep it small: with random allocs and frees (two to one) of
+ * log-uniform sizes into a 16 MiB pool, the first failure came with this
+ * share of the pool in live requested bytes: 8 B..4 KiB 97%, 8 B..64 KiB
+ * 98% (94% with alignments up to 4 KiB), 8 B..1 MiB 87-93%, and 8..256 B
+ * 80%, where the 8-byte header and 16-byte rounding dominate.
+ *
  * Safety checks
  * -------------
  * free and resize check the pointer before touching anything: it must lie
@@ -130,9 +136,11 @@ extern "C" {
 #else
 #define AK_TLSF_MAX_ALIGN ((size_t)1 << 31)
 #endif
-/** Upper bound on the bytes a region loses to its record, sentinel and
- *  edge trimming. */
-#define AK_TLSF_REGION_OVERHEAD (5 * sizeof(void *) + AK_TLSF_BLOCK_OVERHEAD + 3 * AK_TLSF_ALIGN)
+/** Upper bound on what a region of n bytes does not add to total_bytes:
+ *  its record, its sentinel, the first block's header and edge trimming
+ *  (104 bytes on 64-bit targets, 60 on 32-bit ones). */
+#define AK_TLSF_REGION_OVERHEAD                                                                    \
+    (5 * sizeof(void *) + 2 * AK_TLSF_BLOCK_OVERHEAD + 3 * AK_TLSF_ALIGN)
 
 /** The allocator. Complete so it can be static, on the stack or embedded;
  *  the fields are private. A zero-initialised object is a valid empty

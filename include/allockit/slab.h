@@ -1,0 +1,212 @@
+/* allockit slab: an object-caching byte allocator for small sizes, as
+ * kernels use, with an internal TLSF as its page source and for large
+ * requests.
+ *
+ * Size classes (AK_SLAB_CLASS_COUNT = 28), derived from two rules:
+ *   - 16-byte steps up to 128:  16 32 48 64 80 96 112 128
+ *   - four classes per power of two above that, in steps of a quarter of
+ *     the lower power:          160 192 224 256, 320 384 448 512,
+ *                               640 768 896 1024, 1280 1536 1792 2048,
+ *                               2560 3072 3584 4096
+ * A class of size c = k * 2^j (k odd) guarantees the alignment 2^j, its
+ * lowest set bit: power-of-two classes are naturally aligned (64 -> 64,
+ * 4096 -> 4096), the others less so (48 -> 16, 192 -> 64, 3072 -> 1024).
+ * A request (size, align) takes the smallest class that is >= size
+ * (size 0 counts as 1) and guarantees >= align. Requests above 4096 bytes
+ * or with align above 4096 go "large": straight to the TLSF.
+ *
+ * Slabs: a slab is one power-of-two span taken from the TLSF, aligned to
+ * its own size, so the slab of an object is align_down(ptr, slab_size).
+ * Slab size: 4096 << max(0, log2(c) - 8), doubled for 448, 896, 1792, 3584:
+ * 4 KiB for classes 16..384, 8 KiB for 448..768, 16 KiB for 896..1536,
+ * 32 KiB for 1792..3072, 64 KiB for 3584 and 4096. A slab holds 8..250
+ * objects. Its header (40 bytes on 64-bit targets, 28 on 32-bit, plus one
+ * allocated bit per object, rounded up to the class's alignment) sits at
+ * the slab start; its last AK_SLAB_TAIL bytes hold the TLSF header of the
+ * next block, so slabs the TLSF places back to back tile memory exactly.
+ * Header and tail cost at most 1/8 of a slab (the power-of-two classes
+ * from 256 up, whose first object slot holds the header) and below 1/14
+ * for every other class.
+ *
+ * Waste, worst case: a request of s bytes uses its class size; the gap is
+ * < 16 bytes up to 128 (size 1 in class 16 is the extreme) and < 25% of s
+ * above (129 -> 160); add at most 12.5% of each slab for header and tail,
+ * plus one empty slab cached per class (at most 28 slabs, ~250 KiB when
+ * every class has one), which is released whenever a TLSF allocation
+ * fails. Large blocks cost what the TLSF costs. Nothing is reserved per
+ * class at init: slabs come from, and go back to, the TLSF.
+ *
+ * Costs: alloc and free of a small object are O(1): a table lookup for
+ * the class, a pop/push on the current slab's free list, one bitmap bit,
+ * counters; taking a new slab or releasing an empty one is one TLSF call.
+ * A free validates its pointer in O(1) with one region (O(regions) with
+ * several): inside a region, a live slab header of the right class (a tag
+ * derived from the header address and the class), an object start, and an
+ * allocated bit (so a double free is detected exactly).
+ *
+ * Not thread-safe: callers serialise access (wrap the byte interface). */
+#ifndef ALLOCKIT_SLAB_H
+#define ALLOCKIT_SLAB_H
+
+#include <allockit/core.h>
+#include <allockit/tlsf.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Number of size classes. */
+#define AK_SLAB_CLASS_COUNT 28
+/** Largest request served from a slab; larger ones go to the TLSF. */
+#define AK_SLAB_MAX_SMALL 4096
+/** Largest alignment a class can guarantee; larger aligns go to the TLSF. */
+#define AK_SLAB_MAX_CLASS_ALIGN 4096
+/** Bytes at the end of each slab span left to the TLSF (its next block's
+ *  header): a slab of S bytes is a TLSF block of S - AK_SLAB_TAIL bytes. */
+#define AK_SLAB_TAIL AK_TLSF_BLOCK_OVERHEAD
+
+struct ak_slab_hdr; /* a slab's header, at the slab's start (in slab.c) */
+struct ak_region;
+
+/** Per-class state (fields are private; read them through
+ *  ak_slab_class_stats). */
+typedef struct ak_slab_class {
+    struct ak_slab_hdr *partial; /* slabs with free and used objects; allocs take the head */
+    struct ak_slab_hdr *full;    /* slabs with no free object */
+    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
+    size_t in_use;               /* objects allocated in this class */
+    size_t requested;            /* sum of the sizes requested for them */
+    size_t partial_count;
+    size_t full_count;
+} ak_slab_class;
+
+/** A slab allocator. A zero-initialised object is a valid empty allocator.
+ *  Its fields are private. */
+typedef struct ak_slab {
+    ak_slab_class cls[AK_SLAB_CLASS_COUNT];
+    struct ak_region *regions; /* records at the start of each region, newest first */
+    uintptr_t lo, hi;          /* the span of all regions (exact with one region) */
+    uintptr_t salt;            /* this instance's part of every slab tag */
+    size_t region_count;
+    size_t large_count;     /* live large blocks */
+    size_t large_requested; /* and their requested bytes */
+    ak_tlsf tlsf;           /* page source and large-block allocator */
+} ak_slab;
+
+/** Diagnostics of one size class. */
+typedef struct ak_slab_class_info {
+    size_t object_size;      /**< class size: what a request of this class uses */
+    size_t object_align;     /**< alignment every object of the class has */
+    size_t slab_size;        /**< bytes per slab (also its alignment) */
+    size_t objects_per_slab; /**< objects one slab holds */
+    size_t objects_in_use;   /**< objects currently allocated */
+    size_t requested_bytes;  /**< sum of requested sizes of those objects */
+    size_t slabs_partial;    /**< slabs with both free and used objects */
+    size_t slabs_full;       /**< slabs with no free object */
+    size_t slabs_empty;      /**< cached empty slabs (0 or 1) */
+    size_t waste_bytes;      /**< slab bytes not holding requested data */
+} ak_slab_class_info;
+
+/** Diagnostics of the whole allocator. */
+typedef struct ak_slab_stats_info {
+    size_t total_bytes;     /**< as ak_slab_total_bytes */
+    size_t used_bytes;      /**< as ak_slab_used_bytes */
+    size_t small_objects;   /**< live objects in every class */
+    size_t small_requested; /**< their requested bytes */
+    size_t slabs;           /**< slabs held from the TLSF (partial + full + empty) */
+    size_t slab_bytes;      /**< their bytes */
+    size_t slabs_empty;     /**< cached empty slabs */
+    size_t large_blocks;    /**< live large blocks */
+    size_t large_requested; /**< their requested bytes */
+    size_t waste_bytes;     /**< slab_bytes - small_requested */
+    size_t tlsf_used_bytes; /**< TLSF used: slabs * (S - AK_SLAB_TAIL) + large */
+    size_t region_count;    /**< regions added */
+} ak_slab_stats_info;
+
+/** Reset @p a and give it its first region [start, start+size). A few
+ *  bytes at the region start hold a region record; the rest goes to the
+ *  TLSF. O(1).
+ *  @retval AK_ERR_INVALID_PARAM the region wraps or is too small to hold
+ *          anything (@p a is then a valid empty allocator). */
+ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size);
+
+/** Add the region [start, start+size). O(regions).
+ *  @retval AK_ERR_MEMORY_OVERLAP it overlaps a region already added
+ *  @retval AK_ERR_INVALID_PARAM it wraps or is too small (nothing changed) */
+ak_error ak_slab_add_memory(ak_slab *a, uintptr_t start, size_t size);
+
+/** Allocate @p size bytes aligned to @p align. Small requests (see the
+ *  class rules above) come from a slab, others from the TLSF. O(1) (one
+ *  TLSF call when a new slab is needed). If the TLSF runs out, every
+ *  cached empty slab is released and the TLSF asked once more.
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size/align
+ *          too large to represent (nothing changed)
+ *  @retval AK_ERR_NO_MEMORY nothing fits (cached empty slabs may have been
+ *          released; no live block changed) */
+ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out);
+
+/** Free a block, given the @p size and @p align passed to alloc (they pick
+ *  the class, so the block's slab is found in O(1)).
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two
+ *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region, not the start
+ *          of an object, already free, or (size, align) name a class the
+ *          block does not belong to (a small block freed as large, a large
+ *          block freed as small, another class). A large block freed with
+ *          a wrong large size gives what ak_tlsf_dealloc gives.
+ *  Nothing changes on error. used_bytes assumes @p size is the size that
+ *  was allocated (another size of the same class is not detectable). */
+ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align);
+
+/** Resize in place from @p old_size to @p new_size (same @p align): a
+ *  small block when both sizes map to the same class; a large block
+ *  through ak_tlsf_resize when both are large. O(1).
+ *  @retval AK_ERR_NO_MEMORY not possible in place (block unchanged)
+ *  @retval AK_ERR_NOT_ALLOCATED / AK_ERR_INVALID_PARAM as ak_slab_dealloc */
+ak_error ak_slab_resize(ak_slab *a, void *ptr, size_t old_size, size_t align, size_t new_size);
+
+/** Bytes usable at @p ptr: the class size for a small block, what the TLSF
+ *  says for a large one; @p size if the block is not valid. O(1). */
+size_t ak_slab_usable_size(const ak_slab *a, const void *ptr, size_t size, size_t align);
+
+/** Bytes under management (the TLSF's total: regions minus records). O(1). */
+size_t ak_slab_total_bytes(const ak_slab *a);
+/** Sum of the requested sizes of live blocks (small and large). O(classes). */
+size_t ak_slab_used_bytes(const ak_slab *a);
+/** total - used. O(classes). */
+size_t ak_slab_available_bytes(const ak_slab *a);
+
+/** The size of class @p class_index, or 0 if out of range. O(1). */
+size_t ak_slab_class_size(unsigned class_index);
+
+/** The class a request (size, align) uses: 0..AK_SLAB_CLASS_COUNT-1, or
+ *  AK_SLAB_CLASS_COUNT for a large request, or -1 if align is not a power
+ *  of two. O(1). */
+int ak_slab_class_of(size_t size, size_t align);
+
+/** Diagnostics of class @p class_index. O(1).
+ *  @retval AK_ERR_INVALID_PARAM class_index >= AK_SLAB_CLASS_COUNT */
+ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_class_info *out);
+
+/** Diagnostics of the whole allocator. O(classes). */
+void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out);
+
+/** Release every cached empty slab to the TLSF (as under memory
+ *  pressure). O(classes). Returns the number of slabs released. */
+size_t ak_slab_trim(ak_slab *a);
+
+/** Walk every class, every slab (header tag, list membership, counters,
+ *  free list, allocated bitmap), the region records, and the TLSF
+ *  (ak_tlsf_check), and cross-check the counters with the TLSF's.
+ *  O(slabs * objects per slab + TLSF). NULL if every invariant holds, else
+ *  a static string naming the first broken one. */
+const char *ak_slab_check(const ak_slab *a);
+
+/** The byte-allocator interface handle (name "slab"; resize, usable_size
+ *  and check are provided). */
+ak_byte_allocator ak_slab_as_byte(ak_slab *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOCKIT_SLAB_H */
