@@ -34,7 +34,12 @@ summary="$out/summary.txt"
 failed=0
 t0=$(date +%s)
 
-line() { echo "$*" >>"$summary"; echo "$*"; }
+# One closing line per target, with its time.
+line() {
+    l="$* ($(($(date +%s) - ${ts:-$t0})) s)"
+    echo "$l" >>"$summary"
+    echo "$l"
+}
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # The closing "<name>: N passed, M failed" line of a log, as "N M".
@@ -150,6 +155,7 @@ cross() {
 }
 
 for t in $targets; do
+    ts=$(date +%s)
     case $t in
     riscv64 | riscv32 | aarch64) baremetal "$t" ;;
     s390x) cross s390x s390x s390x-linux-gnu qemu-s390x-static "64-bit big-endian" ;;
