@@ -11,7 +11,7 @@ WERROR ?= OFF
 CMAKE_ARGS ?=
 CMAKE_CC := $(if $(filter default,$(origin CC)),,-DCMAKE_C_COMPILER=$(CC))
 
-.PHONY: all configure build test bench docs install clean format test-sanitize coverage fuzz
+.PHONY: all configure build test test-targets bench docs install clean format test-sanitize coverage fuzz
 
 all: build
 
@@ -24,7 +24,8 @@ build: configure
 test:
 	@./scripts/deps.sh test
 	@$(MAKE) --no-print-directory build
-	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" ./scripts/run-tests.sh $(BUILD) $(JOBS)
+	@./scripts/deps.sh targets
+	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" WERROR=$(WERROR) ./scripts/run-tests.sh $(BUILD) $(JOBS)
 
 # The suite under AddressSanitizer + UBSan (quick scale) in build-asan.
 test-sanitize:
@@ -39,6 +40,12 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	@./scripts/deps.sh fuzz
 	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" ./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+# Bare metal (qemu-system riscv64/aarch64) and foreign CPUs (qemu-user
+# s390x, armhf, i686, aarch64); targets whose tools are missing are skipped.
+test-targets:
+	@./scripts/deps.sh targets
+	@JOBS=$(JOBS) WERROR=$(WERROR) ./scripts/test-targets.sh $(BUILD)/targets
 
 bench:
 	@./scripts/deps.sh bench
