@@ -2,9 +2,11 @@
  * manual: constants, overheads, bounds).
  *
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
- * a constant number of list operations and header writes; no loop depends
- * on the heap's size or state. Overhead: 8 bytes per used block; one record
- * and one sentinel per region; about 9.3 KiB per allocator object (64-bit).
+ * a constant number of list operations and header writes. The exception:
+ * when no larger class has a free block, alloc scans the list of the
+ * request's own class, so a block that fits is never missed. Overhead:
+ * 8 bytes per used block; one record and one sentinel per region; about
+ * 9.3 KiB per allocator object (64-bit).
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -298,8 +300,8 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
 }
 
 /* A free block of at least `need` bytes (left on its list [*flp][*slp]),
- * or 0. Good fit first (any head of the rounded-up class fits); failing
- * that, the head of need's own class may still be big enough. */
+ * or 0. Good fit first (any head of the rounded-up class fits, O(1));
+ * failing that, the first big-enough block of need's own class. */
 static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
 {
     unsigned fl, sl;
@@ -320,11 +322,16 @@ static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp,
             return a->heads[fl][sl];
         }
     }
+    /* Every larger class is empty. A big-enough block of need's own class
+     * may sit anywhere in its list, not only at the head: scanning that one
+     * list keeps "the largest request that fitted fits again" true. */
     mapping_insert(need, &fl, &sl);
     if (fl >= FL_COUNT)
         return 0;
     uintptr_t b = a->heads[fl][sl];
-    if (!b || hdr_size(hdr_get(b)) < need)
+    while (b && hdr_size(hdr_get(b)) < need)
+        b = *link_next_free(b);
+    if (!b)
         return 0;
     *flp = fl;
     *slp = sl;

@@ -201,7 +201,8 @@ ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size);
 
 /** Allocate @p size bytes aligned to @p align (a non-zero power of two).
  *  Size 0 gives a distinct pointer (a minimum block). Not zero-filled.
- *  O(1): no loops besides constant-bounded ones.
+ *  O(1), except when no larger size class has a free block: then the
+ *  list of the request's own class is scanned for a block that fits.
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size >
  *          AK_TLSF_MAX_ALLOC, or align > AK_TLSF_MAX_ALIGN
  *  @retval AK_ERR_NO_MEMORY no free block is big enough (counted in
