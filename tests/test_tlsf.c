@@ -710,6 +710,68 @@ static void test_largest_fits_again(void)
     free(mem);
 }
 
+/* Regions of nearly one size share a size class; once everything is freed
+ * the largest request that fitted after they were added fits again, in
+ * whatever order the lists hold the regions' blocks (found by binary
+ * search, as a user probing the pool would). */
+static void test_largest_fits_again_regions(void)
+{
+    enum { NREG = 6, N = 3000 };
+    const size_t base = 200000;
+    char *m[NREG];
+    ak_tlsf a = {0};
+    for (int i = 0; i < NREG; i++) {
+        size_t sz = base + (size_t)(i == 2 ? 700 : 100 * i); /* the largest is third */
+        m[i] = region(sz);
+        CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[i], sz));
+    }
+    size_t lo = 0, hi = base + 1000;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        void *p;
+        if (ak_tlsf_alloc(&a, mid, 1, &p) == AK_OK) {
+            CHECK_OK(ak_tlsf_dealloc(&a, p, mid, 1));
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    const size_t largest = lo;
+    CHECK(largest > base);
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed + 11);
+    static void *ptrs[N];
+    static size_t sz[N];
+    for (int round = 0; round < 4; round++) {
+        int n = 0;
+        while (n < N) {
+            sz[n] = (size_t)ak_rng_log_uniform(&rng, 1, 4096);
+            if (ak_tlsf_alloc(&a, sz[n], 8, &ptrs[n]) != AK_OK)
+                break;
+            n++;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)ak_rng_below(&rng, (uint64_t)i + 1);
+            void *tp = ptrs[i];
+            ptrs[i] = ptrs[j];
+            ptrs[j] = tp;
+            size_t ts = sz[i];
+            sz[i] = sz[j];
+            sz[j] = ts;
+        }
+        for (int i = 0; i < n; i++)
+            CHECK_OK(ak_tlsf_dealloc(&a, ptrs[i], sz[i], 8));
+        check_inv(&a);
+        CHECK(walk(&a).blocks == NREG);
+        void *p;
+        CHECKF(ak_tlsf_alloc(&a, largest, 1, &p) == AK_OK, "round %d: %zu no longer fits", round,
+               largest);
+        CHECK_OK(ak_tlsf_dealloc(&a, p, largest, 1));
+    }
+    for (int i = 0; i < NREG; i++)
+        free(m[i]);
+}
+
 static void test_stats_and_handle(void)
 {
     ak_tlsf a = {0};
@@ -1141,6 +1203,7 @@ int main(int argc, char **argv)
     RUN(test_huge_pool);
 #endif
     RUN(test_largest_fits_again);
+    RUN(test_largest_fits_again_regions);
     RUN(test_stats_and_handle);
     RUN(test_checker_detects);
     return ak_test_finish();
