@@ -1262,7 +1262,35 @@ static void test_model(void)
                 CHECK(ak_buddy_used_bytes(&a) == used);
                 nbad++;
             }
+            /* Now and then, the free blocks per order around the free: it
+             * must merge up from the block's order k to some order K,
+             * taking one free buddy off each order in [k, K). */
+            const bool watch = ak_rng_below(&rng, 64) == 0;
+            ak_buddy_stats_t before, after;
+            if (watch)
+                ak_buddy_stats(&a, &before);
             CHECK_OK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align));
+            if (watch) {
+                ak_buddy_stats(&a, &after);
+                unsigned k = (unsigned)__builtin_ctzll(
+                    (unsigned long long)ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align));
+                unsigned top = k;
+                while (top < AK_BUDDY_ORDERS &&
+                       after.free_blocks[top] != before.free_blocks[top] + 1)
+                    top++;
+                CHECK(top < AK_BUDDY_ORDERS);
+                for (unsigned m = 0; m < AK_BUDDY_ORDERS; m++) {
+                    size_t want = before.free_blocks[m];
+                    if (m == top)
+                        want++;
+                    else if (m >= k && m < top)
+                        want--;
+                    CHECKF(after.free_blocks[m] == want,
+                           "free of order %u: order %u has %zu free blocks, expected %zu", k, m,
+                           after.free_blocks[m], want);
+                }
+                nwatched++;
+            }
             /* A second free of the same pointer is refused. */
             if (ak_rng_below(&rng, 64) == 0) {
                 CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
