@@ -72,12 +72,12 @@ struct ak_region;
  *  ak_slab_class_stats). */
 typedef struct ak_slab_class {
     struct ak_slab_hdr *partial; /* slabs with free and used objects; allocs take the head */
-    struct ak_slab_hdr *full;    /* slabs with no free object */
-    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
     size_t in_use;               /* objects allocated in this class */
-    size_t requested;            /* sum of the sizes requested for them */
+    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
+    size_t requested;            /* sum of the sizes requested for them (apart from in_use,
+                                    so that the two updates stay two plain adds) */
     size_t partial_count;
-    size_t full_count;
+    size_t slab_count; /* slabs held: partial, full (on no list) and the cached one */
 } ak_slab_class;
 
 /** A slab allocator. A zero-initialised object is a valid empty allocator.
@@ -85,7 +85,7 @@ typedef struct ak_slab_class {
 typedef struct ak_slab {
     ak_slab_class cls[AK_SLAB_CLASS_COUNT];
     struct ak_region *regions; /* records at the start of each region, newest first */
-    uintptr_t lo, hi;          /* the span of all regions (exact with one region) */
+    uintptr_t lo, hi;          /* the region the last free resolved (a hint) */
     uintptr_t salt;            /* this instance's part of every slab tag */
     size_t region_count;
     size_t large_count;     /* live large blocks */
