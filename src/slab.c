@@ -61,7 +61,7 @@ enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 #define BM_SHIFT (sizeof(size_t) == 8 ? 6u : 5u)
 
 struct ak_slab_hdr {
-    uintptr_t tag;  /* slab_tag(a, header address, class) while the slab is held */
+    uintptr_t tag;  /* slab_tag(a, slab address, class) while the slab is held */
     uint16_t inuse; /* objects allocated */
     uint8_t hint;   /* bitmap words below this one are full */
     uint8_t cls;
@@ -71,7 +71,7 @@ struct ak_slab_hdr {
 };
 typedef struct ak_slab_hdr slab_hdr;
 
-/* The tag of a live slab: mixes the header address with the class and
+/* The tag of a live slab: mixes the slab address with the class and
  * the allocator's salt, so a header of another class, a released slab
  * (its tag is cleared) or one left in the memory by an earlier allocator
  * over the same region (another salt) does not match. */
@@ -142,7 +142,7 @@ typedef struct class_info {
 
 /* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes that
  * are not powers of two from 320 up (whose header takes a whole slot):
- * 9..251 objects per slab; header and tail take at most 1/8 of the slab
+ * 14..251 objects per slab; header and tail take at most 1/8 of the slab
  * (the power-of-two classes from 256 up) and less than 1/14 for every
  * other class. */
 static const class_info classes[AK_SLAB_CLASS_COUNT] = {
@@ -157,7 +157,7 @@ static const class_info classes[AK_SLAB_CLASS_COUNT] = {
 #define MAX_BM_WORDS BM_WORDS(16u, 12u)
 
 _Static_assert(NSLOT(16u, 12u) <= 65535u && MAX_BM_WORDS <= 255u, "in_use and hint fit");
-_Static_assert(NOBJ(4096u, 16u) >= 8u && NOBJ(384u, 13u) >= 8u, "8+ objects per slab");
+_Static_assert(NOBJ(4096u, 16u) >= 14u && NOBJ(256u, 12u) >= 14u, "14+ objects per slab");
 _Static_assert(NHDR(16u, 12u) * 16u <= 64u, "the smallest class's header fits a cache line");
 /* The reciprocal division is exact for n * size < 2^32: offsets are below
  * 2^16 and sizes below 2^13. */

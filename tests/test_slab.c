@@ -121,7 +121,7 @@ static void test_class_table(void)
         if (s >= 320 && !ak_is_pow2(s))
             want_slab *= 2;
         CHECK(ci.slab_size == want_slab);
-        CHECK(ci.objects_per_slab >= 9 && ci.objects_per_slab * s < ci.slab_size - AK_SLAB_TAIL);
+        CHECK(ci.objects_per_slab >= 14 && ci.objects_per_slab * s < ci.slab_size - AK_SLAB_TAIL);
         size_t lost = ci.slab_size - ci.objects_per_slab * s; /* header and tail */
         CHECKF(lost <= ci.slab_size / 8, "class %zu loses %zu of %zu", s, lost, ci.slab_size);
         if (!ak_is_pow2(s))

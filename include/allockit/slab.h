@@ -17,32 +17,37 @@
  *
  * Slabs: a slab is one power-of-two span taken from the TLSF, aligned to
  * its own size, so the slab of an object is align_down(ptr, slab_size).
- * Slab size: 4096 << max(0, log2(c) - 8), doubled for 448, 896, 1792, 3584:
- * 4 KiB for classes 16..384, 8 KiB for 448..768, 16 KiB for 896..1536,
- * 32 KiB for 1792..3072, 64 KiB for 3584 and 4096. A slab holds 8..250
- * objects. Its header (40 bytes on 64-bit targets, 28 on 32-bit, plus one
- * allocated bit per object, rounded up to the class's alignment) sits at
- * the slab start; its last AK_SLAB_TAIL bytes hold the TLSF header of the
- * next block, so slabs the TLSF places back to back tile memory exactly.
- * Header and tail cost at most 1/8 of a slab (the power-of-two classes
- * from 256 up, whose first object slot holds the header) and below 1/14
+ * Slab size: 4096 << max(0, log2(c) - 8), doubled for the classes from 320
+ * up that are not powers of two: 4 KiB for classes 16..256, 8 KiB for
+ * 320..512, 16 KiB for 640..1024, 32 KiB for 1280..2048, 64 KiB for
+ * 2560..4096. The span is cut into object-sized slots; the slab header
+ * (32 bytes on 64-bit targets, 20 on 32-bit, plus one allocated bit per
+ * slot) takes one to four slots at an offset that varies from slab to
+ * slab (so the headers of many slabs spread over the cache sets), and the
+ * last AK_SLAB_TAIL bytes hold the TLSF header of the next block, so slabs
+ * the TLSF places back to back tile memory exactly. A slab holds 14..251
+ * objects; header and tail cost at most 1/8 of a slab (the power-of-two
+ * classes from 256 up, whose header takes a whole slot) and less than 1/14
  * for every other class.
  *
  * Waste, worst case: a request of s bytes uses its class size; the gap is
  * < 16 bytes up to 128 (size 1 in class 16 is the extreme) and < 25% of s
  * above (129 -> 160); add at most 12.5% of each slab for header and tail,
- * plus one empty slab cached per class (at most 28 slabs, ~250 KiB when
- * every class has one), which is released whenever a TLSF allocation
- * fails. Large blocks cost what the TLSF costs. Nothing is reserved per
- * class at init: slabs come from, and go back to, the TLSF.
+ * plus one empty slab cached per class (528 KiB if every class has one),
+ * which is released whenever a TLSF allocation fails. Large blocks cost
+ * what the TLSF costs. Nothing is reserved per class at init: slabs come
+ * from, and go back to, the TLSF.
  *
  * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, a pop/push on the current slab's free list, one bitmap bit,
- * counters; taking a new slab or releasing an empty one is one TLSF call.
- * A free validates its pointer in O(1) with one region (O(regions) with
- * several): inside a region, a live slab header of the right class (a tag
- * derived from the header address and the class), an object start, and an
- * allocated bit (so a double free is detected exactly).
+ * the class, the lowest clear bit of the current slab's allocated bitmap
+ * at or after a hint word (at most 4 words) or one bit cleared, counters;
+ * neither touches the object's memory. Taking a new slab or releasing an
+ * empty one is one TLSF call. A free validates its pointer in O(1) with
+ * one region (O(regions) when it lies in another region than the last
+ * free's): the slab span inside a region, a live header of the right
+ * class (a tag derived from the slab address, the class and a
+ * per-allocator salt), an object slot start, and an allocated bit (so a
+ * double free is detected exactly).
  *
  * Not thread-safe: callers serialise access (wrap the byte interface). */
 #ifndef ALLOCKIT_SLAB_H
