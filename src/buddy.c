@@ -3,19 +3,23 @@
  * alloc, free and resize are O(orders): one find-first-set on the mask of
  * non-empty free lists, then at most one split or merge per order, each an
  * O(1) doubly-linked list operation plus a few bit operations. Finding the
- * region of a pointer is O(1) for the region used last, else O(regions).
- * Bookkeeping: a 7-word record plus 2 bits per 16-byte granule at the head
- * of each region (1/64 of the region); no header in front of any block.
+ * region of a pointer is O(1) for the region used last, else O(log
+ * regions) down an AVL tree of the regions.
+ * Bookkeeping: an 11-word record, a table of one word per order and 3 bits
+ * per 16-byte granule at the head of each region (about 3/128 of it); no
+ * header in front of any block.
  *
  * The state of a region is a binary tree of blocks per maximal carved
- * block: a node (k, p) is the aligned 2^k bytes at p. Two bitmaps describe
- * the tree:
- *   A (allocated)  one bit per 16-byte granule: set iff an allocated block
- *                  starts at that granule.
- *   S (split)      one bit per node of order >= 5: set iff the node is in
- *                  the tree and split into its two halves.
+ * block: a node (k, p) is the aligned 2^k bytes at p. Two bits per node
+ * describe the tree:
+ *   A (allocated)  set iff the node is a block, allocated, of exactly this
+ *                  order: a free checks its (pointer, order) with this one
+ *                  bit.
+ *   S (split)      set iff the node is in the tree and split into its two
+ *                  halves (orders >= 5 only: 16-byte nodes cannot split).
  * The leaves of the tree are the blocks. A leaf is free iff its A bit is
- * clear; free leaves are exactly the members of the free lists.
+ * clear; free leaves are exactly the members of the free lists. A node's
+ * A and S bits are adjacent, so a buddy's state is one word read.
  *
  * Invariants (checked by ak_buddy_check):
  *   - bit k of `nonempty` is set iff free_head[k] is not NULL;
@@ -25,7 +29,9 @@
  *     eager);
  *   - A bits are set only at allocated leaves, S bits only on split nodes;
  *   - the leaves tile [lo, hi) of every region; total_bytes, block_bytes,
- *     live_blocks and region_count agree with the regions.
+ *     live_blocks and region_count agree with the regions;
+ *   - regions are disjoint, each record and order table is consistent, and
+ *     the region tree is an AVL tree holding exactly the listed regions.
  */
 #include <allockit/buddy.h>
 
@@ -40,20 +46,32 @@
 #define WORD_MASK  ((size_t)WORD_BITS - 1)
 #define TOP_SHIFT  (AK_SIZE_BITS - 1) /* largest order a size_t can express */
 
+#if defined(__GNUC__) || defined(__clang__)
+#define AK_BUDDY_INLINE         __attribute__((always_inline)) inline
+#define AK_BUDDY_PREFETCH(addr) __builtin_prefetch((const void *)(addr), 1)
+#else
+#define AK_BUDDY_INLINE         inline
+#define AK_BUDDY_PREFETCH(addr) ((void)0)
+#endif
+
 /* A free block's links, written into the block itself. */
 typedef struct ak_buddy_block {
     struct ak_buddy_block *next;
     struct ak_buddy_block *prev; /* NULL for the head of a list */
 } buddy_block;
 
-/* The record at the head of every region, followed by its bitmap. */
+/* The record at the head of every region, followed by its table of order
+ * bases and its bitmap. */
 typedef struct ak_buddy_region {
-    ak_region link;   /* list link and the [start, end) the user gave */
-    uintptr_t lo;     /* first byte of the block area (16-aligned) */
-    uintptr_t hi;     /* end of the block area (16-aligned, exclusive) */
-    size_t granules;  /* (hi - lo) / 16: A bits [0, g), S bits [g, 2g) */
-    size_t map_words; /* words in map (sized for the region before its head) */
-    size_t map[];
+    ak_region link;                       /* list link and the [start, end) the user gave */
+    uintptr_t lo;                         /* first byte of the block area (16-aligned) */
+    uintptr_t hi;                         /* end of the block area (16-aligned, exclusive) */
+    size_t granules;                      /* (hi - lo) / 16 */
+    size_t map_words;                     /* words in map (sized for the region before its head) */
+    size_t *map;                          /* the bitmap, right after base[] */
+    struct ak_buddy_region *left, *right; /* AVL tree of regions by address */
+    size_t height;                        /* of the subtree rooted here */
+    size_t base[];                        /* base[k - 4]: map bit of node 0 of order k */
 } buddy_region;
 
 _Static_assert(sizeof(buddy_block) <= MIN_BLOCK, "a free block must hold its links");
@@ -106,22 +124,54 @@ static size_t bit_count(const size_t *map, size_t from, size_t to)
 
 /* ---- node addressing ----
  * A node (k, p) lies inside the span when lo <= p and p + 2^k <= hi. Its
- * index among the nodes of order k is (p - lo) >> k: distinct for distinct
- * aligned p even though lo is only 16-aligned, and below (hi - lo) >> k.
- * With g granules, order k (>= 5) keeps its S bits from
- * g + (g - (g >> (k - 5))): the gap to the next order, ceil(a/2) for
- * a = g >> (k - 5), is at least the (hi - lo) >> k = floor(a/2) nodes of
- * order k, and every offset stays below g, so S fits in [g, 2g). */
+ * index among the nodes of order k is i = (p - lo) >> k: distinct for
+ * distinct aligned p even though lo is only 16-aligned, and below
+ * c_k = (hi - lo) >> k, the node count of order k.
+ * Map layout, for g granules (g = c_4) and h = g / 2 (base[] in the record
+ * keeps each order's start, so finding a node's bits is a load and a shift):
+ *   order 4:   the A bit of node i at bit i; the area is g rounded up to
+ *              even (P bits), so the pairs below never straddle a word;
+ *   order k>4: the pair (A, S) of node i at bits base_k + 2i and + 1, with
+ *              base_k = P + 4 * (h - (h >> (k - 5)) + (k - 5)).
+ * Order k owns 4 * (ceil(c_k / 2) + 1) bits up to base_{k+1} (c_k is
+ * h >> (k - 5)), room for its c_k pairs. For the top order K <= fls(g) + 4
+ * the map ends by P + 4 * (h + fls(g)) bits: about 3 bits per granule. */
 
-static inline size_t a_index(const buddy_region *r, uintptr_t p)
+/* Bits a map needs for g granules (g >= 1). */
+static inline size_t map_bits(size_t g)
 {
-    return (p - r->lo) >> MIN_SHIFT;
+    return ((g + 1) & ~(size_t)1) + 4 * ((g >> 1) + ak_fls_size(g));
 }
 
-static inline size_t s_index(const buddy_region *r, unsigned k, uintptr_t p)
+/* base_k of the layout above: the map bit of node 0 of order k. */
+static inline size_t order_base(size_t g, unsigned k)
 {
-    size_t g = r->granules;
-    return g + (g - (g >> (k - MIN_SHIFT - 1))) + ((p - r->lo) >> k);
+    if (k == MIN_SHIFT)
+        return 0;
+    size_t h = g >> 1;
+    unsigned j = k - MIN_SHIFT - 1;
+    return ((g + 1) & ~(size_t)1) + 4 * (h - (h >> j) + j);
+}
+
+/* Entries of base[]: orders 4 .. fls(g) + 4, the highest a node can have. */
+static inline size_t base_entries(size_t g)
+{
+    return ak_fls_size(g) + 1;
+}
+
+/* The A bit of node (k, p); its S bit (k > 4) is the next one. Nodes of
+ * order 4 take one bit each, the others two. */
+static inline size_t node_bit(const buddy_region *r, unsigned k, uintptr_t p)
+{
+    size_t i = (size_t)(p - r->lo) >> k;
+    return r->base[k - MIN_SHIFT] + (i << (k > MIN_SHIFT));
+}
+
+/* The A bit (bit 0) and S bit (bit 1) of a node, from one word: the pair
+ * starts at an even bit, so it never straddles two words. */
+static inline unsigned node_pair(const size_t *map, size_t i)
+{
+    return (unsigned)(map[i >> WORD_SHIFT] >> (i & WORD_MASK)) & 3u;
 }
 
 /* Node of 2^k bytes at p (aligned) lies wholly in the span. */
@@ -133,7 +183,23 @@ static inline bool node_in_span(const buddy_region *r, uintptr_t p, size_t bs)
 /* Is the node (k, p), k > MIN_SHIFT, split? */
 static inline bool node_split(const buddy_region *r, unsigned k, uintptr_t p)
 {
-    return bit_get(r->map, s_index(r, k, p));
+    return bit_get(r->map, node_bit(r, k, p) + 1);
+}
+
+/* Is the node (k, p) an allocated block of order k? */
+static inline bool node_allocated(const buddy_region *r, unsigned k, uintptr_t p)
+{
+    return bit_get(r->map, node_bit(r, k, p));
+}
+
+/* Is the node (k, p), whose parent is split, a free block? Not allocated
+ * and (above order 4) not split itself: one word read. */
+static inline bool node_free_leaf(const buddy_region *r, unsigned k, uintptr_t p)
+{
+    size_t i = node_bit(r, k, p);
+    if (k == MIN_SHIFT)
+        return !bit_get(r->map, i);
+    return node_pair(r->map, i) == 0;
 }
 
 /* Order of the highest node that starts at p (p != 0) inside [p, hi): the
@@ -147,25 +213,97 @@ static inline unsigned top_order(uintptr_t p, uintptr_t hi)
 
 /* ---- regions ---- */
 
+/* Regions also form an AVL tree keyed by their (disjoint) block areas, so
+ * that finding the region of a pointer is O(log regions) however many
+ * there are. Regions are never removed: only insertion is needed. */
+
+static inline size_t tree_height(const buddy_region *t)
+{
+    return t ? t->height : 0;
+}
+
+static void tree_fix_height(buddy_region *t)
+{
+    size_t l = tree_height(t->left), r = tree_height(t->right);
+    t->height = (l > r ? l : r) + 1;
+}
+
+static buddy_region *tree_rotate_right(buddy_region *t)
+{
+    buddy_region *l = t->left;
+    t->left = l->right;
+    l->right = t;
+    tree_fix_height(t);
+    tree_fix_height(l);
+    return l;
+}
+
+static buddy_region *tree_rotate_left(buddy_region *t)
+{
+    buddy_region *r = t->right;
+    t->right = r->left;
+    r->left = t;
+    tree_fix_height(t);
+    tree_fix_height(r);
+    return r;
+}
+
+/* Restore |height(left) - height(right)| <= 1 at t after one insertion
+ * below it; returns the subtree's new root. */
+static buddy_region *tree_balance(buddy_region *t)
+{
+    tree_fix_height(t);
+    size_t l = tree_height(t->left), r = tree_height(t->right);
+    if (l > r + 1) {
+        if (tree_height(t->left->left) < tree_height(t->left->right))
+            t->left = tree_rotate_left(t->left);
+        return tree_rotate_right(t);
+    }
+    if (r > l + 1) {
+        if (tree_height(t->right->right) < tree_height(t->right->left))
+            t->right = tree_rotate_right(t->right);
+        return tree_rotate_left(t);
+    }
+    return t;
+}
+
+/* Insert n (a leaf: no children, height 1). Recursion depth is the tree
+ * height, at most 1.44 * log2(regions) + 2. */
+static buddy_region *tree_insert(buddy_region *t, buddy_region *n)
+{
+    if (!t)
+        return n;
+    if (n->lo < t->lo)
+        t->left = tree_insert(t->left, n);
+    else
+        t->right = tree_insert(t->right, n);
+    return tree_balance(t);
+}
+
+/* The region whose block area holds p, or NULL. O(log regions). */
 static buddy_region *region_search(const ak_buddy *a, uintptr_t p)
 {
-    for (buddy_region *r = a->regions; r; r = (buddy_region *)r->link.next)
-        if (p - r->lo < r->hi - r->lo)
-            return r;
+    buddy_region *t = a->root;
+    while (t) {
+        if (p < t->lo)
+            t = t->left;
+        else if (p >= t->hi)
+            t = t->right;
+        else
+            return t;
+    }
     return (buddy_region *)0;
 }
 
-/* The region whose block area holds p, remembering it for the next call:
- * alloc and free mostly touch the same region as the call before. */
-static inline buddy_region *region_find(ak_buddy *a, uintptr_t p)
+/* The region whose block area holds p, trying first the one of the last
+ * successful call (alloc and free mostly touch the region the call before
+ * did). Successful calls store it in a->last; failed ones change nothing. */
+static inline buddy_region *region_find(const ak_buddy *a, uintptr_t p)
 {
     buddy_region *r = a->last;
     if (r && p - r->lo < r->hi - r->lo)
         return r;
-    r = region_search(a, p);
-    if (r)
-        a->last = r;
-    return r;
+    return region_search(a, p);
 }
 
 /* Where a region's parts go; see the layout in the header comment. */
@@ -174,6 +312,7 @@ typedef struct region_layout {
     uintptr_t end;    /* user's end (exclusive) */
     uintptr_t lo, hi; /* block area */
     size_t map_words;
+    size_t base_entries;
 } region_layout;
 
 static bool layout_region(uintptr_t start, size_t size, region_layout *l)
@@ -188,8 +327,10 @@ static bool layout_region(uintptr_t start, size_t size, region_layout *l)
     if (rec >= hi)
         return false;
     size_t n0 = (size_t)(hi - rec) >> MIN_SHIFT;
-    size_t words = (2 * n0 + WORD_MASK) >> WORD_SHIFT; /* n0 < SIZE_MAX/16: no wrap */
-    if (ak_mul_overflows(words, sizeof(size_t), &map_bytes) ||
+    /* n0 < SIZE_MAX / 16, so map_bits(n0) < 3.1 * n0 + 300 cannot wrap. */
+    size_t words = (map_bits(n0) + WORD_MASK) >> WORD_SHIFT;
+    size_t table = base_entries(n0);
+    if (ak_mul_overflows(words + table, sizeof(size_t), &map_bytes) ||
         ak_add_overflows(rec, sizeof(buddy_region), &head_end) ||
         ak_add_overflows(head_end, map_bytes, &head_end) ||
         !ak_align_up_checked(head_end, MIN_BLOCK, &lo) || lo >= hi)
@@ -198,6 +339,7 @@ static bool layout_region(uintptr_t start, size_t size, region_layout *l)
     l->lo = lo;
     l->hi = hi;
     l->map_words = words;
+    l->base_entries = table;
     return true;
 }
 
@@ -213,6 +355,17 @@ static inline void list_push(ak_buddy *a, unsigned k, uintptr_t p)
         h->prev = b;
     a->free_head[k] = b;
     a->nonempty |= (size_t)1 << k;
+}
+
+/* Make b the only member of the empty list k (a split's upper half: every
+ * list between the order asked for and the one split from is empty). */
+static inline void list_push_empty(ak_buddy *a, unsigned k, uintptr_t p)
+{
+    buddy_block *b = (buddy_block *)p;
+    AK_ASSERT(a->free_head[k] == 0);
+    b->next = (buddy_block *)0;
+    b->prev = (buddy_block *)0;
+    a->free_head[k] = b;
 }
 
 static inline void list_remove(ak_buddy *a, unsigned k, buddy_block *b)
@@ -245,32 +398,48 @@ static inline bool order_for(size_t size, size_t align, unsigned *k)
     return true;
 }
 
+/* Why the block at p (inside r's span) is not an allocated block of the
+ * order asked for: if some allocated block starts at p, the size or align
+ * named the wrong size class; otherwise p is free, inside a block, or not
+ * 16-aligned. Only bad frees get here, so the O(orders) walk is fine. */
+static ak_error classify_bad_free(const buddy_region *r, uintptr_t p)
+{
+    if (p & (MIN_BLOCK - 1))
+        return AK_ERR_NOT_ALLOCATED;
+    /* Descend from the highest node at p: if a block starts at p, this
+     * reaches it (the nodes above it at p are split); if p is inside a
+     * block, the nodes at p are outside the tree and have no bits set. */
+    unsigned k = top_order(p, r->hi);
+    while (k > MIN_SHIFT && node_split(r, k, p))
+        k--;
+    return node_allocated(r, k, p) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
+}
+
 /* Checks shared by dealloc and resize: p must be the start of an allocated
  * block of order k, where k comes from (size, align). */
-static ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
-                             buddy_region **rout, unsigned *kout)
+static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
+                                             buddy_region **rout, unsigned *kout, size_t *bitout)
 {
     unsigned k;
     if (!ak_is_pow2(align) || !order_for(size, align, &k))
         return AK_ERR_INVALID_PARAM;
+    /* The merge that follows a free reads the buddy's links: start that
+     * load now, under the bitmap read (a prefetch never faults). Buddies
+     * of 32 bytes and less share the block's 64-byte line: no need. */
+    if (k > MIN_SHIFT + 1)
+        AK_BUDDY_PREFETCH(p ^ ((uintptr_t)1 << k));
     buddy_region *r = region_find(a, p);
-    if (!r || (p & (MIN_BLOCK - 1)) || !bit_get(r->map, a_index(r, p)))
+    if (!r)
         return AK_ERR_NOT_ALLOCATED;
-    /* An allocated block starts at p; is it of order k? It is iff the node
-     * (k, p) lies in the span, is not split (else the block is smaller),
-     * and its parent is split or outside the span (else it is larger). */
     size_t bs = (size_t)1 << k;
     if ((p & (bs - 1)) || r->hi - p < bs)
-        return AK_ERR_INVALID_PARAM;
-    if (k > MIN_SHIFT && node_split(r, k, p))
-        return AK_ERR_INVALID_PARAM;
-    if (k < TOP_SHIFT) {
-        uintptr_t parent = p & ~(uintptr_t)bs;
-        if (node_in_span(r, parent, bs << 1) && !node_split(r, k + 1, parent))
-            return AK_ERR_INVALID_PARAM;
-    }
+        return classify_bad_free(r, p);
+    size_t bit = node_bit(r, k, p);
+    if (!bit_get(r->map, bit))
+        return classify_bad_free(r, p);
     *rout = r;
     *kout = k;
+    *bitout = bit;
     return AK_OK;
 }
 
@@ -290,14 +459,20 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
 
     buddy_region *r = (buddy_region *)l.record;
     r->link.next = (ak_region *)a->regions;
+    r->left = r->right = (buddy_region *)0;
+    r->height = 1;
     r->link.start = start;
     r->link.end = l.end;
     r->lo = l.lo;
     r->hi = l.hi;
     r->granules = (size_t)(l.hi - l.lo) >> MIN_SHIFT;
     r->map_words = l.map_words;
+    r->map = r->base + l.base_entries;
+    for (unsigned k = MIN_SHIFT; k < MIN_SHIFT + l.base_entries; k++)
+        r->base[k - MIN_SHIFT] = order_base(r->granules, k);
     words_clear(r->map, l.map_words);
     a->regions = r;
+    a->root = tree_insert(a->root, r);
     a->last = r;
     a->region_count++;
     a->total_bytes += (size_t)(l.hi - l.lo);
@@ -324,7 +499,7 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
     for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
         heads[k] = (struct ak_buddy_block *)0;
     a->nonempty = 0;
-    a->regions = a->last = (buddy_region *)0;
+    a->regions = a->last = a->root = (buddy_region *)0;
     a->total_bytes = a->used_bytes = a->block_bytes = a->peak_used_bytes = 0;
     a->live_blocks = a->region_count = a->bookkeeping_bytes = a->trimmed_bytes = 0;
     return ak_buddy_add_memory(a, start, size);
@@ -344,13 +519,23 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     uintptr_t p = (uintptr_t)b;
     buddy_region *r = region_find(a, p);
     AK_ASSERT(r != 0);
-    /* Split down to order k; the upper halves go back on the lists. */
-    while (j > k) {
-        bit_set(r->map, s_index(r, j, p));
-        j--;
-        list_push(a, j, p + ((uintptr_t)1 << j));
+    a->last = r;
+    /* Region fields in locals: the bitmap stores below could alias them
+     * as far as the compiler knows, and would force reloads. */
+    size_t *map = r->map;
+    const size_t *base = r->base;
+    size_t off = (size_t)(p - r->lo);
+    /* Split down to order k; the upper halves go on the lists k..j-1,
+     * which are all empty (j was the first non-empty order >= k). */
+    if (j > k) {
+        a->nonempty |= ((size_t)1 << j) - ((size_t)1 << k);
+        do {
+            bit_set(map, base[j - MIN_SHIFT] + ((off >> j) << 1) + 1);
+            j--;
+            list_push_empty(a, j, p + ((uintptr_t)1 << j));
+        } while (j > k);
     }
-    bit_set(r->map, a_index(r, p));
+    bit_set(map, base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
     a->used_bytes += size;
     a->block_bytes += (size_t)1 << k;
     a->live_blocks++;
@@ -360,51 +545,65 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     return AK_OK;
 }
 
-/* Free the block (k, p) whose A bit is already clear: merge upwards while
- * the buddy is a free leaf of the same order, then list the result. */
-static void release_block(ak_buddy *a, buddy_region *r, uintptr_t p, unsigned k)
+/* Free the block (k, p) whose A bit, map bit `bit`, is already clear:
+ * merge upwards while the buddy is a free leaf of the same order, then
+ * list the result. */
+static AK_BUDDY_INLINE void release_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
+                                          unsigned k, size_t bit)
 {
+    size_t *map = r->map; /* locals: see ak_buddy_alloc */
+    const size_t *base = r->base;
+    const uintptr_t lo = r->lo, hi = r->hi;
     size_t bs = (size_t)1 << k;
     for (;;) {
         uintptr_t b = p ^ bs;
-        /* A buddy in the span has a split parent (ours), so it is a leaf
-         * unless split itself, and free unless its A bit is set. */
-        if (!node_in_span(r, b, bs) || bit_get(r->map, a_index(r, b)) ||
-            (k > MIN_SHIFT && node_split(r, k, b)))
+        /* A buddy in the span has a split parent (ours). Its node is the
+         * next one of the order, before or after ours. */
+        if (b < lo || b >= hi || hi - b < bs)
             break;
+        if (k == MIN_SHIFT) {
+            if (bit_get(map, b > p ? bit + 1 : bit - 1))
+                break;
+        } else if (node_pair(map, b > p ? bit + 2 : bit - 2) != 0) {
+            break;
+        }
         list_remove(a, k, (buddy_block *)b);
         p &= ~(uintptr_t)bs;
         k++;
         bs <<= 1;
-        bit_clear(r->map, s_index(r, k, p));
+        bit = base[k - MIN_SHIFT] + ((size_t)((p - lo) >> k) << 1);
+        bit_clear(map, bit + 1);
     }
     list_push(a, k, p);
 }
 
 ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
 {
-    buddy_region *r;
-    unsigned k;
+    buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
+    unsigned k = 0;
+    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, size, align, &r, &k);
+    ak_error e = locate_block(a, p, size, align, &r, &k, &bit);
     if (e != AK_OK)
         return e;
     if (size > a->used_bytes)
         return AK_ERR_INVALID_PARAM;
-    bit_clear(r->map, a_index(r, p));
+    bit_clear(r->map, bit);
+    a->last = r;
     a->used_bytes -= size;
     a->block_bytes -= (size_t)1 << k;
     a->live_blocks--;
-    release_block(a, r, p, k);
+    release_block(a, r, p, k, bit);
     return AK_OK;
 }
 
 ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size)
 {
-    buddy_region *r;
-    unsigned k, nk;
+    buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
+    unsigned k = 0, nk;
+    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, old_size, align, &r, &k);
+    ak_error e = locate_block(a, p, old_size, align, &r, &k, &bit);
     if (e != AK_OK)
         return e;
     if (old_size > a->used_bytes)
@@ -419,22 +618,26 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
         for (unsigned j = k; j < nk; j++) {
             size_t bs = (size_t)1 << j;
             uintptr_t b = p + bs;
-            if (!node_in_span(r, b, bs) || bit_get(r->map, a_index(r, b)) ||
-                (j > MIN_SHIFT && node_split(r, j, b)))
+            if (!node_in_span(r, b, bs) || !node_free_leaf(r, j, b))
                 return AK_ERR_NO_MEMORY;
         }
+        bit_clear(r->map, node_bit(r, k, p));
         for (unsigned j = k; j < nk; j++) {
             list_remove(a, j, (buddy_block *)(p + ((uintptr_t)1 << j)));
-            bit_clear(r->map, s_index(r, j + 1, p));
+            bit_clear(r->map, node_bit(r, j + 1, p) + 1);
         }
-    } else {
+        bit_set(r->map, node_bit(r, nk, p));
+    } else if (nk < k) {
         /* Shrink: split off upper halves (their buddies, our lower halves,
          * stay in use, so they cannot merge). */
+        bit_clear(r->map, node_bit(r, k, p));
         for (unsigned j = k; j > nk; j--) {
-            bit_set(r->map, s_index(r, j, p));
+            bit_set(r->map, node_bit(r, j, p) + 1);
             list_push(a, j - 1, p + ((uintptr_t)1 << (j - 1)));
         }
+        bit_set(r->map, node_bit(r, nk, p));
     }
+    a->last = r;
     a->used_bytes = a->used_bytes - old_size + new_size;
     a->block_bytes = a->block_bytes - ((size_t)1 << k) + ((size_t)1 << nk);
     if (a->used_bytes > a->peak_used_bytes)
@@ -477,7 +680,7 @@ size_t ak_buddy_region_overhead(uintptr_t start, size_t size)
 
 /* ---- diagnostics ---- */
 
-void ak_buddy_stats_get(const ak_buddy *a, ak_buddy_stats *out)
+void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out)
 {
     out->total_bytes = a->total_bytes;
     out->used_bytes = a->used_bytes;
@@ -511,13 +714,49 @@ static unsigned leaf_order_at(const buddy_region *r, uintptr_t p, size_t *splits
     return k;
 }
 
+/* Nodes in the subtree t, all of whose block areas must lie in [min, max),
+ * or SIZE_MAX if it is broken: out of order, a wrong height, out of
+ * balance, or deeper than any AVL tree of size_t-countable nodes. */
+static size_t tree_verify(const buddy_region *t, uintptr_t min, uintptr_t max, unsigned depth)
+{
+    if (!t)
+        return 0;
+    if (depth > 2 * AK_SIZE_BITS || t->lo < min || t->hi > max)
+        return SIZE_MAX;
+    size_t l = tree_verify(t->left, min, t->lo, depth + 1);
+    size_t r = tree_verify(t->right, t->hi, max, depth + 1);
+    size_t hl = tree_height(t->left), hr = tree_height(t->right);
+    if (l == SIZE_MAX || r == SIZE_MAX || t->height != (hl > hr ? hl : hr) + 1 || hl > hr + 1 ||
+        hr > hl + 1)
+        return SIZE_MAX;
+    return l + r + 1;
+}
+
+/* Set A and S bits in r's whole map (padding included, which must be
+ * clear). Pairs start at an even bit, so within the pair area A bits are
+ * the even ones and S bits the odd ones. */
+static void count_map_bits(const buddy_region *r, size_t *a_bits, size_t *s_bits)
+{
+    const size_t even = (size_t)0x5555555555555555ull;
+    size_t pairs = (r->granules + 1) & ~(size_t)1;
+    *a_bits = bit_count(r->map, 0, pairs);
+    *s_bits = 0;
+    for (size_t w = pairs >> WORD_SHIFT; w < r->map_words; w++) {
+        size_t x = r->map[w];
+        if (w == pairs >> WORD_SHIFT)
+            x &= ~(size_t)0 << (pairs & WORD_MASK);
+        *a_bits += ak_popcount64((uint64_t)(x & even));
+        *s_bits += ak_popcount64((uint64_t)(x & ~even));
+    }
+}
+
 void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx)
 {
     size_t splits = 0;
     for (const buddy_region *r = a->regions; r; r = (const buddy_region *)r->link.next) {
         for (uintptr_t p = r->lo; p < r->hi;) {
             size_t bs = (size_t)1 << leaf_order_at(r, p, &splits);
-            fn((void *)p, bs, bit_get(r->map, a_index(r, p)), ctx);
+            fn((void *)p, bs, node_allocated(r, ak_ffs_size(bs), p), ctx);
             p += bs;
         }
     }
@@ -544,13 +783,19 @@ const char *ak_buddy_check(const ak_buddy *a)
         if (r->link.start > rec || r->link.end < r->hi || r->lo >= r->hi ||
             ((r->lo | r->hi) & (MIN_BLOCK - 1)) ||
             r->granules != (size_t)(r->hi - r->lo) >> MIN_SHIFT ||
-            r->map_words < (2 * r->granules + WORD_MASK) >> WORD_SHIFT ||
+            r->map_words < (map_bits(r->granules) + WORD_MASK) >> WORD_SHIFT ||
+            r->map < r->base + base_entries(r->granules) ||
             (uintptr_t)(r->map + r->map_words) > r->lo)
             return "region record inconsistent";
+        for (unsigned k = MIN_SHIFT; k < MIN_SHIFT + base_entries(r->granules); k++)
+            if (r->base[k - MIN_SHIFT] != order_base(r->granules, k))
+                return "region order table inconsistent";
         for (const buddy_region *q = (const buddy_region *)r->link.next; q;
              q = (const buddy_region *)q->link.next)
             if (ak_ranges_overlap(r->link.start, r->link.end, q->link.start, q->link.end))
                 return "two regions overlap";
+        if (region_search(a, r->lo) != r)
+            return "region missing from the search tree";
         bookkeeping += (size_t)(r->lo - r->link.start);
         trimmed += (size_t)(r->link.end - r->hi);
 
@@ -559,7 +804,7 @@ const char *ak_buddy_check(const ak_buddy *a)
         for (uintptr_t p = r->lo; p < r->hi;) {
             unsigned k = leaf_order_at(r, p, &splits);
             size_t bs = (size_t)1 << k;
-            if (bit_get(r->map, a_index(r, p))) {
+            if (node_allocated(r, k, p)) {
                 used_here++;
                 used_block_bytes += bs;
             } else {
@@ -569,13 +814,17 @@ const char *ak_buddy_check(const ak_buddy *a)
             p += bs;
         }
         used_leaves += used_here;
-        if (bit_count(r->map, 0, r->granules) != used_here)
-            return "allocated bit set where no allocated block starts";
-        if (bit_count(r->map, r->granules, r->map_words * WORD_BITS) != splits)
+        size_t a_bits, s_bits;
+        count_map_bits(r, &a_bits, &s_bits);
+        if (a_bits != used_here)
+            return "allocated bit set on a node that is no allocated block";
+        if (s_bits != splits)
             return "split bit set on a node outside the block tree";
     }
     if (regions != a->region_count)
         return "region_count disagrees with the region list";
+    if (tree_verify(a->root, 0, UINTPTR_MAX, 0) != regions)
+        return "region search tree broken (order, balance or size)";
     if (total != a->total_bytes)
         return "total_bytes disagrees with the regions";
     if (bookkeeping != a->bookkeeping_bytes || trimmed != a->trimmed_bytes)
@@ -603,7 +852,7 @@ const char *ak_buddy_check(const ak_buddy *a)
                 return "free block outside every region";
             if ((p & (bs - 1)) || r->hi - p < bs)
                 return "free block misaligned or crossing its region's end";
-            if (bit_get(r->map, a_index(r, p)))
+            if (node_allocated(r, k, p))
                 return "free block marked allocated";
             if (k > MIN_SHIFT && node_split(r, k, p))
                 return "free block marked split";
@@ -613,8 +862,7 @@ const char *ak_buddy_check(const ak_buddy *a)
                     return "free block is not a block of its order";
             }
             uintptr_t bud = p ^ bs;
-            if (node_in_span(r, bud, bs) && !bit_get(r->map, a_index(r, bud)) &&
-                (k == MIN_SHIFT || !node_split(r, k, bud)))
+            if (node_in_span(r, bud, bs) && node_free_leaf(r, k, bud))
                 return "two free buddies left unmerged";
         }
         if (n != free_leaves[k])

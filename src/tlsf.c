@@ -2,9 +2,11 @@
  * manual: constants, overheads, bounds).
  *
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
- * a constant number of list operations and header writes; no loop depends
- * on the heap's size or state. Overhead: 8 bytes per used block; one record
- * and one sentinel per region; ~9.5 KiB per allocator object (64-bit).
+ * a constant number of list operations and header writes. The exception:
+ * when no larger class has a free block, alloc scans the list of the
+ * request's own class, so a block that fits is never missed. Overhead:
+ * 8 bytes per used block; one record and one sentinel per region; about
+ * 9.3 KiB per allocator object (64-bit).
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -20,7 +22,8 @@
  * do not depend on the pointer size):
  *   bit 0       this block is free
  *   bit 1       the previous physical block is free
- *   bits 4..43  block size (header included), a multiple of AK_TLSF_ALIGN
+ *   bits 3..43  block size (header included), a multiple of AK_TLSF_ALIGN
+ *               (bit 2, and bit 3 on 64-bit targets, are always zero)
  *   bits 44..49 slack: block size - 8 - requested size, for used blocks,
  *               so used_bytes stays exact whatever size free is given
  *   bits 50..63 tag: hash of the header's address and a per-allocator salt;
@@ -37,8 +40,8 @@
  *  - a block's prev-free bit equals its predecessor's free bit, and then
  *    the prev-physical link points at the predecessor;
  *  - a free block is in exactly the list its size maps to; lists are
- *    doubly linked; a bitmap bit is set iff its list (or level) is
- *    non-empty;
+ *    doubly linked (but for the head's back link, which is unused); a
+ *    bitmap bit is set iff its list (or level) is non-empty;
  *  - a used block is no bigger than alloc would have made it for its
  *    requested size (so its slack fits), and the counters match the blocks.
  */
@@ -47,6 +50,16 @@
 #include "ak_internal.h"
 
 /* ---- constants ---- */
+
+/* A cache prefetch hint; define AK_PREFETCH(addr) to nothing to turn it
+ * off, or to your compiler's form. */
+#ifndef AK_PREFETCH
+#if defined(__GNUC__) || defined(__clang__)
+#define AK_PREFETCH(addr) __builtin_prefetch((addr), 1, 3)
+#else
+#define AK_PREFETCH(addr) ((void)(addr))
+#endif
+#endif
 
 #define ALIGN       AK_TLSF_ALIGN
 #define ALIGN_LOG2  AK_TLSF_ALIGN_LOG2
@@ -157,6 +170,18 @@ static inline bool block_fits_request(size_t bs, size_t size)
     return size <= bs - HDR && bs - block_need(size) < MIN_BLOCK;
 }
 
+/* Bytes from payload address p (ALIGN-aligned) to the first address
+ * aligned to `align` that leaves either no gap or one big enough to be a
+ * free block. A wrap at the top of the address space gives a huge gap,
+ * which no block fits. */
+static inline size_t aligned_gap(uintptr_t p, size_t align)
+{
+    uintptr_t ap = ak_align_up(p, align);
+    if (ap != p && ap - p < MIN_BLOCK)
+        ap = ak_align_up(p + MIN_BLOCK, align);
+    return ap - p;
+}
+
 /* Mark the successor n of a block as having a free (with link) or a used
  * predecessor. */
 static inline void next_set_prev_free(uintptr_t n, uintptr_t b)
@@ -202,20 +227,65 @@ static inline void mapping_search(size_t size, unsigned *fl, unsigned *sl)
     }
 }
 
-/* ---- free lists ---- */
+/* ---- free lists ----
+ * Doubly linked, newest first, one per class; the bitmaps mirror which
+ * lists are non-empty. A list's head is the block heads[fl][sl] names, and
+ * its prev link is left unspecified: taking the head (what alloc does)
+ * then needs no write to the next block, which is usually cold. The
+ * callers keep free_blocks and free_bytes. */
 
-static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t size)
+static inline void list_insert_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
 {
-    unsigned fl, sl;
-    mapping_insert(size, &fl, &sl);
     uintptr_t head = a->heads[fl][sl];
     *link_next_free(b) = head;
-    *link_prev_free(b) = 0;
     if (head)
         *link_prev_free(head) = b;
     a->heads[fl][sl] = b;
     a->fl_bitmap |= (uintptr_t)1 << fl;
     a->sl_bitmap[fl] |= (uint32_t)1 << sl;
+}
+
+static inline void list_remove_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
+{
+    uintptr_t next = *link_next_free(b);
+    if (a->heads[fl][sl] == b) {
+        a->heads[fl][sl] = next;
+        if (!next) {
+            a->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
+            if (!a->sl_bitmap[fl])
+                a->fl_bitmap &= ~((uintptr_t)1 << fl);
+        }
+    } else {
+        uintptr_t prev = *link_prev_free(b);
+        *link_next_free(prev) = next;
+        if (next)
+            *link_prev_free(next) = prev;
+    }
+}
+
+/* Put nb where b is in list [fl][sl]: for a block that changed address or
+ * size but not class, cheaper than a removal and an insertion (no bitmap
+ * work). nb's links may not overlap b's. */
+static inline void list_replace(ak_tlsf *a, uintptr_t b, uintptr_t nb, unsigned fl, unsigned sl)
+{
+    uintptr_t next = *link_next_free(b);
+    *link_next_free(nb) = next;
+    if (next)
+        *link_prev_free(next) = nb;
+    if (a->heads[fl][sl] == b) {
+        a->heads[fl][sl] = nb;
+    } else {
+        uintptr_t prev = *link_prev_free(b);
+        *link_prev_free(nb) = prev;
+        *link_next_free(prev) = nb;
+    }
+}
+
+static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t size)
+{
+    unsigned fl, sl;
+    mapping_insert(size, &fl, &sl);
+    list_insert_at(a, b, fl, sl);
     a->free_blocks++;
     a->free_bytes += size;
 }
@@ -224,31 +294,17 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
 {
     unsigned fl, sl;
     mapping_insert(size, &fl, &sl);
-    uintptr_t next = *link_next_free(b);
-    uintptr_t prev = *link_prev_free(b);
-    if (next)
-        *link_prev_free(next) = prev;
-    if (prev) {
-        *link_next_free(prev) = next;
-    } else {
-        a->heads[fl][sl] = next;
-        if (!next) {
-            a->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
-            if (!a->sl_bitmap[fl])
-                a->fl_bitmap &= ~((uintptr_t)1 << fl);
-        }
-    }
+    list_remove_at(a, b, fl, sl);
     a->free_blocks--;
     a->free_bytes -= size;
 }
 
-/* A free block of at least `need` bytes, taken off its list, or 0. Good
- * fit first (any head of the rounded-up class fits); failing that, the
- * head of need's own class may still be big enough. */
-static inline uintptr_t find_block(ak_tlsf *a, size_t need, size_t *bsize)
+/* A free block of at least `need` bytes (left on its list [*flp][*slp]),
+ * or 0. Good fit first (any head of the rounded-up class fits, O(1));
+ * failing that, the first big-enough block of need's own class. */
+static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
 {
     unsigned fl, sl;
-    uintptr_t b = 0;
     mapping_search(need, &fl, &sl);
     if (fl < FL_COUNT) {
         uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
@@ -259,19 +315,26 @@ static inline uintptr_t find_block(ak_tlsf *a, size_t need, size_t *bsize)
                 slmap = a->sl_bitmap[fl];
             }
         }
-        if (slmap)
-            b = a->heads[fl][ak_ffs32(slmap)];
+        if (slmap) {
+            sl = ak_ffs32(slmap);
+            *flp = fl;
+            *slp = sl;
+            return a->heads[fl][sl];
+        }
     }
-    if (!b) {
-        mapping_insert(need, &fl, &sl);
-        if (fl >= FL_COUNT)
-            return 0;
-        b = a->heads[fl][sl];
-        if (!b || hdr_size(hdr_get(b)) < need)
-            return 0;
-    }
-    *bsize = hdr_size(hdr_get(b));
-    list_remove(a, b, *bsize);
+    /* Every larger class is empty. A big-enough block of need's own class
+     * may sit anywhere in its list, not only at the head: scanning that one
+     * list keeps "the largest request that fitted fits again" true. */
+    mapping_insert(need, &fl, &sl);
+    if (fl >= FL_COUNT)
+        return 0;
+    uintptr_t b = a->heads[fl][sl];
+    while (b && hdr_size(hdr_get(b)) < need)
+        b = *link_next_free(b);
+    if (!b)
+        return 0;
+    *flp = fl;
+    *slp = sl;
     return b;
 }
 
@@ -396,28 +459,72 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     if (!ak_is_pow2(align) || size > AK_TLSF_MAX_ALLOC || align > AK_TLSF_MAX_ALIGN)
         return AK_ERR_INVALID_PARAM;
     size_t need = block_need(size);
-    size_t bsize;
+    unsigned fl, sl;
     uintptr_t b;
+    size_t bsize;
     uint64_t prev_flag = 0; /* a free block's predecessor is always used */
+    uint64_t tag;
     if (align <= ALIGN) {
-        b = find_block(a, need, &bsize);
+        b = find_block(a, need, &fl, &sl);
         if (!b)
             goto no_memory;
+        /* The split point or the successor (whose header is written next)
+         * is at or just past b + need: load it alongside b's header. */
+        AK_PREFETCH((const void *)(b + need));
+        uint64_t w = hdr_get(b);
+        bsize = hdr_size(w);
+        tag = w & TAG_MASK;
+        size_t rest = bsize - need;
+        if (rest >= MIN_BLOCK) {
+            /* Split; the tail keeps the block's place in its list when it
+             * stays in the same class (carving from a big block). */
+            uintptr_t r = b + need;
+            unsigned rfl, rsl;
+            mapping_insert(rest, &rfl, &rsl);
+            hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+            *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
+            if (rfl == fl && rsl == sl) {
+                list_replace(a, b, r, fl, sl);
+            } else {
+                list_remove_at(a, b, fl, sl);
+                list_insert_at(a, r, rfl, rsl);
+            }
+            a->free_bytes -= need;
+            bsize = need;
+        } else {
+            list_remove_at(a, b, fl, sl);
+            a->free_blocks--;
+            a->free_bytes -= bsize;
+            next_set_prev_used(b + bsize);
+        }
     } else {
-        /* Room for the block at any alignment, with a front gap that is
-         * either 0 or big enough to be a free block of its own. */
-        size_t want;
-        if (ak_add_overflows(need, align, &want) || ak_add_overflows(want, MIN_BLOCK, &want) ||
-            want > MAX_BLOCK)
-            goto no_memory;
-        b = find_block(a, want, &bsize);
-        if (!b)
-            goto no_memory;
-        uintptr_t p = b + HDR;
-        uintptr_t ap = ak_align_up(p, align);
-        if (ap != p && ap - p < MIN_BLOCK)
-            ap = ak_align_up(p + MIN_BLOCK, align);
-        size_t gap = ap - p;
+        /* First the good fit for the size alone: it serves when its block
+         * happens to have room at the alignment (a freed aligned block of
+         * the same size does). Otherwise a block with room at any
+         * alignment: the front gap is 0 or a free block of its own, so at
+         * most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
+        size_t gap = 0;
+        b = find_block(a, need, &fl, &sl);
+        if (b) {
+            bsize = hdr_size(hdr_get(b));
+            gap = aligned_gap(b + HDR, align);
+            if (gap > bsize - need)
+                b = 0;
+        }
+        if (!b) {
+            size_t want;
+            if (ak_add_overflows(need, align - ALIGN, &want) ||
+                ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
+                goto no_memory;
+            b = find_block(a, want, &fl, &sl);
+            if (!b)
+                goto no_memory;
+            bsize = hdr_size(hdr_get(b));
+            gap = aligned_gap(b + HDR, align);
+        }
+        list_remove_at(a, b, fl, sl);
+        a->free_blocks--;
+        a->free_bytes -= bsize;
         if (gap) {
             hdr_set(b, (uint64_t)gap | F_FREE | tag_of(a, b));
             list_insert(a, b, gap);
@@ -427,19 +534,20 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
             bsize -= gap;
             prev_flag = F_PREV_FREE;
         }
+        tag = tag_of(a, b);
+        size_t rest = bsize - need;
+        if (rest >= MIN_BLOCK) {
+            uintptr_t r = b + need;
+            hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+            *link_prev_phys(r + rest) = r;
+            list_insert(a, r, rest);
+            bsize = need;
+        } else {
+            next_set_prev_used(b + bsize);
+        }
     }
-    size_t rest = bsize - need;
-    if (rest >= MIN_BLOCK) {
-        uintptr_t r = b + need;
-        hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
-        *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
-        list_insert(a, r, rest);
-        bsize = need;
-    } else {
-        next_set_prev_used(b + bsize);
-    }
-    hdr_set(b, (uint64_t)bsize | prev_flag | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT |
-                   tag_of(a, b));
+    AK_ASSERT(bsize - HDR - size <= SLACK_MAX);
+    hdr_set(b, (uint64_t)bsize | prev_flag | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT | tag);
     a->used_blocks++;
     a->used_bytes += size;
     if (a->used_bytes > a->peak_used_bytes)
@@ -468,13 +576,18 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
     uint64_t w = hdr_get(b);
     if ((w & (TAG_MASK | F_FREE)) != tag_of(a, b))
         return AK_ERR_NOT_ALLOCATED; /* free, or not a block header */
+    if (w & F_PREV_FREE)
+        AK_PREFETCH((const void *)*link_prev_phys(b)); /* merged into below */
     size_t bs = hdr_size(w);
     if (bs < MIN_BLOCK || bs > r->first + r->span - b)
         return AK_ERR_NOT_ALLOCATED;
     uintptr_t n = b + bs;
     if ((hdr_get(n) & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n))
         return AK_ERR_NOT_ALLOCATED;
-    if (!block_fits_request(bs, size) || (p & (align - 1)) != 0)
+    /* The exact requested size (the usual case) or any size alloc could
+     * have made this block for. */
+    if ((size != bs - HDR - hdr_slack(w) && !block_fits_request(bs, size)) ||
+        (p & (align - 1)) != 0)
         return AK_ERR_INVALID_PARAM;
     *bp = b;
     *rp = r;
@@ -483,37 +596,83 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
 
 ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
+    /* The successor's header is needed next and usually sits where the
+     * claimed size says: start loading it alongside this block's header
+     * instead of after it (a prefetch never faults, whatever the address). */
+    if (size <= AK_TLSF_MAX_ALLOC)
+        AK_PREFETCH((const void *)((uintptr_t)ptr - HDR + block_need(size)));
     uintptr_t b;
     tlsf_region *r;
     ak_error e = block_validate(a, ptr, size, align, &b, &r);
     if (e != AK_OK)
         return e;
-    a->hint = r;
     uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
-    a->used_bytes -= bs - HDR - hdr_slack(w);
-    a->used_blocks--;
     uintptr_t n = b + bs;
     uint64_t wn = hdr_get(n);
+    uintptr_t pb = 0;
+    uint64_t pw = 0;
     if (w & F_PREV_FREE) {
-        uintptr_t pb = *link_prev_phys(b);
-        size_t ps = hdr_size(hdr_get(pb));
-        AK_ASSERT(pb >= r->first && pb + ps == b);
-        list_remove(a, pb, ps);
+        /* The link sits in a free block, out of the caller's reach; still,
+         * never follow it outside the region or to a block that does not
+         * end here. */
+        pb = *link_prev_phys(b);
+        if (pb - r->first >= b - r->first)
+            return AK_ERR_NOT_ALLOCATED;
+        pw = hdr_get(pb);
+        if (pb + hdr_size(pw) != b || !(pw & F_FREE))
+            return AK_ERR_NOT_ALLOCATED;
+    }
+    a->hint = r;
+    a->used_bytes -= bs - HDR - hdr_slack(w);
+    a->used_blocks--;
+    a->free_bytes += bs;
+    unsigned fl, sl, mfl, msl;
+    if (pb) {
+        /* Merge into the free predecessor, which stays where it is (and in
+         * its list if the class does not change). */
+        size_t ms = hdr_size(pw) + bs;
         hdr_set(b, 0); /* an absorbed header must never pass as a block */
-        b = pb;
-        bs += ps;
+        if (wn & F_FREE) {
+            size_t ns = hdr_size(wn);
+            list_remove(a, n, ns);
+            a->free_bytes += ns; /* still free, now inside pb */
+            hdr_set(n, 0);
+            ms += ns;
+        }
+        mapping_insert(hdr_size(pw), &fl, &sl);
+        mapping_insert(ms, &mfl, &msl);
+        if (mfl != fl || msl != sl) {
+            list_remove_at(a, pb, fl, sl);
+            list_insert_at(a, pb, mfl, msl);
+        }
+        hdr_set(pb, (uint64_t)ms | F_FREE | (pw & TAG_MASK));
+        next_set_prev_free(pb + ms, pb);
+        return AK_OK;
     }
     if (wn & F_FREE) {
+        /* Absorb the free successor; b takes its list place if the class
+         * stays. */
         size_t ns = hdr_size(wn);
-        list_remove(a, n, ns);
+        size_t ms = bs + ns;
+        mapping_insert(ns, &fl, &sl);
+        mapping_insert(ms, &mfl, &msl);
+        if (mfl == fl && msl == sl) {
+            list_replace(a, n, b, fl, sl);
+        } else {
+            list_remove_at(a, n, fl, sl);
+            list_insert_at(a, b, mfl, msl);
+        }
         hdr_set(n, 0);
-        bs += ns;
-        n = b + bs;
+        hdr_set(b, (uint64_t)ms | F_FREE | (w & TAG_MASK));
+        next_set_prev_free(b + ms, b);
+        return AK_OK;
     }
-    hdr_set(b, (uint64_t)bs | F_FREE | tag_of(a, b));
+    mapping_insert(bs, &fl, &sl);
+    list_insert_at(a, b, fl, sl);
+    a->free_blocks++;
+    hdr_set(b, (uint64_t)bs | F_FREE | (w & TAG_MASK));
     next_set_prev_free(n, b);
-    list_insert(a, b, bs);
     return AK_OK;
 }
 
@@ -574,6 +733,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
             bs = total;
         }
     }
+    AK_ASSERT(bs - HDR - new_size <= SLACK_MAX);
     hdr_set(b, (uint64_t)bs | (w & F_PREV_FREE) | (uint64_t)(bs - HDR - new_size) << SLACK_SHIFT |
                    tag_of(a, b));
     a->used_bytes = a->used_bytes - old_req + new_size;
@@ -732,7 +892,7 @@ const char *ak_tlsf_check(const ak_tlsf *a)
                 mapping_insert(hdr_size(w), &f, &s);
                 if (f != fl || s != sl)
                     return "free block in the wrong list";
-                if (*link_prev_free(b) != prev)
+                if (prev && *link_prev_free(b) != prev)
                     return "free-list back link wrong";
                 prev = b;
             }
@@ -758,6 +918,8 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
         for (uintptr_t b = r->first; b < end;) {
             uint64_t w = hdr_get(b);
             size_t bs = hdr_size(w);
+            if (bs < MIN_BLOCK || bs > end - b)
+                break; /* corrupt: ak_tlsf_check says where */
             fn((void *)(b + HDR), bs - HDR, (w & F_FREE) == 0, ctx);
             b += bs;
         }

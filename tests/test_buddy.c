@@ -5,7 +5,9 @@
  * randomised model test: 1M operations by default (--ops=N, --quick for
  * 20K), sizes 0..1 MiB log-uniform, aligns 1..4096, several regions, every
  * live block tracked and its contents, alignment, bounds and disjointness
- * verified, ak_buddy_check run periodically. */
+ * verified, bad frees (wrong size class, inside a block, twice) refused,
+ * ak_buddy_check run periodically, and at the end every region back to
+ * its initial blocks. */
 #include "testlib.h"
 
 #include <allockit/buddy.h>
@@ -16,7 +18,7 @@
 
 /* ---- helpers ---- */
 
-/* A heap buffer aligned to `align`, with slack before and after. */
+/* A heap buffer of `size` bytes at an aligned base. */
 typedef struct arena {
     unsigned char *raw;
     uintptr_t base; /* aligned */
@@ -25,6 +27,11 @@ typedef struct arena {
 
 static void arena_new(arena *ar, size_t size, size_t align)
 {
+    /* Align to the size rounded up to a power of two, so that the block
+     * layout (which depends on absolute alignment) and so every result is
+     * the same from run to run, whatever address the host hands out. */
+    while (align < size)
+        align <<= 1;
     ar->raw = malloc(size + align);
     if (!ar->raw) {
         printf("out of host memory\n");
@@ -91,7 +98,7 @@ static int walk_equal(const walk_list *x, const walk_list *y)
 /* Everything observable about the allocator, to show an error changed
  * nothing: stats, the object itself and the block map. */
 typedef struct snapshot {
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy obj;
     walk_list walk;
 } snapshot;
@@ -100,7 +107,6 @@ static void snap(const ak_buddy *a, snapshot *s)
 {
     ak_buddy_stats(a, &s->st);
     s->obj = *a;
-    s->obj.last = NULL; /* a lookup cache, not state */
     walk_take(a, &s->walk);
 }
 
@@ -158,7 +164,7 @@ static void test_zero_initialised(void)
     walk_take(&a, &w);
     CHECK(w.n == 0);
     free(w.v);
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.region_count == 0 && st.largest_free_block == 0 && st.free_bytes == 0);
     /* A static one too. */
@@ -180,7 +186,7 @@ static void test_zero_initialised(void)
  * blocks tile the area, and every initial block is maximal. */
 static void check_fresh_region(const ak_buddy *a, uintptr_t start, size_t size)
 {
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(a, &st);
     CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == size);
     CHECK(st.trimmed_bytes < 16);
@@ -223,15 +229,18 @@ static void test_init_accounting(void)
     CHECK_OK(ak_buddy_init(&a, ar.base, MiB));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     check_fresh_region(&a, ar.base, MiB);
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
-    /* Documented: record + 2 bits per granule, rounded to words, then 16. */
-    size_t n0 = MiB / 16;
-    size_t expect_head = AK_BUDDY_REGION_RECORD_BYTES + (2 * n0 + 63) / 64 * 8;
+    /* Documented: record, fls(n0) + 1 words of order table, a map of
+     * even(n0) + 4 * (n0 / 2 + fls(n0)) bits in whole words, then rounded
+     * up to 16 (n0 = 65536 granules here, fls(n0) = 16). */
+    const size_t n0 = MiB / 16, wbits = sizeof(size_t) * 8;
+    const size_t map_bits = n0 + 4 * (n0 / 2 + 16);
+    size_t expect_head = AK_BUDDY_REGION_RECORD_BYTES + 17 * sizeof(size_t) +
+                         (map_bits + wbits - 1) / wbits * sizeof(size_t);
     expect_head = (expect_head + 15) & ~(size_t)15;
-    if (sizeof(size_t) == 8)
-        CHECK(st.bookkeeping_bytes == expect_head);
-    CHECK(st.bookkeeping_bytes <= MiB / 64 + 128);
+    CHECK(st.bookkeeping_bytes == expect_head);
+    CHECK(st.bookkeeping_bytes <= MiB * 3 / 128 + 256);
     CHECK(st.region_count == 1);
     printf("(1 MiB region: %zu bytes of bookkeeping) ", st.bookkeeping_bytes);
     /* Re-init forgets the old state. */
@@ -270,10 +279,10 @@ static void test_region_errors(void)
     CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 0), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX - 100, 1000), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, UINTPTR_MAX, SIZE_MAX), AK_ERR_INVALID_PARAM);
-    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 70), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB, 40), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_add_memory(&a, ar.base + MiB + 1, AK_BUDDY_REGION_RECORD_BYTES + 16),
               AK_ERR_INVALID_PARAM);
-    CHECK(ak_buddy_region_overhead(ar.base, 70) == SIZE_MAX);
+    CHECK(ak_buddy_region_overhead(ar.base, 40) == SIZE_MAX);
     CHECK(ak_buddy_region_overhead(UINTPTR_MAX - 100, 1000) == SIZE_MAX);
     CHECK(snap_same(&a, &s));
     CHECK_INVARIANTS(ak_buddy_check(&a));
@@ -311,7 +320,7 @@ static void test_split_merge_chain(void)
     CHECK(start != 0);
     ak_buddy a;
     CHECK_OK(ak_buddy_init(&a, start, size));
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.total_bytes == 64 * KiB);
     CHECK(st.free_blocks[16] == 1 && st.largest_free_block == 64 * KiB);
@@ -424,7 +433,7 @@ static void test_alloc_semantics(void)
             CHECK(z[i] != z[j]);
     }
     CHECK(ak_buddy_used_bytes(&a) == 0);
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.live_blocks == 64 && st.allocated_block_bytes == 64 * 16);
     for (int i = 0; i < 64; i++)
@@ -509,8 +518,20 @@ static void test_bad_frees(void)
     arena_new(&ar, 2 * MiB, 4096);
     ak_buddy a;
     uintptr_t start = ar.base + 3;
-    size_t size = MiB - 5;
-    CHECK_OK(ak_buddy_init(&a, start, size));
+    size_t size = MiB + MiB / 2 - 5;
+    /* Two regions, each with a live block, so that the bad frees below hit
+     * a region other than the one a lookup tried first. Region 2 (its
+     * largest block is 128 KiB) gets `other`; only region 1 has a 512 KiB
+     * block, so `huge1` lands there. */
+    const uintptr_t start2 = ar.base + MiB + MiB / 2 + 4096;
+    const size_t size2 = 256 * KiB;
+    CHECK_OK(ak_buddy_init(&a, start2, size2));
+    void *other, *huge1;
+    CHECK_OK(ak_buddy_alloc(&a, 48, 16, &other));
+    CHECK_OK(ak_buddy_add_memory(&a, start, size));
+    CHECK_OK(ak_buddy_alloc(&a, 300 * KiB, 1, &huge1));
+    CHECK((uintptr_t)huge1 >= start && (uintptr_t)huge1 < start + size);
+    CHECK((uintptr_t)other >= start2 && (uintptr_t)other < start2 + size2);
     void *p64, *p256, *p16, *pfree, *big;
     CHECK_OK(ak_buddy_alloc(&a, 64, 8, &p64));
     CHECK_OK(ak_buddy_alloc(&a, 200, 8, &p256));
@@ -520,16 +541,22 @@ static void test_bad_frees(void)
     CHECK_OK(ak_buddy_dealloc(&a, pfree, 64, 8));
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     walk_list w = {0};
     walk_take(&a, &w);
-    uintptr_t lo = w.v[0].p, hi = w.v[w.n - 1].p + w.v[w.n - 1].size;
-    /* A free block of order >= 5 somewhere, for "free of a free block". */
-    uintptr_t a_free = 0;
-    for (size_t i = 0; i < w.n; i++)
+    /* Region 1's block area, and a free 256-byte block somewhere. */
+    uintptr_t lo = UINTPTR_MAX, hi = 0, a_free = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        if (w.v[i].p >= start && w.v[i].p < start + size) {
+            if (w.v[i].p < lo)
+                lo = w.v[i].p;
+            if (w.v[i].p + w.v[i].size > hi)
+                hi = w.v[i].p + w.v[i].size;
+        }
         if (!w.v[i].used && w.v[i].size == 256)
             a_free = w.v[i].p;
+    }
     free(w.v);
 
     snapshot s = {0};
@@ -539,7 +566,7 @@ static void test_bad_frees(void)
     /* Outside every region. */
     CHECK_ERR(ak_buddy_dealloc(&a, &local, 4, 4), AK_ERR_NOT_ALLOCATED);
     CHECK_ERR(ak_buddy_dealloc(&a, NULL, 0, 1), AK_ERR_NOT_ALLOCATED);
-    CHECK_ERR(ak_buddy_dealloc(&a, (void *)(ar.base + MiB + 64), 64, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, (void *)(ar.base + 2 * MiB - 64), 64, 8), AK_ERR_NOT_ALLOCATED);
     CHECK_ERR(ak_buddy_dealloc(&a, (void *)(uintptr_t)(UINTPTR_MAX & ~(uintptr_t)15), 16, 1),
               AK_ERR_NOT_ALLOCATED);
     /* In the region's head and its trimmed tail. */
@@ -578,6 +605,13 @@ static void test_bad_frees(void)
     CHECK_ERR(ak_buddy_resize(&a, c64 + 16, 16, 8, 32), AK_ERR_NOT_ALLOCATED);
     CHECK_ERR(ak_buddy_resize(&a, p64, 200, 8, 32), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_buddy_resize(&a, &local, 4, 4, 8), AK_ERR_NOT_ALLOCATED);
+    /* Blocks of both regions, whichever one a lookup tries first. */
+    CHECK_ERR(ak_buddy_dealloc(&a, other, 100, 16), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, other, 16, 16), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_dealloc(&a, (char *)other + 16, 16, 16), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, huge1, 100 * KiB, 1), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_resize(&a, huge1, 100 * KiB, 1, 5), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_resize(&a, other, 48, 16, 1024 * KiB), AK_ERR_NO_MEMORY);
     CHECK(snap_same(&a, &s));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     snap_free(&s);
@@ -588,11 +622,23 @@ static void test_bad_frees(void)
     CHECK_OK(ak_buddy_dealloc(&a, p256, 200, 8));
     CHECK_OK(ak_buddy_dealloc(&a, p16, 5, 1));
     CHECK_OK(ak_buddy_dealloc(&a, big, 5000, 4096));
-    CHECK(st.region_count == 1);
+    CHECK_OK(ak_buddy_dealloc(&a, other, 48, 16));
+    CHECK_OK(ak_buddy_dealloc(&a, huge1, 300 * KiB, 1));
+    CHECK(st.region_count == 2);
     ak_buddy_stats(&a, &st);
     CHECK(st.used_bytes == 0 && st.live_blocks == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    check_fresh_region(&a, start, size);
+    /* Both regions are back to their initial blocks: the same map as a
+     * fresh allocator over the same memory. */
+    walk_list now = {0}, fresh = {0};
+    walk_take(&a, &now);
+    ak_buddy b;
+    CHECK_OK(ak_buddy_init(&b, start2, size2));
+    CHECK_OK(ak_buddy_add_memory(&b, start, size));
+    walk_take(&b, &fresh);
+    CHECK(walk_equal(&now, &fresh));
+    free(now.v);
+    free(fresh.v);
     arena_free(&ar);
 }
 
@@ -616,7 +662,7 @@ static void test_resize(void)
     /* Grow through free upper buddies: 128 -> 4096. */
     CHECK_OK(ak_buddy_resize(&a, p, 65, 8, 4000));
     CHECK(ak_pattern_ok(p, 65, 7));
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.allocated_block_bytes == 4096 && st.used_bytes == 4000);
     CHECK(st.free_blocks[7] == 0 && st.free_blocks[12] == 1);
@@ -670,25 +716,45 @@ static void test_many_regions(void)
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed ^ 0x5eed);
     ak_buddy a = {0};
+    /* Lay the regions out in address order, then add them in a shuffled
+     * order (the region search tree sees every kind of rebalancing). */
+    enum { MAXREG = 400 };
+    uintptr_t rs[MAXREG];
+    size_t rz[MAXREG], nlaid = 0;
     uintptr_t pos = ar.base;
-    size_t nreg = 0, user_bytes = 0;
-    while (nreg < 300) {
+    while (nlaid < MAXREG) {
         pos += ak_rng_below(&rng, 200);
-        size_t sz = (size_t)ak_rng_log_uniform(&rng, 100, 256 * KiB);
-        if (pos + sz > ar.base + ar.size)
+        size_t len = (size_t)ak_rng_log_uniform(&rng, 100, 128 * KiB);
+        if (pos + len > ar.base + ar.size)
             break;
-        ak_error e = ak_buddy_add_memory(&a, pos, sz);
-        if (ak_buddy_region_overhead(pos, sz) == SIZE_MAX) {
+        rs[nlaid] = pos;
+        rz[nlaid++] = len;
+        pos += len;
+    }
+    for (size_t i = nlaid - 1; i > 0; i--) {
+        size_t j = ak_rng_below(&rng, i + 1);
+        uintptr_t t = rs[i];
+        size_t tz = rz[i];
+        rs[i] = rs[j];
+        rz[i] = rz[j];
+        rs[j] = t;
+        rz[j] = tz;
+    }
+    size_t nreg = 0, user_bytes = 0;
+    for (size_t i = 0; i < nlaid; i++) {
+        ak_error e = ak_buddy_add_memory(&a, rs[i], rz[i]);
+        if (ak_buddy_region_overhead(rs[i], rz[i]) == SIZE_MAX) {
             CHECK_ERR(e, AK_ERR_INVALID_PARAM);
         } else {
             CHECK_OK(e);
             nreg++;
-            user_bytes += sz;
+            user_bytes += rz[i];
         }
-        pos += sz;
+        if (i % 37 == 0)
+            CHECK_INVARIANTS(ak_buddy_check(&a));
     }
-    CHECK(nreg >= 100);
-    ak_buddy_stats st;
+    CHECK(nreg >= 300);
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.region_count == nreg);
     CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == user_bytes);
@@ -805,7 +871,7 @@ static void test_no_leaked_fragmentation(void)
     arena_new(&ar, 8 * MiB, 4096);
     ak_buddy a;
     CHECK_OK(ak_buddy_init(&a, ar.base + 5, 8 * MiB - 11));
-    ak_buddy_stats st0, st;
+    ak_buddy_stats_t st0, st;
     ak_buddy_stats(&a, &st0);
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed + 99);
@@ -863,7 +929,7 @@ static void test_check_detects(void)
     CHECK_OK(ak_buddy_alloc(&a, 100, 8, &z));
     CHECK_OK(ak_buddy_dealloc(&a, p, 100, 8));
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.free_blocks[7] >= 2);
     ak_buddy saved = a;
@@ -882,6 +948,9 @@ static void test_check_detects(void)
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     a.region_count = 2;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.root = NULL; /* the region drops out of the search tree */
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     /* Drop a free block from its list (a leak). */
@@ -911,6 +980,46 @@ static void test_check_detects(void)
     CHECK_OK(ak_buddy_dealloc(&a, q, 100, 8));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     check_fresh_region(&a, start, size);
+    arena_free(&ar);
+}
+
+/* Every single flipped bit of a region's map is noticed: a stray A or S
+ * bit, a lost one, a leaf turned into a split node or back. */
+static void test_check_detects_bit_flips(void)
+{
+    arena ar;
+    arena_new(&ar, 64 * KiB, 4096);
+    ak_buddy a;
+    const uintptr_t start = ar.base + 8; /* the record goes at start */
+    CHECK_OK(ak_buddy_init(&a, start, 16 * KiB));
+    void *p[6];
+    const size_t sizes[6] = {16, 100, 700, 33, 2000, 0};
+    for (int i = 0; i < 6; i++)
+        CHECK_OK(ak_buddy_alloc(&a, sizes[i], 1, &p[i]));
+    CHECK_OK(ak_buddy_dealloc(&a, p[1], 100, 1)); /* leave a hole */
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    ak_buddy_stats_t st;
+    ak_buddy_stats(&a, &st);
+    /* The order table and the map follow the record; the head may end in
+     * up to 15 bytes of padding, so stay 15 bytes short of its end. */
+    size_t *map = (size_t *)(start + AK_BUDDY_REGION_RECORD_BYTES);
+    size_t words = (st.bookkeeping_bytes - AK_BUDDY_REGION_RECORD_BYTES - 15) / sizeof(size_t);
+    CHECK(words >= 4);
+    size_t flips = 0;
+    for (size_t w = 0; w < words; w++)
+        for (unsigned b = 0; b < sizeof(size_t) * 8; b++) {
+            map[w] ^= (size_t)1 << b;
+            const char *why = ak_buddy_check(&a);
+            map[w] ^= (size_t)1 << b;
+            CHECKF(why != NULL, "flip of word %zu bit %u unnoticed", w, b);
+            flips++;
+        }
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK(flips == words * sizeof(size_t) * 8);
+    for (int i = 0; i < 6; i++)
+        if (i != 1)
+            CHECK_OK(ak_buddy_dealloc(&a, p[i], sizes[i], 1));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
     arena_free(&ar);
 }
 
@@ -1046,14 +1155,14 @@ static void test_model(void)
         CHECK(r + 1 == nreg);
         free(w.v);
     }
-    ak_buddy_stats st0;
+    ak_buddy_stats_t st0;
     ak_buddy_stats(&a, &st0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
     const size_t cap = 4096;
     live *v = malloc(cap * sizeof *v);
     size_t n = 0, used = 0, blocks = 0;
-    uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0;
+    uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0, nbad = 0;
     const uint64_t check_every = ak_t.quick ? 500 : 20000;
     for (uint64_t op = 0; op < ops; op++) {
         uint64_t dice = ak_rng_below(&rng, 100);
@@ -1091,7 +1200,7 @@ static void test_model(void)
                 noom++;
                 /* Only when no block of the needed order is free. */
                 size_t bs = ak_buddy_usable_size(&a, NULL, size, align);
-                ak_buddy_stats st;
+                ak_buddy_stats_t st;
                 ak_buddy_stats(&a, &st);
                 CHECK(st.largest_free_block < bs);
                 continue;
@@ -1117,10 +1226,22 @@ static void test_model(void)
             size_t i = ak_rng_below(&rng, n);
             CHECKF(check_sparse(v[i].p, v[i].size, v[i].tag), "contents of %p+%zu changed",
                    (void *)v[i].p, v[i].size);
+            if (ak_rng_below(&rng, 32) == 0) {
+                /* Bad frees first: the next size class up, and a pointer
+                 * inside the block. Both refused, nothing changed. */
+                size_t bs = ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
+                CHECK_ERR(ak_buddy_dealloc(&a, v[i].p, 2 * bs, v[i].align), AK_ERR_INVALID_PARAM);
+                if (bs >= 32)
+                    CHECK_ERR(ak_buddy_dealloc(&a, v[i].p + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
+                CHECK(ak_buddy_used_bytes(&a) == used);
+                nbad++;
+            }
             CHECK_OK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align));
             /* A second free of the same pointer is refused. */
-            if (ak_rng_below(&rng, 64) == 0)
+            if (ak_rng_below(&rng, 64) == 0) {
                 CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
+                nbad++;
+            }
             used -= v[i].size;
             blocks -= ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
             v[i] = v[--n];
@@ -1130,7 +1251,7 @@ static void test_model(void)
         if ((op + 1) % check_every == 0) {
             CHECK_INVARIANTS(ak_buddy_check(&a));
             check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
-            ak_buddy_stats st;
+            ak_buddy_stats_t st;
             ak_buddy_stats(&a, &st);
             CHECK(st.allocated_block_bytes == blocks && st.live_blocks == n);
         }
@@ -1142,14 +1263,15 @@ static void test_model(void)
         CHECK(check_sparse(v[n].p, v[n].size, v[n].tag));
         CHECK_OK(ak_buddy_dealloc(&a, v[n].p, v[n].size, v[n].align));
     }
-    ak_buddy_stats st;
+    ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.allocated_block_bytes == 0);
     CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom) ",
+    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom, %llu bad frees) ",
            (unsigned long long)ops, (unsigned long long)nalloc, (unsigned long long)nfree,
-           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom);
+           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom,
+           (unsigned long long)nbad);
     free(v);
     arena_free(&ar);
 }
@@ -1175,6 +1297,7 @@ int main(int argc, char **argv)
     RUN(test_odd_regions);
     RUN(test_no_leaked_fragmentation);
     RUN(test_check_detects);
+    RUN(test_check_detects_bit_flips);
     RUN(test_interface);
 #endif
     return ak_test_finish();

@@ -26,6 +26,13 @@ static void *region(size_t size)
     return p;
 }
 
+/* The block size alloc makes for n bytes (header, rounding, minimum). */
+static size_t block_of(size_t n)
+{
+    size_t b = (n + 8 + AK_TLSF_ALIGN - 1) & ~(AK_TLSF_ALIGN - 1);
+    return b < AK_TLSF_MIN_BLOCK ? AK_TLSF_MIN_BLOCK : b;
+}
+
 static void check_inv(const ak_tlsf *a)
 {
     CHECK_INVARIANTS(ak_tlsf_check(a));
@@ -93,7 +100,7 @@ static void test_zero_object(void)
     char *mem = region(4096);
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)mem, 4096));
     check_inv(&a);
-    CHECK(ak_tlsf_total_bytes(&a) > 4096 - AK_TLSF_REGION_OVERHEAD - AK_TLSF_BLOCK_OVERHEAD);
+    CHECK(ak_tlsf_total_bytes(&a) >= 4096 - AK_TLSF_REGION_OVERHEAD);
     CHECK(ak_tlsf_total_bytes(&a) <= 4096);
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
     CHECK((char *)p >= mem && (char *)p + 100 <= mem + 4096);
@@ -141,6 +148,35 @@ static void test_init_and_reinit(void)
     free(m2);
 }
 
+/* Regions of every small size and misalignment: the documented overhead
+ * bound holds, the smallest accepted region holds one block, and one byte
+ * less is refused. */
+static void test_region_edges(void)
+{
+    const size_t min_ok = AK_TLSF_REGION_OVERHEAD + AK_TLSF_MIN_BLOCK;
+    char *mem = region(min_ok + 256);
+    for (size_t off = 0; off < 32; off++) {
+        for (size_t extra = 0; extra < 48; extra++) {
+            ak_tlsf a = {0};
+            size_t size = min_ok + extra;
+            CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem + off, size));
+            size_t total = ak_tlsf_total_bytes(&a);
+            CHECKF(total + AK_TLSF_REGION_OVERHEAD >= size && total < size,
+                   "off %zu size %zu total %zu", off, size, total);
+            void *p;
+            CHECK_OK(ak_tlsf_alloc(&a, total, 1, &p));
+            CHECK((char *)p >= mem + off && (char *)p + total <= mem + off + size);
+            memset(p, 0x77, total);
+            check_inv(&a);
+            CHECK_OK(ak_tlsf_dealloc(&a, p, total, 1));
+            CHECK_ERR(ak_tlsf_alloc(&a, total + 1, 1, &p), AK_ERR_NO_MEMORY);
+        }
+        ak_tlsf a = {0};
+        CHECK_ERR(ak_tlsf_init(&a, (uintptr_t)mem + off, min_ok - 1), AK_ERR_INVALID_PARAM);
+    }
+    free(mem);
+}
+
 static void test_basic(void)
 {
     ak_tlsf a = {0};
@@ -148,7 +184,7 @@ static void test_basic(void)
     char *mem = region(size);
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
     size_t total = ak_tlsf_total_bytes(&a);
-    CHECK(total + AK_TLSF_REGION_OVERHEAD + AK_TLSF_BLOCK_OVERHEAD >= size);
+    CHECK(total + AK_TLSF_REGION_OVERHEAD >= size);
     void *ptrs[100];
     for (int i = 0; i < 100; i++) {
         size_t s = (size_t)i * 37;
@@ -191,13 +227,13 @@ static void test_split_merge(void)
     CHECK_OK(ak_tlsf_alloc(&a, 300, 8, &z));
     /* Splitting: the three come from the front in address order, each
      * followed directly by the next (block = header + size rounded). */
-    CHECK((char *)y == (char *)x + 112);
-    CHECK((char *)z == (char *)y + 208);
+    CHECK((char *)y == (char *)x + block_of(100));
+    CHECK((char *)z == (char *)y + block_of(200));
     walk_log w = walk(&a);
     CHECK(w.blocks == 4 && w.used == 3 && w.free == 1);
-    CHECK(w.ptrs[0] == x && w.used_flags[0] && w.sizes[0] == 104);
-    CHECK(w.ptrs[1] == y && w.sizes[1] == 200);
-    CHECK(w.ptrs[2] == z && w.sizes[2] == 312);
+    CHECK(w.ptrs[0] == x && w.used_flags[0] && w.sizes[0] == block_of(100) - 8);
+    CHECK(w.ptrs[1] == y && w.sizes[1] == block_of(200) - 8);
+    CHECK(w.ptrs[2] == z && w.sizes[2] == block_of(300) - 8);
     CHECK(!w.used_flags[3]);
     /* Free the middle: a hole, not merged with anything. */
     CHECK_OK(ak_tlsf_dealloc(&a, y, 200, 8));
@@ -207,7 +243,7 @@ static void test_split_merge(void)
     /* Free the first: merges forward with the hole. */
     CHECK_OK(ak_tlsf_dealloc(&a, x, 100, 8));
     w = walk(&a);
-    CHECK(w.blocks == 3 && w.free == 2 && w.sizes[0] == 104 + 8 + 200);
+    CHECK(w.blocks == 3 && w.free == 2 && w.sizes[0] == block_of(100) + block_of(200) - 8);
     check_inv(&a);
     /* A new 150-byte block reuses the hole's front (good fit from the
      * hole, not the big tail). */
@@ -259,10 +295,59 @@ static void test_alignment(void)
     check_inv(&a);
     walk_log w = walk(&a);
     CHECK(w.blocks == 1 && w.free == 1);
-    /* Alignment bigger than the pool. */
-    void *q = NULL;
-    CHECK_ERR(ak_tlsf_alloc(&a, 1, (size_t)16 << 20, &q), AK_ERR_NO_MEMORY);
+    /* Alignments bigger than the pool: served exactly when an address so
+     * aligned (with room for a header before it) lies in the region. */
+    for (size_t al = (size_t)16 << 20; al != 0 && al <= AK_TLSF_MAX_ALIGN; al <<= 1) {
+        uintptr_t lo = (uintptr_t)mem + AK_TLSF_REGION_OVERHEAD, at;
+        bool room = ak_align_up_checked(lo, al, &at) && at + 64 <= (uintptr_t)mem + size;
+        void *q = NULL;
+        ak_error e = ak_tlsf_alloc(&a, 1, al, &q);
+        if (e == AK_OK) {
+            CHECK(((uintptr_t)q & (al - 1)) == 0);
+            CHECK((char *)q >= mem && (char *)q < mem + size);
+            CHECK_OK(ak_tlsf_dealloc(&a, q, 1, al));
+        } else {
+            CHECK_ERR(e, AK_ERR_NO_MEMORY);
+            CHECK(!room);
+        }
+    }
     check_inv(&a);
+    CHECK(walk(&a).blocks == 1);
+    free(mem);
+}
+
+/* Aligned blocks sized to tile (S - 8 bytes at alignment S, the header
+ * of the next one in the last 8 bytes) sit back to back, and a freed one
+ * is reused in place: an aligned request first tries the good fit for its
+ * size. */
+static void test_aligned_tiling(void)
+{
+    ak_tlsf a = {0};
+    const size_t S = 4096, size = 1 << 20;
+    char *mem = region(size);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    enum { N = 200 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &p[i]));
+        CHECK(((uintptr_t)p[i] & (S - 1)) == 0);
+        if (i > 0)
+            CHECK((char *)p[i] == (char *)p[i - 1] + S);
+    }
+    check_inv(&a);
+    for (int i = 10; i < N; i += 7) {
+        void *q;
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], S - 8, S));
+        CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &q));
+        CHECK(q == p[i]);
+    }
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_blocks == N && st.free_blocks <= 2);
+    check_inv(&a);
+    for (int i = 0; i < N; i++)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], S - 8, S));
+    CHECK(walk(&a).blocks == 1);
     free(mem);
 }
 
@@ -455,20 +540,31 @@ static void test_huge_requests(void)
     const size_t top = (size_t)1 << (sizeof(size_t) * 8 - 1);
     const size_t sizes[] = {SIZE_MAX,      SIZE_MAX - 1, SIZE_MAX - 7, SIZE_MAX - 15,
                             SIZE_MAX - 64, top,          top + 1,      AK_TLSF_MAX_ALLOC + 1};
+    const size_t aligns[] = {1, 4096, top};
+    size_t refused = 0; /* NO_MEMORY answers, which count as failures */
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
-        CHECK_ERR(ak_tlsf_alloc(&a, sizes[i], 1, &p), AK_ERR_INVALID_PARAM);
-        CHECK_ERR(ak_tlsf_alloc(&a, sizes[i], 4096, &p), AK_ERR_INVALID_PARAM);
-        CHECK_ERR(ak_tlsf_alloc(&a, sizes[i], top, &p), AK_ERR_INVALID_PARAM);
+        for (size_t k = 0; k < 3; k++) {
+            /* Too large to represent: INVALID_PARAM. Representable (on
+             * 32-bit targets 2^31 is) but more than is free: NO_MEMORY. */
+            ak_error want = sizes[i] > AK_TLSF_MAX_ALLOC || aligns[k] > AK_TLSF_MAX_ALIGN
+                                ? AK_ERR_INVALID_PARAM
+                                : AK_ERR_NO_MEMORY;
+            CHECK_ERR(ak_tlsf_alloc(&a, sizes[i], aligns[k], &p), want);
+            refused += want == AK_ERR_NO_MEMORY;
+        }
     }
-    CHECK_ERR(ak_tlsf_alloc(&a, 1, top, &p), AK_ERR_INVALID_PARAM);
+    CHECK(refused < 3 * sizeof sizes / sizeof sizes[0]);
     CHECK_ERR(ak_tlsf_alloc(&a, 0, AK_TLSF_MAX_ALIGN << 1, &p), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_tlsf_alloc(&a, 1, 0, &p), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_tlsf_alloc(&a, 1, 48, &p), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_tlsf_alloc(&a, 1, SIZE_MAX, &p), AK_ERR_INVALID_PARAM);
     CHECK(p == (void *)1);
     ak_tlsf_stats(&a, &after);
+    CHECK(after.failed_allocs == before.failed_allocs + refused);
+    after.failed_allocs = before.failed_allocs;
     CHECK(stats_equal(&before, &after));
     check_inv(&a);
+    before.failed_allocs += refused;
     /* Representable but larger than anything free: NO_MEMORY, counted. */
     CHECK_ERR(ak_tlsf_alloc(&a, AK_TLSF_MAX_ALLOC, 1, &p), AK_ERR_NO_MEMORY);
     CHECK_ERR(ak_tlsf_alloc(&a, AK_TLSF_MAX_ALLOC, AK_TLSF_MAX_ALIGN, &p), AK_ERR_NO_MEMORY);
@@ -496,56 +592,59 @@ static void test_resize(void)
     ak_tlsf a = {0};
     char *mem = region(1 << 20);
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 20));
+    /* The granule as alignment: 16 on 64-bit targets; with 16 on 32-bit
+     * ones (granule 8) the aligned path may put a gap block before x. */
+    const size_t al = AK_TLSF_ALIGN;
     void *x, *y, *z;
-    CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &x));
-    CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &y));
-    CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &z));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &x));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &y));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &z));
     ak_pattern_fill(x, 1000, 1);
     /* Grow x: its successor y is used. */
-    CHECK_ERR(ak_tlsf_resize(&a, x, 1000, 16, 1100), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_tlsf_resize(&a, x, 1000, al, 1100), AK_ERR_NO_MEMORY);
     /* Within its own rounding: fine. */
-    CHECK_ERR(ak_tlsf_resize(&a, x, 1000, 16, 1004), AK_ERR_NO_MEMORY); /* needs 1024 */
-    CHECK_OK(ak_tlsf_resize(&a, x, 1000, 16, 1000 - 8));
+    CHECK_ERR(ak_tlsf_resize(&a, x, 1000, al, 1004), AK_ERR_NO_MEMORY); /* needs 1024 */
+    CHECK_OK(ak_tlsf_resize(&a, x, 1000, al, 1000 - 8));
     CHECK(ak_tlsf_used_bytes(&a) == 2992);
-    CHECK_OK(ak_tlsf_resize(&a, x, 1000 - 8, 16, 1000));
+    CHECK_OK(ak_tlsf_resize(&a, x, 1000 - 8, al, 1000));
     CHECK(ak_tlsf_used_bytes(&a) == 3000);
     /* Free y, then x grows into it, keeping its contents. */
-    CHECK_OK(ak_tlsf_dealloc(&a, y, 1000, 16));
-    CHECK_OK(ak_tlsf_resize(&a, x, 1000, 16, 1500));
+    CHECK_OK(ak_tlsf_dealloc(&a, y, 1000, al));
+    CHECK_OK(ak_tlsf_resize(&a, x, 1000, al, 1500));
     CHECK(ak_pattern_ok(x, 1000, 1));
-    CHECK(ak_tlsf_usable_size(&a, x, 1500, 16) >= 1500);
+    CHECK(ak_tlsf_usable_size(&a, x, 1500, al) >= 1500);
     CHECK(ak_tlsf_used_bytes(&a) == 2500);
     check_inv(&a);
     walk_log w = walk(&a);
     CHECK(w.blocks == 4 && w.used_flags[0] && !w.used_flags[1] && w.used_flags[2]);
     /* Growing to all of x + y exactly: no leftover block. */
-    size_t all = 1008 + 1008 - 8; /* x's and y's blocks, one header */
-    CHECK_OK(ak_tlsf_resize(&a, x, 1500, 16, all));
+    size_t all = 2 * block_of(1000) - 8; /* x's and y's blocks, one header */
+    CHECK_OK(ak_tlsf_resize(&a, x, 1500, al, all));
     w = walk(&a);
     CHECK(w.blocks == 3 && w.sizes[0] == all);
-    CHECK_ERR(ak_tlsf_resize(&a, x, all, 16, all + 1), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_tlsf_resize(&a, x, all, al, all + 1), AK_ERR_NO_MEMORY);
     check_inv(&a);
     /* Shrink: the tail becomes a free block. */
-    CHECK_OK(ak_tlsf_resize(&a, x, all, 16, 100));
+    CHECK_OK(ak_tlsf_resize(&a, x, all, al, 100));
     CHECK(ak_pattern_ok(x, 100, 1));
     w = walk(&a);
-    CHECK(w.blocks == 4 && w.sizes[0] == 104 && !w.used_flags[1]);
+    CHECK(w.blocks == 4 && w.sizes[0] == block_of(100) - 8 && !w.used_flags[1]);
     check_inv(&a);
     /* Shrink z at the front of the big free tail: the tail merges. */
-    CHECK_OK(ak_tlsf_resize(&a, z, 1000, 16, 0));
+    CHECK_OK(ak_tlsf_resize(&a, z, 1000, al, 0));
     w = walk(&a);
     CHECK(w.blocks == 4 && w.free == 2);
     check_inv(&a);
     /* Grow z into the big free tail. */
-    CHECK_OK(ak_tlsf_resize(&a, z, 0, 16, 500000));
+    CHECK_OK(ak_tlsf_resize(&a, z, 0, al, 500000));
     memset(z, 1, 500000);
     CHECK(ak_tlsf_used_bytes(&a) == 500100);
     check_inv(&a);
     /* Wrong old sizes and bad pointers. */
-    CHECK_ERR(ak_tlsf_resize(&a, z, 10, 16, 20), AK_ERR_INVALID_PARAM);
-    CHECK_ERR(ak_tlsf_resize(&a, (char *)z + 16, 10, 16, 20), AK_ERR_NOT_ALLOCATED);
-    CHECK_OK(ak_tlsf_dealloc(&a, z, 500000, 16));
-    CHECK_OK(ak_tlsf_dealloc(&a, x, 100, 16));
+    CHECK_ERR(ak_tlsf_resize(&a, z, 10, al, 20), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_tlsf_resize(&a, (char *)z + 16, 10, al, 20), AK_ERR_NOT_ALLOCATED);
+    CHECK_OK(ak_tlsf_dealloc(&a, z, 500000, al));
+    CHECK_OK(ak_tlsf_dealloc(&a, x, 100, al));
     check_inv(&a);
     CHECK(walk(&a).blocks == 1);
     CHECK(ak_tlsf_used_bytes(&a) == 0);
@@ -641,6 +740,72 @@ static void test_stats_and_handle(void)
     free(m2);
 }
 
+/* Many small regions cut from one buffer with unmanaged gaps between them:
+ * the region lookup (hint misses included), pointers into the gaps, and
+ * churn across regions. */
+static void test_many_regions(void)
+{
+    enum { NREG = 64, SLOT = 1 << 16, MAXP = 4096 };
+    char *buf = region((size_t)NREG * SLOT);
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed + 3);
+    ak_tlsf a;
+    memset(&a, 0, sizeof a);
+    size_t starts[NREG], sizes[NREG];
+    for (int i = 0; i < NREG; i++) {
+        starts[i] = (size_t)i * SLOT + (size_t)ak_rng_below(&rng, 4096);
+        sizes[i] = (size_t)ak_rng_range(&rng, 1024, SLOT - 8192);
+        CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)buf + starts[i], sizes[i]));
+    }
+    check_inv(&a);
+    /* Each gap is refused, as region and as pointer. */
+    for (int i = 0; i < NREG; i++) {
+        char *gap = buf + starts[i] + sizes[i];
+        CHECK_ERR(ak_tlsf_dealloc(&a, gap + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)gap - 1, 4096), AK_ERR_MEMORY_OVERLAP);
+    }
+    static void *p[MAXP];
+    static size_t sz[MAXP];
+    size_t n = 0;
+    const uint64_t ops = ak_test_ops(200000, 20000) / 4 + 1;
+    for (uint64_t op = 0; op < ops; op++) {
+        if (n < MAXP && (n == 0 || ak_rng_below(&rng, 2) == 0)) {
+            sz[n] = (size_t)ak_rng_log_uniform(&rng, 1, 8192);
+            if (ak_tlsf_alloc(&a, sz[n], 16, &p[n]) != AK_OK)
+                continue;
+            int hits = 0;
+            for (int i = 0; i < NREG; i++)
+                if ((char *)p[n] >= buf + starts[i] &&
+                    (char *)p[n] + sz[n] <= buf + starts[i] + sizes[i])
+                    hits++;
+            CHECK(hits == 1);
+            memset(p[n], (int)(n & 0xff), sz[n]);
+            n++;
+        } else {
+            size_t i = (size_t)ak_rng_below(&rng, n);
+            CHECK(((unsigned char *)p[i])[0] == (i & 0xff) &&
+                  ((unsigned char *)p[i])[sz[i] - 1] == (i & 0xff));
+            CHECK_OK(ak_tlsf_dealloc(&a, p[i], sz[i], 16));
+            n--;
+            if (i != n) {
+                p[i] = p[n];
+                sz[i] = sz[n];
+                memset(p[i], (int)(i & 0xff), sz[i]);
+            }
+        }
+        if (op % 5000 == 0)
+            check_inv(&a);
+    }
+    while (n > 0) {
+        n--;
+        CHECK_OK(ak_tlsf_dealloc(&a, p[n], sz[n], 16));
+    }
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == NREG && w.free == NREG);
+    free(buf);
+}
+
 /* The checker must notice corruption (tests that it can fail). */
 static void test_checker_detects(void)
 {
@@ -661,6 +826,21 @@ static void test_checker_detects(void)
     memcpy((char *)q - 8, &bad, 8);
     CHECK(ak_tlsf_check(&a) != NULL);
     memcpy((char *)q - 8, &saved, 8);
+    check_inv(&a);
+    /* A corrupt prev-physical link (it lives in free memory) is not
+     * followed: free p, then point q's link elsewhere. */
+    CHECK_OK(ak_tlsf_dealloc(&a, p, 100, 8));
+    uintptr_t link, bogus[] = {(uintptr_t)mem, (uintptr_t)q + 64, (uintptr_t)p + 16, 12345};
+    memcpy(&link, (char *)q - 8 - sizeof link, sizeof link);
+    CHECK(link == (uintptr_t)p - 8);
+    for (size_t i = 0; i < 4; i++) {
+        memcpy((char *)q - 8 - sizeof link, &bogus[i], sizeof link);
+        CHECK(ak_tlsf_check(&a) != NULL);
+        CHECK_ERR(ak_tlsf_dealloc(&a, q, 100, 8), AK_ERR_NOT_ALLOCATED);
+    }
+    memcpy((char *)q - 8 - sizeof link, &link, sizeof link);
+    check_inv(&a);
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
     check_inv(&a);
     a.used_bytes++;
     CHECK(ak_tlsf_check(&a) != NULL);
@@ -717,6 +897,16 @@ static int cmp_live(const void *x, const void *y)
     return a->p < b->p ? -1 : a->p > b->p;
 }
 
+/* The prefix of a block's content that survives a resize: pattern bytes
+ * from index 0 (all of a small block, the first 64 of a big one). */
+static bool prefix_ok(const char *p, size_t old_size, size_t new_size, uint64_t tag)
+{
+    size_t n = old_size < new_size ? old_size : new_size;
+    if (old_size > 256 && n > 64)
+        n = 64;
+    return ak_pattern_ok(p, n, tag);
+}
+
 static void test_model(void)
 {
     enum { NREG = 4, MAXLIVE = 1500 };
@@ -730,20 +920,34 @@ static void test_model(void)
         else
             CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)regs[i] + 5, reg_sizes[i] - 5));
     }
+    check_inv(&a);
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    const size_t largest_at_start = st.largest_free;
     static live_block live[MAXLIVE], sorted[MAXLIVE];
     size_t nlive = 0, used = 0;
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed);
     const uint64_t ops = ak_test_ops(1500000, 60000);
     const uint64_t check_every = ak_t.quick ? 2000 : 20000;
-    uint64_t allocs = 0, frees = 0, resizes = 0, ooms = 0, tag = 0;
+    uint64_t allocs = 0, frees = 0, resizes = 0, ooms = 0, tag = 0, bad = 0;
     for (uint64_t op = 0; op < ops; op++) {
         uint64_t r = ak_rng_below(&rng, 100);
-        bool want_alloc = nlive < MAXLIVE / 2 ? r < 60 : r < 40;
+        bool want_alloc = nlive < MAXLIVE / 2 ? r < 55 : r < 40;
         if (nlive == MAXLIVE)
             want_alloc = false;
-        if (nlive > 0 && r >= 90) {
-            /* resize in place, then check contents preserved */
+        if (nlive > 0 && r == 99) {
+            /* A bad free: an interior pointer of a live block, or a wrong
+             * size. Must be refused with nothing changed. */
+            live_block *b = &live[ak_rng_below(&rng, nlive)];
+            if (b->size > 1) {
+                size_t off = (size_t)ak_rng_range(&rng, 1, b->size - 1);
+                CHECK_ERR(ak_tlsf_dealloc(&a, b->p + off, b->size - off, 1), AK_ERR_NOT_ALLOCATED);
+            }
+            CHECK_ERR(ak_tlsf_dealloc(&a, b->p, b->size + 4096, b->align), AK_ERR_INVALID_PARAM);
+            bad++;
+        } else if (nlive > 0 && r >= 90) {
+            /* Resize in place: the common prefix survives. */
             size_t i = (size_t)ak_rng_below(&rng, nlive);
             live_block *b = &live[i];
             CHECK(content_ok(b));
@@ -752,6 +956,8 @@ static void test_model(void)
             ak_error e = ak_tlsf_resize(&a, b->p, b->size, b->align, ns);
             CHECK(e == AK_OK || e == AK_ERR_NO_MEMORY);
             if (e == AK_OK) {
+                CHECK(prefix_ok(b->p, b->size, ns, b->tag));
+                CHECK(ak_tlsf_usable_size(&a, b->p, ns, b->align) >= ns);
                 used = used - b->size + ns;
                 b->size = ns;
                 b->tag = ++tag;
@@ -778,7 +984,11 @@ static void test_model(void)
                 if (b.p >= regs[k] + 5 && b.p + b.size <= regs[k] + reg_sizes[k])
                     hits++;
             CHECKF(hits == 1, "block %p+%zu outside the regions", p, b.size);
-            CHECK(ak_tlsf_usable_size(&a, p, b.size, b.align) >= b.size);
+            /* All of the usable size is the caller's: scribble over the
+             * slack (a wrong usable size would hit a header). */
+            size_t usable = ak_tlsf_usable_size(&a, p, b.size, b.align);
+            CHECK(usable >= b.size && usable - b.size < 64);
+            memset(b.p + b.size, 0xee, usable - b.size);
             b.tag = ++tag;
             content_fill(&b);
             live[nlive++] = b;
@@ -786,11 +996,15 @@ static void test_model(void)
             allocs++;
         } else {
             size_t i = (size_t)ak_rng_below(&rng, nlive);
-            CHECKF(content_ok(&live[i]), "block %p+%zu corrupted", (void *)live[i].p, live[i].size);
-            CHECK_OK(ak_tlsf_dealloc(&a, live[i].p, live[i].size, live[i].align));
-            used -= live[i].size;
+            live_block b = live[i];
+            CHECKF(content_ok(&b), "block %p+%zu corrupted", (void *)b.p, b.size);
+            CHECK_OK(ak_tlsf_dealloc(&a, b.p, b.size, b.align));
+            used -= b.size;
             live[i] = live[--nlive];
             frees++;
+            /* Double free: always refused. */
+            if ((op & 7) == 0)
+                CHECK_ERR(ak_tlsf_dealloc(&a, b.p, b.size, b.align), AK_ERR_NOT_ALLOCATED);
         }
         CHECK(ak_tlsf_used_bytes(&a) == used);
         if ((op + 1) % check_every == 0) {
@@ -807,7 +1021,6 @@ static void test_model(void)
         }
     }
     check_inv(&a);
-    struct ak_tlsf_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_blocks == nlive && st.used_bytes == used);
     CHECK(st.failed_allocs == ooms);
@@ -818,12 +1031,21 @@ static void test_model(void)
         nlive--;
     }
     check_inv(&a);
+    /* Everything free: one free block per region, the largest allocation
+     * of the start fits again. */
     walk_log w = walk(&a);
     CHECK(w.blocks == NREG && w.free == NREG && w.payload_sum == ak_tlsf_total_bytes(&a));
-    printf("[%llu ops: %llu allocs, %llu frees, %llu resizes, %llu out of memory] ",
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.largest_free == largest_at_start && st.used_bytes == 0 && st.free_blocks == NREG);
+    void *p;
+    CHECK_OK(ak_tlsf_alloc(&a, largest_at_start, 1, &p));
+    CHECK_OK(ak_tlsf_dealloc(&a, p, largest_at_start, 1));
+    printf("[%llu ops: %llu allocs, %llu frees, %llu resizes, %llu bad frees, %llu out of "
+           "memory, peak %zu KiB] ",
            (unsigned long long)ops, (unsigned long long)allocs, (unsigned long long)frees,
-           (unsigned long long)resizes, (unsigned long long)ooms);
-    CHECK(allocs > ops / 4 && frees > ops / 4);
+           (unsigned long long)resizes, (unsigned long long)bad, (unsigned long long)ooms,
+           st.peak_used_bytes >> 10);
+    CHECK(allocs > ops / 4 && frees > ops / 4 && resizes > 0 && bad > 0);
     for (int i = 0; i < NREG; i++)
         free(regs[i]);
 }
@@ -845,10 +1067,13 @@ int main(int argc, char **argv)
     }
     RUN(test_zero_object);
     RUN(test_init_and_reinit);
+    RUN(test_region_edges);
     RUN(test_basic);
     RUN(test_split_merge);
     RUN(test_alignment);
+    RUN(test_aligned_tiling);
     RUN(test_multi_region);
+    RUN(test_many_regions);
     RUN(test_bad_frees);
     RUN(test_zero_size);
     RUN(test_huge_requests);

@@ -1,0 +1,191 @@
+/* allockit bitmap page allocator: contiguous, aligned runs of pages from a
+ * fixed-capacity hierarchical bitmap.
+ *
+ * What it manages: page numbers, not memory. It never reads or writes the
+ * pages it hands out (they may be unmapped physical memory); all its
+ * bookkeeping is inside the ak_bitmap_page object.
+ *
+ * Capacity: AK_PAGE_ALLOC_CAPACITY_PAGES pages (build option
+ * AK_PAGE_ALLOC_CAPACITY: 256m, 4g, 64g, 1t of 4 KiB pages). Every managed
+ * page must lie within that many pages of the lowest managed page (the
+ * "window"); the window starts at the first managed page itself, so no
+ * capacity is spent on reaching an alignment boundary. Several regions may
+ * be added (up to AK_BITMAP_PAGE_MAX_REGIONS separate ones; regions that
+ * touch are merged into one record); pages between regions are never
+ * handed out, and freeing them is AK_ERR_NOT_ALLOCATED.
+ *
+ * Alignment is of the absolute address, up to 1 GiB, for any placement of
+ * the regions: the search works on page indices with the required residue
+ * index = phase (mod align) computed from the window's base.
+ *
+ * Costs (L = bitmap levels: 3 at 256m, 4 at 4g and 64g, 5 at 1t):
+ *   alloc of one page, align = page size: O(L);
+ *   alloc of n pages: worst case O(capacity/64) words, typically a few
+ *     O(L) queries (full prefixes and free blocks are jumped over);
+ *   alloc_pages_at, dealloc: O(n/64 + L + log regions);
+ *   counters: O(1); ak_bitmap_page_check: O(capacity/64).
+ *
+ * Size of the object (64-bit, default AK_BITMAP_PAGE_MAX_REGIONS = 16):
+ *   256m:     8,760 bytes     (65,536 pages)
+ *   4g:     135,544 bytes     (1,048,576 pages: 128 KiB of bitmap)
+ *   64g:  2,132,024 bytes     (16,777,216 pages)
+ *   1t:  34,619,960 bytes     (268,435,456 pages)
+ * It is large: keep it static or on the heap, not on a small stack.
+ *
+ * Not thread-safe: serialise calls on one object.
+ */
+#ifndef ALLOCKIT_BITMAP_PAGE_H
+#define ALLOCKIT_BITMAP_PAGE_H
+
+#include <allockit/core.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Storage of a hierarchical bitmap of n units, in 64-bit words: level 0;
+ * has-free, all-free and dirty summaries per upper level; six run-class
+ * bits and six prefix-class bits per level-0 word. Repeated identically in
+ * <allockit/bitmap_id.h> and src/hbitmap.h. */
+#ifndef AK_HB_STORAGE_WORDS
+#define AK_HB_DIV64_(x)        (((x) >> 6) + (((x)&63u) != 0))
+#define AK_HB_W0_(n)           AK_HB_DIV64_(n)
+#define AK_HB_W1_(n)           AK_HB_DIV64_(AK_HB_W0_(n))
+#define AK_HB_W2_(n)           AK_HB_DIV64_(AK_HB_W1_(n))
+#define AK_HB_W3_(n)           AK_HB_DIV64_(AK_HB_W2_(n))
+#define AK_HB_W4_(n)           AK_HB_DIV64_(AK_HB_W3_(n))
+#define AK_HB_W5_(n)           AK_HB_DIV64_(AK_HB_W4_(n))
+#define AK_HB_S_(prev, cur)    ((prev) > 1u ? (cur) : 0u)
+#define AK_HB_S1_(n)           AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
+#define AK_HB_S2_(n)           AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
+#define AK_HB_S3_(n)           AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
+#define AK_HB_S4_(n)           AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
+#define AK_HB_S5_(n)           AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
+#define AK_HB_SUM_(n)          (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n))
+#define AK_HB_STORAGE_WORDS(n) (AK_HB_W0_(n) + 3u * AK_HB_SUM_(n) + 12u * AK_HB_S1_(n))
+#define AK_HB_FITS(n)          ((n) >= 1u && AK_HB_W5_(n) == 1u)
+#endif
+
+/** Separate regions one object can record (regions that touch merge into
+ *  one record). Must be the same in every translation unit of a program. */
+#ifndef AK_BITMAP_PAGE_MAX_REGIONS
+#define AK_BITMAP_PAGE_MAX_REGIONS 16
+#endif
+
+/** The largest alignment alloc_pages accepts: 1 GiB. */
+#define AK_BITMAP_PAGE_MAX_ALIGN ((size_t)1 << 30)
+
+/** The smallest page size ak_bitmap_page_new accepts. */
+#define AK_BITMAP_PAGE_MIN_PAGE_SIZE 16u
+
+/** The page size of a zero-initialised object. */
+#define AK_BITMAP_PAGE_DEFAULT_PAGE_SIZE 4096u
+
+/** Bits of the bitmap: the capacity plus 64, so that bit 0 can sit on a
+ *  64-page boundary below the first managed page (aligned starts then
+ *  fall on bit 0 of bitmap words) without costing capacity. */
+#define AK_BITMAP_PAGE_BITS (AK_PAGE_ALLOC_CAPACITY_PAGES + 64u)
+
+/** Words of bitmap inside an ak_bitmap_page. */
+#define AK_BITMAP_PAGE_WORDS AK_HB_STORAGE_WORDS(AK_BITMAP_PAGE_BITS)
+
+/** The page allocator. Fields are private; a zero-initialised object is a
+ *  valid empty allocator with 4096-byte pages. */
+typedef struct ak_bitmap_page {
+    size_t page_size; /* 0 means AK_BITMAP_PAGE_DEFAULT_PAGE_SIZE */
+    uintptr_t base;   /* page number of bit 0: the lowest managed page
+                         rounded down to a multiple of 64 */
+    size_t total;     /* managed pages */
+    size_t used;      /* allocated pages */
+    size_t nregions;  /* records in regions[] */
+    /* regions[2i], regions[2i+1]: [start, end) byte addresses as given,
+     * sorted, disjoint, non-adjacent */
+    uintptr_t regions[2 * AK_BITMAP_PAGE_MAX_REGIONS];
+    uint64_t bits[AK_BITMAP_PAGE_WORDS];
+} ak_bitmap_page;
+
+/** Make @p a an empty allocator (no pages) with pages of @p page_size
+ *  bytes. Works on uninitialised memory. O(capacity/64).
+ *  @retval AK_ERR_INVALID_PARAM page_size is not a power of two, or is
+ *          below AK_BITMAP_PAGE_MIN_PAGE_SIZE (16) or above
+ *          AK_BITMAP_PAGE_MAX_ALIGN (1 GiB); @p a is then unchanged. */
+ak_error ak_bitmap_page_new(ak_bitmap_page *a, size_t page_size);
+
+/** Forget everything and manage the pages inside [start, start+size):
+ *  start is rounded up and the end down to the page size. @p a must be
+ *  zero-initialised or set up by ak_bitmap_page_new (its page size is
+ *  kept). O(capacity/64).
+ *  @retval AK_ERR_INVALID_PARAM size 0, the range wraps around the address
+ *          space, it holds no whole page, or it holds more pages than the
+ *          capacity. Nothing changes on error. */
+ak_error ak_bitmap_page_init(ak_bitmap_page *a, uintptr_t start, size_t size);
+
+/** Manage the pages inside [start, start+size) as well (edges trimmed to
+ *  pages). A region that touches a managed one is merged with it, so a
+ *  page split between the two becomes managed. On an empty object this is
+ *  ak_bitmap_page_init. O(n/64 + L), or O(capacity/64) when the region
+ *  lies below every managed page (the bitmap is re-based).
+ *  @retval AK_ERR_MEMORY_OVERLAP the range shares an address with a region
+ *          already given
+ *  @retval AK_ERR_INVALID_PARAM size 0, the range wraps, it adds no whole
+ *          page, or the managed pages would no longer fit the capacity
+ *          window (lowest to highest managed page)
+ *  @retval AK_ERR_NO_MEMORY AK_BITMAP_PAGE_MAX_REGIONS separate regions
+ *          are already recorded and this one touches none of them
+ *  Nothing changes on error. */
+ak_error ak_bitmap_page_add_memory(ak_bitmap_page *a, uintptr_t start, size_t size);
+
+/** Allocate @p num_pages contiguous pages whose first address is a multiple
+ *  of @p align_pow2; the lowest such run is chosen. On success stores its
+ *  address in *out. Cost: see the header comment.
+ *  @retval AK_ERR_INVALID_PARAM num_pages is 0, or align_pow2 is not a
+ *          power of two, is smaller than the page size or exceeds 1 GiB
+ *  @retval AK_ERR_NO_MEMORY more pages than are available, or no free run
+ *          of that length and alignment
+ *  Nothing changes on error. */
+ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t align_pow2,
+                                    uintptr_t *out);
+
+/** Allocate exactly the @p num_pages pages at @p base, or fail.
+ *  O(n/64 + L + log regions). On success stores base in *out.
+ *  @retval AK_ERR_INVALID_PARAM num_pages is 0; align_pow2 invalid (as for
+ *          alloc_pages); base is not a multiple of align_pow2; or the pages
+ *          are not all inside one managed region (this includes any range
+ *          that would wrap the address space)
+ *  @retval AK_ERR_NO_MEMORY some of the pages are in use
+ *  Nothing changes on error. */
+ak_error ak_bitmap_page_alloc_pages_at(ak_bitmap_page *a, uintptr_t base, size_t num_pages,
+                                       size_t align_pow2, uintptr_t *out);
+
+/** Free @p num_pages pages starting at @p pos. Every page is checked
+ *  before any is freed. O(n/64 + L + log regions).
+ *  @retval AK_ERR_INVALID_PARAM num_pages is 0 or pos is not a multiple of
+ *          the page size
+ *  @retval AK_ERR_NOT_ALLOCATED some page of the range is free or not
+ *          managed (double free, a page between regions, out of range)
+ *  Nothing changes on error. */
+ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t num_pages);
+
+/** Pages under management. O(1). */
+size_t ak_bitmap_page_total_pages(const ak_bitmap_page *a);
+/** Pages allocated. O(1). */
+size_t ak_bitmap_page_used_pages(const ak_bitmap_page *a);
+/** total_pages - used_pages. O(1). */
+size_t ak_bitmap_page_available_pages(const ak_bitmap_page *a);
+/** The page size in bytes (4096 for a zero-initialised object). O(1). */
+size_t ak_bitmap_page_page_size(const ak_bitmap_page *a);
+
+/** Verify the object: summary levels against level 0, no free bit outside
+ *  the managed regions, region records sorted/disjoint/in the window, and
+ *  the counters against the bitmap. NULL if all hold, else a static string
+ *  naming the first broken invariant. O(capacity/64). */
+const char *ak_bitmap_page_check(const ak_bitmap_page *a);
+
+/** The generic page-allocator handle (name "bitmap_page"; check filled in). */
+ak_page_allocator ak_bitmap_page_as_page(ak_bitmap_page *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOCKIT_BITMAP_PAGE_H */

@@ -1,0 +1,285 @@
+/* Bitmap page allocator: pages are the units of one hierarchical bitmap
+ * (src/hbitmap.c) of AK_PAGE_ALLOC_CAPACITY_PAGES bits kept inside the
+ * object; bit i is the page at address (base + i) * page_size, where base
+ * is the lowest managed page number.
+ *   alloc one page: O(L); alloc n pages aligned: one ak_hb_find (worst
+ *   case O(capacity/64) words, typically O(L) queries); alloc_at and
+ *   dealloc: O(n/64 + L + log regions). L = bitmap levels (<= 5).
+ * Address alignment is turned into a residue on indices: the address of
+ * index i is a multiple of A pages iff i = -base (mod A).
+ * Invariants (ak_bitmap_page_check): the bitmap's own (ak_hb_check); free
+ * bits only inside region records; the records sorted, disjoint,
+ * non-adjacent, inside the capacity window starting at base; total = pages
+ * of the records; used = total - free bits.
+ */
+#include "hbitmap.h"
+#include <allockit/bitmap_page.h>
+
+#define CAPACITY ((size_t)AK_PAGE_ALLOC_CAPACITY_PAGES)
+
+_Static_assert(AK_HB_FITS(AK_BITMAP_PAGE_BITS), "page capacity must be 1..2^36-64 pages");
+_Static_assert(AK_BITMAP_PAGE_MAX_REGIONS >= 1, "at least one region record");
+
+static const ak_hb_geom geom = AK_HB_GEOM(AK_BITMAP_PAGE_BITS);
+
+static inline size_t page_size_of(const ak_bitmap_page *a)
+{
+    return a->page_size ? a->page_size : AK_BITMAP_PAGE_DEFAULT_PAGE_SIZE;
+}
+
+static inline unsigned page_shift_of(const ak_bitmap_page *a)
+{
+    return ak_ffs_size(page_size_of(a));
+}
+
+/* The contract's alignment rule: a power of two, at least a page, <= 1 GiB. */
+static inline bool align_ok(size_t align, size_t page_size)
+{
+    return ak_is_pow2(align) && align >= page_size && align <= AK_BITMAP_PAGE_MAX_ALIGN;
+}
+
+ak_error ak_bitmap_page_new(ak_bitmap_page *a, size_t page_size)
+{
+    if (!ak_is_pow2(page_size) || page_size < AK_BITMAP_PAGE_MIN_PAGE_SIZE ||
+        page_size > AK_BITMAP_PAGE_MAX_ALIGN)
+        return AK_ERR_INVALID_PARAM;
+    a->page_size = page_size;
+    a->base = 0;
+    a->total = 0;
+    a->used = 0;
+    a->nregions = 0;
+    for (size_t i = 0; i < 2 * AK_BITMAP_PAGE_MAX_REGIONS; i++)
+        a->regions[i] = 0;
+    ak_hb_clear(&geom, a->bits);
+    return AK_OK;
+}
+
+/* Add a planned region: re-base if it lies below the bitmap's base, then
+ * mark its new pages free. The base is kept a multiple of 64 pages, so
+ * that alignments of 64 pages and more start at bit 0 of a word. */
+static void add_planned(ak_bitmap_page *a, const ak_hb_add_plan *p)
+{
+    const uintptr_t base = p->lowest & ~(uintptr_t)63;
+    if (a->nregions == 0) {
+        a->base = base;
+    } else if (base < a->base) {
+        ak_hb_shift_up(&geom, a->bits, (size_t)(a->base - base));
+        a->base = base;
+    }
+    ak_hb_ranges_commit(a->regions, &a->nregions, p);
+    size_t n = (size_t)(p->new_end - p->new_first);
+    ak_hb_set_free(&geom, a->bits, (size_t)(p->new_first - a->base), n);
+    a->total += n;
+}
+
+ak_error ak_bitmap_page_init(ak_bitmap_page *a, uintptr_t start, size_t size)
+{
+    ak_hb_add_plan p;
+    ak_error e = ak_hb_ranges_plan(a->regions, 0, AK_BITMAP_PAGE_MAX_REGIONS, start, size,
+                                   page_shift_of(a), CAPACITY, &p);
+    if (e != AK_OK)
+        return e;
+    a->base = 0;
+    a->total = 0;
+    a->used = 0;
+    a->nregions = 0;
+    ak_hb_clear(&geom, a->bits);
+    add_planned(a, &p);
+    return AK_OK;
+}
+
+ak_error ak_bitmap_page_add_memory(ak_bitmap_page *a, uintptr_t start, size_t size)
+{
+    ak_hb_add_plan p;
+    ak_error e = ak_hb_ranges_plan(a->regions, a->nregions, AK_BITMAP_PAGE_MAX_REGIONS, start, size,
+                                   page_shift_of(a), CAPACITY, &p);
+    if (e != AK_OK)
+        return e;
+    add_planned(a, &p);
+    return AK_OK;
+}
+
+ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t align_pow2,
+                                    uintptr_t *out)
+{
+    const size_t ps = page_size_of(a);
+    if (num_pages == 0 || !align_ok(align_pow2, ps))
+        return AK_ERR_INVALID_PARAM;
+    if (num_pages > a->total - a->used)
+        return AK_ERR_NO_MEMORY;
+    const unsigned sh = page_shift_of(a);
+    const size_t align = align_pow2 >> sh;
+    size_t i;
+    if (num_pages == 1 && align == 1) {
+        /* The common case, inline: one find-first-set per level. */
+        i = ak_hb_first_free(&geom, a->bits);
+        if (i == AK_HB_NONE)
+            return AK_ERR_NO_MEMORY;
+        ak_hb_use_one(&geom, a->bits, i);
+    } else {
+        const size_t phase = (size_t)(0 - a->base) & (align - 1);
+        i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
+        if (i == AK_HB_NONE)
+            return AK_ERR_NO_MEMORY;
+        ak_hb_set_used(&geom, a->bits, i, num_pages);
+    }
+    a->used += num_pages;
+    *out = (a->base + i) << sh;
+    return AK_OK;
+}
+
+ak_error ak_bitmap_page_alloc_pages_at(ak_bitmap_page *a, uintptr_t base, size_t num_pages,
+                                       size_t align_pow2, uintptr_t *out)
+{
+    const size_t ps = page_size_of(a);
+    if (num_pages == 0 || !align_ok(align_pow2, ps) || !ak_is_aligned(base, align_pow2))
+        return AK_ERR_INVALID_PARAM;
+    const unsigned sh = page_shift_of(a);
+    const uintptr_t page = base >> sh;
+    if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions)
+        return AK_ERR_INVALID_PARAM;
+    const size_t i = (size_t)(page - a->base);
+    if (ak_hb_next_used(&geom, a->bits, i) - i < num_pages)
+        return AK_ERR_NO_MEMORY;
+    ak_hb_set_used(&geom, a->bits, i, num_pages);
+    a->used += num_pages;
+    *out = base;
+    return AK_OK;
+}
+
+ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t num_pages)
+{
+    const size_t ps = page_size_of(a);
+    if (num_pages == 0 || !ak_is_aligned(pos, ps))
+        return AK_ERR_INVALID_PARAM;
+    const unsigned sh = page_shift_of(a);
+    const uintptr_t page = pos >> sh;
+    if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions)
+        return AK_ERR_NOT_ALLOCATED;
+    const size_t i = (size_t)(page - a->base);
+    if (num_pages == 1) {
+        if (ak_hb_is_free(a->bits, i))
+            return AK_ERR_NOT_ALLOCATED;
+        ak_hb_free_one(&geom, a->bits, i);
+    } else {
+        if (ak_hb_next_free(&geom, a->bits, i) - i < num_pages)
+            return AK_ERR_NOT_ALLOCATED;
+        ak_hb_set_free(&geom, a->bits, i, num_pages);
+    }
+    a->used -= num_pages;
+    return AK_OK;
+}
+
+size_t ak_bitmap_page_total_pages(const ak_bitmap_page *a)
+{
+    return a->total;
+}
+
+size_t ak_bitmap_page_used_pages(const ak_bitmap_page *a)
+{
+    return a->used;
+}
+
+size_t ak_bitmap_page_available_pages(const ak_bitmap_page *a)
+{
+    return a->total - a->used;
+}
+
+size_t ak_bitmap_page_page_size(const ak_bitmap_page *a)
+{
+    return page_size_of(a);
+}
+
+const char *ak_bitmap_page_check(const ak_bitmap_page *a)
+{
+    const size_t ps = page_size_of(a);
+    if (!ak_is_pow2(ps) || ps < AK_BITMAP_PAGE_MIN_PAGE_SIZE || ps > AK_BITMAP_PAGE_MAX_ALIGN)
+        return "bitmap_page: invalid page size";
+    if (a->used > a->total)
+        return "bitmap_page: more pages used than managed";
+    if (a->total > CAPACITY)
+        return "bitmap_page: more pages than the capacity";
+    const char *why = ak_hb_check(&geom, a->bits);
+    if (why)
+        return why;
+    why = ak_hb_ranges_check(a->regions, a->nregions, AK_BITMAP_PAGE_MAX_REGIONS, page_shift_of(a),
+                             a->base, CAPACITY, a->total, &geom, a->bits);
+    if (why)
+        return why;
+    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->total - a->used)
+        return "bitmap_page: free bits do not match total - used";
+    return (const char *)0;
+}
+
+/* ---- the generic interface ---- */
+
+static ak_error op_init(void *self, uintptr_t start, size_t size)
+{
+    return ak_bitmap_page_init((ak_bitmap_page *)self, start, size);
+}
+
+static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
+{
+    return ak_bitmap_page_add_memory((ak_bitmap_page *)self, start, size);
+}
+
+static ak_error op_alloc_pages(void *self, size_t num_pages, size_t align_pow2, uintptr_t *out)
+{
+    return ak_bitmap_page_alloc_pages((ak_bitmap_page *)self, num_pages, align_pow2, out);
+}
+
+static ak_error op_alloc_pages_at(void *self, uintptr_t base, size_t num_pages, size_t align_pow2,
+                                  uintptr_t *out)
+{
+    return ak_bitmap_page_alloc_pages_at((ak_bitmap_page *)self, base, num_pages, align_pow2, out);
+}
+
+static ak_error op_dealloc_pages(void *self, uintptr_t pos, size_t num_pages)
+{
+    return ak_bitmap_page_dealloc_pages((ak_bitmap_page *)self, pos, num_pages);
+}
+
+static size_t op_total_pages(const void *self)
+{
+    return ak_bitmap_page_total_pages((const ak_bitmap_page *)self);
+}
+
+static size_t op_used_pages(const void *self)
+{
+    return ak_bitmap_page_used_pages((const ak_bitmap_page *)self);
+}
+
+static size_t op_available_pages(const void *self)
+{
+    return ak_bitmap_page_available_pages((const ak_bitmap_page *)self);
+}
+
+static size_t op_page_size(const void *self)
+{
+    return ak_bitmap_page_page_size((const ak_bitmap_page *)self);
+}
+
+static const char *op_check(const void *self)
+{
+    return ak_bitmap_page_check((const ak_bitmap_page *)self);
+}
+
+static const ak_page_allocator_ops bitmap_page_ops = {
+    .name = "bitmap_page",
+    .init = op_init,
+    .add_memory = op_add_memory,
+    .alloc_pages = op_alloc_pages,
+    .alloc_pages_at = op_alloc_pages_at,
+    .dealloc_pages = op_dealloc_pages,
+    .total_pages = op_total_pages,
+    .used_pages = op_used_pages,
+    .available_pages = op_available_pages,
+    .page_size = op_page_size,
+    .check = op_check,
+};
+
+ak_page_allocator ak_bitmap_page_as_page(ak_bitmap_page *a)
+{
+    ak_page_allocator h = {&bitmap_page_ops, a};
+    return h;
+}
