@@ -60,14 +60,17 @@ enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 #define BM_BITS  AK_SIZE_BITS
 #define BM_SHIFT (sizeof(size_t) == 8 ? 6u : 5u)
 
+#define FREE_END 0xffffu /* end of a slab's free list */
+
 struct ak_slab_hdr {
     uintptr_t tag;  /* slab_tag(a, slab address, class) while the slab is held */
     uint16_t inuse; /* objects allocated */
-    uint8_t hint;   /* bitmap words below this one are full */
+    uint16_t free;  /* first slot of the free list, FREE_END if none */
+    uint16_t bump;  /* slots from here on (but the header's) were never handed out */
     uint8_t cls;
     uint8_t list; /* LIST_* */
     struct ak_slab_hdr *next, *prev;
-    size_t bitmap[]; /* bit set: object allocated (or past the last object) */
+    size_t bitmap[]; /* bit set: the object in that slot is allocated */
 };
 typedef struct ak_slab_hdr slab_hdr;
 
@@ -115,16 +118,17 @@ typedef struct class_info {
  * from the slab's address (see colour()). Slabs that follow one
  * another thus put their headers at different offsets, so the headers of
  * a class do not all fall into the few cache sets that one fixed offset in
- * a 4 KiB-aligned span maps to. The colour step is a cache line (at least
- * one slot). Header slots, and slots past the last, are set in the bitmap
- * once and for all. */
+ * a 4 KiB-aligned span maps to. The colour step is the least common
+ * multiple of the object size and a cache line (64 / gcd(size, 64) slots),
+ * so every header starts a cache line, and the header (at most 64 bytes)
+ * is one line: a free reads one line of metadata. */
 #define LOWBIT(s)             ((s) & (~(s) + 1u))
 #define SLAB_BYTES(sh)        (1u << (sh))
 #define NSLOT(s, sh)          ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
 #define BM_WORDS(s, sh)       ((NSLOT(s, sh) + BM_BITS - 1) / BM_BITS)
 #define HDR_BYTES(s, sh)      (offsetof(slab_hdr, bitmap) + BM_WORDS(s, sh) * sizeof(size_t))
 #define NHDR(s, sh)           ((HDR_BYTES(s, sh) + (s)-1) / (s))
-#define CSTEP(s)              ((s) >= 64u ? 1u : 64u / (s))
+#define CSTEP(s)              (64u / (LOWBIT(s) < 64u ? LOWBIT(s) : 64u))
 #define COLOURS_FIT(n, s, sh) (((n)-1u) * CSTEP(s) + NHDR(s, sh) <= NSLOT(s, sh))
 #define COLOURS(s, sh)                                                                             \
     (COLOURS_FIT(16u, s, sh)  ? 16u                                                                \
@@ -156,7 +160,7 @@ static const class_info classes[AK_SLAB_CLASS_COUNT] = {
 
 #define MAX_BM_WORDS BM_WORDS(16u, 12u)
 
-_Static_assert(NSLOT(16u, 12u) <= 65535u && MAX_BM_WORDS <= 255u, "in_use and hint fit");
+_Static_assert(NSLOT(16u, 12u) < FREE_END, "slot indices fit 16 bits");
 _Static_assert(NOBJ(4096u, 16u) >= 14u && NOBJ(256u, 12u) >= 14u, "14+ objects per slab");
 _Static_assert(NHDR(16u, 12u) * 16u <= 64u, "the smallest class's header fits a cache line");
 /* The reciprocal division is exact for n * size < 2^32: offsets are below
@@ -228,22 +232,6 @@ static inline slab_hdr *hdr_of(const class_info *ci, uintptr_t h)
 static inline uintptr_t base_of(const class_info *ci, const slab_hdr *s)
 {
     return (uintptr_t)s & ~(slab_bytes(ci) - 1);
-}
-
-/* Bits of bitmap word w that are not objects: the header's slots and the
- * slots past the last. */
-static size_t reserved_bits(const class_info *ci, unsigned hs, unsigned w)
-{
-    unsigned lo = w * BM_BITS;
-    size_t m = 0;
-    for (unsigned i = hs; i < hs + ci->nhdr; i++)
-        if (i >= lo && i - lo < BM_BITS)
-            m |= (size_t)1 << (i - lo);
-    if (ci->nslot <= lo)
-        m = ~(size_t)0;
-    else if (ci->nslot - lo < BM_BITS)
-        m |= ~(size_t)0 << (ci->nslot - lo);
-    return m;
 }
 
 static inline bool bit_test(const slab_hdr *s, uint32_t idx)
@@ -375,16 +363,15 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
         if (tlsf_alloc_pressed(a, slab_request(ci), slab_bytes(ci), &mem) != AK_OK)
             return NULL;
         uintptr_t h = (uintptr_t)mem;
-        unsigned hs = hdr_slot(ci, h);
         s = hdr_of(ci, h);
         s->inuse = 0;
-        s->hint = 0;
+        s->free = FREE_END;
+        s->bump = 0;
         s->cls = (uint8_t)c;
         s->tag = slab_tag(a, h, c);
         k->slab_count++;
-        /* Reserved slots are marked allocated, so a search never picks them. */
         for (unsigned w = 0; w < ci->bm_words; w++)
-            s->bitmap[w] = reserved_bits(ci, hs, w);
+            s->bitmap[w] = 0;
     }
     partial_push(k, s);
     return s;
@@ -480,15 +467,22 @@ static inline bool align_is_small(size_t align)
 /* Take an object from class c's head slab s (which has a free slot). */
 static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size)
 {
-    /* The hint word or one after it has a clear bit. */
-    unsigned w = s->hint;
-    size_t word = s->bitmap[w];
-    while (AK_UNLIKELY(word == ~(size_t)0))
-        word = s->bitmap[++w];
-    unsigned bit = ak_ffs_size(~word);
-    s->bitmap[w] = word | ((size_t)1 << bit);
-    s->hint = (uint8_t)w;
+    /* The most recently freed slot (its memory was touched last), else
+     * the next never-used one, stepping over the header. */
     uintptr_t base = (uintptr_t)s & ~(slab_bytes(ci) - 1);
+    unsigned idx = s->free;
+    unsigned char *obj;
+    if (AK_LIKELY(idx != FREE_END)) {
+        obj = (unsigned char *)base + (size_t)idx * ci->size;
+        s->free = (uint16_t) * (const uint32_t *)(const void *)obj;
+    } else {
+        idx = s->bump;
+        if (idx == hdr_slot(ci, base))
+            idx += ci->nhdr;
+        s->bump = (uint16_t)(idx + 1);
+        obj = (unsigned char *)base + (size_t)idx * ci->size;
+    }
+    s->bitmap[idx >> BM_SHIFT] |= (size_t)1 << (idx & (BM_BITS - 1));
     /* When s (the head) fills, pop it; its successor's back link goes
      * stale. Branch-free: in a churn of random frees, whether an alloc
      * fills its slab is a coin toss the predictor cannot learn. */
@@ -500,7 +494,7 @@ static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *c
     s->list = (uint8_t)(LIST_PARTIAL + full);
     k->in_use++;
     k->requested += size;
-    return (void *)(base + (size_t)(w * BM_BITS + bit) * ci->size);
+    return obj;
 }
 
 /* Everything but a small request with align <= 16 and a head slab. */
@@ -554,15 +548,13 @@ static inline slab_hdr *object_find(const ak_slab *a, unsigned c, uintptr_t p, u
                                     uint32_t *ip)
 {
     const class_info *ci = &classes[c];
-    unsigned hs = hdr_slot(ci, h);
     slab_hdr *s = hdr_of(ci, h);
     if (AK_UNLIKELY(s->tag != slab_tag(a, h, c)))
         return NULL;
     uintptr_t off = p - h;
     uint32_t idx = (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
-    /* An object start, not a header slot nor past the last slot, allocated. */
-    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || idx >= ci->nslot || idx - hs < ci->nhdr ||
-                    !bit_test(s, idx)))
+    /* An object start inside the slab, allocated (header slots never are). */
+    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || idx >= ci->nslot || !bit_test(s, idx)))
         return NULL;
     *ip = idx;
     return s;
@@ -573,9 +565,11 @@ static inline ak_error slab_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t id
 {
     ak_slab_class *k = &a->cls[c];
     const class_info *ci = &classes[c];
-    unsigned w = idx >> BM_SHIFT;
-    s->bitmap[w] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
-    s->hint = (uint8_t)(w < s->hint ? w : s->hint);
+    s->bitmap[idx >> BM_SHIFT] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
+    /* The free list is LIFO through the objects: the next alloc of this
+     * slab gets the object just freed, whose memory is the warmest. */
+    *(uint32_t *)(void *)(base_of(ci, s) + (size_t)idx * ci->size) = s->free;
+    s->free = (uint16_t)idx;
     unsigned n = s->inuse;
     /* A full slab goes back to the head of the partial list. Branch-free
      * (see slab_take); the head's back link is written either way, with
@@ -863,26 +857,40 @@ static const char *check_slab(const ak_slab *a, const slab_hdr *s, unsigned c, u
         return "slab: list tag does not match the list it is on";
     if (s->inuse > ci->nobj)
         return "slab: in_use exceeds the objects per slab";
-    if (s->hint >= ci->bm_words)
-        return "slab: hint past the bitmap";
+    unsigned hs = hdr_slot(ci, h);
+    if (s->bump > ci->nslot || (s->bump > hs && s->bump < hs + ci->nhdr))
+        return "slab: bump index past the slots or inside the header";
     if (which == LIST_PARTIAL && (s->inuse == 0 || s->inuse == ci->nobj))
         return "slab: a partial slab is empty or full";
     if (which == LIST_FULL && s->inuse != ci->nobj)
         return "slab: a full slab has free objects";
     if (which == LIST_EMPTY && s->inuse != 0)
         return "slab: the cached empty slab has objects in use";
-    unsigned set = 0, hs = hdr_slot(ci, h);
-    for (unsigned w = 0; w < ci->bm_words; w++) {
-        size_t word = s->bitmap[w];
-        size_t past = reserved_bits(ci, hs, w);
-        if ((word & past) != past)
-            return "slab: a header slot or a slot past the last is clear";
-        if (w < s->hint && word != ~(size_t)0)
-            return "slab: a word below the hint has a free object";
-        set += ak_popcount64((uint64_t)(word & ~past));
-    }
+    /* Allocated bits: only on object slots below bump, in_use of them. */
+    unsigned set = 0;
+    for (unsigned w = 0; w < ci->bm_words; w++)
+        set += ak_popcount64((uint64_t)s->bitmap[w]);
     if (set != s->inuse)
         return "slab: allocated bits do not match in_use";
+    for (unsigned i = 0; i < ci->bm_words * BM_BITS; i++)
+        if (bit_test(s, i) && (i >= s->bump || (i >= hs && i < hs + ci->nhdr)))
+            return "slab: allocated bit on a header slot or a never-used slot";
+    /* The free list: every slot handed out once and not allocated now. */
+    unsigned used_once = s->bump - (s->bump > hs ? ci->nhdr : 0u);
+    unsigned expect = used_once - s->inuse, n = 0;
+    if (s->inuse > used_once)
+        return "slab: more objects in use than slots handed out";
+    for (unsigned i = s->free; i != FREE_END; n++) {
+        if (n >= expect)
+            return "slab: free list longer than the slots freed (a cycle)";
+        if (i >= s->bump || (i >= hs && i < hs + ci->nhdr))
+            return "slab: free list holds a header slot or a never-used slot";
+        if (bit_test(s, i))
+            return "slab: free list holds an allocated object";
+        i = *(const uint32_t *)(const void *)(h + (size_t)i * ci->size);
+    }
+    if (n != expect)
+        return "slab: free list shorter than the slots freed";
     return NULL;
 }
 
