@@ -2,40 +2,42 @@
  * TLSF (see include/allockit/slab.h for the class table, slab sizes and
  * waste bounds).
  *
- * A slab is a power-of-two span from the TLSF, aligned to its size. Its
- * header, at the span start, carries a tag derived from the header address,
- * the class and a per-allocator salt (so a pointer's slab, align_down(ptr,
- * slab_size), is validated with one compare), the count of objects in use,
- * the slab's list links, and one allocated bit per object. The bitmap is
- * both the free structure and the double-free detector: alloc takes the
- * lowest clear bit at or after a hint word (at most 4 words of 64 bits), a
- * free clears its bit. Header and bitmap share the header's first cache
- * line for classes up to 32 bytes (and need at most two for any class), so
- * alloc and free touch only the slab header, never the objects: an
- * intrusive free list would read a cold object on every alloc and write
- * one on every free.
+ * A slab is a power-of-two span from the TLSF, aligned to its size and cut
+ * into object-sized slots. Its header takes one to four slots at an offset
+ * (its colour) derived from the slab address, starts a cache line and is
+ * one line long. It carries a tag derived from the slab address, the class
+ * and a per-allocator salt (so a pointer's slab, align_down(ptr,
+ * slab_size), and its header are validated with one compare), the count of
+ * objects in use, a LIFO free list of slot indices threaded through the
+ * free objects, a bump index below which slots have been handed out at
+ * least once (so a new slab needs no O(objects) threading), the slab's list
+ * links, and one allocated bit per slot (exact double-free detection; header
+ * slots are never allocated).
  *
  * Each class has a list of partial slabs (allocation takes from the head),
  * a count of full slabs (on no list; the checker finds them by walking the
  * TLSF), and at most one cached empty slab: a slab that empties while one
- * is cached goes back to the TLSF. When the TLSF cannot satisfy a request,
- * every cached empty slab is released and the request retried once.
+ * is cached goes back to the TLSF. A free into a full slab puts it at the
+ * head, so the next alloc of the class gets the object just freed (its
+ * memory is the warmest). When the TLSF cannot satisfy a request, every
+ * cached empty slab is released and the request retried once.
  *
- * Costs: alloc/free O(1) (free O(regions) to validate its pointer when
- * there are several regions); a new slab or a released one costs one TLSF
- * call. Overhead: the header (32 bytes on 64-bit targets, 20 on 32-bit,
- * plus the bitmap, rounded up to the class's alignment) and AK_SLAB_TAIL
- * bytes per slab, and one region record (3 words) at the start of each
- * region.
+ * Costs: alloc/free O(1) (free O(regions) to validate its pointer when it
+ * lies in another region than the last free's); a new slab or a released
+ * one costs one TLSF call. Overhead per slab: the header slots (32 bytes
+ * of header on 64-bit targets, 20 on 32-bit, plus the bitmap, in whole
+ * slots) and AK_SLAB_TAIL bytes; one region record (3 words) at the start
+ * of each region.
  *
  * Invariants (checked by ak_slab_check): every slab carries its class's
- * tag, lies inside a region and is aligned to its size; partial slabs (on
- * the list) have 0 < in_use < objects, full ones (found in the TLSF)
- * in_use == objects, the cached one in_use == 0; the bitmap has exactly
- * in_use bits set below the object count and every bit past it set; words
- * below the hint are full; per-class counters match the slabs; the TLSF's
- * used bytes equal the slabs' requests plus the requested bytes of large
- * blocks; the TLSF passes ak_tlsf_check.
+ * tag, lies inside a region, is aligned to its size and has its header at
+ * its colour's slot; partial slabs (on the list) have 0 < in_use <
+ * objects, full ones (found in the TLSF) in_use == objects, the cached one
+ * in_use == 0; the bitmap has exactly in_use bits set, none on a header
+ * slot or at or past the bump index; the free list holds exactly the slots
+ * handed out and not in use, each once; per-class counters match the
+ * slabs; the TLSF's used bytes equal the slabs' requests plus the
+ * requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
 #include <allockit/slab.h>

@@ -39,15 +39,14 @@
  * from, and go back to, the TLSF.
  *
  * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, the lowest clear bit of the current slab's allocated bitmap
- * at or after a hint word (at most 4 words) or one bit cleared, counters;
- * neither touches the object's memory. Taking a new slab or releasing an
- * empty one is one TLSF call. A free validates its pointer in O(1) with
- * one region (O(regions) when it lies in another region than the last
- * free's): the slab span inside a region, a live header of the right
- * class (a tag derived from the slab address, the class and a
- * per-allocator salt), an object slot start, and an allocated bit (so a
- * double free is detected exactly).
+ * the class, a pop from or push to the current slab's free list (LIFO, so
+ * an alloc gets the object freed last), one bitmap bit, counters. Taking a
+ * new slab or releasing an empty one is one TLSF call. A free validates its
+ * pointer in O(1) (O(regions) when it lies in another region than the last
+ * free's): the slab span inside a region, a live header of the right class
+ * (a tag derived from the slab address, the class and a per-allocator
+ * salt), an object slot start, and an allocated bit (so a double free is
+ * detected exactly).
  *
  * Not thread-safe: callers serialise access (wrap the byte interface). */
 #ifndef ALLOCKIT_SLAB_H
