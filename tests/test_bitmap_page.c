@@ -513,8 +513,12 @@ static void test_page_sizes(void)
         CHECK(ak_bitmap_page_page_size(&pa) == ps);
         uintptr_t start = (uintptr_t)3 * ps;
         size_t n = 100;
-        if (n * ps > UINTPTR_MAX / 4)
+        /* (Divided, not multiplied: 100 * 1 GiB wraps to 0 on 32-bit targets.) */
+        if (ps > UINTPTR_MAX / 4 / n)
             n = 3;
+        /* 1 GiB pages on 32-bit targets: 3 GiB + 3 GiB would wrap. */
+        if (start >= UINTPTR_MAX - n * ps)
+            start = 0;
         CHECK_OK(ak_bitmap_page_init(&pa, start + 1, n * ps));
         check_counts(&pa, n - 1, 0);
         uintptr_t addr;
