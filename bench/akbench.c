@@ -1075,7 +1075,7 @@ int main(int argc, char **argv)
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
     read_first_line("/proc/loadavg", load0, sizeof(load0));
     read_first_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
-    FILE *g = popen("git -C '" AK_BENCH_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null", "r");
+    FILE *g = popen("git -C '" AK_BENCH_SOURCE_DIR "' describe --always --dirty 2>/dev/null", "r");
     if (g) {
         if (fgets(rev, sizeof(rev), g))
             rev[strcspn(rev, "\n")] = 0;
@@ -1166,8 +1166,7 @@ int main(int argc, char **argv)
             if (t->status != ST_OK)
                 printf("FAIL: %s\n", t->msg);
             else if (t->nruns)
-                printf("%9.2f ns/op  (min %.2f, max %.2f)  %.1f s\n", t->med, t->min, t->max,
-                       t->seconds);
+                printf("%9.2f ns/op  (min %.2f, max %.2f)\n", t->med, t->min, t->max);
             else
                 printf("done  %.1f s\n", t->seconds);
             fflush(stdout);
