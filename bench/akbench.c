@@ -147,6 +147,7 @@ typedef struct task {
     char heapmap[512];
     char note[160]; /* target marks shown next to the ratio */
     double seconds;
+    int replays; /* latency_scaling: how many */
 } task;
 
 static task tasks[NWORKLOADS * NCONTENDERS];
@@ -835,8 +836,8 @@ static void write_csv(const char *path)
         return;
     }
     fprintf(f, "section,workload,contender,runs,median_ns_op,min_ns_op,max_ns_op,ratio_glibc,"
-               "alloc_p999_ns,alloc_max_ns,free_p999_ns,free_max_ns,pool_bytes,metric,value,"
-               "status\n");
+               "alloc_p999_ns,alloc_max_ns,alloc_raw_max_ns,free_p999_ns,free_max_ns,"
+               "free_raw_max_ns,pool_bytes,metric,value,status\n");
     for (size_t i = 0; i < ntasks; i++) {
         task *t = &tasks[i];
         const char *st = t->status == ST_OK ? "ok" : t->status == ST_SKIP ? "skipped" : "fail";
@@ -848,10 +849,9 @@ static void write_csv(const char *path)
         if (t->w->kind == K_SCALING && t->status == ST_OK) {
             for (int s = 0; s < t->nscale; s++) {
                 double *v = t->scale[s];
-                fprintf(f,
-                        "latency_scaling,%s,%s,,,,,,%.1f,%.1f,%.1f,%.1f,%.0f,raw_max_alloc_free,"
-                        "%.1f/%.1f,",
-                        t->w->name, t->c->name, v[1], v[2], v[3], v[4], v[0], v[5], v[6]);
+                fprintf(
+                    f, "latency_scaling,%s,%s,%d,,,,,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.0f,latency,,",
+                    t->w->name, t->c->name, t->replays, v[1], v[2], v[5], v[3], v[4], v[6], v[0]);
                 csv_field(f, status);
                 fputc('\n', f);
             }
@@ -859,13 +859,13 @@ static void write_csv(const char *path)
             const char *m[] = {"fixed_overhead_bytes", "object_bytes", "per_64B_block_bytes",
                                "max_fill"};
             for (int k = 0; k < 4; k++) {
-                fprintf(f, "memory,%s,%s,,,,,,,,,,16777216,%s,%g,", t->w->name, t->c->name, m[k],
+                fprintf(f, "memory,%s,%s,,,,,,,,,,,,16777216,%s,%g,", t->w->name, t->c->name, m[k],
                         t->mem[k]);
                 csv_field(f, status);
                 fputc('\n', f);
             }
         } else if (t->w->kind == K_HEAPMAP) {
-            fprintf(f, "heap_map,%s,%s,,,,,,,,,,4194304,svg,", t->w->name, t->c->name);
+            fprintf(f, "heap_map,%s,%s,,,,,,,,,,,,4194304,svg,", t->w->name, t->c->name);
             csv_field(f, t->heapmap);
             fputc(',', f);
             csv_field(f, status);
@@ -880,11 +880,12 @@ static void write_csv(const char *path)
                 else
                     fprintf(f, ",");
                 if (t->have_lat)
-                    fprintf(f, "%.1f,%.1f,%.1f,%.1f,", t->lat[0], t->lat[1], t->lat[2], t->lat[3]);
+                    fprintf(f, "%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,", t->lat[0], t->lat[1],
+                            t->lat_raw[0], t->lat[2], t->lat[3], t->lat_raw[1]);
                 else
-                    fprintf(f, ",,,,");
+                    fprintf(f, ",,,,,,");
             } else {
-                fprintf(f, ",,,,,,,,");
+                fprintf(f, ",,,,,,,,,,");
             }
             fprintf(f, "%zu,ns_op,,", t->pool_bytes);
             csv_field(f, status);
@@ -1158,6 +1159,7 @@ int main(int argc, char **argv)
             if (!timed) {
                 printf("[%2zu/%zu] %-22s %-11s ", done + 1, todo, w->name, t->c->name);
                 fflush(stdout);
+                t->replays = replays;
                 run_single(t, w->kind == K_SCALING ? replays : repeats, scale);
             } else {
                 printf("        %-22s %-11s ", "", t->c->name);
