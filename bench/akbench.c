@@ -12,6 +12,7 @@
  *                     substring); glibc always runs as the baseline
  *   BENCH_RUNS=N      timed runs per pair (default 7)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
+ *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
  */
 #include <allockit/core.h>
 #include <fcntl.h>
