@@ -14,7 +14,7 @@ find "$build" -name '*.gcda' -delete
 AK_TEST_QUICK=1 ctest --test-dir "$build" -L "unit|model" -E "^readme_examples$" -j "$jobs" \
     >"$build/ctest.log" 2>&1
 rc=$?
-tail -3 "$build/ctest.log"
+grep -E "tests passed|tests failed" "$build/ctest.log"
 echo "---- lines per file ----"
 gcovr -r . --object-directory "$build" --filter 'src/' -j "$jobs"
 echo "---- branches per file ----"
