@@ -466,7 +466,7 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
     ak_error e;
     char what[160];
     void *p = NULL;
-    unsigned kind = (unsigned)ak_src_below(s, 15);
+    unsigned kind = (unsigned)ak_src_below(s, 16);
     uintptr_t foreign = (uintptr_t)(m->arena + m->slot[FOREIGN_SLOT].off);
     switch (kind) {
     case 0: { /* double free of a recently freed block that is not live again */
@@ -637,7 +637,7 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
     case 13: { /* resize of a pointer that is not a live block */
         unsigned n = m->nfreed < FREED_RING ? m->nfreed : FREED_RING;
         uintptr_t q = foreign + 256;
-        size_t size = 64;
+        size_t size = src_log(s, 1, (size_t)1 << 20);
         if (n && ak_src_below(s, 2)) {
             live_block b = m->freed[(unsigned)ak_src_below(s, n)];
             if (bit_get(m->starts, arena_off(m, b.p)))
@@ -648,6 +648,23 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
         mask = E(AK_ERR_NOT_ALLOCATED) | E(AK_ERR_INVALID_PARAM) | E(AK_ERR_NO_MEMORY);
         snprintf(what, sizeof what, "resize of %p, not a live block", (void *)q);
         e = ak_byte_resize(m->h, (void *)q, size, 1, size + 64);
+        break;
+    }
+    case 14: { /* usable_size of a pointer that is not a live block: answers, changes nothing */
+        size_t size = src_log(s, 1, (size_t)1 << 20);
+        uintptr_t q = foreign + 512;
+        unsigned n = m->nfreed < FREED_RING ? m->nfreed : FREED_RING;
+        if (n && ak_src_below(s, 2)) {
+            live_block b = m->freed[(unsigned)ak_src_below(s, n)];
+            if (bit_get(m->starts, arena_off(m, b.p)))
+                return;
+            q = b.p;
+            size = b.size;
+        }
+        mask = E(AK_OK);
+        snprintf(what, sizeof what, "usable_size of %p, not a live block", (void *)q);
+        (void)ak_byte_usable_size(m->h, (void *)q, size, 1);
+        e = AK_OK;
         break;
     }
     default: { /* dealloc of a live block's address offset by its size: a neighbour or free */
