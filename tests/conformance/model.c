@@ -434,9 +434,12 @@ static void byte_op_resize(ak_byte_model *m, ak_src *s)
     m->n.ok++;
 }
 
-static void byte_op_add_region(ak_byte_model *m)
+/* Regions are added in a random order, so some lie below the first. */
+static void byte_op_add_region(ak_byte_model *m, ak_src *s)
 {
-    for (int i = 0; i < FOREIGN_SLOT; i++) {
+    int from = (int)ak_src_below(s, FOREIGN_SLOT);
+    for (int j = 0; j < FOREIGN_SLOT; j++) {
+        int i = (from + j) % FOREIGN_SLOT;
         if (m->slot[i].added)
             continue;
         uintptr_t start = (uintptr_t)(m->arena + m->slot[i].off);
@@ -768,7 +771,7 @@ void ak_byte_model_step(ak_byte_model *m, ak_src *s)
     } else if (k < 930)
         byte_op_resize(m, s);
     else if (k < 932)
-        byte_op_add_region(m);
+        byte_op_add_region(m, s);
     else if (k < 933)
         ak_byte_model_drain(m);
     else if (m->c->bad_calls)
@@ -1283,9 +1286,10 @@ void ak_page_model_step(ak_page_model *m, ak_src *s)
     else if (k < 966)
         page_op_free(m, s);
     else if (k < 969) {
-        for (int i = 1; i < PSLOTS; i++)
-            if (!m->slot[i].added) {
-                page_add_slot(m, i, 0);
+        int from = (int)ak_src_below(s, PSLOTS); /* random order: some go below */
+        for (int j = 0; j < PSLOTS; j++)
+            if (!m->slot[(from + j) % PSLOTS].added) {
+                page_add_slot(m, (from + j) % PSLOTS, 0);
                 break;
             }
     } else if (k < 970)
@@ -1716,9 +1720,10 @@ void ak_id_model_step(ak_id_model *m, ak_src *s)
     else if (k < 880)
         id_op_probe(m, s);
     else if (k < 883) {
-        for (int i = 1; i < ISLOTS; i++)
-            if (!m->slot[i].added) {
-                id_add_slot(m, i, 0);
+        int from = (int)ak_src_below(s, ISLOTS); /* random order: some go below */
+        for (int j = 0; j < ISLOTS; j++)
+            if (!m->slot[(from + j) % ISLOTS].added) {
+                id_add_slot(m, (from + j) % ISLOTS, 0);
                 break;
             }
     } else if (k < 884)
