@@ -9,7 +9,9 @@ want=""
 case "${1:-test}" in
 test) want="clang lld llvm pkg-config valgrind libclang-rt-14-dev" ;;
 bench) want="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox" ;;
-targets) want="clang lld llvm qemu-system-misc qemu-system-arm qemu-user-static gcc-multilib gcc-s390x-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-s390x-cross libc6-dev-armhf-cross" ;;
+# targets: gcc-i686-linux-gnu rather than gcc-multilib, which conflicts
+# with the other cross compilers on Debian.
+targets) want="clang lld llvm qemu-system-misc qemu-system-arm qemu-user-static gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
 fuzz) want="clang libclang-rt-14-dev" ;;
 *) echo "deps.sh: unknown group $1"; exit 2 ;;
 esac

@@ -42,8 +42,18 @@ else
     count "$log.asan"
 fi
 
+# Bare metal and foreign CPUs: one count per target (a target is a whole
+# test program run on that machine).
+JOBS=$jobs ./scripts/test-targets.sh "$build/targets" 2>&1 | tee "$log.targets"
+passed=$((passed + $(grep -c '^ok ' "$log.targets")))
+failed=$((failed + $(grep -c '^FAIL ' "$log.targets")))
+grep '^skip' "$log.targets" | sed 's/^skip[^ ]* */skipped: target /' >"$log.skip"
+[ -s "$log.skip" ] && skipped="$skipped$(cat "$log.skip")
+"
+rm -f "$log.skip" "$log.targets"
+
 echo
 printf '%s' "$skipped"
-echo "make test: main build and sanitizer build, $(( $(date +%s) - start )) s"
+echo "make test: main build, sanitizer build and targets, $(( $(date +%s) - start )) s"
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

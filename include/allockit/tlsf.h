@@ -81,9 +81,19 @@
  * inside a region, and the header word in front of it and the header of
  * the next block must carry a 14-bit tag derived from their addresses (and
  * a per-allocator salt) with the right flags and a size that fits the
- * region. A pointer outside every region or into a free block is always
- * rejected; a random interior pointer passes all of that with probability
- * about 2^-28.
+ * region. A pointer outside every region is always rejected, and so is a
+ * pointer freed before, as long as its memory has not been handed out
+ * again (its header then says free, or was cleared when the block merged
+ * with a neighbour). A random interior pointer passes all of the checks
+ * with probability about 2^-28; nothing is read outside the pointer's
+ * region, and the link to a free predecessor is followed only if it points
+ * inside the region at a free block that ends where this one starts. After
+ * ak_tlsf_init the salt changes, so headers left from an earlier use of the
+ * memory do not pass either.
+ *
+ * Configuration: AK_ASSERT (core.h) turns internal consistency checks into
+ * traps; AK_PREFETCH(addr), defined before compiling tlsf.c, replaces the
+ * cache prefetch hint free and alloc use (define it as ((void)0) to drop it).
  *
  * Not thread-safe: use one allocator per thread or an outside lock.
  * Memory is not zero-filled (that would not be constant time).
