@@ -1,6 +1,8 @@
 # allockit: the two commands of the README, and a few more.
 #   make test    build everything and run every test (ctest)
 #   make bench   build and run the benchmark comparison, print the table
+#                (BENCH_QUICK=1, BENCH_FILTER=...: see bench/README.md)
+#   make test-sanitize / coverage / fuzz FUZZ_SECONDS=60   (see each target)
 # Variables: BUILD (build directory), CC, WERROR=ON|OFF, CMAKE_ARGS, JOBS.
 
 BUILD ?= build
@@ -9,7 +11,7 @@ WERROR ?= OFF
 CMAKE_ARGS ?=
 CMAKE_CC := $(if $(filter default,$(origin CC)),,-DCMAKE_C_COMPILER=$(CC))
 
-.PHONY: all configure build test test-targets bench docs install clean format
+.PHONY: all configure build test test-targets bench docs install clean format test-sanitize coverage fuzz
 
 all: build
 
@@ -22,8 +24,22 @@ build: configure
 test:
 	@./scripts/deps.sh test
 	@$(MAKE) --no-print-directory build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
-	@JOBS=$(JOBS) WERROR=$(WERROR) ./scripts/test-targets.sh $(BUILD)/targets
+	@./scripts/deps.sh targets
+	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" WERROR=$(WERROR) ./scripts/run-tests.sh $(BUILD) $(JOBS)
+
+# The suite under AddressSanitizer + UBSan (quick scale) in build-asan.
+test-sanitize:
+	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" ./scripts/sanitize.sh build-asan $(JOBS)
+
+# Line and branch coverage of src/ (gcc + gcovr) in build-cov.
+coverage:
+	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" ./scripts/coverage.sh build-cov $(JOBS)
+
+# libFuzzer targets (clang), FUZZ_SECONDS each, starting from fuzz/corpus.
+FUZZ_SECONDS ?= 60
+fuzz:
+	@./scripts/deps.sh fuzz
+	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" ./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 # Bare metal (qemu-system riscv64/aarch64) and foreign CPUs (qemu-user
 # s390x, armhf, i686, aarch64); targets whose tools are missing are skipped.
@@ -35,7 +51,7 @@ bench:
 	@./scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
 	@if [ -x $(BUILD)/bench/akbench ]; then $(BUILD)/bench/akbench; \
-	 else echo "make bench: the benchmark is not built yet (bench/ has no akbench target)"; fi
+	 else echo "make bench: $(BUILD)/bench/akbench is not built (configured with -DAK_BUILD_BENCH=OFF?)"; exit 1; fi
 
 docs: configure
 	@if cmake --build $(BUILD) --target docs 2>/dev/null; then echo "HTML in $(BUILD)/docs/html"; \

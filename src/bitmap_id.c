@@ -16,20 +16,23 @@
 
 #define CAPACITY ((size_t)AK_ID_CAPACITY)
 
-_Static_assert(AK_HB_FITS(AK_ID_CAPACITY), "ID capacity must be 1..2^36");
+_Static_assert(AK_HB_FITS(AK_BITMAP_ID_BITS) && AK_BITMAP_ID_BITS <= SIZE_MAX,
+               "ID capacity must be 1..2^36-64 and fit size_t");
 _Static_assert(AK_BITMAP_ID_MAX_RANGES >= 1, "at least one range record");
 
-static const ak_hb_geom geom = AK_HB_GEOM(AK_ID_CAPACITY);
+static const ak_hb_geom geom = AK_HB_GEOM(AK_BITMAP_ID_BITS);
 
 /* Add a planned range: re-base if it lies below the current base, then
- * mark its new IDs free. */
+ * mark its new IDs free. The base is kept a multiple of 64, so that
+ * alignments of 64 and more start at bit 0 of a word. */
 static void add_planned(ak_bitmap_id *a, const ak_hb_add_plan *p)
 {
+    const size_t base = p->lowest & ~(size_t)63;
     if (a->nranges == 0) {
-        a->base = p->lowest;
-    } else if (p->lowest < a->base) {
-        ak_hb_shift_up(&geom, a->bits, a->base - p->lowest);
-        a->base = p->lowest;
+        a->base = base;
+    } else if (base < a->base) {
+        ak_hb_shift_up(&geom, a->bits, a->base - base);
+        a->base = base;
     }
     ak_hb_ranges_commit(a->ranges, &a->nranges, p);
     size_t n = (size_t)(p->new_end - p->new_first);
@@ -72,11 +75,20 @@ ak_error ak_bitmap_id_alloc_id(ak_bitmap_id *a, size_t count, size_t align_pow2,
         return AK_ERR_INVALID_PARAM;
     if (count > a->size - a->used)
         return AK_ERR_NO_MEMORY;
-    const size_t phase = (0 - a->base) & (align_pow2 - 1);
-    size_t i = ak_hb_find(&geom, a->bits, 0, count, align_pow2, phase);
-    if (i == AK_HB_NONE)
-        return AK_ERR_NO_MEMORY;
-    ak_hb_set_used(&geom, a->bits, i, count);
+    size_t i;
+    if (count == 1 && align_pow2 == 1) {
+        /* The common case, inline: one find-first-set per level. */
+        i = ak_hb_first_free(&geom, a->bits);
+        if (i == AK_HB_NONE)
+            return AK_ERR_NO_MEMORY;
+        ak_hb_use_one(&geom, a->bits, i);
+    } else {
+        const size_t phase = (0 - a->base) & (align_pow2 - 1);
+        i = ak_hb_find(&geom, a->bits, 0, count, align_pow2, phase);
+        if (i == AK_HB_NONE)
+            return AK_ERR_NO_MEMORY;
+        ak_hb_set_used(&geom, a->bits, i, count);
+    }
     a->used += count;
     *out = a->base + i;
     return AK_OK;
@@ -110,7 +122,7 @@ ak_error ak_bitmap_id_alloc_fixed_id(ak_bitmap_id *a, size_t id)
     const size_t i = id - a->base;
     if (!ak_hb_is_free(a->bits, i))
         return AK_ERR_NO_MEMORY;
-    ak_hb_set_used(&geom, a->bits, i, 1);
+    ak_hb_use_one(&geom, a->bits, i);
     a->used++;
     return AK_OK;
 }
@@ -143,7 +155,7 @@ const char *ak_bitmap_id_check(const ak_bitmap_id *a)
                              a->size, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, CAPACITY) != a->size - a->used)
+    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->size - a->used)
         return "bitmap_id: free bits do not match size - used";
     return (const char *)0;
 }

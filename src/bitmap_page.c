@@ -17,10 +17,10 @@
 
 #define CAPACITY ((size_t)AK_PAGE_ALLOC_CAPACITY_PAGES)
 
-_Static_assert(AK_HB_FITS(AK_PAGE_ALLOC_CAPACITY_PAGES), "page capacity must be 1..2^36 pages");
+_Static_assert(AK_HB_FITS(AK_BITMAP_PAGE_BITS), "page capacity must be 1..2^36-64 pages");
 _Static_assert(AK_BITMAP_PAGE_MAX_REGIONS >= 1, "at least one region record");
 
-static const ak_hb_geom geom = AK_HB_GEOM(AK_PAGE_ALLOC_CAPACITY_PAGES);
+static const ak_hb_geom geom = AK_HB_GEOM(AK_BITMAP_PAGE_BITS);
 
 static inline size_t page_size_of(const ak_bitmap_page *a)
 {
@@ -54,15 +54,17 @@ ak_error ak_bitmap_page_new(ak_bitmap_page *a, size_t page_size)
     return AK_OK;
 }
 
-/* Add a planned region: re-base if it lies below the window's base, then
- * mark its new pages free. */
+/* Add a planned region: re-base if it lies below the bitmap's base, then
+ * mark its new pages free. The base is kept a multiple of 64 pages, so
+ * that alignments of 64 pages and more start at bit 0 of a word. */
 static void add_planned(ak_bitmap_page *a, const ak_hb_add_plan *p)
 {
+    const uintptr_t base = p->lowest & ~(uintptr_t)63;
     if (a->nregions == 0) {
-        a->base = p->lowest;
-    } else if (p->lowest < a->base) {
-        ak_hb_shift_up(&geom, a->bits, (size_t)(a->base - p->lowest));
-        a->base = p->lowest;
+        a->base = base;
+    } else if (base < a->base) {
+        ak_hb_shift_up(&geom, a->bits, (size_t)(a->base - base));
+        a->base = base;
     }
     ak_hb_ranges_commit(a->regions, &a->nregions, p);
     size_t n = (size_t)(p->new_end - p->new_first);
@@ -107,11 +109,20 @@ ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t 
         return AK_ERR_NO_MEMORY;
     const unsigned sh = page_shift_of(a);
     const size_t align = align_pow2 >> sh;
-    const size_t phase = (size_t)(0 - a->base) & (align - 1);
-    size_t i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
-    if (i == AK_HB_NONE)
-        return AK_ERR_NO_MEMORY;
-    ak_hb_set_used(&geom, a->bits, i, num_pages);
+    size_t i;
+    if (num_pages == 1 && align == 1) {
+        /* The common case, inline: one find-first-set per level. */
+        i = ak_hb_first_free(&geom, a->bits);
+        if (i == AK_HB_NONE)
+            return AK_ERR_NO_MEMORY;
+        ak_hb_use_one(&geom, a->bits, i);
+    } else {
+        const size_t phase = (size_t)(0 - a->base) & (align - 1);
+        i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
+        if (i == AK_HB_NONE)
+            return AK_ERR_NO_MEMORY;
+        ak_hb_set_used(&geom, a->bits, i, num_pages);
+    }
     a->used += num_pages;
     *out = (a->base + i) << sh;
     return AK_OK;
@@ -146,10 +157,15 @@ ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t n
     if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions)
         return AK_ERR_NOT_ALLOCATED;
     const size_t i = (size_t)(page - a->base);
-    if (num_pages == 1 ? ak_hb_is_free(a->bits, i)
-                       : ak_hb_next_free(&geom, a->bits, i) - i < num_pages)
-        return AK_ERR_NOT_ALLOCATED;
-    ak_hb_set_free(&geom, a->bits, i, num_pages);
+    if (num_pages == 1) {
+        if (ak_hb_is_free(a->bits, i))
+            return AK_ERR_NOT_ALLOCATED;
+        ak_hb_free_one(&geom, a->bits, i);
+    } else {
+        if (ak_hb_next_free(&geom, a->bits, i) - i < num_pages)
+            return AK_ERR_NOT_ALLOCATED;
+        ak_hb_set_free(&geom, a->bits, i, num_pages);
+    }
     a->used -= num_pages;
     return AK_OK;
 }
@@ -190,7 +206,7 @@ const char *ak_bitmap_page_check(const ak_bitmap_page *a)
                              a->base, CAPACITY, a->total, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, CAPACITY) != a->total - a->used)
+    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->total - a->used)
         return "bitmap_page: free bits do not match total - used";
     return (const char *)0;
 }

@@ -3,8 +3,9 @@
  * alloc, free and resize are O(orders): one find-first-set on the mask of
  * non-empty free lists, then at most one split or merge per order, each an
  * O(1) doubly-linked list operation plus a few bit operations. Finding the
- * region of a pointer is O(1) for the region used last, else O(regions).
- * Bookkeeping: an 8-word record, a table of one word per order and 3 bits
+ * region of a pointer is O(1) for the region used last, else O(log
+ * regions) down an AVL tree of the regions.
+ * Bookkeeping: an 11-word record, a table of one word per order and 3 bits
  * per 16-byte granule at the head of each region (about 3/128 of it); no
  * header in front of any block.
  *
@@ -28,7 +29,9 @@
  *     eager);
  *   - A bits are set only at allocated leaves, S bits only on split nodes;
  *   - the leaves tile [lo, hi) of every region; total_bytes, block_bytes,
- *     live_blocks and region_count agree with the regions.
+ *     live_blocks and region_count agree with the regions;
+ *   - regions are disjoint, each record and order table is consistent, and
+ *     the region tree is an AVL tree holding exactly the listed regions.
  */
 #include <allockit/buddy.h>
 
@@ -60,13 +63,15 @@ typedef struct ak_buddy_block {
 /* The record at the head of every region, followed by its table of order
  * bases and its bitmap. */
 typedef struct ak_buddy_region {
-    ak_region link;   /* list link and the [start, end) the user gave */
-    uintptr_t lo;     /* first byte of the block area (16-aligned) */
-    uintptr_t hi;     /* end of the block area (16-aligned, exclusive) */
-    size_t granules;  /* (hi - lo) / 16 */
-    size_t map_words; /* words in map (sized for the region before its head) */
-    size_t *map;      /* the bitmap, right after base[] */
-    size_t base[];    /* base[k - 4]: map bit of node 0 of order k */
+    ak_region link;                       /* list link and the [start, end) the user gave */
+    uintptr_t lo;                         /* first byte of the block area (16-aligned) */
+    uintptr_t hi;                         /* end of the block area (16-aligned, exclusive) */
+    size_t granules;                      /* (hi - lo) / 16 */
+    size_t map_words;                     /* words in map (sized for the region before its head) */
+    size_t *map;                          /* the bitmap, right after base[] */
+    struct ak_buddy_region *left, *right; /* AVL tree of regions by address */
+    size_t height;                        /* of the subtree rooted here */
+    size_t base[];                        /* base[k - 4]: map bit of node 0 of order k */
 } buddy_region;
 
 _Static_assert(sizeof(buddy_block) <= MIN_BLOCK, "a free block must hold its links");
@@ -208,11 +213,85 @@ static inline unsigned top_order(uintptr_t p, uintptr_t hi)
 
 /* ---- regions ---- */
 
+/* Regions also form an AVL tree keyed by their (disjoint) block areas, so
+ * that finding the region of a pointer is O(log regions) however many
+ * there are. Regions are never removed: only insertion is needed. */
+
+static inline size_t tree_height(const buddy_region *t)
+{
+    return t ? t->height : 0;
+}
+
+static void tree_fix_height(buddy_region *t)
+{
+    size_t l = tree_height(t->left), r = tree_height(t->right);
+    t->height = (l > r ? l : r) + 1;
+}
+
+static buddy_region *tree_rotate_right(buddy_region *t)
+{
+    buddy_region *l = t->left;
+    t->left = l->right;
+    l->right = t;
+    tree_fix_height(t);
+    tree_fix_height(l);
+    return l;
+}
+
+static buddy_region *tree_rotate_left(buddy_region *t)
+{
+    buddy_region *r = t->right;
+    t->right = r->left;
+    r->left = t;
+    tree_fix_height(t);
+    tree_fix_height(r);
+    return r;
+}
+
+/* Restore |height(left) - height(right)| <= 1 at t after one insertion
+ * below it; returns the subtree's new root. */
+static buddy_region *tree_balance(buddy_region *t)
+{
+    tree_fix_height(t);
+    size_t l = tree_height(t->left), r = tree_height(t->right);
+    if (l > r + 1) {
+        if (tree_height(t->left->left) < tree_height(t->left->right))
+            t->left = tree_rotate_left(t->left);
+        return tree_rotate_right(t);
+    }
+    if (r > l + 1) {
+        if (tree_height(t->right->right) < tree_height(t->right->left))
+            t->right = tree_rotate_right(t->right);
+        return tree_rotate_left(t);
+    }
+    return t;
+}
+
+/* Insert n (a leaf: no children, height 1). Recursion depth is the tree
+ * height, at most 1.44 * log2(regions) + 2. */
+static buddy_region *tree_insert(buddy_region *t, buddy_region *n)
+{
+    if (!t)
+        return n;
+    if (n->lo < t->lo)
+        t->left = tree_insert(t->left, n);
+    else
+        t->right = tree_insert(t->right, n);
+    return tree_balance(t);
+}
+
+/* The region whose block area holds p, or NULL. O(log regions). */
 static buddy_region *region_search(const ak_buddy *a, uintptr_t p)
 {
-    for (buddy_region *r = a->regions; r; r = (buddy_region *)r->link.next)
-        if (p - r->lo < r->hi - r->lo)
-            return r;
+    buddy_region *t = a->root;
+    while (t) {
+        if (p < t->lo)
+            t = t->left;
+        else if (p >= t->hi)
+            t = t->right;
+        else
+            return t;
+    }
     return (buddy_region *)0;
 }
 
@@ -339,22 +418,28 @@ static ak_error classify_bad_free(const buddy_region *r, uintptr_t p)
 /* Checks shared by dealloc and resize: p must be the start of an allocated
  * block of order k, where k comes from (size, align). */
 static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
-                                             buddy_region **rout, unsigned *kout)
+                                             buddy_region **rout, unsigned *kout, size_t *bitout)
 {
     unsigned k;
     if (!ak_is_pow2(align) || !order_for(size, align, &k))
         return AK_ERR_INVALID_PARAM;
     /* The merge that follows a free reads the buddy's links: start that
-     * load now, under the bitmap reads (a prefetch never faults). */
-    AK_BUDDY_PREFETCH(p ^ ((uintptr_t)1 << k));
+     * load now, under the bitmap read (a prefetch never faults). Buddies
+     * of 32 bytes and less share the block's 64-byte line: no need. */
+    if (k > MIN_SHIFT + 1)
+        AK_BUDDY_PREFETCH(p ^ ((uintptr_t)1 << k));
     buddy_region *r = region_find(a, p);
     if (!r)
         return AK_ERR_NOT_ALLOCATED;
     size_t bs = (size_t)1 << k;
-    if ((p & (bs - 1)) || r->hi - p < bs || !node_allocated(r, k, p))
+    if ((p & (bs - 1)) || r->hi - p < bs)
+        return classify_bad_free(r, p);
+    size_t bit = node_bit(r, k, p);
+    if (!bit_get(r->map, bit))
         return classify_bad_free(r, p);
     *rout = r;
     *kout = k;
+    *bitout = bit;
     return AK_OK;
 }
 
@@ -374,6 +459,8 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
 
     buddy_region *r = (buddy_region *)l.record;
     r->link.next = (ak_region *)a->regions;
+    r->left = r->right = (buddy_region *)0;
+    r->height = 1;
     r->link.start = start;
     r->link.end = l.end;
     r->lo = l.lo;
@@ -385,6 +472,7 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
         r->base[k - MIN_SHIFT] = order_base(r->granules, k);
     words_clear(r->map, l.map_words);
     a->regions = r;
+    a->root = tree_insert(a->root, r);
     a->last = r;
     a->region_count++;
     a->total_bytes += (size_t)(l.hi - l.lo);
@@ -411,7 +499,7 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
     for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
         heads[k] = (struct ak_buddy_block *)0;
     a->nonempty = 0;
-    a->regions = a->last = (buddy_region *)0;
+    a->regions = a->last = a->root = (buddy_region *)0;
     a->total_bytes = a->used_bytes = a->block_bytes = a->peak_used_bytes = 0;
     a->live_blocks = a->region_count = a->bookkeeping_bytes = a->trimmed_bytes = 0;
     return ak_buddy_add_memory(a, start, size);
@@ -432,17 +520,22 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     buddy_region *r = region_find(a, p);
     AK_ASSERT(r != 0);
     a->last = r;
+    /* Region fields in locals: the bitmap stores below could alias them
+     * as far as the compiler knows, and would force reloads. */
+    size_t *map = r->map;
+    const size_t *base = r->base;
+    size_t off = (size_t)(p - r->lo);
     /* Split down to order k; the upper halves go on the lists k..j-1,
      * which are all empty (j was the first non-empty order >= k). */
     if (j > k) {
         a->nonempty |= ((size_t)1 << j) - ((size_t)1 << k);
         do {
-            bit_set(r->map, node_bit(r, j, p) + 1);
+            bit_set(map, base[j - MIN_SHIFT] + ((off >> j) << 1) + 1);
             j--;
             list_push_empty(a, j, p + ((uintptr_t)1 << j));
         } while (j > k);
     }
-    bit_set(r->map, node_bit(r, k, p));
+    bit_set(map, base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
     a->used_bytes += size;
     a->block_bytes += (size_t)1 << k;
     a->live_blocks++;
@@ -452,21 +545,34 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     return AK_OK;
 }
 
-/* Free the block (k, p) whose A bit is already clear: merge upwards while
- * the buddy is a free leaf of the same order, then list the result. */
-static AK_BUDDY_INLINE void release_block(ak_buddy *a, buddy_region *r, uintptr_t p, unsigned k)
+/* Free the block (k, p) whose A bit, map bit `bit`, is already clear:
+ * merge upwards while the buddy is a free leaf of the same order, then
+ * list the result. */
+static AK_BUDDY_INLINE void release_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
+                                          unsigned k, size_t bit)
 {
+    size_t *map = r->map; /* locals: see ak_buddy_alloc */
+    const size_t *base = r->base;
+    const uintptr_t lo = r->lo, hi = r->hi;
     size_t bs = (size_t)1 << k;
     for (;;) {
         uintptr_t b = p ^ bs;
-        /* A buddy in the span has a split parent (ours). */
-        if (!node_in_span(r, b, bs) || !node_free_leaf(r, k, b))
+        /* A buddy in the span has a split parent (ours). Its node is the
+         * next one of the order, before or after ours. */
+        if (b < lo || b >= hi || hi - b < bs)
             break;
+        if (k == MIN_SHIFT) {
+            if (bit_get(map, b > p ? bit + 1 : bit - 1))
+                break;
+        } else if (node_pair(map, b > p ? bit + 2 : bit - 2) != 0) {
+            break;
+        }
         list_remove(a, k, (buddy_block *)b);
         p &= ~(uintptr_t)bs;
         k++;
         bs <<= 1;
-        bit_clear(r->map, node_bit(r, k, p) + 1);
+        bit = base[k - MIN_SHIFT] + ((size_t)((p - lo) >> k) << 1);
+        bit_clear(map, bit + 1);
     }
     list_push(a, k, p);
 }
@@ -475,18 +581,19 @@ ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
 {
     buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
     unsigned k = 0;
+    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, size, align, &r, &k);
+    ak_error e = locate_block(a, p, size, align, &r, &k, &bit);
     if (e != AK_OK)
         return e;
     if (size > a->used_bytes)
         return AK_ERR_INVALID_PARAM;
-    bit_clear(r->map, node_bit(r, k, p));
+    bit_clear(r->map, bit);
     a->last = r;
     a->used_bytes -= size;
     a->block_bytes -= (size_t)1 << k;
     a->live_blocks--;
-    release_block(a, r, p, k);
+    release_block(a, r, p, k, bit);
     return AK_OK;
 }
 
@@ -494,8 +601,9 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
 {
     buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
     unsigned k = 0, nk;
+    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, old_size, align, &r, &k);
+    ak_error e = locate_block(a, p, old_size, align, &r, &k, &bit);
     if (e != AK_OK)
         return e;
     if (old_size > a->used_bytes)
@@ -606,6 +714,24 @@ static unsigned leaf_order_at(const buddy_region *r, uintptr_t p, size_t *splits
     return k;
 }
 
+/* Nodes in the subtree t, all of whose block areas must lie in [min, max),
+ * or SIZE_MAX if it is broken: out of order, a wrong height, out of
+ * balance, or deeper than any AVL tree of size_t-countable nodes. */
+static size_t tree_verify(const buddy_region *t, uintptr_t min, uintptr_t max, unsigned depth)
+{
+    if (!t)
+        return 0;
+    if (depth > 2 * AK_SIZE_BITS || t->lo < min || t->hi > max)
+        return SIZE_MAX;
+    size_t l = tree_verify(t->left, min, t->lo, depth + 1);
+    size_t r = tree_verify(t->right, t->hi, max, depth + 1);
+    size_t hl = tree_height(t->left), hr = tree_height(t->right);
+    if (l == SIZE_MAX || r == SIZE_MAX || t->height != (hl > hr ? hl : hr) + 1 || hl > hr + 1 ||
+        hr > hl + 1)
+        return SIZE_MAX;
+    return l + r + 1;
+}
+
 /* Set A and S bits in r's whole map (padding included, which must be
  * clear). Pairs start at an even bit, so within the pair area A bits are
  * the even ones and S bits the odd ones. */
@@ -668,6 +794,8 @@ const char *ak_buddy_check(const ak_buddy *a)
              q = (const buddy_region *)q->link.next)
             if (ak_ranges_overlap(r->link.start, r->link.end, q->link.start, q->link.end))
                 return "two regions overlap";
+        if (region_search(a, r->lo) != r)
+            return "region missing from the search tree";
         bookkeeping += (size_t)(r->lo - r->link.start);
         trimmed += (size_t)(r->link.end - r->hi);
 
@@ -695,6 +823,8 @@ const char *ak_buddy_check(const ak_buddy *a)
     }
     if (regions != a->region_count)
         return "region_count disagrees with the region list";
+    if (tree_verify(a->root, 0, UINTPTR_MAX, 0) != regions)
+        return "region search tree broken (order, balance or size)";
     if (total != a->total_bytes)
         return "total_bytes disagrees with the regions";
     if (bookkeeping != a->bookkeeping_bytes || trimmed != a->trimmed_bytes)

@@ -2,33 +2,41 @@
  * caller-owned array, plus the managed-range records of the page and ID
  * allocators. See hbitmap.h for the layout and the bounds:
  *   next free / next in-use: O(levels); set n units: O(n/64 + levels);
- *   run search: O(levels) for one unit, worst case O(nbits/64) words.
- * Invariants (ak_hb_check): any[l] and full[l] bits equal their definition
- * from level l-1, and every bit past the end is 0.
+ *   run search: O(levels) for one unit; otherwise a walk over the run
+ *   class bits (one word per 64 level-0 words) testing only words where a
+ *   long enough run starts; worst case O(nbits/64) word tests.
+ * Invariants (ak_hb_check): any[l], full[l] and dirty[l] bits equal their
+ * definition from level l-1; the run classes of every word that is not
+ * pending (dirty) are right; every bit past the end is 0.
  */
 #include "hbitmap.h"
 
-#define ONES (~(uint64_t)0)
+#define ONES AK_HB_ONES
 
 /* ---- small word helpers ---- */
 
-/* Set bits [lo, hi) of the bit array a to v. O((hi-lo)/64 + 1). */
-static void bits_fill(uint64_t *a, size_t lo, size_t hi, bool v)
+/* Set bits [lo, hi) of the bit array a, whose words are `stride` words
+ * apart, to v. O((hi-lo)/64 + 1). */
+static void bits_fill_strided(uint64_t *a, size_t stride, size_t lo, size_t hi, bool v)
 {
     if (lo >= hi)
         return;
     size_t wl = lo >> 6, wh = (hi - 1) >> 6;
     uint64_t ml = ONES << (lo & 63);
     uint64_t mh = ONES >> (63 - ((hi - 1) & 63));
-    if (wl == wh) {
+    if (wl == wh)
         ml &= mh;
-        a[wl] = v ? (a[wl] | ml) : (a[wl] & ~ml);
+    a[wl * stride] = v ? (a[wl * stride] | ml) : (a[wl * stride] & ~ml);
+    if (wl == wh)
         return;
-    }
-    a[wl] = v ? (a[wl] | ml) : (a[wl] & ~ml);
     for (size_t i = wl + 1; i < wh; i++)
-        a[i] = v ? ONES : 0;
-    a[wh] = v ? (a[wh] | mh) : (a[wh] & ~mh);
+        a[i * stride] = v ? ONES : 0;
+    a[wh * stride] = v ? (a[wh * stride] | mh) : (a[wh * stride] & ~mh);
+}
+
+static void bits_fill(uint64_t *a, size_t lo, size_t hi, bool v)
+{
+    bits_fill_strided(a, 1, lo, hi, v);
 }
 
 static inline void bit_put(uint64_t *a, size_t i, bool v)
@@ -43,37 +51,29 @@ static inline uint64_t mask_above(size_t b)
     return b >= 63 ? 0 : ONES << (b + 1);
 }
 
-void ak_hb_clear(const ak_hb_geom *g, uint64_t *w)
+static size_t storage_words(const ak_hb_geom *g)
 {
     size_t total = g->words[0];
     for (size_t l = 1; l < g->levels; l++)
-        total += 2 * g->words[l];
+        total += 3 * g->words[l];
+    return total + (g->levels > 1 ? AK_HB_CLASS_ARRAYS * g->words[1] : 0);
+}
+
+void ak_hb_clear(const ak_hb_geom *g, uint64_t *w)
+{
+    size_t total = storage_words(g);
     for (size_t i = 0; i < total; i++)
         w[i] = 0;
 }
 
 /* ---- searching for one unit ---- */
 
-/* Lowest free unit overall: one find-first-set per level, top down. */
-static size_t first_free(const ak_hb_geom *g, const uint64_t *w)
-{
-    size_t idx = 0;
-    for (size_t l = g->levels - 1; l > 0; l--) {
-        uint64_t m = w[g->any[l] + idx];
-        if (!m)
-            return AK_HB_NONE; /* only the top word can be empty here */
-        idx = (idx << 6) + ak_ffs64(m);
-    }
-    uint64_t m = w[idx];
-    return m ? (idx << 6) + ak_ffs64(m) : AK_HB_NONE;
-}
-
 size_t ak_hb_next_free(const ak_hb_geom *g, const uint64_t *w, size_t from)
 {
     if (from >= g->nbits)
         return AK_HB_NONE;
     if (from == 0)
-        return first_free(g, w);
+        return ak_hb_first_free(g, w);
     size_t idx = from >> 6;
     uint64_t m = w[idx] & (ONES << (from & 63));
     if (m)
@@ -135,68 +135,116 @@ size_t ak_hb_next_used(const ak_hb_geom *g, const uint64_t *w, size_t from)
     return r < n ? r : n;
 }
 
-/* ---- marking ---- */
+/* ---- run classes ---- */
 
-/* One unit: climb only while a summary bit actually changes. */
-static void free_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+/* The class bits of a word lo followed by hi: bit c-1 (c = 1..6) set iff
+ * a run of 2^c set bits starts in lo, continuing into hi if need be
+ * (run-length doubling on 128 bits); bit 6+c (c = 0..5) set iff the lowest
+ * 2^c bits of lo are set. */
+static unsigned word_classes(uint64_t lo, uint64_t hi)
 {
-    size_t idx = i >> 6;
-    uint64_t old = w[idx], now = old | ((uint64_t)1 << (i & 63));
-    w[idx] = now;
-    bool set_any = old == 0, set_full = now == ONES;
-    for (size_t l = 1; l < g->levels && (set_any || set_full); l++) {
-        size_t wi = idx >> 6;
-        uint64_t b = (uint64_t)1 << (idx & 63);
-        if (set_any) {
-            uint64_t *a = &w[g->any[l] + wi];
-            set_any = *a == 0;
-            *a |= b;
+    if (lo == ONES)
+        return (1u << AK_HB_CLASS_ARRAYS) - 1;
+    if (lo == 0)
+        return 0;
+    /* lowest 2^c bits free for c <= fls(trailing ones), when any */
+    unsigned m = 0, low_free = ak_ffs64(~lo);
+    if (low_free)
+        m = ((2u << (low_free >= 32 ? 5 : ak_fls32(low_free))) - 1) << 6;
+    for (unsigned c = 1, h = 1; c <= AK_HB_CLASSES; c++, h *= 2) {
+        lo &= (lo >> h) | (hi << (64 - h));
+        hi &= hi >> h;
+        if (!lo)
+            break;
+        m |= 1u << (c - 1);
+    }
+    return m;
+}
+
+/* Class array number i (cls[i+1] for i < 6, pfx[i-6] after). The arrays
+ * are interleaved: the twelve words covering level-0 words 64j..64j+63
+ * are adjacent, so updating one word's classes touches one place; array i
+ * is read with a stride of AK_HB_CLASS_ARRAYS words. */
+static inline uint64_t *class_array(const ak_hb_geom *g, uint64_t *w, unsigned i)
+{
+    return w + g->cls + i;
+}
+
+/* Bring the class bits of level-0 word k up to date. */
+static void update_classes(const ak_hb_geom *g, uint64_t *w, size_t k)
+{
+    uint64_t hi = k + 1 < g->words[0] ? w[k + 1] : 0;
+    unsigned m = word_classes(w[k], hi);
+    uint64_t *cw = w + g->cls + (k >> 6) * AK_HB_CLASS_ARRAYS, b = (uint64_t)1 << (k & 63);
+    for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS; i++)
+        cw[i] = ((m >> i) & 1u) ? (cw[i] | b) : (cw[i] & ~b);
+}
+
+/* Clear the dirty words under bit-word idx of dirty[l], updating the
+ * classes of each dirty level-0 word and of the word before it. Words are
+ * visited in increasing order; *done is the last word updated, so that
+ * neighbours are not updated twice. */
+static void clean_block(const ak_hb_geom *g, uint64_t *w, size_t l, size_t idx, size_t *done)
+{
+    uint64_t m = w[g->dirty[l] + idx];
+    w[g->dirty[l] + idx] = 0;
+    while (m) {
+        size_t child = (idx << 6) + ak_ffs64(m);
+        m &= m - 1;
+        if (l > 1) {
+            clean_block(g, w, l - 1, child, done);
+        } else {
+            /* The word before depends on this one only through a run
+             * reaching its top bit. */
+            if (child > 0 && *done != child - 1 && (w[child - 1] >> 63))
+                update_classes(g, w, child - 1);
+            update_classes(g, w, child);
+            *done = child;
         }
-        if (set_full) {
-            uint64_t *f = &w[g->full[l] + wi];
-            *f |= b;
-            set_full = *f == ONES;
-        }
-        idx = wi;
     }
 }
 
-static void use_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+static void clean_dirty(const ak_hb_geom *g, uint64_t *w)
 {
-    size_t idx = i >> 6;
-    uint64_t old = w[idx], now = old & ~((uint64_t)1 << (i & 63));
-    w[idx] = now;
-    bool clr_any = now == 0, clr_full = old == ONES;
-    for (size_t l = 1; l < g->levels && (clr_any || clr_full); l++) {
-        size_t wi = idx >> 6;
-        uint64_t b = (uint64_t)1 << (idx & 63);
-        if (clr_any) {
-            uint64_t *a = &w[g->any[l] + wi];
-            *a &= ~b;
-            clr_any = *a == 0;
-        }
-        if (clr_full) {
-            uint64_t *f = &w[g->full[l] + wi];
-            clr_full = *f == ONES;
-            *f &= ~b;
-        }
-        idx = wi;
-    }
+    size_t done = AK_HB_NONE;
+    if (g->levels > 1 && w[g->dirty[g->levels - 1]] != 0)
+        clean_block(g, w, g->levels - 1, 0, &done);
 }
 
-/* For a run, at each level the changed child words are [a, b]. Freeing:
- * each of them now has a free unit (any = 1), and the ones strictly inside
- * are entirely free (full = 1), only the two edges need a look. Using is
- * the mirror image. The "strictly inside is uniform" property carries up
- * a level, since an inside word at level l covers only inside bits. */
+/* After a run [a..b] of level-0 words changed (inside ones entirely):
+ * bring the classes of the edge words, and of the word before, up to date
+ * now; the inside words' classes are set by the caller. */
+static void update_edges(const ak_hb_geom *g, uint64_t *w, size_t a, size_t b)
+{
+    if (a > 0 && (w[a - 1] >> 63))
+        update_classes(g, w, a - 1);
+    update_classes(g, w, a);
+    if (b != a)
+        update_classes(g, w, b);
+}
+
+/* ---- marking runs ---- */
+
+/* At each level the changed child words are [a, b]. Freeing: each of them
+ * now has a free unit (any = 1), and the ones strictly inside are entirely
+ * free (full = 1), only the two edges need a look. Using is the mirror
+ * image. The "strictly inside is uniform" property carries up a level,
+ * since an inside word at level l covers only inside bits. The run classes
+ * of inside words are known (all or none) and set here, those of the edge
+ * words computed. */
 void ak_hb_set_free(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n)
 {
-    if (n == 1) {
-        free_one(g, w, start);
+    size_t a = start >> 6, b = (start + n - 1) >> 6;
+    if (a == b) { /* within one word: like a single unit */
+        ak_hb_free_mask(g, w, a, (ONES >> (64 - n)) << (start & 63));
         return;
     }
     bits_fill(w, start, start + n, true);
-    size_t a = start >> 6, b = (start + n - 1) >> 6;
+    if (g->levels > 1) {
+        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS && b > a + 1; i++)
+            bits_fill_strided(class_array(g, w, i), AK_HB_CLASS_ARRAYS, a + 1, b, true);
+        update_edges(g, w, a, b);
+    }
     for (size_t l = 1; l < g->levels; l++) {
         uint64_t *any = w + g->any[l], *full = w + g->full[l];
         const uint64_t *child_full = w + g->full[l - 1];
@@ -213,12 +261,17 @@ void ak_hb_set_free(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n)
 
 void ak_hb_set_used(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n)
 {
-    if (n == 1) {
-        use_one(g, w, start);
+    size_t a = start >> 6, b = (start + n - 1) >> 6;
+    if (a == b) { /* within one word: like a single unit */
+        ak_hb_use_mask(g, w, a, (ONES >> (64 - n)) << (start & 63));
         return;
     }
     bits_fill(w, start, start + n, false);
-    size_t a = start >> 6, b = (start + n - 1) >> 6;
+    if (g->levels > 1) {
+        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS && b > a + 1; i++)
+            bits_fill_strided(class_array(g, w, i), AK_HB_CLASS_ARRAYS, a + 1, b, false);
+        update_edges(g, w, a, b);
+    }
     for (size_t l = 1; l < g->levels; l++) {
         uint64_t *any = w + g->any[l], *full = w + g->full[l];
         const uint64_t *child_any = w + g->any[l - 1];
@@ -253,90 +306,148 @@ static uint64_t runs_of(uint64_t lo, uint64_t hi, size_t n)
     return lo;
 }
 
-/* n < 64 and align < 64: every word with a free unit is tested in one go
- * for runs starting in it at an allowed phase. */
-static size_t find_in_words(const ak_hb_geom *g, const uint64_t *w, size_t from, size_t n,
-                            size_t align, size_t phase)
+/* Start positions p = phase (mod align) within a word, align < 64 (64 is a
+ * multiple of align, so every word has the same pattern). */
+static uint64_t allowed_starts(size_t align, size_t phase)
 {
-    /* Allowed start positions within a word: phase, phase+align, ...
-     * (64 is a multiple of align, so every word has the same pattern). */
     uint64_t allowed = 1;
     for (size_t s = align; s < 64; s *= 2)
         allowed |= allowed << s;
-    allowed <<= phase;
-    const size_t last = g->words[0] - 1;
-    size_t pos = from;
-    for (;;) {
-        size_t i = ak_hb_next_free(g, w, pos);
-        if (i == AK_HB_NONE)
-            return AK_HB_NONE;
-        size_t k = i >> 6;
-        uint64_t lo = w[k] & (ONES << (i & 63));
-        uint64_t hi = k < last ? w[k + 1] : 0;
-        uint64_t m = (n == 1 ? lo : runs_of(lo, hi, n)) & allowed;
-        if (m)
-            return (k << 6) + ak_ffs64(m); /* padding bits are 0: never past the end */
-        if (k == last)
-            return AK_HB_NONE;
-        pos = (k + 1) << 6;
-    }
+    return allowed << phase;
 }
 
-/* n >= 64 or align >= 64: test candidate starts one at a time, choosing
- * only starts that can succeed. */
-static size_t find_by_candidates(const ak_hb_geom *g, const uint64_t *w, size_t from, size_t n,
-                                 size_t align, size_t phase)
+/* One-word bitmaps (nbits <= 64): test the word directly. */
+static size_t find_one_word(const uint64_t *w, size_t nbits, size_t from, size_t n, size_t align,
+                            size_t phase)
 {
-    const size_t nbits = g->nbits;
-    size_t pos = from;
-    for (;;) {
-        size_t s = ak_hb_next_free(g, w, pos);
-        if (s == AK_HB_NONE)
-            return AK_HB_NONE;
-        if (n >= 64) {
-            /* A run of 64 or more that starts in word k covers bit 63 of
-             * it, so it starts in the word's free top part. */
-            size_t k = s >> 6;
-            uint64_t used = ~w[k];
-            if (used) {
-                size_t top = ak_fls64(used);
-                if (top == 63) {
-                    pos = (k + 1) << 6;
-                    continue;
-                }
-                size_t first = (k << 6) + top + 1;
-                if (s < first)
-                    s = first;
-            }
-        }
-        size_t delta = (phase - s) & (align - 1);
-        if (delta >= nbits - s)
-            return AK_HB_NONE;
-        size_t c = s + delta;
-        if (n > nbits - c)
-            return AK_HB_NONE;
-        size_t j = ak_hb_next_used(g, w, c);
-        if (j - c >= n)
-            return c;
-        pos = j + 1; /* j < c + n <= nbits */
+    uint64_t lo = w[0] & (ONES << from);
+    for (size_t i = from + ((phase - from) & (align - 1)); i < nbits && n <= nbits - i;
+         i += align) {
+        uint64_t want = n == 64 ? ONES : (((uint64_t)1 << n) - 1) << i;
+        if ((lo & want) == want)
+            return i;
+        if (align >= 64)
+            break;
     }
+    return AK_HB_NONE;
 }
 
-size_t ak_hb_find(const ak_hb_geom *g, const uint64_t *w, size_t from, size_t n, size_t align,
+size_t ak_hb_find(const ak_hb_geom *g, uint64_t *w, size_t from, size_t n, size_t align,
                   size_t phase)
 {
-    if (n == 0 || n > g->nbits || from >= g->nbits)
+    const size_t nbits = g->nbits;
+    if (n == 0 || n > nbits || from >= nbits)
         return AK_HB_NONE;
     if (n == 1 && align == 1)
         return ak_hb_next_free(g, w, from);
-    if (n < 64 && align < 64)
-        return find_in_words(g, w, from, n, align, phase);
-    return find_by_candidates(g, w, from, n, align, phase);
+    if (g->levels == 1)
+        return find_one_word(w, nbits, from, n, align, phase);
+
+    const size_t nw = g->words[0], last = nw - 1, last_fw = (nw - 1) >> 6;
+    /* align >= 64: one candidate per alignment step, at bit `off` of words
+     * k = kq (mod stride). Otherwise every word may hold candidates. */
+    const bool sparse = align >= 64;
+    const size_t stride = sparse ? align >> 6 : 1;
+    const size_t kq = sparse ? phase >> 6 : 0;
+    const unsigned off = (unsigned)(phase & 63);
+    const uint64_t allowed = sparse ? 0 : allowed_starts(align, phase);
+    const uint64_t nmask = n >= 64 ? ONES : ((uint64_t)1 << n) - 1;
+    /* The filter: words where a start is possible. c: the class of n. */
+    const unsigned c = n >= 64 ? AK_HB_CLASSES : ak_fls_size(n);
+    const uint64_t *filter;
+    size_t fs = AK_HB_CLASS_ARRAYS; /* stride between the filter's words */
+    if (sparse && off == 0)         /* starts at bit 0: the word's low bits must be free */
+        filter = n >= 64 ? w + g->full[1] : class_array(g, w, 6 + c);
+    else
+        filter = c == 0 ? w + g->any[1] : class_array(g, w, c - 1);
+    if (filter == w + g->full[1] || filter == w + g->any[1])
+        fs = 1; /* these are always up to date */
+    else
+        clean_dirty(g, w);
+    /* Within a filter word, the bits of the candidate words (stride <= 64
+     * divides 64, so the pattern repeats in every filter word). */
+    const uint64_t smask =
+        sparse && stride <= 64 ? allowed_starts(stride, kq & (stride - 1)) : ONES;
+    /* No candidate below the first free unit: jump there through any[]. */
+    size_t low = ak_hb_next_free(g, w, from);
+    if (low == AK_HB_NONE)
+        return AK_HB_NONE;
+    size_t k = low >> 6;
+    for (;;) {
+        if (sparse && stride > 64) {
+            /* Far apart: round up to a candidate word, test its bit. */
+            size_t d = (kq - k) & (stride - 1);
+            if (d >= nw - k)
+                return AK_HB_NONE;
+            k += d;
+            if (!((filter[(k >> 6) * fs] >> (k & 63)) & 1u)) {
+                k++;
+                continue;
+            }
+        } else {
+            if (k >= nw)
+                return AK_HB_NONE;
+            size_t fw = k >> 6;
+            uint64_t m = filter[fw * fs] & smask & (ONES << (k & 63));
+            while (!m) {
+                if (++fw > last_fw)
+                    return AK_HB_NONE;
+                m = filter[fw * fs] & smask;
+            }
+            k = (fw << 6) + ak_ffs64(m);
+            if (k >= nw)
+                return AK_HB_NONE;
+        }
+        /* Word k may hold a start: test it exactly. */
+        uint64_t lo = w[k], hi = k < last ? w[k + 1] : 0;
+        if (k == low >> 6)
+            lo &= ONES << (low & 63);
+        if (n < 64) {
+            if (!sparse) {
+                uint64_t m = (n == 1 ? lo : runs_of(lo, hi, n)) & allowed;
+                if (m)
+                    return (k << 6) + ak_ffs64(m); /* padding bits are 0: never past the end */
+            } else {
+                uint64_t bits = off ? (lo >> off) | (hi << (64 - off)) : lo;
+                if ((bits & nmask) == nmask)
+                    return (k << 6) + off;
+            }
+            k++;
+            continue;
+        }
+        /* n >= 64: a run starting in word k covers its bit 63, so it starts
+         * in the free top part of the word; check it to its end. */
+        size_t s;
+        if (sparse) {
+            s = (k << 6) + off;
+            if (s < low || !((lo >> off) & 1u)) {
+                k++;
+                continue;
+            }
+        } else {
+            uint64_t used = ~lo;
+            s = used ? (k << 6) + ak_fls64(used) + 1 : k << 6;
+            if (s < low)
+                s = low;
+            size_t delta = (phase - s) & (align - 1);
+            if (delta >= nbits - s)
+                return AK_HB_NONE;
+            s += delta;
+        }
+        if (s >= nbits || n > nbits - s)
+            return AK_HB_NONE;
+        size_t j = ak_hb_next_used(g, w, s);
+        if (j - s >= n)
+            return s;
+        low = j + 1; /* j < s + n <= nbits */
+        k = low >> 6;
+    }
 }
 
 /* ---- whole-bitmap operations ---- */
 
-/* Recompute every summary word from level 0 up. O(storage words). */
+/* Recompute every summary word and class from level 0, and clear dirty[].
+ * O(storage words). */
 static void rebuild(const ak_hb_geom *g, uint64_t *w)
 {
     for (size_t l = 1; l < g->levels; l++) {
@@ -350,8 +461,12 @@ static void rebuild(const ak_hb_geom *g, uint64_t *w)
             }
             w[g->any[l] + i] = a;
             w[g->full[l] + i] = f;
+            w[g->dirty[l] + i] = 0;
         }
     }
+    if (g->levels > 1)
+        for (size_t k = 0; k < g->words[0]; k++)
+            update_classes(g, w, k);
 }
 
 void ak_hb_shift_up(const ak_hb_geom *g, uint64_t *w, size_t k)
@@ -393,17 +508,46 @@ const char *ak_hb_check(const ak_hb_geom *g, const uint64_t *w)
     }
     for (size_t l = 1; l < g->levels; l++) {
         const uint64_t *ca = w + g->any[l - 1], *cf = w + g->full[l - 1];
+        const uint64_t *cd = l > 1 ? w + g->dirty[l - 1] : (const uint64_t *)0;
         size_t children = g->words[l - 1];
         for (size_t i = 0; i < g->words[l]; i++) {
-            uint64_t a = 0, f = 0;
+            uint64_t a = 0, f = 0, d = 0;
             for (size_t j = 0; j < 64 && (i << 6) + j < children; j++) {
                 a |= (uint64_t)(ca[(i << 6) + j] != 0) << j;
                 f |= (uint64_t)(cf[(i << 6) + j] == ONES) << j;
+                if (cd)
+                    d |= (uint64_t)(cd[(i << 6) + j] != 0) << j;
             }
             if (w[g->any[l] + i] != a)
                 return "hbitmap: a has-free summary bit disagrees with the level below";
             if (w[g->full[l] + i] != f)
                 return "hbitmap: an all-free summary bit disagrees with the level below";
+            if (cd && w[g->dirty[l] + i] != d)
+                return "hbitmap: a dirty summary bit disagrees with the level below";
+        }
+    }
+    if (g->levels > 1) {
+        const size_t nw = g->words[0];
+        const uint64_t *d1 = w + g->dirty[1];
+        if (nw & 63)
+            if (d1[(nw - 1) >> 6] >> (nw & 63))
+                return "hbitmap: a dirty bit past the last word";
+        for (size_t k = 0; k < nw; k++) {
+            bool pending = ((d1[k >> 6] >> (k & 63)) & 1u) ||
+                           (k + 1 < nw && ((d1[(k + 1) >> 6] >> ((k + 1) & 63)) & 1u));
+            unsigned have = 0;
+            const uint64_t *cw = w + g->cls + (k >> 6) * AK_HB_CLASS_ARRAYS;
+            for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS; i++)
+                have |= (unsigned)((cw[i] >> (k & 63)) & 1u) << i;
+            if (pending)
+                continue;
+            if (have != word_classes(w[k], k + 1 < nw ? w[k + 1] : 0))
+                return "hbitmap: a run class disagrees with level 0";
+        }
+        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS && (nw & 63); i++) {
+            const uint64_t *cl = w + g->cls + ((nw - 1) >> 6) * AK_HB_CLASS_ARRAYS;
+            if (cl[i] >> (nw & 63))
+                return "hbitmap: a run class bit past the last word";
         }
     }
     return (const char *)0;
@@ -484,28 +628,8 @@ void ak_hb_ranges_commit(uintptr_t *r, size_t *n, const ak_hb_add_plan *plan)
     r[2 * pos + 1] = plan->end;
 }
 
-size_t ak_hb_ranges_find(const uintptr_t *r, size_t n, uintptr_t unit, size_t count, unsigned shift)
-{
-    /* The last record whose first unit is <= unit. */
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (ak_hb_unit_first(r[2 * mid], shift) <= unit)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
-        return n;
-    size_t i = lo - 1;
-    uintptr_t end = ak_hb_unit_end(r[2 * i + 1], shift);
-    if (unit >= end || count > end - unit)
-        return n;
-    return i;
-}
-
 const char *ak_hb_ranges_check(const uintptr_t *r, size_t n, size_t max, unsigned shift,
-                               uintptr_t lowest, size_t cap, size_t total, const ak_hb_geom *g,
+                               uintptr_t base, size_t cap, size_t total, const ak_hb_geom *g,
                                const uint64_t *w)
 {
     if (n > max)
@@ -517,10 +641,11 @@ const char *ak_hb_ranges_check(const uintptr_t *r, size_t n, size_t max, unsigne
             return "ranges: a free unit with no managed range";
         return (const char *)0;
     }
-    if (ak_hb_unit_first(r[0], shift) != lowest)
-        return "ranges: the base is not the first managed unit";
+    const uintptr_t lowest = ak_hb_unit_first(r[0], shift);
+    if ((lowest & ~(uintptr_t)63) != base)
+        return "ranges: the base is not the first managed unit rounded down to 64";
     size_t sum = 0;
-    uintptr_t prev_unit_end = lowest; /* units below lowest do not exist */
+    uintptr_t prev_unit_end = base; /* units from base to lowest: in use */
     for (size_t i = 0; i < n; i++) {
         uintptr_t s = r[2 * i], e = r[2 * i + 1];
         if (e <= s)
@@ -533,7 +658,7 @@ const char *ak_hb_ranges_check(const uintptr_t *r, size_t n, size_t max, unsigne
         if (ue - lowest > cap)
             return "ranges: a record outside the capacity window";
         /* The gap before this record must hold no free unit. */
-        size_t gap0 = (size_t)(prev_unit_end - lowest), gap1 = (size_t)(uf - lowest);
+        size_t gap0 = (size_t)(prev_unit_end - base), gap1 = (size_t)(uf - base);
         if (gap1 > gap0) {
             size_t f = ak_hb_next_free(g, w, gap0);
             if (f != AK_HB_NONE && f < gap1)
@@ -542,7 +667,7 @@ const char *ak_hb_ranges_check(const uintptr_t *r, size_t n, size_t max, unsigne
         sum += (size_t)(ue - uf);
         prev_unit_end = ue;
     }
-    if (ak_hb_next_free(g, w, (size_t)(prev_unit_end - lowest)) != AK_HB_NONE)
+    if (ak_hb_next_free(g, w, (size_t)(prev_unit_end - base)) != AK_HB_NONE)
         return "ranges: a unit past the last range is marked free";
     if (sum != total)
         return "ranges: the total does not match the records";

@@ -11,25 +11,35 @@
  *                  i.e. block i holds at least one free unit;
  *   full[l] bit i: word i of full[l-1] is all ones, i.e. every unit of
  *                  block i is free.
- * The top level is a single word. Bits past the end (units >= nbits,
- * summary bits for words that do not exist) are always 0, so an
- * all-zero array is a valid, entirely-in-use bitmap.
+ * The top level is a single word. Beside them, one bit per level-0 word:
+ *   cls[c] bit k (c = 1..6): a free run of at least 2^c units starts in
+ *                  word k (it may continue into word k+1);
+ *   pfx[c] bit k (c = 0..5): the lowest 2^c units of word k are free (the
+ *                  starts that an alignment of 64 or more allows, when
+ *                  the caller keeps index 0 at such a boundary);
+ *   dirty[1] bit k: word k changed since cls[] was brought up to date,
+ *                  with dirty[l] summarising dirty[l-1] as any[] does.
+ * cls[] and pfx[] let a run search skip every word in which no long
+ * enough run starts, however fragmented the low part is. Single-unit changes only
+ * mark their word dirty (a few instructions); a run search first brings
+ * the dirty words' classes up to date (amortised O(1) per change).
+ * Bits past the end (units >= nbits, bits for words that do not exist) are
+ * always 0, so an all-zero array is a valid, entirely-in-use bitmap.
  *
  * Costs (L = number of levels, <= 6; 4 for 2^20 units, 5 for 2^28):
- *   next free / next in-use unit from a position: O(L) (climb, then descend)
- *   mark a run used or free: O(n/64 + L) word operations, O(L) for n = 1
+ *   next free / next in-use unit from a position: O(L) (climb, descend)
+ *   mark one unit: O(L) worst, O(1) typically (a summary changes only when
+ *     a word becomes empty, non-empty, full or non-full);
+ *   mark a run: O(n/64 + L) word operations;
  *   find a free run of n units at index = phase (mod align), lowest first:
  *     n = 1, align = 1: O(L);
- *     n < 64, align < 64: a word-parallel scan of each word that has a
- *       free unit (runs across a word boundary included), whole in-use
- *       words skipped through any[]; O(log n) per word visited;
- *     otherwise: candidate starts only where they can succeed (the free
- *       top of a word when n >= 64, one aligned index when align >= 64),
- *       each checked with one "next in-use unit" query that crosses free
- *       blocks through full[]; each candidate advances by at least a word
- *       or an alignment step.
- *     Worst case O(nbits/64) words (times L for the queries); typical is a
- *     few queries, because in-use prefixes are jumped over, not scanned.
+ *     otherwise: walk the words of cls[] (pfx[] when the aligned starts
+ *     are at bit 0 of words) for the class of n, 64 words of level 0 per
+ *     step, masked to the words that hold an aligned start when align >=
+ *     64, and test only words where a long enough run starts:
+ *     one word-parallel test for n < 64, one "next in-use unit" query
+ *     (O(L), crossing free blocks through full[]) for n >= 64.
+ *     Worst case O(nbits/64) word tests; typically a few.
  *
  * Also here: the managed-range records shared by both allocators (sorted,
  * disjoint, non-adjacent [start, end) pairs kept in a flat array).
@@ -44,37 +54,42 @@
  * <allockit/bitmap_id.h> (public headers cannot include this one); the
  * guard makes whichever comes first the definition. */
 #ifndef AK_HB_STORAGE_WORDS
-#define AK_HB_DIV64_(x) (((x) >> 6) + (((x)&63u) != 0))
-#define AK_HB_W0_(n)    AK_HB_DIV64_(n)
-#define AK_HB_W1_(n)    AK_HB_DIV64_(AK_HB_W0_(n))
-#define AK_HB_W2_(n)    AK_HB_DIV64_(AK_HB_W1_(n))
-#define AK_HB_W3_(n)    AK_HB_DIV64_(AK_HB_W2_(n))
-#define AK_HB_W4_(n)    AK_HB_DIV64_(AK_HB_W3_(n))
-#define AK_HB_W5_(n)    AK_HB_DIV64_(AK_HB_W4_(n))
-/* Summary level k exists when level k-1 has more than one word. */
-#define AK_HB_S_(prev, cur) ((prev) > 1u ? (cur) : 0u)
-#define AK_HB_S1_(n)        AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
-#define AK_HB_S2_(n)        AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
-#define AK_HB_S3_(n)        AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
-#define AK_HB_S4_(n)        AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
-#define AK_HB_S5_(n)        AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
-#define AK_HB_STORAGE_WORDS(n)                                                                     \
-    (AK_HB_W0_(n) + 2u * (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n)))
-/* True if n units fit the six levels (top level one word): n <= 2^36. */
-#define AK_HB_FITS(n) ((n) >= 1u && AK_HB_W5_(n) == 1u)
+#define AK_HB_DIV64_(x)        (((x) >> 6) + (((x)&63u) != 0))
+#define AK_HB_W0_(n)           AK_HB_DIV64_(n)
+#define AK_HB_W1_(n)           AK_HB_DIV64_(AK_HB_W0_(n))
+#define AK_HB_W2_(n)           AK_HB_DIV64_(AK_HB_W1_(n))
+#define AK_HB_W3_(n)           AK_HB_DIV64_(AK_HB_W2_(n))
+#define AK_HB_W4_(n)           AK_HB_DIV64_(AK_HB_W3_(n))
+#define AK_HB_W5_(n)           AK_HB_DIV64_(AK_HB_W4_(n))
+#define AK_HB_S_(prev, cur)    ((prev) > 1u ? (cur) : 0u)
+#define AK_HB_S1_(n)           AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
+#define AK_HB_S2_(n)           AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
+#define AK_HB_S3_(n)           AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
+#define AK_HB_S4_(n)           AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
+#define AK_HB_S5_(n)           AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
+#define AK_HB_SUM_(n)          (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n))
+#define AK_HB_STORAGE_WORDS(n) (AK_HB_W0_(n) + 3u * AK_HB_SUM_(n) + 12u * AK_HB_S1_(n))
+#define AK_HB_FITS(n)          ((n) >= 1u && AK_HB_W5_(n) == 1u)
 #endif
 
-#define AK_HB_MAX_LEVELS 6
-#define AK_HB_NONE       SIZE_MAX
+#define AK_HB_MAX_LEVELS   6
+#define AK_HB_CLASSES      6  /* cls[1..6]: runs of 2, 4, ..., 64 */
+#define AK_HB_CLASS_ARRAYS 12 /* cls[1..6], then pfx[0..5] */
+#define AK_HB_NONE         SIZE_MAX
 
-/* Where each level lives in the storage array. Level 0 is at offset 0 and
- * serves as both its own any[] and full[] (any[0] == full[0] == 0). */
+/* Where each array lives in the storage. Level 0 is at offset 0 and serves
+ * as its own any[] and full[] (any[0] == full[0] == 0). The class arrays
+ * are interleaved from `cls`: word j of array i (cls[i+1] for i < 6,
+ * pfx[i-6] after) is at cls + 12*j + i. Levels that do not exist have 0
+ * words. */
 typedef struct ak_hb_geom {
     size_t nbits;                   /* units */
     size_t levels;                  /* 1..6, level 0 included */
     size_t words[AK_HB_MAX_LEVELS]; /* words per level */
     size_t any[AK_HB_MAX_LEVELS];   /* offset of any[l] */
     size_t full[AK_HB_MAX_LEVELS];  /* offset of full[l] */
+    size_t dirty[AK_HB_MAX_LEVELS]; /* offset of dirty[l], l >= 1 */
+    size_t cls;                     /* offset of cls[1] */
 } ak_hb_geom;
 
 #define AK_HB_LEVELS_(n)                                                                           \
@@ -85,6 +100,12 @@ typedef struct ak_hb_geom {
 #define AK_HB_ANY3_(n) (AK_HB_ANY2_(n) + 2u * AK_HB_S2_(n))
 #define AK_HB_ANY4_(n) (AK_HB_ANY3_(n) + 2u * AK_HB_S3_(n))
 #define AK_HB_ANY5_(n) (AK_HB_ANY4_(n) + 2u * AK_HB_S4_(n))
+#define AK_HB_CLS_(n)  (AK_HB_W0_(n) + 2u * AK_HB_SUM_(n))
+#define AK_HB_D1_(n)   (AK_HB_CLS_(n) + 12u * AK_HB_S1_(n))
+#define AK_HB_D2_(n)   (AK_HB_D1_(n) + AK_HB_S1_(n))
+#define AK_HB_D3_(n)   (AK_HB_D2_(n) + AK_HB_S2_(n))
+#define AK_HB_D4_(n)   (AK_HB_D3_(n) + AK_HB_S3_(n))
+#define AK_HB_D5_(n)   (AK_HB_D4_(n) + AK_HB_S4_(n))
 
 /* A constant initialiser for the geometry of an n-unit bitmap. */
 #define AK_HB_GEOM(n)                                                                              \
@@ -92,14 +113,21 @@ typedef struct ak_hb_geom {
         (size_t)(n), (size_t)AK_HB_LEVELS_(n),                                                     \
             {AK_HB_W0_(n), AK_HB_S1_(n), AK_HB_S2_(n), AK_HB_S3_(n), AK_HB_S4_(n), AK_HB_S5_(n)},  \
             {0, AK_HB_ANY1_(n), AK_HB_ANY2_(n), AK_HB_ANY3_(n), AK_HB_ANY4_(n), AK_HB_ANY5_(n)},   \
-        {                                                                                          \
-            0, AK_HB_ANY1_(n) + AK_HB_S1_(n), AK_HB_ANY2_(n) + AK_HB_S2_(n),                       \
-                AK_HB_ANY3_(n) + AK_HB_S3_(n), AK_HB_ANY4_(n) + AK_HB_S4_(n),                      \
-                AK_HB_ANY5_(n) + AK_HB_S5_(n)                                                      \
-        }                                                                                          \
+            {0,                                                                                    \
+             AK_HB_ANY1_(n) + AK_HB_S1_(n),                                                        \
+             AK_HB_ANY2_(n) + AK_HB_S2_(n),                                                        \
+             AK_HB_ANY3_(n) + AK_HB_S3_(n),                                                        \
+             AK_HB_ANY4_(n) + AK_HB_S4_(n),                                                        \
+             AK_HB_ANY5_(n) + AK_HB_S5_(n)},                                                       \
+            {0, AK_HB_D1_(n), AK_HB_D2_(n), AK_HB_D3_(n), AK_HB_D4_(n), AK_HB_D5_(n)},             \
+            AK_HB_CLS_(n)                                                                          \
     }
 
-/* ---- the bitmap (w has AK_HB_STORAGE_WORDS(g->nbits) words) ---- */
+#define AK_HB_ONES (~(uint64_t)0)
+
+/* ---- the bitmap (w has AK_HB_STORAGE_WORDS(g->nbits) words) ----
+ * The hot calls are inline here so that, called with a constant geometry,
+ * every offset folds into the code. */
 
 /* Every unit in use (all words zero). O(storage words). */
 void ak_hb_clear(const ak_hb_geom *g, uint64_t *w);
@@ -110,22 +138,113 @@ static inline bool ak_hb_is_free(const uint64_t *w, size_t i)
     return (w[i >> 6] >> (i & 63)) & 1u;
 }
 
-/* Lowest free unit >= from, or AK_HB_NONE. O(levels). */
+/* Lowest free unit overall, or AK_HB_NONE: one find-first-set per level,
+ * top down. O(L). */
+static inline size_t ak_hb_first_free(const ak_hb_geom *g, const uint64_t *w)
+{
+    size_t idx = 0;
+    for (size_t l = g->levels - 1; l > 0; l--) {
+        uint64_t m = w[g->any[l] + idx];
+        if (!m)
+            return AK_HB_NONE; /* only the top word can be empty here */
+        idx = (idx << 6) + ak_ffs64(m);
+    }
+    uint64_t m = w[idx];
+    return m ? (idx << 6) + ak_ffs64(m) : AK_HB_NONE;
+}
+
+/* Lowest free unit >= from, or AK_HB_NONE. O(L). */
 size_t ak_hb_next_free(const ak_hb_geom *g, const uint64_t *w, size_t from);
 
 /* Lowest in-use unit >= from, or nbits if every unit from there is free.
- * O(levels). */
+ * O(L). */
 size_t ak_hb_next_used(const ak_hb_geom *g, const uint64_t *w, size_t from);
 
+/* Note that level-0 word k changed (its run classes, and those of word
+ * k-1, are stale until the next run search). O(1) typically. */
+static inline void ak_hb_mark_dirty(const ak_hb_geom *g, uint64_t *w, size_t k)
+{
+    for (size_t l = 1; l < g->levels; l++) {
+        uint64_t *d = &w[g->dirty[l] + (k >> 6)];
+        uint64_t b = (uint64_t)1 << (k & 63), old = *d;
+        *d = old | b;
+        if (old) /* the summary above already shows this word */
+            return;
+        k >>= 6;
+    }
+}
+
+/* Mark the units of level-0 word idx selected by mask free / in use;
+ * climb only while a summary bit changes. */
+static inline void ak_hb_free_mask(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
+{
+    uint64_t old = w[idx], now = old | mask;
+    w[idx] = now;
+    if (g->levels > 1)
+        ak_hb_mark_dirty(g, w, idx);
+    bool set_any = old == 0, set_full = now == AK_HB_ONES;
+    for (size_t l = 1; l < g->levels && (set_any || set_full); l++) {
+        size_t wi = idx >> 6;
+        uint64_t b = (uint64_t)1 << (idx & 63);
+        if (set_any) {
+            uint64_t *a = &w[g->any[l] + wi];
+            set_any = *a == 0;
+            *a |= b;
+        }
+        if (set_full) {
+            uint64_t *f = &w[g->full[l] + wi];
+            *f |= b;
+            set_full = *f == AK_HB_ONES;
+        }
+        idx = wi;
+    }
+}
+
+static inline void ak_hb_use_mask(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
+{
+    uint64_t old = w[idx], now = old & ~mask;
+    w[idx] = now;
+    if (g->levels > 1)
+        ak_hb_mark_dirty(g, w, idx);
+    bool clr_any = now == 0, clr_full = old == AK_HB_ONES;
+    for (size_t l = 1; l < g->levels && (clr_any || clr_full); l++) {
+        size_t wi = idx >> 6;
+        uint64_t b = (uint64_t)1 << (idx & 63);
+        if (clr_any) {
+            uint64_t *a = &w[g->any[l] + wi];
+            *a &= ~b;
+            clr_any = *a == 0;
+        }
+        if (clr_full) {
+            uint64_t *f = &w[g->full[l] + wi];
+            clr_full = *f == AK_HB_ONES;
+            *f &= ~b;
+        }
+        idx = wi;
+    }
+}
+
+/* Mark one unit free / in use. O(1) typically, O(L) worst. */
+static inline void ak_hb_free_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+{
+    ak_hb_free_mask(g, w, i >> 6, (uint64_t)1 << (i & 63));
+}
+
+static inline void ak_hb_use_one(const ak_hb_geom *g, uint64_t *w, size_t i)
+{
+    ak_hb_use_mask(g, w, i >> 6, (uint64_t)1 << (i & 63));
+}
+
 /* Mark [start, start+n) free / in use; n >= 1, start+n <= nbits. The units
- * need not all be in the opposite state. O(n/64 + levels). */
+ * need not all be in the opposite state. O(n/64 + L). */
 void ak_hb_set_free(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n);
 void ak_hb_set_used(const ak_hb_geom *g, uint64_t *w, size_t start, size_t n);
 
 /* Lowest index i >= from with i = phase (mod align) and [i, i+n) all free,
- * or AK_HB_NONE. n >= 1; align a power of two; phase < align. See the
- * header comment for the cost. */
-size_t ak_hb_find(const ak_hb_geom *g, const uint64_t *w, size_t from, size_t n, size_t align,
+ * or AK_HB_NONE. n >= 1; align a power of two; phase < align. Brings the
+ * run classes up to date first (hence w is not const). See the header
+ * comment for the cost. */
+size_t ak_hb_find(const ak_hb_geom *g, uint64_t *w, size_t from, size_t n, size_t align,
                   size_t phase);
 
 /* Move every unit i to i + k (units below k become in use). The caller
@@ -135,8 +254,10 @@ void ak_hb_shift_up(const ak_hb_geom *g, uint64_t *w, size_t k);
 /* Number of free units in [start, start+n). O(n/64). */
 size_t ak_hb_count_free(const uint64_t *w, size_t start, size_t n);
 
-/* NULL if every summary bit agrees with level 0 and every bit past the end
- * is 0, else the first broken invariant. O(storage words). */
+/* NULL if every summary bit agrees with level 0, every run class of a word
+ * not pending (neither it nor the next word dirty) is right, the dirty
+ * summaries agree, and every bit past the end is 0; else the first broken
+ * invariant. O(storage words). */
 const char *ak_hb_check(const ak_hb_geom *g, const uint64_t *w);
 
 /* ---- managed-range records ----
@@ -182,16 +303,35 @@ void ak_hb_ranges_commit(uintptr_t *r, size_t *n, const ak_hb_add_plan *plan);
 
 /* Index of the record whose units contain [unit, unit+count), or n if no
  * single record does (count >= 1). O(log records). */
-size_t ak_hb_ranges_find(const uintptr_t *r, size_t n, uintptr_t unit, size_t count,
-                         unsigned shift);
+static inline size_t ak_hb_ranges_find(const uintptr_t *r, size_t n, uintptr_t unit, size_t count,
+                                       unsigned shift)
+{
+    /* The last record whose first unit is <= unit. */
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ak_hb_unit_first(r[2 * mid], shift) <= unit)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return n;
+    size_t i = lo - 1;
+    uintptr_t end = ak_hb_unit_end(r[2 * i + 1], shift);
+    if (unit >= end || count > end - unit)
+        return n;
+    return i;
+}
 
 /* NULL if the records are sorted, disjoint, non-adjacent, each holding at
- * least one unit, the first starting at unit @p lowest, all within
- * [lowest, lowest + cap), with @p total units in all; and if exactly the
- * managed units may be free in the bitmap (no free unit between records),
- * else the first broken invariant. */
+ * least one unit, all within [lowest, lowest + cap) where lowest is the
+ * first unit of the first record, with @p total units in all; if @p base
+ * (the unit of bit 0) is lowest rounded down to a multiple of 64; and if
+ * exactly the managed units may be free in the bitmap (no free unit below,
+ * between or above the records); else the first broken invariant. */
 const char *ak_hb_ranges_check(const uintptr_t *r, size_t n, size_t max, unsigned shift,
-                               uintptr_t lowest, size_t cap, size_t total, const ak_hb_geom *g,
+                               uintptr_t base, size_t cap, size_t total, const ak_hb_geom *g,
                                const uint64_t *w);
 
 #endif /* AK_HBITMAP_H */

@@ -3,35 +3,39 @@
  * waste bounds).
  *
  * A slab is a power-of-two span from the TLSF, aligned to its size. Its
- * header, at the span start, carries a tag derived from the header address
- * and the class (so a pointer's slab, align_down(ptr, slab_size), is
- * validated with one compare), the slab's list links, a free list of
- * object indices threaded through the free objects, a bump index below
- * which objects have been handed out at least once (so a new slab needs no
- * O(objects) threading), the count of objects in use, and one allocated
- * bit per object (exact double-free detection).
+ * header, at the span start, carries a tag derived from the header address,
+ * the class and a per-allocator salt (so a pointer's slab, align_down(ptr,
+ * slab_size), is validated with one compare), the count of objects in use,
+ * the slab's list links, and one allocated bit per object. The bitmap is
+ * both the free structure and the double-free detector: alloc takes the
+ * lowest clear bit at or after a hint word (at most 4 words of 64 bits), a
+ * free clears its bit. Header and bitmap share the header's first cache
+ * line for classes up to 32 bytes (and need at most two for any class), so
+ * alloc and free touch only the slab header, never the objects: an
+ * intrusive free list would read a cold object on every alloc and write
+ * one on every free.
  *
- * Each class has a list of partial slabs (allocation pops from the head's
- * free list), a count of full slabs (on no list; the checker finds them by
- * walking the TLSF), and at most one cached empty slab: a
- * slab that empties while one is cached goes back to the TLSF. When the
- * TLSF cannot satisfy a request, every cached empty slab is released and
- * the request retried once.
+ * Each class has a list of partial slabs (allocation takes from the head),
+ * a count of full slabs (on no list; the checker finds them by walking the
+ * TLSF), and at most one cached empty slab: a slab that empties while one
+ * is cached goes back to the TLSF. When the TLSF cannot satisfy a request,
+ * every cached empty slab is released and the request retried once.
  *
  * Costs: alloc/free O(1) (free O(regions) to validate its pointer when
  * there are several regions); a new slab or a released one costs one TLSF
- * call. Overhead: the header (40 bytes on 64-bit, 28 on 32-bit, plus the
- * bitmap, rounded up to the class's alignment) per slab, and one region
- * record (3 words) at the start of each region.
+ * call. Overhead: the header (32 bytes on 64-bit targets, 20 on 32-bit,
+ * plus the bitmap, rounded up to the class's alignment) and AK_SLAB_TAIL
+ * bytes per slab, and one region record (3 words) at the start of each
+ * region.
  *
- * Invariants (checked by ak_slab_check): every slab on a class's lists
- * carries that class's tag, lies inside a region and is aligned to its
- * size; partial slabs have 0 < in_use < objects, full ones in_use ==
- * objects, the cached one in_use == 0; the bitmap has exactly in_use bits
- * set, all below the bump index; the free list holds exactly bump - in_use
- * distinct indices below the bump index, none of them allocated; per-class
- * counters match the lists; the TLSF's used bytes equal the slab bytes
- * plus the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
+ * Invariants (checked by ak_slab_check): every slab carries its class's
+ * tag, lies inside a region and is aligned to its size; partial slabs (on
+ * the list) have 0 < in_use < objects, full ones (found in the TLSF)
+ * in_use == objects, the cached one in_use == 0; the bitmap has exactly
+ * in_use bits set below the object count and every bit past it set; words
+ * below the hint are full; per-class counters match the slabs; the TLSF's
+ * used bytes equal the slabs' requests plus the requested bytes of large
+ * blocks; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
 #include <allockit/slab.h>
@@ -52,20 +56,18 @@
 
 enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 
-#define FREE_END UINT32_MAX /* end of a slab's free list */
 #define LARGE    AK_SLAB_CLASS_COUNT
 #define BM_BITS  AK_SIZE_BITS
 #define BM_SHIFT (sizeof(size_t) == 8 ? 6u : 5u)
 
 struct ak_slab_hdr {
-    uint32_t free;  /* first index of the free list, FREE_END if none */
-    uint32_t inuse; /* objects allocated */
-    uint32_t bump;  /* objects [bump, nobj) have never been handed out */
+    uintptr_t tag;  /* slab_tag(a, header address, class) while the slab is held */
+    uint16_t inuse; /* objects allocated */
+    uint8_t hint;   /* bitmap words below this one are full */
     uint8_t cls;
-    uint8_t list;  /* LIST_* */
-    uintptr_t tag; /* slab_tag(header address, class) while the slab is held */
+    uint8_t list; /* LIST_* */
     struct ak_slab_hdr *next, *prev;
-    size_t bitmap[]; /* allocated bit per object */
+    size_t bitmap[]; /* bit set: object allocated (or past the last object) */
 };
 typedef struct ak_slab_hdr slab_hdr;
 
@@ -97,50 +99,68 @@ static uintptr_t make_salt(const ak_slab *a, uintptr_t start)
 typedef struct class_info {
     uint32_t size;      /* object size */
     uint32_t recip;     /* ceil(2^32 / size): offset / size for offsets < 2^16 */
-    uint16_t first;     /* offset of object 0 from the slab start */
-    uint16_t nobj;      /* objects per slab */
+    uint16_t nslot;     /* object-sized slots in the slab (before its tail) */
+    uint16_t nobj;      /* objects per slab: nslot - nhdr */
     uint16_t align;     /* lowest set bit of size: every object's alignment */
+    uint8_t nhdr;       /* slots the header takes */
+    uint8_t cmask;      /* colours - 1 */
+    uint8_t cstep;      /* slots from one colour to the next */
     uint8_t slab_shift; /* log2 of the slab size */
     uint8_t bm_words;   /* bitmap words */
 } class_info;
 
-#define LOWBIT(s)        ((s) & (~(s) + 1u))
-#define SLAB_BYTES(sh)   (1u << (sh))
-#define BM_WORDS(s, sh)  ((SLAB_BYTES(sh) / (s) + BM_BITS - 1) / BM_BITS)
-#define HDR_BYTES(s, sh) (offsetof(slab_hdr, bitmap) + BM_WORDS(s, sh) * sizeof(size_t))
-#define FIRST(s, sh)     AK_ALIGN_UP(HDR_BYTES(s, sh), LOWBIT(s))
-#define NOBJ(s, sh)      ((SLAB_BYTES(sh) - AK_SLAB_TAIL - FIRST(s, sh)) / (s))
+/* Layout: the slab is cut into object-sized slots from its start; the
+ * header takes nhdr slots at slot colour * cstep, where the colour comes
+ * from the slab address's bits above the slab size. Slabs that follow one
+ * another thus put their headers at different offsets, so the headers of
+ * a class do not all fall into the few cache sets that one fixed offset in
+ * a 4 KiB-aligned span maps to. The colour step is a cache line (at least
+ * one slot). Header slots, and slots past the last, are set in the bitmap
+ * once and for all. */
+#define LOWBIT(s)             ((s) & (~(s) + 1u))
+#define SLAB_BYTES(sh)        (1u << (sh))
+#define NSLOT(s, sh)          ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
+#define BM_WORDS(s, sh)       ((NSLOT(s, sh) + BM_BITS - 1) / BM_BITS)
+#define HDR_BYTES(s, sh)      (offsetof(slab_hdr, bitmap) + BM_WORDS(s, sh) * sizeof(size_t))
+#define NHDR(s, sh)           ((HDR_BYTES(s, sh) + (s)-1) / (s))
+#define CSTEP(s)              ((s) >= 64u ? 1u : 64u / (s))
+#define COLOURS_FIT(n, s, sh) (((n)-1u) * CSTEP(s) + NHDR(s, sh) <= NSLOT(s, sh))
+#define COLOURS(s, sh)                                                                             \
+    (COLOURS_FIT(16u, s, sh)  ? 16u                                                                \
+     : COLOURS_FIT(8u, s, sh) ? 8u                                                                 \
+     : COLOURS_FIT(4u, s, sh) ? 4u                                                                 \
+     : COLOURS_FIT(2u, s, sh) ? 2u                                                                 \
+                              : 1u)
+#define NOBJ(s, sh) (NSLOT(s, sh) - NHDR(s, sh))
 #define CLASS(s, sh)                                                                               \
     {                                                                                              \
-        (s), (uint32_t)(UINT32_MAX / (s) + 1u), (uint16_t)FIRST(s, sh), (uint16_t)NOBJ(s, sh),     \
-            (uint16_t)LOWBIT(s), (sh), (uint8_t)BM_WORDS(s, sh)                                    \
+        (s), (uint32_t)(UINT32_MAX / (s) + 1u), (uint16_t)NSLOT(s, sh), (uint16_t)NOBJ(s, sh),     \
+            (uint16_t)LOWBIT(s), (uint8_t)NHDR(s, sh), (uint8_t)(COLOURS(s, sh) - 1u),             \
+            (uint8_t)CSTEP(s), (sh), (uint8_t)BM_WORDS(s, sh)                                      \
     }
 
-/* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes 448,
- * 896, 1792 and 3584, which would otherwise fit 8 objects and lose 1/8:
- * 8..250 objects per slab, header and tail at most 1/8 of the slab (the
- * power-of-two classes from 256 up, whose first object slot holds the
- * header), below 1/14 for every other class. */
+/* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes that
+ * are not powers of two from 320 up (whose header takes a whole slot):
+ * 9..251 objects per slab; header and tail take at most 1/8 of the slab
+ * (the power-of-two classes from 256 up) and less than 1/14 for every
+ * other class. */
 static const class_info classes[AK_SLAB_CLASS_COUNT] = {
     CLASS(16, 12),   CLASS(32, 12),   CLASS(48, 12),   CLASS(64, 12),   CLASS(80, 12),
     CLASS(96, 12),   CLASS(112, 12),  CLASS(128, 12),  CLASS(160, 12),  CLASS(192, 12),
-    CLASS(224, 12),  CLASS(256, 12),  CLASS(320, 12),  CLASS(384, 12),  CLASS(448, 13),
-    CLASS(512, 13),  CLASS(640, 13),  CLASS(768, 13),  CLASS(896, 14),  CLASS(1024, 14),
-    CLASS(1280, 14), CLASS(1536, 14), CLASS(1792, 15), CLASS(2048, 15), CLASS(2560, 15),
-    CLASS(3072, 15), CLASS(3584, 16), CLASS(4096, 16),
+    CLASS(224, 12),  CLASS(256, 12),  CLASS(320, 13),  CLASS(384, 13),  CLASS(448, 13),
+    CLASS(512, 13),  CLASS(640, 14),  CLASS(768, 14),  CLASS(896, 14),  CLASS(1024, 14),
+    CLASS(1280, 15), CLASS(1536, 15), CLASS(1792, 15), CLASS(2048, 15), CLASS(2560, 16),
+    CLASS(3072, 16), CLASS(3584, 16), CLASS(4096, 16),
 };
 
-#define MIN_SLAB_SHIFT 12u
-#define MAX_SLAB_SHIFT 16u
-#define MAX_BM_WORDS   BM_WORDS(16u, 12u)
+#define MAX_BM_WORDS BM_WORDS(16u, 12u)
 
-_Static_assert(NOBJ(16u, 12u) < FREE_END && NOBJ(16u, 12u) <= 65535u, "indices fit");
-_Static_assert(NOBJ(4096u, 16u) >= 8u && NOBJ(448u, 13u) >= 8u, "8+ objects per slab");
-_Static_assert(MAX_BM_WORDS *BM_BITS >= SLAB_BYTES(12u) / 16u, "bitmap covers a slab");
-_Static_assert(HDR_BYTES(16u, 12u) <= 128u, "small header");
+_Static_assert(NSLOT(16u, 12u) <= 65535u && MAX_BM_WORDS <= 255u, "in_use and hint fit");
+_Static_assert(NOBJ(4096u, 16u) >= 8u && NOBJ(384u, 13u) >= 8u, "8+ objects per slab");
+_Static_assert(NHDR(16u, 12u) * 16u <= 64u, "the smallest class's header fits a cache line");
 /* The reciprocal division is exact for n * size < 2^32: offsets are below
  * 2^16 and sizes below 2^13. */
-_Static_assert(SLAB_BYTES(MAX_SLAB_SHIFT) <= 65536u && AK_SLAB_MAX_SMALL <= 8192u,
+_Static_assert(SLAB_BYTES(16u) <= 65536u && AK_SLAB_MAX_SMALL <= 8192u,
                "reciprocal division range");
 
 /* Class of a request of up to 4096 bytes with align <= 16: entry
@@ -184,9 +204,36 @@ static inline size_t slab_request(const class_info *ci)
     return (size_t)slab_bytes(ci) - AK_SLAB_TAIL;
 }
 
-static inline unsigned char *object_at(slab_hdr *s, const class_info *ci, uint32_t idx)
+/* The header's first slot in the slab at h. */
+static inline unsigned hdr_slot(const class_info *ci, uintptr_t h)
 {
-    return (unsigned char *)s + ci->first + (size_t)idx * ci->size;
+    return (unsigned)((h >> ci->slab_shift) & ci->cmask) * ci->cstep;
+}
+
+static inline slab_hdr *hdr_of(const class_info *ci, uintptr_t h)
+{
+    return (slab_hdr *)(h + (size_t)hdr_slot(ci, h) * ci->size);
+}
+
+static inline uintptr_t base_of(const class_info *ci, const slab_hdr *s)
+{
+    return (uintptr_t)s & ~(slab_bytes(ci) - 1);
+}
+
+/* Bits of bitmap word w that are not objects: the header's slots and the
+ * slots past the last. */
+static size_t reserved_bits(const class_info *ci, unsigned hs, unsigned w)
+{
+    unsigned lo = w * BM_BITS;
+    size_t m = 0;
+    for (unsigned i = hs; i < hs + ci->nhdr; i++)
+        if (i >= lo && i - lo < BM_BITS)
+            m |= (size_t)1 << (i - lo);
+    if (ci->nslot <= lo)
+        m = ~(size_t)0;
+    else if (ci->nslot - lo < BM_BITS)
+        m |= ~(size_t)0 << (ci->nslot - lo);
+    return m;
 }
 
 static inline bool bit_test(const slab_hdr *s, uint32_t idx)
@@ -257,7 +304,8 @@ static size_t cached_count(const ak_slab *a)
 static void slab_release(ak_slab *a, slab_hdr *s, const class_info *ci)
 {
     s->tag = 0; /* a stale header must never validate */
-    ak_error e = ak_tlsf_dealloc(&a->tlsf, s, slab_request(ci), slab_bytes(ci));
+    ak_error e =
+        ak_tlsf_dealloc(&a->tlsf, (void *)base_of(ci, s), slab_request(ci), slab_bytes(ci));
     AK_ASSERT(e == AK_OK);
     (void)e;
 }
@@ -306,14 +354,16 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
         void *mem;
         if (tlsf_alloc_pressed(a, slab_request(ci), slab_bytes(ci), &mem) != AK_OK)
             return NULL;
-        s = (slab_hdr *)mem;
-        s->free = FREE_END;
+        uintptr_t h = (uintptr_t)mem;
+        unsigned hs = hdr_slot(ci, h);
+        s = hdr_of(ci, h);
         s->inuse = 0;
-        s->bump = 0;
+        s->hint = 0;
         s->cls = (uint8_t)c;
-        s->tag = slab_tag(a, (uintptr_t)s, c);
+        s->tag = slab_tag(a, h, c);
+        /* Reserved slots are marked allocated, so a search never picks them. */
         for (unsigned w = 0; w < ci->bm_words; w++)
-            s->bitmap[w] = 0;
+            s->bitmap[w] = reserved_bits(ci, hs, w);
     }
     partial_push(k, s);
     return s;
@@ -323,20 +373,31 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
 /* Large blocks                                                        */
 /* ------------------------------------------------------------------ */
 
-/* True if p lies inside a slab the allocator holds (a slab header with a
- * valid tag at align_down(p, S) for some slab size S). Used to refuse a
- * small object, or a slab itself, freed as a large block. */
+/* True if the slab span at h (of class c) lies inside region r. */
+static inline bool span_in_region(const class_info *ci, uintptr_t h, uintptr_t start, uintptr_t end)
+{
+    return h >= start && h < end && end - h >= slab_request(ci);
+}
+
+/* The live slab of class c whose span holds p, or NULL. Reads only inside
+ * region r (which holds p). */
+static const slab_hdr *slab_at(const ak_slab *a, const ak_region *r, uintptr_t p, unsigned c)
+{
+    const class_info *ci = &classes[c];
+    uintptr_t h = p & ~(slab_bytes(ci) - 1);
+    if (!span_in_region(ci, h, r->start, r->end))
+        return NULL;
+    const slab_hdr *s = hdr_of(ci, h);
+    return s->tag == slab_tag(a, h, c) ? s : NULL;
+}
+
+/* True if p lies inside a slab the allocator holds. Used to refuse a small
+ * object, or a slab itself, freed as a large block. O(classes). */
 static bool inside_slab(const ak_slab *a, const ak_region *r, uintptr_t p)
 {
-    for (unsigned sh = MIN_SLAB_SHIFT; sh <= MAX_SLAB_SHIFT; sh++) {
-        uintptr_t h = p & ~(((uintptr_t)1 << sh) - 1);
-        if (h < r->start || r->end - h < sizeof(slab_hdr))
-            continue;
-        const slab_hdr *s = (const slab_hdr *)h;
-        if (s->cls < AK_SLAB_CLASS_COUNT && classes[s->cls].slab_shift == sh &&
-            s->tag == slab_tag(a, h, s->cls))
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
+        if (slab_at(a, r, p, c))
             return true;
-    }
     return false;
 }
 
@@ -400,16 +461,15 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
         if (!s)
             return AK_ERR_NO_MEMORY;
     }
-    uint32_t idx = s->free;
-    unsigned char *obj;
-    if (idx != FREE_END) {
-        obj = object_at(s, ci, idx);
-        s->free = *(const uint32_t *)(const void *)obj;
-    } else {
-        idx = s->bump++;
-        obj = object_at(s, ci, idx);
-    }
-    s->bitmap[idx >> BM_SHIFT] |= (size_t)1 << (idx & (BM_BITS - 1));
+    /* A partial slab has a clear bit at or after the hint word. */
+    unsigned w = s->hint;
+    size_t word = s->bitmap[w];
+    while (AK_UNLIKELY(word == ~(size_t)0))
+        word = s->bitmap[++w];
+    unsigned bit = ak_ffs_size(~word);
+    s->bitmap[w] = word | ((size_t)1 << bit);
+    s->hint = (uint8_t)w;
+    unsigned char *obj = (unsigned char *)base_of(ci, s) + (size_t)(w * BM_BITS + bit) * ci->size;
     if (AK_UNLIKELY(++s->inuse == ci->nobj)) {
         /* s is the head: pop it; its successor's prev link goes stale */
         k->partial = s->next;
@@ -444,24 +504,25 @@ static inline ak_error small_locate(const ak_slab *a, uintptr_t p, unsigned c, s
 {
     const class_info *ci = &classes[c];
     uintptr_t h = p & ~(slab_bytes(ci) - 1);
-    uintptr_t off = p - h;
-    /* The header lies in [h, p): readable when h and p share a region. */
-    if (AK_UNLIKELY(off < ci->first))
-        return AK_ERR_NOT_ALLOCATED;
+    /* The whole span must lie in the region holding p before its header
+     * (anywhere in the span) is read. */
     if (AK_LIKELY(a->region_count == 1)) {
-        if (AK_UNLIKELY(h < a->lo || p >= a->hi))
+        if (AK_UNLIKELY(!span_in_region(ci, h, a->lo, a->hi)))
             return AK_ERR_NOT_ALLOCATED;
     } else {
         const ak_region *r = region_of(a, p);
-        if (!r || h < r->start)
+        if (!r || !span_in_region(ci, h, r->start, r->end))
             return AK_ERR_NOT_ALLOCATED;
     }
-    slab_hdr *s = (slab_hdr *)h;
+    unsigned hs = hdr_slot(ci, h);
+    slab_hdr *s = (slab_hdr *)(h + (size_t)hs * ci->size);
     if (AK_UNLIKELY(s->tag != slab_tag(a, h, c)))
         return AK_ERR_NOT_ALLOCATED;
-    off -= ci->first;
+    uintptr_t off = p - h;
     uint32_t idx = (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
-    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || !bit_test(s, idx)))
+    /* An object start, not a header slot nor past the last slot, allocated. */
+    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || idx >= ci->nslot || idx - hs < ci->nhdr ||
+                    !bit_test(s, idx)))
         return AK_ERR_NOT_ALLOCATED;
     *sp = s;
     *ip = idx;
@@ -487,9 +548,10 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
         return e;
     ak_slab_class *k = &a->cls[c];
     const class_info *ci = &classes[c];
-    s->bitmap[idx >> BM_SHIFT] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
-    *(uint32_t *)ptr = s->free;
-    s->free = idx;
+    unsigned w = idx >> BM_SHIFT;
+    s->bitmap[w] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
+    if (w < s->hint)
+        s->hint = (uint8_t)w;
     if (AK_UNLIKELY(s->inuse == ci->nobj)) {
         k->full_count--;
         partial_push(k, s);
@@ -696,52 +758,38 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
 static const char *check_slab(const ak_slab *a, const slab_hdr *s, unsigned c, uint8_t which)
 {
     const class_info *ci = &classes[c];
-    uintptr_t h = (uintptr_t)s;
-    if (!ak_is_aligned(h, slab_bytes(ci)))
-        return "slab: not aligned to its size";
+    uintptr_t h = base_of(ci, s);
+    if (s != hdr_of(ci, h))
+        return "slab: header not at its colour's slot";
     const ak_region *r = region_of(a, h);
-    if (!r || h < r->start || r->end - h < slab_request(ci))
+    if (!r || !span_in_region(ci, h, r->start, r->end))
         return "slab: not inside a region";
     if (s->tag != slab_tag(a, h, c) || s->cls != c)
         return "slab: header tag or class does not match its class list";
     if (s->list != which)
         return "slab: list tag does not match the list it is on";
-    if (s->bump > ci->nobj || s->inuse > s->bump)
-        return "slab: in_use <= bump <= objects broken";
+    if (s->inuse > ci->nobj)
+        return "slab: in_use exceeds the objects per slab";
+    if (s->hint >= ci->bm_words)
+        return "slab: hint past the bitmap";
     if (which == LIST_PARTIAL && (s->inuse == 0 || s->inuse == ci->nobj))
         return "slab: a partial slab is empty or full";
     if (which == LIST_FULL && s->inuse != ci->nobj)
         return "slab: a full slab has free objects";
     if (which == LIST_EMPTY && s->inuse != 0)
         return "slab: the cached empty slab has objects in use";
-    unsigned set = 0;
+    unsigned set = 0, hs = hdr_slot(ci, h);
     for (unsigned w = 0; w < ci->bm_words; w++) {
         size_t word = s->bitmap[w];
-        unsigned lo = w * BM_BITS;
-        /* Bits at or above bump must be clear. */
-        if (s->bump <= lo) {
-            if (word)
-                return "slab: allocated bit at or above the bump index";
-        } else if (s->bump - lo < BM_BITS) {
-            if (word >> (s->bump - lo))
-                return "slab: allocated bit at or above the bump index";
-        }
-        set += ak_popcount64((uint64_t)word);
+        size_t past = reserved_bits(ci, hs, w);
+        if ((word & past) != past)
+            return "slab: a header slot or a slot past the last is clear";
+        if (w < s->hint && word != ~(size_t)0)
+            return "slab: a word below the hint has a free object";
+        set += ak_popcount64((uint64_t)(word & ~past));
     }
     if (set != s->inuse)
         return "slab: allocated bits do not match in_use";
-    uint32_t expect = s->bump - s->inuse, n = 0;
-    for (uint32_t i = s->free; i != FREE_END; n++) {
-        if (n >= expect)
-            return "slab: free list longer than bump - in_use (cycle or leak)";
-        if (i >= s->bump)
-            return "slab: free list index at or above the bump index";
-        if (bit_test(s, i))
-            return "slab: free list holds an allocated object";
-        i = *(const uint32_t *)(const void *)object_at((slab_hdr *)(uintptr_t)s, ci, i);
-    }
-    if (n != expect)
-        return "slab: free list shorter than bump - in_use";
     return NULL;
 }
 
@@ -778,21 +826,25 @@ static void walk_block(void *ptr, size_t size, bool used, void *ctx)
 {
     slab_walk *w = (slab_walk *)ctx;
     uintptr_t h = (uintptr_t)ptr;
-    if (w->why || !used || !ak_is_aligned(h, SLAB_BYTES(MIN_SLAB_SHIFT)) || size < sizeof(slab_hdr))
+    if (w->why || !used || !ak_is_aligned(h, SLAB_BYTES(12u)))
         return;
-    const slab_hdr *s = (const slab_hdr *)ptr;
-    unsigned c = s->cls;
-    if (c >= AK_SLAB_CLASS_COUNT || !ak_is_aligned(h, slab_bytes(&classes[c])) ||
-        s->tag != slab_tag(w->a, h, c))
-        return; /* a large block */
-    if (size < slab_request(&classes[c]) || s->list < LIST_PARTIAL || s->list > LIST_EMPTY) {
-        w->why = "slab: TLSF block or list tag of a slab is wrong";
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        const class_info *ci = &classes[c];
+        if (!ak_is_aligned(h, slab_bytes(ci)) || size < slab_request(ci))
+            continue;
+        const slab_hdr *s = hdr_of(ci, h);
+        if (s->tag != slab_tag(w->a, h, c))
+            continue;
+        if (s->cls != c || s->list < LIST_PARTIAL || s->list > LIST_EMPTY) {
+            w->why = "slab: class or list tag of a slab is wrong";
+            return;
+        }
+        w->slabs[c][s->list]++;
+        if (s->list == LIST_FULL) {
+            w->why = check_slab(w->a, s, c, LIST_FULL);
+            w->objects[c] += s->inuse;
+        }
         return;
-    }
-    w->slabs[c][s->list]++;
-    if (s->list == LIST_FULL) {
-        w->why = check_slab(w->a, s, c, LIST_FULL);
-        w->objects[c] += s->inuse;
     }
 }
 

@@ -2,9 +2,11 @@
  * manual: constants, overheads, bounds).
  *
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
- * a constant number of list operations and header writes; no loop depends
- * on the heap's size or state. Overhead: 8 bytes per used block; one record
- * and one sentinel per region; about 9.3 KiB per allocator object (64-bit).
+ * a constant number of list operations and header writes. The exception:
+ * when no larger class has a free block, alloc scans the list of the
+ * request's own class, so a block that fits is never missed. Overhead:
+ * 8 bytes per used block; one record and one sentinel per region; about
+ * 9.3 KiB per allocator object (64-bit).
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -38,8 +40,8 @@
  *  - a block's prev-free bit equals its predecessor's free bit, and then
  *    the prev-physical link points at the predecessor;
  *  - a free block is in exactly the list its size maps to; lists are
- *    doubly linked; a bitmap bit is set iff its list (or level) is
- *    non-empty;
+ *    doubly linked (but for the head's back link, which is unused); a
+ *    bitmap bit is set iff its list (or level) is non-empty;
  *  - a used block is no bigger than alloc would have made it for its
  *    requested size (so its slack fits), and the counters match the blocks.
  */
@@ -48,6 +50,16 @@
 #include "ak_internal.h"
 
 /* ---- constants ---- */
+
+/* A cache prefetch hint; define AK_PREFETCH(addr) to nothing to turn it
+ * off, or to your compiler's form. */
+#ifndef AK_PREFETCH
+#if defined(__GNUC__) || defined(__clang__)
+#define AK_PREFETCH(addr) __builtin_prefetch((addr), 1, 3)
+#else
+#define AK_PREFETCH(addr) ((void)(addr))
+#endif
+#endif
 
 #define ALIGN       AK_TLSF_ALIGN
 #define ALIGN_LOG2  AK_TLSF_ALIGN_LOG2
@@ -158,6 +170,18 @@ static inline bool block_fits_request(size_t bs, size_t size)
     return size <= bs - HDR && bs - block_need(size) < MIN_BLOCK;
 }
 
+/* Bytes from payload address p (ALIGN-aligned) to the first address
+ * aligned to `align` that leaves either no gap or one big enough to be a
+ * free block. A wrap at the top of the address space gives a huge gap,
+ * which no block fits. */
+static inline size_t aligned_gap(uintptr_t p, size_t align)
+{
+    uintptr_t ap = ak_align_up(p, align);
+    if (ap != p && ap - p < MIN_BLOCK)
+        ap = ak_align_up(p + MIN_BLOCK, align);
+    return ap - p;
+}
+
 /* Mark the successor n of a block as having a free (with link) or a used
  * predecessor. */
 static inline void next_set_prev_free(uintptr_t n, uintptr_t b)
@@ -205,13 +229,15 @@ static inline void mapping_search(size_t size, unsigned *fl, unsigned *sl)
 
 /* ---- free lists ----
  * Doubly linked, newest first, one per class; the bitmaps mirror which
- * lists are non-empty. The callers keep free_blocks and free_bytes. */
+ * lists are non-empty. A list's head is the block heads[fl][sl] names, and
+ * its prev link is left unspecified: taking the head (what alloc does)
+ * then needs no write to the next block, which is usually cold. The
+ * callers keep free_blocks and free_bytes. */
 
 static inline void list_insert_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
 {
     uintptr_t head = a->heads[fl][sl];
     *link_next_free(b) = head;
-    *link_prev_free(b) = 0;
     if (head)
         *link_prev_free(head) = b;
     a->heads[fl][sl] = b;
@@ -222,36 +248,37 @@ static inline void list_insert_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned
 static inline void list_remove_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
 {
     uintptr_t next = *link_next_free(b);
-    uintptr_t prev = *link_prev_free(b);
-    if (next)
-        *link_prev_free(next) = prev;
-    if (prev) {
-        *link_next_free(prev) = next;
-    } else {
+    if (a->heads[fl][sl] == b) {
         a->heads[fl][sl] = next;
         if (!next) {
             a->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
             if (!a->sl_bitmap[fl])
                 a->fl_bitmap &= ~((uintptr_t)1 << fl);
         }
+    } else {
+        uintptr_t prev = *link_prev_free(b);
+        *link_next_free(prev) = next;
+        if (next)
+            *link_prev_free(next) = prev;
     }
 }
 
 /* Put nb where b is in list [fl][sl]: for a block that changed address or
  * size but not class, cheaper than a removal and an insertion (no bitmap
- * work, and the list head is not touched). nb's links may not overlap b's. */
+ * work). nb's links may not overlap b's. */
 static inline void list_replace(ak_tlsf *a, uintptr_t b, uintptr_t nb, unsigned fl, unsigned sl)
 {
     uintptr_t next = *link_next_free(b);
-    uintptr_t prev = *link_prev_free(b);
     *link_next_free(nb) = next;
-    *link_prev_free(nb) = prev;
     if (next)
         *link_prev_free(next) = nb;
-    if (prev)
-        *link_next_free(prev) = nb;
-    else
+    if (a->heads[fl][sl] == b) {
         a->heads[fl][sl] = nb;
+    } else {
+        uintptr_t prev = *link_prev_free(b);
+        *link_prev_free(nb) = prev;
+        *link_next_free(prev) = nb;
+    }
 }
 
 static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t size)
@@ -273,8 +300,8 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
 }
 
 /* A free block of at least `need` bytes (left on its list [*flp][*slp]),
- * or 0. Good fit first (any head of the rounded-up class fits); failing
- * that, the head of need's own class may still be big enough. */
+ * or 0. Good fit first (any head of the rounded-up class fits, O(1));
+ * failing that, the first big-enough block of need's own class. */
 static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
 {
     unsigned fl, sl;
@@ -295,11 +322,16 @@ static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp,
             return a->heads[fl][sl];
         }
     }
+    /* Every larger class is empty. A big-enough block of need's own class
+     * may sit anywhere in its list, not only at the head: scanning that one
+     * list keeps "the largest request that fitted fits again" true. */
     mapping_insert(need, &fl, &sl);
     if (fl >= FL_COUNT)
         return 0;
     uintptr_t b = a->heads[fl][sl];
-    if (!b || hdr_size(hdr_get(b)) < need)
+    while (b && hdr_size(hdr_get(b)) < need)
+        b = *link_next_free(b);
+    if (!b)
         return 0;
     *flp = fl;
     *slp = sl;
@@ -436,6 +468,9 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
         b = find_block(a, need, &fl, &sl);
         if (!b)
             goto no_memory;
+        /* The split point or the successor (whose header is written next)
+         * is at or just past b + need: load it alongside b's header. */
+        AK_PREFETCH((const void *)(b + need));
         uint64_t w = hdr_get(b);
         bsize = hdr_size(w);
         tag = w & TAG_MASK;
@@ -463,25 +498,33 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
             next_set_prev_used(b + bsize);
         }
     } else {
-        /* Room for the block at any alignment, with a front gap that is
-         * either 0 or big enough to be a free block of its own: the gap is
-         * at most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
-        size_t want;
-        if (ak_add_overflows(need, align - ALIGN, &want) ||
-            ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
-            goto no_memory;
-        b = find_block(a, want, &fl, &sl);
-        if (!b)
-            goto no_memory;
-        bsize = hdr_size(hdr_get(b));
+        /* First the good fit for the size alone: it serves when its block
+         * happens to have room at the alignment (a freed aligned block of
+         * the same size does). Otherwise a block with room at any
+         * alignment: the front gap is 0 or a free block of its own, so at
+         * most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
+        size_t gap = 0;
+        b = find_block(a, need, &fl, &sl);
+        if (b) {
+            bsize = hdr_size(hdr_get(b));
+            gap = aligned_gap(b + HDR, align);
+            if (gap > bsize - need)
+                b = 0;
+        }
+        if (!b) {
+            size_t want;
+            if (ak_add_overflows(need, align - ALIGN, &want) ||
+                ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
+                goto no_memory;
+            b = find_block(a, want, &fl, &sl);
+            if (!b)
+                goto no_memory;
+            bsize = hdr_size(hdr_get(b));
+            gap = aligned_gap(b + HDR, align);
+        }
         list_remove_at(a, b, fl, sl);
         a->free_blocks--;
         a->free_bytes -= bsize;
-        uintptr_t p = b + HDR;
-        uintptr_t ap = ak_align_up(p, align);
-        if (ap != p && ap - p < MIN_BLOCK)
-            ap = ak_align_up(p + MIN_BLOCK, align);
-        size_t gap = ap - p;
         if (gap) {
             hdr_set(b, (uint64_t)gap | F_FREE | tag_of(a, b));
             list_insert(a, b, gap);
@@ -533,6 +576,8 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
     uint64_t w = hdr_get(b);
     if ((w & (TAG_MASK | F_FREE)) != tag_of(a, b))
         return AK_ERR_NOT_ALLOCATED; /* free, or not a block header */
+    if (w & F_PREV_FREE)
+        AK_PREFETCH((const void *)*link_prev_phys(b)); /* merged into below */
     size_t bs = hdr_size(w);
     if (bs < MIN_BLOCK || bs > r->first + r->span - b)
         return AK_ERR_NOT_ALLOCATED;
@@ -551,6 +596,11 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
 
 ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
+    /* The successor's header is needed next and usually sits where the
+     * claimed size says: start loading it alongside this block's header
+     * instead of after it (a prefetch never faults, whatever the address). */
+    if (size <= AK_TLSF_MAX_ALLOC)
+        AK_PREFETCH((const void *)((uintptr_t)ptr - HDR + block_need(size)));
     uintptr_t b;
     tlsf_region *r;
     ak_error e = block_validate(a, ptr, size, align, &b, &r);
@@ -842,7 +892,7 @@ const char *ak_tlsf_check(const ak_tlsf *a)
                 mapping_insert(hdr_size(w), &f, &s);
                 if (f != fl || s != sl)
                     return "free block in the wrong list";
-                if (*link_prev_free(b) != prev)
+                if (prev && *link_prev_free(b) != prev)
                     return "free-list back link wrong";
                 prev = b;
             }

@@ -245,7 +245,7 @@ static void test_interface(void)
 
 static void test_check_detects(void)
 {
-    static const ak_hb_geom g = AK_HB_GEOM(AK_ID_CAPACITY);
+    static const ak_hb_geom g = AK_HB_GEOM(AK_BITMAP_ID_BITS);
     CHECK_OK(ak_bitmap_id_init(&ids, 0, CAP < 200 ? CAP : 200));
     size_t id;
     CHECK_OK(ak_bitmap_id_alloc_id(&ids, 1, 1, &id));

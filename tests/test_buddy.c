@@ -5,7 +5,9 @@
  * randomised model test: 1M operations by default (--ops=N, --quick for
  * 20K), sizes 0..1 MiB log-uniform, aligns 1..4096, several regions, every
  * live block tracked and its contents, alignment, bounds and disjointness
- * verified, ak_buddy_check run periodically. */
+ * verified, bad frees (wrong size class, inside a block, twice) refused,
+ * ak_buddy_check run periodically, and at the end every region back to
+ * its initial blocks. */
 #include "testlib.h"
 
 #include <allockit/buddy.h>
@@ -16,7 +18,7 @@
 
 /* ---- helpers ---- */
 
-/* A heap buffer aligned to `align`, with slack before and after. */
+/* A heap buffer of `size` bytes at an aligned base. */
 typedef struct arena {
     unsigned char *raw;
     uintptr_t base; /* aligned */
@@ -714,24 +716,44 @@ static void test_many_regions(void)
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed ^ 0x5eed);
     ak_buddy a = {0};
+    /* Lay the regions out in address order, then add them in a shuffled
+     * order (the region search tree sees every kind of rebalancing). */
+    enum { MAXREG = 400 };
+    uintptr_t rs[MAXREG];
+    size_t rz[MAXREG], nlaid = 0;
     uintptr_t pos = ar.base;
-    size_t nreg = 0, user_bytes = 0;
-    while (nreg < 300) {
+    while (nlaid < MAXREG) {
         pos += ak_rng_below(&rng, 200);
-        size_t sz = (size_t)ak_rng_log_uniform(&rng, 100, 256 * KiB);
-        if (pos + sz > ar.base + ar.size)
+        size_t len = (size_t)ak_rng_log_uniform(&rng, 100, 128 * KiB);
+        if (pos + len > ar.base + ar.size)
             break;
-        ak_error e = ak_buddy_add_memory(&a, pos, sz);
-        if (ak_buddy_region_overhead(pos, sz) == SIZE_MAX) {
+        rs[nlaid] = pos;
+        rz[nlaid++] = len;
+        pos += len;
+    }
+    for (size_t i = nlaid - 1; i > 0; i--) {
+        size_t j = ak_rng_below(&rng, i + 1);
+        uintptr_t t = rs[i];
+        size_t tz = rz[i];
+        rs[i] = rs[j];
+        rz[i] = rz[j];
+        rs[j] = t;
+        rz[j] = tz;
+    }
+    size_t nreg = 0, user_bytes = 0;
+    for (size_t i = 0; i < nlaid; i++) {
+        ak_error e = ak_buddy_add_memory(&a, rs[i], rz[i]);
+        if (ak_buddy_region_overhead(rs[i], rz[i]) == SIZE_MAX) {
             CHECK_ERR(e, AK_ERR_INVALID_PARAM);
         } else {
             CHECK_OK(e);
             nreg++;
-            user_bytes += sz;
+            user_bytes += rz[i];
         }
-        pos += sz;
+        if (i % 37 == 0)
+            CHECK_INVARIANTS(ak_buddy_check(&a));
     }
-    CHECK(nreg >= 100);
+    CHECK(nreg >= 300);
     ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
     CHECK(st.region_count == nreg);
@@ -926,6 +948,9 @@ static void test_check_detects(void)
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     a.region_count = 2;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.root = NULL; /* the region drops out of the search tree */
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     /* Drop a free block from its list (a leak). */
@@ -1137,7 +1162,7 @@ static void test_model(void)
     const size_t cap = 4096;
     live *v = malloc(cap * sizeof *v);
     size_t n = 0, used = 0, blocks = 0;
-    uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0;
+    uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0, nbad = 0;
     const uint64_t check_every = ak_t.quick ? 500 : 20000;
     for (uint64_t op = 0; op < ops; op++) {
         uint64_t dice = ak_rng_below(&rng, 100);
@@ -1201,10 +1226,22 @@ static void test_model(void)
             size_t i = ak_rng_below(&rng, n);
             CHECKF(check_sparse(v[i].p, v[i].size, v[i].tag), "contents of %p+%zu changed",
                    (void *)v[i].p, v[i].size);
+            if (ak_rng_below(&rng, 32) == 0) {
+                /* Bad frees first: the next size class up, and a pointer
+                 * inside the block. Both refused, nothing changed. */
+                size_t bs = ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
+                CHECK_ERR(ak_buddy_dealloc(&a, v[i].p, 2 * bs, v[i].align), AK_ERR_INVALID_PARAM);
+                if (bs >= 32)
+                    CHECK_ERR(ak_buddy_dealloc(&a, v[i].p + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
+                CHECK(ak_buddy_used_bytes(&a) == used);
+                nbad++;
+            }
             CHECK_OK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align));
             /* A second free of the same pointer is refused. */
-            if (ak_rng_below(&rng, 64) == 0)
+            if (ak_rng_below(&rng, 64) == 0) {
                 CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
+                nbad++;
+            }
             used -= v[i].size;
             blocks -= ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
             v[i] = v[--n];
@@ -1231,9 +1268,10 @@ static void test_model(void)
     CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.allocated_block_bytes == 0);
     CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom) ",
+    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom, %llu bad frees) ",
            (unsigned long long)ops, (unsigned long long)nalloc, (unsigned long long)nfree,
-           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom);
+           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom,
+           (unsigned long long)nbad);
     free(v);
     arena_free(&ar);
 }

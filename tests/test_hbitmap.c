@@ -99,21 +99,24 @@ static void test_geometry(void)
     /* 65 units: two level-0 words and one summary word of each kind. */
     ak_hb_geom g65 = AK_HB_GEOM(65);
     CHECK(g65.levels == 2 && g65.words[0] == 2 && g65.words[1] == 1);
-    CHECK(g65.any[1] == 2 && g65.full[1] == 3 && AK_HB_STORAGE_WORDS(65) == 4);
+    CHECK(g65.any[1] == 2 && g65.full[1] == 3 && g65.cls == 4 && g65.dirty[1] == 16);
+    CHECK(AK_HB_STORAGE_WORDS(65) == 2 + 3 * 1 + 12 * 1);
     /* The page allocator's capacities. */
     ak_hb_geom g256m = AK_HB_GEOM(65536u);
     CHECK(g256m.levels == 3 && g256m.words[0] == 1024 && g256m.words[1] == 16 &&
           g256m.words[2] == 1);
-    CHECK(AK_HB_STORAGE_WORDS(65536u) == 1024 + 2 * (16 + 1));
+    CHECK(AK_HB_STORAGE_WORDS(65536u) == 1024 + 3 * (16 + 1) + 12 * 16);
     ak_hb_geom g4g = AK_HB_GEOM(1048576u);
     CHECK(g4g.levels == 4 && g4g.words[0] == 16384 && g4g.words[1] == 256 && g4g.words[2] == 4 &&
           g4g.words[3] == 1);
     CHECK(g4g.any[1] == 16384 && g4g.full[1] == 16384 + 256 && g4g.any[2] == 16384 + 512 &&
           g4g.full[2] == 16384 + 516 && g4g.any[3] == 16384 + 520 && g4g.full[3] == 16384 + 521);
-    CHECK(AK_HB_STORAGE_WORDS(1048576u) == 16384 + 2 * (256 + 4 + 1));
+    CHECK(g4g.cls == 16384 + 522 && g4g.dirty[1] == 16384 + 522 + 12 * 256 &&
+          g4g.dirty[2] == g4g.dirty[1] + 256 && g4g.dirty[3] == g4g.dirty[2] + 4);
+    CHECK(AK_HB_STORAGE_WORDS(1048576u) == 16384 + 3 * (256 + 4 + 1) + 12 * 256);
     ak_hb_geom g1t = AK_HB_GEOM(268435456u);
     CHECK(g1t.levels == 5 && g1t.words[4] == 1 && g1t.words[3] == 16);
-    CHECK(AK_HB_STORAGE_WORDS(268435456u) == 4194304 + 2 * (65536 + 1024 + 16 + 1));
+    CHECK(AK_HB_STORAGE_WORDS(268435456u) == 4194304 + 3 * (65536 + 1024 + 16 + 1) + 12 * 65536);
     /* Exactly 64^k units still has a one-word top. */
     ak_hb_geom g4096 = AK_HB_GEOM(4096u);
     CHECK(g4096.levels == 2 && g4096.words[1] == 1);

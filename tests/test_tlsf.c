@@ -295,10 +295,59 @@ static void test_alignment(void)
     check_inv(&a);
     walk_log w = walk(&a);
     CHECK(w.blocks == 1 && w.free == 1);
-    /* Alignment bigger than the pool. */
-    void *q = NULL;
-    CHECK_ERR(ak_tlsf_alloc(&a, 1, (size_t)16 << 20, &q), AK_ERR_NO_MEMORY);
+    /* Alignments bigger than the pool: served exactly when an address so
+     * aligned (with room for a header before it) lies in the region. */
+    for (size_t al = (size_t)16 << 20; al != 0 && al <= AK_TLSF_MAX_ALIGN; al <<= 1) {
+        uintptr_t lo = (uintptr_t)mem + AK_TLSF_REGION_OVERHEAD, at;
+        bool room = ak_align_up_checked(lo, al, &at) && at + 64 <= (uintptr_t)mem + size;
+        void *q = NULL;
+        ak_error e = ak_tlsf_alloc(&a, 1, al, &q);
+        if (e == AK_OK) {
+            CHECK(((uintptr_t)q & (al - 1)) == 0);
+            CHECK((char *)q >= mem && (char *)q < mem + size);
+            CHECK_OK(ak_tlsf_dealloc(&a, q, 1, al));
+        } else {
+            CHECK_ERR(e, AK_ERR_NO_MEMORY);
+            CHECK(!room);
+        }
+    }
     check_inv(&a);
+    CHECK(walk(&a).blocks == 1);
+    free(mem);
+}
+
+/* Aligned blocks sized to tile (S - 8 bytes at alignment S, the header
+ * of the next one in the last 8 bytes) sit back to back, and a freed one
+ * is reused in place: an aligned request first tries the good fit for its
+ * size. */
+static void test_aligned_tiling(void)
+{
+    ak_tlsf a = {0};
+    const size_t S = 4096, size = 1 << 20;
+    char *mem = region(size);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    enum { N = 200 };
+    void *p[N];
+    for (int i = 0; i < N; i++) {
+        CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &p[i]));
+        CHECK(((uintptr_t)p[i] & (S - 1)) == 0);
+        if (i > 0)
+            CHECK((char *)p[i] == (char *)p[i - 1] + S);
+    }
+    check_inv(&a);
+    for (int i = 10; i < N; i += 7) {
+        void *q;
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], S - 8, S));
+        CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &q));
+        CHECK(q == p[i]);
+    }
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_blocks == N && st.free_blocks <= 2);
+    check_inv(&a);
+    for (int i = 0; i < N; i++)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], S - 8, S));
+    CHECK(walk(&a).blocks == 1);
     free(mem);
 }
 
@@ -691,6 +740,72 @@ static void test_stats_and_handle(void)
     free(m2);
 }
 
+/* Many small regions cut from one buffer with unmanaged gaps between them:
+ * the region lookup (hint misses included), pointers into the gaps, and
+ * churn across regions. */
+static void test_many_regions(void)
+{
+    enum { NREG = 64, SLOT = 1 << 16, MAXP = 4096 };
+    char *buf = region((size_t)NREG * SLOT);
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed + 3);
+    ak_tlsf a;
+    memset(&a, 0, sizeof a);
+    size_t starts[NREG], sizes[NREG];
+    for (int i = 0; i < NREG; i++) {
+        starts[i] = (size_t)i * SLOT + (size_t)ak_rng_below(&rng, 4096);
+        sizes[i] = (size_t)ak_rng_range(&rng, 1024, SLOT - 8192);
+        CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)buf + starts[i], sizes[i]));
+    }
+    check_inv(&a);
+    /* Each gap is refused, as region and as pointer. */
+    for (int i = 0; i < NREG; i++) {
+        char *gap = buf + starts[i] + sizes[i];
+        CHECK_ERR(ak_tlsf_dealloc(&a, gap + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_tlsf_add_memory(&a, (uintptr_t)gap - 1, 4096), AK_ERR_MEMORY_OVERLAP);
+    }
+    static void *p[MAXP];
+    static size_t sz[MAXP];
+    size_t n = 0;
+    const uint64_t ops = ak_test_ops(200000, 20000) / 4 + 1;
+    for (uint64_t op = 0; op < ops; op++) {
+        if (n < MAXP && (n == 0 || ak_rng_below(&rng, 2) == 0)) {
+            sz[n] = (size_t)ak_rng_log_uniform(&rng, 1, 8192);
+            if (ak_tlsf_alloc(&a, sz[n], 16, &p[n]) != AK_OK)
+                continue;
+            int hits = 0;
+            for (int i = 0; i < NREG; i++)
+                if ((char *)p[n] >= buf + starts[i] &&
+                    (char *)p[n] + sz[n] <= buf + starts[i] + sizes[i])
+                    hits++;
+            CHECK(hits == 1);
+            memset(p[n], (int)(n & 0xff), sz[n]);
+            n++;
+        } else {
+            size_t i = (size_t)ak_rng_below(&rng, n);
+            CHECK(((unsigned char *)p[i])[0] == (i & 0xff) &&
+                  ((unsigned char *)p[i])[sz[i] - 1] == (i & 0xff));
+            CHECK_OK(ak_tlsf_dealloc(&a, p[i], sz[i], 16));
+            n--;
+            if (i != n) {
+                p[i] = p[n];
+                sz[i] = sz[n];
+                memset(p[i], (int)(i & 0xff), sz[i]);
+            }
+        }
+        if (op % 5000 == 0)
+            check_inv(&a);
+    }
+    while (n > 0) {
+        n--;
+        CHECK_OK(ak_tlsf_dealloc(&a, p[n], sz[n], 16));
+    }
+    check_inv(&a);
+    walk_log w = walk(&a);
+    CHECK(w.blocks == NREG && w.free == NREG);
+    free(buf);
+}
+
 /* The checker must notice corruption (tests that it can fail). */
 static void test_checker_detects(void)
 {
@@ -956,7 +1071,9 @@ int main(int argc, char **argv)
     RUN(test_basic);
     RUN(test_split_merge);
     RUN(test_alignment);
+    RUN(test_aligned_tiling);
     RUN(test_multi_region);
+    RUN(test_many_regions);
     RUN(test_bad_frees);
     RUN(test_zero_size);
     RUN(test_huge_requests);

@@ -30,26 +30,27 @@
 extern "C" {
 #endif
 
-/* Storage of a hierarchical bitmap of n units, in 64-bit words (level 0 and
- * two summary arrays per upper level). Repeated identically in
+/* Storage of a hierarchical bitmap of n units, in 64-bit words: level 0;
+ * has-free, all-free and dirty summaries per upper level; six run-class
+ * bits and six prefix-class bits per level-0 word. Repeated identically in
  * <allockit/bitmap_page.h> and src/hbitmap.h. */
 #ifndef AK_HB_STORAGE_WORDS
-#define AK_HB_DIV64_(x)     (((x) >> 6) + (((x)&63u) != 0))
-#define AK_HB_W0_(n)        AK_HB_DIV64_(n)
-#define AK_HB_W1_(n)        AK_HB_DIV64_(AK_HB_W0_(n))
-#define AK_HB_W2_(n)        AK_HB_DIV64_(AK_HB_W1_(n))
-#define AK_HB_W3_(n)        AK_HB_DIV64_(AK_HB_W2_(n))
-#define AK_HB_W4_(n)        AK_HB_DIV64_(AK_HB_W3_(n))
-#define AK_HB_W5_(n)        AK_HB_DIV64_(AK_HB_W4_(n))
-#define AK_HB_S_(prev, cur) ((prev) > 1u ? (cur) : 0u)
-#define AK_HB_S1_(n)        AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
-#define AK_HB_S2_(n)        AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
-#define AK_HB_S3_(n)        AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
-#define AK_HB_S4_(n)        AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
-#define AK_HB_S5_(n)        AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
-#define AK_HB_STORAGE_WORDS(n)                                                                     \
-    (AK_HB_W0_(n) + 2u * (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n)))
-#define AK_HB_FITS(n) ((n) >= 1u && AK_HB_W5_(n) == 1u)
+#define AK_HB_DIV64_(x)        (((x) >> 6) + (((x)&63u) != 0))
+#define AK_HB_W0_(n)           AK_HB_DIV64_(n)
+#define AK_HB_W1_(n)           AK_HB_DIV64_(AK_HB_W0_(n))
+#define AK_HB_W2_(n)           AK_HB_DIV64_(AK_HB_W1_(n))
+#define AK_HB_W3_(n)           AK_HB_DIV64_(AK_HB_W2_(n))
+#define AK_HB_W4_(n)           AK_HB_DIV64_(AK_HB_W3_(n))
+#define AK_HB_W5_(n)           AK_HB_DIV64_(AK_HB_W4_(n))
+#define AK_HB_S_(prev, cur)    ((prev) > 1u ? (cur) : 0u)
+#define AK_HB_S1_(n)           AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
+#define AK_HB_S2_(n)           AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
+#define AK_HB_S3_(n)           AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
+#define AK_HB_S4_(n)           AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
+#define AK_HB_S5_(n)           AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
+#define AK_HB_SUM_(n)          (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n))
+#define AK_HB_STORAGE_WORDS(n) (AK_HB_W0_(n) + 3u * AK_HB_SUM_(n) + 12u * AK_HB_S1_(n))
+#define AK_HB_FITS(n)          ((n) >= 1u && AK_HB_W5_(n) == 1u)
 #endif
 
 /** Separate ID ranges one object can record (ranges that touch merge into
@@ -58,13 +59,18 @@ extern "C" {
 #define AK_BITMAP_ID_MAX_RANGES 16
 #endif
 
+/** Bits of the bitmap: the capacity plus 64, so that bit 0 can sit on a
+ *  multiple of 64 at or below the lowest ID without costing capacity. */
+#define AK_BITMAP_ID_BITS ((AK_ID_CAPACITY) + (uint64_t)64)
+
 /** Words of bitmap inside an ak_bitmap_id. */
-#define AK_BITMAP_ID_WORDS AK_HB_STORAGE_WORDS(AK_ID_CAPACITY)
+#define AK_BITMAP_ID_WORDS AK_HB_STORAGE_WORDS(AK_BITMAP_ID_BITS)
 
 /** The ID allocator. Fields are private; a zero-initialised object is a
  *  valid empty allocator (no IDs). */
 typedef struct ak_bitmap_id {
-    size_t base;    /* the ID of bit 0: the lowest managed ID */
+    size_t base;    /* the ID of bit 0: the lowest managed ID rounded down
+                       to a multiple of 64 */
     size_t size;    /* managed IDs */
     size_t used;    /* allocated IDs */
     size_t nranges; /* records in ranges[] */

@@ -43,26 +43,27 @@
 extern "C" {
 #endif
 
-/* Storage of a hierarchical bitmap of n units, in 64-bit words (level 0 and
- * two summary arrays per upper level). Repeated identically in
+/* Storage of a hierarchical bitmap of n units, in 64-bit words: level 0;
+ * has-free, all-free and dirty summaries per upper level; six run-class
+ * bits and six prefix-class bits per level-0 word. Repeated identically in
  * <allockit/bitmap_id.h> and src/hbitmap.h. */
 #ifndef AK_HB_STORAGE_WORDS
-#define AK_HB_DIV64_(x)     (((x) >> 6) + (((x)&63u) != 0))
-#define AK_HB_W0_(n)        AK_HB_DIV64_(n)
-#define AK_HB_W1_(n)        AK_HB_DIV64_(AK_HB_W0_(n))
-#define AK_HB_W2_(n)        AK_HB_DIV64_(AK_HB_W1_(n))
-#define AK_HB_W3_(n)        AK_HB_DIV64_(AK_HB_W2_(n))
-#define AK_HB_W4_(n)        AK_HB_DIV64_(AK_HB_W3_(n))
-#define AK_HB_W5_(n)        AK_HB_DIV64_(AK_HB_W4_(n))
-#define AK_HB_S_(prev, cur) ((prev) > 1u ? (cur) : 0u)
-#define AK_HB_S1_(n)        AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
-#define AK_HB_S2_(n)        AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
-#define AK_HB_S3_(n)        AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
-#define AK_HB_S4_(n)        AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
-#define AK_HB_S5_(n)        AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
-#define AK_HB_STORAGE_WORDS(n)                                                                     \
-    (AK_HB_W0_(n) + 2u * (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n)))
-#define AK_HB_FITS(n) ((n) >= 1u && AK_HB_W5_(n) == 1u)
+#define AK_HB_DIV64_(x)        (((x) >> 6) + (((x)&63u) != 0))
+#define AK_HB_W0_(n)           AK_HB_DIV64_(n)
+#define AK_HB_W1_(n)           AK_HB_DIV64_(AK_HB_W0_(n))
+#define AK_HB_W2_(n)           AK_HB_DIV64_(AK_HB_W1_(n))
+#define AK_HB_W3_(n)           AK_HB_DIV64_(AK_HB_W2_(n))
+#define AK_HB_W4_(n)           AK_HB_DIV64_(AK_HB_W3_(n))
+#define AK_HB_W5_(n)           AK_HB_DIV64_(AK_HB_W4_(n))
+#define AK_HB_S_(prev, cur)    ((prev) > 1u ? (cur) : 0u)
+#define AK_HB_S1_(n)           AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
+#define AK_HB_S2_(n)           AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
+#define AK_HB_S3_(n)           AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
+#define AK_HB_S4_(n)           AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
+#define AK_HB_S5_(n)           AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
+#define AK_HB_SUM_(n)          (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n))
+#define AK_HB_STORAGE_WORDS(n) (AK_HB_W0_(n) + 3u * AK_HB_SUM_(n) + 12u * AK_HB_S1_(n))
+#define AK_HB_FITS(n)          ((n) >= 1u && AK_HB_W5_(n) == 1u)
 #endif
 
 /** Separate regions one object can record (regions that touch merge into
@@ -80,14 +81,20 @@ extern "C" {
 /** The page size of a zero-initialised object. */
 #define AK_BITMAP_PAGE_DEFAULT_PAGE_SIZE 4096u
 
+/** Bits of the bitmap: the capacity plus 64, so that bit 0 can sit on a
+ *  64-page boundary below the first managed page (aligned starts then
+ *  fall on bit 0 of bitmap words) without costing capacity. */
+#define AK_BITMAP_PAGE_BITS (AK_PAGE_ALLOC_CAPACITY_PAGES + 64u)
+
 /** Words of bitmap inside an ak_bitmap_page. */
-#define AK_BITMAP_PAGE_WORDS AK_HB_STORAGE_WORDS(AK_PAGE_ALLOC_CAPACITY_PAGES)
+#define AK_BITMAP_PAGE_WORDS AK_HB_STORAGE_WORDS(AK_BITMAP_PAGE_BITS)
 
 /** The page allocator. Fields are private; a zero-initialised object is a
  *  valid empty allocator with 4096-byte pages. */
 typedef struct ak_bitmap_page {
     size_t page_size; /* 0 means AK_BITMAP_PAGE_DEFAULT_PAGE_SIZE */
-    uintptr_t base;   /* page number (address / page size) of bit 0 */
+    uintptr_t base;   /* page number of bit 0: the lowest managed page
+                         rounded down to a multiple of 64 */
     size_t total;     /* managed pages */
     size_t used;      /* allocated pages */
     size_t nregions;  /* records in regions[] */

@@ -5,8 +5,9 @@
  *   of order k is 2^k bytes at an address that is a multiple of 2^k; its
  *   buddy is the block at (address XOR 2^k), and the two together form
  *   their parent of order k+1. Orders run from AK_BUDDY_MIN_SHIFT (16-byte
- *   blocks on every target, 32- and 64-bit alike: a free block holds the
- *   two list links) up to the largest block a region holds.
+ *   blocks on every target: a free block must hold two list links, 16
+ *   bytes on 64-bit; 32-bit targets could go down to 8 but keep 16, which
+ *   halves the bitmaps) up to the largest block a region holds.
  *   - Every region is carved into the maximal aligned power-of-two blocks
  *     that fit in it (as large as possible), whatever the alignment of its
  *     edges; those blocks never merge with anything outside the region.
@@ -24,17 +25,21 @@
  * Bounds
  *   alloc, free, resize: O(orders) (at most one step per order, each a few
  *   bit operations), plus finding the pointer's region: O(1) when it is the
- *   region used last, else O(regions). No division anywhere.
+ *   region used last, else O(log regions) (regions form an AVL tree by
+ *   address). No division anywhere. add_memory: O(regions) for the
+ *   overlap test plus clearing the new region's bitmap.
  *   Worst-case internal fragmentation: a request of 2^j + 1 bytes takes a
- *   block of 2^(j+1), so just under half of every block (50%) may be unused;
- *   alignment costs nothing extra (blocks are naturally aligned).
+ *   block of 2^(j+1), so just under half of every block (50%) may be unused
+ *   (requests under 16 bytes: up to 15 of 16). Alignment needs no padding,
+ *   blocks being naturally aligned; an align above the size makes the block
+ *   align bytes.
  *
  * Bookkeeping (inside each region, counted out of total_bytes)
  *   For a region [start, start+size): let s = start rounded up to the
  *   alignment of size_t, h = (start+size) rounded down to 16, and
  *   n0 = (h - s) / 16, W = bits of size_t. The head at s holds
- *     - a region record: AK_BUDDY_REGION_RECORD_BYTES (64 bytes on 64-bit,
- *       32 on 32-bit);
+ *     - a region record: AK_BUDDY_REGION_RECORD_BYTES (88 bytes on 64-bit,
+ *       44 on 32-bit);
  *     - a table of fls(n0) + 1 words: where each order's bits start;
  *     - a bitmap of ceil((even(n0) + 4 * (floor(n0/2) + fls(n0))) / W)
  *       words, even(x) being x rounded up to even: an "allocated block of
@@ -44,9 +49,9 @@
  *   Blocks start at lo = the end of the head rounded up to 16 and end at
  *   h, so
  *       total_bytes += h - lo,
- *       bookkeeping  = lo - start  (~ 3*n0/8 + 8*fls(n0) + 72 bytes, 3/128
- *                      of the region: 24,784 bytes for a 1 MiB region,
- *                      2.36%),
+ *       bookkeeping  = lo - start  (~ 3*n0/8 + 8*fls(n0) + 100 bytes,
+ *                      3/128 of the region: 24,816 bytes for a 1 MiB
+ *                      region, 2.37%),
  *       trimmed      = start + size - h  (< 16 bytes).
  *   ak_buddy_region_overhead() gives the exact figure for a region.
  *   Allocated blocks carry no header: the user gets the whole block.
@@ -70,8 +75,9 @@ extern "C" {
 /** Number of order slots: one per bit of size_t (orders below
  *  AK_BUDDY_MIN_SHIFT stay empty), so a block size 2^k has slot k. */
 #define AK_BUDDY_ORDERS (sizeof(size_t) * CHAR_BIT)
-/** Size of the record at the head of every region (before its bitmap). */
-#define AK_BUDDY_REGION_RECORD_BYTES (8 * sizeof(size_t))
+/** Size of the record at the head of every region (before its order table
+ *  and bitmap). */
+#define AK_BUDDY_REGION_RECORD_BYTES (11 * sizeof(size_t))
 
 struct ak_buddy_block;  /* a free block's list links (internal) */
 struct ak_buddy_region; /* a region's record (internal, inside the region) */
@@ -82,14 +88,15 @@ typedef struct ak_buddy {
     struct ak_buddy_block *free_head[AK_BUDDY_ORDERS]; /* free list per order */
     size_t nonempty;                                   /* bit k: free_head[k] != NULL */
     struct ak_buddy_region *regions;                   /* newest first */
-    struct ak_buddy_region *last;                      /* region of the last lookup */
+    struct ak_buddy_region *root;                      /* search tree of regions */
+    struct ak_buddy_region *last;                      /* region of the last successful call */
     size_t total_bytes;                                /* sum of region spans */
     size_t used_bytes;                                 /* sum of requested sizes */
     size_t block_bytes;                                /* sum of allocated block sizes */
     size_t peak_used_bytes;                            /* highest used_bytes seen */
     size_t live_blocks;                                /* allocated blocks */
     size_t region_count;
-    size_t bookkeeping_bytes; /* region heads (record + bitmaps + padding) */
+    size_t bookkeeping_bytes; /* region heads (record, table, bitmap, padding) */
     size_t trimmed_bytes;     /* region tails below 16 bytes */
 } ak_buddy;
 
@@ -120,8 +127,8 @@ typedef void (*ak_buddy_walker)(void *ptr, size_t size, bool used, void *ctx);
 /** Reset @p a and give it its first region [start, start+size): any earlier
  *  state of @p a is forgotten (its memory is not touched). The region head
  *  holds the bookkeeping (see the file comment); the rest is carved into
- *  maximal aligned power-of-two blocks. O(size / 1024) to clear the bitmap,
- *  plus O(orders) per carved block.
+ *  maximal aligned power-of-two blocks (at most two per order). O(size/256)
+ *  word stores to clear the bitmap, plus O(orders) to carve.
  *  @retval AK_ERR_INVALID_PARAM size 0, the range wraps around the address
  *          space, or nothing is left after the head and trimming (then @p a
  *          is left as it was). */
@@ -139,7 +146,7 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size);
 /** Allocate @p size bytes aligned to @p align: a block of
  *  2^ceil(log2(max(size, align, 16))) bytes, naturally aligned. Size 0
  *  gives a distinct 16-byte block. Contents are not cleared.
- *  O(orders) plus O(regions) to find the region of the block taken when it
+ *  O(orders) plus O(log regions) to find the region of the block taken when it
  *  is not the region used last.
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, @p out is NULL,
  *          or max(size, align) is above the largest power of two in size_t
@@ -149,7 +156,7 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out);
 
 /** Free the block at @p ptr, allocated with @p size and @p align, merging
  *  it with its buddy for as long as the buddy is free.
- *  O(orders) plus O(regions) to find the pointer's region (O(1) if it is
+ *  O(orders) plus O(log regions) to find the pointer's region (O(1) if it is
  *  the region used last).
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every block area (outside
  *          every region, or in a region head or tail), is not the start of
@@ -187,7 +194,8 @@ size_t ak_buddy_used_bytes(const ak_buddy *a);
 size_t ak_buddy_available_bytes(const ak_buddy *a);
 
 /** Bytes of the region [start, start+size) that would not be in blocks if
- *  it were added: head (record, bitmap, padding) plus the trimmed tail.
+ *  it were added: head (record, order table, bitmap, padding) plus the
+ *  trimmed tail.
  *  O(1). Returns SIZE_MAX if the region is unusable (wraps, too small). */
 size_t ak_buddy_region_overhead(uintptr_t start, size_t size);
 
@@ -206,8 +214,9 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
  *  is well linked and holds exactly the free blocks the bitmaps describe,
  *  each aligned, inside its region, at the right order; no two free buddies
  *  are left unmerged; no stray allocated or split bit; the blocks tile each
- *  region; counters add up; regions are disjoint.
- *  O(regions^2 + bitmap words + blocks * (orders + regions)).
+ *  region; counters add up; regions are disjoint and their records and
+ *  order tables consistent.
+ *  O(regions^2 + bitmap words + blocks * (orders + log regions)).
  *  @return NULL if all hold, else a static string naming the first broken
  *          invariant. */
 const char *ak_buddy_check(const ak_buddy *a);

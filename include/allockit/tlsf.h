@@ -81,9 +81,19 @@
  * inside a region, and the header word in front of it and the header of
  * the next block must carry a 14-bit tag derived from their addresses (and
  * a per-allocator salt) with the right flags and a size that fits the
- * region. A pointer outside every region or into a free block is always
- * rejected; a random interior pointer passes all of that with probability
- * about 2^-28.
+ * region. A pointer outside every region is always rejected, and so is a
+ * pointer freed before, as long as its memory has not been handed out
+ * again (its header then says free, or was cleared when the block merged
+ * with a neighbour). A random interior pointer passes all of the checks
+ * with probability about 2^-28; nothing is read outside the pointer's
+ * region, and the link to a free predecessor is followed only if it points
+ * inside the region at a free block that ends where this one starts. After
+ * ak_tlsf_init the salt changes, so headers left from an earlier use of the
+ * memory do not pass either.
+ *
+ * Configuration: AK_ASSERT (core.h) turns internal consistency checks into
+ * traps; AK_PREFETCH(addr), defined before compiling tlsf.c, replaces the
+ * cache prefetch hint free and alloc use (define it as ((void)0) to drop it).
  *
  * Not thread-safe: use one allocator per thread or an outside lock.
  * Memory is not zero-filled (that would not be constant time).
@@ -191,7 +201,8 @@ ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size);
 
 /** Allocate @p size bytes aligned to @p align (a non-zero power of two).
  *  Size 0 gives a distinct pointer (a minimum block). Not zero-filled.
- *  O(1): no loops besides constant-bounded ones.
+ *  O(1), except when no larger size class has a free block: then the
+ *  list of the request's own class is scanned for a block that fits.
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size >
  *          AK_TLSF_MAX_ALLOC, or align > AK_TLSF_MAX_ALIGN
  *  @retval AK_ERR_NO_MEMORY no free block is big enough (counted in

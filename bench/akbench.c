@@ -1,0 +1,1272 @@
+/* akbench: `make bench`. Runs every (workload, contender) pair in a worker
+ * process of its own (akbench-worker; the system allocators other than
+ * glibc come in with LD_PRELOAD, one per process, since they all define
+ * malloc), prints progress and the comparison table, checks the targets,
+ * and writes results.md, results.csv, chart.svg (gnuplot) and the heap maps
+ * into the output directory.
+ *
+ * Environment:
+ *   BENCH_QUICK=1     scaled-down workloads (under 30 s)
+ *   BENCH_SMOKE=1     tiny scale, for the ctest smoke test
+ *   BENCH_FILTER=a,b  workloads and/or contenders (exact name, else
+ *                     substring); glibc always runs as the baseline
+ *   BENCH_RUNS=N      timed runs per pair (default 7)
+ *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
+ */
+#include <allockit/core.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef AK_BENCH_OUT_DIR
+#define AK_BENCH_OUT_DIR "."
+#endif
+#ifndef AK_BENCH_COMPILER
+#define AK_BENCH_COMPILER "unknown"
+#endif
+#ifndef AK_BENCH_SOURCE_DIR
+#define AK_BENCH_SOURCE_DIR "."
+#endif
+#ifndef AK_BENCH_BUILD_TYPE
+#define AK_BENCH_BUILD_TYPE ""
+#endif
+#ifndef AK_BENCH_JEMALLOC
+#define AK_BENCH_JEMALLOC ""
+#endif
+#ifndef AK_BENCH_MIMALLOC
+#define AK_BENCH_MIMALLOC ""
+#endif
+#ifndef AK_BENCH_TCMALLOC
+#define AK_BENCH_TCMALLOC ""
+#endif
+
+/* ------------------------------------------------------------------ */
+/* What there is to run                                               */
+/* ------------------------------------------------------------------ */
+
+typedef enum kind { K_BYTE, K_PAGE, K_ID, K_SCALING, K_MEMORY, K_HEAPMAP } kind;
+typedef enum ckind { C_SYS, C_POOL, C_PAGE, C_ID } ckind;
+
+typedef struct workload {
+    const char *name;
+    kind kind;
+    const char *what;
+} workload;
+
+static const workload workloads[] = {
+    {"vec_push_3M", K_BYTE, "push 3M u32, vector grows by alloc-copy-free; op = push"},
+    {"vec_rand_free_25K_64", K_BYTE, "25K blocks of 64 u64, freed shuffled; op = block"},
+    {"vec_rand_free_7500_520", K_BYTE, "7500 blocks of 520 u64, freed shuffled; op = block"},
+    {"btree_map_50K", K_BYTE, "50K B-tree ops, \"key_%u\" keys, 1 in 5 pop-first; op = map op"},
+    {"small_churn", K_BYTE, "8..256 B, 10M calls, 100K live; op = alloc+free"},
+    {"mixed_aligned", K_BYTE, "8 B..64 KiB log-uniform, align 8..4096; op = alloc+free"},
+    {"page_single_1M", K_PAGE, "1M single pages, freed in random order; op = alloc+free"},
+    {"page_mixed", K_PAGE, "1..64-page runs aligned to 1..512 pages; op = alloc+free"},
+    {"page_64_aligned", K_PAGE, "64-page runs aligned to 64 pages, 1 GiB live; op = alloc+free"},
+    {"id_churn_1M", K_ID, "1M ID alloc+free pairs, half the IDs live; op = alloc+free"},
+    {"latency_scaling", K_SCALING, "worst-case call latency, 1 MiB vs 32 MiB vs 1 GiB pool"},
+    {"memory", K_MEMORY, "bookkeeping overhead and max fill of a 16 MiB pool"},
+    {"heap_map", K_HEAPMAP, "SVG map of a fragmented 4 MiB pool, from the walker"},
+};
+#define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+typedef struct contender {
+    const char *name;
+    ckind kind;
+    const char *preload; /* C_SYS: the library to LD_PRELOAD, "" for glibc */
+    bool built;          /* pool/page/id: compiled into this build */
+    bool walker;         /* can draw a heap map (tlsf, buddy) */
+    bool bounded;        /* promises a bound on a call's time: latency_scaling */
+} contender;
+
+static const contender contenders[] = {
+    {"glibc", C_SYS, "", true, false, false},
+    {"jemalloc", C_SYS, AK_BENCH_JEMALLOC, true, false, false},
+    {"mimalloc", C_SYS, AK_BENCH_MIMALLOC, true, false, false},
+    {"tcmalloc", C_SYS, AK_BENCH_TCMALLOC, true, false, false},
+    {"tlsf", C_POOL, NULL, AK_HAVE_TLSF, true, true},
+    {"buddy", C_POOL, NULL, AK_HAVE_BUDDY, true, true},
+    {"slab", C_POOL, NULL, AK_HAVE_SLAB, false, false},
+    {"bitmap_page", C_PAGE, NULL, AK_HAVE_BITMAP_PAGE, false, false},
+    {"bitmap_id", C_ID, NULL, AK_HAVE_BITMAP_ID, false, false},
+};
+#define NCONTENDERS (sizeof(contenders) / sizeof(contenders[0]))
+
+static bool runs_on(const workload *w, const contender *c)
+{
+    switch (w->kind) {
+    case K_BYTE:
+        return c->kind == C_SYS || c->kind == C_POOL;
+    case K_PAGE:
+        return c->kind == C_PAGE;
+    case K_ID:
+        return c->kind == C_ID;
+    case K_SCALING:
+        return c->kind == C_POOL && c->bounded;
+    case K_MEMORY:
+        return c->kind == C_POOL;
+    case K_HEAPMAP:
+        return c->kind == C_POOL && c->walker;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Results                                                            */
+/* ------------------------------------------------------------------ */
+
+enum { ST_PENDING, ST_OK, ST_FAIL, ST_SKIP };
+
+#define MAXRUNS 64
+
+typedef struct task {
+    const workload *w;
+    const contender *c;
+    int status;
+    char msg[300];
+    size_t pool_bytes;
+    double ns_op[MAXRUNS];
+    int nruns;
+    double med, min, max;
+    bool have_lat;
+    double lat[4];     /* alloc p99.9, alloc max, free p99.9, free max (ns) */
+    double lat_raw[2]; /* alloc, free: largest single sample as measured */
+    int nscale;
+    double scale[3][7]; /* pool bytes, alloc p999, alloc max, free p999, free max, raw a, raw f */
+    bool have_mem;
+    double mem[4]; /* fixed bytes, object bytes, per-64B-block bytes, max fill */
+    char heapmap[512];
+    char note[160]; /* target marks shown next to the ratio */
+    double seconds;
+} task;
+
+static task tasks[NWORKLOADS * NCONTENDERS];
+static size_t ntasks;
+
+static char timer_name[64] = "?";
+static int rt_seen = -1; /* latency runs under SCHED_FIFO: 1 all, 0 some not */
+static double timer_overhead_ns = -1;
+
+static task *find_task(const char *w, const char *c)
+{
+    for (size_t i = 0; i < ntasks; i++)
+        if (!strcmp(tasks[i].w->name, w) && !strcmp(tasks[i].c->name, c))
+            return &tasks[i];
+    return NULL;
+}
+
+static task *find_ok(const char *w, const char *c)
+{
+    task *t = find_task(w, c);
+    return t && t->status == ST_OK ? t : NULL;
+}
+
+static double ratio_to_glibc(const task *t)
+{
+    const task *g = find_ok(t->w->name, "glibc");
+    if (t->w->kind != K_BYTE || !g || t->status != ST_OK || g->med <= 0)
+        return -1;
+    return t->med / g->med;
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                      */
+/* ------------------------------------------------------------------ */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static bool env_on(const char *name)
+{
+    const char *e = getenv(name);
+    return e && *e && strcmp(e, "0") != 0;
+}
+
+/* Terminal and results.md get the same lines; out() writes to both. */
+static FILE *md;
+static void out(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    if (md) {
+        va_start(ap, fmt);
+        vfprintf(md, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static void fmt_ns(char *buf, size_t n, double v)
+{
+    if (v < 0)
+        snprintf(buf, n, "-");
+    else if (v < 10)
+        snprintf(buf, n, "%.2f", v);
+    else if (v < 1000)
+        snprintf(buf, n, "%.1f", v);
+    else
+        snprintf(buf, n, "%.0f", v);
+}
+
+static void cpu_model(char *buf, size_t n)
+{
+    snprintf(buf, n, "unknown CPU");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f)
+        return;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "model name", 10) || !strncmp(line, "Model", 5) ||
+            !strncmp(line, "uarch", 5)) {
+            char *v = strchr(line, ':');
+            if (v) {
+                v++;
+                while (*v == ' ' || *v == '\t')
+                    v++;
+                v[strcspn(v, "\n")] = 0;
+                snprintf(buf, n, "%s", v);
+                break;
+            }
+        }
+    }
+    fclose(f);
+}
+
+static void read_first_line(const char *path, char *buf, size_t n)
+{
+    buf[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fgets(buf, (int)n, f))
+            buf[strcspn(buf, "\n")] = 0;
+        fclose(f);
+    }
+}
+
+/* Busy and total jiffies of the whole machine (from /proc/stat). */
+static bool cpu_jiffies(double *busy, double *total)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return false;
+    unsigned long long v[8] = {0};
+    int got = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                     &v[4], &v[5], &v[6], &v[7]);
+    fclose(f);
+    if (got < 5)
+        return false;
+    double t = 0;
+    for (int i = 0; i < 8; i++)
+        t += (double)v[i];
+    *total = t;
+    *busy = t - (double)v[3] - (double)v[4];
+    return true;
+}
+
+static double own_cpu_seconds(void)
+{
+    struct rusage a, b;
+    getrusage(RUSAGE_SELF, &a);
+    getrusage(RUSAGE_CHILDREN, &b);
+    return (double)a.ru_utime.tv_sec + a.ru_utime.tv_usec * 1e-6 + a.ru_stime.tv_sec +
+           a.ru_stime.tv_usec * 1e-6 + b.ru_utime.tv_sec + b.ru_utime.tv_usec * 1e-6 +
+           b.ru_stime.tv_sec + b.ru_stime.tv_usec * 1e-6;
+}
+
+static bool have_program(const char *name)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", name);
+    return system(cmd) == 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Selection                                                          */
+/* ------------------------------------------------------------------ */
+
+static bool wsel[NWORKLOADS], csel[NCONTENDERS];
+
+/* A token selects the workloads and contenders it names exactly; if it
+ * names none, those whose name contains it. */
+static bool apply_filter(const char *filter)
+{
+    bool any_w = false, any_c = false, ok = true;
+    bool tw[NWORKLOADS] = {0}, tc[NCONTENDERS] = {0};
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", filter);
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        bool hit = false;
+        for (int pass = 0; pass < 2 && !hit; pass++) {
+            for (size_t i = 0; i < NWORKLOADS; i++)
+                if (pass ? strstr(workloads[i].name, tok) != NULL : !strcmp(workloads[i].name, tok))
+                    tw[i] = hit = any_w = true;
+            for (size_t i = 0; i < NCONTENDERS; i++)
+                if (pass ? strstr(contenders[i].name, tok) != NULL
+                         : !strcmp(contenders[i].name, tok))
+                    tc[i] = hit = any_c = true;
+        }
+        if (!hit) {
+            fprintf(stderr, "BENCH_FILTER: \"%s\" names no workload or contender\n", tok);
+            ok = false;
+        }
+    }
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        wsel[i] = any_w ? tw[i] : true;
+    for (size_t i = 0; i < NCONTENDERS; i++)
+        csel[i] = any_c ? tc[i] : true;
+    if (any_c) {
+        /* A filter on contenders alone keeps only workloads they run. */
+        if (!any_w)
+            for (size_t i = 0; i < NWORKLOADS; i++) {
+                bool used = false;
+                for (size_t j = 0; j < NCONTENDERS; j++)
+                    used = used || (csel[j] && runs_on(&workloads[i], &contenders[j]));
+                wsel[i] = used;
+            }
+        csel[0] = true; /* glibc: the baseline of every ratio */
+    }
+    return ok;
+}
+
+/* ------------------------------------------------------------------ */
+/* Running one task                                                   */
+/* ------------------------------------------------------------------ */
+
+static char worker_path[4096];
+static char out_dir[4096];
+
+static const char *expected_malloc(const contender *c)
+{
+    return c->kind == C_SYS ? c->name : "glibc";
+}
+
+/* A worker process: its stdin takes commands, its stdout gives lines. */
+typedef struct worker {
+    task *t;
+    pid_t pid;
+    int to;
+    FILE *from;
+    bool ok; /* said "ok" */
+    double t0;
+} worker;
+
+/* Take in one line from a worker. */
+static void parse_line(worker *wk, char *line)
+{
+    task *t = wk->t;
+    line[strcspn(line, "\n")] = 0;
+    char a[256], b[256];
+    double x[8];
+    if (!strncmp(line, "fail ", 5)) {
+        t->status = ST_FAIL;
+        snprintf(t->msg, sizeof(t->msg), "%.290s", line + 5);
+    } else if (sscanf(line, "malloc %255s", a) == 1) {
+        if (strcmp(a, expected_malloc(t->c)) != 0) {
+            t->status = ST_FAIL;
+            snprintf(t->msg, sizeof(t->msg), "worker runs %s's malloc, expected %s", a,
+                     expected_malloc(t->c));
+        }
+    } else if (sscanf(line, "timer %63s %lf %lf", a, &x[0], &x[1]) == 3) {
+        snprintf(timer_name, sizeof(timer_name), "%.60s", a);
+        if (timer_overhead_ns < 0 || x[1] < timer_overhead_ns)
+            timer_overhead_ns = x[1];
+    } else if (sscanf(line, "rt %lf", &x[0]) == 1) {
+        rt_seen = rt_seen == 0 ? 0 : (x[0] != 0);
+    } else if (sscanf(line, "pool %lf", &x[0]) == 1) {
+        t->pool_bytes = (size_t)x[0];
+    } else if (sscanf(line, "run %lf %lf %lf", &x[0], &x[1], &x[2]) == 3) {
+        if (t->nruns < MAXRUNS && x[2] > 0)
+            t->ns_op[t->nruns++] = x[1] / x[2];
+    } else if (sscanf(line, "lat %255s %lf %lf %lf %lf", a, &x[0], &x[1], &x[2], &x[3]) == 5) {
+        int k = strcmp(a, "alloc") == 0 ? 0 : 2;
+        t->lat[k] = x[1];
+        t->lat[k + 1] = x[2];
+        t->lat_raw[k / 2] = x[3];
+        t->have_lat = true;
+    } else if (sscanf(line, "scale %lf %lf %lf %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3], &x[4],
+                      &x[5], &x[6]) == 7) {
+        if (t->nscale < 3)
+            memcpy(t->scale[t->nscale++], x, 7 * sizeof(double));
+    } else if (sscanf(line, "mem %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3]) == 4) {
+        memcpy(t->mem, x, sizeof(t->mem));
+        t->have_mem = true;
+    } else if (sscanf(line, "heapmap %255s %255s", a, b) == 2) {
+        snprintf(t->heapmap, sizeof(t->heapmap), "%s", a);
+    } else if (!strcmp(line, "ok")) {
+        wk->ok = true;
+    }
+}
+
+static bool spawn(worker *wk, task *t, int runs, double scale)
+{
+    memset(wk, 0, sizeof(*wk));
+    wk->t = t;
+    wk->to = -1;
+    wk->t0 = now_s();
+    int in[2], outp[2];
+    if (pipe2(in, O_CLOEXEC) != 0)
+        goto fail;
+    if (pipe2(outp, O_CLOEXEC) != 0) {
+        close(in[0]);
+        close(in[1]);
+        goto fail;
+    }
+    char runs_s[16], scale_s[32];
+    snprintf(runs_s, sizeof(runs_s), "%d", runs);
+    snprintf(scale_s, sizeof(scale_s), "%g", scale);
+    const char *wc = t->c->kind == C_SYS ? "system" : t->c->name;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(outp[1], 1);
+        if (t->c->kind == C_SYS && t->c->preload[0])
+            setenv("LD_PRELOAD", t->c->preload, 1);
+        else
+            unsetenv("LD_PRELOAD");
+        execl(worker_path, worker_path, t->w->name, wc, runs_s, scale_s, out_dir, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(outp[1]);
+    if (pid < 0) {
+        close(in[1]);
+        close(outp[0]);
+        goto fail;
+    }
+    wk->pid = pid;
+    wk->to = in[1];
+    wk->from = fdopen(outp[0], "r");
+    return true;
+fail:
+    t->status = ST_FAIL;
+    snprintf(t->msg, sizeof(t->msg), "cannot start the worker");
+    return false;
+}
+
+/* Read lines until one starts with `prefix` (true) or the worker's output
+ * ends (false). */
+static bool read_until(worker *wk, const char *prefix)
+{
+    char line[1024];
+    while (wk->from && fgets(line, sizeof(line), wk->from)) {
+        bool hit = prefix && !strncmp(line, prefix, strlen(prefix));
+        parse_line(wk, line);
+        if (hit)
+            return true;
+    }
+    return false;
+}
+
+static void send(worker *wk, const char *cmd)
+{
+    if (wk->to >= 0 && write(wk->to, cmd, strlen(cmd)) < 0) {
+        close(wk->to);
+        wk->to = -1;
+    }
+}
+
+/* Drain the worker's output, reap it, and settle the task's status and
+ * figures. */
+static void finish(worker *wk, int runs)
+{
+    task *t = wk->t;
+    if (wk->to >= 0)
+        close(wk->to);
+    wk->to = -1;
+    if (wk->from) {
+        read_until(wk, NULL);
+        fclose(wk->from);
+        wk->from = NULL;
+    }
+    int st = 0;
+    if (wk->pid > 0 && waitpid(wk->pid, &st, 0) < 0)
+        st = -1;
+    wk->pid = 0;
+    t->seconds += now_s() - wk->t0;
+    if (t->status == ST_PENDING && (!wk->ok || st != 0)) {
+        t->status = ST_FAIL;
+        if (st != -1 && WIFSIGNALED(st))
+            snprintf(t->msg, sizeof(t->msg), "worker killed by signal %d", WTERMSIG(st));
+        else
+            snprintf(t->msg, sizeof(t->msg), "worker exited with status %d",
+                     st == -1 ? -1 : WEXITSTATUS(st));
+    }
+    if (t->status == ST_PENDING)
+        t->status = ST_OK;
+    if (t->nruns) {
+        double v[MAXRUNS];
+        memcpy(v, t->ns_op, (size_t)t->nruns * sizeof(double));
+        qsort(v, (size_t)t->nruns, sizeof(double), cmp_double);
+        t->min = v[0];
+        t->max = v[t->nruns - 1];
+        t->med = t->nruns % 2 ? v[t->nruns / 2] : (v[t->nruns / 2 - 1] + v[t->nruns / 2]) / 2;
+    }
+    bool timed = t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID;
+    if (t->status == ST_OK && timed && t->nruns != runs) {
+        t->status = ST_FAIL;
+        snprintf(t->msg, sizeof(t->msg), "%d timed runs reported, %d expected", t->nruns, runs);
+    }
+}
+
+/* The timed workloads: one worker per contender, all set up first, then
+ * the timed runs round-robin across contenders, then each one's checking
+ * runs. */
+static void run_group(task **g, size_t n, int runs, double scale)
+{
+    worker wk[NCONTENDERS];
+    bool live[NCONTENDERS];
+    for (size_t k = 0; k < n; k++) {
+        live[k] = spawn(&wk[k], g[k], runs, scale);
+        if (live[k] && !read_until(&wk[k], "ready")) {
+            finish(&wk[k], runs);
+            live[k] = false;
+        }
+    }
+    for (int r = 0; r < runs; r++)
+        for (size_t k = 0; k < n; k++) {
+            if (!live[k])
+                continue;
+            send(&wk[k], "run\n");
+            if (!read_until(&wk[k], "run ")) {
+                finish(&wk[k], runs);
+                live[k] = false;
+            }
+        }
+    for (size_t k = 0; k < n; k++)
+        if (live[k]) {
+            send(&wk[k], "check\n");
+            finish(&wk[k], runs);
+        }
+}
+
+/* The one-shot tasks (latency_scaling, memory, heap_map). */
+static void run_single(task *t, int repeats, double scale)
+{
+    worker wk;
+    if (spawn(&wk, t, repeats, scale))
+        finish(&wk, repeats);
+}
+
+/* ------------------------------------------------------------------ */
+/* Targets                                                            */
+/* ------------------------------------------------------------------ */
+
+enum { T_MET, T_MISSED, T_UNCHECKED };
+
+typedef struct target {
+    char what[160];
+    int status;
+    char detail[200];
+} target;
+
+static target targets[32];
+static int ntargets;
+
+static void mark(task *t, const char *fmt, ...)
+{
+    if (!t)
+        return;
+    size_t n = strlen(t->note);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->note + n, sizeof(t->note) - n, fmt, ap);
+    va_end(ap);
+}
+
+static void add_target(int status, const char *what, const char *fmt, ...)
+{
+    target *g = &targets[ntargets++];
+    g->status = status;
+    snprintf(g->what, sizeof(g->what), "%s", what);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->detail, sizeof(g->detail), fmt, ap);
+    va_end(ap);
+}
+
+static bool selected(const char *w, const char *c)
+{
+    return find_task(w, c) != NULL;
+}
+
+static void ratio_target(const char *w, const char *c, double limit)
+{
+    char what[160];
+    snprintf(what, sizeof(what), "%s %s <= %.1fx glibc", c, w, limit);
+    if (!selected(w, c))
+        return;
+    task *t = find_ok(w, c);
+    double r = t ? ratio_to_glibc(t) : -1;
+    if (r < 0) {
+        add_target(T_UNCHECKED, what, "no figure (%s)",
+                   t ? "glibc did not run" : "failed or not built");
+        return;
+    }
+    bool met = r <= limit;
+    add_target(met ? T_MET : T_MISSED, what, "%.2fx", r);
+    mark(t, "%s<=%.1f ", met ? "ok" : "MISS", limit);
+}
+
+static void check_targets(void)
+{
+    ratio_target("small_churn", "slab", 0.6);
+    if (selected("small_churn", "slab")) {
+        task *s = find_ok("small_churn", "slab"), *m = find_ok("small_churn", "mimalloc");
+        if (s && m) {
+            bool met = s->med < m->med;
+            add_target(met ? T_MET : T_MISSED, "slab small_churn faster than mimalloc",
+                       "%.2f vs %.2f ns/op", s->med, m->med);
+            mark(s, "%s<mimalloc ", met ? "ok" : "MISS");
+        } else {
+            add_target(T_UNCHECKED, "slab small_churn faster than mimalloc", "%s did not run",
+                       s ? "mimalloc" : "slab");
+        }
+    }
+    ratio_target("small_churn", "tlsf", 1.0);
+    ratio_target("mixed_aligned", "tlsf", 0.6);
+    if (selected("latency_scaling", "tlsf")) {
+        task *t = find_ok("latency_scaling", "tlsf");
+        if (t && t->nscale >= 2) {
+            double *lo = t->scale[0], *hi = t->scale[t->nscale - 1];
+            double ra = hi[2] / (lo[2] > 0 ? lo[2] : 1), rf = hi[4] / (lo[4] > 0 ? lo[4] : 1);
+            bool met = ra <= 2.0 && rf <= 2.0;
+            add_target(met ? T_MET : T_MISSED, "tlsf max latency within 2x, 1 MiB vs 1 GiB pool",
+                       "alloc max %.0f -> %.0f ns (%.2fx), free max %.0f -> %.0f ns (%.2fx)", lo[2],
+                       hi[2], ra, lo[4], hi[4], rf);
+        } else {
+            add_target(T_UNCHECKED, "tlsf max latency within 2x, 1 MiB vs 1 GiB pool",
+                       "latency_scaling failed or not built");
+        }
+    }
+    if (selected("memory", "tlsf")) {
+        task *t = find_ok("memory", "tlsf");
+        if (t && t->have_mem)
+            add_target(t->mem[3] >= 0.85 ? T_MET : T_MISSED, "tlsf max fill >= 0.85", "%.3f",
+                       t->mem[3]);
+        else
+            add_target(T_UNCHECKED, "tlsf max fill >= 0.85", "memory failed or not built");
+    }
+    ratio_target("small_churn", "buddy", 1.2);
+    const char *byte[] = {"tlsf", "buddy", "slab"};
+    for (int i = 0; i < 3; i++) {
+        ratio_target("vec_rand_free_25K_64", byte[i], 0.7);
+        ratio_target("vec_rand_free_7500_520", byte[i], 0.7);
+    }
+    struct {
+        const char *w;
+        double ns;
+        const char *what;
+    } page[] = {
+        {"page_single_1M", 20, "bitmap_page single-page alloc+free <= 20 ns/op"},
+        {"page_64_aligned", 200, "bitmap_page 64-page aligned alloc+free <= 200 ns/op"},
+    };
+    for (int i = 0; i < 2; i++) {
+        if (!selected(page[i].w, "bitmap_page"))
+            continue;
+        task *t = find_ok(page[i].w, "bitmap_page");
+        if (!t) {
+            add_target(T_UNCHECKED, page[i].what, "failed or not built");
+            continue;
+        }
+        bool met = t->med <= page[i].ns;
+        add_target(met ? T_MET : T_MISSED, page[i].what, "%.1f ns/op (capacity %u pages)", t->med,
+                   (unsigned)AK_PAGE_ALLOC_CAPACITY_PAGES);
+        mark(t, "%s<=%.0fns ", met ? "ok" : "MISS", page[i].ns);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                             */
+/* ------------------------------------------------------------------ */
+
+static void perf_table(kind k1, kind k2)
+{
+    bool any = false;
+    for (size_t i = 0; i < ntasks; i++)
+        any = any || tasks[i].w->kind == k1 || tasks[i].w->kind == k2;
+    if (!any)
+        return;
+    out("\n| %-22s | %-11s | %8s | %8s | %8s | %6s | %-24s | %17s | %17s |\n", "workload",
+        "contender", "median", "min", "max", "ratio", "target", "alloc p99.9/max",
+        "free p99.9/max");
+    out("|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------", "-------------",
+        "---------:", "---------:", "---------:", "-------:", "--------------------------",
+        "------------------:", "------------------:");
+    const char *last = "";
+    for (size_t i = 0; i < ntasks; i++) {
+        task *t = &tasks[i];
+        if (t->w->kind != k1 && t->w->kind != k2)
+            continue;
+        const char *wn = strcmp(last, t->w->name) ? t->w->name : "";
+        last = t->w->name;
+        if (t->status != ST_OK) {
+            out("| %-22s | %-11s | %s: %s |\n", wn, t->c->name,
+                t->status == ST_SKIP ? "skipped" : "FAIL", t->msg);
+            continue;
+        }
+        char med[16], mn[16], mx[16], r[16], la[40], lf[40], a1[16], a2[16], f1[16], f2[16];
+        fmt_ns(med, sizeof(med), t->med);
+        fmt_ns(mn, sizeof(mn), t->min);
+        fmt_ns(mx, sizeof(mx), t->max);
+        double rt = ratio_to_glibc(t);
+        if (rt < 0)
+            snprintf(r, sizeof(r), "-");
+        else
+            snprintf(r, sizeof(r), "%.2f", rt);
+        fmt_ns(a1, sizeof(a1), t->have_lat ? t->lat[0] : -1);
+        fmt_ns(a2, sizeof(a2), t->have_lat ? t->lat[1] : -1);
+        fmt_ns(f1, sizeof(f1), t->have_lat ? t->lat[2] : -1);
+        fmt_ns(f2, sizeof(f2), t->have_lat ? t->lat[3] : -1);
+        snprintf(la, sizeof(la), "%s / %s", a1, a2);
+        snprintf(lf, sizeof(lf), "%s / %s", f1, f2);
+        out("| %-22s | %-11s | %8s | %8s | %8s | %6s | %-24s | %17s | %17s |\n", wn, t->c->name,
+            med, mn, mx, r, t->note, la, lf);
+    }
+}
+
+static void scaling_table(void)
+{
+    bool any = false;
+    for (size_t i = 0; i < ntasks; i++)
+        any = any || tasks[i].w->kind == K_SCALING;
+    if (!any)
+        return;
+    out("\nWorst-case latency against pool size (ns): the same alloc/free sequence (512 live\n"
+        "blocks of 16..2048 B) in each pool, replayed; p99.9 and max of the per-call minima over\n"
+        "the replays; raw = the largest single sample as measured (interrupts included).\n\n");
+    out("| %-9s | %8s | %11s | %9s | %9s | %10s | %8s | %9s | %9s |\n", "contender", "pool",
+        "alloc p99.9", "alloc max", "alloc raw", "free p99.9", "free max", "free raw",
+        "max vs 1MiB");
+    out("|-----------|---------:|------------:|----------:|----------:|-----------:|---------:|"
+        "----------:|------------:|\n");
+    for (size_t i = 0; i < ntasks; i++) {
+        task *t = &tasks[i];
+        if (t->w->kind != K_SCALING)
+            continue;
+        if (t->status != ST_OK) {
+            out("| %-9s | %s: %s |\n", t->c->name, t->status == ST_SKIP ? "skipped" : "FAIL",
+                t->msg);
+            continue;
+        }
+        for (int s = 0; s < t->nscale; s++) {
+            double *v = t->scale[s];
+            char pool[16], g[32];
+            double mb = v[0] / (1 << 20);
+            if (mb >= 1024)
+                snprintf(pool, sizeof(pool), "%.0f GiB", mb / 1024);
+            else
+                snprintf(pool, sizeof(pool), "%.0f MiB", mb);
+            double base = t->scale[0][2] > t->scale[0][4] ? t->scale[0][2] : t->scale[0][4];
+            double here = v[2] > v[4] ? v[2] : v[4];
+            snprintf(g, sizeof(g), "%.2fx", base > 0 ? here / base : 0);
+            out("| %-9s | %8s | %11.0f | %9.0f | %9.0f | %10.0f | %8.0f | %9.0f | %11s |\n",
+                s ? "" : t->c->name, pool, v[1], v[2], v[5], v[3], v[4], v[6], g);
+        }
+    }
+}
+
+static void memory_table(void)
+{
+    bool any = false;
+    for (size_t i = 0; i < ntasks; i++)
+        any = any || tasks[i].w->kind == K_MEMORY;
+    if (!any)
+        return;
+    out("\nMemory (16 MiB pool): bookkeeping kept inside the pool, the allocator object,\n"
+        "what each 64-byte block costs beyond its 64 bytes (filling the pool with them), and\n"
+        "max fill = largest live byte total / pool size before the first failure under random\n"
+        "16 B..64 KiB allocs and frees (median of 5 seeds). System allocators have no pool: "
+        "n/a.\n\n");
+    out("| %-9s | %12s | %12s | %14s | %8s |\n", "contender", "fixed (pool)", "object bytes",
+        "per 64 B block", "max fill");
+    out("|-----------|-------------:|-------------:|---------------:|---------:|\n");
+    for (size_t i = 0; i < ntasks; i++) {
+        task *t = &tasks[i];
+        if (t->w->kind != K_MEMORY)
+            continue;
+        if (t->status != ST_OK || !t->have_mem) {
+            out("| %-9s | %s: %s |\n", t->c->name, t->status == ST_SKIP ? "skipped" : "FAIL",
+                t->msg);
+            continue;
+        }
+        out("| %-9s | %12.0f | %12.0f | %14.1f | %8.3f |\n", t->c->name, t->mem[0], t->mem[1],
+            t->mem[2], t->mem[3]);
+    }
+}
+
+static void csv_field(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void write_csv(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        printf("cannot write %s\n", path);
+        return;
+    }
+    fprintf(f, "section,workload,contender,runs,median_ns_op,min_ns_op,max_ns_op,ratio_glibc,"
+               "alloc_p999_ns,alloc_max_ns,free_p999_ns,free_max_ns,pool_bytes,metric,value,"
+               "status\n");
+    for (size_t i = 0; i < ntasks; i++) {
+        task *t = &tasks[i];
+        const char *st = t->status == ST_OK ? "ok" : t->status == ST_SKIP ? "skipped" : "fail";
+        char status[400];
+        if (t->status == ST_OK)
+            snprintf(status, sizeof(status), "ok");
+        else
+            snprintf(status, sizeof(status), "%s: %s", st, t->msg);
+        if (t->w->kind == K_SCALING && t->status == ST_OK) {
+            for (int s = 0; s < t->nscale; s++) {
+                double *v = t->scale[s];
+                fprintf(f,
+                        "latency_scaling,%s,%s,,,,,,%.1f,%.1f,%.1f,%.1f,%.0f,raw_max_alloc_free,"
+                        "%.1f/%.1f,",
+                        t->w->name, t->c->name, v[1], v[2], v[3], v[4], v[0], v[5], v[6]);
+                csv_field(f, status);
+                fputc('\n', f);
+            }
+        } else if (t->w->kind == K_MEMORY && t->status == ST_OK) {
+            const char *m[] = {"fixed_overhead_bytes", "object_bytes", "per_64B_block_bytes",
+                               "max_fill"};
+            for (int k = 0; k < 4; k++) {
+                fprintf(f, "memory,%s,%s,,,,,,,,,,16777216,%s,%g,", t->w->name, t->c->name, m[k],
+                        t->mem[k]);
+                csv_field(f, status);
+                fputc('\n', f);
+            }
+        } else if (t->w->kind == K_HEAPMAP) {
+            fprintf(f, "heap_map,%s,%s,,,,,,,,,,4194304,svg,", t->w->name, t->c->name);
+            csv_field(f, t->heapmap);
+            fputc(',', f);
+            csv_field(f, status);
+            fputc('\n', f);
+        } else {
+            fprintf(f, "perf,%s,%s,%d,", t->w->name, t->c->name, t->nruns);
+            if (t->status == ST_OK) {
+                double r = ratio_to_glibc(t);
+                fprintf(f, "%.3f,%.3f,%.3f,", t->med, t->min, t->max);
+                if (r >= 0)
+                    fprintf(f, "%.3f,", r);
+                else
+                    fprintf(f, ",");
+                if (t->have_lat)
+                    fprintf(f, "%.1f,%.1f,%.1f,%.1f,", t->lat[0], t->lat[1], t->lat[2], t->lat[3]);
+                else
+                    fprintf(f, ",,,,");
+            } else {
+                fprintf(f, ",,,,,,,,");
+            }
+            fprintf(f, "%zu,ns_op,,", t->pool_bytes);
+            csv_field(f, status);
+            fputc('\n', f);
+        }
+    }
+    fclose(f);
+}
+
+/* Ratio-to-glibc bars per byte workload, one colour per contender. */
+static bool write_chart(const char *dir, char *why, size_t whyn)
+{
+    if (!have_program("gnuplot")) {
+        snprintf(why, whyn, "gnuplot not installed (apt-get install gnuplot-nox)");
+        return false;
+    }
+    char dat[4200], gp[4200], svg[4200];
+    snprintf(dat, sizeof(dat), "%s/chart.dat", dir);
+    snprintf(gp, sizeof(gp), "%s/chart.gp", dir);
+    snprintf(svg, sizeof(svg), "%s/chart.svg", dir);
+    FILE *f = fopen(dat, "w");
+    if (!f) {
+        snprintf(why, whyn, "cannot write %.200s", dat);
+        return false;
+    }
+    const contender *cols[NCONTENDERS];
+    int ncols = 0;
+    for (size_t j = 0; j < NCONTENDERS; j++) {
+        bool any = false;
+        for (size_t i = 0; i < ntasks; i++)
+            any = any || (tasks[i].c == &contenders[j] && tasks[i].w->kind == K_BYTE &&
+                          tasks[i].status == ST_OK);
+        if (any)
+            cols[ncols++] = &contenders[j];
+    }
+    fprintf(f, "workload");
+    for (int j = 0; j < ncols; j++)
+        fprintf(f, " %s", cols[j]->name);
+    fprintf(f, "\n");
+    int rows = 0;
+    double lo = 1, hi = 1;
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        if (workloads[i].kind != K_BYTE || !find_ok(workloads[i].name, "glibc"))
+            continue;
+        fprintf(f, "%s", workloads[i].name);
+        for (int j = 0; j < ncols; j++) {
+            task *t = find_ok(workloads[i].name, cols[j]->name);
+            double r = t ? ratio_to_glibc(t) : -1;
+            if (r > 0) {
+                fprintf(f, " %.4f", r);
+                lo = r < lo ? r : lo;
+                hi = r > hi ? r : hi;
+            } else {
+                fprintf(f, " ?");
+            }
+        }
+        fprintf(f, "\n");
+        rows++;
+    }
+    fclose(f);
+    if (!rows) {
+        snprintf(why, whyn, "no byte workload ran against glibc");
+        return false;
+    }
+    f = fopen(gp, "w");
+    if (!f) {
+        snprintf(why, whyn, "cannot write %.200s", gp);
+        return false;
+    }
+    fprintf(f,
+            "set terminal svg size 1100,520 dynamic font 'sans,11'\n"
+            "set output '%s'\n"
+            "set title 'allockit: time per op relative to glibc malloc (lower is better)'\n"
+            "set datafile missing '?'\n"
+            "set style data histogram\n"
+            "set style histogram cluster gap 1\n"
+            "set style fill solid 0.85 border -1\n"
+            "set boxwidth 0.9\n"
+            "set ylabel 'ratio to glibc (median ns/op)'\n"
+            "set logscale y 2\n"
+            "set yrange [%g:%g]\n"
+            "set grid ytics\n"
+            "set xtics nomirror noenhanced font ',9'\n"
+            "set bmargin 4\n"
+            "set key outside right top noenhanced\n"
+            "set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2 front\n"
+            "plot for [i=2:%d] '%s' using i:xtic(1) title columnheader(i)\n",
+            svg, lo / 1.5, hi * 1.5, ncols + 1, dat);
+    fclose(f);
+    char cmd[8600];
+    snprintf(cmd, sizeof(cmd), "gnuplot '%s' 2>&1", gp);
+    if (system(cmd) != 0) {
+        snprintf(why, whyn, "gnuplot failed on %.200s", gp);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+
+int main(int argc, char **argv)
+{
+    (void)argc;
+    bool quick = env_on("BENCH_QUICK"), smoke = env_on("BENCH_SMOKE");
+    signal(SIGPIPE, SIG_IGN); /* a worker that died shows as EOF, not a signal */
+    int runs = smoke ? 2 : 7;
+    double scale = smoke ? 0.002 : quick ? 0.1 : 1.0;
+    int repeats = smoke ? 2 : quick ? 3 : 5;
+    const char *e;
+    if ((e = getenv("BENCH_RUNS")) && *e)
+        runs = atoi(e);
+    if (runs < 1 || runs > MAXRUNS) {
+        fprintf(stderr, "BENCH_RUNS must be 1..%d\n", MAXRUNS);
+        return 2;
+    }
+    const char *filter = getenv("BENCH_FILTER");
+    if (!apply_filter(filter ? filter : "")) {
+        fprintf(stderr, "workloads:");
+        for (size_t i = 0; i < NWORKLOADS; i++)
+            fprintf(stderr, " %s", workloads[i].name);
+        fprintf(stderr, "\ncontenders:");
+        for (size_t i = 0; i < NCONTENDERS; i++)
+            fprintf(stderr, " %s", contenders[i].name);
+        fprintf(stderr, "\n");
+        return 2;
+    }
+    if (argv[1] && !strcmp(argv[1], "--list")) {
+        for (size_t i = 0; i < NWORKLOADS; i++)
+            for (size_t j = 0; j < NCONTENDERS; j++)
+                if (wsel[i] && csel[j] && runs_on(&workloads[i], &contenders[j]) &&
+                    (contenders[j].kind == C_SYS || contenders[j].built))
+                    printf("%s,%s\n", workloads[i].name, contenders[j].name);
+        return 0;
+    }
+
+    /* The worker lives next to this program. */
+    ssize_t n = readlink("/proc/self/exe", worker_path, sizeof(worker_path) - 32);
+    if (n <= 0) {
+        fprintf(stderr, "akbench: cannot find my own path\n");
+        return 2;
+    }
+    worker_path[n] = 0;
+    char *slash = strrchr(worker_path, '/');
+    snprintf(slash + 1, sizeof(worker_path) - (size_t)(slash + 1 - worker_path), "akbench-worker");
+    snprintf(out_dir, sizeof(out_dir), "%s",
+             (e = getenv("BENCH_OUT")) && *e ? e : AK_BENCH_OUT_DIR);
+    mkdir(out_dir, 0777);
+
+    char mdpath[4200], csvpath[4200];
+    snprintf(mdpath, sizeof(mdpath), "%s/results.md", out_dir);
+    snprintf(csvpath, sizeof(csvpath), "%s/results.csv", out_dir);
+
+    /* Plan. */
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        if (!wsel[i])
+            continue;
+        for (size_t j = 0; j < NCONTENDERS; j++) {
+            const contender *c = &contenders[j];
+            if (!csel[j] || !runs_on(&workloads[i], c))
+                continue;
+            if (c->kind != C_SYS && !c->built)
+                continue; /* not in this build: said once below */
+            task *t = &tasks[ntasks++];
+            memset(t, 0, sizeof(*t));
+            t->w = &workloads[i];
+            t->c = c;
+            if (c->kind == C_SYS && c->preload[0] == 0 && strcmp(c->name, "glibc") != 0) {
+                t->status = ST_SKIP;
+                snprintf(t->msg, sizeof(t->msg),
+                         "not installed (Debian: libjemalloc-dev "
+                         "libmimalloc-dev libgoogle-perftools-dev)");
+            } else if (c->kind == C_SYS && c->preload[0] && access(c->preload, R_OK) != 0) {
+                t->status = ST_SKIP;
+                snprintf(t->msg, sizeof(t->msg), "%s is gone since configure", c->preload);
+            }
+        }
+    }
+
+    md = fopen(mdpath, "w");
+    if (!md)
+        printf("note: cannot write %s\n", mdpath);
+    char cpu[256], date[64], load0[128], thp[128], rev[64] = "";
+    cpu_model(cpu, sizeof(cpu));
+    time_t now = time(NULL);
+    strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
+    read_first_line("/proc/loadavg", load0, sizeof(load0));
+    read_first_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
+    FILE *g = popen("git -C '" AK_BENCH_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null", "r");
+    if (g) {
+        if (fgets(rev, sizeof(rev), g))
+            rev[strcspn(rev, "\n")] = 0;
+        pclose(g);
+    }
+    char command[512] = "";
+    const char *envs[] = {"BENCH_QUICK", "BENCH_SMOKE", "BENCH_FILTER", "BENCH_RUNS"};
+    for (int i = 0; i < 4; i++)
+        if ((e = getenv(envs[i])) && *e) {
+            size_t l = strlen(command);
+            snprintf(command + l, sizeof(command) - l, "%s=%s ", envs[i], e);
+        }
+    strncat(command, "make bench", sizeof(command) - strlen(command) - 1);
+
+    out("# allockit benchmark\n\n");
+    out("- machine: %s, %ld cores online; kernel THP: %s\n", cpu, sysconf(_SC_NPROCESSORS_ONLN),
+        thp[0] ? thp : "?");
+    out("- date: %s; source: %s\n", date, rev[0] ? rev : "(not a git checkout)");
+    out("- compiler: %s, %s build\n", AK_BENCH_COMPILER, AK_BENCH_BUILD_TYPE);
+    out("- command: `%s`\n", command);
+    out("- mode: %s; %d timed runs per pair after one warm-up run; figures are ns per op\n",
+        smoke   ? "SMOKE (tiny scale, figures meaningless)"
+        : quick ? "QUICK (workloads scaled to 1/10: not comparable with a full run)"
+                : "full",
+        runs);
+    out("- pool contenders (tlsf, buddy, slab) get a fresh allocator per run over a pool that\n"
+        "  is mapped and written through beforehand (pre-touched): they pay no page faults,\n"
+        "  the system allocators pay theirs (mostly absorbed by the warm-up run); pools are\n"
+        "  128 MiB, 256 MiB for vec_push_3M and mixed_aligned\n");
+    out("- one process per (workload, contender); jemalloc, mimalloc, tcmalloc come in with\n"
+        "  LD_PRELOAD and each worker checks whose malloc it got; the timed runs go\n"
+        "  round-robin across contenders, so load changes touch all of them alike\n");
+    out("- load average at start: %s\n", load0);
+    for (size_t j = 0; j < NCONTENDERS; j++) {
+        const contender *c = &contenders[j];
+        if (!csel[j])
+            continue;
+        if (c->kind != C_SYS && !c->built)
+            out("- %s: not in this build (configured with -DAK_%s=OFF or not yet present)\n",
+                c->name,
+                !strcmp(c->name, "bitmap_page") ? "BITMAP_PAGE"
+                : !strcmp(c->name, "bitmap_id") ? "BITMAP_ID"
+                : !strcmp(c->name, "tlsf")      ? "TLSF"
+                : !strcmp(c->name, "buddy")     ? "BUDDY"
+                                                : "SLAB");
+        else if (c->kind == C_SYS && strcmp(c->name, "glibc") && !c->preload[0])
+            out("- %s: skipped, not installed (make bench installs it as root on Debian)\n",
+                c->name);
+    }
+    if (md)
+        fflush(md);
+    fflush(stdout);
+
+    /* Run. */
+    double jb0 = 0, jt0 = 0, jb1 = 0, jt1 = 0, own0 = own_cpu_seconds();
+    bool have_j = cpu_jiffies(&jb0, &jt0);
+    double start = now_s();
+    printf("\n");
+    size_t todo = 0, done = 0;
+    for (size_t i = 0; i < ntasks; i++)
+        todo += tasks[i].status == ST_PENDING;
+    for (size_t wi = 0; wi < NWORKLOADS; wi++) {
+        const workload *w = &workloads[wi];
+        task *grp[NCONTENDERS];
+        size_t ng = 0;
+        for (size_t i = 0; i < ntasks; i++)
+            if (tasks[i].w == w && tasks[i].status == ST_PENDING)
+                grp[ng++] = &tasks[i];
+        if (!ng)
+            continue;
+        bool timed = w->kind == K_BYTE || w->kind == K_PAGE || w->kind == K_ID;
+        if (timed) {
+            printf("[%2zu-%zu/%zu] %-22s %zu contenders, %d runs each, in turn ...\n", done + 1,
+                   done + ng, todo, w->name, ng, runs);
+            fflush(stdout);
+            run_group(grp, ng, runs, scale);
+        }
+        for (size_t k = 0; k < ng; k++) {
+            task *t = grp[k];
+            if (!timed) {
+                printf("[%2zu/%zu] %-22s %-11s ", done + 1, todo, w->name, t->c->name);
+                fflush(stdout);
+                run_single(t, repeats, scale);
+            } else {
+                printf("        %-22s %-11s ", "", t->c->name);
+            }
+            done++;
+            if (t->status != ST_OK)
+                printf("FAIL: %s\n", t->msg);
+            else if (t->nruns)
+                printf("%9.2f ns/op  (min %.2f, max %.2f)  %.1f s\n", t->med, t->min, t->max,
+                       t->seconds);
+            else
+                printf("done  %.1f s\n", t->seconds);
+            fflush(stdout);
+        }
+    }
+    double wall = now_s() - start;
+    double own = own_cpu_seconds() - own0;
+    have_j = have_j && cpu_jiffies(&jb1, &jt1);
+
+    check_targets();
+
+    out("\n## Results\n");
+    out("\nns per op: median, min and max of the timed runs, in the worker's CPU time (user +\n"
+        "system, page faults included; time spent descheduled on a busy machine is not);\n"
+        "ratio = median / glibc median;\n"
+        "latency of single calls (p99.9 / max, ns) from the checking runs: the same calls\n"
+        "replayed 3 times, each call's latency its minimum over the replays (so an interrupt\n"
+        "that hit one replay does not count as the allocator's), timed with %s\n"
+        "(resolution and cost about %.0f ns per reading, not subtracted).\n",
+        timer_name, timer_overhead_ns < 0 ? 0 : timer_overhead_ns);
+    if (rt_seen >= 0)
+        out("Latency runs %s under SCHED_FIFO pinned to one CPU%s.\n",
+            rt_seen ? "ran" : "did not all run",
+            rt_seen ? " (no time slices lost to other processes; interrupts remain)"
+                    : " (not permitted: maxima include time slices lost to other processes)");
+    perf_table(K_BYTE, K_BYTE);
+    perf_table(K_PAGE, K_ID);
+    scaling_table();
+    memory_table();
+
+    int met = 0, missed = 0, unchecked = 0;
+    for (int i = 0; i < ntargets; i++)
+        met += targets[i].status == T_MET, missed += targets[i].status == T_MISSED,
+            unchecked += targets[i].status == T_UNCHECKED;
+    out("\n## Targets\n\n");
+    for (int i = 0; i < ntargets; i++)
+        out("- [%s] %s: %s\n",
+            targets[i].status == T_MET      ? "met"
+            : targets[i].status == T_MISSED ? "MISSED"
+                                            : "not checked",
+            targets[i].what, targets[i].detail);
+    out("\ntargets met: %d of %d", met, met + missed);
+    if (unchecked)
+        out(" (%d not checked)", unchecked);
+    out("\n");
+    if (missed) {
+        out("missed:");
+        for (int i = 0; i < ntargets; i++)
+            if (targets[i].status == T_MISSED)
+                out(" %s;", targets[i].what);
+        out("\n");
+    }
+
+    /* A failure of allockit's allocators or of the glibc baseline fails the
+     * run; one of a preloaded third-party allocator (a bug of its own, e.g.
+     * a misaligned block) is reported but does not. */
+    size_t failed = 0, failed_ours = 0;
+    for (size_t i = 0; i < ntasks; i++) {
+        const contender *c = tasks[i].c;
+        bool third_party = c->kind == C_SYS && strcmp(c->name, "glibc") != 0;
+        failed += tasks[i].status == ST_FAIL;
+        failed_ours += tasks[i].status == ST_FAIL && !third_party;
+    }
+
+    out("\n## Run\n\n");
+    char load1[128];
+    read_first_line("/proc/loadavg", load1, sizeof(load1));
+    out("- wall time %.0f s; load average at end: %s\n", wall, load1);
+    if (have_j && jt1 > jt0) {
+        double hz = (double)sysconf(_SC_CLK_TCK);
+        double busy = (jb1 - jb0) / hz, others = busy - own;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        out("- other processes used %.0f%% of the machine's CPU time during the run "
+            "(%.0f of %.0f CPU-seconds): %s\n",
+            100.0 * (others < 0 ? 0 : others) / (wall * (double)ncpu), others < 0 ? 0 : others,
+            wall * (double)ncpu,
+            others / (wall * (double)ncpu) > 0.25 ? "a noisy machine, compare min columns"
+                                                  : "a quiet machine");
+    }
+    char why[256] = "";
+    bool chart = write_chart(out_dir, why, sizeof(why));
+    write_csv(csvpath);
+    out("- files: %s, %s", mdpath, csvpath);
+    if (chart)
+        out(", %s/chart.svg", out_dir);
+    for (size_t i = 0; i < ntasks; i++)
+        if (tasks[i].heapmap[0])
+            out(", %s", tasks[i].heapmap);
+    out("\n");
+    if (!chart)
+        out("- chart skipped: %s\n", why);
+    if (failed) {
+        out("\n%zu of %zu runs FAILED (a workload found a wrong result or the worker died):\n",
+            failed, ntasks);
+        for (size_t i = 0; i < ntasks; i++)
+            if (tasks[i].status == ST_FAIL)
+                out("- %s / %s: %s\n", tasks[i].w->name, tasks[i].c->name, tasks[i].msg);
+        if (failed > failed_ours)
+            out("(%zu of them third-party allocators: reported, not counted in the exit status)\n",
+                failed - failed_ours);
+    }
+    if (md)
+        fclose(md);
+    return failed_ours ? 1 : 0;
+}

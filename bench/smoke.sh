@@ -1,0 +1,56 @@
+#!/bin/sh
+# bench_smoke: run akbench at a tiny scale and check that every workload ran
+# against every contender this build has, each with an "ok" row in
+# results.csv, and that the report files exist.
+# usage: smoke.sh AKBENCH OUTDIR
+set -u
+akbench=$1; out=$2
+rm -rf "$out"; mkdir -p "$out"
+fail() { echo "bench_smoke: FAIL: $*"; exit 1; }
+
+# The workloads the benchmark promises; a name that disappears is a defect.
+for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K \
+         small_churn mixed_aligned page_single_1M page_mixed page_64_aligned \
+         id_churn_1M latency_scaling memory heap_map; do
+    BENCH_FILTER=$w "$akbench" --list >/dev/null 2>&1 || fail "akbench does not know workload $w"
+done
+
+BENCH_SMOKE=1 BENCH_OUT="$out" BENCH_FILTER= "$akbench" >"$out/log.txt" 2>&1
+rc=$?
+cat "$out/log.txt"
+[ $rc -eq 0 ] || fail "akbench exited with status $rc"
+[ -s "$out/results.csv" ] || fail "no results.csv"
+[ -s "$out/results.md" ] || fail "no results.md"
+
+expected=$(BENCH_FILTER= "$akbench" --list)
+[ -n "$expected" ] || fail "akbench --list is empty"
+n=0
+for pair in $expected; do
+    w=${pair%,*}; c=${pair#*,}
+    row=$(grep -E "^[a-z_]+,$w,$c," "$out/results.csv" | head -1)
+    [ -n "$row" ] || fail "no row for $w / $c in results.csv"
+    case "$c,$row" in
+    *'"ok"' | *',"skipped: '*) ;;
+    # A preloaded third-party malloc may have bugs of its own (the row then
+    # says FAIL with the reason); allockit's allocators and glibc may not.
+    jemalloc,*',"fail: '* | mimalloc,*',"fail: '* | tcmalloc,*',"fail: '*)
+        echo "bench_smoke: note: $w / $c failed: $row" ;;
+    *) fail "row for $w / $c is not ok: $row" ;;
+    esac
+    case "$row" in
+    perf,*'"ok"')
+        # runs and a positive median
+        echo "$row" | awk -F, '{ exit !($4 >= 1 && $5 > 0) }' || fail "no timing in: $row" ;;
+    esac
+    n=$((n + 1))
+done
+# Every byte workload has the glibc baseline.
+for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K small_churn mixed_aligned; do
+    grep -q "^perf,$w,glibc,.*\"ok\"$" "$out/results.csv" || fail "no glibc row for $w"
+done
+grep -q "targets met:" "$out/log.txt" || fail "no targets summary"
+for f in $(grep '^heap_map,' "$out/results.csv" | grep '"ok"$' | sed 's/.*,svg,"\([^"]*\)".*/\1/'); do
+    grep -q "<rect" "$f" || fail "heap map $f has no rectangles"
+done
+echo "bench_smoke: $n rows checked"
+echo "1 passed, 0 failed"

@@ -1,0 +1,425 @@
+/* libakmalloc.so: the process's malloc family served by an ak_heap, for
+ * LD_PRELOAD=libakmalloc.so.
+ *
+ * One global heap over the OS source (see <allockit/heap.h>), created on
+ * the first call. Environment, read without allocating (a scan of environ,
+ * or /proc/self/environ when environ is not set up yet):
+ *   AK_MALLOC=tlsf|buddy|slab   the allocator (only those built in; an
+ *                               unknown name falls back to the default
+ *                               with a message on stderr)
+ *   AK_MALLOC_STATS=1           print the heap's statistics to stderr at
+ *                               exit (write(2) only)
+ *
+ * Start-up: nothing here calls dlsym or the libc allocator. A call that
+ * arrives while the heap is being built on the same thread (a libc routine
+ * the set-up uses may allocate) is served from a small static bootstrap
+ * area whose blocks are never reused; other threads wait for the set-up to
+ * finish. Pointers this library did not hand out (the bootstrap area, or
+ * memory from before it was loaded) are ignored by free and reported as 0
+ * by malloc_usable_size.
+ */
+#define _GNU_SOURCE 1
+#include <allockit.h>
+#include <allockit/heap.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+
+extern char **environ;
+
+/* Not declared by every libc (glibc dropped cfree); ours to export. */
+void cfree(void *ptr);
+const char *ak_malloc_backend(void);
+
+/* ------------------------------------------------------------------ */
+/* The allocators this build can use                                    */
+/* ------------------------------------------------------------------ */
+
+#if AK_HAVE_TLSF
+static ak_tlsf backend_tlsf;
+static ak_byte_allocator make_tlsf(void)
+{
+    return ak_tlsf_as_byte(&backend_tlsf);
+}
+#endif
+#if AK_HAVE_BUDDY
+static ak_buddy backend_buddy;
+static ak_byte_allocator make_buddy(void)
+{
+    return ak_buddy_as_byte(&backend_buddy);
+}
+#endif
+#if AK_HAVE_SLAB
+static ak_slab backend_slab;
+static ak_byte_allocator make_slab(void)
+{
+    return ak_slab_as_byte(&backend_slab);
+}
+#endif
+
+typedef struct backend_choice {
+    const char *name;
+    ak_byte_allocator (*make)(void);
+} backend_choice;
+
+/* In order of preference: the first one is the default (see README in
+ * hosted/ for the measurements behind the order). */
+static const backend_choice backends[] = {
+#if AK_HAVE_TLSF
+    {"tlsf", make_tlsf},
+#endif
+#if AK_HAVE_SLAB
+    {"slab", make_slab},
+#endif
+#if AK_HAVE_BUDDY
+    {"buddy", make_buddy},
+#endif
+};
+_Static_assert(sizeof backends / sizeof backends[0] > 0, "libakmalloc needs an allocator");
+
+/* ------------------------------------------------------------------ */
+/* State                                                               */
+/* ------------------------------------------------------------------ */
+
+enum { ST_NONE, ST_INIT, ST_READY, ST_FAILED };
+
+static ak_heap heap_obj;
+static int state;
+static _Thread_local int init_here TLS_IE;
+static int print_stats;
+static int stats_fd = 2;
+static const char *backend_name = "?";
+
+static void say(const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR)
+                continue;
+            return;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Bootstrap area: for calls made while the heap is being built        */
+/* ------------------------------------------------------------------ */
+
+#define BOOT_SIZE (64u * 1024u)
+static _Alignas(64) unsigned char boot_area[BOOT_SIZE];
+static size_t boot_used;
+
+static bool in_boot(const void *p)
+{
+    return (const unsigned char *)p >= boot_area &&
+           (const unsigned char *)p < boot_area + BOOT_SIZE;
+}
+
+/* Each block: its size in the 16 bytes before it. Never freed. */
+static void *boot_alloc(size_t size, size_t align)
+{
+    if (align < 16)
+        align = 16;
+    size_t at = (boot_used + 16 + align - 1) & ~(align - 1);
+    if (at > BOOT_SIZE || size > BOOT_SIZE - at) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    boot_used = at + size;
+    memcpy(boot_area + at - 16, &size, sizeof size);
+    return boot_area + at;
+}
+
+static size_t boot_size(const void *p)
+{
+    size_t size;
+    memcpy(&size, (const unsigned char *)p - 16, sizeof size);
+    return size;
+}
+
+/* ------------------------------------------------------------------ */
+/* Environment without allocating                                      */
+/* ------------------------------------------------------------------ */
+
+static bool env_match(const char *entry, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    if (strncmp(entry, name, n) != 0 || entry[n] != '=')
+        return false;
+    size_t i = 0;
+    for (const char *v = entry + n + 1; *v && i + 1 < cap; v++)
+        out[i++] = *v;
+    out[i] = 0;
+    return true;
+}
+
+static char environ_copy[32768];
+
+static bool env_get(const char *name, char *out, size_t cap)
+{
+    if (environ) {
+        for (char **e = environ; *e; e++)
+            if (env_match(*e, name, out, cap))
+                return true;
+        return false;
+    }
+    /* Too early for environ (called from the dynamic loader): ask the
+     * kernel. Only the set-up thread gets here, so one buffer will do. */
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    size_t len = 0;
+    for (;;) {
+        ssize_t r = read(fd, environ_copy + len, sizeof environ_copy - 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+        if (len == sizeof environ_copy - 1)
+            break;
+    }
+    close(fd);
+    environ_copy[len] = 0;
+    for (size_t i = 0; i < len; i += strlen(environ_copy + i) + 1)
+        if (env_match(environ_copy + i, name, out, cap))
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-up                                                              */
+/* ------------------------------------------------------------------ */
+
+static void heap_setup(void)
+{
+    int saved = errno;
+    char want[32], flag[8];
+    const backend_choice *b = &backends[0];
+    if (env_get("AK_MALLOC", want, sizeof want) && want[0]) {
+        const backend_choice *found = NULL;
+        for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+            if (strcmp(backends[i].name, want) == 0)
+                found = &backends[i];
+        if (found) {
+            b = found;
+        } else {
+            say("akmalloc: AK_MALLOC=");
+            say(want);
+            say(" is not built in; using ");
+            say(b->name);
+            say("\n");
+        }
+    }
+    if (env_get("AK_MALLOC_STATS", flag, sizeof flag))
+        print_stats = flag[0] && strcmp(flag, "0") != 0;
+    if (print_stats) {
+        /* A copy of stderr: some programs close fd 2 before exiting
+         * (coreutils' close_stdout), and the report comes after that. */
+        int fd = fcntl(2, F_DUPFD_CLOEXEC, 64);
+        if (fd >= 0)
+            stats_fd = fd;
+    }
+    ak_heap_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.backend = b->make();
+    backend_name = b->name;
+    ak_error e = ak_heap_init(&heap_obj, &cfg);
+    __atomic_store_n(&state, e == AK_OK ? ST_READY : ST_FAILED, __ATOMIC_RELEASE);
+    errno = saved;
+}
+
+/* The heap, or NULL when the caller must use the bootstrap area. */
+static ak_heap *heap_slow(void)
+{
+    int expected = ST_NONE;
+    if (__atomic_compare_exchange_n(&state, &expected, ST_INIT, false, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        init_here = 1;
+        heap_setup();
+        init_here = 0;
+    } else if (init_here) {
+        return NULL;
+    } else {
+        while (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_INIT)
+            sched_yield();
+    }
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_READY) {
+        say("akmalloc: cannot set up the heap (mmap refused?)\n");
+        abort();
+    }
+    return &heap_obj;
+}
+
+static inline ak_heap *heap(void)
+{
+    if (__builtin_expect(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY, 1))
+        return &heap_obj;
+    return heap_slow();
+}
+
+/* The heap if it exists (for calls that take a pointer: before the heap
+ * exists no pointer can be from it). */
+static inline ak_heap *heap_if_ready(void)
+{
+    return __atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY ? &heap_obj : NULL;
+}
+
+__attribute__((destructor)) static void akmalloc_at_exit(void)
+{
+    if (print_stats && heap_if_ready())
+        ak_heap_write_stats(&heap_obj, stats_fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* The malloc family                                                   */
+/* ------------------------------------------------------------------ */
+
+EXPORT void *malloc(size_t size)
+{
+    ak_heap *h = heap();
+    return h ? ak_heap_malloc(h, size) : boot_alloc(size, 16);
+}
+
+EXPORT void free(void *ptr)
+{
+    ak_heap *h;
+    if (!ptr || in_boot(ptr) || !(h = heap_if_ready()))
+        return;
+    ak_heap_free(h, ptr);
+}
+
+EXPORT void cfree(void *ptr)
+{
+    free(ptr);
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+    ak_heap *h = heap();
+    if (h)
+        return ak_heap_calloc(h, n, size);
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return boot_alloc(total, 16); /* static storage: already zero */
+}
+
+EXPORT void *realloc(void *ptr, size_t size)
+{
+    ak_heap *h = heap();
+    if (ptr && in_boot(ptr)) {
+        void *q = h ? ak_heap_malloc(h, size) : boot_alloc(size, 16);
+        if (q) {
+            size_t old = boot_size(ptr);
+            memcpy(q, ptr, old < size ? old : size);
+        }
+        return q;
+    }
+    if (!h)
+        return ptr ? NULL : boot_alloc(size, 16);
+    return ak_heap_realloc(h, ptr, size);
+}
+
+EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(ptr, total);
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size)
+{
+    ak_heap *h = heap();
+    if (h)
+        return ak_heap_aligned_alloc(h, align, size);
+    if (!align || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return boot_alloc(size, align);
+}
+
+EXPORT void *memalign(size_t align, size_t size)
+{
+    ak_heap *h = heap();
+    if (h)
+        return ak_heap_memalign(h, align, size);
+    if (!align || (align & (align - 1))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return boot_alloc(size, align);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size)
+{
+    ak_heap *h = heap();
+    if (h)
+        return ak_heap_posix_memalign(h, out, align, size);
+    if (align < sizeof(void *) || (align & (align - 1)))
+        return EINVAL;
+    void *p = boot_alloc(size, align);
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+EXPORT void *valloc(size_t size)
+{
+    ak_heap *h = heap();
+    return h ? ak_heap_valloc(h, size) : boot_alloc(size, 4096);
+}
+
+EXPORT void *pvalloc(size_t size)
+{
+    ak_heap *h = heap();
+    if (h)
+        return ak_heap_pvalloc(h, size);
+    return boot_alloc((size + 4095) & ~(size_t)4095, 4096);
+}
+
+EXPORT size_t malloc_usable_size(void *ptr)
+{
+    if (!ptr)
+        return 0;
+    if (in_boot(ptr))
+        return boot_size(ptr);
+    ak_heap *h = heap_if_ready();
+    return h ? ak_heap_malloc_usable_size(h, ptr) : 0;
+}
+
+/* Nothing to trim: chunks are kept for reuse and large blocks are already
+ * unmapped on free. (Without this, glibc's malloc_trim would set up its
+ * own arena for nothing.) */
+EXPORT int malloc_trim(size_t pad)
+{
+    (void)pad;
+    return 0;
+}
+
+/** The allocator serving this process ("tlsf", ...): lets a program (or a
+ *  test) see that libakmalloc is loaded and which backend it chose. */
+EXPORT const char *ak_malloc_backend(void)
+{
+    heap();
+    return backend_name;
+}

@@ -1,0 +1,565 @@
+/* ak_heap: the malloc-family semantics one by one, over every byte
+ * allocator of the build (and the test double), with the OS source and with
+ * a fixed pool. Ends with the measured per-block overhead per allocator. */
+#define _GNU_SOURCE 1
+#include "heap_backends.h"
+#include "testlib.h"
+#include <allockit/heap.h>
+#include <errno.h>
+#include <unistd.h>
+
+static const heap_backend *cur;
+static ak_heap H;
+static _Alignas(64) unsigned char pool_mem[4u << 20];
+
+static void open_os(unsigned flags)
+{
+    ak_heap_config cfg = {.backend = cur->make(), .flags = flags};
+    CHECK_OK(ak_heap_init(&H, &cfg));
+}
+
+static void open_pool(size_t size, unsigned flags)
+{
+    ak_heap_config cfg = {
+        .backend = cur->make(), .pool = pool_mem, .pool_size = size, .flags = flags};
+    CHECK_OK(ak_heap_init(&H, &cfg));
+}
+
+static void close_heap(void)
+{
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    ak_heap_destroy(&H);
+}
+
+static bool aligned(const void *p, size_t a)
+{
+    return ((uintptr_t)p & (a - 1)) == 0;
+}
+
+static uint64_t frees_so_far(void)
+{
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    return s.cache_frees + s.slow_frees;
+}
+
+/* ---- malloc / free ---- */
+
+static void test_malloc_basic(void)
+{
+    open_os(0);
+    void *ps[64];
+    for (size_t i = 0; i < 64; i++) {
+        size_t n = i * 37 + (i & 1);
+        ps[i] = ak_heap_malloc(&H, n);
+        CHECK(ps[i] != NULL);
+        CHECK(aligned(ps[i], AK_HEAP_HEADER));
+        CHECK(ak_heap_owns(&H, ps[i]));
+        CHECK(ak_heap_malloc_usable_size(&H, ps[i]) >= n);
+        ak_pattern_fill(ps[i], n, i);
+    }
+    for (size_t i = 0; i < 64; i++)
+        CHECK(ak_pattern_ok(ps[i], i * 37 + (i & 1), i));
+    for (size_t i = 0; i < 64; i++)
+        ak_heap_free(&H, ps[i]);
+    ak_heap_free(&H, NULL); /* no-op */
+    close_heap();
+}
+
+static void test_malloc_zero(void)
+{
+    open_os(0);
+    void *a = ak_heap_malloc(&H, 0);
+    void *b = ak_heap_malloc(&H, 0);
+    CHECK(a && b && a != b);
+    CHECK(ak_heap_owns(&H, a));
+    ak_heap_free(&H, a);
+    ak_heap_free(&H, b);
+    close_heap();
+}
+
+static void test_malloc_enomem(void)
+{
+    open_os(0);
+    errno = 0;
+    CHECK(ak_heap_malloc(&H, SIZE_MAX) == NULL);
+    CHECK(errno == ENOMEM);
+    errno = 0;
+    CHECK(ak_heap_malloc(&H, SIZE_MAX - 8) == NULL);
+    CHECK(errno == ENOMEM);
+    errno = 0;
+    CHECK(ak_heap_malloc(&H, SIZE_MAX / 2) == NULL);
+    CHECK(errno == ENOMEM);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.failed == 3);
+    close_heap();
+}
+
+/* A pool runs dry, answers ENOMEM, and recovers when a block is freed. */
+static void test_pool_exhaustion(void)
+{
+    open_pool(256u << 10, AK_HEAP_NO_THREAD_CACHE);
+    void *ps[4096];
+    size_t n = 0;
+    errno = 0;
+    while (n < 4096 && (ps[n] = ak_heap_malloc(&H, 1000)) != NULL) {
+        CHECK((unsigned char *)ps[n] >= pool_mem &&
+              (unsigned char *)ps[n] < pool_mem + sizeof pool_mem);
+        n++;
+    }
+    CHECK(n > 0 && n < 4096);
+    CHECK(errno == ENOMEM);
+    ak_heap_free(&H, ps[n / 2]);
+    ps[n / 2] = ak_heap_malloc(&H, 1000);
+    CHECK(ps[n / 2] != NULL);
+    for (size_t i = 0; i < n; i++)
+        ak_heap_free(&H, ps[i]);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.backend_used == 0);
+    CHECK(s.direct_blocks == 0);
+    close_heap();
+}
+
+/* ---- calloc ---- */
+
+static void test_calloc(void)
+{
+    open_os(0);
+    /* Dirty some blocks, free them, then calloc must still give zeros. */
+    for (size_t n = 1; n < 5000; n = n * 3 + 1) {
+        unsigned char *p = ak_heap_malloc(&H, n);
+        CHECK(p);
+        memset(p, 0xa5, n);
+        ak_heap_free(&H, p);
+        unsigned char *q = ak_heap_calloc(&H, n, 1);
+        CHECK(q);
+        for (size_t i = 0; i < n; i++)
+            CHECKF(q[i] == 0, "calloc(%zu) byte %zu is %u", n, i, q[i]);
+        ak_heap_free(&H, q);
+    }
+    unsigned char *big = ak_heap_calloc(&H, 1u << 20, 3);
+    CHECK(big && big[0] == 0 && big[(3u << 20) - 1] == 0);
+    ak_heap_free(&H, big);
+    errno = 0;
+    CHECK(ak_heap_calloc(&H, SIZE_MAX / 2 + 1, 2) == NULL);
+    CHECK(errno == ENOMEM);
+    errno = 0;
+    CHECK(ak_heap_calloc(&H, 2, SIZE_MAX / 2 + 1) == NULL);
+    CHECK(errno == ENOMEM);
+    void *z = ak_heap_calloc(&H, 0, 17);
+    CHECK(z != NULL);
+    ak_heap_free(&H, z);
+    close_heap();
+}
+
+/* ---- realloc ---- */
+
+static void test_realloc(void)
+{
+    open_os(0);
+    /* realloc(NULL, n) is malloc(n). */
+    unsigned char *p = ak_heap_realloc(&H, NULL, 10);
+    CHECK(p && ak_heap_owns(&H, p));
+    ak_pattern_fill(p, 10, 7);
+    /* Growing through every size range keeps the contents. */
+    size_t n = 10;
+    for (size_t want = 11; want < (4u << 20); want = want * 2 + 3) {
+        p = ak_heap_realloc(&H, p, want);
+        CHECK(p);
+        CHECK(ak_pattern_ok(p, n, 7));
+        ak_pattern_fill(p, want, 7);
+        n = want;
+    }
+    /* Shrinking keeps the prefix. */
+    for (size_t want = n / 3; want > 0; want /= 3) {
+        p = ak_heap_realloc(&H, p, want);
+        CHECK(p);
+        CHECK(ak_pattern_ok(p, want, 7));
+    }
+    /* A request that cannot be met leaves the block alone. */
+    errno = 0;
+    CHECK(ak_heap_realloc(&H, p, SIZE_MAX - 4) == NULL);
+    CHECK(errno == ENOMEM);
+    CHECK(ak_pattern_ok(p, 1, 7));
+    /* realloc(p, 0) frees p and returns NULL (documented). */
+    uint64_t before = frees_so_far();
+    CHECK(ak_heap_realloc(&H, p, 0) == NULL);
+    CHECK(frees_so_far() == before + 1);
+    close_heap();
+}
+
+static void test_realloc_in_place(void)
+{
+    open_os(0);
+    /* Within a size class: the same pointer. */
+    void *p = ak_heap_malloc(&H, 100);
+    CHECK(ak_heap_realloc(&H, p, 112) == p);
+    CHECK(ak_heap_realloc(&H, p, 20) == p);
+    ak_heap_free(&H, p);
+    /* A large mapped block shrinking stays where it is. */
+    unsigned char *q = ak_heap_malloc(&H, 8u << 20);
+    CHECK(q);
+    ak_pattern_fill(q, 4096, 3);
+    unsigned char *r = ak_heap_realloc(&H, q, 6u << 20);
+    CHECK(r == q);
+    CHECK(ak_pattern_ok(r, 4096, 3));
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.realloc_in_place >= 1);
+    ak_heap_free(&H, r);
+    close_heap();
+}
+
+static void test_reallocarray(void)
+{
+    open_os(0);
+    int *a = ak_heap_reallocarray(&H, NULL, 10, sizeof(int));
+    CHECK(a);
+    for (int i = 0; i < 10; i++)
+        a[i] = i;
+    a = ak_heap_reallocarray(&H, a, 1000, sizeof(int));
+    CHECK(a);
+    for (int i = 0; i < 10; i++)
+        CHECK(a[i] == i);
+    errno = 0;
+    CHECK(ak_heap_reallocarray(&H, a, SIZE_MAX / 2, 4) == NULL);
+    CHECK(errno == ENOMEM);
+    CHECK(a[9] == 9);
+    ak_heap_free(&H, a);
+    close_heap();
+}
+
+/* ---- aligned allocations ---- */
+
+static void test_aligned_alloc(void)
+{
+    open_os(0);
+    for (size_t a = 1; a <= (1u << 16); a <<= 1) {
+        for (size_t n = 1; n < 3000; n = n * 5 + 3) {
+            void *p = ak_heap_aligned_alloc(&H, a, n);
+            CHECKF(p && aligned(p, a), "aligned_alloc(%zu, %zu)", a, n);
+            CHECK(ak_heap_malloc_usable_size(&H, p) >= n);
+            memset(p, 0x5a, n);
+            ak_heap_free(&H, p);
+        }
+    }
+    errno = 0;
+    CHECK(ak_heap_aligned_alloc(&H, 3, 10) == NULL);
+    CHECK(errno == EINVAL);
+    errno = 0;
+    CHECK(ak_heap_aligned_alloc(&H, 0, 10) == NULL);
+    CHECK(errno == EINVAL);
+    /* A large alignment on a large block (mapped directly). */
+    void *p = ak_heap_aligned_alloc(&H, 1u << 21, 3u << 20);
+    CHECK(p && aligned(p, 1u << 21));
+    memset(p, 1, 3u << 20);
+    ak_heap_free(&H, p);
+    close_heap();
+}
+
+static void test_posix_memalign(void)
+{
+    open_os(0);
+    void *keep = (void *)&keep;
+    void *out = keep;
+    CHECK(ak_heap_posix_memalign(&H, &out, 0, 8) == EINVAL);
+    CHECK(ak_heap_posix_memalign(&H, &out, 3, 8) == EINVAL);
+    CHECK(ak_heap_posix_memalign(&H, &out, sizeof(void *) / 2, 8) == EINVAL);
+    CHECK(ak_heap_posix_memalign(&H, &out, 24, 8) == EINVAL);
+    CHECK(out == keep);
+    errno = 1234;
+    CHECK(ak_heap_posix_memalign(&H, &out, 64, SIZE_MAX - 100) == ENOMEM);
+    CHECK(out == keep);
+    CHECK(errno == 1234);
+    for (size_t a = sizeof(void *); a <= 8192; a <<= 1) {
+        CHECK(ak_heap_posix_memalign(&H, &out, a, 100) == 0);
+        CHECK(out != keep && aligned(out, a));
+        memset(out, 0, 100);
+        ak_heap_free(&H, out);
+    }
+    close_heap();
+}
+
+static void test_memalign_valloc_pvalloc(void)
+{
+    open_os(0);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    void *p = ak_heap_memalign(&H, 48, 10); /* not a power of two: 64 */
+    CHECK(p && aligned(p, 64));
+    ak_heap_free(&H, p);
+    p = ak_heap_memalign(&H, 1, 10);
+    CHECK(p && aligned(p, AK_HEAP_HEADER));
+    ak_heap_free(&H, p);
+    errno = 0;
+    CHECK(ak_heap_memalign(&H, SIZE_MAX / 2 + 2, 10) == NULL);
+    CHECK(errno == EINVAL);
+    p = ak_heap_valloc(&H, 100);
+    CHECK(p && aligned(p, page));
+    ak_heap_free(&H, p);
+    p = ak_heap_pvalloc(&H, 100);
+    CHECK(p && aligned(p, page));
+    CHECK(ak_heap_malloc_usable_size(&H, p) >= page);
+    memset(p, 0, page);
+    ak_heap_free(&H, p);
+    p = ak_heap_pvalloc(&H, 0);
+    CHECK(p && aligned(p, page));
+    ak_heap_free(&H, p);
+    errno = 0;
+    CHECK(ak_heap_pvalloc(&H, SIZE_MAX - 10) == NULL);
+    CHECK(errno == ENOMEM);
+    close_heap();
+}
+
+/* ---- usable size and foreign pointers ---- */
+
+static void test_usable_size(void)
+{
+    open_os(0);
+    CHECK(ak_heap_malloc_usable_size(&H, NULL) == 0);
+    int local;
+    CHECK(ak_heap_malloc_usable_size(&H, &local) == 0);
+    /* Every usable byte may be written without harming a neighbour. */
+    unsigned char *blocks[40];
+    size_t sizes[40];
+    for (size_t i = 0; i < 40; i++) {
+        size_t n = (i * 97) % 3000 + 1;
+        blocks[i] = ak_heap_malloc(&H, n);
+        CHECK(blocks[i]);
+        sizes[i] = ak_heap_malloc_usable_size(&H, blocks[i]);
+        CHECK(sizes[i] >= n);
+        ak_pattern_fill(blocks[i], sizes[i], i);
+    }
+    for (size_t i = 0; i < 40; i++)
+        CHECK(ak_pattern_ok(blocks[i], sizes[i], i));
+    /* realloc keeps what was written in the usable tail too. */
+    blocks[0] = ak_heap_realloc(&H, blocks[0], sizes[0] + 5000);
+    CHECK(blocks[0] && ak_pattern_ok(blocks[0], sizes[0], 0));
+    for (size_t i = 0; i < 40; i++)
+        ak_heap_free(&H, blocks[i]);
+    close_heap();
+}
+
+static void test_foreign_pointers(void)
+{
+    open_os(0);
+    static char outside[100] = "not from the heap";
+    ak_heap_free(&H, outside); /* ignored */
+    CHECK(!ak_heap_owns(&H, outside));
+    /* An interior pointer of a block fails the header check. */
+    unsigned char *p = ak_heap_calloc(&H, 1, 256);
+    CHECK(p);
+    ak_heap_free(&H, p + 64);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.foreign_frees == 1);
+    CHECK(s.bad_frees == 1);
+    /* realloc of a foreign pointer copies and leaves the original. */
+    char *q = ak_heap_realloc(&H, outside, 200);
+    CHECK(q && strcmp(q, "not from the heap") == 0);
+    CHECK(strcmp(outside, "not from the heap") == 0);
+    ak_heap_free(&H, q);
+    ak_heap_free(&H, p);
+    close_heap();
+}
+
+/* ---- memory sources ---- */
+
+static void test_direct_blocks(void)
+{
+    open_os(0);
+    ak_heap_stats s;
+    unsigned char *p = ak_heap_malloc(&H, 1u << 20);
+    CHECK(p && ak_heap_owns(&H, p));
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.direct_blocks == 1 && s.direct_bytes >= (1u << 20));
+    ak_pattern_fill(p, 64, 9);
+    p = ak_heap_realloc(&H, p, 16u << 20);
+    CHECK(p && ak_pattern_ok(p, 64, 9));
+    p[(16u << 20) - 1] = 1;
+    ak_heap_free(&H, p);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.direct_blocks == 0 && s.direct_bytes == 0);
+    /* The threshold rose to the freed block's size: the next one of the
+     * same size comes from the allocator's chunks. */
+    CHECK(s.mmap_threshold > (16u << 20));
+    p = ak_heap_malloc(&H, 1u << 20);
+    CHECK(p && ak_heap_owns(&H, p));
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.direct_blocks == 0);
+    ak_heap_free(&H, p);
+    close_heap();
+}
+
+static void test_fixed_threshold(void)
+{
+    ak_heap_config cfg = {
+        .backend = cur->make(), .mmap_threshold = 64u << 10, .flags = AK_HEAP_FIXED_THRESHOLD};
+    CHECK_OK(ak_heap_init(&H, &cfg));
+    for (int i = 0; i < 3; i++) {
+        void *p = ak_heap_malloc(&H, 100u << 10);
+        ak_heap_stats s;
+        ak_heap_stats_get(&H, &s);
+        CHECK(s.direct_blocks == 1);
+        ak_heap_free(&H, p);
+    }
+    close_heap();
+}
+
+/* The OS source commits chunks as needed: many blocks well beyond the
+ * first chunk all fit and keep their contents. */
+static void test_os_growth(void)
+{
+    open_os(0);
+    enum { N = 3000 };
+    static void *ps[N];
+    for (size_t i = 0; i < N; i++) {
+        ps[i] = ak_heap_malloc(&H, 4000 + i);
+        CHECK(ps[i]);
+        ak_pattern_fill(ps[i], 64, i);
+    }
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.committed >= (size_t)N * 4000);
+    for (size_t i = 0; i < N; i++) {
+        CHECK(ak_pattern_ok(ps[i], 64, i));
+        ak_heap_free(&H, ps[i]);
+    }
+    close_heap();
+}
+
+static void test_bad_config(void)
+{
+    ak_heap_config cfg = {.backend = {0, 0}};
+    CHECK_ERR(ak_heap_init(&H, &cfg), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_heap_init(&H, NULL), AK_ERR_INVALID_PARAM);
+    ak_heap_config c2 = {.backend = cur->make(), .chunk_size = 12345};
+    CHECK_ERR(ak_heap_init(&H, &c2), AK_ERR_INVALID_PARAM);
+    ak_heap_config c3 = {.backend = cur->make(), .pool = pool_mem, .pool_size = 8};
+    CHECK(ak_heap_init(&H, &c3) != AK_OK);
+}
+
+/* ---- thread cache ---- */
+
+static void test_thread_cache(void)
+{
+    open_os(0);
+    void *ps[200];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 200; i++)
+            ps[i] = ak_heap_malloc(&H, 24);
+        for (int i = 0; i < 200; i++)
+            ak_heap_free(&H, ps[i]);
+    }
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.thread_caches == 1);
+    CHECK(s.cache_allocs == 600 && s.cache_frees == 600);
+    CHECK(s.cached_blocks > 0);
+    CHECK(s.refills > 0 && s.refills < 100); /* batches, not one per call */
+    ak_heap_flush_thread_cache(&H);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.cached_blocks == 0);
+    CHECK(s.backend_used < 1024); /* only the cache record itself */
+    close_heap();
+}
+
+static void test_no_thread_cache(void)
+{
+    open_pool(1u << 20, AK_HEAP_NO_THREAD_CACHE);
+    void *p = ak_heap_malloc(&H, 24);
+    ak_heap_free(&H, p);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.thread_caches == 0 && s.cache_allocs == 0);
+    CHECK(s.slow_allocs == 1 && s.slow_frees == 1);
+    CHECK(s.backend_used == 0);
+    close_heap();
+}
+
+/* ---- per-block overhead ---- */
+
+/* Fill a 4 MiB pool with n-byte blocks (no caches), verify that none
+ * overlaps another (pattern check of all), and report pool / count - n. */
+static void overhead_for(size_t n, double *per_block)
+{
+    open_pool(sizeof pool_mem, AK_HEAP_NO_THREAD_CACHE);
+    static void *ps[1 << 18];
+    size_t count = 0;
+    while (count < (1u << 18) && (ps[count] = ak_heap_malloc(&H, n)) != NULL) {
+        ak_pattern_fill(ps[count], n, count);
+        count++;
+    }
+    CHECK(count > 0 && count < (1u << 18));
+    for (size_t i = 0; i < count; i++)
+        CHECK(ak_pattern_ok(ps[i], n, i));
+    for (size_t i = 0; i < count; i++)
+        ak_heap_free(&H, ps[i]);
+    close_heap();
+    *per_block = (double)sizeof pool_mem / (double)count - (double)n;
+}
+
+static double overhead_table[8][4];
+
+static void test_overhead(void)
+{
+    static const size_t sizes[4] = {8, 64, 100, 1000};
+    size_t bi = (size_t)(cur - heap_backends);
+    for (int i = 0; i < 4; i++)
+        overhead_for(sizes[i], &overhead_table[bi][i]);
+}
+
+/* ---- driver ---- */
+
+typedef struct named_test {
+    const char *name;
+    void (*fn)(void);
+} named_test;
+
+#define T(f)                                                                                       \
+    {                                                                                              \
+#f, f                                                                                      \
+    }
+static const named_test tests[] = {
+    T(test_malloc_basic),
+    T(test_malloc_zero),
+    T(test_malloc_enomem),
+    T(test_pool_exhaustion),
+    T(test_calloc),
+    T(test_realloc),
+    T(test_realloc_in_place),
+    T(test_reallocarray),
+    T(test_aligned_alloc),
+    T(test_posix_memalign),
+    T(test_memalign_valloc_pvalloc),
+    T(test_usable_size),
+    T(test_foreign_pointers),
+    T(test_direct_blocks),
+    T(test_fixed_threshold),
+    T(test_os_growth),
+    T(test_bad_config),
+    T(test_thread_cache),
+    T(test_no_thread_cache),
+    T(test_overhead),
+};
+
+int main(int argc, char **argv)
+{
+    ak_test_init(argc, argv, "test_heap");
+    static char names[HEAP_BACKEND_COUNT][sizeof tests / sizeof tests[0]][80];
+    for (size_t b = 0; b < HEAP_BACKEND_COUNT; b++) {
+        cur = &heap_backends[b];
+        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+            snprintf(names[b][i], sizeof names[b][i], "%s[%s]", tests[i].name, cur->name);
+            ak_test_run(names[b][i], tests[i].fn);
+        }
+    }
+    printf("per-block overhead, bytes (4 MiB pool filled with n-byte mallocs, no caches):\n");
+    printf("  %-8s %8s %8s %8s %8s\n", "backend", "n=8", "n=64", "n=100", "n=1000");
+    for (size_t b = 0; b < HEAP_BACKEND_COUNT; b++)
+        printf("  %-8s %8.1f %8.1f %8.1f %8.1f\n", heap_backends[b].name, overhead_table[b][0],
+               overhead_table[b][1], overhead_table[b][2], overhead_table[b][3]);
+    return ak_test_finish();
+}
