@@ -2,6 +2,10 @@
  * on the command line (or found in a directory named there) to the
  * target's LLVMFuzzerTestOneInput. A mismatch aborts inside the target;
  * otherwise prints "N passed, 0 failed". No input at all is a failure. */
+/* 64-bit file offsets on 32-bit hosts too: without them glibc's readdir
+ * and stat fail with EOVERFLOW on file systems whose directory offsets or
+ * inode numbers do not fit 32 bits, and no input would be found. */
+#define _FILE_OFFSET_BITS 64
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
