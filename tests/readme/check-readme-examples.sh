@@ -2,9 +2,11 @@
 # The README's C examples must compile and do what they say: extract every
 # ```c block, build them together against this build of allockit with a
 # main() that exercises each, and run it.
-# usage: check-readme-examples.sh README.md BUILD_INCLUDE_DIR SRC_INCLUDE_DIR LIBALLOCKIT_A CC
+# usage: check-readme-examples.sh README.md BUILD_INCLUDE_DIR SRC_INCLUDE_DIR LIBALLOCKIT_A CC [EMULATOR...]
+# EMULATOR: how to run the program in a cross build (CMAKE_CROSSCOMPILING_EMULATOR).
 set -eu
 readme=$1; geninc=$2; srcinc=$3; lib=$4; cc=$5
+shift 5
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 awk '/^```c$/{on=1; next} /^```/{on=0} on' "$readme" > "$tmp/examples.c"
@@ -30,4 +32,4 @@ int main(void)
 EOC
 "$cc" -std=c11 -Wall -Wextra -Werror -Wno-unused-function -I"$tmp" -I"$geninc" -I"$srcinc" \
     "$tmp/main.c" "$lib" -o "$tmp/readme-examples"
-"$tmp/readme-examples"
+"$@" "$tmp/readme-examples"
