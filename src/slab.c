@@ -503,7 +503,7 @@ static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *c
     unsigned char *obj;
     if (AK_LIKELY(idx != FREE_END)) {
         obj = (unsigned char *)base + (size_t)idx * ci->size;
-        s->free = (uint16_t) * (const uint32_t *)(const void *)obj;
+        s->free = (uint16_t)(*(const uint32_t *)(const void *)obj);
     } else {
         idx = s->bump;
         if (idx == hdr_slot(ci, base))
