@@ -3,7 +3,7 @@
  * padding), and a randomised model test of every query (next free, next
  * in use, find-run with alignment and phase) against a naive scan of a
  * plain byte-per-unit array, at capacities from one word to four levels.
- * --ops scales the model test (default 400000 operations over all
+ * --ops scales the model test (default 1500000 operations over all
  * capacities; --quick 40000). */
 #include "testlib.h"
 
@@ -276,7 +276,7 @@ static void test_model(void)
 {
     ak_rng r;
     ak_rng_seed(&r, ak_t.seed);
-    uint64_t total = ak_test_ops(400000, 40000);
+    uint64_t total = ak_test_ops(1500000, 40000);
     /* Capacities: one word, word edges, two and three levels with partial
      * top words, four levels. Ops are spread by cost of the naive scan. */
     const size_t sizes[] = {1, 2, 63, 64, 65, 129, 640, 4096, 4097, 12345, 262144 + 4097};

@@ -121,7 +121,7 @@ static void test_class_table(void)
         if (s >= 320 && !ak_is_pow2(s))
             want_slab *= 2;
         CHECK(ci.slab_size == want_slab);
-        CHECK(ci.objects_per_slab >= 9 && ci.objects_per_slab * s < ci.slab_size - AK_SLAB_TAIL);
+        CHECK(ci.objects_per_slab >= 14 && ci.objects_per_slab * s < ci.slab_size - AK_SLAB_TAIL);
         size_t lost = ci.slab_size - ci.objects_per_slab * s; /* header and tail */
         CHECKF(lost <= ci.slab_size / 8, "class %zu loses %zu of %zu", s, lost, ci.slab_size);
         if (!ak_is_pow2(s))
@@ -381,6 +381,79 @@ static void test_full_slabs(void)
     CHECK(ak_slab_trim(&a) == AK_SLAB_CLASS_COUNT);
     ak_slab_stats(&a, &st);
     CHECK(st.slabs == 0 && st.tlsf_used_bytes == 0 && st.used_bytes == 0);
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    free_regions();
+}
+
+/* ---- the object freed last is handed out next ---- */
+
+static void test_lifo_reuse(void)
+{
+    ak_slab a;
+    uintptr_t r = region(MIB);
+    CHECK_OK(ak_slab_init(&a, r, MIB));
+    void *p[40], *q;
+    for (unsigned i = 0; i < 40; i++)
+        CHECK_OK(ak_slab_alloc(&a, 100, 8, &p[i]));
+    /* Within the head slab, and from a full slab pushed back to the head. */
+    CHECK_OK(ak_slab_dealloc(&a, p[39], 100, 8));
+    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
+    CHECK(q == p[39]);
+    CHECK_OK(ak_slab_dealloc(&a, p[3], 100, 8));
+    CHECK_OK(ak_slab_dealloc(&a, p[5], 100, 8));
+    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
+    CHECK(q == p[5]);
+    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
+    CHECK(q == p[3]);
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    for (unsigned i = 0; i < 40; i++)
+        CHECK_OK(ak_slab_dealloc(&a, p[i], 100, 8));
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    free_regions();
+}
+
+/* ---- frees that alternate between regions ---- */
+
+static void test_regions_alternate(void)
+{
+    ak_slab a;
+    uintptr_t r = region(4 * MIB);
+    /* Three regions with gaps between them. */
+    CHECK_OK(ak_slab_init(&a, r, MIB));
+    CHECK_OK(ak_slab_add_memory(&a, r + MIB + 4096, MIB));
+    CHECK_OK(ak_slab_add_memory(&a, r + 3 * MIB, MIB));
+    enum { N = 3000 };
+    static void *p[N];
+    static size_t sz[N];
+    unsigned n = 0, in[3] = {0, 0, 0};
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed);
+    while (n < N) {
+        sz[n] = (size_t)ak_rng_below(&rng, 4097);
+        if (ak_slab_alloc(&a, sz[n], 8, &p[n]) != AK_OK)
+            break;
+        uintptr_t q = (uintptr_t)p[n];
+        in[q < r + MIB ? 0 : q < r + 2 * MIB + 4096 ? 1 : 2]++;
+        n++;
+    }
+    CHECK(n > 500);
+    CHECK(in[0] > 0 && in[1] > 0 && in[2] > 0);
+    /* The gaps between regions are nobody's. */
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)(r + MIB + 64), 16, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)(r + 2 * MIB + 8192), 16, 8), AK_ERR_NOT_ALLOCATED);
+    /* Free from both ends, so consecutive frees hop between regions. */
+    for (unsigned i = 0, j = n; i < j;) {
+        CHECK_OK(ak_slab_dealloc(&a, p[i], sz[i], 8));
+        CHECK_ERR(ak_slab_dealloc(&a, p[i], sz[i], 8), AK_ERR_NOT_ALLOCATED);
+        i++;
+        if (i < j) {
+            j--;
+            CHECK_OK(ak_slab_dealloc(&a, p[j], sz[j], 8));
+        }
+        if (i % 256 == 0)
+            CHECK_INVARIANTS(ak_slab_check(&a));
+    }
+    CHECK(ak_slab_used_bytes(&a) == 0);
     CHECK_INVARIANTS(ak_slab_check(&a));
     free_regions();
 }
@@ -1047,6 +1120,8 @@ int main(int argc, char **argv)
     RUN(test_region_errors);
     RUN(test_class_boundaries);
     RUN(test_full_slabs);
+    RUN(test_lifo_reuse);
+    RUN(test_regions_alternate);
     RUN(test_one_cached_empty);
     RUN(test_pressure);
     RUN(test_large);
