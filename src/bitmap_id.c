@@ -1,15 +1,16 @@
 /* Bitmap ID allocator: IDs are the units of one hierarchical bitmap
- * (src/hbitmap.c) of AK_ID_CAPACITY bits kept inside the object; bit i is
- * ID base + i, base being the lowest managed ID.
- *   alloc_id(1, 1): O(L); alloc_id(n, align): one ak_hb_find (worst case
- *   O(capacity/64) words); dealloc/fixed/is_allocated: O(n/64 + L +
- *   log ranges). L = bitmap levels.
+ * (src/hbitmap.c) of AK_ID_CAPACITY + 64 bits kept inside the object; bit
+ * i is ID base + i, base being the lowest managed ID rounded down to a
+ * multiple of 64 (the 64 spare bits pay for the rounding).
+ *   alloc_id(1, 1): O(L), inline; alloc_id(n, align): one ak_hb_find
+ *   (worst case O(capacity/64) word tests, typically a few);
+ *   dealloc/fixed/is_allocated: O(n/64 + L + log ranges). L = levels.
  * Alignment of the ID value becomes a residue on indices: ID base + i is a
  * multiple of A iff i = -base (mod A).
  * Invariants (ak_bitmap_id_check): the bitmap's own (ak_hb_check); free
  * bits only inside range records; the records sorted, disjoint,
- * non-adjacent and inside the window from base; size = IDs of the
- * records; used = size - free bits.
+ * non-adjacent and inside the window from the lowest ID, and base that ID
+ * rounded down to 64; size = IDs of the records; used = size - free bits.
  */
 #include "hbitmap.h"
 #include <allockit/bitmap_id.h>
@@ -155,7 +156,7 @@ const char *ak_bitmap_id_check(const ak_bitmap_id *a)
                              a->size, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->size - a->used)
+    if (ak_hb_count_all_free(&geom, a->bits) != a->size - a->used)
         return "bitmap_id: free bits do not match size - used";
     return (const char *)0;
 }

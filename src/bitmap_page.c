@@ -1,16 +1,21 @@
 /* Bitmap page allocator: pages are the units of one hierarchical bitmap
- * (src/hbitmap.c) of AK_PAGE_ALLOC_CAPACITY_PAGES bits kept inside the
- * object; bit i is the page at address (base + i) * page_size, where base
- * is the lowest managed page number.
- *   alloc one page: O(L); alloc n pages aligned: one ak_hb_find (worst
- *   case O(capacity/64) words, typically O(L) queries); alloc_at and
+ * (src/hbitmap.c) of AK_PAGE_ALLOC_CAPACITY_PAGES + 64 bits kept inside
+ * the object; bit i is the page at address (base + i) * page_size, where
+ * base is the lowest managed page number rounded down to a multiple of 64
+ * (the 64 spare bits pay for the rounding, so the full capacity is usable
+ * from any first page, and no capacity goes to reaching a 1 GiB boundary).
+ *   alloc one page: O(L), inline; alloc n pages aligned: one ak_hb_find
+ *   (worst case O(capacity/64) word tests, typically a few); alloc_at and
  *   dealloc: O(n/64 + L + log regions). L = bitmap levels (<= 5).
  * Address alignment is turned into a residue on indices: the address of
- * index i is a multiple of A pages iff i = -base (mod A).
+ * index i is a multiple of A pages iff i = -base (mod A); with base a
+ * multiple of 64 that residue is 0 for A <= 64 and a multiple of 64 above,
+ * so aligned starts fall on bit 0 of bitmap words.
  * Invariants (ak_bitmap_page_check): the bitmap's own (ak_hb_check); free
  * bits only inside region records; the records sorted, disjoint,
- * non-adjacent, inside the capacity window starting at base; total = pages
- * of the records; used = total - free bits.
+ * non-adjacent, inside the capacity window from the lowest managed page,
+ * and base that page rounded down to 64; total = pages of the records;
+ * used = total - free bits.
  */
 #include "hbitmap.h"
 #include <allockit/bitmap_page.h>
@@ -206,7 +211,7 @@ const char *ak_bitmap_page_check(const ak_bitmap_page *a)
                              a->base, CAPACITY, a->total, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->total - a->used)
+    if (ak_hb_count_all_free(&geom, a->bits) != a->total - a->used)
         return "bitmap_page: free bits do not match total - used";
     return (const char *)0;
 }

@@ -84,7 +84,7 @@ static void test_zero_initialised(void)
     CHECK_ERR(ak_bitmap_id_dealloc_id(&z, 0, 1), AK_ERR_NOT_ALLOCATED);
     CHECK(!ak_bitmap_id_is_allocated(&z, 0));
     CHECK(id == 77);
-    CHECK_OK(ak_bitmap_id_add_memory(&z, 100, 10));
+    CHECK_OK(ak_bitmap_id_add_memory(&z, 100, CAP < 10 ? CAP : 10));
     CHECK_OK(ak_bitmap_id_alloc_id(&z, 1, 1, &id));
     CHECK(id == 100);
     CHECK_ID(&z);
@@ -93,6 +93,10 @@ static void test_zero_initialised(void)
 static void test_errors(void)
 {
     size_t id = 77;
+    if (CAP < 200) {
+        printf("(capacity too small, skipped) ");
+        return;
+    }
     memset(&ids, 0x3c, sizeof ids); /* init works on garbage */
     CHECK_ERR(ak_bitmap_id_init(&ids, 0, 0), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_bitmap_id_init(&ids, SIZE_MAX, 2), AK_ERR_INVALID_PARAM);
@@ -208,6 +212,10 @@ static void test_ranges_and_rebase(void)
 static void test_top_ids(void)
 {
     size_t id;
+    if (CAP < 100) {
+        printf("(capacity too small, skipped) ");
+        return;
+    }
     const size_t start = SIZE_MAX - 100;
     CHECK_OK(ak_bitmap_id_init(&ids, start, 100)); /* up to SIZE_MAX - 1 */
     CHECK_ERR(ak_bitmap_id_add_memory(&ids, SIZE_MAX, 1), AK_ERR_INVALID_PARAM);
@@ -227,6 +235,10 @@ static void test_top_ids(void)
 static void test_interface(void)
 {
     ak_id_allocator h = ak_bitmap_id_as_id(&ids);
+    if (CAP < 64) {
+        printf("(capacity too small, skipped) ");
+        return;
+    }
     CHECK(strcmp(ak_id_name(h), "bitmap_id") == 0);
     CHECK(h.ops->check != NULL && h.self == &ids);
     CHECK_OK(ak_id_init(h, 10, 20));

@@ -3,7 +3,7 @@
  * padding), and a randomised model test of every query (next free, next
  * in use, find-run with alignment and phase) against a naive scan of a
  * plain byte-per-unit array, at capacities from one word to four levels.
- * --ops scales the model test (default 400000 operations over all
+ * --ops scales the model test (default 1500000 operations over all
  * capacities; --quick 40000). */
 #include "testlib.h"
 
@@ -85,6 +85,7 @@ static void pair_verify_bits(const hb_pair *p)
     for (size_t i = 0; i < p->n; i++)
         expect += p->model[i];
     CHECK(ak_hb_count_free(p->w, 0, p->n) == expect);
+    CHECK(ak_hb_count_all_free(&p->g, p->w) == expect);
     CHECK_INVARIANTS(ak_hb_check(&p->g, p->w));
 }
 
@@ -163,6 +164,34 @@ static void test_empty_and_full(void)
         CHECK(ak_hb_next_free(&p.g, p.w, 0) == AK_HB_NONE);
         pair_free(&p);
     }
+}
+
+/* The checker sees corruption in uniform (all in use / all free) groups
+ * of words as well as in mixed ones. */
+static void test_check_detects(void)
+{
+    hb_pair p;
+    pair_new(&p, 4096 * 3 + 70);
+    const ak_hb_geom *g = &p.g;
+    uint64_t *w = p.w;
+    uint64_t *corrupt[] = {&w[5],      &w[4096 / 64 + 7],   &w[g->any[1]],   &w[g->full[1] + 1],
+                           &w[g->cls], &w[g->cls + 12 + 3], &w[g->dirty[2]], &w[g->any[2]]};
+    for (int state = 0; state < 3; state++) {
+        if (state == 1)
+            pair_set(&p, 0, p.n, 1); /* all free */
+        if (state == 2)
+            pair_set(&p, 100, 5000, 0); /* mixed */
+        if (state == 2)                 /* bring the classes up to date */
+            (void)ak_hb_find(&p.g, p.w, 0, 3, 1, 0);
+        CHECK_INVARIANTS(ak_hb_check(g, w));
+        for (size_t i = 0; i < sizeof corrupt / sizeof corrupt[0]; i++) {
+            *corrupt[i] ^= 4;
+            CHECKF(ak_hb_check(g, w) != NULL, "state %d corruption %zu not seen", state, i);
+            *corrupt[i] ^= 4;
+        }
+        CHECK_INVARIANTS(ak_hb_check(g, w));
+    }
+    pair_free(&p);
 }
 
 static void test_runs_across_words(void)
@@ -276,7 +305,7 @@ static void test_model(void)
 {
     ak_rng r;
     ak_rng_seed(&r, ak_t.seed);
-    uint64_t total = ak_test_ops(400000, 40000);
+    uint64_t total = ak_test_ops(1500000, 40000);
     /* Capacities: one word, word edges, two and three levels with partial
      * top words, four levels. Ops are spread by cost of the naive scan. */
     const size_t sizes[] = {1, 2, 63, 64, 65, 129, 640, 4096, 4097, 12345, 262144 + 4097};
@@ -297,6 +326,7 @@ int main(int argc, char **argv)
     ak_test_init(argc, argv, "test_hbitmap");
     RUN(test_geometry);
     RUN(test_empty_and_full);
+    RUN(test_check_detects);
     RUN(test_runs_across_words);
     RUN(test_shift_up);
     RUN(test_model);

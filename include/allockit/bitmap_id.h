@@ -11,13 +11,15 @@
  * Costs (L = bitmap levels: 3 for the default 65536 IDs):
  *   alloc_id(1, 1): O(L), also when the low IDs are all taken (the
  *     summaries are used to jump over them);
- *   alloc_id(n, align): worst case O(capacity/64) words, typically a few
- *     O(L) queries;
+ *   alloc_id(n, align): a walk over run-class bits that tests only the
+ *     64-ID words where a long enough free run starts at an allowed
+ *     alignment; worst case O(capacity/64) word tests, typically a few;
  *   dealloc_id, alloc_fixed_id, is_allocated: O(n/64 + L + log ranges);
  *   counters O(1); ak_bitmap_id_check O(capacity/64).
- * Size of the object: 8 * AK_HB_STORAGE_WORDS(AK_ID_CAPACITY) bytes of
- * bitmap (about capacity/8 * 1.03) plus 2 + AK_BITMAP_ID_MAX_RANGES pairs
- * of words: 8,744 bytes for the default on 64-bit.
+ * Size of the object: 8 * AK_BITMAP_ID_WORDS bytes of bitmap (one bit per
+ * ID plus about 24% of summaries and run classes, for capacity + 64 bits)
+ * plus 4 + 2 * AK_BITMAP_ID_MAX_RANGES words: 10,552 bytes for the default
+ * 65536 IDs on 64-bit.
  *
  * Not thread-safe: serialise calls on one object.
  */

@@ -18,18 +18,26 @@
  * the regions: the search works on page indices with the required residue
  * index = phase (mod align) computed from the window's base.
  *
- * Costs (L = bitmap levels: 3 at 256m, 4 at 4g and 64g, 5 at 1t):
- *   alloc of one page, align = page size: O(L);
- *   alloc of n pages: worst case O(capacity/64) words, typically a few
- *     O(L) queries (full prefixes and free blocks are jumped over);
+ * Costs (L = bitmap levels: 3 at 256m, 4 at 4g, 5 at 64g and 1t):
+ *   alloc of one page, align = page size: O(L) (one find-first-set per
+ *     level, also when every low page is taken);
+ *   alloc of n pages or with a larger alignment: a walk over run-class
+ *     bits (one bit per 64 pages, read 64 at a time) that tests only the
+ *     64-page words where a long enough free run starts at an allowed
+ *     alignment; worst case O(capacity/64) word tests, typically a few;
+ *     plus bringing up to date the words changed by single-page calls
+ *     since the last such search (amortised O(1) per change);
  *   alloc_pages_at, dealloc: O(n/64 + L + log regions);
  *   counters: O(1); ak_bitmap_page_check: O(capacity/64).
  *
- * Size of the object (64-bit, default AK_BITMAP_PAGE_MAX_REGIONS = 16):
- *   256m:     8,760 bytes     (65,536 pages)
- *   4g:     135,544 bytes     (1,048,576 pages: 128 KiB of bitmap)
- *   64g:  2,132,024 bytes     (16,777,216 pages)
- *   1t:  34,619,960 bytes     (268,435,456 pages)
+ * Size of the object, sizeof(ak_bitmap_page) (64-bit, default
+ * AK_BITMAP_PAGE_MAX_REGIONS = 16): one bit per page, plus about 24% for
+ * the summaries (has-free, all-free, dirty) and the run-class bits that
+ * let aligned searches skip fragmented stretches:
+ *   256m:     10,560 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
+ *   4g:      162,360 bytes    (1,048,576 pages: 128 KiB)
+ *   64g:   2,590,728 bytes    (16,777,216 pages: 2 MiB)
+ *   1t:   41,444,208 bytes    (268,435,456 pages: 32 MiB)
  * It is large: keep it static or on the heap, not on a small stack.
  *
  * Not thread-safe: serialise calls on one object.
