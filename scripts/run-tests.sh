@@ -29,8 +29,7 @@ grep -E '\*\*\*(Skipped|Not Run)' "$log" | sed -E 's/^.*Test +#[0-9]+: ([^ ]+).*
 rm -f "$log.skip"
 command -v valgrind >/dev/null 2>&1 || skipped="${skipped}skipped: valgrind runs (valgrind not installed)
 "
-skipped="${skipped}skipped: readme_examples in the sanitizer and -m32 builds (it links host programs)
-skipped: libFuzzer runs (make fuzz FUZZ_SECONDS=N; make test replays fuzz/corpus)
+skipped="${skipped}skipped: libFuzzer runs (make fuzz FUZZ_SECONDS=N; make test replays fuzz/corpus)
 "
 
 ./scripts/sanitize.sh build-asan "$jobs" 2>&1 | tee "$log.asan"

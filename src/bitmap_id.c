@@ -156,7 +156,7 @@ const char *ak_bitmap_id_check(const ak_bitmap_id *a)
                              a->size, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->size - a->used)
+    if (ak_hb_count_all_free(&geom, a->bits) != a->size - a->used)
         return "bitmap_id: free bits do not match size - used";
     return (const char *)0;
 }

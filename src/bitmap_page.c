@@ -211,7 +211,7 @@ const char *ak_bitmap_page_check(const ak_bitmap_page *a)
                              a->base, CAPACITY, a->total, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->total - a->used)
+    if (ak_hb_count_all_free(&geom, a->bits) != a->total - a->used)
         return "bitmap_page: free bits do not match total - used";
     return (const char *)0;
 }

@@ -254,6 +254,10 @@ void ak_hb_shift_up(const ak_hb_geom *g, uint64_t *w, size_t k);
 /* Number of free units in [start, start+n). O(n/64). */
 size_t ak_hb_count_free(const uint64_t *w, size_t start, size_t n);
 
+/* Number of free units in the whole bitmap, visiting only the words that
+ * any[1] shows to have one. O(nbits/4096 + such words). */
+size_t ak_hb_count_all_free(const ak_hb_geom *g, const uint64_t *w);
+
 /* NULL if every summary bit agrees with level 0, every run class of a word
  * not pending (neither it nor the next word dirty) is right, the dirty
  * summaries agree, and every bit past the end is 0; else the first broken

@@ -772,7 +772,12 @@ void ak_byte_model_step(ak_byte_model *m, ak_src *s)
         byte_op_resize(m, s);
     else if (k < 932)
         byte_op_add_region(m, s);
-    else if (k < 933)
+    else if (k < 946)
+        byte_op_alloc(m, s);
+    else if (k < 960) {
+        if (m->nlive)
+            byte_free_at(m, (size_t)ak_src_below(s, m->nlive));
+    } else if (k < 961)
         ak_byte_model_drain(m);
     else if (m->c->bad_calls)
         byte_op_bad(m, s);
@@ -1275,9 +1280,9 @@ ak_page_model *ak_page_model_new(const ak_page_contender *c, size_t window_pages
 void ak_page_model_step(ak_page_model *m, ak_src *s)
 {
     m->n.ops++;
-    /* Bad calls are 3% here (not 7% as in the byte model): each is
-     * followed by the check, and a page allocator's check walks its whole
-     * bitmap, whatever the window used. */
+    /* Bad calls are 3% here (4% in the byte model): each is followed by
+     * the check, and a page allocator's check walks its whole bitmap,
+     * whatever the window used. */
     unsigned k = (unsigned)ak_src_below(s, 1000);
     if (k < 380)
         page_op_alloc(m, s);
