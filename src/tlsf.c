@@ -59,6 +59,21 @@
 #endif
 #endif
 
+/* Branch hints and out-of-line marks for the rare paths, so the common
+ * alloc and free compile to short straight-line code with few saved
+ * registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define COLD        __attribute__((noinline, cold))
+#define NOINLINE    __attribute__((noinline))
+#else
+#define NOINLINE
+#define LIKELY(x)   (x)
+#define UNLIKELY(x) (x)
+#define COLD
+#endif
+
 #define ALIGN       AK_TLSF_ALIGN
 #define ALIGN_LOG2  AK_TLSF_ALIGN_LOG2
 #define SL_LOG2     AK_TLSF_SL_LOG2
@@ -71,6 +86,12 @@
 #define HDR         ((size_t)AK_TLSF_BLOCK_OVERHEAD)
 #define PTR_SIZE    sizeof(uintptr_t)
 #define PTR_BITS    (sizeof(uintptr_t) * CHAR_BIT)
+
+/* Bit k set for each power of two k <= ALIGN: `align` is a valid
+ * alignment the plain (unaligned) path serves iff align <= ALIGN and bit
+ * align is set: one shift and test instead of a power-of-two check. */
+#define SMALL_ALIGNS                                                                               \
+    ((uint32_t)((1u << 1) | (1u << 2) | (1u << 4) | (1u << 8) | (ALIGN >= 16 ? 1u << 16 : 0u)))
 
 #define F_FREE      ((uint64_t)1)
 #define F_PREV_FREE ((uint64_t)2)
@@ -85,6 +106,7 @@ _Static_assert(sizeof(uint64_t) == AK_TLSF_BLOCK_OVERHEAD, "the header is one 64
 _Static_assert(ALIGN == 2 * sizeof(void *), "granule is two pointers");
 _Static_assert(ALIGN >= HDR && ALIGN % HDR == 0, "header words stay 8-byte aligned");
 _Static_assert(SMALL_BLOCK / SL_COUNT == ALIGN, "first level 0 has one list per granule");
+_Static_assert(ALIGN <= 16, "SMALL_ALIGNS covers every alignment up to ALIGN");
 _Static_assert(SL_COUNT <= 32, "second-level bitmaps are 32 bits");
 _Static_assert(FL_COUNT <= sizeof(uintptr_t) * CHAR_BIT, "first-level bitmap fits a word");
 _Static_assert(MIN_BLOCK >= HDR + 3 * PTR_SIZE, "a free block holds two links and a back link");
@@ -153,6 +175,12 @@ static inline uint64_t tag_of(const ak_tlsf *a, uintptr_t b)
 {
     uintptr_t h = (b ^ a->salt) * (uintptr_t)0x9e3779b97f4a7c15ull;
     return (uint64_t)(h >> (PTR_BITS - TAG_BITS)) << TAG_SHIFT;
+}
+
+/* Is align one of the alignments every payload has anyway (1..ALIGN)? */
+static inline bool small_align(size_t align)
+{
+    return align <= ALIGN && ((SMALL_ALIGNS >> align) & 1u) != 0;
 }
 
 /* Block size that holds `size` requested bytes; size <= AK_TLSF_MAX_ALLOC. */
@@ -243,16 +271,21 @@ static inline void list_insert_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned
     a->sl_bitmap[fl] |= (uint32_t)1 << sl;
 }
 
+/* List [fl][sl] became empty. */
+static inline void list_clear_bit(ak_tlsf *a, unsigned fl, unsigned sl)
+{
+    a->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
+    if (!a->sl_bitmap[fl])
+        a->fl_bitmap &= ~((uintptr_t)1 << fl);
+}
+
 static inline void list_remove_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
 {
     uintptr_t next = *link_next_free(b);
     if (a->heads[fl][sl] == b) {
         a->heads[fl][sl] = next;
-        if (!next) {
-            a->sl_bitmap[fl] &= ~((uint32_t)1 << sl);
-            if (!a->sl_bitmap[fl])
-                a->fl_bitmap &= ~((uintptr_t)1 << fl);
-        }
+        if (!next)
+            list_clear_bit(a, fl, sl);
     } else {
         uintptr_t prev = *link_prev_free(b);
         *link_next_free(prev) = next;
@@ -304,26 +337,9 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
  * it is free. The last makes "the largest request that fitted at the start
  * fits again once everything is freed" hold however many regions share a
  * class: that block is then the whole region. */
-static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
+static COLD uintptr_t find_block_exact(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
 {
     unsigned fl, sl;
-    mapping_search(need, &fl, &sl);
-    if (fl < FL_COUNT) {
-        uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
-        if (!slmap) {
-            uintptr_t flmap = a->fl_bitmap & (~(uintptr_t)0 << (fl + 1));
-            if (flmap) {
-                fl = ak_ffs_size(flmap);
-                slmap = a->sl_bitmap[fl];
-            }
-        }
-        if (slmap) {
-            sl = ak_ffs32(slmap);
-            *flp = fl;
-            *slp = sl;
-            return a->heads[fl][sl];
-        }
-    }
     mapping_insert(need, &fl, &sl);
     uintptr_t b = a->heads[fl][sl];
     if (b && hdr_size(hdr_get(b)) >= need) {
@@ -340,6 +356,27 @@ static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp,
         }
     }
     return 0;
+}
+
+static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
+{
+    unsigned fl, sl;
+    mapping_search(need, &fl, &sl);
+    if (LIKELY(fl < FL_COUNT)) {
+        uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
+        if (!slmap) {
+            uintptr_t flmap = a->fl_bitmap & (~(uintptr_t)0 << (fl + 1));
+            if (UNLIKELY(!flmap))
+                return find_block_exact(a, need, flp, slp);
+            fl = ak_ffs_size(flmap);
+            slmap = a->sl_bitmap[fl];
+        }
+        sl = ak_ffs32(slmap);
+        *flp = fl;
+        *slp = sl;
+        return a->heads[fl][sl];
+    }
+    return find_block_exact(a, need, flp, slp);
 }
 
 /* ---- regions ---- */
@@ -461,110 +498,158 @@ ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size)
     return AK_OK;
 }
 
-ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
+/* The end of every successful alloc: b's header (used, bsize bytes, with
+ * `bits`: its tag and prev-free flag) and the counters. */
+static inline void *alloc_finish(ak_tlsf *a, uintptr_t b, size_t bsize, uint64_t bits, size_t size)
+{
+    AK_ASSERT(bsize - HDR - size <= SLACK_MAX);
+    hdr_set(b, (uint64_t)bsize | bits | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT);
+    a->used_blocks++;
+    a->used_bytes += size;
+    if (a->used_bytes > a->peak_used_bytes)
+        a->peak_used_bytes = a->used_bytes;
+    return (void *)(b + HDR);
+}
+
+static COLD ak_error alloc_no_memory(ak_tlsf *a)
+{
+    a->failed_allocs++;
+    return AK_ERR_NO_MEMORY;
+}
+
+/* alloc for alignments above ALIGN, for every invalid argument, and for a
+ * plain alloc that the good fit cannot serve (this tries the exact-fit
+ * candidates too): out of line, so the plain path keeps few registers
+ * live. With align <= ALIGN the gap is always 0 (payloads are
+ * ALIGN-aligned). */
+static NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void **out)
 {
     if (!ak_is_pow2(align) || size > AK_TLSF_MAX_ALLOC || align > AK_TLSF_MAX_ALIGN)
         return AK_ERR_INVALID_PARAM;
     size_t need = block_need(size);
     unsigned fl, sl;
     uintptr_t b;
-    size_t bsize;
+    size_t bsize = 0;
     uint64_t prev_flag = 0; /* a free block's predecessor is always used */
-    uint64_t tag;
-    if (align <= ALIGN) {
-        b = find_block(a, need, &fl, &sl);
+    /* First the good fit for the size alone: it serves when its block
+     * happens to have room at the alignment (a freed aligned block of the
+     * same size does). Otherwise a block with room at any alignment: the
+     * front gap is 0 or a free block of its own, so at most MIN_BLOCK +
+     * align - ALIGN (payloads are ALIGN-aligned). */
+    size_t gap = 0;
+    b = find_block(a, need, &fl, &sl);
+    if (b) {
+        bsize = hdr_size(hdr_get(b));
+        gap = aligned_gap(b + HDR, align);
+        if (gap > bsize - need)
+            b = 0;
+    }
+    if (!b) {
+        size_t want;
+        if (align <= ALIGN || ak_add_overflows(need, align - ALIGN, &want) ||
+            ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
+            return alloc_no_memory(a);
+        b = find_block(a, want, &fl, &sl);
         if (!b)
-            goto no_memory;
-        /* The split point or the successor (whose header is written next)
-         * is at or just past b + need: load it alongside b's header. */
-        AK_PREFETCH((const void *)(b + need));
-        uint64_t w = hdr_get(b);
-        bsize = hdr_size(w);
-        tag = w & TAG_MASK;
-        size_t rest = bsize - need;
-        if (rest >= MIN_BLOCK) {
-            /* Split; the tail keeps the block's place in its list when it
-             * stays in the same class (carving from a big block). */
-            uintptr_t r = b + need;
-            unsigned rfl, rsl;
-            mapping_insert(rest, &rfl, &rsl);
-            hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
-            *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
-            if (rfl == fl && rsl == sl) {
-                list_replace(a, b, r, fl, sl);
-            } else {
-                list_remove_at(a, b, fl, sl);
-                list_insert_at(a, r, rfl, rsl);
-            }
-            a->free_bytes -= need;
-            bsize = need;
-        } else {
-            list_remove_at(a, b, fl, sl);
-            a->free_blocks--;
-            a->free_bytes -= bsize;
-            next_set_prev_used(b + bsize);
-        }
+            return alloc_no_memory(a);
+        bsize = hdr_size(hdr_get(b));
+        gap = aligned_gap(b + HDR, align);
+    }
+    list_remove_at(a, b, fl, sl);
+    a->free_blocks--;
+    a->free_bytes -= bsize;
+    if (gap) {
+        hdr_set(b, (uint64_t)gap | F_FREE | tag_of(a, b));
+        list_insert(a, b, gap);
+        uintptr_t nb = b + gap;
+        *link_prev_phys(nb) = b;
+        b = nb;
+        bsize -= gap;
+        prev_flag = F_PREV_FREE;
+    }
+    size_t rest = bsize - need;
+    if (rest >= MIN_BLOCK) {
+        uintptr_t r = b + need;
+        hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+        *link_prev_phys(r + rest) = r;
+        list_insert(a, r, rest);
+        bsize = need;
     } else {
-        /* First the good fit for the size alone: it serves when its block
-         * happens to have room at the alignment (a freed aligned block of
-         * the same size does). Otherwise a block with room at any
-         * alignment: the front gap is 0 or a free block of its own, so at
-         * most MIN_BLOCK + align - ALIGN (payloads are ALIGN-aligned). */
-        size_t gap = 0;
-        b = find_block(a, need, &fl, &sl);
-        if (b) {
-            bsize = hdr_size(hdr_get(b));
-            gap = aligned_gap(b + HDR, align);
-            if (gap > bsize - need)
-                b = 0;
+        next_set_prev_used(b + bsize);
+    }
+    *out = alloc_finish(a, b, bsize, prev_flag | tag_of(a, b), size);
+    return AK_OK;
+}
+
+ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
+{
+    if (UNLIKELY(!small_align(align) || size > AK_TLSF_MAX_ALLOC))
+        return alloc_slow(a, size, align, out);
+    size_t need = block_need(size);
+    /* The good fit by the bitmaps; when it finds nothing, the slow path
+     * tries the exact-fit candidates (and counts the failure). Below
+     * SMALL_BLOCK the classes are exact, so the search class is a shift. */
+    unsigned fl, sl;
+    if (LIKELY(need < SMALL_BLOCK)) {
+        fl = 0;
+        sl = (unsigned)(need >> ALIGN_LOG2);
+    } else {
+        mapping_search(need, &fl, &sl);
+        if (UNLIKELY(fl >= FL_COUNT))
+            return alloc_slow(a, size, align, out);
+    }
+    uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
+    if (!slmap) {
+        uintptr_t flmap = a->fl_bitmap & (~(uintptr_t)0 << (fl + 1));
+        if (UNLIKELY(!flmap))
+            return alloc_slow(a, size, align, out);
+        fl = ak_ffs_size(flmap);
+        slmap = a->sl_bitmap[fl];
+    }
+    sl = ak_ffs32(slmap);
+    uintptr_t *head = &a->heads[fl][sl];
+    uintptr_t b = *head;
+    AK_ASSERT(b != 0);
+    /* The split point or the successor (whose header is written next) is
+     * at or just past b + need: load it alongside b's header. */
+    AK_PREFETCH((const void *)(b + need));
+    uint64_t w = hdr_get(b);
+    uintptr_t next = *link_next_free(b);
+    size_t bsize = hdr_size(w);
+    size_t rest = bsize - need;
+    if (rest >= MIN_BLOCK) {
+        /* Split. b heads its list; the tail takes its place there when it
+         * stays in the same class (carving from a big block), else b is
+         * popped and the tail pushed on its own list. */
+        uintptr_t r = b + need;
+        unsigned rfl, rsl;
+        mapping_insert(rest, &rfl, &rsl);
+        hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+        *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
+        if (&a->heads[rfl][rsl] == head) {
+            *link_next_free(r) = next;
+            if (next)
+                *link_prev_free(next) = r;
+            *head = r;
+        } else {
+            *head = next;
+            if (!next)
+                list_clear_bit(a, fl, sl);
+            list_insert_at(a, r, rfl, rsl);
         }
-        if (!b) {
-            size_t want;
-            if (ak_add_overflows(need, align - ALIGN, &want) ||
-                ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
-                goto no_memory;
-            b = find_block(a, want, &fl, &sl);
-            if (!b)
-                goto no_memory;
-            bsize = hdr_size(hdr_get(b));
-            gap = aligned_gap(b + HDR, align);
-        }
-        list_remove_at(a, b, fl, sl);
+        a->free_bytes -= need;
+        bsize = need;
+    } else {
+        *head = next;
+        if (!next)
+            list_clear_bit(a, fl, sl);
         a->free_blocks--;
         a->free_bytes -= bsize;
-        if (gap) {
-            hdr_set(b, (uint64_t)gap | F_FREE | tag_of(a, b));
-            list_insert(a, b, gap);
-            uintptr_t nb = b + gap;
-            *link_prev_phys(nb) = b;
-            b = nb;
-            bsize -= gap;
-            prev_flag = F_PREV_FREE;
-        }
-        tag = tag_of(a, b);
-        size_t rest = bsize - need;
-        if (rest >= MIN_BLOCK) {
-            uintptr_t r = b + need;
-            hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
-            *link_prev_phys(r + rest) = r;
-            list_insert(a, r, rest);
-            bsize = need;
-        } else {
-            next_set_prev_used(b + bsize);
-        }
+        next_set_prev_used(b + bsize);
     }
-    AK_ASSERT(bsize - HDR - size <= SLACK_MAX);
-    hdr_set(b, (uint64_t)bsize | prev_flag | (uint64_t)(bsize - HDR - size) << SLACK_SHIFT | tag);
-    a->used_blocks++;
-    a->used_bytes += size;
-    if (a->used_bytes > a->peak_used_bytes)
-        a->peak_used_bytes = a->used_bytes;
-    *out = (void *)(b + HDR);
+    /* A free block's predecessor is always used: no prev-free flag. */
+    *out = alloc_finish(a, b, bsize, w & TAG_MASK, size);
     return AK_OK;
-
-no_memory:
-    a->failed_allocs++;
-    return AK_ERR_NO_MEMORY;
 }
 
 /* The checks shared by dealloc, resize and usable_size: on AK_OK, *bp is
