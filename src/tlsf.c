@@ -388,15 +388,22 @@ static inline tlsf_region *region_list(const ak_tlsf *a)
 
 /* The region whose blocks (first header to sentinel, exclusive) contain
  * address b, or NULL. */
-static inline tlsf_region *region_of(const ak_tlsf *a, uintptr_t b)
+static NOINLINE tlsf_region *region_of_list(const ak_tlsf *a, uintptr_t b)
 {
-    tlsf_region *r = (tlsf_region *)a->hint;
-    if (r && b - r->first < r->span)
-        return r;
-    for (r = region_list(a); r; r = (tlsf_region *)r->base.next)
+    for (tlsf_region *r = region_list(a); r; r = (tlsf_region *)r->base.next)
         if (b - r->first < r->span)
             return r;
     return (tlsf_region *)0;
+}
+
+/* The region found last (a->hint) is tried with one compare, inline; the
+ * list walk is out of line. */
+static inline tlsf_region *region_of(const ak_tlsf *a, uintptr_t b)
+{
+    tlsf_region *r = (tlsf_region *)a->hint;
+    if (LIKELY(r != (tlsf_region *)0) && LIKELY(b - r->first < r->span))
+        return r;
+    return region_of_list(a, b);
 }
 
 /* Where the record, the first block and the sentinel of [start, start+size)
@@ -653,55 +660,50 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 }
 
 /* The checks shared by dealloc, resize and usable_size: on AK_OK, *bp is
- * the header of a used block that `size` and `align` can belong to, and
- * *rp its region. Reads only inside the region found for the pointer. */
+ * the header of a used block that `size` and `align` can belong to, *wp
+ * its header word, *wnp its successor's, and *rp its region. Reads only
+ * inside the region found for the pointer. */
 static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t size, size_t align,
-                                      uintptr_t *bp, tlsf_region **rp)
+                                      uintptr_t *bp, uint64_t *wp, uint64_t *wnp, tlsf_region **rp)
 {
-    if (!ak_is_pow2(align))
+    if (!small_align(align) && !ak_is_pow2(align))
         return AK_ERR_INVALID_PARAM;
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t b = p - HDR;
     tlsf_region *r = region_of(a, b);
-    if (!r || (p & (ALIGN - 1)) != 0)
+    if (UNLIKELY(!r || (p & (ALIGN - 1)) != 0))
         return AK_ERR_NOT_ALLOCATED;
     uint64_t w = hdr_get(b);
-    if ((w & (TAG_MASK | F_FREE)) != tag_of(a, b))
+    if (UNLIKELY((w & (TAG_MASK | F_FREE)) != tag_of(a, b)))
         return AK_ERR_NOT_ALLOCATED; /* free, or not a block header */
     if (w & F_PREV_FREE)
         AK_PREFETCH((const void *)*link_prev_phys(b)); /* merged into below */
     size_t bs = hdr_size(w);
-    if (bs < MIN_BLOCK || bs > r->first + r->span - b)
+    if (UNLIKELY(bs < MIN_BLOCK || bs > r->span - (b - r->first)))
         return AK_ERR_NOT_ALLOCATED;
     uintptr_t n = b + bs;
-    if ((hdr_get(n) & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n))
+    uint64_t wn = hdr_get(n);
+    if (UNLIKELY((wn & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n)))
         return AK_ERR_NOT_ALLOCATED;
     /* The exact requested size (the usual case) or any size alloc could
      * have made this block for. */
-    if ((size != bs - HDR - hdr_slack(w) && !block_fits_request(bs, size)) ||
-        (p & (align - 1)) != 0)
+    if ((UNLIKELY(size != bs - HDR - hdr_slack(w)) && !block_fits_request(bs, size)) ||
+        UNLIKELY((p & (align - 1)) != 0))
         return AK_ERR_INVALID_PARAM;
     *bp = b;
+    *wp = w;
+    *wnp = wn;
     *rp = r;
     return AK_OK;
 }
 
-ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
+/* dealloc of a block with a free neighbour: merge, O(1). Out of line so
+ * the common free (both neighbours used) keeps few registers live. */
+static NOINLINE ak_error dealloc_merge(ak_tlsf *a, const tlsf_region *r, uintptr_t b, uint64_t w,
+                                       uint64_t wn)
 {
-    /* The successor's header is needed next and usually sits where the
-     * claimed size says: start loading it alongside this block's header
-     * instead of after it (a prefetch never faults, whatever the address). */
-    if (size <= AK_TLSF_MAX_ALLOC)
-        AK_PREFETCH((const void *)((uintptr_t)ptr - HDR + block_need(size)));
-    uintptr_t b;
-    tlsf_region *r;
-    ak_error e = block_validate(a, ptr, size, align, &b, &r);
-    if (e != AK_OK)
-        return e;
-    uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
     uintptr_t n = b + bs;
-    uint64_t wn = hdr_get(n);
     uintptr_t pb = 0;
     uint64_t pw = 0;
     if (w & F_PREV_FREE) {
@@ -715,7 +717,7 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
         if (pb + hdr_size(pw) != b || !(pw & F_FREE))
             return AK_ERR_NOT_ALLOCATED;
     }
-    a->hint = r;
+    a->hint = (void *)r;
     a->used_bytes -= bs - HDR - hdr_slack(w);
     a->used_blocks--;
     a->free_bytes += bs;
@@ -742,48 +744,70 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
         next_set_prev_free(pb + ms, pb);
         return AK_OK;
     }
-    if (wn & F_FREE) {
-        /* Absorb the free successor; b takes its list place if the class
-         * stays. */
-        size_t ns = hdr_size(wn);
-        size_t ms = bs + ns;
-        mapping_insert(ns, &fl, &sl);
-        mapping_insert(ms, &mfl, &msl);
-        if (mfl == fl && msl == sl) {
-            list_replace(a, n, b, fl, sl);
-        } else {
-            list_remove_at(a, n, fl, sl);
-            list_insert_at(a, b, mfl, msl);
-        }
-        hdr_set(n, 0);
-        hdr_set(b, (uint64_t)ms | F_FREE | (w & TAG_MASK));
-        next_set_prev_free(b + ms, b);
-        return AK_OK;
+    /* Absorb the free successor; b takes its list place if the class
+     * stays. */
+    size_t ns = hdr_size(wn);
+    size_t ms = bs + ns;
+    mapping_insert(ns, &fl, &sl);
+    mapping_insert(ms, &mfl, &msl);
+    if (mfl == fl && msl == sl) {
+        list_replace(a, n, b, fl, sl);
+    } else {
+        list_remove_at(a, n, fl, sl);
+        list_insert_at(a, b, mfl, msl);
     }
+    hdr_set(n, 0);
+    hdr_set(b, (uint64_t)ms | F_FREE | (w & TAG_MASK));
+    next_set_prev_free(b + ms, b);
+    return AK_OK;
+}
+
+ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
+{
+    /* The successor's header is needed next and usually sits where the
+     * claimed size says: start loading it alongside this block's header
+     * instead of after it: at ptr - 8 + block_need(size), computed without
+     * the MIN_BLOCK clamp (tiny requests land near enough). A prefetch
+     * never faults, whatever the address. */
+    AK_PREFETCH((
+        const void *)((((uintptr_t)ptr + size + HDR + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1)) - HDR));
+    uintptr_t b;
+    uint64_t w, wn;
+    tlsf_region *r;
+    ak_error e = block_validate(a, ptr, size, align, &b, &w, &wn, &r);
+    if (UNLIKELY(e != AK_OK))
+        return e;
+    if ((w & F_PREV_FREE) || (wn & F_FREE))
+        return dealloc_merge(a, r, b, w, wn);
+    size_t bs = hdr_size(w);
+    a->hint = r;
+    a->used_bytes -= bs - HDR - hdr_slack(w);
+    a->used_blocks--;
+    a->free_bytes += bs;
+    a->free_blocks++;
+    unsigned fl, sl;
     mapping_insert(bs, &fl, &sl);
     list_insert_at(a, b, fl, sl);
-    a->free_blocks++;
     hdr_set(b, (uint64_t)bs | F_FREE | (w & TAG_MASK));
-    next_set_prev_free(n, b);
+    next_set_prev_free(b + bs, b);
     return AK_OK;
 }
 
 ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, size_t new_size)
 {
     uintptr_t b;
+    uint64_t w, wn;
     tlsf_region *r;
-    ak_error e = block_validate(a, ptr, old_size, align, &b, &r);
+    ak_error e = block_validate(a, ptr, old_size, align, &b, &w, &wn, &r);
     if (e != AK_OK)
         return e;
     a->hint = r;
     if (new_size > AK_TLSF_MAX_ALLOC)
         return AK_ERR_NO_MEMORY;
     size_t need = block_need(new_size);
-    uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
     size_t old_req = bs - HDR - hdr_slack(w);
     uintptr_t n = b + bs;
-    uint64_t wn = hdr_get(n);
     if (need <= bs) {
         /* Shrink: split the tail off if it makes a block, merged with a
          * free successor. */
@@ -837,10 +861,11 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
 size_t ak_tlsf_usable_size(const ak_tlsf *a, const void *ptr, size_t size, size_t align)
 {
     uintptr_t b;
+    uint64_t w, wn;
     tlsf_region *r;
-    if (block_validate(a, ptr, size, align, &b, &r) != AK_OK)
+    if (block_validate(a, ptr, size, align, &b, &w, &wn, &r) != AK_OK)
         return 0;
-    return hdr_size(hdr_get(b)) - HDR;
+    return hdr_size(w) - HDR;
 }
 
 size_t ak_tlsf_total_bytes(const ak_tlsf *a)
