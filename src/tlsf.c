@@ -588,6 +588,42 @@ static NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void 
     return AK_OK;
 }
 
+/* The rest of a plain alloc that splits the free block b, the head of the
+ * list *head, after need bytes: the tail stays free. The tail takes b's
+ * place in the list when it stays in the same class (carving from a big
+ * block), else b is popped and the tail pushed on its own list. Out of
+ * line and entered by a tail call with everything else recomputed from
+ * its six arguments: the exact-class pop, the usual case under churn, then
+ * needs no saved registers. */
+static NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t *head, uintptr_t b, size_t need,
+                                     size_t size, void **out)
+{
+    uint64_t w = hdr_get(b);
+    uintptr_t next = *link_next_free(b);
+    size_t rest = hdr_size(w) - need;
+    uintptr_t r = b + need;
+    unsigned rfl, rsl;
+    mapping_insert(rest, &rfl, &rsl);
+    hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
+    *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
+    if (&a->heads[rfl][rsl] == head) {
+        *link_next_free(r) = next;
+        if (next)
+            *link_prev_free(next) = r;
+        *head = r;
+    } else {
+        *head = next;
+        if (!next) {
+            size_t i = (size_t)(head - &a->heads[0][0]);
+            list_clear_bit(a, (unsigned)(i / SL_COUNT), (unsigned)(i % SL_COUNT));
+        }
+        list_insert_at(a, r, rfl, rsl);
+    }
+    a->free_bytes -= need;
+    *out = alloc_finish(a, b, need, w & TAG_MASK, size);
+    return AK_OK;
+}
+
 ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 {
     if (UNLIKELY(!small_align(align) || size > AK_TLSF_MAX_ALLOC))
@@ -624,36 +660,14 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     uintptr_t next = *link_next_free(b);
     size_t bsize = hdr_size(w);
     size_t rest = bsize - need;
-    if (rest >= MIN_BLOCK) {
-        /* Split. b heads its list; the tail takes its place there when it
-         * stays in the same class (carving from a big block), else b is
-         * popped and the tail pushed on its own list. */
-        uintptr_t r = b + need;
-        unsigned rfl, rsl;
-        mapping_insert(rest, &rfl, &rsl);
-        hdr_set(r, (uint64_t)rest | F_FREE | tag_of(a, r));
-        *link_prev_phys(r + rest) = r; /* its successor already has prev-free set */
-        if (&a->heads[rfl][rsl] == head) {
-            *link_next_free(r) = next;
-            if (next)
-                *link_prev_free(next) = r;
-            *head = r;
-        } else {
-            *head = next;
-            if (!next)
-                list_clear_bit(a, fl, sl);
-            list_insert_at(a, r, rfl, rsl);
-        }
-        a->free_bytes -= need;
-        bsize = need;
-    } else {
-        *head = next;
-        if (!next)
-            list_clear_bit(a, fl, sl);
-        a->free_blocks--;
-        a->free_bytes -= bsize;
-        next_set_prev_used(b + bsize);
-    }
+    if (rest >= MIN_BLOCK)
+        return alloc_split(a, head, b, need, size, out);
+    *head = next;
+    if (!next)
+        list_clear_bit(a, fl, sl);
+    a->free_blocks--;
+    a->free_bytes -= bsize;
+    next_set_prev_used(b + bsize);
     /* A free block's predecessor is always used: no prev-free flag. */
     *out = alloc_finish(a, b, bsize, w & TAG_MASK, size);
     return AK_OK;
@@ -666,8 +680,10 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t size, size_t align,
                                       uintptr_t *bp, uint64_t *wp, uint64_t *wnp, tlsf_region **rp)
 {
-    if (!small_align(align) && !ak_is_pow2(align))
-        return AK_ERR_INVALID_PARAM;
+    if (UNLIKELY(!small_align(align))) {
+        if (!ak_is_pow2(align))
+            return AK_ERR_INVALID_PARAM;
+    }
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t b = p - HDR;
     tlsf_region *r = region_of(a, b);
@@ -785,9 +801,13 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
     a->used_blocks--;
     a->free_bytes += bs;
     a->free_blocks++;
-    unsigned fl, sl;
-    mapping_insert(bs, &fl, &sl);
-    list_insert_at(a, b, fl, sl);
+    if (LIKELY(bs < SMALL_BLOCK)) {
+        list_insert_at(a, b, 0, (unsigned)(bs >> ALIGN_LOG2)); /* classes are exact here */
+    } else {
+        unsigned fl, sl;
+        mapping_insert(bs, &fl, &sl);
+        list_insert_at(a, b, fl, sl);
+    }
     hdr_set(b, (uint64_t)bs | F_FREE | (w & TAG_MASK));
     next_set_prev_free(b + bs, b);
     return AK_OK;
