@@ -279,6 +279,14 @@ static inline void list_clear_bit(ak_tlsf *a, unsigned fl, unsigned sl)
         a->fl_bitmap &= ~((uintptr_t)1 << fl);
 }
 
+/* The list whose head pointer is *head became empty; its indices come
+ * from the pointer, so callers need not keep them live. */
+static inline void list_clear_head_bit(ak_tlsf *a, const uintptr_t *head)
+{
+    size_t i = (size_t)(head - &a->heads[0][0]);
+    list_clear_bit(a, (unsigned)(i / SL_COUNT), (unsigned)(i % SL_COUNT));
+}
+
 static inline void list_remove_at(ak_tlsf *a, uintptr_t b, unsigned fl, unsigned sl)
 {
     uintptr_t next = *link_next_free(b);
@@ -613,10 +621,8 @@ static NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t *head, uintptr_t b, s
         *head = r;
     } else {
         *head = next;
-        if (!next) {
-            size_t i = (size_t)(head - &a->heads[0][0]);
-            list_clear_bit(a, (unsigned)(i / SL_COUNT), (unsigned)(i % SL_COUNT));
-        }
+        if (!next)
+            list_clear_head_bit(a, head);
         list_insert_at(a, r, rfl, rsl);
     }
     a->free_bytes -= need;
@@ -664,7 +670,7 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
         return alloc_split(a, head, b, need, size, out);
     *head = next;
     if (!next)
-        list_clear_bit(a, fl, sl);
+        list_clear_head_bit(a, head);
     a->free_blocks--;
     a->free_bytes -= bsize;
     next_set_prev_used(b + bsize);
