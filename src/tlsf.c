@@ -791,8 +791,8 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
      * instead of after it: at ptr - 8 + block_need(size), computed without
      * the MIN_BLOCK clamp (tiny requests land near enough). A prefetch
      * never faults, whatever the address. */
-    AK_PREFETCH((
-        const void *)((((uintptr_t)ptr + size + HDR + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1)) - HDR));
+    uintptr_t succ = (((uintptr_t)ptr + size + HDR + ALIGN - 1) & ~(uintptr_t)(ALIGN - 1)) - HDR;
+    AK_PREFETCH((const void *)succ);
     uintptr_t b;
     uint64_t w, wn;
     tlsf_region *r;
@@ -804,9 +804,7 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
     size_t bs = hdr_size(w);
     a->hint = r;
     a->used_bytes -= bs - HDR - hdr_slack(w);
-    a->used_blocks--;
     a->free_bytes += bs;
-    a->free_blocks++;
     if (LIKELY(bs < SMALL_BLOCK)) {
         list_insert_at(a, b, 0, (unsigned)(bs >> ALIGN_LOG2)); /* classes are exact here */
     } else {
@@ -814,6 +812,8 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
         mapping_insert(bs, &fl, &sl);
         list_insert_at(a, b, fl, sl);
     }
+    a->used_blocks--;
+    a->free_blocks++;
     hdr_set(b, (uint64_t)bs | F_FREE | (w & TAG_MASK));
     next_set_prev_free(b + bs, b);
     return AK_OK;
