@@ -719,10 +719,11 @@ static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t 
     return AK_OK;
 }
 
-/* dealloc of a block with a free neighbour: merge, O(1). Out of line so
- * the common free (both neighbours used) keeps few registers live. */
-static NOINLINE ak_error dealloc_merge(ak_tlsf *a, const tlsf_region *r, uintptr_t b, uint64_t w,
-                                       uint64_t wn)
+/* dealloc of a block with a free neighbour: merge, O(1). Inline: out of
+ * line it saves 3 instructions per free when nothing merges but costs
+ * about 20 per free that merges. */
+static inline ak_error dealloc_merge(ak_tlsf *a, const tlsf_region *r, uintptr_t b, uint64_t w,
+                                     uint64_t wn)
 {
     size_t bs = hdr_size(w);
     uintptr_t n = b + bs;
