@@ -108,20 +108,23 @@ ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t 
                                     uintptr_t *out)
 {
     const size_t ps = page_size_of(a);
-    if (num_pages == 0 || !align_ok(align_pow2, ps))
-        return AK_ERR_INVALID_PARAM;
-    if (num_pages > a->total - a->used)
-        return AK_ERR_NO_MEMORY;
     const unsigned sh = page_shift_of(a);
-    const size_t align = align_pow2 >> sh;
     size_t i;
-    if (num_pages == 1 && align == 1) {
-        /* The common case, inline: one find-first-set per level. */
+    if (num_pages == 1 && align_pow2 == ps) {
+        /* The common case, inline: one find-first-set per level (the page
+         * size is always a valid alignment). */
+        if (a->used == a->total)
+            return AK_ERR_NO_MEMORY;
         i = ak_hb_first_free(&geom, a->bits);
-        if (i == AK_HB_NONE)
+        if (i == AK_HB_NONE) /* cannot happen while the counters hold */
             return AK_ERR_NO_MEMORY;
         ak_hb_use_one(&geom, a->bits, i);
     } else {
+        if (num_pages == 0 || !align_ok(align_pow2, ps))
+            return AK_ERR_INVALID_PARAM;
+        if (num_pages > a->total - a->used)
+            return AK_ERR_NO_MEMORY;
+        const size_t align = align_pow2 >> sh;
         const size_t phase = (size_t)(0 - a->base) & (align - 1);
         i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
         if (i == AK_HB_NONE)
@@ -159,8 +162,15 @@ ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t n
         return AK_ERR_INVALID_PARAM;
     const unsigned sh = page_shift_of(a);
     const uintptr_t page = pos >> sh;
-    if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions)
+    if (a->nregions == 1) {
+        /* One region (the common case): test it without a search. */
+        const uintptr_t first = ak_hb_unit_first(a->regions[0], sh);
+        const uintptr_t end = ak_hb_unit_end(a->regions[1], sh);
+        if (page < first || page >= end || num_pages > end - page)
+            return AK_ERR_NOT_ALLOCATED;
+    } else if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions) {
         return AK_ERR_NOT_ALLOCATED;
+    }
     const size_t i = (size_t)(page - a->base);
     if (num_pages == 1) {
         if (ak_hb_is_free(a->bits, i))
