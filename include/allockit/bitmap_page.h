@@ -106,6 +106,7 @@ typedef struct ak_bitmap_page {
     size_t total;     /* managed pages */
     size_t used;      /* allocated pages */
     size_t nregions;  /* records in regions[] */
+    size_t low_word;  /* no free page in bitmap words below this one */
     /* regions[2i], regions[2i+1]: [start, end) byte addresses as given,
      * sorted, disjoint, non-adjacent */
     uintptr_t regions[2 * AK_BITMAP_PAGE_MAX_REGIONS];
