@@ -12,6 +12,7 @@
  *                     substring); glibc always runs as the baseline
  *   BENCH_RUNS=N      timed runs per pair (default 7)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
+ *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
  */
 #include <allockit/core.h>
 #include <fcntl.h>
@@ -147,6 +148,7 @@ typedef struct task {
     char heapmap[512];
     char note[160]; /* target marks shown next to the ratio */
     double seconds;
+    int replays; /* latency_scaling: how many */
 } task;
 
 static task tasks[NWORKLOADS * NCONTENDERS];
@@ -835,8 +837,8 @@ static void write_csv(const char *path)
         return;
     }
     fprintf(f, "section,workload,contender,runs,median_ns_op,min_ns_op,max_ns_op,ratio_glibc,"
-               "alloc_p999_ns,alloc_max_ns,free_p999_ns,free_max_ns,pool_bytes,metric,value,"
-               "status\n");
+               "alloc_p999_ns,alloc_max_ns,alloc_raw_max_ns,free_p999_ns,free_max_ns,"
+               "free_raw_max_ns,pool_bytes,metric,value,status\n");
     for (size_t i = 0; i < ntasks; i++) {
         task *t = &tasks[i];
         const char *st = t->status == ST_OK ? "ok" : t->status == ST_SKIP ? "skipped" : "fail";
@@ -848,10 +850,9 @@ static void write_csv(const char *path)
         if (t->w->kind == K_SCALING && t->status == ST_OK) {
             for (int s = 0; s < t->nscale; s++) {
                 double *v = t->scale[s];
-                fprintf(f,
-                        "latency_scaling,%s,%s,,,,,,%.1f,%.1f,%.1f,%.1f,%.0f,raw_max_alloc_free,"
-                        "%.1f/%.1f,",
-                        t->w->name, t->c->name, v[1], v[2], v[3], v[4], v[0], v[5], v[6]);
+                fprintf(
+                    f, "latency_scaling,%s,%s,%d,,,,,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.0f,latency,,",
+                    t->w->name, t->c->name, t->replays, v[1], v[2], v[5], v[3], v[4], v[6], v[0]);
                 csv_field(f, status);
                 fputc('\n', f);
             }
@@ -859,13 +860,13 @@ static void write_csv(const char *path)
             const char *m[] = {"fixed_overhead_bytes", "object_bytes", "per_64B_block_bytes",
                                "max_fill"};
             for (int k = 0; k < 4; k++) {
-                fprintf(f, "memory,%s,%s,,,,,,,,,,16777216,%s,%g,", t->w->name, t->c->name, m[k],
+                fprintf(f, "memory,%s,%s,,,,,,,,,,,,16777216,%s,%g,", t->w->name, t->c->name, m[k],
                         t->mem[k]);
                 csv_field(f, status);
                 fputc('\n', f);
             }
         } else if (t->w->kind == K_HEAPMAP) {
-            fprintf(f, "heap_map,%s,%s,,,,,,,,,,4194304,svg,", t->w->name, t->c->name);
+            fprintf(f, "heap_map,%s,%s,,,,,,,,,,,,4194304,svg,", t->w->name, t->c->name);
             csv_field(f, t->heapmap);
             fputc(',', f);
             csv_field(f, status);
@@ -880,11 +881,12 @@ static void write_csv(const char *path)
                 else
                     fprintf(f, ",");
                 if (t->have_lat)
-                    fprintf(f, "%.1f,%.1f,%.1f,%.1f,", t->lat[0], t->lat[1], t->lat[2], t->lat[3]);
+                    fprintf(f, "%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,", t->lat[0], t->lat[1],
+                            t->lat_raw[0], t->lat[2], t->lat[3], t->lat_raw[1]);
                 else
-                    fprintf(f, ",,,,");
+                    fprintf(f, ",,,,,,");
             } else {
-                fprintf(f, ",,,,,,,,");
+                fprintf(f, ",,,,,,,,,,");
             }
             fprintf(f, "%zu,ns_op,,", t->pool_bytes);
             csv_field(f, status);
@@ -992,7 +994,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a worker that died shows as EOF, not a signal */
     int runs = smoke ? 2 : 7;
     double scale = smoke ? 0.002 : quick ? 0.1 : 1.0;
-    int repeats = smoke ? 2 : quick ? 3 : 5;
+    int repeats = smoke ? 2 : quick ? 3 : 5; /* memory: seeds */
+    /* latency_scaling: replays; cheap, and more of them leave fewer
+     * disturbed calls in the per-call minima */
+    int replays = smoke ? 2 : quick ? 5 : 9;
     const char *e;
     if ((e = getenv("BENCH_RUNS")) && *e)
         runs = atoi(e);
@@ -1072,7 +1077,7 @@ int main(int argc, char **argv)
     strftime(date, sizeof(date), "%Y-%m-%d %H:%M UTC", gmtime(&now));
     read_first_line("/proc/loadavg", load0, sizeof(load0));
     read_first_line("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
-    FILE *g = popen("git -C '" AK_BENCH_SOURCE_DIR "' rev-parse --short HEAD 2>/dev/null", "r");
+    FILE *g = popen("git -C '" AK_BENCH_SOURCE_DIR "' describe --always --dirty 2>/dev/null", "r");
     if (g) {
         if (fgets(rev, sizeof(rev), g))
             rev[strcspn(rev, "\n")] = 0;
@@ -1155,7 +1160,8 @@ int main(int argc, char **argv)
             if (!timed) {
                 printf("[%2zu/%zu] %-22s %-11s ", done + 1, todo, w->name, t->c->name);
                 fflush(stdout);
-                run_single(t, repeats, scale);
+                t->replays = replays;
+                run_single(t, w->kind == K_SCALING ? replays : repeats, scale);
             } else {
                 printf("        %-22s %-11s ", "", t->c->name);
             }
@@ -1163,8 +1169,7 @@ int main(int argc, char **argv)
             if (t->status != ST_OK)
                 printf("FAIL: %s\n", t->msg);
             else if (t->nruns)
-                printf("%9.2f ns/op  (min %.2f, max %.2f)  %.1f s\n", t->med, t->min, t->max,
-                       t->seconds);
+                printf("%9.2f ns/op  (min %.2f, max %.2f)\n", t->med, t->min, t->max);
             else
                 printf("done  %.1f s\n", t->seconds);
             fflush(stdout);
@@ -1190,6 +1195,10 @@ int main(int argc, char **argv)
             rt_seen ? "ran" : "did not all run",
             rt_seen ? " (no time slices lost to other processes; interrupts remain)"
                     : " (not permitted: maxima include time slices lost to other processes)");
+    out("\nWorkloads (op = the unit of ns/op):\n");
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        if (wsel[i] && workloads[i].kind <= K_ID)
+            out("- %s: %s\n", workloads[i].name, workloads[i].what);
     perf_table(K_BYTE, K_BYTE);
     perf_table(K_PAGE, K_ID);
     scaling_table();

@@ -6,11 +6,14 @@
  *   pool <bytes>                         pool contenders: pre-touched pool
  *   ready                                set up and warmed up; waiting for
  *                                        "run" / "check" lines on stdin
- *   run <i> <ns> <ops>                   one timed run
+ *   run <i> <cpu ns> <ops>               one timed run
  *   lat <alloc|free> <n> <p999 ns> <max ns> <raw max ns>
- *   scale <pool bytes> <alloc p999> <alloc max> <free p999> <free max> <alloc raw max> <free raw
- * max> mem <fixed bytes> <object bytes> <per-block bytes> <max fill> heapmap <path> <blocks> <used
- * blocks> fail <message>                       (then exit status 1) ok
+ *   scale <pool bytes> <alloc p999> <alloc max> <free p999> <free max>
+ *         <alloc raw max> <free raw max>      (all ns)
+ *   mem <fixed bytes> <object bytes> <per-block bytes> <max fill>
+ *   heapmap <path> <blocks> <used blocks>
+ *   fail <message>                       then exit status 1
+ *   ok
  *
  * usage: akbench-worker WORKLOAD CONTENDER RUNS SCALE OUTDIR
  *   RUNS: repeats of latency_scaling and memory; the timed workloads run

@@ -3,7 +3,7 @@
 # SECONDS, starting from the checked-in corpus (new inputs go to
 # BUILDDIR/corpus/<target>, the checked-in corpus is not modified). The
 # page capacity is 256m there: the page check walks the whole bitmap, and
-# the 4096-page window of fuzz_page fits in it.
+# the 1024-page window of fuzz_page fits in it.
 # usage: fuzz.sh [BUILDDIR] [SECONDS]
 set -u
 build=${1:-build-fuzz}; secs=${2:-60}

@@ -15,7 +15,7 @@ count() { # log
     [ -n "$line" ] || { failed=$((failed + 1)); return; }
     f=$(echo "$line" | sed -E 's/.* ([0-9]+) tests? failed out of ([0-9]+).*/\1/')
     t=$(echo "$line" | sed -E 's/.* failed out of ([0-9]+).*/\1/')
-    nrun=$(grep -cE '\*\*\*(Skipped|Not Run)' "$1")
+    nrun=$(grep -cE '\*\*\*Skipped' "$1")
     passed=$((passed + t - f - nrun)); failed=$((failed + f))
 }
 
@@ -28,6 +28,8 @@ grep -E '\*\*\*(Skipped|Not Run)' "$log" | sed -E 's/^.*Test +#[0-9]+: ([^ ]+).*
 "
 rm -f "$log.skip"
 command -v valgrind >/dev/null 2>&1 || skipped="${skipped}skipped: valgrind runs (valgrind not installed)
+"
+skipped="${skipped}skipped: libFuzzer runs (make fuzz FUZZ_SECONDS=N; make test replays fuzz/corpus)
 "
 
 ./scripts/sanitize.sh build-asan "$jobs" 2>&1 | tee "$log.asan"

@@ -22,4 +22,5 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER="$cc
       >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 cmake --build "$build" -j "$jobs" >"$build/build.log" 2>&1 || { cat "$build/build.log"; exit 1; }
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-    AK_TEST_QUICK=1 ctest --test-dir "$build" -L "unit|model" --output-on-failure -j "$jobs"
+    AK_TEST_QUICK=1 ctest --test-dir "$build" -L "unit|model" \
+    --output-on-failure -j "$jobs"

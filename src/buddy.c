@@ -54,10 +54,12 @@
 #define AK_BUDDY_PREFETCH(addr) ((void)0)
 #endif
 
-/* A free block's links, written into the block itself. */
+/* A free block's links, written into the block itself. The head of a
+ * list has no predecessor and its prev is left unspecified: taking the
+ * head then never writes to the next block, which is often cold. */
 typedef struct ak_buddy_block {
     struct ak_buddy_block *next;
-    struct ak_buddy_block *prev; /* NULL for the head of a list */
+    struct ak_buddy_block *prev; /* the predecessor; unspecified at the head */
 } buddy_block;
 
 /* The record at the head of every region, followed by its table of order
@@ -350,7 +352,6 @@ static inline void list_push(ak_buddy *a, unsigned k, uintptr_t p)
     buddy_block *b = (buddy_block *)p;
     buddy_block *h = a->free_head[k];
     b->next = h;
-    b->prev = (buddy_block *)0;
     if (h)
         h->prev = b;
     a->free_head[k] = b;
@@ -364,21 +365,33 @@ static inline void list_push_empty(ak_buddy *a, unsigned k, uintptr_t p)
     buddy_block *b = (buddy_block *)p;
     AK_ASSERT(a->free_head[k] == 0);
     b->next = (buddy_block *)0;
-    b->prev = (buddy_block *)0;
     a->free_head[k] = b;
 }
 
+/* Take the head of the non-empty list k. */
+static inline buddy_block *list_pop(ak_buddy *a, unsigned k)
+{
+    buddy_block *b = a->free_head[k];
+    buddy_block *n = b->next;
+    a->free_head[k] = n;
+    if (!n)
+        a->nonempty &= ~((size_t)1 << k);
+    return b;
+}
+
+/* Take b out of list k, wherever it is. */
 static inline void list_remove(ak_buddy *a, unsigned k, buddy_block *b)
 {
-    buddy_block *n = b->next, *pv = b->prev;
-    if (pv)
-        pv->next = n;
-    else
+    buddy_block *n = b->next;
+    if (a->free_head[k] == b) {
         a->free_head[k] = n;
-    if (n)
-        n->prev = pv;
-    if (!a->free_head[k])
-        a->nonempty &= ~((size_t)1 << k);
+        if (!n)
+            a->nonempty &= ~((size_t)1 << k);
+    } else {
+        b->prev->next = n;
+        if (n)
+            n->prev = b->prev;
+    }
 }
 
 /* ---- size classes ---- */
@@ -514,9 +527,7 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     if (!fit)
         return AK_ERR_NO_MEMORY;
     unsigned j = ak_ffs_size(fit);
-    buddy_block *b = a->free_head[j];
-    list_remove(a, j, b);
-    uintptr_t p = (uintptr_t)b;
+    uintptr_t p = (uintptr_t)list_pop(a, j);
     buddy_region *r = region_find(a, p);
     AK_ASSERT(r != 0);
     a->last = r;
@@ -844,7 +855,7 @@ const char *ak_buddy_check(const ak_buddy *a)
         for (const buddy_block *b = a->free_head[k]; b; prev = b, b = b->next) {
             if (++n > free_leaves[k])
                 return "free list longer than the free blocks of its order";
-            if (b->prev != prev)
+            if (prev && b->prev != prev)
                 return "free list back link broken";
             uintptr_t p = (uintptr_t)b;
             const buddy_region *r = region_search(a, p);

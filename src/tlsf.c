@@ -2,11 +2,9 @@
  * manual: constants, overheads, bounds).
  *
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
- * a constant number of list operations and header writes. The exception:
- * when no larger class has a free block, alloc scans the list of the
- * request's own class, so a block that fits is never missed. Overhead:
- * 8 bytes per used block; one record and one sentinel per region; about
- * 9.3 KiB per allocator object (64-bit).
+ * a constant number of list operations and header writes; no loop depends
+ * on the heap's size or state. Overhead: 8 bytes per used block; one record
+ * and one sentinel per region; about 9.3 KiB per allocator object (64-bit).
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -300,8 +298,12 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
 }
 
 /* A free block of at least `need` bytes (left on its list [*flp][*slp]),
- * or 0. Good fit first (any head of the rounded-up class fits, O(1));
- * failing that, the first big-enough block of need's own class. */
+ * or 0, in O(1). Good fit first: any head of the rounded-up class fits.
+ * Failing that, two single candidates that may hold `need` exactly: the
+ * head of need's own class, and the first block of the largest region when
+ * it is free. The last makes "the largest request that fitted at the start
+ * fits again once everything is freed" hold however many regions share a
+ * class: that block is then the whole region. */
 static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
 {
     unsigned fl, sl;
@@ -322,20 +324,22 @@ static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp,
             return a->heads[fl][sl];
         }
     }
-    /* Every larger class is empty. A big-enough block of need's own class
-     * may sit anywhere in its list, not only at the head: scanning that one
-     * list keeps "the largest request that fitted fits again" true. */
     mapping_insert(need, &fl, &sl);
-    if (fl >= FL_COUNT)
-        return 0;
     uintptr_t b = a->heads[fl][sl];
-    while (b && hdr_size(hdr_get(b)) < need)
-        b = *link_next_free(b);
-    if (!b)
-        return 0;
-    *flp = fl;
-    *slp = sl;
-    return b;
+    if (b && hdr_size(hdr_get(b)) >= need) {
+        *flp = fl;
+        *slp = sl;
+        return b;
+    }
+    const tlsf_region *big = (const tlsf_region *)a->big_region;
+    if (big) {
+        uint64_t w = hdr_get(big->first);
+        if ((w & F_FREE) && hdr_size(w) >= need) {
+            mapping_insert(hdr_size(w), flp, slp);
+            return big->first;
+        }
+    }
+    return 0;
 }
 
 /* ---- regions ---- */
@@ -392,6 +396,8 @@ static void region_install(ak_tlsf *a, uintptr_t start, uintptr_t end, uintptr_t
     r->span = span;
     a->regions = r;
     a->region_count++;
+    if (!a->big_region || span > ((const tlsf_region *)a->big_region)->span)
+        a->big_region = r;
 
     uintptr_t sentinel = first + span;
     hdr_set(first, (uint64_t)span | F_FREE | tag_of(a, first));
@@ -418,6 +424,7 @@ static void allocator_clear(ak_tlsf *a)
     a->salt = 0;
     a->regions = (void *)0;
     a->hint = (void *)0;
+    a->big_region = (void *)0;
     a->total_bytes = a->used_bytes = a->peak_used_bytes = a->free_bytes = 0;
     a->used_blocks = a->free_blocks = a->region_count = a->failed_allocs = 0;
     a->generation = 0;
@@ -617,7 +624,7 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
          * never follow it outside the region or to a block that does not
          * end here. */
         pb = *link_prev_phys(b);
-        if (pb - r->first >= b - r->first)
+        if (pb - r->first >= b - r->first || ((pb ^ b) & (ALIGN - 1)) != 0)
             return AK_ERR_NOT_ALLOCATED;
         pw = hdr_get(pb);
         if (pb + hdr_size(pw) != b || !(pw & F_FREE))
@@ -869,6 +876,16 @@ const char *ak_tlsf_check(const ak_tlsf *a)
         return "region count wrong";
     if (a->hint && !region_of_slow(a, ((const tlsf_region *)a->hint)->first))
         return "hint is not a region";
+    if (regions != 0) {
+        const tlsf_region *big = (const tlsf_region *)a->big_region;
+        if (!big || region_of_slow(a, big->first) != big)
+            return "largest-region pointer is not a region";
+        for (const tlsf_region *r = region_list(a); r; r = (const tlsf_region *)r->base.next)
+            if (r->span > big->span)
+                return "largest-region pointer is not the largest region";
+    } else if (a->big_region) {
+        return "largest-region pointer without regions";
+    }
     if (a->fl_bitmap >> (FL_COUNT - 1) >> 1)
         return "first-level bitmap has bits beyond the last level";
     size_t listed = 0;

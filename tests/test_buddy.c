@@ -1163,6 +1163,7 @@ static void test_model(void)
     live *v = malloc(cap * sizeof *v);
     size_t n = 0, used = 0, blocks = 0;
     uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0, nbad = 0;
+    uint64_t nwatched = 0;
     const uint64_t check_every = ak_t.quick ? 500 : 20000;
     for (uint64_t op = 0; op < ops; op++) {
         uint64_t dice = ak_rng_below(&rng, 100);
@@ -1195,7 +1196,32 @@ static void test_model(void)
                 ak_rng_below(&rng, 16) == 0 ? 0 : (size_t)ak_rng_log_uniform(&rng, 1, MiB);
             size_t align = (size_t)1 << ak_rng_below(&rng, 13);
             void *p;
+            /* Now and then, the free blocks per order around the alloc:
+             * it must split the smallest free block that fits. */
+            const bool watch = ak_rng_below(&rng, 64) == 0;
+            ak_buddy_stats_t before, after;
+            if (watch)
+                ak_buddy_stats(&a, &before);
             ak_error e = ak_buddy_alloc(&a, size, align, &p);
+            if (watch && e == AK_OK) {
+                unsigned k = (unsigned)__builtin_ctzll(
+                    (unsigned long long)ak_buddy_usable_size(&a, p, size, align));
+                unsigned j = k;
+                while (j < AK_BUDDY_ORDERS && before.free_blocks[j] == 0)
+                    j++;
+                CHECK(j < AK_BUDDY_ORDERS);
+                ak_buddy_stats(&a, &after);
+                for (unsigned m = 0; m < AK_BUDDY_ORDERS; m++) {
+                    size_t want = before.free_blocks[m];
+                    if (m == j)
+                        want--;
+                    else if (m >= k && m < j)
+                        want++;
+                    CHECKF(after.free_blocks[m] == want, "order %u: %zu free blocks, expected %zu",
+                           m, after.free_blocks[m], want);
+                }
+                nwatched++;
+            }
             if (e == AK_ERR_NO_MEMORY) {
                 noom++;
                 /* Only when no block of the needed order is free. */
@@ -1236,7 +1262,35 @@ static void test_model(void)
                 CHECK(ak_buddy_used_bytes(&a) == used);
                 nbad++;
             }
+            /* Now and then, the free blocks per order around the free: it
+             * must merge up from the block's order k to some order K,
+             * taking one free buddy off each order in [k, K). */
+            const bool watch = ak_rng_below(&rng, 64) == 0;
+            ak_buddy_stats_t before, after;
+            if (watch)
+                ak_buddy_stats(&a, &before);
             CHECK_OK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align));
+            if (watch) {
+                ak_buddy_stats(&a, &after);
+                unsigned k = (unsigned)__builtin_ctzll(
+                    (unsigned long long)ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align));
+                unsigned top = k;
+                while (top < AK_BUDDY_ORDERS &&
+                       after.free_blocks[top] != before.free_blocks[top] + 1)
+                    top++;
+                CHECK(top < AK_BUDDY_ORDERS);
+                for (unsigned m = 0; m < AK_BUDDY_ORDERS; m++) {
+                    size_t want = before.free_blocks[m];
+                    if (m == top)
+                        want++;
+                    else if (m >= k && m < top)
+                        want--;
+                    CHECKF(after.free_blocks[m] == want,
+                           "free of order %u: order %u has %zu free blocks, expected %zu", k, m,
+                           after.free_blocks[m], want);
+                }
+                nwatched++;
+            }
             /* A second free of the same pointer is refused. */
             if (ak_rng_below(&rng, 64) == 0) {
                 CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
@@ -1258,6 +1312,7 @@ static void test_model(void)
     }
     CHECK_INVARIANTS(ak_buddy_check(&a));
     check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
+    CHECK(nwatched > 0);
     while (n > 0) {
         n--;
         CHECK(check_sparse(v[n].p, v[n].size, v[n].tag));

@@ -72,6 +72,21 @@ static int snap_same(const snapshot *x, const snapshot *y)
         CHECK_INVARIANTS(ak_slab_check(a));                                                        \
     } while (0)
 
+/* A bad call that the TLSF judges (a large free of something that is not
+ * a large block): AK_ERR_NOT_ALLOCATED or AK_ERR_INVALID_PARAM, and
+ * nothing changes. */
+#define CHECK_BAD_TLSF(a, expr)                                                                    \
+    do {                                                                                           \
+        snapshot b_, a_;                                                                           \
+        snap((a), &b_);                                                                            \
+        ak_error e_ = (expr);                                                                      \
+        CHECKF(e_ == AK_ERR_NOT_ALLOCATED || e_ == AK_ERR_INVALID_PARAM, "%s gave %s", #expr,      \
+               ak_error_name(e_));                                                                 \
+        snap((a), &a_);                                                                            \
+        CHECK(snap_same(&b_, &a_));                                                                \
+        CHECK_INVARIANTS(ak_slab_check(a));                                                        \
+    } while (0)
+
 static size_t class_info_of(const ak_slab *a, unsigned c, ak_slab_class_info *ci)
 {
     CHECK_OK(ak_slab_class_stats(a, c, ci));
@@ -121,7 +136,7 @@ static void test_class_table(void)
         if (s >= 320 && !ak_is_pow2(s))
             want_slab *= 2;
         CHECK(ci.slab_size == want_slab);
-        CHECK(ci.objects_per_slab >= 9 && ci.objects_per_slab * s < ci.slab_size - AK_SLAB_TAIL);
+        CHECK(ci.objects_per_slab >= 14 && ci.objects_per_slab * s < ci.slab_size - AK_SLAB_TAIL);
         size_t lost = ci.slab_size - ci.objects_per_slab * s; /* header and tail */
         CHECKF(lost <= ci.slab_size / 8, "class %zu loses %zu of %zu", s, lost, ci.slab_size);
         if (!ak_is_pow2(s))
@@ -385,6 +400,79 @@ static void test_full_slabs(void)
     free_regions();
 }
 
+/* ---- the object freed last is handed out next ---- */
+
+static void test_lifo_reuse(void)
+{
+    ak_slab a;
+    uintptr_t r = region(MIB);
+    CHECK_OK(ak_slab_init(&a, r, MIB));
+    void *p[40], *q;
+    for (unsigned i = 0; i < 40; i++)
+        CHECK_OK(ak_slab_alloc(&a, 100, 8, &p[i]));
+    /* Within the head slab, and from a full slab pushed back to the head. */
+    CHECK_OK(ak_slab_dealloc(&a, p[39], 100, 8));
+    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
+    CHECK(q == p[39]);
+    CHECK_OK(ak_slab_dealloc(&a, p[3], 100, 8));
+    CHECK_OK(ak_slab_dealloc(&a, p[5], 100, 8));
+    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
+    CHECK(q == p[5]);
+    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
+    CHECK(q == p[3]);
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    for (unsigned i = 0; i < 40; i++)
+        CHECK_OK(ak_slab_dealloc(&a, p[i], 100, 8));
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    free_regions();
+}
+
+/* ---- frees that alternate between regions ---- */
+
+static void test_regions_alternate(void)
+{
+    ak_slab a;
+    uintptr_t r = region(4 * MIB);
+    /* Three regions with gaps between them. */
+    CHECK_OK(ak_slab_init(&a, r, MIB));
+    CHECK_OK(ak_slab_add_memory(&a, r + MIB + 4096, MIB));
+    CHECK_OK(ak_slab_add_memory(&a, r + 3 * MIB, MIB));
+    enum { N = 3000 };
+    static void *p[N];
+    static size_t sz[N];
+    unsigned n = 0, in[3] = {0, 0, 0};
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed);
+    while (n < N) {
+        sz[n] = (size_t)ak_rng_below(&rng, 4097);
+        if (ak_slab_alloc(&a, sz[n], 8, &p[n]) != AK_OK)
+            break;
+        uintptr_t q = (uintptr_t)p[n];
+        in[q < r + MIB ? 0 : q < r + 2 * MIB + 4096 ? 1 : 2]++;
+        n++;
+    }
+    CHECK(n > 500);
+    CHECK(in[0] > 0 && in[1] > 0 && in[2] > 0);
+    /* The gaps between regions are nobody's. */
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)(r + MIB + 64), 16, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)(r + 2 * MIB + 8192), 16, 8), AK_ERR_NOT_ALLOCATED);
+    /* Free from both ends, so consecutive frees hop between regions. */
+    for (unsigned i = 0, j = n; i < j;) {
+        CHECK_OK(ak_slab_dealloc(&a, p[i], sz[i], 8));
+        CHECK_ERR(ak_slab_dealloc(&a, p[i], sz[i], 8), AK_ERR_NOT_ALLOCATED);
+        i++;
+        if (i < j) {
+            j--;
+            CHECK_OK(ak_slab_dealloc(&a, p[j], sz[j], 8));
+        }
+        if (i % 256 == 0)
+            CHECK_INVARIANTS(ak_slab_check(&a));
+    }
+    CHECK(ak_slab_used_bytes(&a) == 0);
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    free_regions();
+}
+
 /* ---- slab return on empty; at most one cached empty slab ---- */
 
 static void test_one_cached_empty(void)
@@ -536,6 +624,7 @@ static void test_large(void)
     /* Freed as small, it is not found. */
     CHECK_BAD(&a, ak_slab_dealloc(&a, q, 16, 16), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, p[0], 4096, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, (char *)p[0] + 16, 4097, 1));
     CHECK_OK(ak_slab_dealloc(&a, q, 16, 8192));
     for (unsigned i = 0; i < 6; i++) {
         const unsigned char *b = p[i];
@@ -594,14 +683,28 @@ static void test_bad_frees(void)
     CHECK_BAD(&a, ak_slab_dealloc(&a, s16, 10, 4096), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, s64, 48, 8), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, s4k, 3000, 1), AK_ERR_NOT_ALLOCATED);
-    /* A small object, or the slab under it, freed as large. */
-    CHECK_BAD(&a, ak_slab_dealloc(&a, s4k, 5000, 1), AK_ERR_NOT_ALLOCATED);
-    CHECK_BAD(&a, ak_slab_dealloc(&a, s16, 10, 8192), AK_ERR_NOT_ALLOCATED);
+    /* A small object, or the slab under it, freed as large: the slab's
+     * start passes the TLSF's checks (a slab is a TLSF block), the slab
+     * layer refuses it; anything else the TLSF refuses. */
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, s4k, 5000, 1));
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, s16, 10, 8192));
     uintptr_t slab16 = (uintptr_t)s16 & ~(uintptr_t)4095;
     CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab16, 4096, 4096), AK_ERR_NOT_ALLOCATED);
-    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab16, 8192, 4096), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, (void *)slab16, 8192, 4096));
     uintptr_t slab4k = (uintptr_t)s4k & ~(uintptr_t)65535;
-    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536, 65536), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536 - AK_SLAB_TAIL, 65536),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536 - AK_SLAB_TAIL, 8),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536, 65536));
+    void *s320;
+    CHECK_OK(ak_slab_alloc(&a, 300, 8, &s320)); /* class 320: 8 KiB slabs */
+    uintptr_t slab320 = (uintptr_t)s320 & ~(uintptr_t)8191;
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab320, 8192 - AK_SLAB_TAIL, 8192),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_resize(&a, (void *)slab320, 8192 - AK_SLAB_TAIL, 8192, 9000),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_OK(ak_slab_dealloc(&a, s320, 300, 8));
     /* A large block freed as small. */
     CHECK_BAD(&a, ak_slab_dealloc(&a, big, 4096, 16), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, big, 16, 16), AK_ERR_NOT_ALLOCATED);
@@ -1047,6 +1150,8 @@ int main(int argc, char **argv)
     RUN(test_region_errors);
     RUN(test_class_boundaries);
     RUN(test_full_slabs);
+    RUN(test_lifo_reuse);
+    RUN(test_regions_alternate);
     RUN(test_one_cached_empty);
     RUN(test_pressure);
     RUN(test_large);

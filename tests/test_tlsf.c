@@ -1,13 +1,22 @@
 /* TLSF tests: API semantics one call at a time (split, merge, alignment,
- * regions, bad frees, huge requests, resize, statistics, the walker and the
- * interface handle), and a randomised model test (--model) that keeps a
- * shadow record of every live block and verifies contents, alignment,
+ * region edges and overlaps, many regions, bad frees, huge requests, a
+ * 2 TiB pool, resize, statistics, the walker, the interface handle, and
+ * the checker catching corruption), and a randomised model test that keeps
+ * a shadow record of every live block and verifies contents, alignment,
  * bounds and no overlap, with the invariant checker run every few thousand
- * operations. Options: --model (run only the model test), --ops=N (model
- * operations, default 1500000, --quick 60000), --seed=N, --quick. */
+ * operations. The test_tlsf_model build (or --model) runs the model test
+ * and the 2 TiB pool test (slow under emulators) instead. Options: --ops=N (model operations,
+ * default 1500000, --quick 60000), --seed=N, --quick. */
+#if defined(__linux__)
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE for the 2 TiB pool */
+#endif
 #include "testlib.h"
 
 #include <allockit/tlsf.h>
+
+#if defined(__linux__) && UINTPTR_MAX > 0xffffffffu
+#include <sys/mman.h>
+#endif
 
 #ifdef AK_TLSF_MODEL_ONLY
 static int model_only = 1;
@@ -701,6 +710,68 @@ static void test_largest_fits_again(void)
     free(mem);
 }
 
+/* Regions of nearly one size share a size class; once everything is freed
+ * the largest request that fitted after they were added fits again, in
+ * whatever order the lists hold the regions' blocks (found by binary
+ * search, as a user probing the pool would). */
+static void test_largest_fits_again_regions(void)
+{
+    enum { NREG = 6, N = 3000 };
+    const size_t base = 200000;
+    char *m[NREG];
+    ak_tlsf a = {0};
+    for (int i = 0; i < NREG; i++) {
+        size_t sz = base + (size_t)(i == 2 ? 700 : 100 * i); /* the largest is third */
+        m[i] = region(sz);
+        CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[i], sz));
+    }
+    size_t lo = 0, hi = base + 1000;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        void *p;
+        if (ak_tlsf_alloc(&a, mid, 1, &p) == AK_OK) {
+            CHECK_OK(ak_tlsf_dealloc(&a, p, mid, 1));
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    const size_t largest = lo;
+    CHECK(largest > base);
+    ak_rng rng;
+    ak_rng_seed(&rng, ak_t.seed + 11);
+    static void *ptrs[N];
+    static size_t sz[N];
+    for (int round = 0; round < 4; round++) {
+        int n = 0;
+        while (n < N) {
+            sz[n] = (size_t)ak_rng_log_uniform(&rng, 1, 4096);
+            if (ak_tlsf_alloc(&a, sz[n], 8, &ptrs[n]) != AK_OK)
+                break;
+            n++;
+        }
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)ak_rng_below(&rng, (uint64_t)i + 1);
+            void *tp = ptrs[i];
+            ptrs[i] = ptrs[j];
+            ptrs[j] = tp;
+            size_t ts = sz[i];
+            sz[i] = sz[j];
+            sz[j] = ts;
+        }
+        for (int i = 0; i < n; i++)
+            CHECK_OK(ak_tlsf_dealloc(&a, ptrs[i], sz[i], 8));
+        check_inv(&a);
+        CHECK(walk(&a).blocks == NREG);
+        void *p;
+        CHECKF(ak_tlsf_alloc(&a, largest, 1, &p) == AK_OK, "round %d: %zu no longer fits", round,
+               largest);
+        CHECK_OK(ak_tlsf_dealloc(&a, p, largest, 1));
+    }
+    for (int i = 0; i < NREG; i++)
+        free(m[i]);
+}
+
 static void test_stats_and_handle(void)
 {
     ak_tlsf a = {0};
@@ -806,6 +877,55 @@ static void test_many_regions(void)
     free(buf);
 }
 
+#if defined(__linux__) && UINTPTR_MAX > 0xffffffffu
+/* A pool of 2 TiB (reserved address space, only touched pages become
+ * memory): blocks of 2^40 bytes and more, huge alignments, and the sizes
+ * the first levels for them. */
+static void test_huge_pool(void)
+{
+    const size_t size = (size_t)1 << 41;
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED) {
+        printf("(skipped: no 2 TiB mapping) ");
+        return;
+    }
+    ak_tlsf a = {0};
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m, size));
+    size_t total = ak_tlsf_total_bytes(&a);
+    CHECK(total + AK_TLSF_REGION_OVERHEAD >= size && total < size);
+    char *big, *mid, *small;
+    const size_t tib = (size_t)1 << 40;
+    CHECK_OK(ak_tlsf_alloc(&a, tib, 4096, (void **)&big));
+    CHECK(((uintptr_t)big & 4095) == 0);
+    big[0] = 1;
+    big[tib - 1] = 2;
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, (void **)&small));
+    CHECK_OK(ak_tlsf_alloc(&a, ((size_t)1 << 39) + 12345, (size_t)1 << 30, (void **)&mid));
+    CHECK(((uintptr_t)mid & (((size_t)1 << 30) - 1)) == 0);
+    mid[0] = 3;
+    CHECK(ak_tlsf_used_bytes(&a) == tib + 100 + ((size_t)1 << 39) + 12345);
+    check_inv(&a);
+    void *p;
+    CHECK_ERR(ak_tlsf_alloc(&a, tib, 1, &p), AK_ERR_NO_MEMORY);
+    /* Grow the 2^40 block in place as far as the free space after it. */
+    CHECK_ERR(ak_tlsf_resize(&a, big, tib, 4096, tib * 2), AK_ERR_NO_MEMORY);
+    CHECK_OK(ak_tlsf_dealloc(&a, small, 100, 8));
+    CHECK_OK(ak_tlsf_resize(&a, big, tib, 4096, tib + 4096));
+    CHECK(big[0] == 1 && big[tib - 1] == 2);
+    check_inv(&a);
+    CHECK_OK(ak_tlsf_dealloc(&a, big, tib + 4096, 4096));
+    CHECK_OK(ak_tlsf_dealloc(&a, mid, ((size_t)1 << 39) + 12345, (size_t)1 << 30));
+    check_inv(&a);
+    struct ak_tlsf_stats st;
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.free_blocks == 1 && st.largest_free == total && st.used_bytes == 0);
+    CHECK_OK(ak_tlsf_alloc(&a, total, 1, &p));
+    CHECK_OK(ak_tlsf_dealloc(&a, p, total, 1));
+    munmap(m, size);
+}
+#endif
+
 /* The checker must notice corruption (tests that it can fail). */
 static void test_checker_detects(void)
 {
@@ -830,10 +950,11 @@ static void test_checker_detects(void)
     /* A corrupt prev-physical link (it lives in free memory) is not
      * followed: free p, then point q's link elsewhere. */
     CHECK_OK(ak_tlsf_dealloc(&a, p, 100, 8));
-    uintptr_t link, bogus[] = {(uintptr_t)mem, (uintptr_t)q + 64, (uintptr_t)p + 16, 12345};
+    uintptr_t link,
+        bogus[] = {(uintptr_t)mem, (uintptr_t)q + 64, (uintptr_t)p + 16, (uintptr_t)p - 5, 12345};
     memcpy(&link, (char *)q - 8 - sizeof link, sizeof link);
     CHECK(link == (uintptr_t)p - 8);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
         memcpy((char *)q - 8 - sizeof link, &bogus[i], sizeof link);
         CHECK(ak_tlsf_check(&a) != NULL);
         CHECK_ERR(ak_tlsf_dealloc(&a, q, 100, 8), AK_ERR_NOT_ALLOCATED);
@@ -1063,6 +1184,11 @@ int main(int argc, char **argv)
     ak_test_init(n, argv, model_only ? "test_tlsf_model" : "test_tlsf");
     if (model_only) {
         RUN(test_model);
+#if defined(__linux__) && UINTPTR_MAX > 0xffffffffu
+        /* Here, not with the unit tests: cheap natively, but emulators
+         * (qemu-user) do work per page of a 2 TiB reservation. */
+        RUN(test_huge_pool);
+#endif
         return ak_test_finish();
     }
     RUN(test_zero_object);
@@ -1079,6 +1205,7 @@ int main(int argc, char **argv)
     RUN(test_huge_requests);
     RUN(test_resize);
     RUN(test_largest_fits_again);
+    RUN(test_largest_fits_again_regions);
     RUN(test_stats_and_handle);
     RUN(test_checker_detects);
     return ak_test_finish();

@@ -17,32 +17,36 @@
  *
  * Slabs: a slab is one power-of-two span taken from the TLSF, aligned to
  * its own size, so the slab of an object is align_down(ptr, slab_size).
- * Slab size: 4096 << max(0, log2(c) - 8), doubled for 448, 896, 1792, 3584:
- * 4 KiB for classes 16..384, 8 KiB for 448..768, 16 KiB for 896..1536,
- * 32 KiB for 1792..3072, 64 KiB for 3584 and 4096. A slab holds 8..250
- * objects. Its header (40 bytes on 64-bit targets, 28 on 32-bit, plus one
- * allocated bit per object, rounded up to the class's alignment) sits at
- * the slab start; its last AK_SLAB_TAIL bytes hold the TLSF header of the
- * next block, so slabs the TLSF places back to back tile memory exactly.
- * Header and tail cost at most 1/8 of a slab (the power-of-two classes
- * from 256 up, whose first object slot holds the header) and below 1/14
+ * Slab size: 4096 << max(0, log2(c) - 8), doubled for the classes from 320
+ * up that are not powers of two: 4 KiB for classes 16..256, 8 KiB for
+ * 320..512, 16 KiB for 640..1024, 32 KiB for 1280..2048, 64 KiB for
+ * 2560..4096. The span is cut into object-sized slots; the slab header
+ * (80 bytes on 64-bit targets, 60 on 32-bit, with one allocated bit per
+ * slot) takes one to five slots at an offset that varies from slab to
+ * slab (so the headers of many slabs spread over the cache sets), and the
+ * last AK_SLAB_TAIL bytes hold the TLSF header of the next block, so slabs
+ * the TLSF places back to back tile memory exactly. A slab holds 14..250
+ * objects; header and tail cost at most 1/8 of a slab (the power-of-two
+ * classes from 256 up, whose header takes a whole slot) and less than 1/14
  * for every other class.
  *
  * Waste, worst case: a request of s bytes uses its class size; the gap is
  * < 16 bytes up to 128 (size 1 in class 16 is the extreme) and < 25% of s
  * above (129 -> 160); add at most 12.5% of each slab for header and tail,
- * plus one empty slab cached per class (at most 28 slabs, ~250 KiB when
- * every class has one), which is released whenever a TLSF allocation
- * fails. Large blocks cost what the TLSF costs. Nothing is reserved per
- * class at init: slabs come from, and go back to, the TLSF.
+ * plus one empty slab cached per class (528 KiB if every class has one),
+ * which is released whenever a TLSF allocation fails. Large blocks cost
+ * what the TLSF costs. Nothing is reserved per class at init: slabs come
+ * from, and go back to, the TLSF.
  *
  * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, a pop/push on the current slab's free list, one bitmap bit,
- * counters; taking a new slab or releasing an empty one is one TLSF call.
- * A free validates its pointer in O(1) with one region (O(regions) with
- * several): inside a region, a live slab header of the right class (a tag
- * derived from the header address and the class), an object start, and an
- * allocated bit (so a double free is detected exactly).
+ * the class, a pop from or push to the current slab's free list (LIFO, so
+ * an alloc gets the object freed last), one bitmap bit, counters. Taking a
+ * new slab or releasing an empty one is one TLSF call. A free validates its
+ * pointer in O(1) (O(regions) when it lies in another region than the last
+ * free's): the slab span inside a region, a live header of the right class
+ * (a tag derived from the slab address, the class and a per-allocator
+ * salt), an object slot start, and an allocated bit (so a double free is
+ * detected exactly).
  *
  * Not thread-safe: callers serialise access (wrap the byte interface). */
 #ifndef ALLOCKIT_SLAB_H
@@ -72,12 +76,13 @@ struct ak_region;
  *  ak_slab_class_stats). */
 typedef struct ak_slab_class {
     struct ak_slab_hdr *partial; /* slabs with free and used objects; allocs take the head */
-    struct ak_slab_hdr *full;    /* slabs with no free object */
-    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
     size_t in_use;               /* objects allocated in this class */
-    size_t requested;            /* sum of the sizes requested for them */
+    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
+    size_t requested;            /* sum of the sizes requested for them (apart from in_use,
+                                    so that the two updates stay two plain adds) */
     size_t partial_count;
-    size_t full_count;
+    size_t slab_count;       /* slabs held: partial, full (on no list) and the cached one */
+    struct ak_slab_hdr *all; /* every slab of the class (for the checker) */
 } ak_slab_class;
 
 /** A slab allocator. A zero-initialised object is a valid empty allocator.
@@ -85,7 +90,7 @@ typedef struct ak_slab_class {
 typedef struct ak_slab {
     ak_slab_class cls[AK_SLAB_CLASS_COUNT];
     struct ak_region *regions; /* records at the start of each region, newest first */
-    uintptr_t lo, hi;          /* the span of all regions (exact with one region) */
+    uintptr_t lo, hi;          /* the region the last free resolved (a hint) */
     uintptr_t salt;            /* this instance's part of every slab tag */
     size_t region_count;
     size_t large_count;     /* live large blocks */
@@ -150,9 +155,11 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out);
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region, not the start
  *          of an object, already free, or (size, align) name a class the
- *          block does not belong to (a small block freed as large, a large
- *          block freed as small, another class). A large block freed with
- *          a wrong large size gives what ak_tlsf_dealloc gives.
+ *          block does not belong to (a large block freed as small, another
+ *          class, a slab's own start freed as large). Any other large free
+ *          of something that is not a live large block (a small object, a
+ *          wrong size) gives what ak_tlsf_dealloc gives:
+ *          AK_ERR_NOT_ALLOCATED or AK_ERR_INVALID_PARAM.
  *  Nothing changes on error. used_bytes assumes @p size is the size that
  *  was allocated (another size of the same class is not detectable). */
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align);

@@ -14,7 +14,9 @@
  * lists per first level let alloc find a list by two find-first-set
  * instructions. alloc rounds the request up to the next list boundary
  * ("good fit"), so the head of any list it finds is big enough; if that
- * finds nothing it also looks at the head of the request's own list. The
+ * finds nothing it also tries two single blocks that may fit exactly: the
+ * head of the request's own list and the first block of the largest
+ * region (which is the whole region once everything there is free). The
  * block found is split and the tail goes back to a list. free merges the
  * block with its free neighbours (boundary tags: every block header holds
  * its size and the free bits of itself and of its physical predecessor;
@@ -62,8 +64,9 @@
  * whenever some free block holds at least r = max(MIN_BLOCK, round_up(n +
  * 8, ALIGN)) rounded up to the next list boundary, i.e. less than
  * r * (1 + 2^-SL_LOG2) + ALIGN bytes; a block of exactly r suffices when it
- * heads its list. An aligned alloc asks the same of r + align - ALIGN +
- * MIN_BLOCK.
+ * heads its list or is the largest region's first block. An aligned alloc
+ * first tries the good fit for r alone (enough when that block has room at
+ * the alignment), then asks the same of r + align - ALIGN + MIN_BLOCK.
  * The front gap of an aligned block becomes a free block; nothing is lost.
  * As for every allocator that does not move blocks, the heap needed for a
  * live set of M bytes can in the worst case exceed M by a factor growing
@@ -161,6 +164,7 @@ typedef struct ak_tlsf {
     uintptr_t salt;                       /* mixed into every block tag */
     void *regions;                        /* region records, newest first */
     void *hint;                           /* region of the last free */
+    void *big_region;                     /* region with the largest span */
     size_t total_bytes, used_bytes, peak_used_bytes, free_bytes;
     size_t used_blocks, free_blocks, region_count, failed_allocs;
     uintptr_t generation;                                /* init count, feeds the salt */
@@ -201,8 +205,8 @@ ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size);
 
 /** Allocate @p size bytes aligned to @p align (a non-zero power of two).
  *  Size 0 gives a distinct pointer (a minimum block). Not zero-filled.
- *  O(1), except when no larger size class has a free block: then the
- *  list of the request's own class is scanned for a block that fits.
+ *  O(1): no loops besides constant-bounded ones. Once everything is freed,
+ *  any request that fitted right after the regions were added fits again.
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size >
  *          AK_TLSF_MAX_ALLOC, or align > AK_TLSF_MAX_ALIGN
  *  @retval AK_ERR_NO_MEMORY no free block is big enough (counted in

@@ -5,7 +5,7 @@
 # header written here instead of CMake's, link with ld.lld and the board's
 # linker script.
 #
-# usage: build.sh riscv64|riscv32|aarch64 OUTDIR [extra compiler flags...]
+# usage: build.sh riscv64|riscv32|aarch64|aarch64_be OUTDIR [extra compiler flags...]
 #   e.g. build.sh riscv64 build/targets/riscv64-broken -DAK_TEST_BREAK_ALIGN
 # Prints the path of the ELF image on success.
 set -eu
@@ -23,7 +23,9 @@ riscv64) triple=riscv64-unknown-elf; archflags="-march=rv64imac -mabi=lp64 -mcmo
 # The same virt board with a 32-bit hart: riscv64/ serves both.
 riscv32) triple=riscv32-unknown-elf; archflags="-march=rv32imac -mabi=ilp32 -mcmodel=medany -mno-relax"; board=riscv64 ;;
 aarch64) triple=aarch64-none-elf; archflags="-mgeneral-regs-only -mstrict-align" ;;
-*) echo "build.sh: unknown target $arch (riscv64, riscv32, aarch64)" >&2; exit 2 ;;
+# Big-endian data on the same board: aarch64/ serves both.
+aarch64_be) triple=aarch64_be-none-elf; archflags="-mgeneral-regs-only -mstrict-align"; board=aarch64 ;;
+*) echo "build.sh: unknown target $arch (riscv64, riscv32, aarch64, aarch64_be)" >&2; exit 2 ;;
 esac
 
 mkdir -p "$out"
@@ -58,13 +60,12 @@ srcs="$root/src/core.c"
 # Same flags as the freestanding check, plus what a kernel image needs.
 cflags="--target=$triple $archflags -std=c11 -O2 -g -ffreestanding -fno-builtin-malloc
   -nostdlibinc -nostdlib -fno-pic -fno-stack-protector -ffunction-sections -fdata-sections
-  -Wall -Wextra -Werror -DAK_CONFIG_HEADER=\"bm_config.h\"
-  -I$root/include -I$out -I$root/src"
+  -Wall -Wextra -Werror -I$root/include -I$out -I$root/src"
 objs=""
 for src in $srcs "$here/common/rt.c" "$here/common/harness.c" "$here/$board/board.c" "$here/$board/start.S"; do
     obj="$out/$(basename "$src" | sed 's/\.[cS]$//').o"
     # shellcheck disable=SC2086
-    "$CLANG" $cflags "$@" -c "$src" -o "$obj"
+    "$CLANG" $cflags '-DAK_CONFIG_HEADER="bm_config.h"' "$@" -c "$src" -o "$obj"
     objs="$objs $obj"
 done
 # shellcheck disable=SC2086

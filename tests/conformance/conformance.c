@@ -837,7 +837,7 @@ static void byte_model(void)
     ak_rng r;
     ak_rng_seed(&r, ak_t.seed);
     ak_src src = {&r, NULL, 0, 0};
-    ak_byte_model_cfg cfg = {(size_t)8 << 20, 8000, 16384, 64};
+    ak_byte_model_cfg cfg = {(size_t)8 << 20, 8000, 16384, 256};
     ak_byte_model *m = ak_byte_model_new(byte_c, &cfg, &src);
     CHECK(m != NULL);
     uint64_t ops = ak_test_ops(1500000, 30000);
@@ -989,7 +989,7 @@ static void page_model(void)
     ak_src src = {&r, NULL, 0, 0};
     ak_page_model *m = ak_page_model_new(page_c, 16384, &src);
     CHECK(m != NULL);
-    uint64_t ops = ak_test_ops(1000000, 20000);
+    uint64_t ops = ak_test_ops(500000, 20000);
     for (model_ops_run = 1; model_ops_run <= ops; model_ops_run++)
         ak_page_model_step(m, &src);
     model_ops_run = ops;

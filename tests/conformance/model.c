@@ -434,9 +434,12 @@ static void byte_op_resize(ak_byte_model *m, ak_src *s)
     m->n.ok++;
 }
 
-static void byte_op_add_region(ak_byte_model *m)
+/* Regions are added in a random order, so some lie below the first. */
+static void byte_op_add_region(ak_byte_model *m, ak_src *s)
 {
-    for (int i = 0; i < FOREIGN_SLOT; i++) {
+    int from = (int)ak_src_below(s, FOREIGN_SLOT);
+    for (int j = 0; j < FOREIGN_SLOT; j++) {
+        int i = (from + j) % FOREIGN_SLOT;
         if (m->slot[i].added)
             continue;
         uintptr_t start = (uintptr_t)(m->arena + m->slot[i].off);
@@ -466,7 +469,7 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
     ak_error e;
     char what[160];
     void *p = NULL;
-    unsigned kind = (unsigned)ak_src_below(s, 15);
+    unsigned kind = (unsigned)ak_src_below(s, 16);
     uintptr_t foreign = (uintptr_t)(m->arena + m->slot[FOREIGN_SLOT].off);
     switch (kind) {
     case 0: { /* double free of a recently freed block that is not live again */
@@ -637,7 +640,7 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
     case 13: { /* resize of a pointer that is not a live block */
         unsigned n = m->nfreed < FREED_RING ? m->nfreed : FREED_RING;
         uintptr_t q = foreign + 256;
-        size_t size = 64;
+        size_t size = src_log(s, 1, (size_t)1 << 20);
         if (n && ak_src_below(s, 2)) {
             live_block b = m->freed[(unsigned)ak_src_below(s, n)];
             if (bit_get(m->starts, arena_off(m, b.p)))
@@ -648,6 +651,23 @@ static void byte_op_bad(ak_byte_model *m, ak_src *s)
         mask = E(AK_ERR_NOT_ALLOCATED) | E(AK_ERR_INVALID_PARAM) | E(AK_ERR_NO_MEMORY);
         snprintf(what, sizeof what, "resize of %p, not a live block", (void *)q);
         e = ak_byte_resize(m->h, (void *)q, size, 1, size + 64);
+        break;
+    }
+    case 14: { /* usable_size of a pointer that is not a live block: answers, changes nothing */
+        size_t size = src_log(s, 1, (size_t)1 << 20);
+        uintptr_t q = foreign + 512;
+        unsigned n = m->nfreed < FREED_RING ? m->nfreed : FREED_RING;
+        if (n && ak_src_below(s, 2)) {
+            live_block b = m->freed[(unsigned)ak_src_below(s, n)];
+            if (bit_get(m->starts, arena_off(m, b.p)))
+                return;
+            q = b.p;
+            size = b.size;
+        }
+        mask = E(AK_OK);
+        snprintf(what, sizeof what, "usable_size of %p, not a live block", (void *)q);
+        (void)ak_byte_usable_size(m->h, (void *)q, size, 1);
+        e = AK_OK;
         break;
     }
     default: { /* dealloc of a live block's address offset by its size: a neighbour or free */
@@ -751,8 +771,13 @@ void ak_byte_model_step(ak_byte_model *m, ak_src *s)
     } else if (k < 930)
         byte_op_resize(m, s);
     else if (k < 932)
-        byte_op_add_region(m);
-    else if (k < 933)
+        byte_op_add_region(m, s);
+    else if (k < 946)
+        byte_op_alloc(m, s);
+    else if (k < 960) {
+        if (m->nlive)
+            byte_free_at(m, (size_t)ak_src_below(s, m->nlive));
+    } else if (k < 961)
         ak_byte_model_drain(m);
     else if (m->c->bad_calls)
         byte_op_bad(m, s);
@@ -1255,25 +1280,29 @@ ak_page_model *ak_page_model_new(const ak_page_contender *c, size_t window_pages
 void ak_page_model_step(ak_page_model *m, ak_src *s)
 {
     m->n.ops++;
+    /* Bad calls are 3% here (4% in the byte model): each is followed by
+     * the check, and a page allocator's check walks its whole bitmap,
+     * whatever the window used. */
     unsigned k = (unsigned)ak_src_below(s, 1000);
-    if (k < 350)
+    if (k < 380)
         page_op_alloc(m, s);
-    else if (k < 450)
+    else if (k < 500)
         page_op_alloc_at(m, s);
-    else if (k < 880)
+    else if (k < 966)
         page_op_free(m, s);
-    else if (k < 883) {
-        for (int i = 1; i < PSLOTS; i++)
-            if (!m->slot[i].added) {
-                page_add_slot(m, i, 0);
+    else if (k < 969) {
+        int from = (int)ak_src_below(s, PSLOTS); /* random order: some go below */
+        for (int j = 0; j < PSLOTS; j++)
+            if (!m->slot[(from + j) % PSLOTS].added) {
+                page_add_slot(m, (from + j) % PSLOTS, 0);
                 break;
             }
-    } else if (k < 884)
+    } else if (k < 970)
         ak_page_model_drain(m);
     else
         page_op_bad(m, s);
     page_check_stats(m);
-    if (m->n.ops % 16 == 0)
+    if (m->n.ops % 256 == 0)
         page_check_invariants(m, "an operation");
 }
 
@@ -1696,9 +1725,10 @@ void ak_id_model_step(ak_id_model *m, ak_src *s)
     else if (k < 880)
         id_op_probe(m, s);
     else if (k < 883) {
-        for (int i = 1; i < ISLOTS; i++)
-            if (!m->slot[i].added) {
-                id_add_slot(m, i, 0);
+        int from = (int)ak_src_below(s, ISLOTS); /* random order: some go below */
+        for (int j = 0; j < ISLOTS; j++)
+            if (!m->slot[(from + j) % ISLOTS].added) {
+                id_add_slot(m, (from + j) % ISLOTS, 0);
                 break;
             }
     } else if (k < 884)

@@ -14,20 +14,33 @@
 #define SEMIHOSTING_SYS_EXIT         0x18u
 #define ADP_STOPPED_APPLICATION_EXIT 0x20026u
 
+#ifdef __AARCH64EB__
+const char bm_target_name[] = "aarch64_be";
+#else
 const char bm_target_name[] = "aarch64";
+#endif
 
+/* Byte accesses: the PL011's registers are little-endian words, and a byte
+ * access to their low byte reads and writes the same bits whatever the
+ * CPU's data endianness (the aarch64_be image runs with SCTLR.EE set). */
 void bm_uart_putc(char c)
 {
-    volatile uint32_t *uart = (volatile uint32_t *)(uintptr_t)UART_BASE;
-    while (uart[UART_FR / 4] & UART_FR_TXFF)
+    volatile uint8_t *uart = (volatile uint8_t *)(uintptr_t)UART_BASE;
+    while (uart[UART_FR] & UART_FR_TXFF)
         ;
-    uart[UART_DR / 4] = (uint8_t)c;
+    uart[UART_DR] = (uint8_t)c;
 }
 
 _Noreturn void bm_exit(int code)
 {
     /* AArch64 SYS_EXIT takes a pointer to {reason, exit status}. */
+#ifdef __AARCH64EB__
+    /* QEMU reads the block in little-endian order whatever SCTLR.EE says. */
+    volatile uint64_t block[2] = {__builtin_bswap64(ADP_STOPPED_APPLICATION_EXIT),
+                                  __builtin_bswap64((uint64_t)(unsigned)code)};
+#else
     volatile uint64_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, (uint64_t)(unsigned)code};
+#endif
     register uint64_t op __asm__("x0") = SEMIHOSTING_SYS_EXIT;
     register uint64_t arg __asm__("x1") = (uint64_t)(uintptr_t)block;
     __asm__ volatile("hlt #0xf000" : : "r"(op), "r"(arg) : "memory");

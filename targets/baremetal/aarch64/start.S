@@ -7,16 +7,27 @@ _start:
     mrs     x0, mpidr_el1
     and     x0, x0, #0xff
     cbnz    x0, park
-    ldr     x0, =__stack_top
-    mov     sp, x0
     adr     x0, vectors
     mrs     x1, CurrentEL
     cmp     x1, #(2 << 2)
     b.eq    1f
     msr     vbar_el1, x0
+#ifdef __AARCH64EB__
+    /* Big-endian data (SCTLR.EE) before the first load or store. */
+    mrs     x0, sctlr_el1
+    orr     x0, x0, #(1 << 25)
+    msr     sctlr_el1, x0
+#endif
     b       2f
 1:  msr     vbar_el2, x0
+#ifdef __AARCH64EB__
+    mrs     x0, sctlr_el2
+    orr     x0, x0, #(1 << 25)
+    msr     sctlr_el2, x0
+#endif
 2:  isb
+    ldr     x0, =__stack_top
+    mov     sp, x0
     ldr     x0, =__bss_start
     ldr     x1, =__bss_end
 3:  cmp     x0, x1

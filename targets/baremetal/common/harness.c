@@ -168,6 +168,21 @@ static void test_board_ram(void)
         CHECK(w[probes[i]] == (0x0123456789abcdefull ^ probes[i]));
 }
 
+/* The CPU runs with the byte order the compiler assumed (on aarch64_be the
+ * start file has to switch data accesses to big-endian): a word stored
+ * through a volatile pointer reads back byte by byte in that order. */
+static void test_board_endian(void)
+{
+    volatile uint32_t word = 0x01020304u;
+    const volatile unsigned char *b = (const volatile unsigned char *)&word;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    CHECKF(b[0] == 1 && b[3] == 4, "big-endian build, bytes %u %u %u %u", b[0], b[1], b[2], b[3]);
+#else
+    CHECKF(b[0] == 4 && b[3] == 1, "little-endian build, bytes %u %u %u %u", b[0], b[1], b[2],
+           b[3]);
+#endif
+}
+
 /* ------------------------------------------------------------------ */
 /* The core: errors, alignment helpers, dispatch through a test double  */
 /* ------------------------------------------------------------------ */
@@ -790,7 +805,7 @@ static void test_model(void)
     CHECKF(ak_byte_alloc(h, largest0, 8, &p) == AK_OK,
            "%zu bytes fitted at the start but not after freeing everything", largest0);
     CHECK_OK(ak_byte_dealloc(h, p, largest0, 8));
-    (void)nomem;
+    bm_printf("[%lu allocs, %lu out of memory, largest %zu] ", allocs, nomem, largest0);
 }
 
 /* The pattern on every byte, so that any prefix verifies (resize keeps a
@@ -1188,7 +1203,7 @@ static void test_page_runs(void)
     CHECK_OK(ak_page_alloc_pages(h, total, PAGE, &o));
     CHECK_OK(ak_page_dealloc_pages(h, o, total));
     CHECK_INVARIANTS(ak_page_check(h));
-    (void)nomem;
+    bm_printf("[%lu runs, %lu out of memory] ", ok, nomem);
 }
 #endif
 
@@ -1353,6 +1368,7 @@ int bm_main(void)
     bm_run("rt.format", test_rt_format);
     bm_run("rt.memory", test_rt_memory);
     bm_run("board.ram", test_board_ram);
+    bm_run("board.endian", test_board_endian);
     bm_run("core.errors", test_core_errors);
     bm_run("core.align", test_core_align);
     bm_run("core.dispatch", test_core_dispatch);
