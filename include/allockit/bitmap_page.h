@@ -34,10 +34,10 @@
  * AK_BITMAP_PAGE_MAX_REGIONS = 16): one bit per page, plus about 24% for
  * the summaries (has-free, all-free, dirty) and the run-class bits that
  * let aligned searches skip fragmented stretches:
- *   256m:     10,560 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
- *   4g:      162,360 bytes    (1,048,576 pages: 128 KiB)
- *   64g:   2,590,728 bytes    (16,777,216 pages: 2 MiB)
- *   1t:   41,444,208 bytes    (268,435,456 pages: 32 MiB)
+ *   256m:     10,568 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
+ *   4g:      162,368 bytes    (1,048,576 pages: 128 KiB)
+ *   64g:   2,590,736 bytes    (16,777,216 pages: 2 MiB)
+ *   1t:   41,444,216 bytes    (268,435,456 pages: 32 MiB)
  * It is large: keep it static or on the heap, not on a small stack.
  *
  * Not thread-safe: serialise calls on one object.
@@ -106,6 +106,7 @@ typedef struct ak_bitmap_page {
     size_t total;     /* managed pages */
     size_t used;      /* allocated pages */
     size_t nregions;  /* records in regions[] */
+    size_t low_word;  /* no free page in bitmap words below this one */
     /* regions[2i], regions[2i+1]: [start, end) byte addresses as given,
      * sorted, disjoint, non-adjacent */
     uintptr_t regions[2 * AK_BITMAP_PAGE_MAX_REGIONS];
