@@ -17,6 +17,7 @@
  * and base that page rounded down to 64; total = pages of the records;
  * used = total - free bits.
  */
+#include "ak_ops.h"
 #include "hbitmap.h"
 #include <allockit/bitmap_page.h>
 
@@ -249,73 +250,4 @@ const char *ak_bitmap_page_check(const ak_bitmap_page *a)
 
 /* ---- the generic interface ---- */
 
-static ak_error op_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_bitmap_page_init((ak_bitmap_page *)self, start, size);
-}
-
-static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_bitmap_page_add_memory((ak_bitmap_page *)self, start, size);
-}
-
-static ak_error op_alloc_pages(void *self, size_t num_pages, size_t align_pow2, uintptr_t *out)
-{
-    return ak_bitmap_page_alloc_pages((ak_bitmap_page *)self, num_pages, align_pow2, out);
-}
-
-static ak_error op_alloc_pages_at(void *self, uintptr_t base, size_t num_pages, size_t align_pow2,
-                                  uintptr_t *out)
-{
-    return ak_bitmap_page_alloc_pages_at((ak_bitmap_page *)self, base, num_pages, align_pow2, out);
-}
-
-static ak_error op_dealloc_pages(void *self, uintptr_t pos, size_t num_pages)
-{
-    return ak_bitmap_page_dealloc_pages((ak_bitmap_page *)self, pos, num_pages);
-}
-
-static size_t op_total_pages(const void *self)
-{
-    return ak_bitmap_page_total_pages((const ak_bitmap_page *)self);
-}
-
-static size_t op_used_pages(const void *self)
-{
-    return ak_bitmap_page_used_pages((const ak_bitmap_page *)self);
-}
-
-static size_t op_available_pages(const void *self)
-{
-    return ak_bitmap_page_available_pages((const ak_bitmap_page *)self);
-}
-
-static size_t op_page_size(const void *self)
-{
-    return ak_bitmap_page_page_size((const ak_bitmap_page *)self);
-}
-
-static const char *op_check(const void *self)
-{
-    return ak_bitmap_page_check((const ak_bitmap_page *)self);
-}
-
-static const ak_page_allocator_ops bitmap_page_ops = {
-    .name = "bitmap_page",
-    .init = op_init,
-    .add_memory = op_add_memory,
-    .alloc_pages = op_alloc_pages,
-    .alloc_pages_at = op_alloc_pages_at,
-    .dealloc_pages = op_dealloc_pages,
-    .total_pages = op_total_pages,
-    .used_pages = op_used_pages,
-    .available_pages = op_available_pages,
-    .page_size = op_page_size,
-    .check = op_check,
-};
-
-ak_page_allocator ak_bitmap_page_as_page(ak_bitmap_page *a)
-{
-    ak_page_allocator h = {&bitmap_page_ops, a};
-    return h;
-}
+AK_DEFINE_PAGE_ALLOCATOR(ak_bitmap_page, "bitmap_page")
