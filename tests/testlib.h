@@ -31,7 +31,7 @@ typedef struct ak_test_state {
     const char *current;
     unsigned passed, failed;
     uint64_t seed;
-    uint64_t ops;  /* 0: use the test's default */
+    uint64_t ops; /* 0: use the test's default */
     int quick;
     jmp_buf on_fail;
 } ak_test_state;
@@ -57,8 +57,7 @@ static inline void ak_test_init(int argc, char **argv, const char *program)
         else if (!strcmp(argv[i], "--quick"))
             ak_t.quick = 1;
         else {
-            fprintf(stderr, "%s: unknown option %s (--seed=N --ops=N --quick)\n", program,
-                    argv[i]);
+            fprintf(stderr, "%s: unknown option %s (--seed=N --ops=N --quick)\n", program, argv[i]);
             exit(2);
         }
     }
@@ -78,8 +77,8 @@ static inline uint64_t ak_test_ops(uint64_t full, uint64_t quick)
 
 static inline void ak_test_fail(const char *file, int line, const char *what)
 {
-    printf("  FAIL %s (%s:%d): %s [replay: --seed=%llu]\n", ak_t.current ? ak_t.current : "?",
-           file, line, what, (unsigned long long)ak_t.seed);
+    printf("  FAIL %s (%s:%d): %s [replay: --seed=%llu]\n", ak_t.current ? ak_t.current : "?", file,
+           line, what, (unsigned long long)ak_t.seed);
     fflush(stdout);
     longjmp(ak_t.on_fail, 1);
 }
@@ -96,7 +95,7 @@ static inline void ak_test_fail(const char *file, int line, const char *what)
         if (!(cond)) {                                                                             \
             char ak_msg_[512];                                                                     \
             int ak_n_ = snprintf(ak_msg_, sizeof ak_msg_, "%s: ", #cond);                          \
-            snprintf(ak_msg_ + ak_n_, sizeof ak_msg_ - (size_t)ak_n_, __VA_ARGS__);               \
+            snprintf(ak_msg_ + ak_n_, sizeof ak_msg_ - (size_t)ak_n_, __VA_ARGS__);                \
             ak_test_fail(__FILE__, __LINE__, ak_msg_);                                             \
         }                                                                                          \
     } while (0)
