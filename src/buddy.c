@@ -537,21 +537,15 @@ static AK_BUDDY_NOINLINE void split_block(ak_buddy *a, const buddy_region *r, ui
     } while (j > k);
 }
 
-ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
+/* Take the head p of the non-empty list j, which lies in r, split it down
+ * to order k <= j and hand it out for size bytes. */
+static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, buddy_region *r, unsigned j, unsigned k,
+                                           size_t size, void **out)
 {
-    unsigned k;
-    if (AK_UNLIKELY(!out || !ak_is_pow2(align) || !order_for(size, align, &k)))
-        return AK_ERR_INVALID_PARAM;
-    size_t fit = a->nonempty & ((size_t)-1 << k);
-    if (AK_UNLIKELY(!fit))
-        return AK_ERR_NO_MEMORY;
-    unsigned j = ak_ffs_size(fit);
     uintptr_t p = (uintptr_t)list_pop(a, j);
-    buddy_region *r = region_find(a, p);
-    AK_ASSERT(r != 0);
     a->last = r;
     size_t off = (size_t)(p - r->lo);
-    if (AK_UNLIKELY(j > k))
+    if (j > k)
         split_block(a, r, p, off, j, k);
     bit_set(r->map, r->base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
     a->used_bytes += size;
@@ -561,6 +555,34 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
         a->peak_used_bytes = a->used_bytes;
     *out = (void *)p;
     return AK_OK;
+}
+
+/* alloc when the block found needs a split or lies outside the region
+ * used last. */
+static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned j, unsigned k, size_t size,
+                                             void **out)
+{
+    buddy_region *r = region_find(a, (uintptr_t)a->free_head[j]);
+    AK_ASSERT(r != 0);
+    return alloc_from(a, r, j, k, size, out);
+}
+
+ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
+{
+    unsigned k;
+    if (AK_UNLIKELY(!out || !ak_is_pow2(align) || !order_for(size, align, &k)))
+        return AK_ERR_INVALID_PARAM;
+    size_t fit = a->nonempty & ((size_t)-1 << k);
+    if (AK_UNLIKELY(!fit))
+        return AK_ERR_NO_MEMORY;
+    unsigned j = ak_ffs_size(fit);
+    /* The common case, a block of the order asked for in the region used
+     * last, calls nothing: the rest are tail calls. */
+    uintptr_t p = (uintptr_t)a->free_head[j];
+    buddy_region *r = a->last;
+    if (AK_UNLIKELY(j != k || !r || p - r->lo >= r->hi - r->lo))
+        return alloc_slow(a, j, k, size, out);
+    return alloc_from(a, r, k, k, size, out);
 }
 
 /* Is the buddy b of the block (k, p) a free leaf of order k, the block's
@@ -583,8 +605,8 @@ static inline bool buddy_is_free(const size_t *map, uintptr_t lo, size_t span, u
 /* Free the block (k, p), whose A bit is already clear and whose buddy is a
  * free leaf: merge upwards while the buddy is a free leaf of the same
  * order, then list the result. Out of line: most frees do not merge. */
-static AK_BUDDY_NOINLINE void merge_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
-                                          unsigned k)
+static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
+                                              unsigned k)
 {
     size_t *map = r->map; /* locals: see ak_buddy_alloc */
     const size_t *base = r->base;
@@ -600,30 +622,54 @@ static AK_BUDDY_NOINLINE void merge_block(ak_buddy *a, const buddy_region *r, ui
         bit_clear(map, bit + 1);
     } while (buddy_is_free(map, lo, span, p, k, bit));
     list_push(a, k, p);
+    return AK_OK;
+}
+
+/* Free (p, size), order k, in r, the region whose span holds p: the
+ * checks of locate_block, then the release. Its calls are tail calls, so
+ * a free that does not merge saves no registers. */
+static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t p, size_t size,
+                                        unsigned k)
+{
+    size_t bs = (size_t)1 << k;
+    if (AK_UNLIKELY((p & (bs - 1)) || r->hi - p < bs))
+        return classify_bad_free(r, p);
+    size_t *map = r->map;
+    size_t bit = node_bit(r, k, p);
+    if (AK_UNLIKELY(!bit_get(map, bit)))
+        return classify_bad_free(r, p);
+    if (AK_UNLIKELY(size > a->used_bytes))
+        return AK_ERR_INVALID_PARAM;
+    bit_clear(map, bit);
+    a->last = r;
+    a->used_bytes -= size;
+    a->block_bytes -= bs;
+    a->live_blocks--;
+    if (AK_UNLIKELY(buddy_is_free(map, r->lo, (size_t)(r->hi - r->lo), p, k, bit)))
+        return merge_block(a, r, p, k);
+    list_push(a, k, p);
+    return AK_OK;
+}
+
+/* dealloc of a pointer outside the region used last. */
+static AK_BUDDY_NOINLINE ak_error free_elsewhere(ak_buddy *a, uintptr_t p, size_t size, unsigned k)
+{
+    buddy_region *r = region_search(a, p);
+    if (!r)
+        return AK_ERR_NOT_ALLOCATED;
+    return free_in(a, r, p, size, k);
 }
 
 ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
 {
-    buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
-    unsigned k = 0;
-    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, size, align, &r, &k, &bit);
-    if (AK_UNLIKELY(e != AK_OK))
-        return e;
-    if (AK_UNLIKELY(size > a->used_bytes))
+    unsigned k;
+    if (AK_UNLIKELY(!ak_is_pow2(align) || !order_for(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
-    size_t *map = r->map;
-    bit_clear(map, bit);
-    a->last = r;
-    a->used_bytes -= size;
-    a->block_bytes -= (size_t)1 << k;
-    a->live_blocks--;
-    if (AK_LIKELY(!buddy_is_free(map, r->lo, (size_t)(r->hi - r->lo), p, k, bit)))
-        list_push(a, k, p);
-    else
-        merge_block(a, r, p, k);
-    return AK_OK;
+    buddy_region *r = a->last;
+    if (AK_UNLIKELY(!r || p - r->lo >= r->hi - r->lo))
+        return free_elsewhere(a, p, size, k);
+    return free_in(a, r, p, size, k);
 }
 
 ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size)
