@@ -585,21 +585,21 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     return alloc_from(a, r, k, k, size, out);
 }
 
-/* Is the buddy b of the block (k, p) a free leaf of order k, the block's
- * A bit being map bit `bit`? A buddy inside the span has a split parent
- * (ours), so it is a free leaf iff its A bit (and S bit, above order 4)
- * are clear; its bits are the node next to ours, before or after. The
- * span test is one compare: the block itself fits, so span >= 2^k. */
+/* Is the buddy b of the block (k, p) a free leaf of order k? basek is
+ * base[k - 4]. A buddy inside the span has a split parent (ours), so it
+ * is a free leaf iff its A bit (and S bit, above order 4) are clear: one
+ * word read. The span test is one compare: the block itself fits, so
+ * span >= 2^k, and b - lo wraps above span when b < lo. */
 static inline bool buddy_is_free(const size_t *map, uintptr_t lo, size_t span, uintptr_t p,
-                                 unsigned k, size_t bit)
+                                 unsigned k, size_t basek)
 {
     size_t bs = (size_t)1 << k;
-    uintptr_t b = p ^ bs;
-    if ((size_t)(b - lo) > span - bs)
+    size_t boff = (size_t)((p ^ bs) - lo);
+    if (boff > span - bs)
         return false;
-    size_t step = (size_t)1 << (k > MIN_SHIFT); /* bits per node */
-    size_t bb = (p & bs) ? bit - step : bit + step;
-    return ((map[bb >> WORD_SHIFT] >> (bb & WORD_MASK)) & ((step << 1) - 1)) == 0;
+    unsigned wide = k > MIN_SHIFT; /* two bits per node, else one */
+    size_t bb = basek + ((boff >> k) << wide);
+    return ((map[bb >> WORD_SHIFT] >> (bb & WORD_MASK)) & ((2u << wide) - 1)) == 0;
 }
 
 /* Free the block (k, p), whose A bit is already clear and whose buddy is a
@@ -612,15 +612,15 @@ static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r
     const size_t *base = r->base;
     const uintptr_t lo = r->lo;
     const size_t span = (size_t)(r->hi - lo);
-    size_t bit;
+    size_t basek;
     do {
         size_t bs = (size_t)1 << k;
         list_remove(a, k, (buddy_block *)(p ^ bs));
         p &= ~(uintptr_t)bs;
         k++;
-        bit = base[k - MIN_SHIFT] + ((size_t)((p - lo) >> k) << 1);
-        bit_clear(map, bit + 1);
-    } while (buddy_is_free(map, lo, span, p, k, bit));
+        basek = base[k - MIN_SHIFT];
+        bit_clear(map, basek + ((size_t)((p - lo) >> k) << 1) + 1);
+    } while (buddy_is_free(map, lo, span, p, k, basek));
     list_push(a, k, p);
     return AK_OK;
 }
@@ -631,21 +631,27 @@ static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r
 static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t p, size_t size,
                                         unsigned k)
 {
+    /* Region fields in locals: the stores below could alias them as far
+     * as the compiler knows, and would force reloads. */
+    const uintptr_t lo = r->lo, hi = r->hi;
     size_t bs = (size_t)1 << k;
-    if (AK_UNLIKELY((p & (bs - 1)) || r->hi - p < bs))
+    if (AK_UNLIKELY((p & (bs - 1)) || hi - p < bs))
         return classify_bad_free(r, p);
     size_t *map = r->map;
-    size_t bit = node_bit(r, k, p);
+    size_t basek = r->base[k - MIN_SHIFT];
+    size_t bit = basek + (((size_t)(p - lo) >> k) << (k > MIN_SHIFT));
     if (AK_UNLIKELY(!bit_get(map, bit)))
         return classify_bad_free(r, p);
     if (AK_UNLIKELY(size > a->used_bytes))
         return AK_ERR_INVALID_PARAM;
-    bit_clear(map, bit);
-    a->last = r;
+    /* The counters on both sides of the bitmap store: adjacent, gcc would
+     * pair them into vector operations that cost more than they save. */
     a->used_bytes -= size;
+    bit_clear(map, bit);
     a->block_bytes -= bs;
     a->live_blocks--;
-    if (AK_UNLIKELY(buddy_is_free(map, r->lo, (size_t)(r->hi - r->lo), p, k, bit)))
+    a->last = r;
+    if (AK_UNLIKELY(buddy_is_free(map, lo, (size_t)(hi - lo), p, k, basek)))
         return merge_block(a, r, p, k);
     list_push(a, k, p);
     return AK_OK;
