@@ -527,7 +527,7 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
 static AK_BUDDY_NOINLINE void split_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
                                           size_t off, unsigned j, unsigned k)
 {
-    size_t *map = r->map; /* locals: see ak_buddy_alloc */
+    size_t *map = r->map; /* locals: see free_in */
     const size_t *base = r->base;
     a->nonempty |= ((size_t)1 << j) - ((size_t)1 << k);
     do {
@@ -608,7 +608,7 @@ static inline bool buddy_is_free(const size_t *map, uintptr_t lo, size_t span, u
 static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
                                               unsigned k)
 {
-    size_t *map = r->map; /* locals: see ak_buddy_alloc */
+    size_t *map = r->map; /* locals: see free_in */
     const size_t *base = r->base;
     const uintptr_t lo = r->lo;
     const size_t span = (size_t)(r->hi - lo);
@@ -627,7 +627,7 @@ static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r
 
 /* Free (p, size), order k, in r, the region whose span holds p: the
  * checks of locate_block, then the release. Its calls are tail calls, so
- * a free that does not merge saves no registers. */
+ * a free that does not merge calls nothing. */
 static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t p, size_t size,
                                         unsigned k)
 {
