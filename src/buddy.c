@@ -36,6 +36,7 @@
 #include <allockit/buddy.h>
 
 #include "ak_internal.h"
+#include "ak_ops.h"
 
 /* ---- constants ---- */
 
@@ -46,12 +47,20 @@
 #define WORD_MASK  ((size_t)WORD_BITS - 1)
 #define TOP_SHIFT  (AK_SIZE_BITS - 1) /* largest order a size_t can express */
 
+/* Rare paths (splits, merges, bad frees) live out of line so that the
+ * common alloc and free stay short and need few saved registers. */
 #if defined(__GNUC__) || defined(__clang__)
-#define AK_BUDDY_INLINE         __attribute__((always_inline)) inline
-#define AK_BUDDY_PREFETCH(addr) __builtin_prefetch((const void *)(addr), 1)
+#define AK_BUDDY_INLINE   __attribute__((always_inline)) inline
+#define AK_BUDDY_SLOW     __attribute__((noinline, cold))
+#define AK_BUDDY_NOINLINE __attribute__((noinline))
+#define AK_LIKELY(x)      __builtin_expect(!!(x), 1)
+#define AK_UNLIKELY(x)    __builtin_expect(!!(x), 0)
 #else
-#define AK_BUDDY_INLINE         inline
-#define AK_BUDDY_PREFETCH(addr) ((void)0)
+#define AK_BUDDY_INLINE inline
+#define AK_BUDDY_SLOW
+#define AK_BUDDY_NOINLINE
+#define AK_LIKELY(x)   (x)
+#define AK_UNLIKELY(x) (x)
 #endif
 
 /* A free block's links, written into the block itself. The head of a
@@ -283,7 +292,7 @@ static buddy_region *tree_insert(buddy_region *t, buddy_region *n)
 }
 
 /* The region whose block area holds p, or NULL. O(log regions). */
-static buddy_region *region_search(const ak_buddy *a, uintptr_t p)
+static AK_BUDDY_NOINLINE buddy_region *region_search(const ak_buddy *a, uintptr_t p)
 {
     buddy_region *t = a->root;
     while (t) {
@@ -303,7 +312,7 @@ static buddy_region *region_search(const ak_buddy *a, uintptr_t p)
 static inline buddy_region *region_find(const ak_buddy *a, uintptr_t p)
 {
     buddy_region *r = a->last;
-    if (r && p - r->lo < r->hi - r->lo)
+    if (AK_LIKELY(r && p - r->lo < r->hi - r->lo))
         return r;
     return region_search(a, p);
 }
@@ -396,26 +405,23 @@ static inline void list_remove(ak_buddy *a, unsigned k, buddy_block *b)
 
 /* ---- size classes ---- */
 
-/* The order of a block for (size, align): ceil(log2(max(size, align, 16))).
- * False if that exceeds the largest power of two in size_t. */
+/* The order of a block for (size, align): ceil(log2(max(size, align, 16))),
+ * by one find-last-set ((need - 1) | 15 has its top bit at k - 1, and is
+ * all ones when need is 0). False if that exceeds the largest power of two
+ * in size_t. */
 static inline bool order_for(size_t size, size_t align, unsigned *k)
 {
     size_t need = size > align ? size : align;
-    if (need <= MIN_BLOCK) {
-        *k = MIN_SHIFT;
-        return true;
-    }
-    if (need > ((size_t)1 << TOP_SHIFT))
-        return false;
-    *k = ak_fls_size(need - 1) + 1;
-    return true;
+    unsigned o = ak_fls_size((need - 1) | (MIN_BLOCK - 1)) + 1;
+    *k = o;
+    return o <= TOP_SHIFT;
 }
 
 /* Why the block at p (inside r's span) is not an allocated block of the
  * order asked for: if some allocated block starts at p, the size or align
  * named the wrong size class; otherwise p is free, inside a block, or not
  * 16-aligned. Only bad frees get here, so the O(orders) walk is fine. */
-static ak_error classify_bad_free(const buddy_region *r, uintptr_t p)
+static AK_BUDDY_SLOW ak_error classify_bad_free(const buddy_region *r, uintptr_t p)
 {
     if (p & (MIN_BLOCK - 1))
         return AK_ERR_NOT_ALLOCATED;
@@ -434,21 +440,18 @@ static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t si
                                              buddy_region **rout, unsigned *kout, size_t *bitout)
 {
     unsigned k;
-    if (!ak_is_pow2(align) || !order_for(size, align, &k))
+    if (AK_UNLIKELY(!ak_is_pow2(align) || !order_for(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
-    /* The merge that follows a free reads the buddy's links: start that
-     * load now, under the bitmap read (a prefetch never faults). Buddies
-     * of 32 bytes and less share the block's 64-byte line: no need. */
-    if (k > MIN_SHIFT + 1)
-        AK_BUDDY_PREFETCH(p ^ ((uintptr_t)1 << k));
+    /* No prefetch of the buddy: most frees do not merge (the buddy is in
+     * use), and only a merge reads the buddy's links. */
     buddy_region *r = region_find(a, p);
-    if (!r)
+    if (AK_UNLIKELY(!r))
         return AK_ERR_NOT_ALLOCATED;
     size_t bs = (size_t)1 << k;
-    if ((p & (bs - 1)) || r->hi - p < bs)
+    if (AK_UNLIKELY((p & (bs - 1)) || r->hi - p < bs))
         return classify_bad_free(r, p);
     size_t bit = node_bit(r, k, p);
-    if (!bit_get(r->map, bit))
+    if (AK_UNLIKELY(!bit_get(r->map, bit)))
         return classify_bad_free(r, p);
     *rout = r;
     *kout = k;
@@ -518,35 +521,34 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
     return ak_buddy_add_memory(a, start, size);
 }
 
-ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
+/* Split the block (j, p), p at offset off in r, down to order k < j; the
+ * upper halves go on the lists k..j-1, which are all empty (j was the
+ * first non-empty order >= k). Out of line: most allocations find a block
+ * of their own order. */
+static AK_BUDDY_NOINLINE void split_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
+                                          size_t off, unsigned j, unsigned k)
 {
-    unsigned k;
-    if (!out || !ak_is_pow2(align) || !order_for(size, align, &k))
-        return AK_ERR_INVALID_PARAM;
-    size_t fit = a->nonempty & ((size_t)-1 << k);
-    if (!fit)
-        return AK_ERR_NO_MEMORY;
-    unsigned j = ak_ffs_size(fit);
-    uintptr_t p = (uintptr_t)list_pop(a, j);
-    buddy_region *r = region_find(a, p);
-    AK_ASSERT(r != 0);
-    a->last = r;
-    /* Region fields in locals: the bitmap stores below could alias them
-     * as far as the compiler knows, and would force reloads. */
-    size_t *map = r->map;
+    size_t *map = r->map; /* locals: see free_in */
     const size_t *base = r->base;
+    a->nonempty |= ((size_t)1 << j) - ((size_t)1 << k);
+    do {
+        bit_set(map, base[j - MIN_SHIFT] + ((off >> j) << 1) + 1);
+        j--;
+        list_push_empty(a, j, p + ((uintptr_t)1 << j));
+    } while (j > k);
+}
+
+/* Take the head p of the non-empty list j, which lies in r, split it down
+ * to order k <= j and hand it out for size bytes. */
+static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, buddy_region *r, unsigned j, unsigned k,
+                                           size_t size, void **out)
+{
+    uintptr_t p = (uintptr_t)list_pop(a, j);
+    a->last = r;
     size_t off = (size_t)(p - r->lo);
-    /* Split down to order k; the upper halves go on the lists k..j-1,
-     * which are all empty (j was the first non-empty order >= k). */
-    if (j > k) {
-        a->nonempty |= ((size_t)1 << j) - ((size_t)1 << k);
-        do {
-            bit_set(map, base[j - MIN_SHIFT] + ((off >> j) << 1) + 1);
-            j--;
-            list_push_empty(a, j, p + ((uintptr_t)1 << j));
-        } while (j > k);
-    }
-    bit_set(map, base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
+    if (j > k)
+        split_block(a, r, p, off, j, k);
+    bit_set(r->map, r->base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
     a->used_bytes += size;
     a->block_bytes += (size_t)1 << k;
     a->live_blocks++;
@@ -556,56 +558,125 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     return AK_OK;
 }
 
-/* Free the block (k, p) whose A bit, map bit `bit`, is already clear:
- * merge upwards while the buddy is a free leaf of the same order, then
- * list the result. */
-static AK_BUDDY_INLINE void release_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
-                                          unsigned k, size_t bit)
+/* alloc when the block found needs a split or lies outside the region
+ * used last. */
+static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned j, unsigned k, size_t size,
+                                             void **out)
 {
-    size_t *map = r->map; /* locals: see ak_buddy_alloc */
-    const size_t *base = r->base;
-    const uintptr_t lo = r->lo, hi = r->hi;
+    buddy_region *r = region_find(a, (uintptr_t)a->free_head[j]);
+    AK_ASSERT(r != 0);
+    return alloc_from(a, r, j, k, size, out);
+}
+
+ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
+{
+    unsigned k;
+    if (AK_UNLIKELY(!out || !ak_is_pow2(align) || !order_for(size, align, &k)))
+        return AK_ERR_INVALID_PARAM;
+    size_t fit = a->nonempty & ((size_t)-1 << k);
+    if (AK_UNLIKELY(!fit))
+        return AK_ERR_NO_MEMORY;
+    unsigned j = ak_ffs_size(fit);
+    /* The common case, a block of the order asked for in the region used
+     * last, calls nothing: the rest are tail calls. */
+    uintptr_t p = (uintptr_t)a->free_head[j];
+    buddy_region *r = a->last;
+    if (AK_UNLIKELY(j != k || !r || p - r->lo >= r->hi - r->lo))
+        return alloc_slow(a, j, k, size, out);
+    return alloc_from(a, r, k, k, size, out);
+}
+
+/* Is the buddy b of the block (k, p) a free leaf of order k? basek is
+ * base[k - 4]. A buddy inside the span has a split parent (ours), so it
+ * is a free leaf iff its A bit (and S bit, above order 4) are clear: one
+ * word read. The span test is one compare: the block itself fits, so
+ * span >= 2^k, and b - lo wraps above span when b < lo. */
+static inline bool buddy_is_free(const size_t *map, uintptr_t lo, size_t span, uintptr_t p,
+                                 unsigned k, size_t basek)
+{
     size_t bs = (size_t)1 << k;
-    for (;;) {
-        uintptr_t b = p ^ bs;
-        /* A buddy in the span has a split parent (ours). Its node is the
-         * next one of the order, before or after ours. */
-        if (b < lo || b >= hi || hi - b < bs)
-            break;
-        if (k == MIN_SHIFT) {
-            if (bit_get(map, b > p ? bit + 1 : bit - 1))
-                break;
-        } else if (node_pair(map, b > p ? bit + 2 : bit - 2) != 0) {
-            break;
-        }
-        list_remove(a, k, (buddy_block *)b);
+    size_t boff = (size_t)((p ^ bs) - lo);
+    if (boff > span - bs)
+        return false;
+    unsigned wide = k > MIN_SHIFT; /* two bits per node, else one */
+    size_t bb = basek + ((boff >> k) << wide);
+    return ((map[bb >> WORD_SHIFT] >> (bb & WORD_MASK)) & ((2u << wide) - 1)) == 0;
+}
+
+/* Free the block (k, p), whose A bit is already clear and whose buddy is a
+ * free leaf: merge upwards while the buddy is a free leaf of the same
+ * order, then list the result. Out of line: most frees do not merge. */
+static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
+                                              unsigned k)
+{
+    size_t *map = r->map; /* locals: see free_in */
+    const size_t *base = r->base;
+    const uintptr_t lo = r->lo;
+    const size_t span = (size_t)(r->hi - lo);
+    size_t basek;
+    do {
+        size_t bs = (size_t)1 << k;
+        list_remove(a, k, (buddy_block *)(p ^ bs));
         p &= ~(uintptr_t)bs;
         k++;
-        bs <<= 1;
-        bit = base[k - MIN_SHIFT] + ((size_t)((p - lo) >> k) << 1);
-        bit_clear(map, bit + 1);
-    }
+        basek = base[k - MIN_SHIFT];
+        bit_clear(map, basek + ((size_t)((p - lo) >> k) << 1) + 1);
+    } while (buddy_is_free(map, lo, span, p, k, basek));
     list_push(a, k, p);
+    return AK_OK;
+}
+
+/* Free (p, size), order k, in r, the region whose span holds p: the
+ * checks of locate_block, then the release. Its calls are tail calls, so
+ * a free that does not merge calls nothing. */
+static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t p, size_t size,
+                                        unsigned k)
+{
+    /* Region fields in locals: the stores below could alias them as far
+     * as the compiler knows, and would force reloads. */
+    const uintptr_t lo = r->lo, hi = r->hi;
+    size_t bs = (size_t)1 << k;
+    if (AK_UNLIKELY((p & (bs - 1)) || hi - p < bs))
+        return classify_bad_free(r, p);
+    size_t *map = r->map;
+    size_t basek = r->base[k - MIN_SHIFT];
+    size_t bit = basek + (((size_t)(p - lo) >> k) << (k > MIN_SHIFT));
+    if (AK_UNLIKELY(!bit_get(map, bit)))
+        return classify_bad_free(r, p);
+    if (AK_UNLIKELY(size > a->used_bytes))
+        return AK_ERR_INVALID_PARAM;
+    /* The counters on both sides of the bitmap store: adjacent, gcc would
+     * pair them into vector operations that cost more than they save. */
+    a->used_bytes -= size;
+    bit_clear(map, bit);
+    a->block_bytes -= bs;
+    a->live_blocks--;
+    a->last = r;
+    if (AK_UNLIKELY(buddy_is_free(map, lo, (size_t)(hi - lo), p, k, basek)))
+        return merge_block(a, r, p, k);
+    list_push(a, k, p);
+    return AK_OK;
+}
+
+/* dealloc of a pointer outside the region used last. */
+static AK_BUDDY_NOINLINE ak_error free_elsewhere(ak_buddy *a, uintptr_t p, size_t size, unsigned k)
+{
+    buddy_region *r = region_search(a, p);
+    if (!r)
+        return AK_ERR_NOT_ALLOCATED;
+    return free_in(a, r, p, size, k);
 }
 
 ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
 {
-    buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
-    unsigned k = 0;
-    size_t bit = 0;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, size, align, &r, &k, &bit);
-    if (e != AK_OK)
-        return e;
-    if (size > a->used_bytes)
+    unsigned k;
+    if (AK_UNLIKELY(!ak_is_pow2(align) || !order_for(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
-    bit_clear(r->map, bit);
-    a->last = r;
-    a->used_bytes -= size;
-    a->block_bytes -= (size_t)1 << k;
-    a->live_blocks--;
-    release_block(a, r, p, k, bit);
-    return AK_OK;
+    buddy_region *r = a->last;
+    if (AK_UNLIKELY(!r || p - r->lo >= r->hi - r->lo))
+        return free_elsewhere(a, p, size, k);
+    return free_in(a, r, p, size, k);
 }
 
 ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size)
@@ -884,72 +955,4 @@ const char *ak_buddy_check(const ak_buddy *a)
 
 /* ---- the byte-allocator interface ---- */
 
-static ak_error op_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_buddy_init((ak_buddy *)self, start, size);
-}
-
-static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_buddy_add_memory((ak_buddy *)self, start, size);
-}
-
-static ak_error op_alloc(void *self, size_t size, size_t align, void **out)
-{
-    return ak_buddy_alloc((ak_buddy *)self, size, align, out);
-}
-
-static ak_error op_dealloc(void *self, void *ptr, size_t size, size_t align)
-{
-    return ak_buddy_dealloc((ak_buddy *)self, ptr, size, align);
-}
-
-static size_t op_total_bytes(const void *self)
-{
-    return ak_buddy_total_bytes((const ak_buddy *)self);
-}
-
-static size_t op_used_bytes(const void *self)
-{
-    return ak_buddy_used_bytes((const ak_buddy *)self);
-}
-
-static size_t op_available_bytes(const void *self)
-{
-    return ak_buddy_available_bytes((const ak_buddy *)self);
-}
-
-static ak_error op_resize(void *self, void *ptr, size_t old_size, size_t align, size_t new_size)
-{
-    return ak_buddy_resize((ak_buddy *)self, ptr, old_size, align, new_size);
-}
-
-static size_t op_usable_size(const void *self, const void *ptr, size_t size, size_t align)
-{
-    return ak_buddy_usable_size((const ak_buddy *)self, ptr, size, align);
-}
-
-static const char *op_check(const void *self)
-{
-    return ak_buddy_check((const ak_buddy *)self);
-}
-
-static const ak_byte_allocator_ops buddy_ops = {
-    .name = "buddy",
-    .init = op_init,
-    .add_memory = op_add_memory,
-    .alloc = op_alloc,
-    .dealloc = op_dealloc,
-    .total_bytes = op_total_bytes,
-    .used_bytes = op_used_bytes,
-    .available_bytes = op_available_bytes,
-    .resize = op_resize,
-    .usable_size = op_usable_size,
-    .check = op_check,
-};
-
-ak_byte_allocator ak_buddy_as_byte(ak_buddy *a)
-{
-    ak_byte_allocator h = {&buddy_ops, a};
-    return h;
-}
+AK_DEFINE_BYTE_ALLOCATOR(ak_buddy, "buddy")

@@ -41,6 +41,7 @@
  * requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
+#include "ak_ops.h"
 #include <allockit/slab.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -1027,72 +1028,4 @@ const char *ak_slab_check(const ak_slab *a)
 /* The byte-allocator interface                                        */
 /* ------------------------------------------------------------------ */
 
-static ak_error ops_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_slab_init((ak_slab *)self, start, size);
-}
-
-static ak_error ops_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_slab_add_memory((ak_slab *)self, start, size);
-}
-
-static ak_error ops_alloc(void *self, size_t size, size_t align, void **out)
-{
-    return ak_slab_alloc((ak_slab *)self, size, align, out);
-}
-
-static ak_error ops_dealloc(void *self, void *ptr, size_t size, size_t align)
-{
-    return ak_slab_dealloc((ak_slab *)self, ptr, size, align);
-}
-
-static size_t ops_total(const void *self)
-{
-    return ak_slab_total_bytes((const ak_slab *)self);
-}
-
-static size_t ops_used(const void *self)
-{
-    return ak_slab_used_bytes((const ak_slab *)self);
-}
-
-static size_t ops_available(const void *self)
-{
-    return ak_slab_available_bytes((const ak_slab *)self);
-}
-
-static ak_error ops_resize(void *self, void *ptr, size_t old_size, size_t align, size_t new_size)
-{
-    return ak_slab_resize((ak_slab *)self, ptr, old_size, align, new_size);
-}
-
-static size_t ops_usable(const void *self, const void *ptr, size_t size, size_t align)
-{
-    return ak_slab_usable_size((const ak_slab *)self, ptr, size, align);
-}
-
-static const char *ops_check(const void *self)
-{
-    return ak_slab_check((const ak_slab *)self);
-}
-
-static const ak_byte_allocator_ops slab_ops = {
-    .name = "slab",
-    .init = ops_init,
-    .add_memory = ops_add_memory,
-    .alloc = ops_alloc,
-    .dealloc = ops_dealloc,
-    .total_bytes = ops_total,
-    .used_bytes = ops_used,
-    .available_bytes = ops_available,
-    .resize = ops_resize,
-    .usable_size = ops_usable,
-    .check = ops_check,
-};
-
-ak_byte_allocator ak_slab_as_byte(ak_slab *a)
-{
-    ak_byte_allocator h = {&slab_ops, a};
-    return h;
-}
+AK_DEFINE_BYTE_ALLOCATOR(ak_slab, "slab")

@@ -910,6 +910,82 @@ static void test_no_leaked_fragmentation(void)
     arena_free(&ar);
 }
 
+/* alloc and free take a short path when the block lies in the region
+ * used last and needs no split or merge; everything else (another region,
+ * a split, a merge, a bad free) goes a slower way. Alternate between two
+ * regions so that nearly every call changes region, fill both with
+ * 16-byte blocks, make bad frees from the other region, then free in an
+ * order that merges on nearly every call: every region must come back to
+ * its maximal blocks. */
+static void test_region_switching(void)
+{
+    enum { N = 2 * 8192 / 16 };
+    arena ar;
+    arena_new(&ar, 64 * KiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base, 8 * KiB));
+    CHECK_OK(ak_buddy_add_memory(&a, ar.base + 32 * KiB, 8 * KiB + 16));
+    ak_buddy_stats_t st0, st;
+    ak_buddy_stats(&a, &st0);
+    static void *v[N];
+    size_t n = 0;
+    while (n < N && ak_buddy_alloc(&a, 16, 1, &v[n]) == AK_OK)
+        n++;
+    CHECK(n > 256 && n < N); /* both regions' 16-byte blocks, and then no memory */
+    CHECK(a.nonempty == 0);
+    bool lo_seen = false, hi_seen = false;
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t p = (uintptr_t)v[i];
+        lo_seen |= p < ar.base + 32 * KiB;
+        hi_seen |= p >= ar.base + 32 * KiB;
+    }
+    CHECK(lo_seen && hi_seen);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Pair blocks of the two regions so that frees alternate. */
+    size_t nlo = 0, nhi = 0;
+    static void *lo[N], *hi[N];
+    for (size_t i = 0; i < n; i++) {
+        if ((uintptr_t)v[i] < ar.base + 32 * KiB)
+            lo[nlo++] = v[i];
+        else
+            hi[nhi++] = v[i];
+    }
+    /* Bad frees, each into the region other than the last used. */
+    CHECK_OK(ak_buddy_dealloc(&a, lo[0], 16, 1));
+    CHECK_ERR(ak_buddy_dealloc(&a, hi[0], 17, 1), AK_ERR_INVALID_PARAM); /* wrong class */
+    CHECK_OK(ak_buddy_dealloc(&a, hi[0], 16, 1));
+    CHECK_ERR(ak_buddy_dealloc(&a, lo[0], 16, 1), AK_ERR_NOT_ALLOCATED); /* twice */
+    CHECK_ERR(ak_buddy_dealloc(&a, (char *)hi[1] + 8, 8, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, lo[0], 16, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_dealloc(&a, hi[0], 16, 16), AK_ERR_NOT_ALLOCATED);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Take them back, alternating regions: no split needed, region changes. */
+    CHECK_OK(ak_buddy_alloc(&a, 16, 16, &lo[0]));
+    CHECK_OK(ak_buddy_alloc(&a, 16, 16, &hi[0]));
+    CHECK(((uintptr_t)lo[0] < ar.base + 32 * KiB) != ((uintptr_t)hi[0] < ar.base + 32 * KiB));
+    if ((uintptr_t)lo[0] >= ar.base + 32 * KiB) {
+        void *t = lo[0];
+        lo[0] = hi[0];
+        hi[0] = t;
+    }
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Free in address order from each region in turn: every second free
+     * merges, up to the region's top blocks. */
+    for (size_t i = 0; i < nlo || i < nhi; i++) {
+        if (i < nlo)
+            CHECK_OK(ak_buddy_dealloc(&a, lo[i], 16, 1));
+        if (i < nhi)
+            CHECK_OK(ak_buddy_dealloc(&a, hi[i], 16, 1));
+        if (i % 64 == 0)
+            CHECK_INVARIANTS(ak_buddy_check(&a));
+    }
+    ak_buddy_stats(&a, &st);
+    CHECK(st.live_blocks == 0 && st.used_bytes == 0);
+    CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
 /* The checker must notice corruption (a checker that cannot fail is no
  * checker). Each case breaks one thing on a copy of the state and restores
  * it afterwards. */
@@ -1351,6 +1427,7 @@ int main(int argc, char **argv)
     RUN(test_many_regions);
     RUN(test_odd_regions);
     RUN(test_no_leaked_fragmentation);
+    RUN(test_region_switching);
     RUN(test_check_detects);
     RUN(test_check_detects_bit_flips);
     RUN(test_interface);
