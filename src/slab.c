@@ -12,18 +12,19 @@
  * the slabs (one line per slab, scattered) did not. A descriptor holds the
  * class (+1; 0 in every slot that is not a slab's first frame, so a
  * pointer into anything else, a released slab or a slab of another class
- * does not validate), the count of objects in use, a LIFO free list of slot
- * indices threaded through the free objects, a bump index below which
- * slots have been handed out at least once (so a new slab needs no
- * O(objects) threading), the partial-list links, and one allocated bit per
- * slot (exact double-free detection).
+ * does not validate), the count of objects in use, the partial-list links
+ * and one allocated bit per slot: exact double-free detection, and the
+ * free slots themselves (an alloc takes the lowest clear bit, at most
+ * 256 / word-size words to scan), so nothing is ever written into or read
+ * from an object's memory and a new slab needs no O(objects) threading.
  *
  * Each class has a list of partial slabs (allocation takes from the head),
  * full slabs (on no list, only counted; the checker finds them in the
  * tables), and at most one cached empty slab: a slab that empties while
  * one is cached goes back to the TLSF. A free into a full slab puts it at
  * the head, so the next alloc of the class gets the object just freed (its
- * memory is the warmest). When the TLSF cannot satisfy a request, every
+ * memory is the warmest); in a churn that is most frees, so these list
+ * moves are on the fast path. When the TLSF cannot satisfy a request, every
  * cached empty slab is released and the request retried once.
  *
  * Costs: alloc/free O(1), no division (a reciprocal multiply finds the
@@ -40,8 +41,7 @@
  * region, is aligned to its size, and no other slab starts inside it;
  * partial slabs (on the list) have 0 < in_use < objects, full ones in_use
  * == objects, the cached one in_use == 0; the bitmap has exactly in_use
- * bits set, none at or past the bump index; the free list holds exactly
- * the slots handed out and not in use, each once; per-class counters
+ * bits set, none past the last slot; per-class counters
  * match the slabs; the TLSF's used bytes equal the slabs' requests plus
  * the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
@@ -68,8 +68,6 @@ enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 #define BM_BITS  AK_SIZE_BITS
 #define BM_SHIFT (sizeof(size_t) == 8 ? 6u : 5u)
 
-#define FREE_END 0xffffu /* end of a slab's free list */
-
 /* Frames: every region is cut into 4 KiB frames from its start rounded
  * down; each frame has one descriptor slot in the region's table. */
 #define FRAME_SHIFT 12u
@@ -89,8 +87,6 @@ struct ak_slab_hdr {
     struct ak_slab_hdr *prev;    /* (the head's is not kept) */
     uintptr_t base;              /* the slab's first byte */
     uint16_t inuse;              /* objects allocated */
-    uint16_t free;               /* first slot of the free list, FREE_END if none */
-    uint16_t bump;               /* slots from here on were never handed out */
     uint8_t cls1;                /* class + 1 on a slab's first frame, else 0 */
     uint8_t list;                /* LIST_* */
     size_t bitmap[MAX_BM_WORDS]; /* bit set: the object in that slot is allocated */
@@ -98,6 +94,7 @@ struct ak_slab_hdr {
 typedef struct ak_slab_hdr slab_hdr;
 
 _Static_assert(sizeof(slab_hdr) <= DESC_BYTES, "a descriptor fits its slot");
+_Static_assert(sizeof(intptr_t) >= sizeof(int32_t), "masks sign-extend");
 
 /* The record at the head of each region: the shared region record, the
  * frames and their descriptor table (which follows the record). */
@@ -114,28 +111,24 @@ static inline slab_hdr *desc_at(unsigned char *tbl, size_t frame)
 }
 
 typedef struct class_info {
-    uint32_t size;      /* object size */
-    uint32_t recip;     /* ceil(2^32 / size): offset / size for offsets < 2^16 */
-    uint16_t nobj;      /* objects per slab */
-    uint16_t align;     /* lowest set bit of size: every object's alignment */
-    uint8_t slab_shift; /* log2 of the slab size */
-    uint8_t bm_words;   /* bitmap words */
-    uintptr_t mask;     /* ~(slab size - 1) */
+    uint32_t size;  /* object size */
+    uint32_t recip; /* ceil(2^32 / size): offset / size for offsets < 2^16 */
+    uint16_t nobj;  /* objects per slab */
+    uint16_t align; /* lowest set bit of size: every object's alignment */
+    int32_t mask;   /* ~(slab size - 1), sign-extended to a uintptr_t */
 } class_info;
 
 /* Layout: the slab is cut into object-sized slots from its start; its
  * metadata lives outside it, in the region's descriptor table, so that
  * the descriptors of all live slabs sit densely together and stay in
- * cache, and the object memory holds only objects (and the free list
- * links threaded through free ones). */
-#define LOWBIT(s)       ((s) & (~(s) + 1u))
-#define SLAB_BYTES(sh)  (1u << (sh))
-#define NSLOT(s, sh)    ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
-#define BM_WORDS(s, sh) ((NSLOT(s, sh) + BM_BITS - 1) / BM_BITS)
+ * cache, and the object memory holds only objects. */
+#define LOWBIT(s)      ((s) & (~(s) + 1u))
+#define SLAB_BYTES(sh) (1u << (sh))
+#define NSLOT(s, sh)   ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
 #define CLASS(s, sh)                                                                               \
     {                                                                                              \
-        (s), (uint32_t)(UINT32_MAX / (s) + 1u), (uint16_t)NSLOT(s, sh), (uint16_t)LOWBIT(s), (sh), \
-            (uint8_t)BM_WORDS(s, sh), ~(uintptr_t)(SLAB_BYTES(sh) - 1u)                            \
+        (s), (uint32_t)(UINT32_MAX / (s) + 1u), (uint16_t)NSLOT(s, sh), (uint16_t)LOWBIT(s),       \
+            -(int32_t)SLAB_BYTES(sh)                                                               \
     }
 
 /* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes that
@@ -150,7 +143,7 @@ static const class_info classes[AK_SLAB_CLASS_COUNT] = {
     CLASS(3072, 16), CLASS(3584, 16), CLASS(4096, 16),
 };
 
-_Static_assert(NSLOT(16u, 12u) < FREE_END, "slot indices fit 16 bits");
+_Static_assert(NSLOT(16u, 12u) <= UINT16_MAX, "object counts fit 16 bits");
 _Static_assert(NSLOT(16u, 12u) <= MAX_SLOTS && NSLOT(32u, 12u) <= MAX_SLOTS &&
                    NSLOT(320u, 13u) <= MAX_SLOTS && NSLOT(4096u, 16u) <= MAX_SLOTS,
                "the bitmap covers every slab");
@@ -193,9 +186,14 @@ static inline unsigned class_for(size_t size, size_t align)
     return c;
 }
 
+static inline uintptr_t slab_mask(const class_info *ci)
+{
+    return (uintptr_t)(intptr_t)ci->mask;
+}
+
 static inline uintptr_t slab_bytes(const class_info *ci)
 {
-    return (uintptr_t)1 << ci->slab_shift;
+    return (uintptr_t)0 - slab_mask(ci);
 }
 
 /* What a slab asks of the TLSF: its span less the TLSF header of the next
@@ -349,8 +347,6 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
         AK_ASSERT(s != NULL);
         s->base = h;
         s->inuse = 0;
-        s->free = FREE_END;
-        s->bump = 0;
         s->cls1 = (uint8_t)(c + 1u);
         s->next = s->prev = NULL;
         k->slab_count++;
@@ -424,47 +420,34 @@ static inline bool align_is_small(size_t align)
 
 /* The head slab s of class c just lost its last free object: off the
  * partial list. */
-static AK_NOINLINE void slab_filled(ak_slab_class *k, slab_hdr *s)
+static inline void slab_filled(ak_slab_class *k, slab_hdr *s)
 {
     k->partial = s->next;
     k->partial_count--;
     s->list = LIST_FULL;
 }
 
-/* Take an object from class c's head slab s (which has a free slot). */
-static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size,
-                              unsigned idx)
+/* Take an object from class c's head slab s (which has a free slot): the
+ * lowest free slot, found in the allocated bitmap. The object's memory is
+ * not read (no free list runs through it), so a cold object costs the
+ * allocation nothing; and the lowest slots fill first, which keeps live
+ * objects packed and lets the slabs at the top empty. */
+static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size)
 {
-    unsigned char *obj = (unsigned char *)s->base + (size_t)idx * ci->size;
-    s->bitmap[idx >> BM_SHIFT] |= (size_t)1 << (idx & (BM_BITS - 1));
+    size_t *w = s->bitmap, m;
+    /* in_use < objects: a clear bit below the last slot exists, so the
+     * lowest clear bit is a slot. */
+    while ((m = ~*w) == 0)
+        w++;
+    *w |= m & (0 - m);
+    size_t idx = (size_t)(w - s->bitmap) * BM_BITS + ak_ffs_size(m);
     unsigned n = s->inuse + 1u;
     s->inuse = (uint16_t)n;
     k->in_use++;
     k->requested += size;
-    if (AK_UNLIKELY(n == ci->nobj))
+    if (n == ci->nobj) /* in a churn, most allocs fill the head slab */
         slab_filled(k, s);
-    return obj;
-}
-
-/* The head slab's free list is empty: the next never-used slot. */
-static AK_NOINLINE void *slab_take_fresh(ak_slab_class *k, slab_hdr *s, const class_info *ci,
-                                         size_t size)
-{
-    unsigned idx = s->bump;
-    s->bump = (uint16_t)(idx + 1u);
-    return slab_take(k, s, ci, size, idx);
-}
-
-/* An object of class c from its head slab s. */
-static inline void *class_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size)
-{
-    /* The most recently freed slot (its memory was touched last), else
-     * the next never-used one. */
-    unsigned idx = s->free;
-    if (AK_UNLIKELY(idx == FREE_END))
-        return slab_take_fresh(k, s, ci, size);
-    s->free = (uint16_t)(*(const uint32_t *)(const void *)(s->base + (size_t)idx * ci->size));
-    return slab_take(k, s, ci, size, idx);
+    return (void *)(s->base + idx * ci->size);
 }
 
 /* Everything but a small request with align <= 16 and a head slab. */
@@ -478,7 +461,7 @@ static AK_NOINLINE ak_error alloc_slow(ak_slab *a, size_t size, size_t align, vo
     slab_hdr *s = a->cls[c].partial;
     if (!s && !(s = class_refill(a, c)))
         return AK_ERR_NO_MEMORY;
-    *out = class_take(&a->cls[c], s, &classes[c], size);
+    *out = slab_take(&a->cls[c], s, &classes[c], size);
     return AK_OK;
 }
 
@@ -491,7 +474,7 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
     slab_hdr *s = k->partial;
     if (AK_UNLIKELY(!s))
         return alloc_slow(a, size, align, out);
-    *out = class_take(k, s, &classes[c], size);
+    *out = slab_take(k, s, &classes[c], size);
     return AK_OK;
 }
 
@@ -513,7 +496,7 @@ static AK_NOINLINE ak_error slab_emptied(ak_slab *a, unsigned c, slab_hdr *s)
 
 /* A free into the full slab s: back to the head of the partial list, so
  * the next alloc of the class gets the object just freed. */
-static AK_NOINLINE void slab_unfilled(ak_slab_class *k, slab_hdr *s)
+static inline void slab_unfilled(ak_slab_class *k, slab_hdr *s)
 {
     slab_hdr *head = k->partial;
     if (head)
@@ -543,20 +526,15 @@ static inline bool object_find(const slab_hdr *s, unsigned c, uintptr_t p, uintp
 }
 
 /* Free object idx of slab s, class c. */
-static inline ak_error slab_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx, uintptr_t p,
-                                size_t size)
+static inline ak_error slab_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx, size_t size)
 {
     ak_slab_class *k = &a->cls[c];
     const class_info *ci = &classes[c];
     s->bitmap[idx >> BM_SHIFT] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
-    /* The free list is LIFO through the objects: the next alloc of this
-     * slab gets the object just freed, whose memory is the warmest. */
-    *(uint32_t *)(void *)p = s->free;
-    s->free = (uint16_t)idx;
     unsigned n = s->inuse;
     k->in_use--;
     k->requested -= size;
-    if (AK_UNLIKELY(n == ci->nobj))
+    if (n == ci->nobj) /* in a churn, most frees hit a full slab */
         slab_unfilled(k, s);
     s->inuse = (uint16_t)--n;
     if (AK_UNLIKELY(n == 0))
@@ -588,12 +566,12 @@ static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, siz
     if (c == LARGE)
         return large_dealloc(a, ptr, size, align);
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & classes[c].mask;
+    uintptr_t h = p & slab_mask(&classes[c]);
     slab_hdr *s = span_lookup(a, p, h, &classes[c]);
     uint32_t idx;
     if (!s || !object_find(s, c, p, h, &idx))
         return AK_ERR_NOT_ALLOCATED;
-    return slab_put(a, c, s, idx, p, size);
+    return slab_put(a, c, s, idx, size);
 }
 
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
@@ -602,7 +580,7 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
         return dealloc_slow(a, ptr, size, align);
     unsigned c = size_class[(size + 15) >> 4];
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & classes[c].mask;
+    uintptr_t h = p & slab_mask(&classes[c]);
     /* The hint region's frame table: one subtract, shift and compare. A
      * miss (another region, or no slab of this class there) is judged by
      * the slow path. */
@@ -613,14 +591,14 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
     uint32_t idx;
     if (AK_UNLIKELY(!object_find(s, c, p, h, &idx)))
         return dealloc_slow(a, ptr, size, align);
-    return slab_put(a, c, s, idx, p, size);
+    return slab_put(a, c, s, idx, size);
 }
 
 /* As object_find, for a pointer not yet known to be in a region. */
 static ak_error small_locate(const ak_slab *a, uintptr_t p, unsigned c, slab_hdr **sp, uint32_t *ip)
 {
     const class_info *ci = &classes[c];
-    uintptr_t h = p & ci->mask;
+    uintptr_t h = p & slab_mask(ci);
     const slab_region *r = region_of(a, p);
     if (!r || h < r->r.start || r->r.end - h < slab_request(ci))
         return AK_ERR_NOT_ALLOCATED;
@@ -855,40 +833,21 @@ static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned 
         return "slab: list tag out of range";
     if (s->inuse > ci->nobj)
         return "slab: in_use exceeds the objects per slab";
-    if (s->bump > ci->nobj)
-        return "slab: bump index past the slots";
     if (s->list == LIST_PARTIAL && (s->inuse == 0 || s->inuse == ci->nobj))
         return "slab: a partial slab is empty or full";
     if (s->list == LIST_FULL && s->inuse != ci->nobj)
         return "slab: a full slab has free objects";
     if (s->list == LIST_EMPTY && s->inuse != 0)
         return "slab: the cached empty slab has objects in use";
-    /* Allocated bits: only on slots below bump, in_use of them. */
+    /* Allocated bits: only on slots, in_use of them. */
     unsigned set = 0;
     for (unsigned w = 0; w < MAX_BM_WORDS; w++)
         set += ak_popcount64((uint64_t)s->bitmap[w]);
     if (set != s->inuse)
         return "slab: allocated bits do not match in_use";
-    for (unsigned i = s->bump; i < MAX_BM_WORDS * BM_BITS; i++)
+    for (unsigned i = ci->nobj; i < MAX_BM_WORDS * BM_BITS; i++)
         if (bit_test(s, i))
-            return "slab: allocated bit on a never-used slot";
-    /* The free list: every slot handed out once and not allocated now. */
-    unsigned expect = s->bump - s->inuse, n = 0;
-    if (s->inuse > s->bump)
-        return "slab: more objects in use than slots handed out";
-    for (unsigned i = s->free; i != FREE_END; n++) {
-        if (n >= expect)
-            return "slab: free list longer than the slots freed (a cycle)";
-        if (i >= s->bump)
-            return "slab: free list holds a never-used slot";
-        if (bit_test(s, i))
-            return "slab: free list holds an allocated object";
-        i = *(const uint32_t *)(const void *)(h + (size_t)i * ci->size);
-        if (i > FREE_END)
-            return "slab: free list link out of range";
-    }
-    if (n != expect)
-        return "slab: free list shorter than the slots freed";
+            return "slab: allocated bit past the last slot";
     return NULL;
 }
 

@@ -404,7 +404,7 @@ static void test_full_slabs(void)
     free_regions();
 }
 
-/* ---- the object freed last is handed out next ---- */
+/* ---- freed objects are handed out again: the head slab's lowest free slot ---- */
 
 static void test_lifo_reuse(void)
 {
@@ -414,16 +414,18 @@ static void test_lifo_reuse(void)
     void *p[40], *q;
     for (unsigned i = 0; i < 40; i++)
         CHECK_OK(ak_slab_alloc(&a, 100, 8, &p[i]));
-    /* Within the head slab, and from a full slab pushed back to the head. */
+    /* Within the head slab: its lowest free slot, here the one freed. */
     CHECK_OK(ak_slab_dealloc(&a, p[39], 100, 8));
     CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
     CHECK(q == p[39]);
-    CHECK_OK(ak_slab_dealloc(&a, p[3], 100, 8));
+    /* A full slab that gets a free becomes the head: the next allocs of
+     * the class take its freed slots, lowest first. */
     CHECK_OK(ak_slab_dealloc(&a, p[5], 100, 8));
-    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
-    CHECK(q == p[5]);
+    CHECK_OK(ak_slab_dealloc(&a, p[3], 100, 8));
     CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
     CHECK(q == p[3]);
+    CHECK_OK(ak_slab_alloc(&a, 100, 8, &q));
+    CHECK(q == p[5]);
     CHECK_INVARIANTS(ak_slab_check(&a));
     for (unsigned i = 0; i < 40; i++)
         CHECK_OK(ak_slab_dealloc(&a, p[i], 100, 8));

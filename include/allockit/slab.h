@@ -38,8 +38,8 @@
  * from, and go back to, the TLSF.
  *
  * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, a pop from or push to the current slab's free list (LIFO, so
- * an alloc gets the object freed last), one bitmap bit, counters. Taking a
+ * the class, the lowest clear bit of the head slab's allocated bitmap (at
+ * most four words), or one bit cleared, counters. Taking a
  * new slab or releasing an empty one is one TLSF call. A free validates its
  * pointer in O(1) (O(regions) when it lies in another region than the last
  * free's): the slab span inside a region, its frame's descriptor naming
