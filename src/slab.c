@@ -14,8 +14,8 @@
  * pointer into anything else, a released slab or a slab of another class
  * does not validate), the count of objects in use, the partial-list links
  * and one allocated bit per slot: exact double-free detection, and the
- * free slots themselves (an alloc takes the lowest clear bit, at most
- * 256 / word-size words to scan), so nothing is ever written into or read
+ * free slots themselves (an alloc takes a clear bit, starting in the word
+ * of the last free; the bits past the last slot stay set), so nothing is ever written into or read
  * from an object's memory and a new slab needs no O(objects) threading.
  *
  * Each class has a list of partial slabs (allocation takes from the head),
@@ -41,7 +41,7 @@
  * region, is aligned to its size, and no other slab starts inside it;
  * partial slabs (on the list) have 0 < in_use < objects, full ones in_use
  * == objects, the cached one in_use == 0; the bitmap has exactly in_use
- * bits set, none past the last slot; per-class counters
+ * bits set among its slots and every bit past them set; per-class counters
  * match the slabs; the TLSF's used bytes equal the slabs' requests plus
  * the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
@@ -89,11 +89,14 @@ struct ak_slab_hdr {
     uint16_t inuse;              /* objects allocated */
     uint8_t cls1;                /* class + 1 on a slab's first frame, else 0 */
     uint8_t list;                /* LIST_* */
-    size_t bitmap[MAX_BM_WORDS]; /* bit set: the object in that slot is allocated */
+    uint8_t hint;                /* bitmap word of the last free: an alloc looks there first */
+    size_t bitmap[MAX_BM_WORDS]; /* bit set: the object in that slot is allocated, and
+                                    every bit past the last slot (so they are never taken) */
 };
 typedef struct ak_slab_hdr slab_hdr;
 
 _Static_assert(sizeof(slab_hdr) <= DESC_BYTES, "a descriptor fits its slot");
+_Static_assert((MAX_BM_WORDS & (MAX_BM_WORDS - 1u)) == 0, "the bitmap search wraps by a mask");
 _Static_assert(sizeof(intptr_t) >= sizeof(int32_t), "masks sign-extend");
 
 /* The record at the head of each region: the shared region record, the
@@ -347,11 +350,16 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
         AK_ASSERT(s != NULL);
         s->base = h;
         s->inuse = 0;
+        s->hint = 0;
         s->cls1 = (uint8_t)(c + 1u);
         s->next = s->prev = NULL;
         k->slab_count++;
-        for (unsigned w = 0; w < MAX_BM_WORDS; w++)
-            s->bitmap[w] = 0;
+        for (unsigned w = 0; w < MAX_BM_WORDS; w++) {
+            unsigned first = w * BM_BITS; /* bits from ci->nobj on are set */
+            s->bitmap[w] = first >= ci->nobj             ? ~(size_t)0
+                           : ci->nobj - first >= BM_BITS ? 0
+                                                         : ~(size_t)0 << (ci->nobj - first);
+        }
     }
     partial_push(k, s);
     return s;
@@ -428,19 +436,21 @@ static inline void slab_filled(ak_slab_class *k, slab_hdr *s)
 }
 
 /* Take an object from class c's head slab s (which has a free slot): the
- * lowest free slot, found in the allocated bitmap. The object's memory is
- * not read (no free list runs through it), so a cold object costs the
- * allocation nothing; and the lowest slots fill first, which keeps live
- * objects packed and lets the slabs at the top empty. */
+ * lowest free slot of the first bitmap word with one, from the word of the
+ * last free on. The object's memory is not read (no free list runs
+ * through it), so a cold object costs the allocation nothing. */
 static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size)
 {
-    size_t *w = s->bitmap, m;
-    /* in_use < objects: a clear bit below the last slot exists, so the
-     * lowest clear bit is a slot. */
-    while ((m = ~*w) == 0)
-        w++;
-    *w |= m & (0 - m);
-    size_t idx = (size_t)(w - s->bitmap) * BM_BITS + ak_ffs_size(m);
+    /* in_use < objects: some bit is clear, and it is a slot. Look first in
+     * the word of the last free (in a churn, the slot just freed), so the
+     * search seldom loops. */
+    unsigned w = s->hint;
+    size_t m;
+    while ((m = ~s->bitmap[w]) == 0)
+        w = (w + 1u) & (MAX_BM_WORDS - 1u);
+    s->bitmap[w] |= m & (0 - m);
+    s->hint = (uint8_t)w;
+    size_t idx = (size_t)w * BM_BITS + ak_ffs_size(m);
     unsigned n = s->inuse + 1u;
     s->inuse = (uint16_t)n;
     k->in_use++;
@@ -517,9 +527,8 @@ static inline bool object_find(const slab_hdr *s, unsigned c, uintptr_t p, uintp
         return false;
     uintptr_t off = p - h;
     uint32_t idx = (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
-    /* An object start inside the slab, allocated (bits past the last slot
-     * never are). */
-    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || !bit_test(s, idx)))
+    /* An object start inside the slab (a slot, not the tail), allocated. */
+    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || idx >= ci->nobj || !bit_test(s, idx)))
         return false;
     *ip = idx;
     return true;
@@ -531,6 +540,7 @@ static inline ak_error slab_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t id
     ak_slab_class *k = &a->cls[c];
     const class_info *ci = &classes[c];
     s->bitmap[idx >> BM_SHIFT] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
+    s->hint = (uint8_t)(idx >> BM_SHIFT);
     unsigned n = s->inuse;
     k->in_use--;
     k->requested -= size;
@@ -843,11 +853,13 @@ static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned 
     unsigned set = 0;
     for (unsigned w = 0; w < MAX_BM_WORDS; w++)
         set += ak_popcount64((uint64_t)s->bitmap[w]);
-    if (set != s->inuse)
+    if (set != s->inuse + (MAX_BM_WORDS * BM_BITS - ci->nobj))
         return "slab: allocated bits do not match in_use";
     for (unsigned i = ci->nobj; i < MAX_BM_WORDS * BM_BITS; i++)
-        if (bit_test(s, i))
-            return "slab: allocated bit past the last slot";
+        if (!bit_test(s, i))
+            return "slab: a bit past the last slot is clear";
+    if (s->hint >= MAX_BM_WORDS)
+        return "slab: search hint past the bitmap";
     return NULL;
 }
 

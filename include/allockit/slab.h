@@ -38,8 +38,9 @@
  * from, and go back to, the TLSF.
  *
  * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, the lowest clear bit of the head slab's allocated bitmap (at
- * most four words), or one bit cleared, counters. Taking a
+ * the class, a clear bit of the head slab's allocated bitmap (looked for
+ * first in the word of its last free, so an alloc after a free into that
+ * slab gets the object just freed), or one bit cleared, counters. Taking a
  * new slab or releasing an empty one is one TLSF call. A free validates its
  * pointer in O(1) (O(regions) when it lies in another region than the last
  * free's): the slab span inside a region, its frame's descriptor naming
@@ -204,7 +205,7 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out);
 size_t ak_slab_trim(ak_slab *a);
 
 /** Walk every class, every slab (descriptor, list membership, counters,
- *  free list, allocated bitmap), the region records, and the TLSF
+ *  allocated bitmap), the region records and frame tables, and the TLSF
  *  (ak_tlsf_check), and cross-check the counters with the TLSF's.
  *  O(slabs * objects per slab + TLSF). NULL if every invariant holds, else
  *  a static string naming the first broken one. */
