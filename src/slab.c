@@ -519,8 +519,7 @@ static inline void slab_unfilled(ak_slab_class *k, slab_hdr *s)
 
 /* The allocated object of class c at p, whose slab span h has descriptor
  * slot s: its index in *ip; false if p is not one. */
-static inline bool object_find(const slab_hdr *s, unsigned c, uintptr_t p, uintptr_t h,
-                               uint32_t *ip)
+static inline bool object_find(const slab_hdr *s, size_t c, uintptr_t p, uintptr_t h, uint32_t *ip)
 {
     const class_info *ci = &classes[c];
     if (AK_UNLIKELY(s->cls1 != c + 1u))
@@ -535,7 +534,7 @@ static inline bool object_find(const slab_hdr *s, unsigned c, uintptr_t p, uintp
 }
 
 /* Free object idx of slab s, class c. */
-static inline ak_error slab_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx, size_t size)
+static inline ak_error slab_put(ak_slab *a, size_t c, slab_hdr *s, size_t idx, size_t size)
 {
     ak_slab_class *k = &a->cls[c];
     const class_info *ci = &classes[c];
@@ -548,7 +547,7 @@ static inline ak_error slab_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t id
         slab_unfilled(k, s);
     s->inuse = (uint16_t)--n;
     if (AK_UNLIKELY(n == 0))
-        return slab_emptied(a, c, s);
+        return slab_emptied(a, (unsigned)c, s);
     return AK_OK;
 }
 
@@ -588,7 +587,7 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     if (AK_UNLIKELY(size > AK_SLAB_MAX_SMALL || !align_is_small(align)))
         return dealloc_slow(a, ptr, size, align);
-    unsigned c = size_class[(size + 15) >> 4];
+    size_t c = size_class[(size + 15) >> 4];
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t h = p & slab_mask(&classes[c]);
     /* The hint region's frame table: one subtract, shift and compare. A
