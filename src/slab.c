@@ -3,42 +3,47 @@
  * waste bounds).
  *
  * A slab is a power-of-two span from the TLSF, aligned to its size and cut
- * into object-sized slots. Its header takes one to five slots at an offset
- * (its colour) derived from the slab address and starts a cache line; what
- * alloc and free touch is in that line. It carries a tag derived from the slab address, the class
- * and a per-allocator salt (so a pointer's slab, align_down(ptr,
- * slab_size), and its header are validated with one compare), the count of
- * objects in use, a LIFO free list of slot indices threaded through the
- * free objects, a bump index below which slots have been handed out at
- * least once (so a new slab needs no O(objects) threading), the slab's list
- * links, and one allocated bit per slot (exact double-free detection; header
- * slots are never allocated).
+ * into object-sized slots; it holds nothing but objects. Its metadata is a
+ * 64-byte descriptor in a table at the head of its region: one slot per
+ * 4 KiB frame of the region, the slab's in the slot of its first frame, so
+ * a pointer's descriptor is found with a mask (its slab, align_down(ptr,
+ * slab_size)), a subtract, a shift and an index. The descriptors of all
+ * live slabs sit side by side, so they stay in cache where headers inside
+ * the slabs (one line per slab, scattered) did not. A descriptor holds the
+ * class (+1; 0 in every slot that is not a slab's first frame, so a
+ * pointer into anything else, a released slab or a slab of another class
+ * does not validate), the count of objects in use, the partial-list links
+ * and one allocated bit per slot: exact double-free detection, and the
+ * free slots themselves (an alloc takes a clear bit, starting in the word
+ * of the last free; the bits past the last slot stay set), so nothing is ever written into or read
+ * from an object's memory and a new slab needs no O(objects) threading.
  *
  * Each class has a list of partial slabs (allocation takes from the head),
- * full slabs (on no list but the per-class list of all slabs, which only
- * slab creation, release and the checker use), and at most one cached
- * empty slab: a slab that empties while one
- * is cached goes back to the TLSF. A free into a full slab puts it at the
- * head, so the next alloc of the class gets the object just freed (its
- * memory is the warmest). When the TLSF cannot satisfy a request, every
+ * full slabs (on no list, only counted; the checker finds them in the
+ * tables), and at most one cached empty slab: a slab that empties while
+ * one is cached goes back to the TLSF. A free into a full slab puts it at
+ * the head, so the next alloc of the class gets the object just freed (its
+ * memory is the warmest); in a churn that is most frees, so these list
+ * moves are on the fast path. When the TLSF cannot satisfy a request, every
  * cached empty slab is released and the request retried once.
  *
- * Costs: alloc/free O(1) (free O(regions) to validate its pointer when it
- * lies in another region than the last free's); a new slab or a released
- * one costs one TLSF call. Overhead per slab: the header slots (80 bytes
- * of header on 64-bit targets, 60 on 32-bit, in whole slots) and
- * AK_SLAB_TAIL bytes; one region record (3 words) at the start
- * of each region.
+ * Costs: alloc/free O(1), no division (a reciprocal multiply finds the
+ * slot); a free resolves its pointer in the frame table of the region the
+ * last free resolved, and walks the region list (O(regions)) only when
+ * that fails. A new slab or a released one costs one TLSF call. Overhead:
+ * AK_SLAB_TAIL bytes per slab and, per region, a 64-byte record plus the
+ * frame table: 64 bytes per 4 KiB frame, 1/64 of the region, counted out
+ * of total_bytes. Adding a region is O(frames) (the table's class bytes
+ * are cleared).
  *
- * Invariants (checked by ak_slab_check): every slab carries its class's
- * tag, lies inside a region, is aligned to its size and has its header at
- * its colour's slot; partial slabs (on the list) have 0 < in_use <
- * objects, full ones in_use == objects, the cached one
- * in_use == 0; the bitmap has exactly in_use bits set, none on a header
- * slot or at or past the bump index; the free list holds exactly the slots
- * handed out and not in use, each once; per-class counters match the
- * slabs; the TLSF's used bytes equal the slabs' requests plus the
- * requested bytes of large blocks; the TLSF passes ak_tlsf_check.
+ * Invariants (checked by ak_slab_check): every region's frames cover it;
+ * every descriptor with a class names its own frame, lies inside its
+ * region, is aligned to its size, and no other slab starts inside it;
+ * partial slabs (on the list) have 0 < in_use < objects, full ones in_use
+ * == objects, the cached one in_use == 0; the bitmap has exactly in_use
+ * bits set among its slots and every bit past them set; per-class counters
+ * match the slabs; the TLSF's used bytes equal the slabs' requests plus
+ * the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
 #include "ak_ops.h"
@@ -55,7 +60,7 @@
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Slab header and class table                                         */
+/* Slab descriptors and class table                                    */
 /* ------------------------------------------------------------------ */
 
 enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
@@ -64,106 +69,75 @@ enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 #define BM_BITS  AK_SIZE_BITS
 #define BM_SHIFT (sizeof(size_t) == 8 ? 6u : 5u)
 
-#define FREE_END 0xffffu /* end of a slab's free list */
+/* Frames: every region is cut into 4 KiB frames from its start rounded
+ * down; each frame has one descriptor slot in the region's table. */
+#define FRAME_SHIFT 12u
+#define FRAME_BYTES ((uintptr_t)1 << FRAME_SHIFT)
+#define DESC_BYTES  64u
+#define DESC_SHIFT  6u
 
 /* Slots of the slab with the most: class 16 in 4 KiB; bitmap words for them. */
-#define MAX_SLOTS    ((4096u - AK_SLAB_TAIL) / 16u)
-#define MAX_BM_WORDS ((MAX_SLOTS + BM_BITS - 1) / BM_BITS)
+#define MAX_SLOTS    (4096u / 16u)
+#define MAX_BM_WORDS (MAX_SLOTS / BM_BITS)
 
-/* What a free and an alloc touch comes first: on 64-bit targets tag,
- * counters, bitmap and partial-list links fill one cache line; the links
- * of the per-class list of all slabs (used when a slab is taken or given
- * back, and by the checker) are in the next. */
+/* A slab's descriptor, in the table slot of its first frame: what an
+ * alloc and a free touch is this one line (64 bytes on 64- and 32-bit
+ * targets). */
 struct ak_slab_hdr {
-    uintptr_t tag;  /* slab_tag(a, slab address, class) while the slab is held */
-    uint16_t inuse; /* objects allocated */
-    uint16_t free;  /* first slot of the free list, FREE_END if none */
-    uint16_t bump;  /* slots from here on (but the header's) were never handed out */
-    uint8_t cls;
-    uint8_t list;                 /* LIST_* */
-    size_t bitmap[MAX_BM_WORDS];  /* bit set: the object in that slot is allocated */
-    struct ak_slab_hdr *next;     /* partial list */
-    struct ak_slab_hdr *prev;     /* (the head's is not kept) */
-    struct ak_slab_hdr *all_next; /* every slab of the class */
-    struct ak_slab_hdr *all_prev;
+    struct ak_slab_hdr *next;    /* partial list */
+    struct ak_slab_hdr *prev;    /* (the head's is not kept) */
+    uintptr_t base;              /* the slab's first byte */
+    uint16_t inuse;              /* objects allocated */
+    uint8_t cls1;                /* class + 1 on a slab's first frame, else 0 */
+    uint8_t list;                /* LIST_* */
+    uint8_t hint;                /* bitmap word of the last free: an alloc looks there first */
+    size_t bitmap[MAX_BM_WORDS]; /* bit set: the object in that slot is allocated, and
+                                    every bit past the last slot (so they are never taken) */
 };
 typedef struct ak_slab_hdr slab_hdr;
 
-/* The tag of a live slab: mixes the slab address with the class and
- * the allocator's salt, so a header of another class, a released slab
- * (its tag is cleared) or one left in the memory by an earlier allocator
- * over the same region (another salt) does not match. */
-static inline uintptr_t slab_tag(const ak_slab *a, uintptr_t h, unsigned cls)
-{
-    return (h | cls) ^ a->salt; /* h is 4 KiB-aligned, cls < 32 */
-}
+_Static_assert(sizeof(slab_hdr) <= DESC_BYTES, "a descriptor fits its slot");
+_Static_assert((MAX_BM_WORDS & (MAX_BM_WORDS - 1u)) == 0, "the bitmap search wraps by a mask");
+_Static_assert(sizeof(intptr_t) >= sizeof(int32_t), "masks sign-extend");
 
-/* Each allocator instance gets its own salt when it takes its first
- * region: a counter of instances mixed with the object's and the region's
- * addresses. Not a secret, only distinct from one instance to the next. */
-static uintptr_t salt_counter;
+/* The record at the head of each region: the shared region record, the
+ * frames and their descriptor table (which follows the record). */
+typedef struct slab_region {
+    ak_region r;
+    uintptr_t fbase;    /* first frame: the region start rounded down to a frame */
+    size_t nframes;     /* frames up to the region end */
+    unsigned char *tbl; /* DESC_BYTES per frame */
+} slab_region;
 
-static uintptr_t make_salt(const ak_slab *a, uintptr_t start)
+static inline slab_hdr *desc_at(unsigned char *tbl, size_t frame)
 {
-    uint64_t x = (uint64_t)++salt_counter * 0x9e3779b97f4a7c15ull;
-    x ^= (uint64_t)(uintptr_t)a * 0xbf58476d1ce4e5b9ull;
-    x ^= (uint64_t)start * 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    x *= 0xd6e8feb86659fd93ull;
-    x ^= x >> 32;
-    return (uintptr_t)x;
+    return (slab_hdr *)(void *)(tbl + (frame << DESC_SHIFT));
 }
 
 typedef struct class_info {
-    uint32_t size;      /* object size */
-    uint32_t recip;     /* ceil(2^32 / size): offset / size for offsets < 2^16 */
-    uint32_t hstep;     /* bytes from one colour to the next: cstep * size */
-    uint16_t nslot;     /* object-sized slots in the slab (before its tail) */
-    uint16_t nobj;      /* objects per slab: nslot - nhdr */
-    uint16_t align;     /* lowest set bit of size: every object's alignment */
-    uint8_t nhdr;       /* slots the header takes */
-    uint8_t cmask;      /* colours - 1 */
-    uint8_t cstep;      /* slots from one colour to the next */
-    uint8_t slab_shift; /* log2 of the slab size */
-    uint8_t bm_words;   /* bitmap words */
+    uint32_t size;  /* object size */
+    uint32_t recip; /* ceil(2^32 / size): offset / size for offsets < 2^16 */
+    uint16_t nobj;  /* objects per slab */
+    uint16_t align; /* lowest set bit of size: every object's alignment */
+    int32_t mask;   /* ~(slab size - 1), sign-extended to a uintptr_t */
 } class_info;
 
-/* Layout: the slab is cut into object-sized slots from its start; the
- * header takes nhdr slots at slot colour * cstep, where the colour comes
- * from the slab's address (see colour()). Slabs that follow one
- * another thus put their headers at different offsets, so the headers of
- * a class do not all fall into the few cache sets that one fixed offset in
- * a 4 KiB-aligned span maps to. The colour step is the least common
- * multiple of the object size and a cache line (64 / gcd(size, 64) slots),
- * so every header starts a cache line, and what a free reads of it is one
- * line. */
-#define LOWBIT(s)             ((s) & (~(s) + 1u))
-#define SLAB_BYTES(sh)        (1u << (sh))
-#define NSLOT(s, sh)          ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
-#define BM_WORDS(s, sh)       ((NSLOT(s, sh) + BM_BITS - 1) / BM_BITS)
-#define HDR_BYTES(s, sh)      sizeof(slab_hdr)
-#define NHDR(s, sh)           ((HDR_BYTES(s, sh) + (s)-1) / (s))
-#define CSTEP(s)              (64u / (LOWBIT(s) < 64u ? LOWBIT(s) : 64u))
-#define COLOURS_FIT(n, s, sh) (((n)-1u) * CSTEP(s) + NHDR(s, sh) <= NSLOT(s, sh))
-#define COLOURS(s, sh)                                                                             \
-    (COLOURS_FIT(16u, s, sh)  ? 16u                                                                \
-     : COLOURS_FIT(8u, s, sh) ? 8u                                                                 \
-     : COLOURS_FIT(4u, s, sh) ? 4u                                                                 \
-     : COLOURS_FIT(2u, s, sh) ? 2u                                                                 \
-                              : 1u)
-#define NOBJ(s, sh) (NSLOT(s, sh) - NHDR(s, sh))
+/* Layout: the slab is cut into object-sized slots from its start; its
+ * metadata lives outside it, in the region's descriptor table, so that
+ * the descriptors of all live slabs sit densely together and stay in
+ * cache, and the object memory holds only objects. */
+#define LOWBIT(s)      ((s) & (~(s) + 1u))
+#define SLAB_BYTES(sh) (1u << (sh))
+#define NSLOT(s, sh)   ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
 #define CLASS(s, sh)                                                                               \
     {                                                                                              \
-        (s), (uint32_t)(UINT32_MAX / (s) + 1u), CSTEP(s) * (s), (uint16_t)NSLOT(s, sh),            \
-            (uint16_t)NOBJ(s, sh), (uint16_t)LOWBIT(s), (uint8_t)NHDR(s, sh),                      \
-            (uint8_t)(COLOURS(s, sh) - 1u), (uint8_t)CSTEP(s), (sh), (uint8_t)BM_WORDS(s, sh)      \
+        (s), (uint32_t)(UINT32_MAX / (s) + 1u), (uint16_t)NSLOT(s, sh), (uint16_t)LOWBIT(s),       \
+            -(int32_t)SLAB_BYTES(sh)                                                               \
     }
 
 /* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes that
- * are not powers of two from 320 up (whose header takes a whole slot):
- * 14..250 objects per slab; header and tail take at most 1/8 of the slab
- * (the power-of-two classes from 256 up) and less than 1/14 for every
- * other class. */
+ * are not powers of two from 320 up: 15..255 objects per slab; the tail
+ * and the slack after the last slot take at most 1/8 of the slab. */
 static const class_info classes[AK_SLAB_CLASS_COUNT] = {
     CLASS(16, 12),   CLASS(32, 12),   CLASS(48, 12),   CLASS(64, 12),   CLASS(80, 12),
     CLASS(96, 12),   CLASS(112, 12),  CLASS(128, 12),  CLASS(160, 12),  CLASS(192, 12),
@@ -173,12 +147,15 @@ static const class_info classes[AK_SLAB_CLASS_COUNT] = {
     CLASS(3072, 16), CLASS(3584, 16), CLASS(4096, 16),
 };
 
-_Static_assert(NSLOT(16u, 12u) < FREE_END, "slot indices fit 16 bits");
+_Static_assert(NSLOT(16u, 12u) <= UINT16_MAX, "object counts fit 16 bits");
 _Static_assert(NSLOT(16u, 12u) <= MAX_SLOTS && NSLOT(32u, 12u) <= MAX_SLOTS &&
                    NSLOT(320u, 13u) <= MAX_SLOTS && NSLOT(4096u, 16u) <= MAX_SLOTS,
                "the bitmap covers every slab");
-_Static_assert(offsetof(slab_hdr, all_next) <= 64u, "the hot part of a header is one line");
-_Static_assert(NOBJ(4096u, 16u) >= 14u && NOBJ(256u, 12u) >= 14u, "14+ objects per slab");
+/* Every slab has at most 256 slot starts (so an offset divided by the
+ * class size indexes the bitmap without a range check): */
+_Static_assert(4096u / 16u <= MAX_SLOTS && 8192u / 320u <= MAX_SLOTS && 65536u / 2560u <= MAX_SLOTS,
+               "slot starts fit the bitmap");
+_Static_assert(NSLOT(4096u, 16u) >= 14u && NSLOT(256u, 12u) >= 14u, "14+ objects per slab");
 /* The reciprocal division is exact for n * size < 2^32: offsets are below
  * 2^16 and sizes below 2^13. */
 _Static_assert(SLAB_BYTES(16u) <= 65536u && AK_SLAB_MAX_SMALL <= 8192u,
@@ -213,9 +190,14 @@ static inline unsigned class_for(size_t size, size_t align)
     return c;
 }
 
+static inline uintptr_t slab_mask(const class_info *ci)
+{
+    return (uintptr_t)(intptr_t)ci->mask;
+}
+
 static inline uintptr_t slab_bytes(const class_info *ci)
 {
-    return (uintptr_t)1 << ci->slab_shift;
+    return (uintptr_t)0 - slab_mask(ci);
 }
 
 /* What a slab asks of the TLSF: its span less the TLSF header of the next
@@ -223,31 +205,6 @@ static inline uintptr_t slab_bytes(const class_info *ci)
 static inline size_t slab_request(const class_info *ci)
 {
     return (size_t)slab_bytes(ci) - AK_SLAB_TAIL;
-}
-
-/* The colour of the slab at h: the low bits of its slab number folded
- * with the next ones. The low bits alone would repeat the address bits
- * that already pick the cache set, adding no spread. */
-static inline unsigned colour(const class_info *ci, uintptr_t h)
-{
-    uintptr_t n = h >> ci->slab_shift;
-    return (unsigned)((n ^ (n >> 4)) & ci->cmask);
-}
-
-/* The header's first slot in the slab at h. */
-static inline unsigned hdr_slot(const class_info *ci, uintptr_t h)
-{
-    return colour(ci, h) * ci->cstep;
-}
-
-static inline slab_hdr *hdr_of(const class_info *ci, uintptr_t h)
-{
-    return (slab_hdr *)(h + (size_t)colour(ci, h) * ci->hstep);
-}
-
-static inline uintptr_t base_of(const class_info *ci, const slab_hdr *s)
-{
-    return (uintptr_t)s & ~(slab_bytes(ci) - 1);
 }
 
 static inline bool bit_test(const slab_hdr *s, uint32_t idx)
@@ -260,10 +217,9 @@ static inline bool bit_test(const slab_hdr *s, uint32_t idx)
 /* ------------------------------------------------------------------ */
 
 /* The partial list is doubly linked, except that the head's prev link is
- * not kept: popping the head (when it fills) then touches no other slab's
- * header, which in a churn of random frees is a cache miss saved on most
- * allocations. Every other member's prev is exact, so removing one from
- * the middle (when it empties) is O(1). Full slabs are on no list (only
+ * not kept: popping the head (when it fills) then touches no other
+ * descriptor. Every other member's prev is exact, so removing one from the
+ * middle (when it empties) is O(1). Full slabs are on no list (only
  * counted): a free into a full slab pushes it back to the head. */
 static inline void partial_push(ak_slab_class *k, slab_hdr *s)
 {
@@ -293,12 +249,21 @@ static inline void partial_remove(ak_slab_class *k, slab_hdr *s)
 /* ------------------------------------------------------------------ */
 
 /* The region holding p, or NULL. O(regions). */
-static const ak_region *region_of(const ak_slab *a, uintptr_t p)
+static const slab_region *region_of(const ak_slab *a, uintptr_t p)
 {
     for (const ak_region *r = a->regions; r; r = r->next)
         if (p >= r->start && p < r->end)
-            return r;
+            return (const slab_region *)(const void *)r;
     return NULL;
+}
+
+/* The descriptor slot of the frame at h (frame-aligned) in region r, or
+ * NULL when h is not one of r's frames. */
+static inline slab_hdr *frame_desc(const slab_region *r, uintptr_t h)
+{
+    if (h < r->fbase || ((h - r->fbase) >> FRAME_SHIFT) >= r->nframes)
+        return NULL;
+    return desc_at(r->tbl, (h - r->fbase) >> FRAME_SHIFT);
 }
 
 /* ------------------------------------------------------------------ */
@@ -315,17 +280,11 @@ static size_t cached_count(const ak_slab *a)
 
 static void slab_release(ak_slab *a, slab_hdr *s, const class_info *ci)
 {
-    ak_slab_class *k = &a->cls[s->cls];
-    s->tag = 0; /* a stale header must never validate */
+    ak_slab_class *k = &a->cls[s->cls1 - 1u];
+    s->cls1 = 0; /* a stale descriptor must never validate */
+    s->list = 0;
     k->slab_count--;
-    if (s->all_prev)
-        s->all_prev->all_next = s->all_next;
-    else
-        k->all = s->all_next;
-    if (s->all_next)
-        s->all_next->all_prev = s->all_prev;
-    ak_error e =
-        ak_tlsf_dealloc(&a->tlsf, (void *)base_of(ci, s), slab_request(ci), slab_bytes(ci));
+    ak_error e = ak_tlsf_dealloc(&a->tlsf, (void *)s->base, slab_request(ci), slab_bytes(ci));
     AK_ASSERT(e == AK_OK);
     (void)e;
 }
@@ -386,20 +345,22 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
         if (tlsf_alloc_pressed(a, slab_request(ci), slab_bytes(ci), &mem) != AK_OK)
             return NULL;
         uintptr_t h = (uintptr_t)mem;
-        s = hdr_of(ci, h);
+        const slab_region *r = region_of(a, h);
+        AK_ASSERT(r != NULL);
+        s = frame_desc(r, h);
+        AK_ASSERT(s != NULL);
+        s->base = h;
         s->inuse = 0;
-        s->free = FREE_END;
-        s->bump = 0;
-        s->cls = (uint8_t)c;
-        s->tag = slab_tag(a, h, c);
+        s->hint = 0;
+        s->cls1 = (uint8_t)(c + 1u);
+        s->next = s->prev = NULL;
         k->slab_count++;
-        s->all_prev = NULL;
-        s->all_next = k->all;
-        if (k->all)
-            k->all->all_prev = s;
-        k->all = s;
-        for (unsigned w = 0; w < ci->bm_words; w++)
-            s->bitmap[w] = 0;
+        for (unsigned w = 0; w < MAX_BM_WORDS; w++) {
+            unsigned first = w * BM_BITS; /* bits from ci->nobj on are set */
+            s->bitmap[w] = first >= ci->nobj             ? ~(size_t)0
+                           : ci->nobj - first >= BM_BITS ? 0
+                                                         : ~(size_t)0 << (ci->nobj - first);
+        }
     }
     partial_push(k, s);
     return s;
@@ -409,32 +370,14 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
 /* Large blocks                                                        */
 /* ------------------------------------------------------------------ */
 
-/* True if the slab span at h (of class c) lies inside region r. */
-static inline bool span_in_region(const class_info *ci, uintptr_t h, uintptr_t start, uintptr_t end)
+/* True if p is the start of one of this allocator's slabs: exact, from
+ * the descriptor of p's frame. O(1). */
+static bool is_slab_start(const slab_region *r, uintptr_t p)
 {
-    return h >= start && h < end && end - h >= slab_request(ci);
-}
-
-/* True if p is the start of one of this allocator's slabs. A slab is a
- * TLSF block too, so a large free of its start could pass the TLSF's
- * checks. A candidate header is read only where the TLSF confirms a used
- * block that a slab's request could have made (its own checks read no
- * payload), so a large block's bytes are looked at only when it has a
- * slab's exact shape. O(classes). */
-static bool is_slab_start(const ak_slab *a, const ak_region *r, uintptr_t p)
-{
-    for (unsigned sh = 12; sh <= 16; sh++) {
-        uintptr_t S = (uintptr_t)1 << sh;
-        if ((p & (S - 1)) != 0)
-            break; /* not aligned to this size, nor to larger ones */
-        if (r->end - p < S - AK_SLAB_TAIL ||
-            ak_tlsf_usable_size(&a->tlsf, (const void *)p, S - AK_SLAB_TAIL, S) == 0)
-            continue;
-        for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
-            if (classes[c].slab_shift == sh && hdr_of(&classes[c], p)->tag == slab_tag(a, p, c))
-                return true;
-    }
-    return false;
+    if ((p & (FRAME_BYTES - 1)) != 0)
+        return false;
+    const slab_hdr *s = frame_desc(r, p);
+    return s && s->cls1 != 0 && s->base == p;
 }
 
 static AK_NOINLINE ak_error large_alloc(ak_slab *a, size_t size, size_t align, void **out)
@@ -455,8 +398,8 @@ static AK_NOINLINE ak_error large_alloc(ak_slab *a, size_t size, size_t align, v
  * here). */
 static ak_error large_locate(const ak_slab *a, const void *ptr)
 {
-    const ak_region *r = region_of(a, (uintptr_t)ptr);
-    if (!r || is_slab_start(a, r, (uintptr_t)ptr))
+    const slab_region *r = region_of(a, (uintptr_t)ptr);
+    if (!r || is_slab_start(r, (uintptr_t)ptr))
         return AK_ERR_NOT_ALLOCATED;
     return AK_OK;
 }
@@ -478,53 +421,44 @@ static AK_NOINLINE ak_error large_dealloc(ak_slab *a, void *ptr, size_t size, si
 /* Alloc and free                                                      */
 /* ------------------------------------------------------------------ */
 
-/* c ? x : y for slab pointers, by masks: compilers turn a ?: into a
- * branch, and these conditions are unpredictable. */
-static inline slab_hdr *pick(bool c, slab_hdr *x, slab_hdr *y)
-{
-    uintptr_t m = (uintptr_t)0 - (uintptr_t)c;
-    return (slab_hdr *)(((uintptr_t)x & m) | ((uintptr_t)y & ~m));
-}
-
-_Static_assert(LIST_FULL == LIST_PARTIAL + 1, "list tags step by one");
-
 /* The align values the class table serves directly: 1, 2, 4, 8, 16. */
 static inline bool align_is_small(size_t align)
 {
     return align < 32 && ((0x10116u >> align) & 1u);
 }
 
-/* Take an object from class c's head slab s (which has a free slot). */
+/* The head slab s of class c just lost its last free object: off the
+ * partial list. */
+static inline void slab_filled(ak_slab_class *k, slab_hdr *s)
+{
+    k->partial = s->next;
+    k->partial_count--;
+    s->list = LIST_FULL;
+}
+
+/* Take an object from class c's head slab s (which has a free slot): the
+ * lowest free slot of the first bitmap word with one, from the word of the
+ * last free on. The object's memory is not read (no free list runs
+ * through it), so a cold object costs the allocation nothing. */
 static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size)
 {
-    /* The most recently freed slot (its memory was touched last), else
-     * the next never-used one, stepping over the header. */
-    uintptr_t base = (uintptr_t)s & ~(slab_bytes(ci) - 1);
-    unsigned idx = s->free;
-    unsigned char *obj;
-    if (AK_LIKELY(idx != FREE_END)) {
-        obj = (unsigned char *)base + (size_t)idx * ci->size;
-        s->free = (uint16_t)(*(const uint32_t *)(const void *)obj);
-    } else {
-        idx = s->bump;
-        if (idx == hdr_slot(ci, base))
-            idx += ci->nhdr;
-        s->bump = (uint16_t)(idx + 1);
-        obj = (unsigned char *)base + (size_t)idx * ci->size;
-    }
-    s->bitmap[idx >> BM_SHIFT] |= (size_t)1 << (idx & (BM_BITS - 1));
-    /* When s (the head) fills, pop it; its successor's back link goes
-     * stale. Branch-free: in a churn of random frees, whether an alloc
-     * fills its slab is a coin toss the predictor cannot learn. */
+    /* in_use < objects: some bit is clear, and it is a slot. Look first in
+     * the word of the last free (in a churn, the slot just freed), so the
+     * search seldom loops. */
+    unsigned w = s->hint;
+    size_t m;
+    while ((m = ~s->bitmap[w]) == 0)
+        w = (w + 1u) & (MAX_BM_WORDS - 1u);
+    s->bitmap[w] |= m & (0 - m);
+    s->hint = (uint8_t)w;
+    size_t idx = (size_t)w * BM_BITS + ak_ffs_size(m);
     unsigned n = s->inuse + 1u;
-    bool full = n == ci->nobj;
     s->inuse = (uint16_t)n;
-    k->partial = pick(full, s->next, s);
-    k->partial_count -= full;
-    s->list = (uint8_t)(LIST_PARTIAL + full);
     k->in_use++;
     k->requested += size;
-    return obj;
+    if (n == ci->nobj) /* in a churn, most allocs fill the head slab */
+        slab_filled(k, s);
+    return (void *)(s->base + idx * ci->size);
 }
 
 /* Everything but a small request with align <= 16 and a head slab. */
@@ -571,63 +505,69 @@ static AK_NOINLINE ak_error slab_emptied(ak_slab *a, unsigned c, slab_hdr *s)
     return AK_OK;
 }
 
-/* The allocated object of class c at p in the slab span at h (which the
- * caller has checked lies inside a region): its header, and its index in
- * *ip; NULL if p is not one. */
-static inline slab_hdr *object_find(const ak_slab *a, unsigned c, uintptr_t p, uintptr_t h,
-                                    uint32_t *ip)
+/* A free into the full slab s: back to the head of the partial list, so
+ * the next alloc of the class gets the object just freed. */
+static inline void slab_unfilled(ak_slab_class *k, slab_hdr *s)
+{
+    slab_hdr *head = k->partial;
+    if (head)
+        head->prev = s;
+    s->next = head;
+    k->partial = s;
+    k->partial_count++;
+    s->list = LIST_PARTIAL;
+}
+
+/* The allocated object of class c at p, whose slab span h has descriptor
+ * slot s: its index in *ip; false if p is not one. */
+static inline bool object_find(const slab_hdr *s, size_t c, uintptr_t p, uintptr_t h, uint32_t *ip)
 {
     const class_info *ci = &classes[c];
-    slab_hdr *s = hdr_of(ci, h);
-    if (AK_UNLIKELY(s->tag != slab_tag(a, h, c)))
-        return NULL;
+    if (AK_UNLIKELY(s->cls1 != c + 1u))
+        return false;
     uintptr_t off = p - h;
     uint32_t idx = (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
-    /* An object start inside the slab, allocated (header slots never are). */
-    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || idx >= ci->nslot || !bit_test(s, idx)))
-        return NULL;
+    /* An object start inside the slab (a slot, not the tail), allocated. */
+    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || idx >= ci->nobj || !bit_test(s, idx)))
+        return false;
     *ip = idx;
-    return s;
+    return true;
 }
 
 /* Free object idx of slab s, class c. */
-static inline ak_error slab_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx, size_t size)
+static inline ak_error slab_put(ak_slab *a, size_t c, slab_hdr *s, size_t idx, size_t size)
 {
     ak_slab_class *k = &a->cls[c];
     const class_info *ci = &classes[c];
     s->bitmap[idx >> BM_SHIFT] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
-    /* The free list is LIFO through the objects: the next alloc of this
-     * slab gets the object just freed, whose memory is the warmest. */
-    *(uint32_t *)(void *)(base_of(ci, s) + (size_t)idx * ci->size) = s->free;
-    s->free = (uint16_t)idx;
+    s->hint = (uint8_t)(idx >> BM_SHIFT);
     unsigned n = s->inuse;
-    /* A full slab goes back to the head of the partial list. Branch-free
-     * (see slab_take); the head's back link is written either way, with
-     * its own value when nothing moves. */
-    bool was_full = n == ci->nobj;
-    slab_hdr *head = k->partial;
-    if (head)
-        head->prev = pick(was_full, s, head->prev);
-    s->next = pick(was_full, head, s->next);
-    k->partial = pick(was_full, s, head);
-    k->partial_count += was_full;
-    s->list = (uint8_t)(s->list - was_full); /* LIST_FULL - 1 == LIST_PARTIAL */
-    s->inuse = (uint16_t)--n;
     k->in_use--;
     k->requested -= size;
+    if (n == ci->nobj) /* in a churn, most frees hit a full slab */
+        slab_unfilled(k, s);
+    s->inuse = (uint16_t)--n;
     if (AK_UNLIKELY(n == 0))
-        return slab_emptied(a, c, s);
+        return slab_emptied(a, (unsigned)c, s);
     return AK_OK;
 }
 
-/* The slab span of class c holding p, if it lies in a region: the last
- * region a free resolved (a->lo, a->hi) is tried first. */
-static inline bool span_known(const ak_slab *a, const class_info *ci, uintptr_t h)
+/* The descriptor slot of slab span h of class c, with the region of p
+ * found (and remembered as the hint) from the region list; NULL if h is
+ * not a slab span inside a region. */
+static slab_hdr *span_lookup(ak_slab *a, uintptr_t p, uintptr_t h, const class_info *ci)
 {
-    return span_in_region(ci, h, a->lo, a->hi);
+    const slab_region *r = region_of(a, p);
+    if (!r || h < r->r.start || r->r.end - h < slab_request(ci))
+        return NULL;
+    a->fbase = r->fbase; /* frees tend to stay in one region */
+    a->nframes = r->nframes;
+    a->tbl = r->tbl;
+    return frame_desc(r, h);
 }
 
-/* Everything but a small free with align <= 16 inside the region hint. */
+/* Everything but a small free with align <= 16 whose slab the region hint
+ * finds. */
 static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     if (!ak_is_pow2(align))
@@ -636,17 +576,10 @@ static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, siz
     if (c == LARGE)
         return large_dealloc(a, ptr, size, align);
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & ~(slab_bytes(&classes[c]) - 1);
-    if (!span_known(a, &classes[c], h)) {
-        const ak_region *r = region_of(a, p);
-        if (!r || !span_in_region(&classes[c], h, r->start, r->end))
-            return AK_ERR_NOT_ALLOCATED;
-        a->lo = r->start; /* frees tend to stay in one region */
-        a->hi = r->end;
-    }
+    uintptr_t h = p & slab_mask(&classes[c]);
+    slab_hdr *s = span_lookup(a, p, h, &classes[c]);
     uint32_t idx;
-    slab_hdr *s = object_find(a, c, p, h, &idx);
-    if (!s)
+    if (!s || !object_find(s, c, p, h, &idx))
         return AK_ERR_NOT_ALLOCATED;
     return slab_put(a, c, s, idx, size);
 }
@@ -655,16 +588,19 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     if (AK_UNLIKELY(size > AK_SLAB_MAX_SMALL || !align_is_small(align)))
         return dealloc_slow(a, ptr, size, align);
-    unsigned c = size_class[(size + 15) >> 4];
-    const class_info *ci = &classes[c];
+    size_t c = size_class[(size + 15) >> 4];
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & ~(slab_bytes(ci) - 1);
-    if (AK_UNLIKELY(!span_known(a, ci, h)))
+    uintptr_t h = p & slab_mask(&classes[c]);
+    /* The hint region's frame table: one subtract, shift and compare. A
+     * miss (another region, or no slab of this class there) is judged by
+     * the slow path. */
+    size_t frame = (h - a->fbase) >> FRAME_SHIFT;
+    if (AK_UNLIKELY(frame >= a->nframes))
         return dealloc_slow(a, ptr, size, align);
+    slab_hdr *s = desc_at(a->tbl, frame);
     uint32_t idx;
-    slab_hdr *s = object_find(a, c, p, h, &idx);
-    if (AK_UNLIKELY(!s))
-        return AK_ERR_NOT_ALLOCATED;
+    if (AK_UNLIKELY(!object_find(s, c, p, h, &idx)))
+        return dealloc_slow(a, ptr, size, align);
     return slab_put(a, c, s, idx, size);
 }
 
@@ -672,12 +608,15 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 static ak_error small_locate(const ak_slab *a, uintptr_t p, unsigned c, slab_hdr **sp, uint32_t *ip)
 {
     const class_info *ci = &classes[c];
-    uintptr_t h = p & ~(slab_bytes(ci) - 1);
-    const ak_region *r = region_of(a, p);
-    if (!r || !span_in_region(ci, h, r->start, r->end))
+    uintptr_t h = p & slab_mask(ci);
+    const slab_region *r = region_of(a, p);
+    if (!r || h < r->r.start || r->r.end - h < slab_request(ci))
         return AK_ERR_NOT_ALLOCATED;
-    *sp = object_find(a, c, p, h, ip);
-    return *sp ? AK_OK : AK_ERR_NOT_ALLOCATED;
+    slab_hdr *s = frame_desc(r, h);
+    if (!s || !object_find(s, c, p, h, ip))
+        return AK_ERR_NOT_ALLOCATED;
+    *sp = s;
+    return AK_OK;
 }
 
 ak_error ak_slab_resize(ak_slab *a, void *ptr, size_t old_size, size_t align, size_t new_size)
@@ -729,8 +668,10 @@ size_t ak_slab_usable_size(const ak_slab *a, const void *ptr, size_t size, size_
 /* Regions                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Carve a region record from the region start, give the rest to the TLSF
- * (init for the first region), then link the record. */
+/* Carve the region record and the frame descriptor table from the region
+ * start, give the rest to the TLSF (init for the first region), then link
+ * the record. The table has one DESC_BYTES slot per 4 KiB frame from the
+ * region start rounded down to a frame to its end: 1/64 of the region. */
 static ak_error add_region(ak_slab *a, uintptr_t start, size_t size, bool first)
 {
     uintptr_t end, rec;
@@ -738,25 +679,36 @@ static ak_error add_region(ak_slab *a, uintptr_t start, size_t size, bool first)
         return AK_ERR_INVALID_PARAM;
     if (ak_region_overlaps(a->regions, start, end))
         return AK_ERR_MEMORY_OVERLAP;
-    if (!ak_align_up_checked(start, _Alignof(ak_region), &rec) || rec >= end ||
-        end - rec <= sizeof(ak_region))
+    if (!ak_align_up_checked(start, DESC_BYTES, &rec) || rec >= end || end - rec <= DESC_BYTES)
         return AK_ERR_INVALID_PARAM;
-    uintptr_t body = rec + sizeof(ak_region);
+    _Static_assert(sizeof(slab_region) <= DESC_BYTES, "the region record fits a slot");
+    uintptr_t fbase = start & ~(FRAME_BYTES - 1);
+    uintptr_t span = end - fbase;
+    size_t nframes = (size_t)(span >> FRAME_SHIFT) + ((span & (FRAME_BYTES - 1)) != 0);
+    uintptr_t tbl = rec + DESC_BYTES;
+    if ((end - tbl) >> DESC_SHIFT <= nframes)
+        return AK_ERR_INVALID_PARAM; /* no room after the table */
+    uintptr_t body = tbl + ((uintptr_t)nframes << DESC_SHIFT);
     ak_error e = first ? ak_tlsf_init(&a->tlsf, body, (size_t)(end - body))
                        : ak_tlsf_add_memory(&a->tlsf, body, (size_t)(end - body));
     if (e != AK_OK)
         return e;
-    if (a->region_count == 0)
-        a->salt = make_salt(a, start);
-    ak_region *r = (ak_region *)rec;
-    r->start = start;
-    r->end = end;
-    r->next = a->regions;
-    a->regions = r;
-    if (a->region_count == 0) {
-        a->lo = start;
-        a->hi = end;
+    for (size_t f = 0; f < nframes; f++) {
+        slab_hdr *s = desc_at((unsigned char *)tbl, f);
+        s->cls1 = 0;
+        s->list = 0;
     }
+    slab_region *r = (slab_region *)rec;
+    r->r.start = start;
+    r->r.end = end;
+    r->r.next = a->regions;
+    r->fbase = fbase;
+    r->nframes = nframes;
+    r->tbl = (unsigned char *)tbl;
+    a->regions = &r->r;
+    a->fbase = fbase;
+    a->nframes = nframes;
+    a->tbl = r->tbl;
     a->region_count++;
     return AK_OK;
 }
@@ -772,11 +724,13 @@ static void slab_reset(ak_slab *a)
         t[i] = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class *k = &a->cls[c];
-        k->partial = k->empty = k->all = NULL;
+        k->partial = k->empty = NULL;
         k->in_use = k->requested = k->partial_count = k->slab_count = 0;
     }
     a->regions = NULL;
-    a->lo = a->hi = a->salt = 0;
+    a->tbl = NULL;
+    a->fbase = 0;
+    a->nframes = 0;
     a->region_count = a->large_count = a->large_requested = 0;
 }
 
@@ -871,62 +825,46 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
 /* Invariant checker                                                   */
 /* ------------------------------------------------------------------ */
 
-/* One slab of class c found on list `which`. */
-static const char *check_slab(const ak_slab *a, const slab_hdr *s, unsigned c, uint8_t which)
+/* One slab of class c, descriptor s in region r. */
+static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned c)
 {
     const class_info *ci = &classes[c];
-    uintptr_t h = base_of(ci, s);
-    if (s != hdr_of(ci, h))
-        return "slab: header not at its colour's slot";
-    const ak_region *r = region_of(a, h);
-    if (!r || !span_in_region(ci, h, r->start, r->end))
-        return "slab: not inside a region";
-    if (s->tag != slab_tag(a, h, c) || s->cls != c)
-        return "slab: header tag or class does not match its class list";
-    if (s->list != which)
-        return "slab: list tag does not match the list it is on";
+    uintptr_t h = s->base;
+    if ((h & (slab_bytes(ci) - 1)) != 0)
+        return "slab: not aligned to its size";
+    if (h < r->r.start || h >= r->r.end || r->r.end - h < slab_request(ci))
+        return "slab: not inside its region";
+    if (frame_desc(r, h) != s)
+        return "slab: descriptor not in its first frame's slot";
+    for (uintptr_t f = FRAME_BYTES; f < slab_bytes(ci); f += FRAME_BYTES)
+        if (frame_desc(r, h + f)->cls1 != 0)
+            return "slab: another slab's descriptor inside its span";
+    if (s->list < LIST_PARTIAL || s->list > LIST_EMPTY)
+        return "slab: list tag out of range";
     if (s->inuse > ci->nobj)
         return "slab: in_use exceeds the objects per slab";
-    unsigned hs = hdr_slot(ci, h);
-    if (s->bump > ci->nslot || (s->bump > hs && s->bump < hs + ci->nhdr))
-        return "slab: bump index past the slots or inside the header";
-    if (which == LIST_PARTIAL && (s->inuse == 0 || s->inuse == ci->nobj))
+    if (s->list == LIST_PARTIAL && (s->inuse == 0 || s->inuse == ci->nobj))
         return "slab: a partial slab is empty or full";
-    if (which == LIST_FULL && s->inuse != ci->nobj)
+    if (s->list == LIST_FULL && s->inuse != ci->nobj)
         return "slab: a full slab has free objects";
-    if (which == LIST_EMPTY && s->inuse != 0)
+    if (s->list == LIST_EMPTY && s->inuse != 0)
         return "slab: the cached empty slab has objects in use";
-    /* Allocated bits: only on object slots below bump, in_use of them. */
+    /* Allocated bits: only on slots, in_use of them. */
     unsigned set = 0;
-    for (unsigned w = 0; w < ci->bm_words; w++)
+    for (unsigned w = 0; w < MAX_BM_WORDS; w++)
         set += ak_popcount64((uint64_t)s->bitmap[w]);
-    if (set != s->inuse)
+    if (set != s->inuse + (MAX_BM_WORDS * BM_BITS - ci->nobj))
         return "slab: allocated bits do not match in_use";
-    for (unsigned i = 0; i < ci->bm_words * BM_BITS; i++)
-        if (bit_test(s, i) && (i >= s->bump || (i >= hs && i < hs + ci->nhdr)))
-            return "slab: allocated bit on a header slot or a never-used slot";
-    /* The free list: every slot handed out once and not allocated now. */
-    unsigned used_once = s->bump - (s->bump > hs ? ci->nhdr : 0u);
-    unsigned expect = used_once - s->inuse, n = 0;
-    if (s->inuse > used_once)
-        return "slab: more objects in use than slots handed out";
-    for (unsigned i = s->free; i != FREE_END; n++) {
-        if (n >= expect)
-            return "slab: free list longer than the slots freed (a cycle)";
-        if (i >= s->bump || (i >= hs && i < hs + ci->nhdr))
-            return "slab: free list holds a header slot or a never-used slot";
-        if (bit_test(s, i))
-            return "slab: free list holds an allocated object";
-        i = *(const uint32_t *)(const void *)(h + (size_t)i * ci->size);
-    }
-    if (n != expect)
-        return "slab: free list shorter than the slots freed";
+    for (unsigned i = ci->nobj; i < MAX_BM_WORDS * BM_BITS; i++)
+        if (!bit_test(s, i))
+            return "slab: a bit past the last slot is clear";
+    if (s->hint >= MAX_BM_WORDS)
+        return "slab: search hint past the bitmap";
     return NULL;
 }
 
-/* Walk the partial list of class c; counts slabs and objects in use. */
-static const char *check_partial(const ak_slab *a, unsigned c, size_t limit, size_t *slabs,
-                                 size_t *objects)
+/* Walk the partial list of class c; counts slabs. */
+static const char *check_partial(const ak_slab *a, unsigned c, size_t limit, size_t *slabs)
 {
     const slab_hdr *prev = NULL;
     size_t n = 0;
@@ -935,36 +873,10 @@ static const char *check_partial(const ak_slab *a, unsigned c, size_t limit, siz
             return "class: partial list longer than memory allows (cycle)";
         if (prev && s->prev != prev)
             return "class: partial list back link broken";
-        const char *why = check_slab(a, s, c, LIST_PARTIAL);
-        if (why)
-            return why;
-        *objects += s->inuse;
+        if (s->cls1 != c + 1u || s->list != LIST_PARTIAL)
+            return "class: partial list holds a slab not tagged partial of its class";
     }
     *slabs = n;
-    return NULL;
-}
-
-/* Walk the list of every slab of class c: each slab's own invariants, and
- * how many are on each list. Full slabs are on no other list. */
-static const char *check_all(const ak_slab *a, unsigned c, size_t limit, size_t count[4],
-                             size_t *objects)
-{
-    const slab_hdr *prev = NULL;
-    size_t n = 0;
-    for (const slab_hdr *s = a->cls[c].all; s; prev = s, s = s->all_next) {
-        if (++n > limit)
-            return "class: slab list longer than memory allows (cycle)";
-        if (s->all_prev != prev)
-            return "class: slab list back link broken";
-        if (s->list < LIST_PARTIAL || s->list > LIST_EMPTY)
-            return "slab: list tag out of range";
-        const char *why = check_slab(a, s, c, s->list);
-        if (why)
-            return why;
-        count[s->list]++;
-        if (s->list == LIST_FULL)
-            *objects += s->inuse;
-    }
     return NULL;
 }
 
@@ -972,44 +884,70 @@ const char *ak_slab_check(const ak_slab *a)
 {
     size_t nreg = 0;
     bool hint_found = false;
-    for (const ak_region *r = a->regions; r; r = r->next) {
+    for (const ak_region *g = a->regions; g; g = g->next) {
+        const slab_region *r = (const slab_region *)(const void *)g;
         if (++nreg > a->region_count)
             return "regions: more records than region_count";
-        if (r->start >= r->end)
+        if (g->start >= g->end)
             return "regions: empty or inverted record";
-        if (r->start == a->lo && r->end == a->hi)
+        if (r->fbase != (g->start & ~(FRAME_BYTES - 1)) ||
+            (r->nframes - 1) != ((g->end - 1 - r->fbase) >> FRAME_SHIFT))
+            return "regions: frames do not cover the region";
+        if (r->fbase == a->fbase && r->nframes == a->nframes && r->tbl == a->tbl)
             hint_found = true;
-        if (ak_region_overlaps(r->next, r->start, r->end))
+        if (ak_region_overlaps(g->next, g->start, g->end))
             return "regions: two records overlap";
     }
     if (nreg != a->region_count)
         return "regions: fewer records than region_count";
-    if (!hint_found && (a->lo != 0 || a->hi != 0 || nreg != 0))
+    if (!hint_found && (a->nframes != 0 || nreg != 0))
         return "regions: the region hint is not a region";
     const char *why = ak_tlsf_check(&a->tlsf);
     if (why)
         return why;
     size_t total = ak_tlsf_total_bytes(&a->tlsf);
+    /* Every slab, found from the frame tables. */
+    size_t count[AK_SLAB_CLASS_COUNT][4], objects[AK_SLAB_CLASS_COUNT];
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        objects[c] = 0;
+        for (unsigned l = 0; l < 4; l++)
+            count[c][l] = 0;
+    }
+    for (const ak_region *g = a->regions; g; g = g->next) {
+        const slab_region *r = (const slab_region *)(const void *)g;
+        for (size_t f = 0; f < r->nframes; f++) {
+            const slab_hdr *s = desc_at(r->tbl, f);
+            if (s->cls1 == 0)
+                continue;
+            if (s->cls1 > AK_SLAB_CLASS_COUNT)
+                return "slab: class out of range";
+            unsigned c = s->cls1 - 1u;
+            if (s->base != r->fbase + ((uintptr_t)f << FRAME_SHIFT))
+                return "slab: descriptor does not name its frame";
+            why = check_slab(r, s, c);
+            if (why)
+                return why;
+            count[c][s->list]++;
+            objects[c] += s->inuse;
+        }
+    }
     size_t slab_total = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         const ak_slab_class *k = &a->cls[c];
         const class_info *ci = &classes[c];
-        size_t limit = total / slab_bytes(ci) + 1;
-        size_t count[4] = {0, 0, 0, 0}, np, objects = 0;
-        why = check_all(a, c, limit, count, &objects);
-        if (!why)
-            why = check_partial(a, c, limit, &np, &objects);
+        size_t limit = total / slab_bytes(ci) + 1, np;
+        why = check_partial(a, c, limit, &np);
         if (why)
             return why;
-        if (k->empty && (k->empty->list != LIST_EMPTY || k->empty->cls != c))
+        if (k->empty && (k->empty->list != LIST_EMPTY || k->empty->cls1 != c + 1u))
             return "class: the cached slab is not tagged empty";
-        if (np != k->partial_count || count[LIST_PARTIAL] != np)
-            return "class: partial slabs on the list, on the all-list and the counter differ";
-        if (count[LIST_EMPTY] != (k->empty != NULL))
+        if (np != k->partial_count || count[c][LIST_PARTIAL] != np)
+            return "class: partial slabs on the list, in the tables and the counter differ";
+        if (count[c][LIST_EMPTY] != (k->empty != NULL))
             return "class: a slab tagged empty is not the cached one";
-        if (count[LIST_PARTIAL] + count[LIST_FULL] + count[LIST_EMPTY] != k->slab_count)
-            return "class: slab counter and the all-list differ";
-        if (objects != k->in_use)
+        if (count[c][LIST_PARTIAL] + count[c][LIST_FULL] + count[c][LIST_EMPTY] != k->slab_count)
+            return "class: slab counter and the tables differ";
+        if (objects[c] != k->in_use)
             return "class: objects in use do not match the slabs";
         if (k->requested > k->in_use * ci->size)
             return "class: requested bytes exceed objects * class size";

@@ -20,32 +20,32 @@
  * Slab size: 4096 << max(0, log2(c) - 8), doubled for the classes from 320
  * up that are not powers of two: 4 KiB for classes 16..256, 8 KiB for
  * 320..512, 16 KiB for 640..1024, 32 KiB for 1280..2048, 64 KiB for
- * 2560..4096. The span is cut into object-sized slots; the slab header
- * (80 bytes on 64-bit targets, 60 on 32-bit, with one allocated bit per
- * slot) takes one to five slots at an offset that varies from slab to
- * slab (so the headers of many slabs spread over the cache sets), and the
- * last AK_SLAB_TAIL bytes hold the TLSF header of the next block, so slabs
- * the TLSF places back to back tile memory exactly. A slab holds 14..250
- * objects; header and tail cost at most 1/8 of a slab (the power-of-two
- * classes from 256 up, whose header takes a whole slot) and less than 1/14
- * for every other class.
+ * 2560..4096. The span is cut into object-sized slots; the last
+ * AK_SLAB_TAIL bytes hold the TLSF header of the next block, so slabs the
+ * TLSF places back to back tile memory exactly. A slab holds 15..255
+ * objects; tail and slack cost at most 1/8 of a slab. The slab's metadata
+ * is not in it: each region starts with a table of 64-byte descriptors,
+ * one per 4 KiB frame (1/64 of the region, not counted in total_bytes),
+ * and a slab's descriptor is the slot of its first frame.
  *
  * Waste, worst case: a request of s bytes uses its class size; the gap is
  * < 16 bytes up to 128 (size 1 in class 16 is the extreme) and < 25% of s
- * above (129 -> 160); add at most 12.5% of each slab for header and tail,
+ * above (129 -> 160); add at most 12.5% of each slab for tail and slack, 1/64 of each
+ * region for the descriptor table,
  * plus one empty slab cached per class (528 KiB if every class has one),
  * which is released whenever a TLSF allocation fails. Large blocks cost
  * what the TLSF costs. Nothing is reserved per class at init: slabs come
  * from, and go back to, the TLSF.
  *
  * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, a pop from or push to the current slab's free list (LIFO, so
- * an alloc gets the object freed last), one bitmap bit, counters. Taking a
+ * the class, a clear bit of the head slab's allocated bitmap (looked for
+ * first in the word of its last free, so an alloc after a free into that
+ * slab gets the object just freed), or one bit cleared, counters. Taking a
  * new slab or releasing an empty one is one TLSF call. A free validates its
  * pointer in O(1) (O(regions) when it lies in another region than the last
- * free's): the slab span inside a region, a live header of the right class
- * (a tag derived from the slab address, the class and a per-allocator
- * salt), an object slot start, and an allocated bit (so a double free is
+ * free's): the slab span inside a region, its frame's descriptor naming
+ * a slab of the right class, an object slot start, and an allocated bit
+ * (so a double free is
  * detected exactly).
  *
  * Not thread-safe: callers serialise access (wrap the byte interface). */
@@ -69,7 +69,7 @@ extern "C" {
  *  header): a slab of S bytes is a TLSF block of S - AK_SLAB_TAIL bytes. */
 #define AK_SLAB_TAIL AK_TLSF_BLOCK_OVERHEAD
 
-struct ak_slab_hdr; /* a slab's header, at the slab's start (in slab.c) */
+struct ak_slab_hdr; /* a slab's descriptor, in its region's frame table (in slab.c) */
 struct ak_region;
 
 /** Per-class state (fields are private; read them through
@@ -81,8 +81,7 @@ typedef struct ak_slab_class {
     size_t requested;            /* sum of the sizes requested for them (apart from in_use,
                                     so that the two updates stay two plain adds) */
     size_t partial_count;
-    size_t slab_count;       /* slabs held: partial, full (on no list) and the cached one */
-    struct ak_slab_hdr *all; /* every slab of the class (for the checker) */
+    size_t slab_count; /* slabs held: partial, full (on no list) and the cached one */
 } ak_slab_class;
 
 /** A slab allocator. A zero-initialised object is a valid empty allocator.
@@ -90,8 +89,9 @@ typedef struct ak_slab_class {
 typedef struct ak_slab {
     ak_slab_class cls[AK_SLAB_CLASS_COUNT];
     struct ak_region *regions; /* records at the start of each region, newest first */
-    uintptr_t lo, hi;          /* the region the last free resolved (a hint) */
-    uintptr_t salt;            /* this instance's part of every slab tag */
+    unsigned char *tbl;        /* the frame table of the region the last free resolved */
+    uintptr_t fbase;           /* (a hint): its first frame */
+    size_t nframes;            /* and its frame count */
     size_t region_count;
     size_t large_count;     /* live large blocks */
     size_t large_requested; /* and their requested bytes */
@@ -128,14 +128,16 @@ typedef struct ak_slab_stats_info {
     size_t region_count;    /**< regions added */
 } ak_slab_stats_info;
 
-/** Reset @p a and give it its first region [start, start+size). A few
- *  bytes at the region start hold a region record; the rest goes to the
- *  TLSF. O(1).
+/** Reset @p a and give it its first region [start, start+size). The
+ *  region start holds a region record and the frame descriptor table
+ *  (1/64 of the region); the rest goes to the
+ *  TLSF. O(size / 4096) (the table is initialised).
  *  @retval AK_ERR_INVALID_PARAM the region wraps or is too small to hold
  *          anything (@p a is then a valid empty allocator). */
 ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size);
 
-/** Add the region [start, start+size). O(regions).
+/** Add the region [start, start+size), laid out as for init.
+ *  O(regions + size / 4096).
  *  @retval AK_ERR_MEMORY_OVERLAP it overlaps a region already added
  *  @retval AK_ERR_INVALID_PARAM it wraps or is too small (nothing changed) */
 ak_error ak_slab_add_memory(ak_slab *a, uintptr_t start, size_t size);
@@ -175,7 +177,8 @@ ak_error ak_slab_resize(ak_slab *a, void *ptr, size_t old_size, size_t align, si
  *  says for a large one; @p size if the block is not valid. O(1). */
 size_t ak_slab_usable_size(const ak_slab *a, const void *ptr, size_t size, size_t align);
 
-/** Bytes under management (the TLSF's total: regions minus records). O(1). */
+/** Bytes under management (the TLSF's total: regions minus records and
+ *  frame tables). O(1). */
 size_t ak_slab_total_bytes(const ak_slab *a);
 /** Sum of the requested sizes of live blocks (small and large). O(classes). */
 size_t ak_slab_used_bytes(const ak_slab *a);
@@ -201,8 +204,8 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out);
  *  pressure). O(classes). Returns the number of slabs released. */
 size_t ak_slab_trim(ak_slab *a);
 
-/** Walk every class, every slab (header tag, list membership, counters,
- *  free list, allocated bitmap), the region records, and the TLSF
+/** Walk every class, every slab (descriptor, list membership, counters,
+ *  allocated bitmap), the region records and frame tables, and the TLSF
  *  (ak_tlsf_check), and cross-check the counters with the TLSF's.
  *  O(slabs * objects per slab + TLSF). NULL if every invariant holds, else
  *  a static string naming the first broken one. */
