@@ -3,8 +3,8 @@
 # SECONDS, starting from the checked-in corpus (new inputs go to
 # BUILDDIR/corpus/<target>, the checked-in corpus is not modified). The
 # page capacity is 256m and the ID capacity 4096 there: the checks walk
-# the whole bitmap, and
-# the windows of fuzz_page (1024 pages) and fuzz_id (256 IDs) fit in them.
+# the whole bitmap, and the windows of fuzz_page (1024 pages) and fuzz_id
+# (256 IDs) fit in them.
 # usage: fuzz.sh [BUILDDIR] [SECONDS]
 set -u
 build=${1:-build-fuzz}; secs=${2:-60}
