@@ -1195,6 +1195,10 @@ int main(int argc, char **argv)
             rt_seen ? "ran" : "did not all run",
             rt_seen ? " (no time slices lost to other processes; interrupts remain)"
                     : " (not permitted: maxima include time slices lost to other processes)");
+    out("\nWorkloads (op = the unit of ns/op):\n");
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        if (wsel[i] && workloads[i].kind <= K_ID)
+            out("- %s: %s\n", workloads[i].name, workloads[i].what);
     perf_table(K_BYTE, K_BYTE);
     perf_table(K_PAGE, K_ID);
     scaling_table();

@@ -9,6 +9,7 @@
 #ifndef AKBENCH_BENCH_H
 #define AKBENCH_BENCH_H
 
+#include "ak_rng.h"
 #include <allockit.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,41 +20,11 @@
 #include <x86intrin.h>
 #endif
 
-/* ---- PRNG: xoshiro256** seeded through splitmix64 ---- */
+/* ---- PRNG: the project's one generator (tests/ak_rng.h) ---- */
 
-typedef struct bench_rng {
-    uint64_t s[4];
-} bench_rng;
-
-static inline uint64_t bench_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static inline void bench_rng_seed(bench_rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++) {
-        seed += 0x9e3779b97f4a7c15ull;
-        uint64_t z = seed;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        r->s[i] = z ^ (z >> 31);
-    }
-}
-
-static inline uint64_t bench_rng_next(bench_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t out = bench_rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = bench_rotl(s[3], 45);
-    return out;
-}
+typedef ak_rng bench_rng;
+#define bench_rng_seed ak_rng_seed
+#define bench_rng_next ak_rng_next
 
 static inline uint32_t bench_rng_u32(bench_rng *r)
 {

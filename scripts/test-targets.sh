@@ -74,6 +74,7 @@ baremetal() {
     timeout "$qtimeout" $(qemu_cmd "$arch") -display none -monitor none -serial stdio \
         -kernel "$img" </dev/null >"$d.log" 2>&1
     rc=$?
+    # shellcheck disable=SC2046 # two numbers, split on purpose
     set -- $(counts "$d.log" "$arch")
     n=${1:-0}; m=${2:-?}
     if [ $rc -ne 0 ] || [ "$m" != 0 ] || [ "$n" -eq 0 ]; then
@@ -89,8 +90,9 @@ baremetal() {
     timeout "$qtimeout" $(qemu_cmd "$arch") -display none -monitor none -serial stdio \
         -kernel "$bimg" </dev/null >"$d-broken.log" 2>&1
     brc=$?
+    # shellcheck disable=SC2046
     set -- $(counts "$d-broken.log" "$arch")
-    bn=${1:-0}; bm=${2:-0}
+    bm=${2:-0}
     if [ $brc -eq 0 ] || [ "$bm" -eq 0 ] 2>/dev/null || [ $brc -eq 124 ]; then
         line "FAIL $label: $n passed, 0 failed, but the broken-align image was not caught (exit $brc, $bm failed; log: $d-broken.log)"
         failed=1; return

@@ -12,6 +12,7 @@
  * non-adjacent and inside the window from the lowest ID, and base that ID
  * rounded down to 64; size = IDs of the records; used = size - free bits.
  */
+#include "ak_ops.h"
 #include "hbitmap.h"
 #include <allockit/bitmap_id.h>
 
@@ -156,79 +157,11 @@ const char *ak_bitmap_id_check(const ak_bitmap_id *a)
                              a->size, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->size - a->used)
+    if (ak_hb_count_all_free(&geom, a->bits) != a->size - a->used)
         return "bitmap_id: free bits do not match size - used";
     return (const char *)0;
 }
 
 /* ---- the generic interface ---- */
 
-static ak_error op_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_bitmap_id_init((ak_bitmap_id *)self, start, size);
-}
-
-static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_bitmap_id_add_memory((ak_bitmap_id *)self, start, size);
-}
-
-static ak_error op_alloc_id(void *self, size_t count, size_t align_pow2, size_t *out)
-{
-    return ak_bitmap_id_alloc_id((ak_bitmap_id *)self, count, align_pow2, out);
-}
-
-static ak_error op_dealloc_id(void *self, size_t start_id, size_t count)
-{
-    return ak_bitmap_id_dealloc_id((ak_bitmap_id *)self, start_id, count);
-}
-
-static bool op_is_allocated(const void *self, size_t id)
-{
-    return ak_bitmap_id_is_allocated((const ak_bitmap_id *)self, id);
-}
-
-static ak_error op_alloc_fixed_id(void *self, size_t id)
-{
-    return ak_bitmap_id_alloc_fixed_id((ak_bitmap_id *)self, id);
-}
-
-static size_t op_size(const void *self)
-{
-    return ak_bitmap_id_size((const ak_bitmap_id *)self);
-}
-
-static size_t op_used(const void *self)
-{
-    return ak_bitmap_id_used((const ak_bitmap_id *)self);
-}
-
-static size_t op_available(const void *self)
-{
-    return ak_bitmap_id_available((const ak_bitmap_id *)self);
-}
-
-static const char *op_check(const void *self)
-{
-    return ak_bitmap_id_check((const ak_bitmap_id *)self);
-}
-
-static const ak_id_allocator_ops bitmap_id_ops = {
-    .name = "bitmap_id",
-    .init = op_init,
-    .add_memory = op_add_memory,
-    .alloc_id = op_alloc_id,
-    .dealloc_id = op_dealloc_id,
-    .is_allocated = op_is_allocated,
-    .alloc_fixed_id = op_alloc_fixed_id,
-    .size = op_size,
-    .used = op_used,
-    .available = op_available,
-    .check = op_check,
-};
-
-ak_id_allocator ak_bitmap_id_as_id(ak_bitmap_id *a)
-{
-    ak_id_allocator h = {&bitmap_id_ops, a};
-    return h;
-}
+AK_DEFINE_ID_ALLOCATOR(ak_bitmap_id, "bitmap_id")

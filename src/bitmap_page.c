@@ -17,6 +17,7 @@
  * and base that page rounded down to 64; total = pages of the records;
  * used = total - free bits.
  */
+#include "ak_ops.h"
 #include "hbitmap.h"
 #include <allockit/bitmap_page.h>
 
@@ -53,6 +54,7 @@ ak_error ak_bitmap_page_new(ak_bitmap_page *a, size_t page_size)
     a->total = 0;
     a->used = 0;
     a->nregions = 0;
+    a->low_word = 0;
     for (size_t i = 0; i < 2 * AK_BITMAP_PAGE_MAX_REGIONS; i++)
         a->regions[i] = 0;
     ak_hb_clear(&geom, a->bits);
@@ -69,11 +71,15 @@ static void add_planned(ak_bitmap_page *a, const ak_hb_add_plan *p)
         a->base = base;
     } else if (base < a->base) {
         ak_hb_shift_up(&geom, a->bits, (size_t)(a->base - base));
+        a->low_word = 0;
         a->base = base;
     }
     ak_hb_ranges_commit(a->regions, &a->nregions, p);
     size_t n = (size_t)(p->new_end - p->new_first);
-    ak_hb_set_free(&geom, a->bits, (size_t)(p->new_first - a->base), n);
+    const size_t first = (size_t)(p->new_first - a->base);
+    ak_hb_set_free(&geom, a->bits, first, n);
+    if (first >> 6 < a->low_word)
+        a->low_word = first >> 6;
     a->total += n;
 }
 
@@ -88,6 +94,7 @@ ak_error ak_bitmap_page_init(ak_bitmap_page *a, uintptr_t start, size_t size)
     a->total = 0;
     a->used = 0;
     a->nregions = 0;
+    a->low_word = 0;
     ak_hb_clear(&geom, a->bits);
     add_planned(a, &p);
     return AK_OK;
@@ -108,20 +115,32 @@ ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t 
                                     uintptr_t *out)
 {
     const size_t ps = page_size_of(a);
-    if (num_pages == 0 || !align_ok(align_pow2, ps))
-        return AK_ERR_INVALID_PARAM;
-    if (num_pages > a->total - a->used)
-        return AK_ERR_NO_MEMORY;
     const unsigned sh = page_shift_of(a);
-    const size_t align = align_pow2 >> sh;
     size_t i;
-    if (num_pages == 1 && align == 1) {
-        /* The common case, inline: one find-first-set per level. */
-        i = ak_hb_first_free(&geom, a->bits);
-        if (i == AK_HB_NONE)
+    if (num_pages == 1 && align_pow2 == ps) {
+        /* The common case, inline (the page size is always a valid
+         * alignment). The lowest free page is in the word below which all
+         * are taken, if that word has one (sequential allocation); else
+         * one find-first-set per level finds it. */
+        if (a->used == a->total)
             return AK_ERR_NO_MEMORY;
+        const size_t k = a->low_word;
+        const uint64_t m = k < geom.words[0] ? a->bits[k] : 0;
+        if (m) {
+            i = (k << 6) + ak_ffs64(m);
+        } else {
+            i = ak_hb_first_free(&geom, a->bits);
+            if (i == AK_HB_NONE) /* cannot happen while the counters hold */
+                return AK_ERR_NO_MEMORY;
+            a->low_word = i >> 6;
+        }
         ak_hb_use_one(&geom, a->bits, i);
     } else {
+        if (num_pages == 0 || !align_ok(align_pow2, ps))
+            return AK_ERR_INVALID_PARAM;
+        if (num_pages > a->total - a->used)
+            return AK_ERR_NO_MEMORY;
+        const size_t align = align_pow2 >> sh;
         const size_t phase = (size_t)(0 - a->base) & (align - 1);
         i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
         if (i == AK_HB_NONE)
@@ -159,17 +178,28 @@ ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t n
         return AK_ERR_INVALID_PARAM;
     const unsigned sh = page_shift_of(a);
     const uintptr_t page = pos >> sh;
-    if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions)
+    if (a->nregions == 1) {
+        /* One region (the common case): test it without a search. */
+        const uintptr_t first = ak_hb_unit_first(a->regions[0], sh);
+        const uintptr_t end = ak_hb_unit_end(a->regions[1], sh);
+        if (page < first || page >= end || num_pages > end - page)
+            return AK_ERR_NOT_ALLOCATED;
+    } else if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions) {
         return AK_ERR_NOT_ALLOCATED;
+    }
     const size_t i = (size_t)(page - a->base);
     if (num_pages == 1) {
         if (ak_hb_is_free(a->bits, i))
             return AK_ERR_NOT_ALLOCATED;
         ak_hb_free_one(&geom, a->bits, i);
+        if (i >> 6 < a->low_word)
+            a->low_word = i >> 6;
     } else {
         if (ak_hb_next_free(&geom, a->bits, i) - i < num_pages)
             return AK_ERR_NOT_ALLOCATED;
         ak_hb_set_free(&geom, a->bits, i, num_pages);
+        if (i >> 6 < a->low_word)
+            a->low_word = i >> 6;
     }
     a->used -= num_pages;
     return AK_OK;
@@ -211,80 +241,13 @@ const char *ak_bitmap_page_check(const ak_bitmap_page *a)
                              a->base, CAPACITY, a->total, &geom, a->bits);
     if (why)
         return why;
-    if (ak_hb_count_free(a->bits, 0, geom.nbits) != a->total - a->used)
+    if (a->low_word && ak_hb_next_free(&geom, a->bits, 0) < (a->low_word << 6))
+        return "bitmap_page: a free page below the lowest-free hint";
+    if (ak_hb_count_all_free(&geom, a->bits) != a->total - a->used)
         return "bitmap_page: free bits do not match total - used";
     return (const char *)0;
 }
 
 /* ---- the generic interface ---- */
 
-static ak_error op_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_bitmap_page_init((ak_bitmap_page *)self, start, size);
-}
-
-static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_bitmap_page_add_memory((ak_bitmap_page *)self, start, size);
-}
-
-static ak_error op_alloc_pages(void *self, size_t num_pages, size_t align_pow2, uintptr_t *out)
-{
-    return ak_bitmap_page_alloc_pages((ak_bitmap_page *)self, num_pages, align_pow2, out);
-}
-
-static ak_error op_alloc_pages_at(void *self, uintptr_t base, size_t num_pages, size_t align_pow2,
-                                  uintptr_t *out)
-{
-    return ak_bitmap_page_alloc_pages_at((ak_bitmap_page *)self, base, num_pages, align_pow2, out);
-}
-
-static ak_error op_dealloc_pages(void *self, uintptr_t pos, size_t num_pages)
-{
-    return ak_bitmap_page_dealloc_pages((ak_bitmap_page *)self, pos, num_pages);
-}
-
-static size_t op_total_pages(const void *self)
-{
-    return ak_bitmap_page_total_pages((const ak_bitmap_page *)self);
-}
-
-static size_t op_used_pages(const void *self)
-{
-    return ak_bitmap_page_used_pages((const ak_bitmap_page *)self);
-}
-
-static size_t op_available_pages(const void *self)
-{
-    return ak_bitmap_page_available_pages((const ak_bitmap_page *)self);
-}
-
-static size_t op_page_size(const void *self)
-{
-    return ak_bitmap_page_page_size((const ak_bitmap_page *)self);
-}
-
-static const char *op_check(const void *self)
-{
-    return ak_bitmap_page_check((const ak_bitmap_page *)self);
-}
-
-static const ak_page_allocator_ops bitmap_page_ops = {
-    .name = "bitmap_page",
-    .init = op_init,
-    .add_memory = op_add_memory,
-    .alloc_pages = op_alloc_pages,
-    .alloc_pages_at = op_alloc_pages_at,
-    .dealloc_pages = op_dealloc_pages,
-    .total_pages = op_total_pages,
-    .used_pages = op_used_pages,
-    .available_pages = op_available_pages,
-    .page_size = op_page_size,
-    .check = op_check,
-};
-
-ak_page_allocator ak_bitmap_page_as_page(ak_bitmap_page *a)
-{
-    ak_page_allocator h = {&bitmap_page_ops, a};
-    return h;
-}
+AK_DEFINE_PAGE_ALLOCATOR(ak_bitmap_page, "bitmap_page")

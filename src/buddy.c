@@ -36,6 +36,7 @@
 #include <allockit/buddy.h>
 
 #include "ak_internal.h"
+#include "ak_ops.h"
 
 /* ---- constants ---- */
 
@@ -884,72 +885,4 @@ const char *ak_buddy_check(const ak_buddy *a)
 
 /* ---- the byte-allocator interface ---- */
 
-static ak_error op_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_buddy_init((ak_buddy *)self, start, size);
-}
-
-static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_buddy_add_memory((ak_buddy *)self, start, size);
-}
-
-static ak_error op_alloc(void *self, size_t size, size_t align, void **out)
-{
-    return ak_buddy_alloc((ak_buddy *)self, size, align, out);
-}
-
-static ak_error op_dealloc(void *self, void *ptr, size_t size, size_t align)
-{
-    return ak_buddy_dealloc((ak_buddy *)self, ptr, size, align);
-}
-
-static size_t op_total_bytes(const void *self)
-{
-    return ak_buddy_total_bytes((const ak_buddy *)self);
-}
-
-static size_t op_used_bytes(const void *self)
-{
-    return ak_buddy_used_bytes((const ak_buddy *)self);
-}
-
-static size_t op_available_bytes(const void *self)
-{
-    return ak_buddy_available_bytes((const ak_buddy *)self);
-}
-
-static ak_error op_resize(void *self, void *ptr, size_t old_size, size_t align, size_t new_size)
-{
-    return ak_buddy_resize((ak_buddy *)self, ptr, old_size, align, new_size);
-}
-
-static size_t op_usable_size(const void *self, const void *ptr, size_t size, size_t align)
-{
-    return ak_buddy_usable_size((const ak_buddy *)self, ptr, size, align);
-}
-
-static const char *op_check(const void *self)
-{
-    return ak_buddy_check((const ak_buddy *)self);
-}
-
-static const ak_byte_allocator_ops buddy_ops = {
-    .name = "buddy",
-    .init = op_init,
-    .add_memory = op_add_memory,
-    .alloc = op_alloc,
-    .dealloc = op_dealloc,
-    .total_bytes = op_total_bytes,
-    .used_bytes = op_used_bytes,
-    .available_bytes = op_available_bytes,
-    .resize = op_resize,
-    .usable_size = op_usable_size,
-    .check = op_check,
-};
-
-ak_byte_allocator ak_buddy_as_byte(ak_buddy *a)
-{
-    ak_byte_allocator h = {&buddy_ops, a};
-    return h;
-}
+AK_DEFINE_BYTE_ALLOCATOR(ak_buddy, "buddy")

@@ -500,54 +500,108 @@ size_t ak_hb_count_free(const uint64_t *w, size_t start, size_t n)
     return count;
 }
 
+size_t ak_hb_count_all_free(const ak_hb_geom *g, const uint64_t *w)
+{
+    if (g->levels == 1)
+        return ak_popcount64(w[0]);
+    size_t count = 0;
+    for (size_t j = 0; j < g->words[1]; j++)
+        for (uint64_t m = w[g->any[1] + j]; m; m &= m - 1)
+            count += ak_popcount64(w[(j << 6) + ak_ffs64(m)]);
+    return count;
+}
+
+/* Level 1 and the classes, group by group (a group: the 64 level-0 words
+ * under one level-1 summary word). Groups that are entirely in use or
+ * entirely free, with nothing pending, are verified by one reduction. */
+static const char *check_level1(const ak_hb_geom *g, const uint64_t *w)
+{
+    const size_t nw = g->words[0];
+    const uint64_t *d1 = w + g->dirty[1];
+    if ((nw & 63) && (d1[(nw - 1) >> 6] >> (nw & 63)))
+        return "hbitmap: a dirty bit past the last word";
+    for (size_t j = 0; j < g->words[1]; j++) {
+        const uint64_t *l0 = w + (j << 6);
+        const uint64_t *cw = w + g->cls + j * AK_HB_CLASS_ARRAYS;
+        const uint64_t any = w[g->any[1] + j], full = w[g->full[1] + j], dirty = d1[j];
+        const size_t children = nw - (j << 6) < 64 ? nw - (j << 6) : 64;
+        if (children == 64 && (any == 0 || full == ONES) && dirty == 0) {
+            /* Uniform group: every word 0 (any == 0) or ONES (full all
+             * set), and so every class bit the same. */
+            const uint64_t want = any == 0 ? 0 : ONES;
+            uint64_t diff = 0;
+            for (size_t k = 0; k < 64; k++)
+                diff |= l0[k] ^ want;
+            if (diff)
+                return any == 0 ? "hbitmap: a has-free summary bit disagrees with the level below"
+                                : "hbitmap: an all-free summary bit disagrees with the level below";
+            if (any != 0 && any != ONES)
+                return "hbitmap: a has-free summary bit disagrees with the level below";
+            if (full != 0 && full != ONES)
+                return "hbitmap: an all-free summary bit disagrees with the level below";
+            if (any == 0 && full != 0)
+                return "hbitmap: an all-free summary bit disagrees with the level below";
+            for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS; i++)
+                if (cw[i] != want)
+                    return "hbitmap: a run class disagrees with level 0";
+            continue;
+        }
+        uint64_t a = 0, f = 0;
+        for (size_t k = 0; k < children; k++) {
+            const size_t word = (j << 6) + k;
+            a |= (uint64_t)(l0[k] != 0) << k;
+            f |= (uint64_t)(l0[k] == ONES) << k;
+            /* Classes of a word whose word or next word is dirty may be
+             * stale until the next run search. */
+            bool pending = ((dirty >> k) & 1u) ||
+                           (word + 1 < nw && ((d1[(word + 1) >> 6] >> ((word + 1) & 63)) & 1u));
+            if (pending)
+                continue;
+            unsigned have = 0;
+            for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS; i++)
+                have |= (unsigned)((cw[i] >> k) & 1u) << i;
+            if (have != word_classes(l0[k], word + 1 < nw ? l0[k + 1] : 0))
+                return "hbitmap: a run class disagrees with level 0";
+        }
+        if (any != a)
+            return "hbitmap: a has-free summary bit disagrees with the level below";
+        if (full != f)
+            return "hbitmap: an all-free summary bit disagrees with the level below";
+        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS && children < 64; i++)
+            if (cw[i] >> children)
+                return "hbitmap: a run class bit past the last word";
+    }
+    return (const char *)0;
+}
+
 const char *ak_hb_check(const ak_hb_geom *g, const uint64_t *w)
 {
     if (g->nbits & 63) {
         if (w[g->words[0] - 1] >> (g->nbits & 63))
             return "hbitmap: a unit past the end is marked free";
     }
-    for (size_t l = 1; l < g->levels; l++) {
+    if (g->levels > 1) {
+        const char *why = check_level1(g, w);
+        if (why)
+            return why;
+    }
+    for (size_t l = 2; l < g->levels; l++) {
         const uint64_t *ca = w + g->any[l - 1], *cf = w + g->full[l - 1];
-        const uint64_t *cd = l > 1 ? w + g->dirty[l - 1] : (const uint64_t *)0;
+        const uint64_t *cd = w + g->dirty[l - 1];
         size_t children = g->words[l - 1];
         for (size_t i = 0; i < g->words[l]; i++) {
             uint64_t a = 0, f = 0, d = 0;
             for (size_t j = 0; j < 64 && (i << 6) + j < children; j++) {
                 a |= (uint64_t)(ca[(i << 6) + j] != 0) << j;
                 f |= (uint64_t)(cf[(i << 6) + j] == ONES) << j;
-                if (cd)
-                    d |= (uint64_t)(cd[(i << 6) + j] != 0) << j;
+                d |= (uint64_t)(cd[(i << 6) + j] != 0) << j;
             }
             if (w[g->any[l] + i] != a)
                 return "hbitmap: a has-free summary bit disagrees with the level below";
             if (w[g->full[l] + i] != f)
                 return "hbitmap: an all-free summary bit disagrees with the level below";
-            if (cd && w[g->dirty[l] + i] != d)
+            if (w[g->dirty[l] + i] != d)
                 return "hbitmap: a dirty summary bit disagrees with the level below";
-        }
-    }
-    if (g->levels > 1) {
-        const size_t nw = g->words[0];
-        const uint64_t *d1 = w + g->dirty[1];
-        if (nw & 63)
-            if (d1[(nw - 1) >> 6] >> (nw & 63))
-                return "hbitmap: a dirty bit past the last word";
-        for (size_t k = 0; k < nw; k++) {
-            bool pending = ((d1[k >> 6] >> (k & 63)) & 1u) ||
-                           (k + 1 < nw && ((d1[(k + 1) >> 6] >> ((k + 1) & 63)) & 1u));
-            unsigned have = 0;
-            const uint64_t *cw = w + g->cls + (k >> 6) * AK_HB_CLASS_ARRAYS;
-            for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS; i++)
-                have |= (unsigned)((cw[i] >> (k & 63)) & 1u) << i;
-            if (pending)
-                continue;
-            if (have != word_classes(w[k], k + 1 < nw ? w[k + 1] : 0))
-                return "hbitmap: a run class disagrees with level 0";
-        }
-        for (unsigned i = 0; i < AK_HB_CLASS_ARRAYS && (nw & 63); i++) {
-            const uint64_t *cl = w + g->cls + ((nw - 1) >> 6) * AK_HB_CLASS_ARRAYS;
-            if (cl[i] >> (nw & 63))
-                return "hbitmap: a run class bit past the last word";
         }
     }
     return (const char *)0;

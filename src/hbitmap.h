@@ -49,28 +49,7 @@
 
 #include "ak_internal.h"
 
-/* Storage size of a bitmap of n units, in 64-bit words. These macros are
- * repeated, identically, in <allockit/bitmap_page.h> and
- * <allockit/bitmap_id.h> (public headers cannot include this one); the
- * guard makes whichever comes first the definition. */
-#ifndef AK_HB_STORAGE_WORDS
-#define AK_HB_DIV64_(x)        (((x) >> 6) + (((x)&63u) != 0))
-#define AK_HB_W0_(n)           AK_HB_DIV64_(n)
-#define AK_HB_W1_(n)           AK_HB_DIV64_(AK_HB_W0_(n))
-#define AK_HB_W2_(n)           AK_HB_DIV64_(AK_HB_W1_(n))
-#define AK_HB_W3_(n)           AK_HB_DIV64_(AK_HB_W2_(n))
-#define AK_HB_W4_(n)           AK_HB_DIV64_(AK_HB_W3_(n))
-#define AK_HB_W5_(n)           AK_HB_DIV64_(AK_HB_W4_(n))
-#define AK_HB_S_(prev, cur)    ((prev) > 1u ? (cur) : 0u)
-#define AK_HB_S1_(n)           AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
-#define AK_HB_S2_(n)           AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
-#define AK_HB_S3_(n)           AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
-#define AK_HB_S4_(n)           AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
-#define AK_HB_S5_(n)           AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
-#define AK_HB_SUM_(n)          (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n))
-#define AK_HB_STORAGE_WORDS(n) (AK_HB_W0_(n) + 3u * AK_HB_SUM_(n) + 12u * AK_HB_S1_(n))
-#define AK_HB_FITS(n)          ((n) >= 1u && AK_HB_W5_(n) == 1u)
-#endif
+#include <allockit/hbitmap_size.h>
 
 #define AK_HB_MAX_LEVELS   6
 #define AK_HB_CLASSES      6  /* cls[1..6]: runs of 2, 4, ..., 64 */
@@ -253,6 +232,10 @@ void ak_hb_shift_up(const ak_hb_geom *g, uint64_t *w, size_t k);
 
 /* Number of free units in [start, start+n). O(n/64). */
 size_t ak_hb_count_free(const uint64_t *w, size_t start, size_t n);
+
+/* Number of free units in the whole bitmap, visiting only the words that
+ * any[1] shows to have one. O(nbits/4096 + such words). */
+size_t ak_hb_count_all_free(const ak_hb_geom *g, const uint64_t *w);
 
 /* NULL if every summary bit agrees with level 0, every run class of a word
  * not pending (neither it nor the next word dirty) is right, the dirty

@@ -3,9 +3,9 @@
  * waste bounds).
  *
  * A slab is a power-of-two span from the TLSF, aligned to its size and cut
- * into object-sized slots. Its header takes one to four slots at an offset
- * (its colour) derived from the slab address, starts a cache line and is
- * one line long. It carries a tag derived from the slab address, the class
+ * into object-sized slots. Its header takes one to five slots at an offset
+ * (its colour) derived from the slab address and starts a cache line; what
+ * alloc and free touch is in that line. It carries a tag derived from the slab address, the class
  * and a per-allocator salt (so a pointer's slab, align_down(ptr,
  * slab_size), and its header are validated with one compare), the count of
  * objects in use, a LIFO free list of slot indices threaded through the
@@ -15,8 +15,9 @@
  * slots are never allocated).
  *
  * Each class has a list of partial slabs (allocation takes from the head),
- * a count of full slabs (on no list; the checker finds them by walking the
- * TLSF), and at most one cached empty slab: a slab that empties while one
+ * full slabs (on no list but the per-class list of all slabs, which only
+ * slab creation, release and the checker use), and at most one cached
+ * empty slab: a slab that empties while one
  * is cached goes back to the TLSF. A free into a full slab puts it at the
  * head, so the next alloc of the class gets the object just freed (its
  * memory is the warmest). When the TLSF cannot satisfy a request, every
@@ -24,15 +25,15 @@
  *
  * Costs: alloc/free O(1) (free O(regions) to validate its pointer when it
  * lies in another region than the last free's); a new slab or a released
- * one costs one TLSF call. Overhead per slab: the header slots (32 bytes
- * of header on 64-bit targets, 20 on 32-bit, plus the bitmap, in whole
- * slots) and AK_SLAB_TAIL bytes; one region record (3 words) at the start
+ * one costs one TLSF call. Overhead per slab: the header slots (80 bytes
+ * of header on 64-bit targets, 60 on 32-bit, in whole slots) and
+ * AK_SLAB_TAIL bytes; one region record (3 words) at the start
  * of each region.
  *
  * Invariants (checked by ak_slab_check): every slab carries its class's
  * tag, lies inside a region, is aligned to its size and has its header at
  * its colour's slot; partial slabs (on the list) have 0 < in_use <
- * objects, full ones (found in the TLSF) in_use == objects, the cached one
+ * objects, full ones in_use == objects, the cached one
  * in_use == 0; the bitmap has exactly in_use bits set, none on a header
  * slot or at or past the bump index; the free list holds exactly the slots
  * handed out and not in use, each once; per-class counters match the
@@ -40,6 +41,7 @@
  * requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
+#include "ak_ops.h"
 #include <allockit/slab.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -64,15 +66,26 @@ enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 
 #define FREE_END 0xffffu /* end of a slab's free list */
 
+/* Slots of the slab with the most: class 16 in 4 KiB; bitmap words for them. */
+#define MAX_SLOTS    ((4096u - AK_SLAB_TAIL) / 16u)
+#define MAX_BM_WORDS ((MAX_SLOTS + BM_BITS - 1) / BM_BITS)
+
+/* What a free and an alloc touch comes first: on 64-bit targets tag,
+ * counters, bitmap and partial-list links fill one cache line; the links
+ * of the per-class list of all slabs (used when a slab is taken or given
+ * back, and by the checker) are in the next. */
 struct ak_slab_hdr {
     uintptr_t tag;  /* slab_tag(a, slab address, class) while the slab is held */
     uint16_t inuse; /* objects allocated */
     uint16_t free;  /* first slot of the free list, FREE_END if none */
     uint16_t bump;  /* slots from here on (but the header's) were never handed out */
     uint8_t cls;
-    uint8_t list; /* LIST_* */
-    struct ak_slab_hdr *next, *prev;
-    size_t bitmap[]; /* bit set: the object in that slot is allocated */
+    uint8_t list;                 /* LIST_* */
+    size_t bitmap[MAX_BM_WORDS];  /* bit set: the object in that slot is allocated */
+    struct ak_slab_hdr *next;     /* partial list */
+    struct ak_slab_hdr *prev;     /* (the head's is not kept) */
+    struct ak_slab_hdr *all_next; /* every slab of the class */
+    struct ak_slab_hdr *all_prev;
 };
 typedef struct ak_slab_hdr slab_hdr;
 
@@ -122,13 +135,13 @@ typedef struct class_info {
  * a class do not all fall into the few cache sets that one fixed offset in
  * a 4 KiB-aligned span maps to. The colour step is the least common
  * multiple of the object size and a cache line (64 / gcd(size, 64) slots),
- * so every header starts a cache line, and the header (at most 64 bytes)
- * is one line: a free reads one line of metadata. */
+ * so every header starts a cache line, and what a free reads of it is one
+ * line. */
 #define LOWBIT(s)             ((s) & (~(s) + 1u))
 #define SLAB_BYTES(sh)        (1u << (sh))
 #define NSLOT(s, sh)          ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
 #define BM_WORDS(s, sh)       ((NSLOT(s, sh) + BM_BITS - 1) / BM_BITS)
-#define HDR_BYTES(s, sh)      (offsetof(slab_hdr, bitmap) + BM_WORDS(s, sh) * sizeof(size_t))
+#define HDR_BYTES(s, sh)      sizeof(slab_hdr)
 #define NHDR(s, sh)           ((HDR_BYTES(s, sh) + (s)-1) / (s))
 #define CSTEP(s)              (64u / (LOWBIT(s) < 64u ? LOWBIT(s) : 64u))
 #define COLOURS_FIT(n, s, sh) (((n)-1u) * CSTEP(s) + NHDR(s, sh) <= NSLOT(s, sh))
@@ -148,7 +161,7 @@ typedef struct class_info {
 
 /* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes that
  * are not powers of two from 320 up (whose header takes a whole slot):
- * 14..251 objects per slab; header and tail take at most 1/8 of the slab
+ * 14..250 objects per slab; header and tail take at most 1/8 of the slab
  * (the power-of-two classes from 256 up) and less than 1/14 for every
  * other class. */
 static const class_info classes[AK_SLAB_CLASS_COUNT] = {
@@ -160,11 +173,12 @@ static const class_info classes[AK_SLAB_CLASS_COUNT] = {
     CLASS(3072, 16), CLASS(3584, 16), CLASS(4096, 16),
 };
 
-#define MAX_BM_WORDS BM_WORDS(16u, 12u)
-
 _Static_assert(NSLOT(16u, 12u) < FREE_END, "slot indices fit 16 bits");
+_Static_assert(NSLOT(16u, 12u) <= MAX_SLOTS && NSLOT(32u, 12u) <= MAX_SLOTS &&
+                   NSLOT(320u, 13u) <= MAX_SLOTS && NSLOT(4096u, 16u) <= MAX_SLOTS,
+               "the bitmap covers every slab");
+_Static_assert(offsetof(slab_hdr, all_next) <= 64u, "the hot part of a header is one line");
 _Static_assert(NOBJ(4096u, 16u) >= 14u && NOBJ(256u, 12u) >= 14u, "14+ objects per slab");
-_Static_assert(NHDR(16u, 12u) * 16u <= 64u, "the smallest class's header fits a cache line");
 /* The reciprocal division is exact for n * size < 2^32: offsets are below
  * 2^16 and sizes below 2^13. */
 _Static_assert(SLAB_BYTES(16u) <= 65536u && AK_SLAB_MAX_SMALL <= 8192u,
@@ -301,8 +315,15 @@ static size_t cached_count(const ak_slab *a)
 
 static void slab_release(ak_slab *a, slab_hdr *s, const class_info *ci)
 {
+    ak_slab_class *k = &a->cls[s->cls];
     s->tag = 0; /* a stale header must never validate */
-    a->cls[s->cls].slab_count--;
+    k->slab_count--;
+    if (s->all_prev)
+        s->all_prev->all_next = s->all_next;
+    else
+        k->all = s->all_next;
+    if (s->all_next)
+        s->all_next->all_prev = s->all_prev;
     ak_error e =
         ak_tlsf_dealloc(&a->tlsf, (void *)base_of(ci, s), slab_request(ci), slab_bytes(ci));
     AK_ASSERT(e == AK_OK);
@@ -372,6 +393,11 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
         s->cls = (uint8_t)c;
         s->tag = slab_tag(a, h, c);
         k->slab_count++;
+        s->all_prev = NULL;
+        s->all_next = k->all;
+        if (k->all)
+            k->all->all_prev = s;
+        k->all = s;
         for (unsigned w = 0; w < ci->bm_words; w++)
             s->bitmap[w] = 0;
     }
@@ -389,25 +415,25 @@ static inline bool span_in_region(const class_info *ci, uintptr_t h, uintptr_t s
     return h >= start && h < end && end - h >= slab_request(ci);
 }
 
-/* The live slab of class c whose span holds p, or NULL. Reads only inside
- * region r (which holds p). */
-static const slab_hdr *slab_at(const ak_slab *a, const ak_region *r, uintptr_t p, unsigned c)
+/* True if p is the start of one of this allocator's slabs. A slab is a
+ * TLSF block too, so a large free of its start could pass the TLSF's
+ * checks. A candidate header is read only where the TLSF confirms a used
+ * block that a slab's request could have made (its own checks read no
+ * payload), so a large block's bytes are looked at only when it has a
+ * slab's exact shape. O(classes). */
+static bool is_slab_start(const ak_slab *a, const ak_region *r, uintptr_t p)
 {
-    const class_info *ci = &classes[c];
-    uintptr_t h = p & ~(slab_bytes(ci) - 1);
-    if (!span_in_region(ci, h, r->start, r->end))
-        return NULL;
-    const slab_hdr *s = hdr_of(ci, h);
-    return s->tag == slab_tag(a, h, c) ? s : NULL;
-}
-
-/* True if p lies inside a slab the allocator holds. Used to refuse a small
- * object, or a slab itself, freed as a large block. O(classes). */
-static bool inside_slab(const ak_slab *a, const ak_region *r, uintptr_t p)
-{
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
-        if (slab_at(a, r, p, c))
-            return true;
+    for (unsigned sh = 12; sh <= 16; sh++) {
+        uintptr_t S = (uintptr_t)1 << sh;
+        if ((p & (S - 1)) != 0)
+            break; /* not aligned to this size, nor to larger ones */
+        if (r->end - p < S - AK_SLAB_TAIL ||
+            ak_tlsf_usable_size(&a->tlsf, (const void *)p, S - AK_SLAB_TAIL, S) == 0)
+            continue;
+        for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
+            if (classes[c].slab_shift == sh && hdr_of(&classes[c], p)->tag == slab_tag(a, p, c))
+                return true;
+    }
     return false;
 }
 
@@ -424,11 +450,13 @@ static AK_NOINLINE ak_error large_alloc(ak_slab *a, size_t size, size_t align, v
 }
 
 /* Validate a large block's pointer as far as the slab layer can: inside a
- * region and not inside a slab. The TLSF validates the rest. */
+ * region, and not a slab. The TLSF validates the rest (an interior pointer,
+ * such as a small object's, fails its checks without anything being read
+ * here). */
 static ak_error large_locate(const ak_slab *a, const void *ptr)
 {
     const ak_region *r = region_of(a, (uintptr_t)ptr);
-    if (!r || inside_slab(a, r, (uintptr_t)ptr))
+    if (!r || is_slab_start(a, r, (uintptr_t)ptr))
         return AK_ERR_NOT_ALLOCATED;
     return AK_OK;
 }
@@ -476,7 +504,7 @@ static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *c
     unsigned char *obj;
     if (AK_LIKELY(idx != FREE_END)) {
         obj = (unsigned char *)base + (size_t)idx * ci->size;
-        s->free = (uint16_t) * (const uint32_t *)(const void *)obj;
+        s->free = (uint16_t)(*(const uint32_t *)(const void *)obj);
     } else {
         idx = s->bump;
         if (idx == hdr_slot(ci, base))
@@ -744,7 +772,7 @@ static void slab_reset(ak_slab *a)
         t[i] = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class *k = &a->cls[c];
-        k->partial = k->empty = NULL;
+        k->partial = k->empty = k->all = NULL;
         k->in_use = k->requested = k->partial_count = k->slab_count = 0;
     }
     a->regions = NULL;
@@ -916,39 +944,28 @@ static const char *check_partial(const ak_slab *a, unsigned c, size_t limit, siz
     return NULL;
 }
 
-/* Full slabs are on no list: they are found by walking the TLSF's blocks.
- * A used block at a slab-aligned address with a valid tag is a slab. */
-typedef struct slab_walk {
-    const ak_slab *a;
-    const char *why;
-    size_t slabs[AK_SLAB_CLASS_COUNT][4]; /* per class, per LIST_* */
-    size_t objects[AK_SLAB_CLASS_COUNT];  /* in full slabs */
-} slab_walk;
-
-static void walk_block(void *ptr, size_t size, bool used, void *ctx)
+/* Walk the list of every slab of class c: each slab's own invariants, and
+ * how many are on each list. Full slabs are on no other list. */
+static const char *check_all(const ak_slab *a, unsigned c, size_t limit, size_t count[4],
+                             size_t *objects)
 {
-    slab_walk *w = (slab_walk *)ctx;
-    uintptr_t h = (uintptr_t)ptr;
-    if (w->why || !used || !ak_is_aligned(h, SLAB_BYTES(12u)))
-        return;
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        const class_info *ci = &classes[c];
-        if (!ak_is_aligned(h, slab_bytes(ci)) || size < slab_request(ci))
-            continue;
-        const slab_hdr *s = hdr_of(ci, h);
-        if (s->tag != slab_tag(w->a, h, c))
-            continue;
-        if (s->cls != c || s->list < LIST_PARTIAL || s->list > LIST_EMPTY) {
-            w->why = "slab: class or list tag of a slab is wrong";
-            return;
-        }
-        w->slabs[c][s->list]++;
-        if (s->list == LIST_FULL) {
-            w->why = check_slab(w->a, s, c, LIST_FULL);
-            w->objects[c] += s->inuse;
-        }
-        return;
+    const slab_hdr *prev = NULL;
+    size_t n = 0;
+    for (const slab_hdr *s = a->cls[c].all; s; prev = s, s = s->all_next) {
+        if (++n > limit)
+            return "class: slab list longer than memory allows (cycle)";
+        if (s->all_prev != prev)
+            return "class: slab list back link broken";
+        if (s->list < LIST_PARTIAL || s->list > LIST_EMPTY)
+            return "slab: list tag out of range";
+        const char *why = check_slab(a, s, c, s->list);
+        if (why)
+            return why;
+        count[s->list]++;
+        if (s->list == LIST_FULL)
+            *objects += s->inuse;
     }
+    return NULL;
 }
 
 const char *ak_slab_check(const ak_slab *a)
@@ -972,40 +989,26 @@ const char *ak_slab_check(const ak_slab *a)
     const char *why = ak_tlsf_check(&a->tlsf);
     if (why)
         return why;
-
-    slab_walk w;
-    w.a = a;
-    w.why = NULL;
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        w.objects[c] = 0;
-        for (unsigned l = 0; l < 4; l++)
-            w.slabs[c][l] = 0;
-    }
-    ak_tlsf_walk(&a->tlsf, walk_block, &w);
-    if (w.why)
-        return w.why;
-
     size_t total = ak_tlsf_total_bytes(&a->tlsf);
     size_t slab_total = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         const ak_slab_class *k = &a->cls[c];
         const class_info *ci = &classes[c];
-        size_t np, objects = w.objects[c];
-        why = check_partial(a, c, total / slab_bytes(ci) + 1, &np, &objects);
+        size_t limit = total / slab_bytes(ci) + 1;
+        size_t count[4] = {0, 0, 0, 0}, np, objects = 0;
+        why = check_all(a, c, limit, count, &objects);
+        if (!why)
+            why = check_partial(a, c, limit, &np, &objects);
         if (why)
             return why;
-        if (k->empty) {
-            why = check_slab(a, k->empty, c, LIST_EMPTY);
-            if (why)
-                return why;
-        }
-        if (np != k->partial_count || w.slabs[c][LIST_PARTIAL] != np)
-            return "class: partial slabs in the list, the counter and the TLSF differ";
-        if (k->slab_count < np + (k->empty != NULL) ||
-            w.slabs[c][LIST_FULL] != k->slab_count - np - (k->empty != NULL))
-            return "class: full slabs in the TLSF and the counters differ";
-        if (w.slabs[c][LIST_EMPTY] != (k->empty != NULL))
+        if (k->empty && (k->empty->list != LIST_EMPTY || k->empty->cls != c))
+            return "class: the cached slab is not tagged empty";
+        if (np != k->partial_count || count[LIST_PARTIAL] != np)
+            return "class: partial slabs on the list, on the all-list and the counter differ";
+        if (count[LIST_EMPTY] != (k->empty != NULL))
             return "class: a slab tagged empty is not the cached one";
+        if (count[LIST_PARTIAL] + count[LIST_FULL] + count[LIST_EMPTY] != k->slab_count)
+            return "class: slab counter and the all-list differ";
         if (objects != k->in_use)
             return "class: objects in use do not match the slabs";
         if (k->requested > k->in_use * ci->size)
@@ -1025,72 +1028,4 @@ const char *ak_slab_check(const ak_slab *a)
 /* The byte-allocator interface                                        */
 /* ------------------------------------------------------------------ */
 
-static ak_error ops_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_slab_init((ak_slab *)self, start, size);
-}
-
-static ak_error ops_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_slab_add_memory((ak_slab *)self, start, size);
-}
-
-static ak_error ops_alloc(void *self, size_t size, size_t align, void **out)
-{
-    return ak_slab_alloc((ak_slab *)self, size, align, out);
-}
-
-static ak_error ops_dealloc(void *self, void *ptr, size_t size, size_t align)
-{
-    return ak_slab_dealloc((ak_slab *)self, ptr, size, align);
-}
-
-static size_t ops_total(const void *self)
-{
-    return ak_slab_total_bytes((const ak_slab *)self);
-}
-
-static size_t ops_used(const void *self)
-{
-    return ak_slab_used_bytes((const ak_slab *)self);
-}
-
-static size_t ops_available(const void *self)
-{
-    return ak_slab_available_bytes((const ak_slab *)self);
-}
-
-static ak_error ops_resize(void *self, void *ptr, size_t old_size, size_t align, size_t new_size)
-{
-    return ak_slab_resize((ak_slab *)self, ptr, old_size, align, new_size);
-}
-
-static size_t ops_usable(const void *self, const void *ptr, size_t size, size_t align)
-{
-    return ak_slab_usable_size((const ak_slab *)self, ptr, size, align);
-}
-
-static const char *ops_check(const void *self)
-{
-    return ak_slab_check((const ak_slab *)self);
-}
-
-static const ak_byte_allocator_ops slab_ops = {
-    .name = "slab",
-    .init = ops_init,
-    .add_memory = ops_add_memory,
-    .alloc = ops_alloc,
-    .dealloc = ops_dealloc,
-    .total_bytes = ops_total,
-    .used_bytes = ops_used,
-    .available_bytes = ops_available,
-    .resize = ops_resize,
-    .usable_size = ops_usable,
-    .check = ops_check,
-};
-
-ak_byte_allocator ak_slab_as_byte(ak_slab *a)
-{
-    ak_byte_allocator h = {&slab_ops, a};
-    return h;
-}
+AK_DEFINE_BYTE_ALLOCATOR(ak_slab, "slab")

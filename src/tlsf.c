@@ -46,6 +46,7 @@
 #include <allockit/tlsf.h>
 
 #include "ak_internal.h"
+#include "ak_ops.h"
 
 /* ---- constants ---- */
 
@@ -945,72 +946,4 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
 
 /* ---- the byte-allocator interface ---- */
 
-static ak_error op_init(void *self, uintptr_t start, size_t size)
-{
-    return ak_tlsf_init((ak_tlsf *)self, start, size);
-}
-
-static ak_error op_add_memory(void *self, uintptr_t start, size_t size)
-{
-    return ak_tlsf_add_memory((ak_tlsf *)self, start, size);
-}
-
-static ak_error op_alloc(void *self, size_t size, size_t align, void **out)
-{
-    return ak_tlsf_alloc((ak_tlsf *)self, size, align, out);
-}
-
-static ak_error op_dealloc(void *self, void *ptr, size_t size, size_t align)
-{
-    return ak_tlsf_dealloc((ak_tlsf *)self, ptr, size, align);
-}
-
-static size_t op_total_bytes(const void *self)
-{
-    return ak_tlsf_total_bytes((const ak_tlsf *)self);
-}
-
-static size_t op_used_bytes(const void *self)
-{
-    return ak_tlsf_used_bytes((const ak_tlsf *)self);
-}
-
-static size_t op_available_bytes(const void *self)
-{
-    return ak_tlsf_available_bytes((const ak_tlsf *)self);
-}
-
-static ak_error op_resize(void *self, void *ptr, size_t old_size, size_t align, size_t new_size)
-{
-    return ak_tlsf_resize((ak_tlsf *)self, ptr, old_size, align, new_size);
-}
-
-static size_t op_usable_size(const void *self, const void *ptr, size_t size, size_t align)
-{
-    return ak_tlsf_usable_size((const ak_tlsf *)self, ptr, size, align);
-}
-
-static const char *op_check(const void *self)
-{
-    return ak_tlsf_check((const ak_tlsf *)self);
-}
-
-static const ak_byte_allocator_ops tlsf_byte_ops = {
-    .name = "tlsf",
-    .init = op_init,
-    .add_memory = op_add_memory,
-    .alloc = op_alloc,
-    .dealloc = op_dealloc,
-    .total_bytes = op_total_bytes,
-    .used_bytes = op_used_bytes,
-    .available_bytes = op_available_bytes,
-    .resize = op_resize,
-    .usable_size = op_usable_size,
-    .check = op_check,
-};
-
-ak_byte_allocator ak_tlsf_as_byte(ak_tlsf *a)
-{
-    ak_byte_allocator h = {&tlsf_byte_ops, a};
-    return h;
-}
+AK_DEFINE_BYTE_ALLOCATOR(ak_tlsf, "tlsf")

@@ -620,6 +620,11 @@ static void test_check_detects(void)
     pa.base++;
     CHECK(ak_bitmap_page_check(&pa) != NULL);
     pa.base--;
+    /* The lowest-free hint above a free page. */
+    size_t hint = pa.low_word;
+    pa.low_word = 4; /* pages 0..69 are taken, 70.. free: word 1 has free pages */
+    CHECK(ak_bitmap_page_check(&pa) != NULL);
+    pa.low_word = hint;
     CHECK_PA(&pa);
 }
 

@@ -10,7 +10,8 @@
 _Static_assert(AK_ALIGN_UP(13, 8) == 16, "AK_ALIGN_UP in a constant expression");
 _Static_assert(AK_ALIGN_DOWN(13, 8) == 8, "AK_ALIGN_DOWN in a constant expression");
 _Static_assert(AK_IS_ALIGNED(4096, 4096) && !AK_IS_ALIGNED(4097, 4096), "AK_IS_ALIGNED");
-_Static_assert(AK_IS_POW2(1) && AK_IS_POW2(1024) && !AK_IS_POW2(0) && !AK_IS_POW2(12), "AK_IS_POW2");
+_Static_assert(AK_IS_POW2(1) && AK_IS_POW2(1024) && !AK_IS_POW2(0) && !AK_IS_POW2(12),
+               "AK_IS_POW2");
 /* An array sized by the macro (not static: clang would drop it as unneeded). */
 char ak_test_constant_sized[AK_ALIGN_UP(10, 16)];
 
@@ -215,9 +216,9 @@ static const char *fb_check(const void *s)
     return rec.answer == AK_OK ? NULL : "broken on purpose";
 }
 
-static const ak_byte_allocator_ops fake_byte_full = {
-    "fake", fb_init, fb_add, fb_alloc, fb_dealloc, fb_total, fb_used, fb_avail,
-    fb_resize, fb_usable, fb_check};
+static const ak_byte_allocator_ops fake_byte_full = {"fake",     fb_init,   fb_add,  fb_alloc,
+                                                     fb_dealloc, fb_total,  fb_used, fb_avail,
+                                                     fb_resize,  fb_usable, fb_check};
 static const ak_byte_allocator_ops fake_byte_min = {
     NULL, fb_init, fb_add, fb_alloc, fb_dealloc, fb_total, fb_used, fb_avail, NULL, NULL, NULL};
 
@@ -308,7 +309,7 @@ static size_t fp_pgsz(const void *s)
     (void)s;
     return 4096;
 }
-static const ak_page_allocator_ops fake_page = {"fakepage", fp_init,  fp_add,  fp_alloc,
+static const ak_page_allocator_ops fake_page = {"fakepage",  fp_init,    fp_add,   fp_alloc,
                                                 fp_alloc_at, fp_dealloc, fp_total, fp_used,
                                                 fp_avail,    fp_pgsz,    NULL};
 
@@ -389,9 +390,8 @@ static const char *fi_check(const void *s)
     (void)s;
     return "counters disagree";
 }
-static const ak_id_allocator_ops fake_id = {"fakeid", fi_init, fi_add,  fi_alloc,
-                                            fi_dealloc, fi_is,  fi_fixed, fi_size,
-                                            fi_used,    fi_avail, fi_check};
+static const ak_id_allocator_ops fake_id = {"fakeid", fi_init, fi_add,  fi_alloc, fi_dealloc, fi_is,
+                                            fi_fixed, fi_size, fi_used, fi_avail, fi_check};
 
 static void test_id_dispatch(void)
 {

@@ -85,6 +85,7 @@ static void pair_verify_bits(const hb_pair *p)
     for (size_t i = 0; i < p->n; i++)
         expect += p->model[i];
     CHECK(ak_hb_count_free(p->w, 0, p->n) == expect);
+    CHECK(ak_hb_count_all_free(&p->g, p->w) == expect);
     CHECK_INVARIANTS(ak_hb_check(&p->g, p->w));
 }
 
@@ -163,6 +164,34 @@ static void test_empty_and_full(void)
         CHECK(ak_hb_next_free(&p.g, p.w, 0) == AK_HB_NONE);
         pair_free(&p);
     }
+}
+
+/* The checker sees corruption in uniform (all in use / all free) groups
+ * of words as well as in mixed ones. */
+static void test_check_detects(void)
+{
+    hb_pair p;
+    pair_new(&p, 4096 * 3 + 70);
+    const ak_hb_geom *g = &p.g;
+    uint64_t *w = p.w;
+    uint64_t *corrupt[] = {&w[5],      &w[4096 / 64 + 7],   &w[g->any[1]],   &w[g->full[1] + 1],
+                           &w[g->cls], &w[g->cls + 12 + 3], &w[g->dirty[2]], &w[g->any[2]]};
+    for (int state = 0; state < 3; state++) {
+        if (state == 1)
+            pair_set(&p, 0, p.n, 1); /* all free */
+        if (state == 2)
+            pair_set(&p, 100, 5000, 0); /* mixed */
+        if (state == 2)                 /* bring the classes up to date */
+            (void)ak_hb_find(&p.g, p.w, 0, 3, 1, 0);
+        CHECK_INVARIANTS(ak_hb_check(g, w));
+        for (size_t i = 0; i < sizeof corrupt / sizeof corrupt[0]; i++) {
+            *corrupt[i] ^= 4;
+            CHECKF(ak_hb_check(g, w) != NULL, "state %d corruption %zu not seen", state, i);
+            *corrupt[i] ^= 4;
+        }
+        CHECK_INVARIANTS(ak_hb_check(g, w));
+    }
+    pair_free(&p);
 }
 
 static void test_runs_across_words(void)
@@ -297,6 +326,7 @@ int main(int argc, char **argv)
     ak_test_init(argc, argv, "test_hbitmap");
     RUN(test_geometry);
     RUN(test_empty_and_full);
+    RUN(test_check_detects);
     RUN(test_runs_across_words);
     RUN(test_shift_up);
     RUN(test_model);

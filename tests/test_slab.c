@@ -72,6 +72,21 @@ static int snap_same(const snapshot *x, const snapshot *y)
         CHECK_INVARIANTS(ak_slab_check(a));                                                        \
     } while (0)
 
+/* A bad call that the TLSF judges (a large free of something that is not
+ * a large block): AK_ERR_NOT_ALLOCATED or AK_ERR_INVALID_PARAM, and
+ * nothing changes. */
+#define CHECK_BAD_TLSF(a, expr)                                                                    \
+    do {                                                                                           \
+        snapshot b_, a_;                                                                           \
+        snap((a), &b_);                                                                            \
+        ak_error e_ = (expr);                                                                      \
+        CHECKF(e_ == AK_ERR_NOT_ALLOCATED || e_ == AK_ERR_INVALID_PARAM, "%s gave %s", #expr,      \
+               ak_error_name(e_));                                                                 \
+        snap((a), &a_);                                                                            \
+        CHECK(snap_same(&b_, &a_));                                                                \
+        CHECK_INVARIANTS(ak_slab_check(a));                                                        \
+    } while (0)
+
 static size_t class_info_of(const ak_slab *a, unsigned c, ak_slab_class_info *ci)
 {
     CHECK_OK(ak_slab_class_stats(a, c, ci));
@@ -609,6 +624,7 @@ static void test_large(void)
     /* Freed as small, it is not found. */
     CHECK_BAD(&a, ak_slab_dealloc(&a, q, 16, 16), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, p[0], 4096, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, (char *)p[0] + 16, 4097, 1));
     CHECK_OK(ak_slab_dealloc(&a, q, 16, 8192));
     for (unsigned i = 0; i < 6; i++) {
         const unsigned char *b = p[i];
@@ -667,14 +683,28 @@ static void test_bad_frees(void)
     CHECK_BAD(&a, ak_slab_dealloc(&a, s16, 10, 4096), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, s64, 48, 8), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, s4k, 3000, 1), AK_ERR_NOT_ALLOCATED);
-    /* A small object, or the slab under it, freed as large. */
-    CHECK_BAD(&a, ak_slab_dealloc(&a, s4k, 5000, 1), AK_ERR_NOT_ALLOCATED);
-    CHECK_BAD(&a, ak_slab_dealloc(&a, s16, 10, 8192), AK_ERR_NOT_ALLOCATED);
+    /* A small object, or the slab under it, freed as large: the slab's
+     * start passes the TLSF's checks (a slab is a TLSF block), the slab
+     * layer refuses it; anything else the TLSF refuses. */
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, s4k, 5000, 1));
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, s16, 10, 8192));
     uintptr_t slab16 = (uintptr_t)s16 & ~(uintptr_t)4095;
     CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab16, 4096, 4096), AK_ERR_NOT_ALLOCATED);
-    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab16, 8192, 4096), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, (void *)slab16, 8192, 4096));
     uintptr_t slab4k = (uintptr_t)s4k & ~(uintptr_t)65535;
-    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536, 65536), AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536 - AK_SLAB_TAIL, 65536),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536 - AK_SLAB_TAIL, 8),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD_TLSF(&a, ak_slab_dealloc(&a, (void *)slab4k, 65536, 65536));
+    void *s320;
+    CHECK_OK(ak_slab_alloc(&a, 300, 8, &s320)); /* class 320: 8 KiB slabs */
+    uintptr_t slab320 = (uintptr_t)s320 & ~(uintptr_t)8191;
+    CHECK_BAD(&a, ak_slab_dealloc(&a, (void *)slab320, 8192 - AK_SLAB_TAIL, 8192),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_BAD(&a, ak_slab_resize(&a, (void *)slab320, 8192 - AK_SLAB_TAIL, 8192, 9000),
+              AK_ERR_NOT_ALLOCATED);
+    CHECK_OK(ak_slab_dealloc(&a, s320, 300, 8));
     /* A large block freed as small. */
     CHECK_BAD(&a, ak_slab_dealloc(&a, big, 4096, 16), AK_ERR_NOT_ALLOCATED);
     CHECK_BAD(&a, ak_slab_dealloc(&a, big, 16, 16), AK_ERR_NOT_ALLOCATED);

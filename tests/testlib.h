@@ -18,6 +18,7 @@
 #ifndef AK_TESTLIB_H
 #define AK_TESTLIB_H
 
+#include "ak_rng.h"
 #include <allockit/core.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -30,7 +31,7 @@ typedef struct ak_test_state {
     const char *current;
     unsigned passed, failed;
     uint64_t seed;
-    uint64_t ops;  /* 0: use the test's default */
+    uint64_t ops; /* 0: use the test's default */
     int quick;
     jmp_buf on_fail;
 } ak_test_state;
@@ -56,8 +57,7 @@ static inline void ak_test_init(int argc, char **argv, const char *program)
         else if (!strcmp(argv[i], "--quick"))
             ak_t.quick = 1;
         else {
-            fprintf(stderr, "%s: unknown option %s (--seed=N --ops=N --quick)\n", program,
-                    argv[i]);
+            fprintf(stderr, "%s: unknown option %s (--seed=N --ops=N --quick)\n", program, argv[i]);
             exit(2);
         }
     }
@@ -77,8 +77,8 @@ static inline uint64_t ak_test_ops(uint64_t full, uint64_t quick)
 
 static inline void ak_test_fail(const char *file, int line, const char *what)
 {
-    printf("  FAIL %s (%s:%d): %s [replay: --seed=%llu]\n", ak_t.current ? ak_t.current : "?",
-           file, line, what, (unsigned long long)ak_t.seed);
+    printf("  FAIL %s (%s:%d): %s [replay: --seed=%llu]\n", ak_t.current ? ak_t.current : "?", file,
+           line, what, (unsigned long long)ak_t.seed);
     fflush(stdout);
     longjmp(ak_t.on_fail, 1);
 }
@@ -95,7 +95,7 @@ static inline void ak_test_fail(const char *file, int line, const char *what)
         if (!(cond)) {                                                                             \
             char ak_msg_[512];                                                                     \
             int ak_n_ = snprintf(ak_msg_, sizeof ak_msg_, "%s: ", #cond);                          \
-            snprintf(ak_msg_ + ak_n_, sizeof ak_msg_ - (size_t)ak_n_, __VA_ARGS__);               \
+            snprintf(ak_msg_ + ak_n_, sizeof ak_msg_ - (size_t)ak_n_, __VA_ARGS__);                \
             ak_test_fail(__FILE__, __LINE__, ak_msg_);                                             \
         }                                                                                          \
     } while (0)
@@ -149,44 +149,7 @@ static inline int ak_test_finish(void)
     return ak_t.failed ? 1 : 0;
 }
 
-/* ---- PRNG: xoshiro256**, seeded through splitmix64 ---- */
-
-typedef struct ak_rng {
-    uint64_t s[4];
-} ak_rng;
-
-static inline uint64_t ak_splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static inline void ak_rng_seed(ak_rng *r, uint64_t seed)
-{
-    for (int i = 0; i < 4; i++)
-        r->s[i] = ak_splitmix64(&seed);
-}
-
-static inline uint64_t ak_rng_rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t ak_rng_next(ak_rng *r)
-{
-    uint64_t *s = r->s;
-    uint64_t result = ak_rng_rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = ak_rng_rotl(s[3], 45);
-    return result;
-}
+/* ---- PRNG (ak_rng.h) helpers ---- */
 
 /* Uniform in [0, n); n > 0. (Modulo; the bias is < n / 2^64, and it
  * avoids 128-bit arithmetic so the tests build for 32-bit targets.) */

@@ -32,28 +32,7 @@
 extern "C" {
 #endif
 
-/* Storage of a hierarchical bitmap of n units, in 64-bit words: level 0;
- * has-free, all-free and dirty summaries per upper level; six run-class
- * bits and six prefix-class bits per level-0 word. Repeated identically in
- * <allockit/bitmap_page.h> and src/hbitmap.h. */
-#ifndef AK_HB_STORAGE_WORDS
-#define AK_HB_DIV64_(x)        (((x) >> 6) + (((x)&63u) != 0))
-#define AK_HB_W0_(n)           AK_HB_DIV64_(n)
-#define AK_HB_W1_(n)           AK_HB_DIV64_(AK_HB_W0_(n))
-#define AK_HB_W2_(n)           AK_HB_DIV64_(AK_HB_W1_(n))
-#define AK_HB_W3_(n)           AK_HB_DIV64_(AK_HB_W2_(n))
-#define AK_HB_W4_(n)           AK_HB_DIV64_(AK_HB_W3_(n))
-#define AK_HB_W5_(n)           AK_HB_DIV64_(AK_HB_W4_(n))
-#define AK_HB_S_(prev, cur)    ((prev) > 1u ? (cur) : 0u)
-#define AK_HB_S1_(n)           AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
-#define AK_HB_S2_(n)           AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
-#define AK_HB_S3_(n)           AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
-#define AK_HB_S4_(n)           AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
-#define AK_HB_S5_(n)           AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
-#define AK_HB_SUM_(n)          (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n))
-#define AK_HB_STORAGE_WORDS(n) (AK_HB_W0_(n) + 3u * AK_HB_SUM_(n) + 12u * AK_HB_S1_(n))
-#define AK_HB_FITS(n)          ((n) >= 1u && AK_HB_W5_(n) == 1u)
-#endif
+#include <allockit/hbitmap_size.h>
 
 /** Separate ID ranges one object can record (ranges that touch merge into
  *  one record). Must be the same in every translation unit of a program. */

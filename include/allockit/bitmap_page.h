@@ -34,10 +34,10 @@
  * AK_BITMAP_PAGE_MAX_REGIONS = 16): one bit per page, plus about 24% for
  * the summaries (has-free, all-free, dirty) and the run-class bits that
  * let aligned searches skip fragmented stretches:
- *   256m:     10,560 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
- *   4g:      162,360 bytes    (1,048,576 pages: 128 KiB)
- *   64g:   2,590,728 bytes    (16,777,216 pages: 2 MiB)
- *   1t:   41,444,208 bytes    (268,435,456 pages: 32 MiB)
+ *   256m:     10,568 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
+ *   4g:      162,368 bytes    (1,048,576 pages: 128 KiB)
+ *   64g:   2,590,736 bytes    (16,777,216 pages: 2 MiB)
+ *   1t:   41,444,216 bytes    (268,435,456 pages: 32 MiB)
  * It is large: keep it static or on the heap, not on a small stack.
  *
  * Not thread-safe: serialise calls on one object.
@@ -51,28 +51,7 @@
 extern "C" {
 #endif
 
-/* Storage of a hierarchical bitmap of n units, in 64-bit words: level 0;
- * has-free, all-free and dirty summaries per upper level; six run-class
- * bits and six prefix-class bits per level-0 word. Repeated identically in
- * <allockit/bitmap_id.h> and src/hbitmap.h. */
-#ifndef AK_HB_STORAGE_WORDS
-#define AK_HB_DIV64_(x)        (((x) >> 6) + (((x)&63u) != 0))
-#define AK_HB_W0_(n)           AK_HB_DIV64_(n)
-#define AK_HB_W1_(n)           AK_HB_DIV64_(AK_HB_W0_(n))
-#define AK_HB_W2_(n)           AK_HB_DIV64_(AK_HB_W1_(n))
-#define AK_HB_W3_(n)           AK_HB_DIV64_(AK_HB_W2_(n))
-#define AK_HB_W4_(n)           AK_HB_DIV64_(AK_HB_W3_(n))
-#define AK_HB_W5_(n)           AK_HB_DIV64_(AK_HB_W4_(n))
-#define AK_HB_S_(prev, cur)    ((prev) > 1u ? (cur) : 0u)
-#define AK_HB_S1_(n)           AK_HB_S_(AK_HB_W0_(n), AK_HB_W1_(n))
-#define AK_HB_S2_(n)           AK_HB_S_(AK_HB_W1_(n), AK_HB_W2_(n))
-#define AK_HB_S3_(n)           AK_HB_S_(AK_HB_W2_(n), AK_HB_W3_(n))
-#define AK_HB_S4_(n)           AK_HB_S_(AK_HB_W3_(n), AK_HB_W4_(n))
-#define AK_HB_S5_(n)           AK_HB_S_(AK_HB_W4_(n), AK_HB_W5_(n))
-#define AK_HB_SUM_(n)          (AK_HB_S1_(n) + AK_HB_S2_(n) + AK_HB_S3_(n) + AK_HB_S4_(n) + AK_HB_S5_(n))
-#define AK_HB_STORAGE_WORDS(n) (AK_HB_W0_(n) + 3u * AK_HB_SUM_(n) + 12u * AK_HB_S1_(n))
-#define AK_HB_FITS(n)          ((n) >= 1u && AK_HB_W5_(n) == 1u)
-#endif
+#include <allockit/hbitmap_size.h>
 
 /** Separate regions one object can record (regions that touch merge into
  *  one record). Must be the same in every translation unit of a program. */
@@ -106,6 +85,7 @@ typedef struct ak_bitmap_page {
     size_t total;     /* managed pages */
     size_t used;      /* allocated pages */
     size_t nregions;  /* records in regions[] */
+    size_t low_word;  /* no free page in bitmap words below this one */
     /* regions[2i], regions[2i+1]: [start, end) byte addresses as given,
      * sorted, disjoint, non-adjacent */
     uintptr_t regions[2 * AK_BITMAP_PAGE_MAX_REGIONS];

@@ -81,9 +81,9 @@ const char *ak_error_name(ak_error e);
  * initialisers, _Static_assert). `a` must be a power of two. Like the inline
  * functions, AK_ALIGN_UP wraps modulo 2^N when x is within a-1 of the top of
  * its type; use ak_align_up_checked where that can happen. */
-#define AK_IS_POW2(x) ((x) != 0 && (((x) & ((x)-1)) == 0))
+#define AK_IS_POW2(x)       ((x) != 0 && (((x) & ((x)-1)) == 0))
 #define AK_ALIGN_DOWN(x, a) ((x) & ~((a)-1))
-#define AK_ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((a)-1))
+#define AK_ALIGN_UP(x, a)   (((x) + ((a)-1)) & ~((a)-1))
 #define AK_IS_ALIGNED(x, a) (((x) & ((a)-1)) == 0)
 
 /** Round @p pos down to a multiple of @p align (a power of two). */

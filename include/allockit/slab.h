@@ -21,11 +21,11 @@
  * up that are not powers of two: 4 KiB for classes 16..256, 8 KiB for
  * 320..512, 16 KiB for 640..1024, 32 KiB for 1280..2048, 64 KiB for
  * 2560..4096. The span is cut into object-sized slots; the slab header
- * (32 bytes on 64-bit targets, 20 on 32-bit, plus one allocated bit per
- * slot) takes one to four slots at an offset that varies from slab to
+ * (80 bytes on 64-bit targets, 60 on 32-bit, with one allocated bit per
+ * slot) takes one to five slots at an offset that varies from slab to
  * slab (so the headers of many slabs spread over the cache sets), and the
  * last AK_SLAB_TAIL bytes hold the TLSF header of the next block, so slabs
- * the TLSF places back to back tile memory exactly. A slab holds 14..251
+ * the TLSF places back to back tile memory exactly. A slab holds 14..250
  * objects; header and tail cost at most 1/8 of a slab (the power-of-two
  * classes from 256 up, whose header takes a whole slot) and less than 1/14
  * for every other class.
@@ -81,7 +81,8 @@ typedef struct ak_slab_class {
     size_t requested;            /* sum of the sizes requested for them (apart from in_use,
                                     so that the two updates stay two plain adds) */
     size_t partial_count;
-    size_t slab_count; /* slabs held: partial, full (on no list) and the cached one */
+    size_t slab_count;       /* slabs held: partial, full (on no list) and the cached one */
+    struct ak_slab_hdr *all; /* every slab of the class (for the checker) */
 } ak_slab_class;
 
 /** A slab allocator. A zero-initialised object is a valid empty allocator.
@@ -154,9 +155,11 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out);
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region, not the start
  *          of an object, already free, or (size, align) name a class the
- *          block does not belong to (a small block freed as large, a large
- *          block freed as small, another class). A large block freed with
- *          a wrong large size gives what ak_tlsf_dealloc gives.
+ *          block does not belong to (a large block freed as small, another
+ *          class, a slab's own start freed as large). Any other large free
+ *          of something that is not a live large block (a small object, a
+ *          wrong size) gives what ak_tlsf_dealloc gives:
+ *          AK_ERR_NOT_ALLOCATED or AK_ERR_INVALID_PARAM.
  *  Nothing changes on error. used_bytes assumes @p size is the size that
  *  was allocated (another size of the same class is not detectable). */
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align);

@@ -60,13 +60,12 @@ srcs="$root/src/core.c"
 # Same flags as the freestanding check, plus what a kernel image needs.
 cflags="--target=$triple $archflags -std=c11 -O2 -g -ffreestanding -fno-builtin-malloc
   -nostdlibinc -nostdlib -fno-pic -fno-stack-protector -ffunction-sections -fdata-sections
-  -Wall -Wextra -Werror -DAK_CONFIG_HEADER=\"bm_config.h\"
-  -I$root/include -I$out -I$root/src"
+  -Wall -Wextra -Werror -I$root/include -I$out -I$root/src -I$root/tests"
 objs=""
 for src in $srcs "$here/common/rt.c" "$here/common/harness.c" "$here/$board/board.c" "$here/$board/start.S"; do
     obj="$out/$(basename "$src" | sed 's/\.[cS]$//').o"
     # shellcheck disable=SC2086
-    "$CLANG" $cflags "$@" -c "$src" -o "$obj"
+    "$CLANG" $cflags '-DAK_CONFIG_HEADER="bm_config.h"' "$@" -c "$src" -o "$obj"
     objs="$objs $obj"
 done
 # shellcheck disable=SC2086

@@ -20,7 +20,9 @@
  * 16-byte header just below the pointer (requested size, alignment, kind,
  * a check word). Small requests (<= AK_HEAP_SMALL_MAX bytes, alignment <=
  * 16) are rounded up to one of AK_HEAP_CLASSES size classes so that blocks
- * can be recycled by the per-thread caches. So the per-block overhead is
+ * can be recycled by the per-thread caches (an allocator that would round
+ * header + class up by 8 bytes, like TLSF, is asked for 8 bytes less per
+ * class; ak_heap_init probes for that). So the per-block overhead is
  * 16 bytes + class rounding (at most 25% above 128 bytes, at most 15 bytes
  * up to 128) + the allocator's own overhead; test_heap prints the measured
  * total per allocator.
@@ -113,7 +115,8 @@ typedef struct ak_heap {
     bool os; /* OS source (else fixed pool) */
     bool backend_has_memory;
     bool key_ok;
-    pthread_key_t key; /* its destructor flushes a thread's cache */
+    unsigned class_shift; /* 0 or 8: bytes asked less than the class size */
+    pthread_key_t key;    /* its destructor flushes a thread's cache */
     /* Range holding every allocator block: the pool or the reservation. */
     uintptr_t lo, hi;
     uintptr_t brk; /* OS: end of the committed chunks */

@@ -95,11 +95,10 @@ void bm_run(const char *name, void (*fn)(void));
             return;                                                                                \
     } while (0)
 
-/* ---- PRNG: xoshiro256**, seeded through splitmix64 (as tests/testlib.h) ---- */
+/* ---- PRNG: the project's one generator (tests/ak_rng.h) ---- */
+#include "ak_rng.h"
 
-typedef struct bm_rng {
-    uint64_t s[4];
-} bm_rng;
+typedef ak_rng bm_rng;
 
 void bm_rng_seed(bm_rng *r, uint64_t seed);
 uint64_t bm_rng_next(bm_rng *r);

@@ -805,7 +805,7 @@ static void test_model(void)
     CHECKF(ak_byte_alloc(h, largest0, 8, &p) == AK_OK,
            "%zu bytes fitted at the start but not after freeing everything", largest0);
     CHECK_OK(ak_byte_dealloc(h, p, largest0, 8));
-    (void)nomem;
+    bm_printf("[%lu allocs, %lu out of memory, largest %zu] ", allocs, nomem, largest0);
 }
 
 /* The pattern on every byte, so that any prefix verifies (resize keeps a
@@ -1203,7 +1203,7 @@ static void test_page_runs(void)
     CHECK_OK(ak_page_alloc_pages(h, total, PAGE, &o));
     CHECK_OK(ak_page_dealloc_pages(h, o, total));
     CHECK_INVARIANTS(ak_page_check(h));
-    (void)nomem;
+    bm_printf("[%lu runs, %lu out of memory] ", ok, nomem);
 }
 #endif
 
