@@ -2,8 +2,9 @@
 # Build the libFuzzer targets with clang (-DAK_FUZZ=ON) and run each for
 # SECONDS, starting from the checked-in corpus (new inputs go to
 # BUILDDIR/corpus/<target>, the checked-in corpus is not modified). The
-# page capacity is 256m there: the page check walks the whole bitmap, and
-# the 1024-page window of fuzz_page fits in it.
+# page capacity is 256m and the ID capacity 4096 there: the checks walk
+# the whole bitmap, and the windows of fuzz_page (1024 pages) and fuzz_id
+# (256 IDs) fit in them.
 # usage: fuzz.sh [BUILDDIR] [SECONDS]
 set -u
 build=${1:-build-fuzz}; secs=${2:-60}
@@ -15,7 +16,7 @@ if ! clang -fsanitize=fuzzer "$build/probe.c" -o "$build/probe" >/dev/null 2>&1;
     exit 0
 fi
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DAK_FUZZ=ON \
-      -DAK_PAGE_ALLOC_CAPACITY=256m ${AK_CMAKE_ARGS:-} \
+      -DAK_PAGE_ALLOC_CAPACITY=256m -DAK_ID_CAPACITY=4096 ${AK_CMAKE_ARGS:-} \
       -DAK_BUILD_BENCH=OFF -DAK_BUILD_HOSTED=OFF -DAK_BUILD_EXAMPLES=OFF \
       >"$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
 rc=0

@@ -17,7 +17,10 @@
  *   model      the shadow model (model.h) for --ops operations, good calls
  *              and bad ones; a failure names the op number to replay.
  * Every block is filled with a pattern and verified before it is freed;
- * every pointer is checked for alignment and to lie inside the pool. */
+ * every pointer is checked for alignment and to lie inside the pool.
+ * --mutant=overlap|accept_bad_free|lose_region|miscount wraps a byte
+ * allocator in a shim with that one fault; the model tier must then fail
+ * (ctest's conformance.mutant.* expect the failure). */
 #include "testlib.h"
 
 #include "contenders.h"
