@@ -50,7 +50,8 @@ test-targets:
 bench:
 	@./scripts/deps.sh bench
 	@$(MAKE) --no-print-directory build
-	@if [ -x $(BUILD)/bench/akbench ]; then $(BUILD)/bench/akbench; \
+	@if [ -x $(BUILD)/bench/akbench ]; then $(BUILD)/bench/akbench; rc=$$?; \
+	   ./bench/realprog.sh $(BUILD) || rc=1; exit $$rc; \
 	 else echo "make bench: $(BUILD)/bench/akbench is not built (configured with -DAK_BUILD_BENCH=OFF?)"; exit 1; fi
 
 docs: configure

@@ -5,7 +5,8 @@
 # usage: run.sh CASE BACKEND LIBAKMALLOC WORKDIR SRCDIR PRELOAD_PROG [SANITIZE]
 #   CASE: preload python sqlite git sort gcc
 # Exit 0: same output; 1: different or failed; 77: skipped (says why).
-# With TIMING=1 only the named mode runs (MODE=plain|ak) for timing loops.
+# With TIMING=1 only the named mode runs (MODE=plain|ak|peer) for timing
+# loops; MODE=peer preloads PEER_LIB (another malloc) instead.
 set -u
 case_name=$1 backend=$2 lib=$3 work=$4 src=$5 preload_prog=$6 sanitize=${7:-}
 
@@ -143,6 +144,8 @@ run_mode() { # plain|ak
     rm -rf "$work/$1" && mkdir -p "$work/$1" && cd "$work/$1" || exit 1
     if [ "$1" = ak ]; then
         AK_MALLOC=$backend AK_MALLOC_STATS=${AK_MALLOC_STATS:-1} LD_PRELOAD=$lib "case_$case_name"
+    elif [ "$1" = peer ]; then # another malloc (jemalloc, ...) for timing: PEER_LIB
+        LD_PRELOAD=$PEER_LIB "case_$case_name"
     else
         "case_$case_name"
     fi
