@@ -8,8 +8,8 @@
 
 #include <allockit/core.h>
 
-/* A byte allocator with every optional op (resize, usable_size, check). */
-#define AK_DEFINE_BYTE_ALLOCATOR(X, NAME)                                                          \
+/* The adapters every interface shares: init, add_memory and the checker. */
+#define AK_BASE_ADAPTERS_(X)                                                                       \
     static ak_error X##_op_init(void *s, uintptr_t start, size_t size)                             \
     {                                                                                              \
         return X##_init((X *)s, start, size);                                                      \
@@ -18,6 +18,14 @@
     {                                                                                              \
         return X##_add_memory((X *)s, start, size);                                                \
     }                                                                                              \
+    static const char *X##_op_check(const void *s)                                                 \
+    {                                                                                              \
+        return X##_check((const X *)s);                                                            \
+    }
+
+/* A byte allocator with every optional op (resize, usable_size, check). */
+#define AK_DEFINE_BYTE_ALLOCATOR(X, NAME)                                                          \
+    AK_BASE_ADAPTERS_(X)                                                                           \
     static ak_error X##_op_alloc(void *s, size_t size, size_t align, void **out)                   \
     {                                                                                              \
         return X##_alloc((X *)s, size, align, out);                                                \
@@ -47,10 +55,6 @@
     {                                                                                              \
         return X##_usable_size((const X *)s, ptr, size, align);                                    \
     }                                                                                              \
-    static const char *X##_op_check(const void *s)                                                 \
-    {                                                                                              \
-        return X##_check((const X *)s);                                                            \
-    }                                                                                              \
     static const ak_byte_allocator_ops X##_byte_ops = {                                            \
         .name = NAME,                                                                              \
         .init = X##_op_init,                                                                       \
@@ -72,14 +76,7 @@
 
 /* A page allocator (with its checker). */
 #define AK_DEFINE_PAGE_ALLOCATOR(X, NAME)                                                          \
-    static ak_error X##_op_init(void *s, uintptr_t start, size_t size)                             \
-    {                                                                                              \
-        return X##_init((X *)s, start, size);                                                      \
-    }                                                                                              \
-    static ak_error X##_op_add_memory(void *s, uintptr_t start, size_t size)                       \
-    {                                                                                              \
-        return X##_add_memory((X *)s, start, size);                                                \
-    }                                                                                              \
+    AK_BASE_ADAPTERS_(X)                                                                           \
     static ak_error X##_op_alloc_pages(void *s, size_t n, size_t align_pow2, uintptr_t *out)       \
     {                                                                                              \
         return X##_alloc_pages((X *)s, n, align_pow2, out);                                        \
@@ -109,10 +106,6 @@
     {                                                                                              \
         return X##_page_size((const X *)s);                                                        \
     }                                                                                              \
-    static const char *X##_op_check(const void *s)                                                 \
-    {                                                                                              \
-        return X##_check((const X *)s);                                                            \
-    }                                                                                              \
     static const ak_page_allocator_ops X##_page_ops = {                                            \
         .name = NAME,                                                                              \
         .init = X##_op_init,                                                                       \
@@ -134,14 +127,7 @@
 
 /* An ID allocator (with its checker). */
 #define AK_DEFINE_ID_ALLOCATOR(X, NAME)                                                            \
-    static ak_error X##_op_init(void *s, uintptr_t start, size_t size)                             \
-    {                                                                                              \
-        return X##_init((X *)s, start, size);                                                      \
-    }                                                                                              \
-    static ak_error X##_op_add_memory(void *s, uintptr_t start, size_t size)                       \
-    {                                                                                              \
-        return X##_add_memory((X *)s, start, size);                                                \
-    }                                                                                              \
+    AK_BASE_ADAPTERS_(X)                                                                           \
     static ak_error X##_op_alloc_id(void *s, size_t count, size_t align_pow2, size_t *out)         \
     {                                                                                              \
         return X##_alloc_id((X *)s, count, align_pow2, out);                                       \
@@ -169,10 +155,6 @@
     static size_t X##_op_available(const void *s)                                                  \
     {                                                                                              \
         return X##_available((const X *)s);                                                        \
-    }                                                                                              \
-    static const char *X##_op_check(const void *s)                                                 \
-    {                                                                                              \
-        return X##_check((const X *)s);                                                            \
     }                                                                                              \
     static const ak_id_allocator_ops X##_id_ops = {                                                \
         .name = NAME,                                                                              \
