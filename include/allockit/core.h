@@ -199,6 +199,7 @@ const char *ak_byte_check(ak_byte_allocator h);
 /* The page-allocator interface                                        */
 /* ------------------------------------------------------------------ */
 
+/** Operations of a page allocator (see ak_byte_allocator_ops). */
 typedef struct ak_page_allocator_ops {
     const char *name;
     ak_error (*init)(void *self, uintptr_t start, size_t size);
@@ -215,6 +216,7 @@ typedef struct ak_page_allocator_ops {
     const char *(*check)(const void *self);
 } ak_page_allocator_ops;
 
+/** A page-allocator handle: an object and its operations, by value. */
 typedef struct ak_page_allocator {
     const struct ak_page_allocator_ops *ops;
     void *self;
@@ -235,10 +237,15 @@ ak_error ak_page_alloc_pages_at(ak_page_allocator h, uintptr_t base, size_t num_
 /** Free @p num_pages pages at @p pos. @retval AK_ERR_NOT_ALLOCATED some page
  *  is not allocated @retval AK_ERR_INVALID_PARAM pos unaligned / count 0. */
 ak_error ak_page_dealloc_pages(ak_page_allocator h, uintptr_t pos, size_t num_pages);
+/** Pages under management. O(1). */
 size_t ak_page_total_pages(ak_page_allocator h);
+/** Pages currently allocated. O(1). */
 size_t ak_page_used_pages(ak_page_allocator h);
+/** total_pages - used_pages. O(1). */
 size_t ak_page_available_pages(ak_page_allocator h);
+/** The page size in bytes (a power of two). O(1). */
 size_t ak_page_page_size(ak_page_allocator h);
+/** The allocator's name, e.g. "bitmap_page". Never NULL. */
 const char *ak_page_name(ak_page_allocator h);
 /** NULL if every invariant holds, else the first broken one. */
 const char *ak_page_check(ak_page_allocator h);
@@ -247,6 +254,7 @@ const char *ak_page_check(ak_page_allocator h);
 /* The ID-allocator interface                                          */
 /* ------------------------------------------------------------------ */
 
+/** Operations of an ID allocator (see ak_byte_allocator_ops). */
 typedef struct ak_id_allocator_ops {
     const char *name;
     ak_error (*init)(void *self, uintptr_t start, size_t size);
@@ -262,6 +270,7 @@ typedef struct ak_id_allocator_ops {
     const char *(*check)(const void *self);
 } ak_id_allocator_ops;
 
+/** An ID-allocator handle: an object and its operations, by value. */
 typedef struct ak_id_allocator {
     const struct ak_id_allocator_ops *ops;
     void *self;
@@ -269,6 +278,9 @@ typedef struct ak_id_allocator {
 
 /** IDs [start, start+size) become allocatable. */
 ak_error ak_id_init(ak_id_allocator h, uintptr_t start, size_t size);
+/** Add a further range of IDs. @retval AK_ERR_MEMORY_OVERLAP overlaps a
+ *  managed range @retval AK_ERR_INVALID_PARAM empty, wrapping or too far
+ *  from the others for the capacity. */
 ak_error ak_id_add_memory(ak_id_allocator h, uintptr_t start, size_t size);
 /** @p count contiguous IDs, the first a multiple of @p align_pow2, lowest
  *  first. @retval AK_ERR_INVALID_PARAM count 0 / bad align
@@ -276,13 +288,18 @@ ak_error ak_id_add_memory(ak_id_allocator h, uintptr_t start, size_t size);
 ak_error ak_id_alloc_id(ak_id_allocator h, size_t count, size_t align_pow2, size_t *out);
 /** @retval AK_ERR_NOT_ALLOCATED some ID of the range is not allocated. */
 ak_error ak_id_dealloc_id(ak_id_allocator h, size_t start_id, size_t count);
+/** True if @p id is allocated (false for IDs outside every range). */
 bool ak_id_is_allocated(ak_id_allocator h, size_t id);
 /** @retval AK_ERR_NO_MEMORY taken @retval AK_ERR_INVALID_PARAM outside
  *  every range. */
 ak_error ak_id_alloc_fixed_id(ak_id_allocator h, size_t id);
+/** IDs under management. O(1). */
 size_t ak_id_size(ak_id_allocator h);
+/** IDs currently allocated. O(1). */
 size_t ak_id_used(ak_id_allocator h);
+/** size - used. O(1). */
 size_t ak_id_available(ak_id_allocator h);
+/** The allocator's name, e.g. "bitmap_id". Never NULL. */
 const char *ak_id_name(ak_id_allocator h);
 /** NULL if every invariant holds, else the first broken one. */
 const char *ak_id_check(ak_id_allocator h);
