@@ -7,7 +7,9 @@
 set -u
 want=""
 case "${1:-test}" in
-test) want="clang lld llvm pkg-config valgrind libclang-rt-14-dev sqlite3 libsqlite3-dev python3 git" ;;
+# test: libc6-dev-i386 + lib32gcc-12-dev give gcc -m32 (m32_build) without
+# gcc-multilib, which conflicts with the cross compilers of `targets`.
+test) want="clang lld llvm pkg-config valgrind libclang-rt-14-dev sqlite3 libsqlite3-dev python3 git libc6-dev-i386 lib32gcc-12-dev" ;;
 bench) want="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox time python3 sqlite3 git" ;;
 # targets: gcc-i686-linux-gnu rather than gcc-multilib, which conflicts
 # with the other cross compilers on Debian.
