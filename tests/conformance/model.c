@@ -883,27 +883,40 @@ static void page_check_invariants(ak_page_model *m, const char *after)
 
 /* State of [first, first+n): P_FREE if all free, P_USED if all used and
  * managed, P_NONE if any page is unmanaged, 3 if mixed. */
-static int page_range_state(const ak_page_model *m, size_t first, size_t n)
+static int shadow_range_state(const uint8_t *state, size_t units, size_t first, size_t n)
 {
-    if (first >= m->npages || n > m->npages - first)
+    if (first >= units || n > units - first)
         return P_NONE;
-    int st = m->state[first];
+    int st = state[first];
     for (size_t i = first; i < first + n; i++) {
-        if (m->state[i] == P_NONE)
+        if (state[i] == P_NONE)
             return P_NONE;
-        if (m->state[i] != st)
+        if (state[i] != st)
             st = 3;
     }
     return st;
 }
 
+/* Mark [first, first+n) used in a shadow and remember it as a live run
+ * (shared by the page and ID models). */
+static void shadow_record(uint8_t *state, page_run *runs, size_t *nruns, size_t *used, size_t first,
+                          size_t n)
+{
+    memset(state + first, P_USED, n);
+    *used += n;
+    runs[*nruns].first = first;
+    runs[*nruns].n = n;
+    (*nruns)++;
+}
+
+static int page_range_state(const ak_page_model *m, size_t first, size_t n)
+{
+    return shadow_range_state(m->state, m->npages, first, n);
+}
+
 static void page_record(ak_page_model *m, size_t first, size_t n)
 {
-    memset(m->state + first, P_USED, n);
-    m->used += n;
-    m->runs[m->nruns].first = first;
-    m->runs[m->nruns].n = n;
-    m->nruns++;
+    shadow_record(m->state, m->runs, &m->nruns, &m->used, first, n);
 }
 
 static void page_accept(ak_page_model *m, uintptr_t addr, size_t n, size_t align, const char *op)
@@ -1397,25 +1410,12 @@ static void id_check_invariants(ak_id_model *m, const char *after)
 
 static int id_range_state(const ak_id_model *m, size_t first, size_t n)
 {
-    if (first >= m->nids || n > m->nids - first)
-        return P_NONE;
-    int st = m->state[first];
-    for (size_t i = first; i < first + n; i++) {
-        if (m->state[i] == P_NONE)
-            return P_NONE;
-        if (m->state[i] != st)
-            st = 3;
-    }
-    return st;
+    return shadow_range_state(m->state, m->nids, first, n);
 }
 
 static void id_record(ak_id_model *m, size_t first, size_t n)
 {
-    memset(m->state + first, P_USED, n);
-    m->used += n;
-    m->runs[m->nruns].first = first;
-    m->runs[m->nruns].n = n;
-    m->nruns++;
+    shadow_record(m->state, m->runs, &m->nruns, &m->used, first, n);
 }
 
 /* The lowest window index whose ID is a multiple of align and which starts
