@@ -7,6 +7,22 @@
 
 #define AK_SIZE_BITS ((unsigned)(sizeof(size_t) * CHAR_BIT))
 
+/* Branch and inlining hints: the fast paths stay short and save few
+ * registers when their rare cases are out of line. */
+#if defined(__GNUC__) || defined(__clang__)
+#define AK_LIKELY(x)     __builtin_expect(!!(x), 1)
+#define AK_UNLIKELY(x)   __builtin_expect(!!(x), 0)
+#define AK_NOINLINE      __attribute__((noinline))
+#define AK_ALWAYS_INLINE __attribute__((always_inline)) inline
+#define AK_COLD          __attribute__((noinline, cold))
+#else
+#define AK_LIKELY(x)   (x)
+#define AK_UNLIKELY(x) (x)
+#define AK_NOINLINE
+#define AK_ALWAYS_INLINE inline
+#define AK_COLD
+#endif
+
 _Static_assert(sizeof(size_t) == sizeof(uintptr_t), "size_t and uintptr_t must have one width");
 _Static_assert(sizeof(unsigned long long) == 8, "64-bit unsigned long long expected");
 

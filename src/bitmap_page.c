@@ -111,44 +111,64 @@ ak_error ak_bitmap_page_add_memory(ak_bitmap_page *a, uintptr_t start, size_t si
     return AK_OK;
 }
 
+/* Every request but one page at page alignment: a run search. Apart from
+ * the single-page path, so that path saves no registers and calls
+ * nothing. */
+static AK_NOINLINE ak_error alloc_run(ak_bitmap_page *a, size_t num_pages, size_t align_pow2,
+                                      uintptr_t *out)
+{
+    const size_t ps = page_size_of(a);
+    const unsigned sh = page_shift_of(a);
+    if (num_pages == 0 || !align_ok(align_pow2, ps))
+        return AK_ERR_INVALID_PARAM;
+    if (num_pages > a->total - a->used)
+        return AK_ERR_NO_MEMORY;
+    const size_t align = align_pow2 >> sh;
+    const size_t phase = (size_t)(0 - a->base) & (align - 1);
+    size_t i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
+    if (i == AK_HB_NONE)
+        return AK_ERR_NO_MEMORY;
+    ak_hb_set_used(&geom, a->bits, i, num_pages);
+    a->used += num_pages;
+    *out = (a->base + i) << sh;
+    return AK_OK;
+}
+
+/* The lowest free page when the hint word has none: one find-first-set
+ * per level. */
+static AK_NOINLINE size_t first_free_climb(ak_bitmap_page *a)
+{
+    size_t i = ak_hb_first_free(&geom, a->bits);
+    if (i != AK_HB_NONE)
+        a->low_word = i >> 6;
+    return i;
+}
+
 ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t align_pow2,
                                     uintptr_t *out)
 {
     const size_t ps = page_size_of(a);
-    const unsigned sh = page_shift_of(a);
+    if (AK_UNLIKELY(num_pages != 1 || align_pow2 != ps))
+        return alloc_run(a, num_pages, align_pow2, out);
+    /* The common case (the page size is always a valid alignment). The
+     * lowest free page is in the word below which all are taken, if that
+     * word has one (sequential allocation); else one find-first-set per
+     * level finds it. */
+    if (a->used == a->total)
+        return AK_ERR_NO_MEMORY;
+    const size_t k = a->low_word;
+    const uint64_t m = k < geom.words[0] ? a->bits[k] : 0;
     size_t i;
-    if (num_pages == 1 && align_pow2 == ps) {
-        /* The common case, inline (the page size is always a valid
-         * alignment). The lowest free page is in the word below which all
-         * are taken, if that word has one (sequential allocation); else
-         * one find-first-set per level finds it. */
-        if (a->used == a->total)
-            return AK_ERR_NO_MEMORY;
-        const size_t k = a->low_word;
-        const uint64_t m = k < geom.words[0] ? a->bits[k] : 0;
-        if (m) {
-            i = (k << 6) + ak_ffs64(m);
-        } else {
-            i = ak_hb_first_free(&geom, a->bits);
-            if (i == AK_HB_NONE) /* cannot happen while the counters hold */
-                return AK_ERR_NO_MEMORY;
-            a->low_word = i >> 6;
-        }
-        ak_hb_use_one(&geom, a->bits, i);
+    if (AK_LIKELY(m != 0)) {
+        i = (k << 6) + ak_ffs64(m);
     } else {
-        if (num_pages == 0 || !align_ok(align_pow2, ps))
-            return AK_ERR_INVALID_PARAM;
-        if (num_pages > a->total - a->used)
+        i = first_free_climb(a);
+        if (i == AK_HB_NONE) /* cannot happen while the counters hold */
             return AK_ERR_NO_MEMORY;
-        const size_t align = align_pow2 >> sh;
-        const size_t phase = (size_t)(0 - a->base) & (align - 1);
-        i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
-        if (i == AK_HB_NONE)
-            return AK_ERR_NO_MEMORY;
-        ak_hb_set_used(&geom, a->bits, i, num_pages);
     }
-    a->used += num_pages;
-    *out = (a->base + i) << sh;
+    ak_hb_use_one(&geom, a->bits, i);
+    a->used++;
+    *out = (a->base + i) << page_shift_of(a);
     return AK_OK;
 }
 
@@ -171,37 +191,53 @@ ak_error ak_bitmap_page_alloc_pages_at(ak_bitmap_page *a, uintptr_t base, size_t
     return AK_OK;
 }
 
-ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t num_pages)
+/* Every free but one page with a single region: the region search and
+ * the run checks. */
+static AK_NOINLINE ak_error dealloc_general(ak_bitmap_page *a, uintptr_t pos, size_t num_pages)
 {
     const size_t ps = page_size_of(a);
     if (num_pages == 0 || !ak_is_aligned(pos, ps))
         return AK_ERR_INVALID_PARAM;
     const unsigned sh = page_shift_of(a);
     const uintptr_t page = pos >> sh;
-    if (a->nregions == 1) {
-        /* One region (the common case): test it without a search. */
-        const uintptr_t first = ak_hb_unit_first(a->regions[0], sh);
-        const uintptr_t end = ak_hb_unit_end(a->regions[1], sh);
-        if (page < first || page >= end || num_pages > end - page)
-            return AK_ERR_NOT_ALLOCATED;
-    } else if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions) {
+    if (ak_hb_ranges_find(a->regions, a->nregions, page, num_pages, sh) == a->nregions)
         return AK_ERR_NOT_ALLOCATED;
-    }
     const size_t i = (size_t)(page - a->base);
     if (num_pages == 1) {
         if (ak_hb_is_free(a->bits, i))
             return AK_ERR_NOT_ALLOCATED;
         ak_hb_free_one(&geom, a->bits, i);
-        if (i >> 6 < a->low_word)
-            a->low_word = i >> 6;
     } else {
         if (ak_hb_next_free(&geom, a->bits, i) - i < num_pages)
             return AK_ERR_NOT_ALLOCATED;
         ak_hb_set_free(&geom, a->bits, i, num_pages);
-        if (i >> 6 < a->low_word)
-            a->low_word = i >> 6;
     }
+    if (i >> 6 < a->low_word)
+        a->low_word = i >> 6;
     a->used -= num_pages;
+    return AK_OK;
+}
+
+ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t num_pages)
+{
+    if (AK_UNLIKELY(num_pages != 1 || a->nregions != 1))
+        return dealloc_general(a, pos, num_pages);
+    /* One page, one region (the common case): the region is tested
+     * without a search. */
+    const size_t ps = page_size_of(a);
+    if (!ak_is_aligned(pos, ps))
+        return AK_ERR_INVALID_PARAM;
+    const unsigned sh = page_shift_of(a);
+    const uintptr_t page = pos >> sh;
+    if (page < ak_hb_unit_first(a->regions[0], sh) || page >= ak_hb_unit_end(a->regions[1], sh))
+        return AK_ERR_NOT_ALLOCATED;
+    const size_t i = (size_t)(page - a->base);
+    if (ak_hb_is_free(a->bits, i))
+        return AK_ERR_NOT_ALLOCATED;
+    ak_hb_free_one(&geom, a->bits, i);
+    if (i >> 6 < a->low_word)
+        a->low_word = i >> 6;
+    a->used--;
     return AK_OK;
 }
 

@@ -49,19 +49,9 @@
 
 /* Rare paths (splits, merges, bad frees) live out of line so that the
  * common alloc and free stay short and need few saved registers. */
-#if defined(__GNUC__) || defined(__clang__)
-#define AK_BUDDY_INLINE   __attribute__((always_inline)) inline
-#define AK_BUDDY_SLOW     __attribute__((noinline, cold))
-#define AK_BUDDY_NOINLINE __attribute__((noinline))
-#define AK_LIKELY(x)      __builtin_expect(!!(x), 1)
-#define AK_UNLIKELY(x)    __builtin_expect(!!(x), 0)
-#else
-#define AK_BUDDY_INLINE inline
-#define AK_BUDDY_SLOW
-#define AK_BUDDY_NOINLINE
-#define AK_LIKELY(x)   (x)
-#define AK_UNLIKELY(x) (x)
-#endif
+#define AK_BUDDY_INLINE   AK_ALWAYS_INLINE
+#define AK_BUDDY_SLOW     AK_COLD
+#define AK_BUDDY_NOINLINE AK_NOINLINE
 
 /* A free block's links, written into the block itself. The head of a
  * list has no predecessor and its prev is left unspecified: taking the

@@ -49,16 +49,6 @@
 #include "ak_ops.h"
 #include <allockit/slab.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define AK_LIKELY(x)   __builtin_expect(!!(x), 1)
-#define AK_UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define AK_NOINLINE    __attribute__((noinline))
-#else
-#define AK_LIKELY(x)   (x)
-#define AK_UNLIKELY(x) (x)
-#define AK_NOINLINE
-#endif
-
 /* ------------------------------------------------------------------ */
 /* Slab descriptors and class table                                    */
 /* ------------------------------------------------------------------ */
