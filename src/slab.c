@@ -18,17 +18,23 @@
  * of the last free; the bits past the last slot stay set), so nothing is ever written into or read
  * from an object's memory and a new slab needs no O(objects) threading.
  *
- * Each class has a list of partial slabs (allocation takes from the head),
+ * Each class has a magazine (see slab.h): a LIFO of up to
+ * AK_SLAB_MAGAZINE freed objects with their descriptors; allocs take from
+ * it first, and the slab bitmaps are searched only while it is empty (its
+ * objects have clear bits). Each class has a list of partial slabs
+ * (allocation from the slabs takes from the head),
  * full slabs (on no list, only counted; the checker finds them in the
  * tables), and at most one cached empty slab: a slab that empties while
  * one is cached goes back to the TLSF. A free into a full slab puts it at
  * the head, so the next alloc of the class gets the object just freed (its
  * memory is the warmest); in a churn that is most frees, so these list
- * moves are on the fast path. When the TLSF cannot satisfy a request, every
- * cached empty slab is released and the request retried once.
+ * moves were the common path before the magazines took it. When the TLSF
+ * cannot satisfy a request, the magazines are flushed, every cached empty
+ * slab is released and the request retried once.
  *
  * Costs: alloc/free O(1), no division (a reciprocal multiply finds the
- * slot); a free resolves its pointer in the frame table of the region the
+ * slot); a free into a full magazine returns half of it to the slabs
+ * (O(AK_SLAB_MAGAZINE)); a free resolves its pointer in the frame table of the region the
  * last free resolved, and walks the region list (O(regions)) only when
  * that fails. A new slab or a released one costs one TLSF call. Overhead:
  * AK_SLAB_TAIL bytes per slab and, per region, a 64-byte record plus the
@@ -36,12 +42,15 @@
  * of total_bytes. Adding a region is O(frames) (the table's class bytes
  * are cleared).
  *
- * Invariants (checked by ak_slab_check): every region's frames cover it;
+ * Invariants (checked by ak_slab_check): every magazine entry is a slot
+ * start of a live slab of its class, not marked allocated, and appears
+ * once; every region's frames cover it;
  * every descriptor with a class names its own frame, lies inside its
  * region, is aligned to its size, and no other slab starts inside it;
  * partial slabs (on the list) have 0 < in_use < objects, full ones in_use
- * == objects, the cached one in_use == 0; the bitmap has exactly in_use
- * bits set among its slots and every bit past them set; per-class counters
+ * == objects, the cached one in_use == 0; the bitmap has in_use bits set
+ * among its slots less the slab's magazine objects, and every bit past
+ * them set; per-class counters
  * match the slabs; the TLSF's used bytes equal the slabs' requests plus
  * the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
@@ -260,12 +269,14 @@ static inline slab_hdr *frame_desc(const slab_region *r, uintptr_t h)
 /* Slabs from and to the TLSF                                          */
 /* ------------------------------------------------------------------ */
 
-static size_t cached_count(const ak_slab *a)
+/* True if memory pressure could free something: a cached empty slab, or
+ * a magazine whose objects may be the last ones of their slabs. */
+static bool has_cache(const ak_slab *a)
 {
-    size_t n = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
-        n += a->cls[c].empty != NULL;
-    return n;
+        if (a->cls[c].empty || a->cls[c].mag_n)
+            return true;
+    return false;
 }
 
 static void slab_release(ak_slab *a, slab_hdr *s, const class_info *ci)
@@ -281,7 +292,12 @@ static void slab_release(ak_slab *a, slab_hdr *s, const class_info *ci)
 
 size_t ak_slab_trim(ak_slab *a)
 {
-    size_t n = 0;
+    size_t held = 0, n = 0;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
+        held += a->cls[c].slab_count;
+    ak_slab_flush(a);
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
+        held -= a->cls[c].slab_count; /* released by the flush */
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         slab_hdr *s = a->cls[c].empty;
         if (s) {
@@ -290,8 +306,10 @@ size_t ak_slab_trim(ak_slab *a)
             n++;
         }
     }
-    return n;
+    return held + n;
 }
+
+size_t ak_slab_flush(ak_slab *a);
 
 /* True if some region has an address aligned to align with size bytes
  * after it: else a request cannot fit even in an empty TLSF. */
@@ -313,7 +331,7 @@ static ak_error tlsf_alloc_pressed(ak_slab *a, size_t size, size_t align, void *
     /* A request that could not fit even in an empty TLSF (larger than the
      * total, or no address aligned for it in the regions' span) keeps the
      * cache: failing it must change nothing. */
-    if (e == AK_ERR_NO_MEMORY && cached_count(a) != 0 && size <= ak_tlsf_total_bytes(&a->tlsf) &&
+    if (e == AK_ERR_NO_MEMORY && has_cache(a) && size <= ak_tlsf_total_bytes(&a->tlsf) &&
         could_fit(a, size, align)) {
         ak_slab_trim(a);
         e = ak_tlsf_alloc(&a->tlsf, size, align, out);
@@ -451,7 +469,43 @@ static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *c
     return (void *)(s->base + idx * ci->size);
 }
 
-/* Everything but a small request with align <= 16 and a head slab. */
+/* Slot index of object p of class ci: its offset in its slab (the slab
+ * is aligned to its size) divided by the class size. */
+static inline uint32_t slot_of(const class_info *ci, uintptr_t p)
+{
+    uintptr_t off = p & (slab_bytes(ci) - 1u);
+    return (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
+}
+
+/* The newest object of class c's magazine (k->mag_n > 0) for a caller:
+ * its bit set again (its slab counted it all along). */
+static inline void *mag_take(ak_slab_class *k, const class_info *ci, unsigned n, size_t size)
+{
+    const ak_slab_mag_entry *e = &k->mag[n - 1u];
+    uintptr_t p = (uintptr_t)e->p;
+    uint32_t idx = slot_of(ci, p);
+    e->s->bitmap[idx >> BM_SHIFT] |= (size_t)1 << (idx & (BM_BITS - 1));
+    k->mag_n = n - 1u;
+    k->in_use++;
+    k->requested += size;
+    return (void *)p;
+}
+
+/* An object of class c from its slabs, whose magazine is empty: from the
+ * head slab, refilling the class if it has none. The slab bitmaps are
+ * searched only while the magazine is empty: magazine objects have clear
+ * bits, so a search could otherwise hand one out. */
+static AK_NOINLINE ak_error slabs_alloc(ak_slab *a, unsigned c, size_t size, void **out)
+{
+    ak_slab_class *k = &a->cls[c];
+    slab_hdr *s = k->partial;
+    if (!s && !(s = class_refill(a, c)))
+        return AK_ERR_NO_MEMORY;
+    *out = slab_take(k, s, &classes[c], size);
+    return AK_OK;
+}
+
+/* Everything but a small request with align <= 16. */
 static AK_NOINLINE ak_error alloc_slow(ak_slab *a, size_t size, size_t align, void **out)
 {
     if (!ak_is_pow2(align))
@@ -459,10 +513,11 @@ static AK_NOINLINE ak_error alloc_slow(ak_slab *a, size_t size, size_t align, vo
     unsigned c = class_for(size, align);
     if (c == LARGE)
         return large_alloc(a, size, align, out);
-    slab_hdr *s = a->cls[c].partial;
-    if (!s && !(s = class_refill(a, c)))
-        return AK_ERR_NO_MEMORY;
-    *out = slab_take(&a->cls[c], s, &classes[c], size);
+    ak_slab_class *k = &a->cls[c];
+    unsigned n = k->mag_n;
+    if (n == 0)
+        return slabs_alloc(a, c, size, out);
+    *out = mag_take(k, &classes[c], n, size);
     return AK_OK;
 }
 
@@ -472,17 +527,16 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
         return alloc_slow(a, size, align, out);
     unsigned c = size_class[(size + 15) >> 4];
     ak_slab_class *k = &a->cls[c];
-    slab_hdr *s = k->partial;
-    if (AK_UNLIKELY(!s))
-        return alloc_slow(a, size, align, out);
-    *out = slab_take(k, s, &classes[c], size);
+    unsigned n = k->mag_n;
+    if (AK_UNLIKELY(n == 0))
+        return slabs_alloc(a, c, size, out);
+    *out = mag_take(k, &classes[c], n, size);
     return AK_OK;
 }
 
 /* A slab of class c just lost its last object: cache it if the class has
- * no cached slab, else give it back to the TLSF. Returns AK_OK, so that a
- * free can end in a tail call to it. */
-static AK_NOINLINE ak_error slab_emptied(ak_slab *a, unsigned c, slab_hdr *s)
+ * no cached slab, else give it back to the TLSF. */
+static AK_NOINLINE void slab_emptied(ak_slab *a, unsigned c, slab_hdr *s)
 {
     ak_slab_class *k = &a->cls[c];
     partial_remove(k, s);
@@ -492,7 +546,6 @@ static AK_NOINLINE ak_error slab_emptied(ak_slab *a, unsigned c, slab_hdr *s)
     } else {
         slab_release(a, s, &classes[c]);
     }
-    return AK_OK;
 }
 
 /* A free into the full slab s: back to the head of the partial list, so
@@ -506,6 +559,46 @@ static inline void slab_unfilled(ak_slab_class *k, slab_hdr *s)
     k->partial = s;
     k->partial_count++;
     s->list = LIST_PARTIAL;
+}
+
+/* The object in slot idx of slab s (class c), whose allocated bit is
+ * already clear, goes back to the slab: its count, and the lists when the
+ * slab was full or is now empty. */
+static void slab_return(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx)
+{
+    ak_slab_class *k = &a->cls[c];
+    unsigned n = s->inuse;
+    s->hint = (uint8_t)(idx >> BM_SHIFT);
+    if (n == classes[c].nobj)
+        slab_unfilled(k, s);
+    s->inuse = (uint16_t)--n;
+    if (n == 0)
+        slab_emptied(a, c, s);
+}
+
+/* Return the oldest `count` magazine entries of class c to their slabs;
+ * the rest move down. */
+static void mag_drain(ak_slab *a, unsigned c, unsigned count)
+{
+    ak_slab_class *k = &a->cls[c];
+    const class_info *ci = &classes[c];
+    for (unsigned i = 0; i < count; i++) {
+        const ak_slab_mag_entry *e = &k->mag[i];
+        slab_return(a, c, e->s, slot_of(ci, (uintptr_t)e->p));
+    }
+    for (unsigned i = count; i < k->mag_n; i++)
+        k->mag[i - count] = k->mag[i];
+    k->mag_n -= count;
+}
+
+size_t ak_slab_flush(ak_slab *a)
+{
+    size_t n = 0;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        n += a->cls[c].mag_n;
+        mag_drain(a, c, a->cls[c].mag_n);
+    }
+    return n;
 }
 
 /* The allocated object of class c at p, whose slab span h has descriptor
@@ -524,22 +617,35 @@ static inline bool object_find(const slab_hdr *s, size_t c, uintptr_t p, uintptr
     return true;
 }
 
-/* Free object idx of slab s, class c. */
-static inline ak_error slab_put(ak_slab *a, size_t c, slab_hdr *s, size_t idx, size_t size)
+/* Free object idx of slab s, class c, into the magazine, which has room:
+ * its bit cleared (a second free of it is caught from here on). */
+static inline ak_error mag_put(ak_slab_class *k, slab_hdr *s, uint32_t idx, void *ptr, size_t size)
 {
-    ak_slab_class *k = &a->cls[c];
-    const class_info *ci = &classes[c];
     s->bitmap[idx >> BM_SHIFT] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
-    s->hint = (uint8_t)(idx >> BM_SHIFT);
-    unsigned n = s->inuse;
+    ak_slab_mag_entry *e = &k->mag[k->mag_n++];
+    e->p = ptr;
+    e->s = s;
     k->in_use--;
     k->requested -= size;
-    if (n == ci->nobj) /* in a churn, most frees hit a full slab */
-        slab_unfilled(k, s);
-    s->inuse = (uint16_t)--n;
-    if (AK_UNLIKELY(n == 0))
-        return slab_emptied(a, (unsigned)c, s);
     return AK_OK;
+}
+
+/* As mag_put when the magazine is full: its older half goes back to the
+ * slabs first. Apart, so that the free fast path calls nothing. */
+static AK_NOINLINE ak_error mag_put_full(ak_slab *a, unsigned c, slab_hdr *s, void *ptr,
+                                         size_t size)
+{
+    mag_drain(a, c, AK_SLAB_MAGAZINE / 2u);
+    return mag_put(&a->cls[c], s, slot_of(&classes[c], (uintptr_t)ptr), ptr, size);
+}
+
+static inline ak_error object_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx, void *ptr,
+                                  size_t size)
+{
+    ak_slab_class *k = &a->cls[c];
+    if (AK_UNLIKELY(k->mag_n == AK_SLAB_MAGAZINE))
+        return mag_put_full(a, c, s, ptr, size);
+    return mag_put(k, s, idx, ptr, size);
 }
 
 /* The descriptor slot of slab span h of class c, with the region of p
@@ -556,8 +662,20 @@ static slab_hdr *span_lookup(ak_slab *a, uintptr_t p, uintptr_t h, const class_i
     return frame_desc(r, h);
 }
 
-/* Everything but a small free with align <= 16 whose slab the region hint
- * finds. */
+/* A small free of class c that the region hint does not resolve: the
+ * region list, then the same checks. */
+static AK_NOINLINE ak_error dealloc_class(ak_slab *a, void *ptr, size_t size, unsigned c)
+{
+    uintptr_t p = (uintptr_t)ptr;
+    uintptr_t h = p & slab_mask(&classes[c]);
+    slab_hdr *s = span_lookup(a, p, h, &classes[c]);
+    uint32_t idx;
+    if (!s || !object_find(s, c, p, h, &idx))
+        return AK_ERR_NOT_ALLOCATED;
+    return object_put(a, c, s, idx, ptr, size);
+}
+
+/* Everything but a small free with align <= 16. */
 static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     if (!ak_is_pow2(align))
@@ -565,33 +683,56 @@ static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, siz
     unsigned c = class_for(size, align);
     if (c == LARGE)
         return large_dealloc(a, ptr, size, align);
-    uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & slab_mask(&classes[c]);
-    slab_hdr *s = span_lookup(a, p, h, &classes[c]);
-    uint32_t idx;
-    if (!s || !object_find(s, c, p, h, &idx))
-        return AK_ERR_NOT_ALLOCATED;
-    return slab_put(a, c, s, idx, size);
+    return dealloc_class(a, ptr, size, c);
+}
+
+/* The fast path's ways out, taking only what it still holds (the class
+ * is found again from the size: these are small frees with align <= 16),
+ * so that it needs no saved registers. */
+static AK_NOINLINE ak_error dealloc_small_miss(ak_slab *a, void *ptr, size_t size)
+{
+    return dealloc_class(a, ptr, size, size_class[(size + 15) >> 4]);
+}
+
+static AK_NOINLINE ak_error dealloc_small_full(ak_slab *a, void *ptr, size_t size, slab_hdr *s)
+{
+    return mag_put_full(a, size_class[(size + 15) >> 4], s, ptr, size);
 }
 
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     if (AK_UNLIKELY(size > AK_SLAB_MAX_SMALL || !align_is_small(align)))
         return dealloc_slow(a, ptr, size, align);
-    size_t c = size_class[(size + 15) >> 4];
+    unsigned c = size_class[(size + 15) >> 4];
+    const class_info *ci = &classes[c];
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & slab_mask(&classes[c]);
+    uintptr_t h = p & slab_mask(ci);
     /* The hint region's frame table: one subtract, shift and compare. A
-     * miss (another region, or no slab of this class there) is judged by
-     * the slow path. */
+     * miss (another region, or a bad pointer) is judged out of line. */
     size_t frame = (h - a->fbase) >> FRAME_SHIFT;
     if (AK_UNLIKELY(frame >= a->nframes))
-        return dealloc_slow(a, ptr, size, align);
+        return dealloc_small_miss(a, ptr, size);
     slab_hdr *s = desc_at(a->tbl, frame);
-    uint32_t idx;
-    if (AK_UNLIKELY(!object_find(s, c, p, h, &idx)))
-        return dealloc_slow(a, ptr, size, align);
-    return slab_put(a, c, s, idx, size);
+    uintptr_t off = p - h;
+    uint32_t idx = (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
+    size_t *word = &s->bitmap[idx >> BM_SHIFT];
+    size_t bit = (size_t)1 << (idx & (BM_BITS - 1));
+    /* A slab of this class, an object start inside it (a slot, not the
+     * tail), allocated. */
+    if (AK_UNLIKELY(s->cls1 != c + 1u || (uintptr_t)idx * ci->size != off || idx >= ci->nobj ||
+                    !(*word & bit)))
+        return dealloc_small_miss(a, ptr, size);
+    ak_slab_class *k = &a->cls[c];
+    unsigned n = k->mag_n;
+    if (AK_UNLIKELY(n == AK_SLAB_MAGAZINE))
+        return dealloc_small_full(a, ptr, size, s);
+    *word &= ~bit;
+    k->mag[n].p = ptr;
+    k->mag[n].s = s;
+    k->mag_n = n + 1u;
+    k->in_use--;
+    k->requested -= size;
+    return AK_OK;
 }
 
 /* As object_find, for a pointer not yet known to be in a region. */
@@ -716,6 +857,7 @@ static void slab_reset(ak_slab *a)
         ak_slab_class *k = &a->cls[c];
         k->partial = k->empty = NULL;
         k->in_use = k->requested = k->partial_count = k->slab_count = 0;
+        k->mag_n = 0;
     }
     a->regions = NULL;
     a->tbl = NULL;
@@ -780,6 +922,7 @@ ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_cla
     out->slab_size = slab_bytes(ci);
     out->objects_per_slab = ci->nobj;
     out->objects_in_use = k->in_use;
+    out->objects_cached = k->mag_n;
     out->requested_bytes = k->requested;
     out->slabs_partial = k->partial_count;
     out->slabs_full = k->slab_count - k->partial_count - (k->empty != NULL);
@@ -792,7 +935,7 @@ ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_cla
 void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
 {
     out->small_objects = out->small_requested = 0;
-    out->slabs = out->slab_bytes = out->slabs_empty = 0;
+    out->slabs = out->slab_bytes = out->slabs_empty = out->small_cached = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class_info ci;
         ak_slab_class_stats(a, c, &ci);
@@ -801,6 +944,7 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
         out->slabs += ci.slabs_partial + ci.slabs_full + ci.slabs_empty;
         out->slab_bytes += (ci.slabs_partial + ci.slabs_full + ci.slabs_empty) * ci.slab_size;
         out->slabs_empty += ci.slabs_empty;
+        out->small_cached += ci.objects_cached;
     }
     out->total_bytes = ak_slab_total_bytes(a);
     out->large_blocks = a->large_count;
@@ -815,8 +959,18 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
 /* Invariant checker                                                   */
 /* ------------------------------------------------------------------ */
 
-/* One slab of class c, descriptor s in region r. */
-static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned c)
+/* Entries of class c's magazine whose slab is s. */
+static unsigned mag_count(const ak_slab_class *k, const slab_hdr *s)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < k->mag_n && i < AK_SLAB_MAGAZINE; i++)
+        n += k->mag[i].s == s;
+    return n;
+}
+
+/* One slab of class c, descriptor s in region r, holding `cached` objects
+ * of the class's magazine. */
+static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned c, unsigned cached)
 {
     const class_info *ci = &classes[c];
     uintptr_t h = s->base;
@@ -839,17 +993,46 @@ static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned 
         return "slab: a full slab has free objects";
     if (s->list == LIST_EMPTY && s->inuse != 0)
         return "slab: the cached empty slab has objects in use";
-    /* Allocated bits: only on slots, in_use of them. */
+    /* Allocated bits: only on slots, one per object in use that is not
+     * in the magazine. */
     unsigned set = 0;
     for (unsigned w = 0; w < MAX_BM_WORDS; w++)
         set += ak_popcount64((uint64_t)s->bitmap[w]);
-    if (set != s->inuse + (MAX_BM_WORDS * BM_BITS - ci->nobj))
-        return "slab: allocated bits do not match in_use";
+    if (cached > s->inuse || set + cached != s->inuse + (MAX_BM_WORDS * BM_BITS - ci->nobj))
+        return "slab: allocated bits and magazine objects do not match in_use";
     for (unsigned i = ci->nobj; i < MAX_BM_WORDS * BM_BITS; i++)
         if (!bit_test(s, i))
             return "slab: a bit past the last slot is clear";
     if (s->hint >= MAX_BM_WORDS)
         return "slab: search hint past the bitmap";
+    return NULL;
+}
+
+/* Class c's magazine: within bounds, each entry an unallocated object
+ * slot of a slab of the class (named by its descriptor), no entry twice.
+ * That the slab is live is checked from the tables (mag_seen). */
+static const char *check_magazine(const ak_slab *a, unsigned c)
+{
+    const ak_slab_class *k = &a->cls[c];
+    const class_info *ci = &classes[c];
+    if (k->mag_n > AK_SLAB_MAGAZINE)
+        return "magazine: count above AK_SLAB_MAGAZINE";
+    for (unsigned i = 0; i < k->mag_n; i++) {
+        uintptr_t p = (uintptr_t)k->mag[i].p;
+        const slab_hdr *s = k->mag[i].s;
+        const slab_region *r = region_of(a, p);
+        if (!r || frame_desc(r, p & slab_mask(ci)) != s || s->cls1 != c + 1u)
+            return "magazine: an object outside the slabs of its class";
+        uint32_t idx = slot_of(ci, p);
+        if (s->base != (p & slab_mask(ci)) || (uintptr_t)idx * ci->size != p - s->base ||
+            idx >= ci->nobj)
+            return "magazine: an object that is not a slot start";
+        if (bit_test(s, idx))
+            return "magazine: an object marked allocated";
+        for (unsigned j = 0; j < i; j++)
+            if (k->mag[j].p == k->mag[i].p)
+                return "magazine: an object twice";
+    }
     return NULL;
 }
 
@@ -898,8 +1081,13 @@ const char *ak_slab_check(const ak_slab *a)
     size_t total = ak_tlsf_total_bytes(&a->tlsf);
     /* Every slab, found from the frame tables. */
     size_t count[AK_SLAB_CLASS_COUNT][4], objects[AK_SLAB_CLASS_COUNT];
+    unsigned mag_seen[AK_SLAB_CLASS_COUNT];
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        why = check_magazine(a, c);
+        if (why)
+            return why;
         objects[c] = 0;
+        mag_seen[c] = 0;
         for (unsigned l = 0; l < 4; l++)
             count[c][l] = 0;
     }
@@ -914,11 +1102,12 @@ const char *ak_slab_check(const ak_slab *a)
             unsigned c = s->cls1 - 1u;
             if (s->base != r->fbase + ((uintptr_t)f << FRAME_SHIFT))
                 return "slab: descriptor does not name its frame";
-            why = check_slab(r, s, c);
+            why = check_slab(r, s, c, mag_count(&a->cls[c], s));
             if (why)
                 return why;
             count[c][s->list]++;
             objects[c] += s->inuse;
+            mag_seen[c] += mag_count(&a->cls[c], s);
         }
     }
     size_t slab_total = 0;
@@ -937,8 +1126,10 @@ const char *ak_slab_check(const ak_slab *a)
             return "class: a slab tagged empty is not the cached one";
         if (count[c][LIST_PARTIAL] + count[c][LIST_FULL] + count[c][LIST_EMPTY] != k->slab_count)
             return "class: slab counter and the tables differ";
-        if (objects[c] != k->in_use)
-            return "class: objects in use do not match the slabs";
+        if (mag_seen[c] != k->mag_n)
+            return "class: a magazine object's slab is not one of the class's slabs";
+        if (objects[c] != k->in_use + k->mag_n)
+            return "class: objects in use and in the magazine do not match the slabs";
         if (k->requested > k->in_use * ci->size)
             return "class: requested bytes exceed objects * class size";
         slab_total += k->slab_count * slab_request(ci);

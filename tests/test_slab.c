@@ -375,7 +375,9 @@ static void test_full_slabs(void)
                   AK_ERR_NOT_ALLOCATED);
         for (size_t i = 0; i < n; i++)
             CHECK(ak_pattern_ok(objs[i], s, i + c * 1000));
-        /* Freeing in a scattered order empties the slab into the cache. */
+        /* Freeing in a scattered order: the magazine takes the objects and
+         * gives its older half back when it fills, so the slab holds only
+         * the magazine's objects; a flush empties it into the cache. */
         for (size_t i = 0; i < n; i++) {
             size_t k = (i * 7) % n;
             if (n % 7 == 0)
@@ -384,7 +386,13 @@ static void test_full_slabs(void)
             CHECK_BAD(&a, ak_slab_dealloc(&a, objs[k], s, 1), AK_ERR_NOT_ALLOCATED);
         }
         class_info_of(&a, c, &ci);
-        CHECK(ci.objects_in_use == 0 && ci.slabs_empty == 1 && ci.slabs_partial == 0);
+        size_t cached = ci.objects_cached;
+        CHECK(ci.objects_in_use == 0 && cached >= 1 && cached <= AK_SLAB_MAGAZINE);
+        CHECK(ci.slabs_empty == 0 && ci.slabs_partial + ci.slabs_full == 1);
+        CHECK_INVARIANTS(ak_slab_check(&a));
+        CHECK(ak_slab_flush(&a) == cached);
+        class_info_of(&a, c, &ci);
+        CHECK(ci.objects_cached == 0 && ci.slabs_empty == 1 && ci.slabs_partial == 0);
         CHECK_INVARIANTS(ak_slab_check(&a));
         /* The cached slab is reused, not a new one taken. */
         void *again;
@@ -393,6 +401,7 @@ static void test_full_slabs(void)
         ak_slab_stats(&a, &st);
         CHECK(st.tlsf_used_bytes == tlsf0 + (ci.slab_size - AK_SLAB_TAIL));
         CHECK_OK(ak_slab_dealloc(&a, again, s, 1));
+        CHECK(ak_slab_flush(&a) == 1);
     }
     ak_slab_stats_info st;
     ak_slab_stats(&a, &st);
@@ -500,12 +509,16 @@ static void test_one_cached_empty(void)
     ak_slab_stats(&a, &st);
     CHECK(st.tlsf_used_bytes == 4 * (ci.slab_size - AK_SLAB_TAIL));
     /* Free everything: the first slab to empty is cached, the others go
-     * back to the TLSF as they empty. */
+     * back to the TLSF as they empty (as the magazine gives objects back,
+     * and at the flush). */
     for (size_t i = 0; i < count; i++) {
         CHECK_OK(ak_slab_dealloc(&a, p[i], s, 1));
         class_info_of(&a, 2, &ci);
         CHECK(ci.slabs_empty <= 1);
     }
+    class_info_of(&a, 2, &ci);
+    CHECK(ci.objects_cached > 0 && ci.slabs_partial + ci.slabs_full + ci.slabs_empty <= 3);
+    CHECK(ak_slab_flush(&a) == ci.objects_cached);
     class_info_of(&a, 2, &ci);
     CHECK(ci.slabs_empty == 1 && ci.slabs_partial == 0 && ci.slabs_full == 0);
     ak_slab_stats(&a, &st);
@@ -513,26 +526,117 @@ static void test_one_cached_empty(void)
     CHECK_INVARIANTS(ak_slab_check(&a));
 
     /* Alternating alloc/free at a slab boundary does not thrash: fill one
-     * slab exactly, then take and give back the first object of a second. */
+     * slab exactly, then take and give back the first object of a second
+     * (it stays in the magazine, and the next alloc takes it again). */
     for (size_t i = 0; i < n; i++)
         CHECK_OK(ak_slab_alloc(&a, s, 1, &p[i]));
     class_info_of(&a, 2, &ci);
     CHECK(ci.slabs_full == 1 && ci.slabs_empty == 0);
+    void *first = NULL;
     for (int round = 0; round < 1000; round++) {
         void *q;
         CHECK_OK(ak_slab_alloc(&a, s, 1, &q));
+        CHECK(round == 0 || q == first);
+        first = q;
         ak_slab_stats(&a, &st);
         CHECK(st.tlsf_used_bytes == 2 * (ci.slab_size - AK_SLAB_TAIL) && st.slabs == 2);
         CHECK_OK(ak_slab_dealloc(&a, q, s, 1));
         ak_slab_stats(&a, &st);
-        CHECK(st.tlsf_used_bytes == 2 * (ci.slab_size - AK_SLAB_TAIL) && st.slabs_empty == 1);
+        CHECK(st.tlsf_used_bytes == 2 * (ci.slab_size - AK_SLAB_TAIL) && st.small_cached == 1);
     }
     for (size_t i = 0; i < n; i++)
         CHECK_OK(ak_slab_dealloc(&a, p[i], s, 1));
+    ak_slab_flush(&a);
     /* Two empties now: one cached, one returned. */
     ak_slab_stats(&a, &st);
     CHECK(st.slabs == 1 && st.slabs_empty == 1 &&
           st.tlsf_used_bytes == (ci.slab_size - AK_SLAB_TAIL));
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    free_regions();
+}
+
+/* ---- the per-class magazine of freed objects ---- */
+
+static void test_magazine(void)
+{
+    ak_slab a;
+    uintptr_t r = region(MIB);
+    CHECK_OK(ak_slab_init(&a, r, MIB));
+    ak_slab_class_info ci;
+    const unsigned c = 3;
+    size_t s = class_info_of(&a, c, &ci); /* 64 bytes */
+    enum { N = 3 * AK_SLAB_MAGAZINE };
+    static void *p[N];
+    for (unsigned i = 0; i < N; i++) {
+        CHECK_OK(ak_slab_alloc(&a, s, 8, &p[i]));
+        ak_pattern_fill(p[i], s, i);
+    }
+    /* Frees go into the magazine; a second free of any of them, a resize
+     * and a usable-size query see an object that is not allocated. */
+    for (unsigned i = 0; i < AK_SLAB_MAGAZINE; i++) {
+        CHECK_OK(ak_slab_dealloc(&a, p[i], s, 8));
+        class_info_of(&a, c, &ci);
+        CHECK(ci.objects_cached == i + 1 && ci.objects_in_use == N - i - 1);
+        CHECK_INVARIANTS(ak_slab_check(&a));
+    }
+    for (unsigned i = 0; i < AK_SLAB_MAGAZINE; i++) {
+        CHECK_BAD(&a, ak_slab_dealloc(&a, p[i], s, 8), AK_ERR_NOT_ALLOCATED);
+        CHECK_BAD(&a, ak_slab_dealloc(&a, p[i], s, 1), AK_ERR_NOT_ALLOCATED);
+        CHECK_BAD(&a, ak_slab_resize(&a, p[i], s, 8, s - 1), AK_ERR_NOT_ALLOCATED);
+        CHECK(ak_slab_usable_size(&a, p[i], s - 8, 8) == s - 8); /* not an object: size back */
+    }
+    for (unsigned i = AK_SLAB_MAGAZINE; i < N; i++)
+        CHECK(ak_pattern_ok(p[i], s, i));
+    /* Allocations of the class take them back newest first, at any size
+     * and alignment the class serves. */
+    for (unsigned i = AK_SLAB_MAGAZINE; i-- > 0;) {
+        void *q;
+        CHECK_OK(ak_slab_alloc(&a, s - (i % 16), (size_t)1 << (i % 7), &q));
+        CHECK(q == p[i]);
+        ak_pattern_fill(q, s - (i % 16), i);
+        CHECK_OK(ak_slab_dealloc(&a, q, s - (i % 16), (size_t)1 << (i % 7)));
+        CHECK_OK(ak_slab_alloc(&a, s, 8, &p[i]));
+        CHECK(p[i] == q);
+    }
+    class_info_of(&a, c, &ci);
+    CHECK(ci.objects_cached == 0 && ci.objects_in_use == N);
+    /* A free into a full magazine gives its older half back first. */
+    for (unsigned i = 0; i <= AK_SLAB_MAGAZINE; i++)
+        CHECK_OK(ak_slab_dealloc(&a, p[i], s, 8));
+    class_info_of(&a, c, &ci);
+    CHECK(ci.objects_cached == AK_SLAB_MAGAZINE - AK_SLAB_MAGAZINE / 2 + 1);
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    /* Given back, the oldest are still caught as double frees. */
+    for (unsigned i = 0; i < AK_SLAB_MAGAZINE / 2; i++)
+        CHECK_BAD(&a, ak_slab_dealloc(&a, p[i], s, 8), AK_ERR_NOT_ALLOCATED);
+    /* The checker sees a damaged magazine. */
+    ak_slab_mag_entry saved = a.cls[c].mag[0];
+    a.cls[c].mag[0].p = (char *)saved.p + 16;
+    CHECK(ak_slab_check(&a) != NULL);
+    a.cls[c].mag[0] = a.cls[c].mag[1];
+    CHECK(ak_slab_check(&a) != NULL);
+    a.cls[c].mag[0] = saved;
+    if (a.cls[c].mag_n < AK_SLAB_MAGAZINE) {
+        /* one more entry: an object that is allocated */
+        a.cls[c].mag[a.cls[c].mag_n++] = (ak_slab_mag_entry){p[N - 1], saved.s};
+        CHECK(ak_slab_check(&a) != NULL);
+        a.cls[c].mag_n--;
+    }
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    /* Flush: every cached object back in its slab. */
+    size_t cached = ci.objects_cached;
+    CHECK(ak_slab_flush(&a) == cached);
+    class_info_of(&a, c, &ci);
+    CHECK(ci.objects_cached == 0);
+    CHECK(ak_slab_flush(&a) == 0);
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    for (unsigned i = AK_SLAB_MAGAZINE + 1; i < N; i++)
+        CHECK_OK(ak_slab_dealloc(&a, p[i], s, 8));
+    /* Trim flushes, then releases the empty slabs. */
+    CHECK(ak_slab_trim(&a) == 1); /* N objects fit one slab */
+    ak_slab_stats_info st;
+    ak_slab_stats(&a, &st);
+    CHECK(st.slabs == 0 && st.small_cached == 0 && st.tlsf_used_bytes == 0 && st.used_bytes == 0);
     CHECK_INVARIANTS(ak_slab_check(&a));
     free_regions();
 }
@@ -547,7 +651,7 @@ static void test_pressure(void)
     CHECK_OK(ak_slab_init(&a, r, size));
     size_t largest = largest_alloc(&a);
     CHECK(largest > size / 2);
-    /* Park one empty slab in every class. */
+    /* Leave one slab in every class, held by the magazine's one object. */
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         void *p;
         size_t s = ak_slab_class_size(c);
@@ -556,12 +660,14 @@ static void test_pressure(void)
     }
     ak_slab_stats_info st;
     ak_slab_stats(&a, &st);
-    CHECK(st.slabs_empty == AK_SLAB_CLASS_COUNT && st.used_bytes == 0);
-    /* The largest block fits again: the TLSF fails, the cache is released. */
+    CHECK(st.slabs == AK_SLAB_CLASS_COUNT && st.small_cached == AK_SLAB_CLASS_COUNT &&
+          st.slabs_empty == 0 && st.used_bytes == 0);
+    /* The largest block fits again: the TLSF fails, the magazines are
+     * flushed and the cached slabs released. */
     void *big;
     CHECK_OK(ak_slab_alloc(&a, largest, 1, &big));
     ak_slab_stats(&a, &st);
-    CHECK(st.slabs == 0 && st.large_blocks == 1);
+    CHECK(st.slabs == 0 && st.small_cached == 0 && st.large_blocks == 1);
     CHECK_OK(ak_slab_dealloc(&a, big, largest, 1));
 
     /* A new slab under pressure: park empties in every class but 0, then
@@ -573,6 +679,7 @@ static void test_pressure(void)
         CHECK_OK(ak_slab_alloc(&a, s, 1, &p));
         CHECK_OK(ak_slab_dealloc(&a, p, s, 1));
     }
+    ak_slab_flush(&a);
     size_t n = 0, cap = size / 16;
     void **objs = malloc(cap * sizeof *objs);
     CHECK(objs != NULL);
@@ -921,12 +1028,14 @@ static void test_largest_again(void)
         CHECK(ak_slab_used_bytes(&a) == 0);
         ak_slab_stats_info st;
         ak_slab_stats(&a, &st);
-        CHECK(st.slabs == st.slabs_empty && st.slabs_empty <= AK_SLAB_CLASS_COUNT);
+        /* Only the magazines' objects hold slabs that are not empty. */
+        CHECK(st.slabs - st.slabs_empty <= st.small_cached && st.small_objects == 0 &&
+              st.slabs_empty <= AK_SLAB_CLASS_COUNT);
         /* Exactly the largest allocation of the start fits again. */
         void *p;
         CHECK_OK(ak_slab_alloc(&a, largest, 1, &p));
         ak_slab_stats(&a, &st);
-        CHECK(st.slabs == 0);
+        CHECK(st.slabs == 0 && st.small_cached == 0);
         CHECK_OK(ak_slab_dealloc(&a, p, largest, 1));
         CHECK(largest_alloc(&a) == largest);
         CHECK_INVARIANTS(ak_slab_check(&a));
@@ -1159,6 +1268,7 @@ int main(int argc, char **argv)
     RUN(test_lifo_reuse);
     RUN(test_regions_alternate);
     RUN(test_one_cached_empty);
+    RUN(test_magazine);
     RUN(test_pressure);
     RUN(test_large);
     RUN(test_bad_frees);

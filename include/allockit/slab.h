@@ -32,16 +32,28 @@
  * < 16 bytes up to 128 (size 1 in class 16 is the extreme) and < 25% of s
  * above (129 -> 160); add at most 12.5% of each slab for tail and slack, 1/64 of each
  * region for the descriptor table,
- * plus one empty slab cached per class (528 KiB if every class has one),
- * which is released whenever a TLSF allocation fails. Large blocks cost
+ * plus one empty slab cached per class (528 KiB if every class has one)
+ * and the slabs that only magazine objects keep (at most AK_SLAB_MAGAZINE
+ * per class), all given back whenever a TLSF allocation fails (and by
+ * ak_slab_trim). Large blocks cost
  * what the TLSF costs. Nothing is reserved per class at init: slabs come
  * from, and go back to, the TLSF.
  *
+ * Magazines: each class keeps up to AK_SLAB_MAGAZINE (16) freed objects in
+ * a LIFO inside the ak_slab object. A free puts the object there (its
+ * allocated bit cleared, so a second free is still caught) and an alloc
+ * takes the newest one back (bit set again), so a churn of alloc and free
+ * touches neither the slab lists nor the bitmap search. A free into a full
+ * magazine first returns its older half to the slabs; an alloc with an
+ * empty magazine takes from the slabs. The slabs count magazine objects as
+ * in use, so a slab empties only when they go back (ak_slab_flush).
+ *
  * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, a clear bit of the head slab's allocated bitmap (looked for
- * first in the word of its last free, so an alloc after a free into that
- * slab gets the object just freed), or one bit cleared, counters. Taking a
- * new slab or releasing an empty one is one TLSF call. A free validates its
+ * the class, then the magazine, or else a clear bit of the head slab's
+ * allocated bitmap (looked for first in the word of its last free);
+ * counters. A free into a full magazine returns AK_SLAB_MAGAZINE / 2
+ * objects to their slabs (O(AK_SLAB_MAGAZINE)). Taking a new slab or
+ * releasing an empty one is one TLSF call. A free validates its
  * pointer in O(1) (O(regions) when it lies in another region than the last
  * free's): the slab span inside a region, its frame's descriptor naming
  * a slab of the right class, an object slot start, and an allocated bit
@@ -72,16 +84,36 @@ extern "C" {
 struct ak_slab_hdr; /* a slab's descriptor, in its region's frame table (in slab.c) */
 struct ak_region;
 
+/** Freed objects each class keeps in its magazine (build option
+ *  AK_SLAB_MAGAZINE, 2..255, in <allockit/config.h>): a LIFO of recently
+ *  freed objects that the next allocations of the class take first, so
+ *  that a churn of alloc and free stays off the slab lists and bitmaps.
+ *  It sizes ak_slab, so every file of a program must see the same value. */
+#ifndef AK_SLAB_MAGAZINE
+#define AK_SLAB_MAGAZINE 16
+#endif
+#if AK_SLAB_MAGAZINE < 2 || AK_SLAB_MAGAZINE > 255
+#error "AK_SLAB_MAGAZINE must be 2..255"
+#endif
+
+/** One object in a magazine: its address and its slab's descriptor. */
+typedef struct ak_slab_mag_entry {
+    void *p;
+    struct ak_slab_hdr *s;
+} ak_slab_mag_entry;
+
 /** Per-class state (fields are private; read them through
  *  ak_slab_class_stats). */
 typedef struct ak_slab_class {
+    unsigned mag_n;              /* objects in the magazine */
+    size_t in_use;               /* objects allocated in this class (to callers) */
     struct ak_slab_hdr *partial; /* slabs with free and used objects; allocs take the head */
-    size_t in_use;               /* objects allocated in this class */
-    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
     size_t requested;            /* sum of the sizes requested for them (apart from in_use,
                                     so that the two updates stay two plain adds) */
+    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
     size_t partial_count;
     size_t slab_count; /* slabs held: partial, full (on no list) and the cached one */
+    ak_slab_mag_entry mag[AK_SLAB_MAGAZINE]; /* freed objects, newest last */
 } ak_slab_class;
 
 /** A slab allocator. A zero-initialised object is a valid empty allocator.
@@ -105,6 +137,7 @@ typedef struct ak_slab_class_info {
     size_t slab_size;        /**< bytes per slab (also its alignment) */
     size_t objects_per_slab; /**< objects one slab holds */
     size_t objects_in_use;   /**< objects currently allocated */
+    size_t objects_cached;   /**< freed objects held in the class's magazine */
     size_t requested_bytes;  /**< sum of requested sizes of those objects */
     size_t slabs_partial;    /**< slabs with both free and used objects */
     size_t slabs_full;       /**< slabs with no free object */
@@ -121,6 +154,7 @@ typedef struct ak_slab_stats_info {
     size_t slabs;           /**< slabs held from the TLSF (partial + full + empty) */
     size_t slab_bytes;      /**< their bytes */
     size_t slabs_empty;     /**< cached empty slabs */
+    size_t small_cached;    /**< freed objects held in magazines */
     size_t large_blocks;    /**< live large blocks */
     size_t large_requested; /**< their requested bytes */
     size_t waste_bytes;     /**< slab_bytes - small_requested */
@@ -200,8 +234,14 @@ ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_cla
 /** Diagnostics of the whole allocator. O(classes). */
 void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out);
 
-/** Release every cached empty slab to the TLSF (as under memory
- *  pressure). O(classes). Returns the number of slabs released. */
+/** Return every magazine's objects to their slabs (a slab that empties
+ *  then follows the one-cached-slab rule). O(classes * AK_SLAB_MAGAZINE).
+ *  Returns the number of objects returned. */
+size_t ak_slab_flush(ak_slab *a);
+
+/** Flush the magazines, then release every cached empty slab to the TLSF
+ *  (as under memory pressure). O(classes * AK_SLAB_MAGAZINE). Returns the
+ *  number of slabs released. */
 size_t ak_slab_trim(ak_slab *a);
 
 /** Walk every class, every slab (descriptor, list membership, counters,
