@@ -144,6 +144,20 @@ static AK_NOINLINE size_t first_free_climb(ak_bitmap_page *a)
     return i;
 }
 
+/* The summary work a single-page change left (see ak_hb_use_word), as
+ * the tail of the fast paths. */
+static AK_NOINLINE ak_error finish_use(ak_bitmap_page *a, size_t word, unsigned left)
+{
+    ak_hb_finish_use(&geom, a->bits, word, left);
+    return AK_OK;
+}
+
+static AK_NOINLINE ak_error finish_free(ak_bitmap_page *a, size_t word, unsigned left)
+{
+    ak_hb_finish_free(&geom, a->bits, word, left);
+    return AK_OK;
+}
+
 ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t align_pow2,
                                     uintptr_t *out)
 {
@@ -166,9 +180,11 @@ ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t 
         if (i == AK_HB_NONE) /* cannot happen while the counters hold */
             return AK_ERR_NO_MEMORY;
     }
-    ak_hb_use_one(&geom, a->bits, i);
+    unsigned left = ak_hb_use_word(&geom, a->bits, i >> 6, (uint64_t)1 << (i & 63));
     a->used++;
     *out = (a->base + i) << page_shift_of(a);
+    if (AK_UNLIKELY(left))
+        return finish_use(a, i >> 6, left);
     return AK_OK;
 }
 
@@ -234,10 +250,12 @@ ak_error ak_bitmap_page_dealloc_pages(ak_bitmap_page *a, uintptr_t pos, size_t n
     const size_t i = (size_t)(page - a->base);
     if (ak_hb_is_free(a->bits, i))
         return AK_ERR_NOT_ALLOCATED;
-    ak_hb_free_one(&geom, a->bits, i);
+    unsigned left = ak_hb_free_word(&geom, a->bits, i >> 6, (uint64_t)1 << (i & 63));
     if (i >> 6 < a->low_word)
         a->low_word = i >> 6;
     a->used--;
+    if (AK_UNLIKELY(left))
+        return finish_free(a, i >> 6, left);
     return AK_OK;
 }
 

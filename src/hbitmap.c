@@ -59,6 +59,64 @@ static size_t storage_words(const ak_hb_geom *g)
     return total + (g->levels > 1 ? AK_HB_CLASS_ARRAYS * g->words[1] : 0);
 }
 
+/* dirty[l] for l >= 2: mark level-1 word k (whose dirty[1] word was
+ * clear) upwards, until a word that already shows it. */
+static void dirty_climb(const ak_hb_geom *g, uint64_t *w, size_t k)
+{
+    for (size_t l = 2; l < g->levels; l++) {
+        uint64_t *d = &w[g->dirty[l] + (k >> 6)];
+        uint64_t old = *d;
+        *d = old | (uint64_t)1 << (k & 63);
+        if (old)
+            return;
+        k >>= 6;
+    }
+}
+
+void ak_hb_finish_free(const ak_hb_geom *g, uint64_t *w, size_t idx, unsigned left)
+{
+    if (left & AK_HB_LEFT_DIRTY)
+        dirty_climb(g, w, idx >> 6);
+    bool set_any = left & AK_HB_LEFT_ANY, set_full = left & AK_HB_LEFT_FULL;
+    for (size_t l = 1; l < g->levels && (set_any || set_full); l++) {
+        size_t wi = idx >> 6;
+        uint64_t b = (uint64_t)1 << (idx & 63);
+        if (set_any) {
+            uint64_t *a = &w[g->any[l] + wi];
+            set_any = *a == 0;
+            *a |= b;
+        }
+        if (set_full) {
+            uint64_t *f = &w[g->full[l] + wi];
+            *f |= b;
+            set_full = *f == ONES;
+        }
+        idx = wi;
+    }
+}
+
+void ak_hb_finish_use(const ak_hb_geom *g, uint64_t *w, size_t idx, unsigned left)
+{
+    if (left & AK_HB_LEFT_DIRTY)
+        dirty_climb(g, w, idx >> 6);
+    bool clr_any = left & AK_HB_LEFT_ANY, clr_full = left & AK_HB_LEFT_FULL;
+    for (size_t l = 1; l < g->levels && (clr_any || clr_full); l++) {
+        size_t wi = idx >> 6;
+        uint64_t b = (uint64_t)1 << (idx & 63);
+        if (clr_any) {
+            uint64_t *a = &w[g->any[l] + wi];
+            *a &= ~b;
+            clr_any = *a == 0;
+        }
+        if (clr_full) {
+            uint64_t *f = &w[g->full[l] + wi];
+            clr_full = *f == ONES;
+            *f &= ~b;
+        }
+        idx = wi;
+    }
+}
+
 void ak_hb_clear(const ak_hb_geom *g, uint64_t *w)
 {
     size_t total = storage_words(g);

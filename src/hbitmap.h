@@ -139,68 +139,62 @@ size_t ak_hb_next_free(const ak_hb_geom *g, const uint64_t *w, size_t from);
  * O(L). */
 size_t ak_hb_next_used(const ak_hb_geom *g, const uint64_t *w, size_t from);
 
-/* Note that level-0 word k changed (its run classes, and those of word
- * k-1, are stale until the next run search). O(1) typically. */
-static inline void ak_hb_mark_dirty(const ak_hb_geom *g, uint64_t *w, size_t k)
+/* A single-word update in two halves: the inline half changes the word
+ * and its dirty[1] bit and returns what is left to do above (0 almost
+ * always: a summary changes only when a dirty[1] word was clear, or the
+ * word becomes empty, non-empty, full or non-full); the out-of-line half
+ * does that (O(L)). Callers on a fast path can finish their own work first
+ * and end in a tail call to the second half. */
+enum { AK_HB_LEFT_DIRTY = 1u, AK_HB_LEFT_ANY = 2u, AK_HB_LEFT_FULL = 4u };
+
+void ak_hb_finish_free(const ak_hb_geom *g, uint64_t *w, size_t idx, unsigned left);
+void ak_hb_finish_use(const ak_hb_geom *g, uint64_t *w, size_t idx, unsigned left);
+
+static inline unsigned ak_hb_dirty_word(const ak_hb_geom *g, uint64_t *w, size_t idx)
 {
-    for (size_t l = 1; l < g->levels; l++) {
-        uint64_t *d = &w[g->dirty[l] + (k >> 6)];
-        uint64_t b = (uint64_t)1 << (k & 63), old = *d;
-        *d = old | b;
-        if (old) /* the summary above already shows this word */
-            return;
-        k >>= 6;
-    }
+    if (g->levels < 2)
+        return 0;
+    uint64_t *d = &w[g->dirty[1] + (idx >> 6)];
+    uint64_t old = *d;
+    *d = old | (uint64_t)1 << (idx & 63);
+    return old == 0 && g->levels > 2 ? AK_HB_LEFT_DIRTY : 0u;
 }
 
-/* Mark the units of level-0 word idx selected by mask free / in use;
- * climb only while a summary bit changes. */
-static inline void ak_hb_free_mask(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
+/* Mark the units of level-0 word idx selected by mask free / in use: the
+ * inline half. */
+static inline unsigned ak_hb_free_word(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
 {
     uint64_t old = w[idx], now = old | mask;
     w[idx] = now;
+    unsigned left = ak_hb_dirty_word(g, w, idx);
     if (g->levels > 1)
-        ak_hb_mark_dirty(g, w, idx);
-    bool set_any = old == 0, set_full = now == AK_HB_ONES;
-    for (size_t l = 1; l < g->levels && (set_any || set_full); l++) {
-        size_t wi = idx >> 6;
-        uint64_t b = (uint64_t)1 << (idx & 63);
-        if (set_any) {
-            uint64_t *a = &w[g->any[l] + wi];
-            set_any = *a == 0;
-            *a |= b;
-        }
-        if (set_full) {
-            uint64_t *f = &w[g->full[l] + wi];
-            *f |= b;
-            set_full = *f == AK_HB_ONES;
-        }
-        idx = wi;
-    }
+        left |= (old == 0 ? AK_HB_LEFT_ANY : 0u) | (now == AK_HB_ONES ? AK_HB_LEFT_FULL : 0u);
+    return left;
+}
+
+static inline unsigned ak_hb_use_word(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
+{
+    uint64_t old = w[idx], now = old & ~mask;
+    w[idx] = now;
+    unsigned left = ak_hb_dirty_word(g, w, idx);
+    if (g->levels > 1)
+        left |= (now == 0 ? AK_HB_LEFT_ANY : 0u) | (old == AK_HB_ONES ? AK_HB_LEFT_FULL : 0u);
+    return left;
+}
+
+/* Both halves. */
+static inline void ak_hb_free_mask(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
+{
+    unsigned left = ak_hb_free_word(g, w, idx, mask);
+    if (AK_UNLIKELY(left))
+        ak_hb_finish_free(g, w, idx, left);
 }
 
 static inline void ak_hb_use_mask(const ak_hb_geom *g, uint64_t *w, size_t idx, uint64_t mask)
 {
-    uint64_t old = w[idx], now = old & ~mask;
-    w[idx] = now;
-    if (g->levels > 1)
-        ak_hb_mark_dirty(g, w, idx);
-    bool clr_any = now == 0, clr_full = old == AK_HB_ONES;
-    for (size_t l = 1; l < g->levels && (clr_any || clr_full); l++) {
-        size_t wi = idx >> 6;
-        uint64_t b = (uint64_t)1 << (idx & 63);
-        if (clr_any) {
-            uint64_t *a = &w[g->any[l] + wi];
-            *a &= ~b;
-            clr_any = *a == 0;
-        }
-        if (clr_full) {
-            uint64_t *f = &w[g->full[l] + wi];
-            clr_full = *f == AK_HB_ONES;
-            *f &= ~b;
-        }
-        idx = wi;
-    }
+    unsigned left = ak_hb_use_word(g, w, idx, mask);
+    if (AK_UNLIKELY(left))
+        ak_hb_finish_use(g, w, idx, left);
 }
 
 /* Mark one unit free / in use. O(1) typically, O(L) worst. */
