@@ -75,9 +75,13 @@ enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 #define DESC_BYTES  64u
 #define DESC_SHIFT  6u
 
-/* Slots of the slab with the most: class 16 in 4 KiB; bitmap words for them. */
-#define MAX_SLOTS    (4096u / 16u)
-#define MAX_BM_WORDS (MAX_SLOTS / BM_BITS)
+/* Granules: every slab is cut into 256 granules of slab_size / 256 bytes
+ * (16 B in a 4 KiB slab up to 256 B in a 64 KiB one), and every class size
+ * is a multiple of its slab's granule, so each object starts on a granule
+ * and the allocated bitmap has one bit per granule: a pointer's bit is its
+ * offset shifted, with no division. */
+#define GRANULES     256u
+#define MAX_BM_WORDS (GRANULES / BM_BITS)
 
 /* A slab's descriptor, in the table slot of its first frame: what an
  * alloc and a free touch is this one line (64 bytes on 64- and 32-bit
@@ -90,14 +94,15 @@ struct ak_slab_hdr {
     uint8_t cls1;                /* class + 1 on a slab's first frame, else 0 */
     uint8_t list;                /* LIST_* */
     uint8_t hint;                /* bitmap word of the last free: an alloc looks there first */
-    size_t bitmap[MAX_BM_WORDS]; /* bit set: the object in that slot is allocated, and
-                                    every bit past the last slot (so they are never taken) */
+    size_t bitmap[MAX_BM_WORDS]; /* bit g set: an object allocated to a caller starts at
+                                    granule g (clear at granules that start no slot) */
 };
 typedef struct ak_slab_hdr slab_hdr;
 
 _Static_assert(sizeof(slab_hdr) <= DESC_BYTES, "a descriptor fits its slot");
 _Static_assert((MAX_BM_WORDS & (MAX_BM_WORDS - 1u)) == 0, "the bitmap search wraps by a mask");
 _Static_assert(sizeof(intptr_t) >= sizeof(int32_t), "masks sign-extend");
+_Static_assert(AK_SLAB_MAX_SMALL <= UINT16_MAX, "class sizes fit 16 bits");
 
 /* The record at the head of each region: the shared region record, the
  * frames and their descriptor table (which follows the record). */
@@ -114,11 +119,14 @@ static inline slab_hdr *desc_at(unsigned char *tbl, size_t frame)
 }
 
 typedef struct class_info {
-    uint32_t size;  /* object size */
-    uint32_t recip; /* ceil(2^32 / size): offset / size for offsets < 2^16 */
+    uint16_t size;  /* object size */
     uint16_t nobj;  /* objects per slab */
     uint16_t align; /* lowest set bit of size: every object's alignment */
+    uint16_t gmask; /* granule - 1 */
     int32_t mask;   /* ~(slab size - 1), sign-extended to a uintptr_t */
+    uint8_t gshift; /* log2 of the granule: slab size / 256 */
+    uint8_t q;      /* granules per object, 1..16 */
+    uint8_t cls1;   /* class + 1, as in its slabs' descriptors */
 } class_info;
 
 /* Layout: the slab is cut into object-sized slots from its start; its
@@ -128,37 +136,36 @@ typedef struct class_info {
 #define LOWBIT(s)      ((s) & (~(s) + 1u))
 #define SLAB_BYTES(sh) (1u << (sh))
 #define NSLOT(s, sh)   ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
-#define CLASS(s, sh)                                                                               \
+#define CLASS(i, s, sh)                                                                            \
     {                                                                                              \
-        (s), (uint32_t)(UINT32_MAX / (s) + 1u), (uint16_t)NSLOT(s, sh), (uint16_t)LOWBIT(s),       \
-            -(int32_t)SLAB_BYTES(sh)                                                               \
+        (uint16_t)(s), (uint16_t)NSLOT(s, sh), (uint16_t)LOWBIT(s),                                \
+            (uint16_t)((1u << ((sh)-8u)) - 1u), -(int32_t)SLAB_BYTES(sh), (uint8_t)((sh)-8u),      \
+            (uint8_t)((s) >> ((sh)-8u)), (uint8_t)((i) + 1u)                                       \
     }
 
 /* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes that
  * are not powers of two from 320 up: 15..255 objects per slab; the tail
  * and the slack after the last slot take at most 1/8 of the slab. */
 static const class_info classes[AK_SLAB_CLASS_COUNT] = {
-    CLASS(16, 12),   CLASS(32, 12),   CLASS(48, 12),   CLASS(64, 12),   CLASS(80, 12),
-    CLASS(96, 12),   CLASS(112, 12),  CLASS(128, 12),  CLASS(160, 12),  CLASS(192, 12),
-    CLASS(224, 12),  CLASS(256, 12),  CLASS(320, 13),  CLASS(384, 13),  CLASS(448, 13),
-    CLASS(512, 13),  CLASS(640, 14),  CLASS(768, 14),  CLASS(896, 14),  CLASS(1024, 14),
-    CLASS(1280, 15), CLASS(1536, 15), CLASS(1792, 15), CLASS(2048, 15), CLASS(2560, 16),
-    CLASS(3072, 16), CLASS(3584, 16), CLASS(4096, 16),
+    CLASS(0, 16, 12),    CLASS(1, 32, 12),    CLASS(2, 48, 12),    CLASS(3, 64, 12),
+    CLASS(4, 80, 12),    CLASS(5, 96, 12),    CLASS(6, 112, 12),   CLASS(7, 128, 12),
+    CLASS(8, 160, 12),   CLASS(9, 192, 12),   CLASS(10, 224, 12),  CLASS(11, 256, 12),
+    CLASS(12, 320, 13),  CLASS(13, 384, 13),  CLASS(14, 448, 13),  CLASS(15, 512, 13),
+    CLASS(16, 640, 14),  CLASS(17, 768, 14),  CLASS(18, 896, 14),  CLASS(19, 1024, 14),
+    CLASS(20, 1280, 15), CLASS(21, 1536, 15), CLASS(22, 1792, 15), CLASS(23, 2048, 15),
+    CLASS(24, 2560, 16), CLASS(25, 3072, 16), CLASS(26, 3584, 16), CLASS(27, 4096, 16),
 };
 
 _Static_assert(NSLOT(16u, 12u) <= UINT16_MAX, "object counts fit 16 bits");
-_Static_assert(NSLOT(16u, 12u) <= MAX_SLOTS && NSLOT(32u, 12u) <= MAX_SLOTS &&
-                   NSLOT(320u, 13u) <= MAX_SLOTS && NSLOT(4096u, 16u) <= MAX_SLOTS,
-               "the bitmap covers every slab");
-/* Every slab has at most 256 slot starts (so an offset divided by the
- * class size indexes the bitmap without a range check): */
-_Static_assert(4096u / 16u <= MAX_SLOTS && 8192u / 320u <= MAX_SLOTS && 65536u / 2560u <= MAX_SLOTS,
-               "slot starts fit the bitmap");
+/* Class sizes are multiples of their granule (the sizes not listed are
+ * powers of two or multiples of 16 in 4 KiB slabs), 1..16 granules. */
+_Static_assert(320u % 32u == 0 && 384u % 32u == 0 && 448u % 32u == 0 && 640u % 64u == 0 &&
+                   768u % 64u == 0 && 896u % 64u == 0 && 1280u % 128u == 0 && 1536u % 128u == 0 &&
+                   1792u % 128u == 0 && 2560u % 256u == 0 && 3072u % 256u == 0 && 3584u % 256u == 0,
+               "class sizes are whole granules");
+_Static_assert(4096u / (65536u / GRANULES) <= 16u && 256u / (4096u / GRANULES) <= 16u,
+               "at most 16 granules per object");
 _Static_assert(NSLOT(4096u, 16u) >= 14u && NSLOT(256u, 12u) >= 14u, "14+ objects per slab");
-/* The reciprocal division is exact for n * size < 2^32: offsets are below
- * 2^16 and sizes below 2^13. */
-_Static_assert(SLAB_BYTES(16u) <= 65536u && AK_SLAB_MAX_SMALL <= 8192u,
-               "reciprocal division range");
 
 /* Class of a request of up to 4096 bytes with align <= 16: entry
  * (size + 15) / 16 is the smallest class >= max(size, 1). */
@@ -206,9 +213,45 @@ static inline size_t slab_request(const class_info *ci)
     return (size_t)slab_bytes(ci) - AK_SLAB_TAIL;
 }
 
-static inline bool bit_test(const slab_hdr *s, uint32_t idx)
+static inline bool bit_test(const slab_hdr *s, uint32_t g)
 {
-    return (s->bitmap[idx >> BM_SHIFT] >> (idx & (BM_BITS - 1))) & 1u;
+    return (s->bitmap[g >> BM_SHIFT] >> (g & (BM_BITS - 1))) & 1u;
+}
+
+/* Bits at every q-th position from 0, for q = 1..16. */
+static const uint64_t every_qth[17] = {
+    0,
+    0xffffffffffffffffull,
+    0x5555555555555555ull,
+    0x9249249249249249ull,
+    0x1111111111111111ull,
+    0x1084210842108421ull,
+    0x1041041041041041ull,
+    0x8102040810204081ull,
+    0x0101010101010101ull,
+    0x8040201008040201ull,
+    0x1004010040100401ull,
+    0x0080100200400801ull,
+    0x1001001001001001ull,
+    0x0010008004002001ull,
+    0x0100040010004001ull,
+    0x1000200040008001ull,
+    0x0001000100010001ull,
+};
+
+/* The granules of bitmap word w that start a slot of class ci: multiples
+ * of q up to the last slot's. */
+static size_t slot_bits(const class_info *ci, unsigned w)
+{
+    const unsigned q = ci->q;
+    const size_t first = (size_t)w * BM_BITS;
+    const size_t last = (size_t)(ci->nobj - 1u) * q;
+    if (first > last)
+        return 0;
+    size_t m = (size_t)(every_qth[q] << ((q - first % q) % q));
+    if (last - first < BM_BITS - 1u)
+        m &= ((size_t)2 << (last - first)) - 1u;
+    return m;
 }
 
 /* ------------------------------------------------------------------ */
@@ -363,12 +406,8 @@ static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
         s->cls1 = (uint8_t)(c + 1u);
         s->next = s->prev = NULL;
         k->slab_count++;
-        for (unsigned w = 0; w < MAX_BM_WORDS; w++) {
-            unsigned first = w * BM_BITS; /* bits from ci->nobj on are set */
-            s->bitmap[w] = first >= ci->nobj             ? ~(size_t)0
-                           : ci->nobj - first >= BM_BITS ? 0
-                                                         : ~(size_t)0 << (ci->nobj - first);
-        }
+        for (unsigned w = 0; w < MAX_BM_WORDS; w++)
+            s->bitmap[w] = 0;
     }
     partial_push(k, s);
     return s;
@@ -450,45 +489,42 @@ static inline void slab_filled(ak_slab_class *k, slab_hdr *s)
  * through it), so a cold object costs the allocation nothing. */
 static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size)
 {
-    /* in_use < objects: some bit is clear, and it is a slot. Look first in
-     * the word of the last free (in a churn, the slot just freed), so the
-     * search seldom loops. */
+    /* in_use < objects (the magazine is empty, so in_use counts the set
+     * bits): some slot's bit is clear. Look first in the word of the last
+     * free, so the search seldom loops. */
     unsigned w = s->hint;
     size_t m;
-    while ((m = ~s->bitmap[w]) == 0)
+    while ((m = slot_bits(ci, w) & ~s->bitmap[w]) == 0)
         w = (w + 1u) & (MAX_BM_WORDS - 1u);
     s->bitmap[w] |= m & (0 - m);
     s->hint = (uint8_t)w;
-    size_t idx = (size_t)w * BM_BITS + ak_ffs_size(m);
+    size_t g = (size_t)w * BM_BITS + ak_ffs_size(m);
     unsigned n = s->inuse + 1u;
     s->inuse = (uint16_t)n;
     k->in_use++;
     k->requested += size;
     if (n == ci->nobj) /* in a churn, most allocs fill the head slab */
         slab_filled(k, s);
-    return (void *)(s->base + idx * ci->size);
+    return (void *)(s->base + (g << ci->gshift));
 }
 
-/* Slot index of object p of class ci: its offset in its slab (the slab
- * is aligned to its size) divided by the class size. */
-static inline uint32_t slot_of(const class_info *ci, uintptr_t p)
+/* The descriptor whose bitmap holds the word at w (descriptors are
+ * DESC_BYTES-aligned in their table). */
+static inline slab_hdr *desc_of_word(size_t *w)
 {
-    uintptr_t off = p & (slab_bytes(ci) - 1u);
-    return (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
+    return (slab_hdr *)(void *)((uintptr_t)w & ~(uintptr_t)(DESC_BYTES - 1u));
 }
 
 /* The newest object of class c's magazine (k->mag_n > 0) for a caller:
  * its bit set again (its slab counted it all along). */
-static inline void *mag_take(ak_slab_class *k, const class_info *ci, unsigned n, size_t size)
+static inline void *mag_take(ak_slab_class *k, unsigned n, size_t size)
 {
     const ak_slab_mag_entry *e = &k->mag[n - 1u];
-    uintptr_t p = (uintptr_t)e->p;
-    uint32_t idx = slot_of(ci, p);
-    e->s->bitmap[idx >> BM_SHIFT] |= (size_t)1 << (idx & (BM_BITS - 1));
+    *e->word |= e->bit;
     k->mag_n = n - 1u;
     k->in_use++;
     k->requested += size;
-    return (void *)p;
+    return e->p;
 }
 
 /* An object of class c from its slabs, whose magazine is empty: from the
@@ -517,7 +553,7 @@ static AK_NOINLINE ak_error alloc_slow(ak_slab *a, size_t size, size_t align, vo
     unsigned n = k->mag_n;
     if (n == 0)
         return slabs_alloc(a, c, size, out);
-    *out = mag_take(k, &classes[c], n, size);
+    *out = mag_take(k, n, size);
     return AK_OK;
 }
 
@@ -530,7 +566,7 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
     unsigned n = k->mag_n;
     if (AK_UNLIKELY(n == 0))
         return slabs_alloc(a, c, size, out);
-    *out = mag_take(k, &classes[c], n, size);
+    *out = mag_take(k, n, size);
     return AK_OK;
 }
 
@@ -561,14 +597,14 @@ static inline void slab_unfilled(ak_slab_class *k, slab_hdr *s)
     s->list = LIST_PARTIAL;
 }
 
-/* The object in slot idx of slab s (class c), whose allocated bit is
- * already clear, goes back to the slab: its count, and the lists when the
+/* An object of slab s (class c) whose allocated bit, in bitmap word w, is
+ * already clear goes back to the slab: its count, and the lists when the
  * slab was full or is now empty. */
-static void slab_return(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx)
+static void slab_return(ak_slab *a, unsigned c, slab_hdr *s, unsigned w)
 {
     ak_slab_class *k = &a->cls[c];
     unsigned n = s->inuse;
-    s->hint = (uint8_t)(idx >> BM_SHIFT);
+    s->hint = (uint8_t)w;
     if (n == classes[c].nobj)
         slab_unfilled(k, s);
     s->inuse = (uint16_t)--n;
@@ -581,10 +617,9 @@ static void slab_return(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx)
 static void mag_drain(ak_slab *a, unsigned c, unsigned count)
 {
     ak_slab_class *k = &a->cls[c];
-    const class_info *ci = &classes[c];
     for (unsigned i = 0; i < count; i++) {
-        const ak_slab_mag_entry *e = &k->mag[i];
-        slab_return(a, c, e->s, slot_of(ci, (uintptr_t)e->p));
+        slab_hdr *s = desc_of_word(k->mag[i].word);
+        slab_return(a, c, s, (unsigned)(k->mag[i].word - s->bitmap));
     }
     for (unsigned i = count; i < k->mag_n; i++)
         k->mag[i - count] = k->mag[i];
@@ -602,29 +637,32 @@ size_t ak_slab_flush(ak_slab *a)
 }
 
 /* The allocated object of class c at p, whose slab span h has descriptor
- * slot s: its index in *ip; false if p is not one. */
-static inline bool object_find(const slab_hdr *s, size_t c, uintptr_t p, uintptr_t h, uint32_t *ip)
+ * slot s: its granule in *gp; false if p is not one. A set bit marks an
+ * allocated object's start, so the bit test alone rules out interior
+ * pointers, the tail and free slots once p is on a granule. */
+static inline bool object_find(const slab_hdr *s, size_t c, uintptr_t p, uintptr_t h, uint32_t *gp)
 {
     const class_info *ci = &classes[c];
-    if (AK_UNLIKELY(s->cls1 != c + 1u))
-        return false;
     uintptr_t off = p - h;
-    uint32_t idx = (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
-    /* An object start inside the slab (a slot, not the tail), allocated. */
-    if (AK_UNLIKELY((uintptr_t)idx * ci->size != off || idx >= ci->nobj || !bit_test(s, idx)))
+    if (AK_UNLIKELY(s->cls1 != ci->cls1 || (off & ci->gmask) != 0))
         return false;
-    *ip = idx;
+    uint32_t g = (uint32_t)(off >> ci->gshift);
+    if (AK_UNLIKELY(!bit_test(s, g)))
+        return false;
+    *gp = g;
     return true;
 }
 
-/* Free object idx of slab s, class c, into the magazine, which has room:
- * its bit cleared (a second free of it is caught from here on). */
-static inline ak_error mag_put(ak_slab_class *k, slab_hdr *s, uint32_t idx, void *ptr, size_t size)
+/* Free the object at ptr, whose allocated bit is `bit` of `*word`, into
+ * the magazine, which has room: the bit cleared (a second free of it is
+ * caught from here on). */
+static inline ak_error mag_put(ak_slab_class *k, size_t *word, size_t bit, void *ptr, size_t size)
 {
-    s->bitmap[idx >> BM_SHIFT] &= ~((size_t)1 << (idx & (BM_BITS - 1)));
+    *word &= ~bit;
     ak_slab_mag_entry *e = &k->mag[k->mag_n++];
     e->p = ptr;
-    e->s = s;
+    e->word = word;
+    e->bit = bit;
     k->in_use--;
     k->requested -= size;
     return AK_OK;
@@ -632,20 +670,22 @@ static inline ak_error mag_put(ak_slab_class *k, slab_hdr *s, uint32_t idx, void
 
 /* As mag_put when the magazine is full: its older half goes back to the
  * slabs first. Apart, so that the free fast path calls nothing. */
-static AK_NOINLINE ak_error mag_put_full(ak_slab *a, unsigned c, slab_hdr *s, void *ptr,
-                                         size_t size)
+static AK_NOINLINE ak_error mag_put_full(ak_slab *a, unsigned c, size_t *word, size_t bit,
+                                         void *ptr, size_t size)
 {
     mag_drain(a, c, AK_SLAB_MAGAZINE / 2u);
-    return mag_put(&a->cls[c], s, slot_of(&classes[c], (uintptr_t)ptr), ptr, size);
+    return mag_put(&a->cls[c], word, bit, ptr, size);
 }
 
-static inline ak_error object_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t idx, void *ptr,
+static inline ak_error object_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t g, void *ptr,
                                   size_t size)
 {
     ak_slab_class *k = &a->cls[c];
+    size_t *word = &s->bitmap[g >> BM_SHIFT];
+    size_t bit = (size_t)1 << (g & (BM_BITS - 1));
     if (AK_UNLIKELY(k->mag_n == AK_SLAB_MAGAZINE))
-        return mag_put_full(a, c, s, ptr, size);
-    return mag_put(k, s, idx, ptr, size);
+        return mag_put_full(a, c, word, bit, ptr, size);
+    return mag_put(k, word, bit, ptr, size);
 }
 
 /* The descriptor slot of slab span h of class c, with the region of p
@@ -694,9 +734,10 @@ static AK_NOINLINE ak_error dealloc_small_miss(ak_slab *a, void *ptr, size_t siz
     return dealloc_class(a, ptr, size, size_class[(size + 15) >> 4]);
 }
 
-static AK_NOINLINE ak_error dealloc_small_full(ak_slab *a, void *ptr, size_t size, slab_hdr *s)
+static AK_NOINLINE ak_error dealloc_small_full(ak_slab *a, void *ptr, size_t size, size_t *word,
+                                               size_t bit)
 {
-    return mag_put_full(a, size_class[(size + 15) >> 4], s, ptr, size);
+    return mag_put_full(a, size_class[(size + 15) >> 4], word, bit, ptr, size);
 }
 
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
@@ -705,6 +746,7 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
         return dealloc_slow(a, ptr, size, align);
     unsigned c = size_class[(size + 15) >> 4];
     const class_info *ci = &classes[c];
+    ak_slab_class *k = &a->cls[c];
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t h = p & slab_mask(ci);
     /* The hint region's frame table: one subtract, shift and compare. A
@@ -714,21 +756,24 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
         return dealloc_small_miss(a, ptr, size);
     slab_hdr *s = desc_at(a->tbl, frame);
     uintptr_t off = p - h;
-    uint32_t idx = (uint32_t)(((uint64_t)(uint32_t)off * ci->recip) >> 32);
-    size_t *word = &s->bitmap[idx >> BM_SHIFT];
-    size_t bit = (size_t)1 << (idx & (BM_BITS - 1));
-    /* A slab of this class, an object start inside it (a slot, not the
-     * tail), allocated. */
-    if (AK_UNLIKELY(s->cls1 != c + 1u || (uintptr_t)idx * ci->size != off || idx >= ci->nobj ||
-                    !(*word & bit)))
+    /* A slab of this class, p on a granule, an allocated object's start
+     * there (a set bit: not a free slot, an interior granule or the tail). */
+    if (AK_UNLIKELY(s->cls1 != ci->cls1 || (off & ci->gmask) != 0))
         return dealloc_small_miss(a, ptr, size);
-    ak_slab_class *k = &a->cls[c];
+    uint32_t g = (uint32_t)(off >> ci->gshift);
+    size_t *word = &s->bitmap[g >> BM_SHIFT];
+    size_t bit = (size_t)1 << (g & (BM_BITS - 1));
+    size_t v = *word;
+    if (AK_UNLIKELY(!(v & bit)))
+        return dealloc_small_miss(a, ptr, size);
     unsigned n = k->mag_n;
     if (AK_UNLIKELY(n == AK_SLAB_MAGAZINE))
-        return dealloc_small_full(a, ptr, size, s);
-    *word &= ~bit;
-    k->mag[n].p = ptr;
-    k->mag[n].s = s;
+        return dealloc_small_full(a, ptr, size, word, bit);
+    *word = v & ~bit;
+    ak_slab_mag_entry *e = &k->mag[n];
+    e->p = ptr;
+    e->word = word;
+    e->bit = bit;
     k->mag_n = n + 1u;
     k->in_use--;
     k->requested -= size;
@@ -964,7 +1009,7 @@ static unsigned mag_count(const ak_slab_class *k, const slab_hdr *s)
 {
     unsigned n = 0;
     for (unsigned i = 0; i < k->mag_n && i < AK_SLAB_MAGAZINE; i++)
-        n += k->mag[i].s == s;
+        n += desc_of_word(k->mag[i].word) == s;
     return n;
 }
 
@@ -993,16 +1038,16 @@ static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned 
         return "slab: a full slab has free objects";
     if (s->list == LIST_EMPTY && s->inuse != 0)
         return "slab: the cached empty slab has objects in use";
-    /* Allocated bits: only on slots, one per object in use that is not
-     * in the magazine. */
+    /* Allocated bits: only at slot starts, one per object in use that is
+     * not in the magazine. */
     unsigned set = 0;
-    for (unsigned w = 0; w < MAX_BM_WORDS; w++)
+    for (unsigned w = 0; w < MAX_BM_WORDS; w++) {
+        if (s->bitmap[w] & ~slot_bits(ci, w))
+            return "slab: an allocated bit at a granule that starts no slot";
         set += ak_popcount64((uint64_t)s->bitmap[w]);
-    if (cached > s->inuse || set + cached != s->inuse + (MAX_BM_WORDS * BM_BITS - ci->nobj))
+    }
+    if (cached > s->inuse || set + cached != s->inuse)
         return "slab: allocated bits and magazine objects do not match in_use";
-    for (unsigned i = ci->nobj; i < MAX_BM_WORDS * BM_BITS; i++)
-        if (!bit_test(s, i))
-            return "slab: a bit past the last slot is clear";
     if (s->hint >= MAX_BM_WORDS)
         return "slab: search hint past the bitmap";
     return NULL;
@@ -1018,16 +1063,20 @@ static const char *check_magazine(const ak_slab *a, unsigned c)
     if (k->mag_n > AK_SLAB_MAGAZINE)
         return "magazine: count above AK_SLAB_MAGAZINE";
     for (unsigned i = 0; i < k->mag_n; i++) {
-        uintptr_t p = (uintptr_t)k->mag[i].p;
-        const slab_hdr *s = k->mag[i].s;
+        const ak_slab_mag_entry *e = &k->mag[i];
+        uintptr_t p = (uintptr_t)e->p;
         const slab_region *r = region_of(a, p);
-        if (!r || frame_desc(r, p & slab_mask(ci)) != s || s->cls1 != c + 1u)
+        const slab_hdr *s = r ? frame_desc(r, p & slab_mask(ci)) : NULL;
+        if (!s || s->cls1 != c + 1u || s->base != (p & slab_mask(ci)))
             return "magazine: an object outside the slabs of its class";
-        uint32_t idx = slot_of(ci, p);
-        if (s->base != (p & slab_mask(ci)) || (uintptr_t)idx * ci->size != p - s->base ||
-            idx >= ci->nobj)
+        uintptr_t off = p - s->base;
+        uint32_t g = (uint32_t)(off >> ci->gshift);
+        if ((off & (((uintptr_t)1 << ci->gshift) - 1u)) != 0 ||
+            !((slot_bits(ci, g >> BM_SHIFT) >> (g & (BM_BITS - 1))) & 1u))
             return "magazine: an object that is not a slot start";
-        if (bit_test(s, idx))
+        if (e->word != &s->bitmap[g >> BM_SHIFT] || e->bit != (size_t)1 << (g & (BM_BITS - 1)))
+            return "magazine: an entry's bit is not its object's";
+        if (bit_test(s, g))
             return "magazine: an object marked allocated";
         for (unsigned j = 0; j < i; j++)
             if (k->mag[j].p == k->mag[i].p)

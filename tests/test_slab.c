@@ -613,12 +613,22 @@ static void test_magazine(void)
     ak_slab_mag_entry saved = a.cls[c].mag[0];
     a.cls[c].mag[0].p = (char *)saved.p + 16;
     CHECK(ak_slab_check(&a) != NULL);
+    a.cls[c].mag[0] = saved;
+    a.cls[c].mag[0].bit = saved.bit << 1 ? saved.bit << 1 : 1;
+    CHECK(ak_slab_check(&a) != NULL);
     a.cls[c].mag[0] = a.cls[c].mag[1];
     CHECK(ak_slab_check(&a) != NULL);
     a.cls[c].mag[0] = saved;
+    CHECK_INVARIANTS(ak_slab_check(&a));
     if (a.cls[c].mag_n < AK_SLAB_MAGAZINE) {
-        /* one more entry: an object that is allocated */
-        a.cls[c].mag[a.cls[c].mag_n++] = (ak_slab_mag_entry){p[N - 1], saved.s};
+        /* A stale entry: an object freed, taken again (allocated), still
+         * listed. */
+        CHECK_OK(ak_slab_dealloc(&a, p[N - 1], s, 8));
+        ak_slab_mag_entry stale = a.cls[c].mag[a.cls[c].mag_n - 1];
+        void *q;
+        CHECK_OK(ak_slab_alloc(&a, s, 8, &q));
+        CHECK(q == p[N - 1]);
+        a.cls[c].mag[a.cls[c].mag_n++] = stale;
         CHECK(ak_slab_check(&a) != NULL);
         a.cls[c].mag_n--;
     }

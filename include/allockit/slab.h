@@ -96,10 +96,12 @@ struct ak_region;
 #error "AK_SLAB_MAGAZINE must be 2..255"
 #endif
 
-/** One object in a magazine: its address and its slab's descriptor. */
+/** One object in a magazine: its address, and where its allocated bit is
+ *  (a word of its slab descriptor's bitmap and the bit's mask). */
 typedef struct ak_slab_mag_entry {
     void *p;
-    struct ak_slab_hdr *s;
+    size_t *word;
+    size_t bit;
 } ak_slab_mag_entry;
 
 /** Per-class state (fields are private; read them through
