@@ -684,8 +684,9 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
  * the header of a used block that `size` and `align` can belong to, *wp
  * its header word, *wnp its successor's, and *rp its region. Reads only
  * inside the region found for the pointer. */
-static inline ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t size, size_t align,
-                                      uintptr_t *bp, uint64_t *wp, uint64_t *wnp, tlsf_region **rp)
+static AK_ALWAYS_INLINE ak_error block_validate(const ak_tlsf *a, const void *ptr, size_t size,
+                                                size_t align, uintptr_t *bp, uint64_t *wp,
+                                                uint64_t *wnp, tlsf_region **rp)
 {
     if (UNLIKELY(!small_align(align))) {
         if (!ak_is_pow2(align))
