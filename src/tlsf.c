@@ -4,7 +4,10 @@
  * alloc and free are O(1): one mapping by fls, at most three find-first-set,
  * a constant number of list operations and header writes; no loop depends
  * on the heap's size or state. Overhead: 8 bytes per used block; one record
- * and one sentinel per region; about 9.3 KiB per allocator object (64-bit).
+ * and one sentinel per region; about 9.3 KiB per allocator object (64-bit)
+ * plus the magazines. Small blocks freed go to a per-class ring of recent
+ * frees (marked cached in their headers), which the next allocations of
+ * the class take first; a full ring frees its oldest block for real.
  *
  * Block layout. A block is addressed by its header word h (a uint64_t);
  * its payload starts at h + 8 and is AK_TLSF_ALIGN-aligned; the next block's
@@ -20,8 +23,10 @@
  * do not depend on the pointer size):
  *   bit 0       this block is free
  *   bit 1       the previous physical block is free
+ *   bit 2       a used block held by a magazine (see tlsf.h): used to its
+ *               neighbours, free to its callers
  *   bits 3..43  block size (header included), a multiple of AK_TLSF_ALIGN
- *               (bit 2, and bit 3 on 64-bit targets, are always zero)
+ *               (bit 3 on 64-bit targets is always zero)
  *   bits 44..49 slack: block size - 8 - requested size, for used blocks,
  *               so used_bytes stays exact whatever size free is given
  *   bits 50..63 tag: hash of the header's address and a per-allocator salt;
@@ -96,6 +101,8 @@
 
 #define F_FREE      ((uint64_t)1)
 #define F_PREV_FREE ((uint64_t)2)
+#define F_CACHED    ((uint64_t)4) /* a used block held by a magazine */
+#define MAG         AK_TLSF_MAGAZINE
 #define SIZE_MASK   ((((uint64_t)1 << 44) - 1) & ~(uint64_t)(ALIGN - 1))
 #define SLACK_SHIFT 44
 #define SLACK_MAX   63u
@@ -481,6 +488,11 @@ static void allocator_clear(ak_tlsf *a)
     a->total_bytes = a->used_bytes = a->peak_used_bytes = a->free_bytes = 0;
     a->used_blocks = a->free_blocks = a->region_count = a->failed_allocs = 0;
     a->generation = 0;
+#if MAG
+    a->mag_cap = 0;
+    for (size_t j = 0; j < AK_TLSF_MAG_CLASSES; j++)
+        a->mag_head[j] = a->mag_n[j] = 0;
+#endif
 }
 
 ak_error ak_tlsf_init(ak_tlsf *a, uintptr_t start, size_t size)
@@ -498,6 +510,9 @@ ak_error ak_tlsf_init(ak_tlsf *a, uintptr_t start, size_t size)
     seed ^= seed >> 29;
     seed *= 0xbf58476d1ce4e5b9ull;
     a->salt = (uintptr_t)(seed ^ (seed >> 32));
+#if MAG
+    a->mag_cap = MAG;
+#endif
     region_install(a, start, end, rec, first, span);
     return AK_OK;
 }
@@ -533,6 +548,18 @@ static COLD ak_error alloc_no_memory(ak_tlsf *a)
     return AK_ERR_NO_MEMORY;
 }
 
+static NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void **out);
+
+/* No block serves the request: if the magazines hold blocks and the
+ * request could fit in an empty allocator, return them to the lists and
+ * search once more (they are empty then, so this recurses at most once). */
+static COLD ak_error alloc_failed(ak_tlsf *a, size_t size, size_t align, void **out)
+{
+    if (size <= a->total_bytes && ak_tlsf_flush(a) != 0)
+        return alloc_slow(a, size, align, out);
+    return alloc_no_memory(a);
+}
+
 /* alloc for alignments above ALIGN, for every invalid argument, and for a
  * plain alloc that the good fit cannot serve (this tries the exact-fit
  * candidates too): out of line, so the plain path keeps few registers
@@ -564,10 +591,10 @@ static NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void 
         size_t want;
         if (align <= ALIGN || ak_add_overflows(need, align - ALIGN, &want) ||
             ak_add_overflows(want, MIN_BLOCK, &want) || want > MAX_BLOCK)
-            return alloc_no_memory(a);
+            return alloc_failed(a, size, align, out);
         b = find_block(a, want, &fl, &sl);
         if (!b)
-            return alloc_no_memory(a);
+            return alloc_failed(a, size, align, out);
         bsize = hdr_size(hdr_get(b));
         gap = aligned_gap(b + HDR, align);
     }
@@ -641,6 +668,18 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
      * SMALL_BLOCK the classes are exact, so the search class is a shift. */
     unsigned fl, sl;
     if (LIKELY(need < SMALL_BLOCK)) {
+#if MAG
+        /* The newest block of the class's magazine: exactly need bytes. */
+        unsigned j = (unsigned)(need >> ALIGN_LOG2), n = a->mag_n[j];
+        if (LIKELY(n != 0)) {
+            n--;
+            uintptr_t b = a->mag[j][(a->mag_head[j] + n) & (MAG - 1u)];
+            a->mag_n[j] = (unsigned char)n;
+            uint64_t w = hdr_get(b);
+            *out = alloc_finish(a, b, need, w & (F_PREV_FREE | TAG_MASK), size);
+            return AK_OK;
+        }
+#endif
         fl = 0;
         sl = (unsigned)(need >> ALIGN_LOG2);
     } else {
@@ -698,7 +737,7 @@ static AK_ALWAYS_INLINE ak_error block_validate(const ak_tlsf *a, const void *pt
     if (UNLIKELY(!r || (p & (ALIGN - 1)) != 0))
         return AK_ERR_NOT_ALLOCATED;
     uint64_t w = hdr_get(b);
-    if (UNLIKELY((w & (TAG_MASK | F_FREE)) != tag_of(a, b)))
+    if (UNLIKELY((w & (TAG_MASK | F_FREE | F_CACHED)) != tag_of(a, b)))
         return AK_ERR_NOT_ALLOCATED; /* free, or not a block header */
     if (w & F_PREV_FREE)
         AK_PREFETCH((const void *)*link_prev_phys(b)); /* merged into below */
@@ -723,9 +762,10 @@ static AK_ALWAYS_INLINE ak_error block_validate(const ak_tlsf *a, const void *pt
 
 /* dealloc of a block with a free neighbour: merge, O(1). Inline: out of
  * line it saves 3 instructions per free when nothing merges but costs
- * about 20 per free that merges. */
+ * about 20 per free that merges. `account`: take the block off the used
+ * counters (false for a magazine's block, which left them when cached). */
 static inline ak_error dealloc_merge(ak_tlsf *a, const tlsf_region *r, uintptr_t b, uint64_t w,
-                                     uint64_t wn)
+                                     uint64_t wn, bool account)
 {
     size_t bs = hdr_size(w);
     uintptr_t n = b + bs;
@@ -743,8 +783,10 @@ static inline ak_error dealloc_merge(ak_tlsf *a, const tlsf_region *r, uintptr_t
             return AK_ERR_NOT_ALLOCATED;
     }
     a->hint = (void *)r;
-    a->used_bytes -= bs - HDR - hdr_slack(w);
-    a->used_blocks--;
+    if (account) {
+        a->used_bytes -= bs - HDR - hdr_slack(w);
+        a->used_blocks--;
+    }
     a->free_bytes += bs;
     unsigned fl, sl, mfl, msl;
     if (pb) {
@@ -787,6 +829,118 @@ static inline ak_error dealloc_merge(ak_tlsf *a, const tlsf_region *r, uintptr_t
     return AK_OK;
 }
 
+/* The used block b (header w, successor header wn) in r goes on the free
+ * lists, merged with free neighbours; `account` as for dealloc_merge. */
+static inline ak_error release_block(ak_tlsf *a, tlsf_region *r, uintptr_t b, uint64_t w,
+                                     uint64_t wn, bool account)
+{
+    if ((w & F_PREV_FREE) || (wn & F_FREE))
+        return dealloc_merge(a, r, b, w, wn, account);
+    size_t bs = hdr_size(w);
+    a->hint = r;
+    if (account) {
+        a->used_bytes -= bs - HDR - hdr_slack(w);
+        a->used_blocks--;
+    }
+    a->free_bytes += bs;
+    if (LIKELY(bs < SMALL_BLOCK)) {
+        list_insert_at(a, b, 0, (unsigned)(bs >> ALIGN_LOG2)); /* classes are exact here */
+    } else {
+        unsigned fl, sl;
+        mapping_insert(bs, &fl, &sl);
+        list_insert_at(a, b, fl, sl);
+    }
+    a->free_blocks++;
+    hdr_set(b, (uint64_t)bs | F_FREE | (w & TAG_MASK));
+    next_set_prev_free(b + bs, b);
+    return AK_OK;
+}
+
+#if MAG
+/* The oldest block of magazine j goes to the free lists. */
+static void mag_release_oldest(ak_tlsf *a, unsigned j)
+{
+    unsigned h = a->mag_head[j];
+    uintptr_t b = a->mag[j][h];
+    a->mag_head[j] = (unsigned char)((h + 1u) & (MAG - 1u));
+    a->mag_n[j]--;
+    uint64_t w = hdr_get(b) & ~F_CACHED;
+    hdr_set(b, w);
+    tlsf_region *r = region_of(a, b);
+    ak_error e = release_block(a, r, b, w, hdr_get(b + hdr_size(w)), false);
+    AK_ASSERT(e == AK_OK);
+    (void)e;
+}
+
+/* Put the used block b (header w, size bs < SMALL_BLOCK) of region r into
+ * its class's magazine, which has room: marked cached, off the used
+ * counters. */
+static inline ak_error mag_put(ak_tlsf *a, tlsf_region *r, uintptr_t b, uint64_t w, unsigned j)
+{
+    unsigned n = a->mag_n[j];
+    a->mag[j][(a->mag_head[j] + n) & (MAG - 1u)] = b;
+    a->mag_n[j] = (unsigned char)(n + 1u);
+    hdr_set(b, w | F_CACHED);
+    a->hint = r;
+    a->used_bytes -= hdr_size(w) - HDR - hdr_slack(w);
+    a->used_blocks--;
+    return AK_OK;
+}
+
+/* As mag_put into a full magazine: the oldest block goes to the lists
+ * first (one ordinary free: the call stays O(1)). */
+static NOINLINE ak_error mag_put_full(ak_tlsf *a, tlsf_region *r, uintptr_t b, unsigned j)
+{
+    mag_release_oldest(a, j);
+    /* The release may have merged with b's neighbours: b's own header is
+     * untouched (b is used), its flags are read again. */
+    return mag_put(a, r, b, hdr_get(b), j);
+}
+#endif
+
+#if MAG
+/* A free that the magazine does not take (a block too big for one, a full
+ * magazine, magazines off): out of line, so the magazine path of free
+ * saves no registers. */
+static NOINLINE ak_error dealloc_rest(ak_tlsf *a, tlsf_region *r, uintptr_t b, uint64_t w,
+                                      uint64_t wn)
+{
+    size_t bs = hdr_size(w);
+    if (bs < SMALL_BLOCK && a->mag_cap)
+        return mag_put_full(a, r, b, (unsigned)(bs >> ALIGN_LOG2));
+    return release_block(a, r, b, w, wn, true);
+}
+#endif
+
+size_t ak_tlsf_flush(ak_tlsf *a)
+{
+    size_t n = 0;
+#if MAG
+    for (unsigned j = 0; j < AK_TLSF_MAG_CLASSES; j++)
+        while (a->mag_n[j]) {
+            mag_release_oldest(a, j);
+            n++;
+        }
+#else
+    (void)a;
+#endif
+    return n;
+}
+
+unsigned ak_tlsf_set_magazine(ak_tlsf *a, unsigned cap)
+{
+#if MAG
+    unsigned old = a->mag_cap;
+    ak_tlsf_flush(a);
+    a->mag_cap = cap < MAG ? cap : MAG;
+    return old;
+#else
+    (void)a;
+    (void)cap;
+    return 0;
+#endif
+}
+
 ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
     /* The successor's header is needed next and usually sits where the
@@ -802,24 +956,15 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
     ak_error e = block_validate(a, ptr, size, align, &b, &w, &wn, &r);
     if (UNLIKELY(e != AK_OK))
         return e;
-    if ((w & F_PREV_FREE) || (wn & F_FREE))
-        return dealloc_merge(a, r, b, w, wn);
+#if MAG
     size_t bs = hdr_size(w);
-    a->hint = r;
-    a->used_bytes -= bs - HDR - hdr_slack(w);
-    a->free_bytes += bs;
-    if (LIKELY(bs < SMALL_BLOCK)) {
-        list_insert_at(a, b, 0, (unsigned)(bs >> ALIGN_LOG2)); /* classes are exact here */
-    } else {
-        unsigned fl, sl;
-        mapping_insert(bs, &fl, &sl);
-        list_insert_at(a, b, fl, sl);
-    }
-    a->used_blocks--;
-    a->free_blocks++;
-    hdr_set(b, (uint64_t)bs | F_FREE | (w & TAG_MASK));
-    next_set_prev_free(b + bs, b);
-    return AK_OK;
+    unsigned j = (unsigned)(bs >> ALIGN_LOG2);
+    if (LIKELY(bs < SMALL_BLOCK && a->mag_n[j] < a->mag_cap))
+        return mag_put(a, r, b, w, j);
+    return dealloc_rest(a, r, b, w, wn);
+#else
+    return release_block(a, r, b, w, wn, true);
+#endif
 }
 
 ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, size_t new_size)
@@ -922,6 +1067,13 @@ void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out)
     out->free_blocks = a->free_blocks;
     out->region_count = a->region_count;
     out->failed_allocs = a->failed_allocs;
+    out->cached_blocks = out->cached_bytes = 0;
+#if MAG
+    for (unsigned j = 0; j < AK_TLSF_MAG_CLASSES; j++) {
+        out->cached_blocks += a->mag_n[j];
+        out->cached_bytes += (size_t)a->mag_n[j] * ((size_t)j << ALIGN_LOG2);
+    }
+#endif
     out->largest_free = 0;
     if (a->fl_bitmap) {
         /* The largest block is in the highest non-empty list. */
@@ -941,7 +1093,8 @@ void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out)
 
 /* Walk one region's blocks, checking them; adds to the running sums. */
 static const char *check_region(const ak_tlsf *a, const tlsf_region *r, size_t *used_bytes,
-                                size_t *used_blocks, size_t *free_bytes, size_t *free_blocks)
+                                size_t *used_blocks, size_t *free_bytes, size_t *free_blocks,
+                                size_t *cached_blocks)
 {
     uintptr_t rec = (uintptr_t)r;
     if (rec < r->base.start || r->first < rec + sizeof(tlsf_region) ||
@@ -965,10 +1118,14 @@ static const char *check_region(const ak_tlsf *a, const tlsf_region *r, size_t *
         if (w & F_FREE) {
             if (prev_free)
                 return "two adjacent free blocks";
-            if (hdr_slack(w) != 0)
-                return "free block with slack bits";
+            if (hdr_slack(w) != 0 || (w & F_CACHED))
+                return "free block with slack or cached bits";
             *free_bytes += bs;
             ++*free_blocks;
+        } else if (w & F_CACHED) {
+            if (MAG == 0 || bs >= SMALL_BLOCK)
+                return "cached block without a magazine for its size";
+            ++*cached_blocks;
         } else {
             size_t slack = hdr_slack(w);
             if (slack > bs - HDR || !block_fits_request(bs, bs - HDR - slack))
@@ -1001,12 +1158,13 @@ static const tlsf_region *region_of_slow(const ak_tlsf *a, uintptr_t b)
 
 const char *ak_tlsf_check(const ak_tlsf *a)
 {
-    size_t used_bytes = 0, used_blocks = 0, free_bytes = 0, free_blocks = 0;
+    size_t used_bytes = 0, used_blocks = 0, free_bytes = 0, free_blocks = 0, cached = 0;
     size_t regions = 0, total = 0;
     for (const tlsf_region *r = region_list(a); r; r = (const tlsf_region *)r->base.next) {
         if (++regions > a->region_count)
             return "region list longer than the region count";
-        const char *why = check_region(a, r, &used_bytes, &used_blocks, &free_bytes, &free_blocks);
+        const char *why =
+            check_region(a, r, &used_bytes, &used_blocks, &free_bytes, &free_blocks, &cached);
         if (why)
             return why;
         total += r->span - HDR;
@@ -1064,6 +1222,34 @@ const char *ak_tlsf_check(const ak_tlsf *a)
         return "total_bytes wrong";
     if (a->peak_used_bytes < a->used_bytes)
         return "peak below current use";
+#if MAG
+    /* Magazines: each entry a block of its class marked cached, none
+     * twice; as many entries as blocks marked cached. */
+    size_t entries = 0;
+    for (unsigned j = 0; j < AK_TLSF_MAG_CLASSES; j++) {
+        unsigned n = a->mag_n[j];
+        if (a->mag_cap > MAG || n > a->mag_cap || a->mag_head[j] >= MAG)
+            return "magazine count or start out of range";
+        for (unsigned i = 0; i < n; i++) {
+            uintptr_t b = a->mag[j][(a->mag_head[j] + i) & (MAG - 1u)];
+            if (!region_of_slow(a, b) || ((b + HDR) & (ALIGN - 1)) != 0)
+                return "magazine block outside every region";
+            uint64_t w = hdr_get(b);
+            if ((w & (TAG_MASK | F_FREE | F_CACHED)) != (tag_of(a, b) | F_CACHED) ||
+                hdr_size(w) != (size_t)j << ALIGN_LOG2)
+                return "magazine block not a cached block of its class";
+            for (unsigned i2 = 0; i2 < i; i2++)
+                if (a->mag[j][(a->mag_head[j] + i2) & (MAG - 1u)] == b)
+                    return "magazine holds a block twice";
+        }
+        entries += n;
+    }
+    if (entries != cached)
+        return "blocks marked cached and magazine entries differ";
+#else
+    if (cached != 0)
+        return "block marked cached without magazines";
+#endif
     return (const char *)0;
 }
 
@@ -1076,7 +1262,7 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
             size_t bs = hdr_size(w);
             if (bs < MIN_BLOCK || bs > end - b)
                 break; /* corrupt: ak_tlsf_check says where */
-            fn((void *)(b + HDR), bs - HDR, (w & F_FREE) == 0, ctx);
+            fn((void *)(b + HDR), bs - HDR, (w & (F_FREE | F_CACHED)) == 0, ctx);
             b += bs;
         }
     }

@@ -42,6 +42,17 @@ static size_t block_of(size_t n)
     return b < AK_TLSF_MIN_BLOCK ? AK_TLSF_MIN_BLOCK : b;
 }
 
+/* The unit tests below check TLSF's own placement (splits, merges, which
+ * block a request gets), so they turn the magazines off; test_magazine
+ * and the model test keep them. */
+static ak_error tlsf_init_exact(ak_tlsf *a, uintptr_t start, size_t size)
+{
+    ak_error e = ak_tlsf_init(a, start, size);
+    if (e == AK_OK)
+        ak_tlsf_set_magazine(a, 0);
+    return e;
+}
+
 static void check_inv(const ak_tlsf *a)
 {
     CHECK_INVARIANTS(ak_tlsf_check(a));
@@ -123,14 +134,14 @@ static void test_init_and_reinit(void)
     ak_tlsf a;
     memset(&a, 0xa5, sizeof a); /* garbage: init must not read it beyond the salt counter */
     char *m1 = region(1 << 16), *m2 = region(1 << 16);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m1, 1 << 16));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)m1, 1 << 16));
     check_inv(&a);
     void *p, *q;
     CHECK_OK(ak_tlsf_alloc(&a, 1000, 16, &p));
     CHECK_OK(ak_tlsf_alloc(&a, 2000, 16, &q));
     CHECK(ak_tlsf_used_bytes(&a) == 3000);
     /* init on a used object drops everything and starts over. */
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m2, 1 << 16));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)m2, 1 << 16));
     check_inv(&a);
     CHECK(ak_tlsf_used_bytes(&a) == 0);
     struct ak_tlsf_stats st;
@@ -141,7 +152,7 @@ static void test_init_and_reinit(void)
     CHECK_ERR(ak_tlsf_dealloc(&a, p, 1000, 16), AK_ERR_NOT_ALLOCATED);
     /* Re-init on the same memory: stale headers from the previous life must
      * not pass as blocks (the salt changes per init). */
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m1, 1 << 16));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)m1, 1 << 16));
     CHECK_ERR(ak_tlsf_dealloc(&a, q, 2000, 16), AK_ERR_NOT_ALLOCATED);
     check_inv(&a);
     /* A failed init leaves the object as it was. */
@@ -168,7 +179,7 @@ static void test_region_edges(void)
         for (size_t extra = 0; extra < 48; extra++) {
             ak_tlsf a = {0};
             size_t size = min_ok + extra;
-            CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem + off, size));
+            CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem + off, size));
             size_t total = ak_tlsf_total_bytes(&a);
             CHECKF(total + AK_TLSF_REGION_OVERHEAD >= size && total < size,
                    "off %zu size %zu total %zu", off, size, total);
@@ -191,7 +202,7 @@ static void test_basic(void)
     ak_tlsf a = {0};
     size_t size = 1 << 20;
     char *mem = region(size);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, size));
     size_t total = ak_tlsf_total_bytes(&a);
     CHECK(total + AK_TLSF_REGION_OVERHEAD >= size);
     void *ptrs[100];
@@ -229,7 +240,7 @@ static void test_split_merge(void)
 {
     ak_tlsf a = {0};
     char *mem = region(1 << 16);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, 1 << 16));
     void *x, *y, *z;
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &x));
     CHECK_OK(ak_tlsf_alloc(&a, 200, 8, &y));
@@ -273,7 +284,7 @@ static void test_alignment(void)
     ak_tlsf a = {0};
     size_t size = 8 << 20;
     char *mem = region(size);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, size));
     void *p[64];
     size_t aligns[64];
     int n = 0;
@@ -334,7 +345,7 @@ static void test_aligned_tiling(void)
     ak_tlsf a = {0};
     const size_t S = 4096, size = 1 << 20;
     char *mem = region(size);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, size));
     enum { N = 200 };
     void *p[N];
     for (int i = 0; i < N; i++) {
@@ -367,7 +378,7 @@ static void test_multi_region(void)
     char *m[3];
     for (int i = 0; i < 3; i++)
         m[i] = region(sizes[i]);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m[0], sizes[0]));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)m[0], sizes[0]));
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[1] + 3, sizes[1] - 3)); /* unaligned */
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[2], sizes[2]));
     check_inv(&a);
@@ -433,7 +444,7 @@ static void test_bad_frees(void)
     ak_tlsf a = {0};
     size_t size = 1 << 20;
     char *mem = region(size);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, size));
     void *p, *q, *big;
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
     CHECK_OK(ak_tlsf_alloc(&a, 200, 64, &q));
@@ -515,7 +526,7 @@ static void test_zero_size(void)
 {
     ak_tlsf a = {0};
     char *mem = region(1 << 16);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, 1 << 16));
     void *p[200];
     for (int i = 0; i < 200; i++) {
         CHECK_OK(ak_tlsf_alloc(&a, 0, (size_t)1 << (i % 8), &p[i]));
@@ -540,7 +551,7 @@ static void test_huge_requests(void)
 {
     ak_tlsf a = {0};
     char *mem = region(1 << 20);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 20));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, 1 << 20));
     void *keep;
     CHECK_OK(ak_tlsf_alloc(&a, 5000, 32, &keep));
     struct ak_tlsf_stats before, after;
@@ -600,7 +611,7 @@ static void test_resize(void)
 {
     ak_tlsf a = {0};
     char *mem = region(1 << 20);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 20));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, 1 << 20));
     /* The granule as alignment: 16 on 64-bit targets; with 16 on 32-bit
      * ones (granule 8) the aligned path may put a gap block before x. */
     const size_t al = AK_TLSF_ALIGN;
@@ -665,7 +676,7 @@ static void test_largest_fits_again(void)
     ak_tlsf a = {0};
     size_t size = 4 << 20;
     char *mem = region(size);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, size));
     struct ak_tlsf_stats st;
     ak_tlsf_stats(&a, &st);
     size_t largest = st.largest_free;
@@ -891,7 +902,7 @@ static void test_huge_pool(void)
         return;
     }
     ak_tlsf a = {0};
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m, size));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)m, size));
     size_t total = ak_tlsf_total_bytes(&a);
     CHECK(total + AK_TLSF_REGION_OVERHEAD >= size && total < size);
     char *big, *mid, *small;
@@ -926,12 +937,128 @@ static void test_huge_pool(void)
 }
 #endif
 
+/* ---- the magazines of freed small blocks ---- */
+
+static void test_magazine(void)
+{
+#if AK_TLSF_MAGAZINE > 0
+    const size_t size = 1 << 16;
+    void *m = region(size);
+    ak_tlsf a;
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m, size));
+    const size_t largest = ak_tlsf_total_bytes(&a) - AK_TLSF_BLOCK_OVERHEAD;
+    enum { N = 3 * AK_TLSF_MAGAZINE };
+    void *p[N];
+    for (unsigned i = 0; i < N; i++) {
+        CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p[i]));
+        ak_pattern_fill(p[i], 100, i);
+    }
+    struct ak_tlsf_stats st, st0;
+    /* Frees of the class go into its magazine: off the used counters, the
+     * walker shows them free, and a second free, a resize or a usable-size
+     * query finds no allocated block there. */
+    for (unsigned i = 0; i < AK_TLSF_MAGAZINE; i++) {
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], 100, 8));
+        ak_tlsf_stats(&a, &st);
+        CHECK(st.cached_blocks == i + 1 && st.cached_bytes == (i + 1) * block_of(100));
+        CHECK(st.used_blocks == N - i - 1 && st.used_bytes == 100 * (N - i - 1));
+        check_inv(&a);
+    }
+    walk_log w = walk(&a);
+    CHECK(w.used == N - AK_TLSF_MAGAZINE);
+    for (unsigned i = 0; i < AK_TLSF_MAGAZINE; i++) {
+        ak_tlsf_stats(&a, &st0);
+        CHECK_ERR(ak_tlsf_dealloc(&a, p[i], 100, 8), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_tlsf_resize(&a, p[i], 100, 8, 90), AK_ERR_NOT_ALLOCATED);
+        CHECK(ak_tlsf_usable_size(&a, p[i], 100, 8) == 0);
+        ak_tlsf_stats(&a, &st);
+        CHECK(stats_equal(&st, &st0) && st.cached_blocks == st0.cached_blocks);
+    }
+    for (unsigned i = AK_TLSF_MAGAZINE; i < N; i++)
+        CHECK(ak_pattern_ok(p[i], 100, i));
+    /* Allocations of the same block size take them back, newest first. */
+    for (unsigned i = AK_TLSF_MAGAZINE; i-- > 0;) {
+        void *q;
+        size_t s = 89 + i % 16; /* every size of the class */
+        size_t used = ak_tlsf_used_bytes(&a);
+        CHECK_OK(ak_tlsf_alloc(&a, s, 8, &q));
+        CHECK(q == p[i]);
+        CHECK(ak_tlsf_used_bytes(&a) == used + s);
+        CHECK_OK(ak_tlsf_dealloc(&a, q, s, 8));
+        CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p[i]));
+        CHECK(p[i] == q);
+    }
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.cached_blocks == 0 && st.used_blocks == N);
+    check_inv(&a);
+    /* A free into a full magazine returns its oldest block to the lists. */
+    for (unsigned i = 0; i <= AK_TLSF_MAGAZINE; i++)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], 100, 8));
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.cached_blocks == AK_TLSF_MAGAZINE && st.free_blocks >= 2);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p[0], 100, 8), AK_ERR_NOT_ALLOCATED);
+    check_inv(&a);
+    /* The checker sees a damaged magazine. */
+    const unsigned j = (unsigned)(block_of(100) / AK_TLSF_ALIGN);
+    ak_tlsf saved = a;
+    unsigned h = a.mag_head[j];
+    a.mag[j][h] += AK_TLSF_ALIGN;
+    CHECK(ak_tlsf_check(&a) != NULL);
+    a = saved;
+    a.mag[j][h] = a.mag[j][(h + 1) & (AK_TLSF_MAGAZINE - 1)];
+    CHECK(ak_tlsf_check(&a) != NULL);
+    a = saved;
+    a.mag_n[j]--; /* a block marked cached that no magazine holds */
+    CHECK(ak_tlsf_check(&a) != NULL);
+    a = saved;
+    check_inv(&a);
+    /* Memory pressure: with everything else freed, the largest block fits
+     * again: the magazines are flushed when nothing else fits. */
+    for (unsigned i = AK_TLSF_MAGAZINE + 1; i < N; i++)
+        CHECK_OK(ak_tlsf_dealloc(&a, p[i], 100, 8));
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_blocks == 0 && st.cached_blocks == AK_TLSF_MAGAZINE);
+    void *big;
+    CHECK_OK(ak_tlsf_alloc(&a, largest, 1, &big));
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.cached_blocks == 0 && st.used_blocks == 1);
+    CHECK_OK(ak_tlsf_dealloc(&a, big, largest, 1));
+    /* A request that could never fit keeps the magazines. */
+    void *q;
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &q));
+    CHECK_OK(ak_tlsf_dealloc(&a, q, 100, 8));
+    CHECK_ERR(ak_tlsf_alloc(&a, 2 * size, 1, &q), AK_ERR_NO_MEMORY);
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.cached_blocks == 1);
+    /* Turned off: flushed, and frees go straight to the lists. */
+    CHECK(ak_tlsf_set_magazine(&a, 0) == AK_TLSF_MAGAZINE);
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.cached_blocks == 0 && st.free_blocks == 1);
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &q));
+    CHECK_OK(ak_tlsf_dealloc(&a, q, 100, 8));
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.cached_blocks == 0 && st.free_blocks == 1);
+    CHECK(ak_tlsf_set_magazine(&a, 1000) == 0); /* capped at AK_TLSF_MAGAZINE */
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &q));
+    CHECK_OK(ak_tlsf_dealloc(&a, q, 100, 8));
+    CHECK(ak_tlsf_flush(&a) == 1);
+    check_inv(&a);
+    free(m);
+#else
+    ak_tlsf a;
+    void *m = region(1 << 16);
+    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m, 1 << 16));
+    CHECK(ak_tlsf_set_magazine(&a, 8) == 0 && ak_tlsf_flush(&a) == 0);
+    free(m);
+#endif
+}
+
 /* The checker must notice corruption (tests that it can fail). */
 static void test_checker_detects(void)
 {
     ak_tlsf a = {0};
     char *mem = region(1 << 16);
-    CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
+    CHECK_OK(tlsf_init_exact(&a, (uintptr_t)mem, 1 << 16));
     void *p, *q;
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &q));
@@ -1152,15 +1279,20 @@ static void test_model(void)
         nlive--;
     }
     check_inv(&a);
-    /* Everything free: one free block per region, the largest allocation
-     * of the start fits again. */
+    /* Everything free: the largest allocation of the start fits again
+     * (the magazines give their blocks back when it finds nothing), and
+     * then each region is one free block. */
+    ak_tlsf_stats(&a, &st);
+    CHECK(st.used_bytes == 0 && st.used_blocks == 0);
+    void *p;
+    CHECK_OK(ak_tlsf_alloc(&a, largest_at_start, 1, &p));
+    CHECK_OK(ak_tlsf_dealloc(&a, p, largest_at_start, 1));
+    ak_tlsf_flush(&a);
+    check_inv(&a);
     walk_log w = walk(&a);
     CHECK(w.blocks == NREG && w.free == NREG && w.payload_sum == ak_tlsf_total_bytes(&a));
     ak_tlsf_stats(&a, &st);
     CHECK(st.largest_free == largest_at_start && st.used_bytes == 0 && st.free_blocks == NREG);
-    void *p;
-    CHECK_OK(ak_tlsf_alloc(&a, largest_at_start, 1, &p));
-    CHECK_OK(ak_tlsf_dealloc(&a, p, largest_at_start, 1));
     printf("[%llu ops: %llu allocs, %llu frees, %llu resizes, %llu bad frees, %llu out of "
            "memory, peak %zu KiB] ",
            (unsigned long long)ops, (unsigned long long)allocs, (unsigned long long)frees,
@@ -1192,6 +1324,7 @@ int main(int argc, char **argv)
         return ak_test_finish();
     }
     RUN(test_zero_object);
+    RUN(test_magazine);
     RUN(test_init_and_reinit);
     RUN(test_region_edges);
     RUN(test_basic);
