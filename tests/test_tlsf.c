@@ -979,7 +979,7 @@ static void test_magazine(void)
     /* Allocations of the same block size take them back, newest first. */
     for (unsigned i = AK_TLSF_MAGAZINE; i-- > 0;) {
         void *q;
-        size_t s = 89 + i % 16; /* every size of the class */
+        size_t s = block_of(100) - 8 - i % AK_TLSF_ALIGN; /* every size of the class */
         size_t used = ak_tlsf_used_bytes(&a);
         CHECK_OK(ak_tlsf_alloc(&a, s, 8, &q));
         CHECK(q == p[i]);
