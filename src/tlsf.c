@@ -65,21 +65,6 @@
 #endif
 #endif
 
-/* Branch hints and out-of-line marks for the rare paths, so the common
- * alloc and free compile to short straight-line code with few saved
- * registers. */
-#if defined(__GNUC__) || defined(__clang__)
-#define LIKELY(x)   __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
-#define COLD        __attribute__((noinline, cold))
-#define NOINLINE    __attribute__((noinline))
-#else
-#define NOINLINE
-#define LIKELY(x)   (x)
-#define UNLIKELY(x) (x)
-#define COLD
-#endif
-
 #define ALIGN       AK_TLSF_ALIGN
 #define ALIGN_LOG2  AK_TLSF_ALIGN_LOG2
 #define SL_LOG2     AK_TLSF_SL_LOG2
@@ -353,7 +338,8 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b, size_t size)
  * it is free. The last makes "the largest request that fitted at the start
  * fits again once everything is freed" hold however many regions share a
  * class: that block is then the whole region. */
-static COLD uintptr_t find_block_exact(const ak_tlsf *a, size_t need, unsigned *flp, unsigned *slp)
+static AK_COLD uintptr_t find_block_exact(const ak_tlsf *a, size_t need, unsigned *flp,
+                                          unsigned *slp)
 {
     unsigned fl, sl;
     mapping_insert(need, &fl, &sl);
@@ -378,11 +364,11 @@ static inline uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *flp,
 {
     unsigned fl, sl;
     mapping_search(need, &fl, &sl);
-    if (LIKELY(fl < FL_COUNT)) {
+    if (AK_LIKELY(fl < FL_COUNT)) {
         uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
         if (!slmap) {
             uintptr_t flmap = a->fl_bitmap & (~(uintptr_t)0 << (fl + 1));
-            if (UNLIKELY(!flmap))
+            if (AK_UNLIKELY(!flmap))
                 return find_block_exact(a, need, flp, slp);
             fl = ak_ffs_size(flmap);
             slmap = a->sl_bitmap[fl];
@@ -404,7 +390,7 @@ static inline tlsf_region *region_list(const ak_tlsf *a)
 
 /* The region whose blocks (first header to sentinel, exclusive) contain
  * address b, or NULL. */
-static NOINLINE tlsf_region *region_of_list(const ak_tlsf *a, uintptr_t b)
+static AK_NOINLINE tlsf_region *region_of_list(const ak_tlsf *a, uintptr_t b)
 {
     for (tlsf_region *r = region_list(a); r; r = (tlsf_region *)r->base.next)
         if (b - r->first < r->span)
@@ -417,7 +403,7 @@ static NOINLINE tlsf_region *region_of_list(const ak_tlsf *a, uintptr_t b)
 static inline tlsf_region *region_of(const ak_tlsf *a, uintptr_t b)
 {
     tlsf_region *r = (tlsf_region *)a->hint;
-    if (LIKELY(r != (tlsf_region *)0) && LIKELY(b - r->first < r->span))
+    if (AK_LIKELY(r != (tlsf_region *)0) && AK_LIKELY(b - r->first < r->span))
         return r;
     return region_of_list(a, b);
 }
@@ -542,18 +528,18 @@ static inline void *alloc_finish(ak_tlsf *a, uintptr_t b, size_t bsize, uint64_t
     return (void *)(b + HDR);
 }
 
-static COLD ak_error alloc_no_memory(ak_tlsf *a)
+static AK_COLD ak_error alloc_no_memory(ak_tlsf *a)
 {
     a->failed_allocs++;
     return AK_ERR_NO_MEMORY;
 }
 
-static NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void **out);
+static AK_NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void **out);
 
 /* No block serves the request: if the magazines hold blocks and the
  * request could fit in an empty allocator, return them to the lists and
  * search once more (they are empty then, so this recurses at most once). */
-static COLD ak_error alloc_failed(ak_tlsf *a, size_t size, size_t align, void **out)
+static AK_COLD ak_error alloc_failed(ak_tlsf *a, size_t size, size_t align, void **out)
 {
     if (size <= a->total_bytes && ak_tlsf_flush(a) != 0)
         return alloc_slow(a, size, align, out);
@@ -565,7 +551,7 @@ static COLD ak_error alloc_failed(ak_tlsf *a, size_t size, size_t align, void **
  * candidates too): out of line, so the plain path keeps few registers
  * live. With align <= ALIGN the gap is always 0 (payloads are
  * ALIGN-aligned). */
-static NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void **out)
+static AK_NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void **out)
 {
     if (!ak_is_pow2(align) || size > AK_TLSF_MAX_ALLOC || align > AK_TLSF_MAX_ALIGN)
         return AK_ERR_INVALID_PARAM;
@@ -631,8 +617,8 @@ static NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, void 
  * line and entered by a tail call with everything else recomputed from
  * its six arguments: the exact-class pop, the usual case under churn, then
  * needs no saved registers. */
-static NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t *head, uintptr_t b, size_t need,
-                                     size_t size, void **out)
+static AK_NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t *head, uintptr_t b, size_t need,
+                                        size_t size, void **out)
 {
     uint64_t w = hdr_get(b);
     uintptr_t next = *link_next_free(b);
@@ -660,18 +646,18 @@ static NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t *head, uintptr_t b, s
 
 ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 {
-    if (UNLIKELY(!small_align(align) || size > AK_TLSF_MAX_ALLOC))
+    if (AK_UNLIKELY(!small_align(align) || size > AK_TLSF_MAX_ALLOC))
         return alloc_slow(a, size, align, out);
     size_t need = block_need(size);
     /* The good fit by the bitmaps; when it finds nothing, the slow path
      * tries the exact-fit candidates (and counts the failure). Below
      * SMALL_BLOCK the classes are exact, so the search class is a shift. */
     unsigned fl, sl;
-    if (LIKELY(need < SMALL_BLOCK)) {
+    if (AK_LIKELY(need < SMALL_BLOCK)) {
 #if MAG
         /* The newest block of the class's magazine: exactly need bytes. */
         unsigned j = (unsigned)(need >> ALIGN_LOG2), n = a->mag_n[j];
-        if (LIKELY(n != 0)) {
+        if (AK_LIKELY(n != 0)) {
             n--;
             uintptr_t b = a->mag[j][(a->mag_head[j] + n) & (MAG - 1u)];
             a->mag_n[j] = (unsigned char)n;
@@ -684,13 +670,13 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
         sl = (unsigned)(need >> ALIGN_LOG2);
     } else {
         mapping_search(need, &fl, &sl);
-        if (UNLIKELY(fl >= FL_COUNT))
+        if (AK_UNLIKELY(fl >= FL_COUNT))
             return alloc_slow(a, size, align, out);
     }
     uint32_t slmap = a->sl_bitmap[fl] & (~(uint32_t)0 << sl);
     if (!slmap) {
         uintptr_t flmap = a->fl_bitmap & (~(uintptr_t)0 << (fl + 1));
-        if (UNLIKELY(!flmap))
+        if (AK_UNLIKELY(!flmap))
             return alloc_slow(a, size, align, out);
         fl = ak_ffs_size(flmap);
         slmap = a->sl_bitmap[fl];
@@ -727,31 +713,31 @@ static AK_ALWAYS_INLINE ak_error block_validate(const ak_tlsf *a, const void *pt
                                                 size_t align, uintptr_t *bp, uint64_t *wp,
                                                 uint64_t *wnp, tlsf_region **rp)
 {
-    if (UNLIKELY(!small_align(align))) {
+    if (AK_UNLIKELY(!small_align(align))) {
         if (!ak_is_pow2(align))
             return AK_ERR_INVALID_PARAM;
     }
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t b = p - HDR;
     tlsf_region *r = region_of(a, b);
-    if (UNLIKELY(!r || (p & (ALIGN - 1)) != 0))
+    if (AK_UNLIKELY(!r || (p & (ALIGN - 1)) != 0))
         return AK_ERR_NOT_ALLOCATED;
     uint64_t w = hdr_get(b);
-    if (UNLIKELY((w & (TAG_MASK | F_FREE | F_CACHED)) != tag_of(a, b)))
+    if (AK_UNLIKELY((w & (TAG_MASK | F_FREE | F_CACHED)) != tag_of(a, b)))
         return AK_ERR_NOT_ALLOCATED; /* free, or not a block header */
     if (w & F_PREV_FREE)
         AK_PREFETCH((const void *)*link_prev_phys(b)); /* merged into below */
     size_t bs = hdr_size(w);
-    if (UNLIKELY(bs < MIN_BLOCK || bs > r->span - (b - r->first)))
+    if (AK_UNLIKELY(bs < MIN_BLOCK || bs > r->span - (b - r->first)))
         return AK_ERR_NOT_ALLOCATED;
     uintptr_t n = b + bs;
     uint64_t wn = hdr_get(n);
-    if (UNLIKELY((wn & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n)))
+    if (AK_UNLIKELY((wn & (TAG_MASK | F_PREV_FREE)) != tag_of(a, n)))
         return AK_ERR_NOT_ALLOCATED;
     /* The exact requested size (the usual case) or any size alloc could
      * have made this block for. */
-    if ((UNLIKELY(size != bs - HDR - hdr_slack(w)) && !block_fits_request(bs, size)) ||
-        UNLIKELY((p & (align - 1)) != 0))
+    if ((AK_UNLIKELY(size != bs - HDR - hdr_slack(w)) && !block_fits_request(bs, size)) ||
+        AK_UNLIKELY((p & (align - 1)) != 0))
         return AK_ERR_INVALID_PARAM;
     *bp = b;
     *wp = w;
@@ -843,7 +829,7 @@ static inline ak_error release_block(ak_tlsf *a, tlsf_region *r, uintptr_t b, ui
         a->used_blocks--;
     }
     a->free_bytes += bs;
-    if (LIKELY(bs < SMALL_BLOCK)) {
+    if (AK_LIKELY(bs < SMALL_BLOCK)) {
         list_insert_at(a, b, 0, (unsigned)(bs >> ALIGN_LOG2)); /* classes are exact here */
     } else {
         unsigned fl, sl;
@@ -889,7 +875,7 @@ static inline ak_error mag_put(ak_tlsf *a, tlsf_region *r, uintptr_t b, uint64_t
 
 /* As mag_put into a full magazine: the oldest block goes to the lists
  * first (one ordinary free: the call stays O(1)). */
-static NOINLINE ak_error mag_put_full(ak_tlsf *a, tlsf_region *r, uintptr_t b, unsigned j)
+static AK_NOINLINE ak_error mag_put_full(ak_tlsf *a, tlsf_region *r, uintptr_t b, unsigned j)
 {
     mag_release_oldest(a, j);
     /* The release may have merged with b's neighbours: b's own header is
@@ -902,8 +888,8 @@ static NOINLINE ak_error mag_put_full(ak_tlsf *a, tlsf_region *r, uintptr_t b, u
 /* A free that the magazine does not take (a block too big for one, a full
  * magazine, magazines off): out of line, so the magazine path of free
  * saves no registers. */
-static NOINLINE ak_error dealloc_rest(ak_tlsf *a, tlsf_region *r, uintptr_t b, uint64_t w,
-                                      uint64_t wn)
+static AK_NOINLINE ak_error dealloc_rest(ak_tlsf *a, tlsf_region *r, uintptr_t b, uint64_t w,
+                                         uint64_t wn)
 {
     size_t bs = hdr_size(w);
     if (bs < SMALL_BLOCK && a->mag_cap)
@@ -954,12 +940,12 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
     uint64_t w, wn;
     tlsf_region *r;
     ak_error e = block_validate(a, ptr, size, align, &b, &w, &wn, &r);
-    if (UNLIKELY(e != AK_OK))
+    if (AK_UNLIKELY(e != AK_OK))
         return e;
 #if MAG
     size_t bs = hdr_size(w);
     unsigned j = (unsigned)(bs >> ALIGN_LOG2);
-    if (LIKELY(bs < SMALL_BLOCK && a->mag_n[j] < a->mag_cap))
+    if (AK_LIKELY(bs < SMALL_BLOCK && a->mag_n[j] < a->mag_cap))
         return mag_put(a, r, b, w, j);
     return dealloc_rest(a, r, b, w, wn);
 #else
