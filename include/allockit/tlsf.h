@@ -40,7 +40,7 @@
  * The allocator object is about 9.3 KiB on 64-bit targets (list heads for
  * 36 x 32 lists) and 3.3 KiB on 32-bit targets, plus the magazines (see
  * AK_TLSF_MAGAZINE below): 32 classes x AK_TLSF_MAGAZINE block addresses,
- * 4.1 KiB on 64-bit with the default of 16 (13.4 KiB in all).
+ * 4.1 KiB on 64-bit with the default of 16 (13.3 KiB in all).
  *
  * Overheads
  * ---------
