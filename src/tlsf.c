@@ -475,7 +475,7 @@ static void allocator_clear(ak_tlsf *a)
     a->used_blocks = a->free_blocks = a->region_count = a->failed_allocs = 0;
     a->generation = 0;
 #if MAG
-    a->mag_cap = 0;
+    a->mag_off = 0;
     for (size_t j = 0; j < AK_TLSF_MAG_CLASSES; j++)
         a->mag_head[j] = a->mag_n[j] = 0;
 #endif
@@ -496,9 +496,6 @@ ak_error ak_tlsf_init(ak_tlsf *a, uintptr_t start, size_t size)
     seed ^= seed >> 29;
     seed *= 0xbf58476d1ce4e5b9ull;
     a->salt = (uintptr_t)(seed ^ (seed >> 32));
-#if MAG
-    a->mag_cap = MAG;
-#endif
     region_install(a, start, end, rec, first, span);
     return AK_OK;
 }
@@ -892,7 +889,7 @@ static AK_NOINLINE ak_error dealloc_rest(ak_tlsf *a, tlsf_region *r, uintptr_t b
                                          uint64_t wn)
 {
     size_t bs = hdr_size(w);
-    if (bs < SMALL_BLOCK && a->mag_cap)
+    if (bs < SMALL_BLOCK && a->mag_off < MAG)
         return mag_put_full(a, r, b, (unsigned)(bs >> ALIGN_LOG2));
     return release_block(a, r, b, w, wn, true);
 }
@@ -916,9 +913,9 @@ size_t ak_tlsf_flush(ak_tlsf *a)
 unsigned ak_tlsf_set_magazine(ak_tlsf *a, unsigned cap)
 {
 #if MAG
-    unsigned old = a->mag_cap;
+    unsigned old = MAG - a->mag_off;
     ak_tlsf_flush(a);
-    a->mag_cap = cap < MAG ? cap : MAG;
+    a->mag_off = cap < MAG ? MAG - cap : 0;
     return old;
 #else
     (void)a;
@@ -945,7 +942,7 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
 #if MAG
     size_t bs = hdr_size(w);
     unsigned j = (unsigned)(bs >> ALIGN_LOG2);
-    if (AK_LIKELY(bs < SMALL_BLOCK && a->mag_n[j] < a->mag_cap))
+    if (AK_LIKELY(bs < SMALL_BLOCK && a->mag_n[j] + a->mag_off < MAG))
         return mag_put(a, r, b, w, j);
     return dealloc_rest(a, r, b, w, wn);
 #else
@@ -1214,7 +1211,7 @@ const char *ak_tlsf_check(const ak_tlsf *a)
     size_t entries = 0;
     for (unsigned j = 0; j < AK_TLSF_MAG_CLASSES; j++) {
         unsigned n = a->mag_n[j];
-        if (a->mag_cap > MAG || n > a->mag_cap || a->mag_head[j] >= MAG)
+        if (a->mag_off > MAG || n + a->mag_off > MAG || a->mag_head[j] >= MAG)
             return "magazine count or start out of range";
         for (unsigned i = 0; i < n; i++) {
             uintptr_t b = a->mag[j][(a->mag_head[j] + i) & (MAG - 1u)];

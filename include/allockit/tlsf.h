@@ -200,7 +200,8 @@ typedef struct ak_tlsf {
     uintptr_t generation;                                /* init count, feeds the salt */
     uintptr_t heads[AK_TLSF_FL_COUNT][AK_TLSF_SL_COUNT]; /* free-list heads */
 #if AK_TLSF_MAGAZINE > 0
-    unsigned mag_cap;                                     /* blocks a magazine may hold (0: off) */
+    unsigned mag_off; /* AK_TLSF_MAGAZINE less the blocks a magazine may hold: 0 (the
+                         full size) in a zero-initialised object and after init */
     unsigned char mag_head[AK_TLSF_MAG_CLASSES];          /* ring start (the oldest) per class */
     unsigned char mag_n[AK_TLSF_MAG_CLASSES];             /* blocks in each magazine */
     uintptr_t mag[AK_TLSF_MAG_CLASSES][AK_TLSF_MAGAZINE]; /* block headers */
@@ -317,9 +318,9 @@ size_t ak_tlsf_flush(ak_tlsf *a);
 
 /** Set how many blocks each magazine of @p a may hold: 0 turns them off
  *  (every free goes straight to the lists, as classic TLSF; for callers
- *  that want its exact placement), up to AK_TLSF_MAGAZINE (the default
- *  after init). Flushes the magazines first. Returns the previous value
- *  (always 0 when built with AK_TLSF_MAGAZINE=0). O(flush). */
+ *  that want its exact placement), up to AK_TLSF_MAGAZINE (the default,
+ *  in a zero-initialised object and after init). Flushes the magazines first. Returns the previous
+ * value (always 0 when built with AK_TLSF_MAGAZINE=0). O(flush). */
 unsigned ak_tlsf_set_magazine(ak_tlsf *a, unsigned cap);
 
 /** The byte-allocator handle for @p a (name "tlsf", every optional op). */
