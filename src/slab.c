@@ -755,6 +755,9 @@ ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
     if (AK_UNLIKELY(frame >= a->nframes))
         return dealloc_small_miss(a, ptr, size);
     slab_hdr *s = desc_at(a->tbl, frame);
+    /* object_find and object_put, written out: calling them costs 7 more
+     * instructions per free (gcc 12 -O3, small_churn), as the class index
+     * then stays live for mag_put_full. */
     uintptr_t off = p - h;
     /* A slab of this class, p on a granule, an allocated object's start
      * there (a set bit: not a free slot, an interior granule or the tail). */
