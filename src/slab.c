@@ -74,6 +74,7 @@ enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
 #define FRAME_BYTES ((uintptr_t)1 << FRAME_SHIFT)
 #define DESC_BYTES  64u
 #define DESC_SHIFT  6u
+#define FAST_MAX    256u /* the largest object size ak_slab_dealloc's fast path serves */
 
 /* Granules: every slab is cut into 256 granules of slab_size / 256 bytes
  * (16 B in a 4 KiB slab up to 256 B in a 64 KiB one), and every class size
@@ -240,8 +241,9 @@ static const uint64_t every_qth[17] = {
 };
 
 /* The granules of bitmap word w that start a slot of class ci: multiples
- * of q up to the last slot's. */
-static size_t slot_bits(const class_info *ci, unsigned w)
+ * of q up to the last slot's. Computed (with two divisions); the checker
+ * holds slot_mask to it. */
+static size_t slot_bits_ref(const class_info *ci, unsigned w)
 {
     const unsigned q = ci->q;
     const size_t first = (size_t)w * BM_BITS;
@@ -252,6 +254,78 @@ static size_t slot_bits(const class_info *ci, unsigned w)
     if (last - first < BM_BITS - 1u)
         m &= ((size_t)2 << (last - first)) - 1u;
     return m;
+}
+
+/* slot_bits_ref of every class as a table (the allocation path reads it
+ * instead of dividing): bit g of row c is set iff granule g starts one of
+ * class c's slots. 256 bits per class as four 64-bit words. */
+static const uint64_t slot_mask[AK_SLAB_CLASS_COUNT][4] = {
+    {0xffffffffffffffffull, 0xffffffffffffffffull, 0xffffffffffffffffull,
+     0x7fffffffffffffffull}, /* 16 */
+    {0x5555555555555555ull, 0x5555555555555555ull, 0x5555555555555555ull,
+     0x1555555555555555ull}, /* 32 */
+    {0x9249249249249249ull, 0x4924924924924924ull, 0x2492492492492492ull,
+     0x1249249249249249ull}, /* 48 */
+    {0x1111111111111111ull, 0x1111111111111111ull, 0x1111111111111111ull,
+     0x0111111111111111ull}, /* 64 */
+    {0x1084210842108421ull, 0x2108421084210842ull, 0x4210842108421084ull,
+     0x0421084210842108ull}, /* 80 */
+    {0x1041041041041041ull, 0x4104104104104104ull, 0x0410410410410410ull,
+     0x0041041041041041ull}, /* 96 */
+    {0x8102040810204081ull, 0x4081020408102040ull, 0x2040810204081020ull,
+     0x0020408102040810ull}, /* 112 */
+    {0x0101010101010101ull, 0x0101010101010101ull, 0x0101010101010101ull,
+     0x0001010101010101ull}, /* 128 */
+    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
+     0x0001004010040100ull}, /* 160 */
+    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
+     0x0001001001001001ull}, /* 192 */
+    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
+     0x0000400100040010ull}, /* 224 */
+    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
+     0x0000000100010001ull}, /* 256 */
+    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
+     0x0001004010040100ull}, /* 320 */
+    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
+     0x0001001001001001ull}, /* 384 */
+    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
+     0x0000400100040010ull}, /* 448 */
+    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
+     0x0000000100010001ull}, /* 512 */
+    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
+     0x0001004010040100ull}, /* 640 */
+    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
+     0x0001001001001001ull}, /* 768 */
+    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
+     0x0000400100040010ull}, /* 896 */
+    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
+     0x0000000100010001ull}, /* 1024 */
+    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
+     0x0001004010040100ull}, /* 1280 */
+    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
+     0x0001001001001001ull}, /* 1536 */
+    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
+     0x0000400100040010ull}, /* 1792 */
+    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
+     0x0000000100010001ull}, /* 2048 */
+    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
+     0x0001004010040100ull}, /* 2560 */
+    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
+     0x0001001001001001ull}, /* 3072 */
+    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
+     0x0000400100040010ull}, /* 3584 */
+    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
+     0x0000000100010001ull}, /* 4096 */
+};
+
+_Static_assert(GRANULES == 256u, "slot_mask rows hold 256 granules");
+
+static inline size_t slot_bits(const class_info *ci, unsigned w)
+{
+    const uint64_t *row = slot_mask[ci->cls1 - 1u];
+    if (sizeof(size_t) == sizeof(uint64_t))
+        return (size_t)row[w];
+    return (size_t)(row[w >> 1] >> (32u * (w & 1u))); /* 32-bit words */
 }
 
 /* ------------------------------------------------------------------ */
@@ -501,7 +575,7 @@ static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *c
     size_t g = (size_t)w * BM_BITS + ak_ffs_size(m);
     unsigned n = s->inuse + 1u;
     s->inuse = (uint16_t)n;
-    k->in_use++;
+    k->held++;
     k->requested += size;
     if (n == ci->nobj) /* in a churn, most allocs fill the head slab */
         slab_filled(k, s);
@@ -517,14 +591,14 @@ static inline slab_hdr *desc_of_word(size_t *w)
 
 /* The newest object of class c's magazine (k->mag_n > 0) for a caller:
  * its bit set again (its slab counted it all along). */
-static inline void *mag_take(ak_slab_class *k, unsigned n, size_t size)
+static inline void *mag_take(ak_slab *a, size_t c, size_t n, size_t size)
 {
-    const ak_slab_mag_entry *e = &k->mag[n - 1u];
-    *e->word |= e->bit;
-    k->mag_n = n - 1u;
-    k->in_use++;
+    ak_slab_class *k = &a->cls[c];
+    n--;
+    *a->mag_word[c][n] |= a->mag_bit[c][n];
+    k->mag_n = (unsigned)n; /* held is unchanged: the slab counted it all along */
     k->requested += size;
-    return e->p;
+    return a->mag_p[c][n];
 }
 
 /* An object of class c from its slabs, whose magazine is empty: from the
@@ -553,7 +627,7 @@ static AK_NOINLINE ak_error alloc_slow(ak_slab *a, size_t size, size_t align, vo
     unsigned n = k->mag_n;
     if (n == 0)
         return slabs_alloc(a, c, size, out);
-    *out = mag_take(k, n, size);
+    *out = mag_take(a, c, n, size);
     return AK_OK;
 }
 
@@ -561,12 +635,12 @@ ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
 {
     if (AK_UNLIKELY(size > AK_SLAB_MAX_SMALL || !align_is_small(align)))
         return alloc_slow(a, size, align, out);
-    unsigned c = size_class[(size + 15) >> 4];
+    size_t c = size_class[(size + 15) >> 4];
     ak_slab_class *k = &a->cls[c];
-    unsigned n = k->mag_n;
+    size_t n = k->mag_n;
     if (AK_UNLIKELY(n == 0))
-        return slabs_alloc(a, c, size, out);
-    *out = mag_take(k, n, size);
+        return slabs_alloc(a, (unsigned)c, size, out);
+    *out = mag_take(a, c, n, size);
     return AK_OK;
 }
 
@@ -604,6 +678,7 @@ static void slab_return(ak_slab *a, unsigned c, slab_hdr *s, unsigned w)
 {
     ak_slab_class *k = &a->cls[c];
     unsigned n = s->inuse;
+    k->held--;
     s->hint = (uint8_t)w;
     if (n == classes[c].nobj)
         slab_unfilled(k, s);
@@ -618,11 +693,14 @@ static void mag_drain(ak_slab *a, unsigned c, unsigned count)
 {
     ak_slab_class *k = &a->cls[c];
     for (unsigned i = 0; i < count; i++) {
-        slab_hdr *s = desc_of_word(k->mag[i].word);
-        slab_return(a, c, s, (unsigned)(k->mag[i].word - s->bitmap));
+        slab_hdr *s = desc_of_word(a->mag_word[c][i]);
+        slab_return(a, c, s, (unsigned)(a->mag_word[c][i] - s->bitmap));
     }
-    for (unsigned i = count; i < k->mag_n; i++)
-        k->mag[i - count] = k->mag[i];
+    for (unsigned i = count; i < k->mag_n; i++) {
+        a->mag_p[c][i - count] = a->mag_p[c][i];
+        a->mag_word[c][i - count] = a->mag_word[c][i];
+        a->mag_bit[c][i - count] = a->mag_bit[c][i];
+    }
     k->mag_n -= count;
 }
 
@@ -653,28 +731,29 @@ static inline bool object_find(const slab_hdr *s, size_t c, uintptr_t p, uintptr
     return true;
 }
 
-/* Free the object at ptr, whose allocated bit is `bit` of `*word`, into
- * the magazine, which has room: the bit cleared (a second free of it is
- * caught from here on). */
-static inline ak_error mag_put(ak_slab_class *k, size_t *word, size_t bit, void *ptr, size_t size)
+/* Put the object at ptr, whose allocated bit (`bit` of `*word`) is
+ * already clear (a second free of it is caught from there on), into the
+ * magazine, which has room. */
+static inline ak_error mag_put(ak_slab *a, unsigned c, size_t *word, size_t bit, void *ptr,
+                               size_t size)
 {
-    *word &= ~bit;
-    ak_slab_mag_entry *e = &k->mag[k->mag_n++];
-    e->p = ptr;
-    e->word = word;
-    e->bit = bit;
-    k->in_use--;
+    ak_slab_class *k = &a->cls[c];
+    unsigned n = k->mag_n++;
+    a->mag_p[c][n] = ptr;
+    a->mag_word[c][n] = word;
+    a->mag_bit[c][n] = bit;
     k->requested -= size;
     return AK_OK;
 }
 
 /* As mag_put when the magazine is full: its older half goes back to the
- * slabs first. Apart, so that the free fast path calls nothing. */
+ * slabs first (the object's slab still counts it, so it is not released).
+ * Apart, so that the free fast path calls nothing. */
 static AK_NOINLINE ak_error mag_put_full(ak_slab *a, unsigned c, size_t *word, size_t bit,
                                          void *ptr, size_t size)
 {
     mag_drain(a, c, AK_SLAB_MAGAZINE / 2u);
-    return mag_put(&a->cls[c], word, bit, ptr, size);
+    return mag_put(a, c, word, bit, ptr, size);
 }
 
 static inline ak_error object_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t g, void *ptr,
@@ -683,9 +762,10 @@ static inline ak_error object_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t 
     ak_slab_class *k = &a->cls[c];
     size_t *word = &s->bitmap[g >> BM_SHIFT];
     size_t bit = (size_t)1 << (g & (BM_BITS - 1));
+    *word &= ~bit;
     if (AK_UNLIKELY(k->mag_n == AK_SLAB_MAGAZINE))
         return mag_put_full(a, c, word, bit, ptr, size);
-    return mag_put(k, word, bit, ptr, size);
+    return mag_put(a, c, word, bit, ptr, size);
 }
 
 /* The descriptor slot of slab span h of class c, with the region of p
@@ -715,7 +795,21 @@ static AK_NOINLINE ak_error dealloc_class(ak_slab *a, void *ptr, size_t size, un
     return object_put(a, c, s, idx, ptr, size);
 }
 
-/* Everything but a small free with align <= 16. */
+/* A free of class c (any slab shape): the hint region's frame table,
+ * then the region list. */
+static ak_error dealloc_hinted(ak_slab *a, void *ptr, size_t size, unsigned c)
+{
+    const class_info *ci = &classes[c];
+    uintptr_t p = (uintptr_t)ptr;
+    uintptr_t h = p & slab_mask(ci);
+    size_t frame = (h - a->fbase) >> FRAME_SHIFT;
+    uint32_t g;
+    if (frame >= a->nframes || !object_find(desc_at(a->tbl, frame), c, p, h, &g))
+        return dealloc_class(a, ptr, size, c);
+    return object_put(a, c, desc_at(a->tbl, frame), g, ptr, size);
+}
+
+/* Everything but a free of up to FAST_MAX bytes with align <= 16. */
 static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     if (!ak_is_pow2(align))
@@ -723,7 +817,7 @@ static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, siz
     unsigned c = class_for(size, align);
     if (c == LARGE)
         return large_dealloc(a, ptr, size, align);
-    return dealloc_class(a, ptr, size, c);
+    return dealloc_hinted(a, ptr, size, c);
 }
 
 /* The fast path's ways out, taking only what it still holds (the class
@@ -740,45 +834,45 @@ static AK_NOINLINE ak_error dealloc_small_full(ak_slab *a, void *ptr, size_t siz
     return mag_put_full(a, size_class[(size + 15) >> 4], word, bit, ptr, size);
 }
 
+/* Frees of objects up to FAST_MAX bytes (classes 16..256, whose slabs are
+ * one 4 KiB frame with 16-byte granules, as the checker confirms) take
+ * the path below, where every class constant is a literal; larger ones go
+ * through dealloc_slow. */
+
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 {
-    if (AK_UNLIKELY(size > AK_SLAB_MAX_SMALL || !align_is_small(align)))
+    if (AK_UNLIKELY(size > FAST_MAX || !align_is_small(align)))
         return dealloc_slow(a, ptr, size, align);
-    unsigned c = size_class[(size + 15) >> 4];
-    const class_info *ci = &classes[c];
-    ak_slab_class *k = &a->cls[c];
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & slab_mask(ci);
     /* The hint region's frame table: one subtract, shift and compare. A
-     * miss (another region, or a bad pointer) is judged out of line. */
-    size_t frame = (h - a->fbase) >> FRAME_SHIFT;
+     * miss (another region, or a bad pointer) is judged out of line. The
+     * slab is the frame itself. */
+    size_t frame = (p - a->fbase) >> FRAME_SHIFT;
     if (AK_UNLIKELY(frame >= a->nframes))
         return dealloc_small_miss(a, ptr, size);
     slab_hdr *s = desc_at(a->tbl, frame);
-    /* object_find and object_put, written out: calling them costs 7 more
-     * instructions per free (gcc 12 -O3, small_churn), as the class index
-     * then stays live for mag_put_full. */
-    uintptr_t off = p - h;
     /* A slab of this class, p on a granule, an allocated object's start
-     * there (a set bit: not a free slot, an interior granule or the tail). */
-    if (AK_UNLIKELY(s->cls1 != ci->cls1 || (off & ci->gmask) != 0))
+     * there (a set bit: not a free slot, an interior granule or the tail).
+     * object_find and object_put, written out for this one slab shape. */
+    size_t c = size_class[(size + 15) >> 4];
+    if (AK_UNLIKELY(s->cls1 != c + 1u || (p & 15u) != 0))
         return dealloc_small_miss(a, ptr, size);
-    uint32_t g = (uint32_t)(off >> ci->gshift);
-    size_t *word = &s->bitmap[g >> BM_SHIFT];
-    size_t bit = (size_t)1 << (g & (BM_BITS - 1));
+    /* The granule's bit: word (p >> 4) / BM_BITS mod MAX_BM_WORDS, bit
+     * (p >> 4) mod BM_BITS. */
+    size_t *word = &s->bitmap[(p >> (4u + BM_SHIFT)) & (MAX_BM_WORDS - 1u)];
+    size_t bit = (size_t)1 << ((p >> 4) & (BM_BITS - 1u));
     size_t v = *word;
     if (AK_UNLIKELY(!(v & bit)))
         return dealloc_small_miss(a, ptr, size);
-    unsigned n = k->mag_n;
+    *word = v ^ bit; /* the bit is set */
+    ak_slab_class *k = &a->cls[c];
+    size_t n = k->mag_n;
     if (AK_UNLIKELY(n == AK_SLAB_MAGAZINE))
         return dealloc_small_full(a, ptr, size, word, bit);
-    *word = v & ~bit;
-    ak_slab_mag_entry *e = &k->mag[n];
-    e->p = ptr;
-    e->word = word;
-    e->bit = bit;
-    k->mag_n = n + 1u;
-    k->in_use--;
+    a->mag_p[c][n] = ptr;
+    a->mag_word[c][n] = word;
+    a->mag_bit[c][n] = bit;
+    k->mag_n = (unsigned)n + 1u;
     k->requested -= size;
     return AK_OK;
 }
@@ -904,7 +998,7 @@ static void slab_reset(ak_slab *a)
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class *k = &a->cls[c];
         k->partial = k->empty = NULL;
-        k->in_use = k->requested = k->partial_count = k->slab_count = 0;
+        k->held = k->requested = k->partial_count = k->slab_count = 0;
         k->mag_n = 0;
     }
     a->regions = NULL;
@@ -969,7 +1063,7 @@ ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_cla
     out->object_align = ci->align;
     out->slab_size = slab_bytes(ci);
     out->objects_per_slab = ci->nobj;
-    out->objects_in_use = k->in_use;
+    out->objects_in_use = k->held - k->mag_n;
     out->objects_cached = k->mag_n;
     out->requested_bytes = k->requested;
     out->slabs_partial = k->partial_count;
@@ -1008,11 +1102,11 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
 /* ------------------------------------------------------------------ */
 
 /* Entries of class c's magazine whose slab is s. */
-static unsigned mag_count(const ak_slab_class *k, const slab_hdr *s)
+static unsigned mag_count(const ak_slab *a, unsigned c, const slab_hdr *s)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < k->mag_n && i < AK_SLAB_MAGAZINE; i++)
-        n += desc_of_word(k->mag[i].word) == s;
+    for (unsigned i = 0; i < a->cls[c].mag_n && i < AK_SLAB_MAGAZINE; i++)
+        n += desc_of_word(a->mag_word[c][i]) == s;
     return n;
 }
 
@@ -1066,8 +1160,7 @@ static const char *check_magazine(const ak_slab *a, unsigned c)
     if (k->mag_n > AK_SLAB_MAGAZINE)
         return "magazine: count above AK_SLAB_MAGAZINE";
     for (unsigned i = 0; i < k->mag_n; i++) {
-        const ak_slab_mag_entry *e = &k->mag[i];
-        uintptr_t p = (uintptr_t)e->p;
+        uintptr_t p = (uintptr_t)a->mag_p[c][i];
         const slab_region *r = region_of(a, p);
         const slab_hdr *s = r ? frame_desc(r, p & slab_mask(ci)) : NULL;
         if (!s || s->cls1 != c + 1u || s->base != (p & slab_mask(ci)))
@@ -1077,12 +1170,13 @@ static const char *check_magazine(const ak_slab *a, unsigned c)
         if ((off & (((uintptr_t)1 << ci->gshift) - 1u)) != 0 ||
             !((slot_bits(ci, g >> BM_SHIFT) >> (g & (BM_BITS - 1))) & 1u))
             return "magazine: an object that is not a slot start";
-        if (e->word != &s->bitmap[g >> BM_SHIFT] || e->bit != (size_t)1 << (g & (BM_BITS - 1)))
+        if (a->mag_word[c][i] != &s->bitmap[g >> BM_SHIFT] ||
+            a->mag_bit[c][i] != (size_t)1 << (g & (BM_BITS - 1)))
             return "magazine: an entry's bit is not its object's";
         if (bit_test(s, g))
             return "magazine: an object marked allocated";
         for (unsigned j = 0; j < i; j++)
-            if (k->mag[j].p == k->mag[i].p)
+            if (a->mag_p[c][j] == a->mag_p[c][i])
                 return "magazine: an object twice";
     }
     return NULL;
@@ -1107,6 +1201,15 @@ static const char *check_partial(const ak_slab *a, unsigned c, size_t limit, siz
 
 const char *ak_slab_check(const ak_slab *a)
 {
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        if (classes[c].cls1 != c + 1u)
+            return "classes: a class's index is not its place in the table";
+        if (c <= size_class[FAST_MAX / 16u] && slab_bytes(&classes[c]) != FRAME_BYTES)
+            return "classes: a class of the free fast path has slabs other than one frame";
+        for (unsigned w = 0; w < MAX_BM_WORDS; w++)
+            if (slot_bits(&classes[c], w) != slot_bits_ref(&classes[c], w))
+                return "classes: slot_mask differs from the slot positions";
+    }
     size_t nreg = 0;
     bool hint_found = false;
     for (const ak_region *g = a->regions; g; g = g->next) {
@@ -1154,12 +1257,12 @@ const char *ak_slab_check(const ak_slab *a)
             unsigned c = s->cls1 - 1u;
             if (s->base != r->fbase + ((uintptr_t)f << FRAME_SHIFT))
                 return "slab: descriptor does not name its frame";
-            why = check_slab(r, s, c, mag_count(&a->cls[c], s));
+            why = check_slab(r, s, c, mag_count(a, c, s));
             if (why)
                 return why;
             count[c][s->list]++;
             objects[c] += s->inuse;
-            mag_seen[c] += mag_count(&a->cls[c], s);
+            mag_seen[c] += mag_count(a, c, s);
         }
     }
     size_t slab_total = 0;
@@ -1180,9 +1283,9 @@ const char *ak_slab_check(const ak_slab *a)
             return "class: slab counter and the tables differ";
         if (mag_seen[c] != k->mag_n)
             return "class: a magazine object's slab is not one of the class's slabs";
-        if (objects[c] != k->in_use + k->mag_n)
+        if (objects[c] != k->held || k->mag_n > k->held)
             return "class: objects in use and in the magazine do not match the slabs";
-        if (k->requested > k->in_use * ci->size)
+        if (k->requested > (k->held - k->mag_n) * ci->size)
             return "class: requested bytes exceed objects * class size";
         slab_total += k->slab_count * slab_request(ci);
     }

@@ -610,25 +610,40 @@ static void test_magazine(void)
     for (unsigned i = 0; i < AK_SLAB_MAGAZINE / 2; i++)
         CHECK_BAD(&a, ak_slab_dealloc(&a, p[i], s, 8), AK_ERR_NOT_ALLOCATED);
     /* The checker sees a damaged magazine. */
-    ak_slab_mag_entry saved = a.cls[c].mag[0];
-    a.cls[c].mag[0].p = (char *)saved.p + 16;
+    void *saved_p = a.mag_p[c][0];
+    size_t *saved_word = a.mag_word[c][0];
+    size_t saved_bit = a.mag_bit[c][0];
+    a.mag_p[c][0] = (char *)saved_p + 16;
     CHECK(ak_slab_check(&a) != NULL);
-    a.cls[c].mag[0] = saved;
-    a.cls[c].mag[0].bit = saved.bit << 1 ? saved.bit << 1 : 1;
+    a.mag_p[c][0] = saved_p;
+    a.mag_bit[c][0] = saved_bit << 1 ? saved_bit << 1 : 1;
     CHECK(ak_slab_check(&a) != NULL);
-    a.cls[c].mag[0] = a.cls[c].mag[1];
+    a.mag_bit[c][0] = saved_bit;
+    a.mag_word[c][0] = saved_word + 1;
     CHECK(ak_slab_check(&a) != NULL);
-    a.cls[c].mag[0] = saved;
+    a.mag_p[c][0] = a.mag_p[c][1];
+    a.mag_word[c][0] = a.mag_word[c][1];
+    a.mag_bit[c][0] = a.mag_bit[c][1];
+    CHECK(ak_slab_check(&a) != NULL);
+    a.mag_p[c][0] = saved_p;
+    a.mag_word[c][0] = saved_word;
+    a.mag_bit[c][0] = saved_bit;
     CHECK_INVARIANTS(ak_slab_check(&a));
     if (a.cls[c].mag_n < AK_SLAB_MAGAZINE) {
         /* A stale entry: an object freed, taken again (allocated), still
          * listed. */
         CHECK_OK(ak_slab_dealloc(&a, p[N - 1], s, 8));
-        ak_slab_mag_entry stale = a.cls[c].mag[a.cls[c].mag_n - 1];
+        unsigned top = a.cls[c].mag_n - 1;
+        void *stale_p = a.mag_p[c][top];
+        size_t *stale_word = a.mag_word[c][top];
+        size_t stale_bit = a.mag_bit[c][top];
         void *q;
         CHECK_OK(ak_slab_alloc(&a, s, 8, &q));
         CHECK(q == p[N - 1]);
-        a.cls[c].mag[a.cls[c].mag_n++] = stale;
+        a.mag_p[c][top] = stale_p;
+        a.mag_word[c][top] = stale_word;
+        a.mag_bit[c][top] = stale_bit;
+        a.cls[c].mag_n++;
         CHECK(ak_slab_check(&a) != NULL);
         a.cls[c].mag_n--;
     }

@@ -96,32 +96,32 @@ struct ak_region;
 #error "AK_SLAB_MAGAZINE must be 2..255"
 #endif
 
-/** One object in a magazine: its address, and where its allocated bit is
- *  (a word of its slab descriptor's bitmap and the bit's mask). */
-typedef struct ak_slab_mag_entry {
-    void *p;
-    size_t *word;
-    size_t bit;
-} ak_slab_mag_entry;
-
 /** Per-class state (fields are private; read them through
  *  ak_slab_class_stats). */
 typedef struct ak_slab_class {
     unsigned mag_n;              /* objects in the magazine */
-    size_t in_use;               /* objects allocated in this class (to callers) */
+    size_t held;                 /* objects the slabs count as taken: allocated to callers
+                                    or in the magazine (so that neither fast path updates it) */
     struct ak_slab_hdr *partial; /* slabs with free and used objects; allocs take the head */
-    size_t requested;            /* sum of the sizes requested for them (apart from in_use,
-                                    so that the two updates stay two plain adds) */
-    struct ak_slab_hdr *empty;   /* at most one cached empty slab */
+    size_t requested;          /* sum of the sizes requested by callers for theirs (apart from held,
+                                  so that the two updates stay two plain adds) */
+    struct ak_slab_hdr *empty; /* at most one cached empty slab */
     size_t partial_count;
     size_t slab_count; /* slabs held: partial, full (on no list) and the cached one */
-    ak_slab_mag_entry mag[AK_SLAB_MAGAZINE]; /* freed objects, newest last */
+    size_t pad_;       /* to 8 words: the record of class c is then at c << 6 */
 } ak_slab_class;
 
 /** A slab allocator. A zero-initialised object is a valid empty allocator.
  *  Its fields are private. */
 typedef struct ak_slab {
     ak_slab_class cls[AK_SLAB_CLASS_COUNT];
+    /* The magazines: entry i of class c is a freed object mag_p[c][i]
+       (newest last) whose allocated bit is mag_bit[c][i] in the bitmap
+       word *mag_word[c][i] of its slab's descriptor. Three arrays, so
+       that one index addresses all three. */
+    void *mag_p[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
+    size_t *mag_word[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
+    size_t mag_bit[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
     struct ak_region *regions; /* records at the start of each region, newest first */
     unsigned char *tbl;        /* the frame table of the region the last free resolved */
     uintptr_t fbase;           /* (a hint): its first frame */
