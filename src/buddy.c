@@ -548,11 +548,14 @@ static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, buddy_region *r, unsigne
     return AK_OK;
 }
 
-/* alloc when the block found needs a split or lies outside the region
- * used last. */
-static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned j, unsigned k, size_t size,
-                                             void **out)
+/* alloc when the list of order k is empty (a split) or its head lies
+ * outside the region used last. */
+static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned k, size_t size, void **out)
 {
+    size_t fit = a->nonempty & ((size_t)-1 << k);
+    if (!fit)
+        return AK_ERR_NO_MEMORY;
+    unsigned j = ak_ffs_size(fit);
     buddy_region *r = region_find(a, (uintptr_t)a->free_head[j]);
     AK_ASSERT(r != 0);
     return alloc_from(a, r, j, k, size, out);
@@ -563,16 +566,12 @@ ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
     unsigned k;
     if (AK_UNLIKELY(!out || !ak_is_pow2(align) || !order_for(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
-    size_t fit = a->nonempty & ((size_t)-1 << k);
-    if (AK_UNLIKELY(!fit))
-        return AK_ERR_NO_MEMORY;
-    unsigned j = ak_ffs_size(fit);
-    /* The common case, a block of the order asked for in the region used
-     * last, calls nothing: the rest are tail calls. */
-    uintptr_t p = (uintptr_t)a->free_head[j];
+    /* The common case, the head of list k in the region used last, calls
+     * nothing and needs neither the mask of lists nor a search. */
+    uintptr_t p = (uintptr_t)a->free_head[k];
     buddy_region *r = a->last;
-    if (AK_UNLIKELY(j != k || !r || p - r->lo >= r->hi - r->lo))
-        return alloc_slow(a, j, k, size, out);
+    if (AK_UNLIKELY(!p || !r || p - r->lo >= r->hi - r->lo))
+        return alloc_slow(a, k, size, out);
     return alloc_from(a, r, k, k, size, out);
 }
 
