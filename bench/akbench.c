@@ -13,12 +13,16 @@
  *   BENCH_RUNS=N      timed runs per pair (default 7)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
  *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
+ *
+ * `akbench --probe` only runs the memory probe (see mem_probe_ns) and
+ * prints its two figures.
  */
 #include <allockit/core.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,6 +268,91 @@ static void read_first_line(const char *path, char *buf, size_t n)
         fclose(f);
     }
 }
+
+/* ------------------------------------------------------------------ */
+/* Memory probe                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Nanoseconds per dependent load, chasing a random cycle through the
+ * cache lines of a `bytes` buffer: with half the last-level cache it
+ * shows how much of that cache the other tenants of the host leave us;
+ * with a buffer well past it, memory latency. Neither shows in CPU time,
+ * and small_churn moves with both. Returns 0 if it cannot run. */
+static double mem_probe_ns(size_t bytes)
+{
+    enum { LINE = 64, STEPS = 1 << 21 };
+    size_t n = bytes / LINE;
+    if (n < 2)
+        return 0;
+    unsigned char *buf = aligned_alloc(LINE, n * LINE);
+    size_t *order = malloc(n * sizeof(size_t));
+    if (!buf || !order) {
+        free(buf);
+        free(order);
+        return 0;
+    }
+    /* Sattolo's shuffle: one cycle through every line. */
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n; i++)
+        order[i] = i;
+    for (size_t i = n - 1; i > 0; i--) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t j = (size_t)(x % i);
+        size_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        *(void **)(buf + order[i] * LINE) = buf + order[(i + 1) % n] * LINE;
+    free(order);
+    void *volatile sink;
+    void *q = buf;
+    for (size_t i = 0; i < STEPS / 4; i++) /* warm the caches and the TLB */
+        q = *(void **)q;
+    double t0 = now_s();
+    for (size_t i = 0; i < STEPS; i++)
+        q = *(void **)q;
+    double ns = (now_s() - t0) * 1e9 / STEPS;
+    sink = q;
+    (void)sink;
+    free(buf);
+    return ns;
+}
+
+/* Half the last-level cache (what a quiet host leaves to one process of
+ * this benchmark): from sysfs, as lscpu reads it (a virtual machine's
+ * sysconf can report the host's whole cache), else sysconf, else 16 MiB. */
+static size_t probe_cache_bytes(void)
+{
+    size_t best = 0;
+    unsigned best_level = 0;
+    for (int i = 0; i < 8; i++) {
+        char path[96], line[64];
+        unsigned level;
+        unsigned long kib;
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/level", i);
+        read_first_line(path, line, sizeof(line));
+        if (sscanf(line, "%u", &level) != 1)
+            continue;
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu0/cache/index%d/size", i);
+        read_first_line(path, line, sizeof(line));
+        if (sscanf(line, "%luK", &kib) != 1)
+            continue;
+        if (level > best_level) {
+            best_level = level;
+            best = (size_t)kib << 10;
+        }
+    }
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    if (!best) {
+        long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+        best = l3 > 0 ? (size_t)l3 : 0;
+    }
+#endif
+    return best > ((size_t)2 << 20) ? best / 2 : (size_t)16 << 20;
+}
+
+#define PROBE_MEM_BYTES ((size_t)256 << 20)
 
 /* Busy and total jiffies of the whole machine (from /proc/stat). */
 static bool cpu_jiffies(double *busy, double *total)
@@ -989,7 +1078,14 @@ static bool write_chart(const char *dir, char *why, size_t whyn)
 
 int main(int argc, char **argv)
 {
-    (void)argc;
+    if (argc > 1 && strcmp(argv[1], "--probe") == 0) {
+        /* The memory probe alone: is the host quiet enough to measure? */
+        size_t cache = probe_cache_bytes();
+        printf("%.1f ns per load in %zu MiB (half the last-level cache), %.1f ns in %zu MiB\n",
+               mem_probe_ns(cache), cache >> 20, mem_probe_ns(PROBE_MEM_BYTES),
+               PROBE_MEM_BYTES >> 20);
+        return 0;
+    }
     bool quick = env_on("BENCH_QUICK"), smoke = env_on("BENCH_SMOKE");
     signal(SIGPIPE, SIG_IGN); /* a worker that died shows as EOF, not a signal */
     int runs = smoke ? 2 : 7;
@@ -1111,6 +1207,13 @@ int main(int argc, char **argv)
         "  LD_PRELOAD and each worker checks whose malloc it got; the timed runs go\n"
         "  round-robin across contenders, so load changes touch all of them alike\n");
     out("- load average at start: %s\n", load0);
+    const size_t probe_cache = probe_cache_bytes();
+    double probe0_cache = smoke ? 0 : mem_probe_ns(probe_cache);
+    double probe0_mem = smoke ? 0 : mem_probe_ns(PROBE_MEM_BYTES);
+    if (probe0_cache > 0 && probe0_mem > 0)
+        out("- memory probe at start (ns per dependent load over random lines): %.1f in %zu MiB "
+            "(half the last-level cache), %.1f in %zu MiB\n",
+            probe0_cache, probe_cache >> 20, probe0_mem, PROBE_MEM_BYTES >> 20);
     for (size_t j = 0; j < NCONTENDERS; j++) {
         const contender *c = &contenders[j];
         if (!csel[j])
@@ -1250,8 +1353,16 @@ int main(int argc, char **argv)
             "(%.0f of %.0f CPU-seconds): %s\n",
             100.0 * (others < 0 ? 0 : others) / (wall * (double)ncpu), others < 0 ? 0 : others,
             wall * (double)ncpu,
-            others / (wall * (double)ncpu) > 0.25 ? "a noisy machine, compare min columns"
-                                                  : "a quiet machine");
+            others / (wall * (double)ncpu) > 0.25 ? "a busy machine, compare min columns"
+                                                  : "no other process here was busy");
+    }
+    if (probe0_cache > 0 && probe0_mem > 0) {
+        double p1c = mem_probe_ns(probe_cache), p1m = mem_probe_ns(PROBE_MEM_BYTES);
+        out("- memory probe at end: %.1f ns in %zu MiB, %.1f ns in %zu MiB (start: %.1f, %.1f). "
+            "Other tenants of the host (virtual machines) do not show in CPU time; when they "
+            "take the shared cache, the first figure rises towards the second, and "
+            "cache-bound workloads (small_churn) slow down with it\n",
+            p1c, probe_cache >> 20, p1m, PROBE_MEM_BYTES >> 20, probe0_cache, probe0_mem);
     }
     char why[256] = "";
     bool chart = write_chart(out_dir, why, sizeof(why));
