@@ -273,25 +273,22 @@ static void read_first_line(const char *path, char *buf, size_t n)
 /* Memory probe                                                       */
 /* ------------------------------------------------------------------ */
 
-/* Nanoseconds per dependent load, chasing a random cycle through the
- * cache lines of a `bytes` buffer: with half the last-level cache it
- * shows how much of that cache the other tenants of the host leave us;
- * with a buffer well past it, memory latency. Neither shows in CPU time,
- * and small_churn moves with both. Returns 0 if it cannot run. */
-static double mem_probe_ns(size_t bytes)
+/* A random cycle through the cache lines of a `bytes` buffer (Sattolo's
+ * shuffle), for chasing: each line holds the address of the next. NULL if
+ * it cannot be built. */
+static unsigned char *ring_build(size_t bytes)
 {
-    enum { LINE = 64, STEPS = 1 << 21 };
+    enum { LINE = 64 };
     size_t n = bytes / LINE;
     if (n < 2)
-        return 0;
+        return NULL;
     unsigned char *buf = aligned_alloc(LINE, n * LINE);
     size_t *order = malloc(n * sizeof(size_t));
     if (!buf || !order) {
         free(buf);
         free(order);
-        return 0;
+        return NULL;
     }
-    /* Sattolo's shuffle: one cycle through every line. */
     uint64_t x = 0x9e3779b97f4a7c15ull;
     for (size_t i = 0; i < n; i++)
         order[i] = i;
@@ -305,19 +302,46 @@ static double mem_probe_ns(size_t bytes)
     for (size_t i = 0; i < n; i++)
         *(void **)(buf + order[i] * LINE) = buf + order[(i + 1) % n] * LINE;
     free(order);
-    void *volatile sink;
-    void *q = buf;
-    for (size_t i = 0; i < STEPS / 4; i++) /* warm the caches and the TLB */
-        q = *(void **)q;
+    return buf;
+}
+
+/* Nanoseconds per load over `steps` dependent loads along the ring, from
+ * *pos on (left where it stopped). */
+static double ring_chase(void **pos, size_t steps)
+{
+    void *q = *pos;
     double t0 = now_s();
-    for (size_t i = 0; i < STEPS; i++)
+    for (size_t i = 0; i < steps; i++)
         q = *(void **)q;
-    double ns = (now_s() - t0) * 1e9 / STEPS;
-    sink = q;
-    (void)sink;
+    double ns = (now_s() - t0) * 1e9 / (double)steps;
+    *(void *volatile *)pos = q;
+    return ns;
+}
+
+/* The memory probe: nanoseconds per dependent load chasing a random cycle
+ * through the cache lines of a `bytes` buffer. With half the last-level
+ * cache it shows how much of that cache the other tenants of the host
+ * leave us; with a buffer well past it, memory latency. Neither shows in
+ * CPU time, and small_churn moves with both. Returns 0 if it cannot run. */
+static double mem_probe_ns(size_t bytes)
+{
+    unsigned char *buf = ring_build(bytes);
+    if (!buf)
+        return 0;
+    void *pos = buf;
+    ring_chase(&pos, (size_t)1 << 19); /* warm the caches and the TLB */
+    double ns = ring_chase(&pos, (size_t)1 << 21);
     free(buf);
     return ns;
 }
+
+/* The probe between the rounds of timed runs: a ring of half the
+ * last-level cache, kept for the whole run, and per workload the probe
+ * before each round. */
+static unsigned char *round_ring;
+static void *round_pos;
+static double round_probe[NWORKLOADS][MAXRUNS];
+static int round_probes[NWORKLOADS];
 
 /* Half the last-level cache (what a quiet host leaves to one process of
  * this benchmark): from sysfs, as lscpu reads it (a virtual machine's
@@ -635,7 +659,10 @@ static void run_group(task **g, size_t n, int runs, double scale)
             live[k] = false;
         }
     }
-    for (int r = 0; r < runs; r++)
+    size_t wi = (size_t)(g[0]->w - workloads);
+    for (int r = 0; r < runs; r++) {
+        if (round_ring && round_probes[wi] < MAXRUNS)
+            round_probe[wi][round_probes[wi]++] = ring_chase(&round_pos, (size_t)1 << 17);
         for (size_t k = 0; k < n; k++) {
             if (!live[k])
                 continue;
@@ -645,6 +672,7 @@ static void run_group(task **g, size_t n, int runs, double scale)
                 live[k] = false;
             }
         }
+    }
     for (size_t k = 0; k < n; k++)
         if (live[k]) {
             send(&wk[k], "check\n");
@@ -837,6 +865,34 @@ static void perf_table(kind k1, kind k2)
     }
 }
 
+/* The probe before each round of timed runs, per workload: how much of
+ * the shared cache the host left us while each table row was measured. */
+static void probe_report(size_t cache_bytes, double mem_ns)
+{
+    bool any = false;
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        int n = round_probes[i];
+        if (!n)
+            continue;
+        out("%s", any ? "," : "");
+        if (!any)
+            out("\nMemory probe before each round of the timed runs (ns per dependent load over "
+                "random lines of %zu MiB, median / max per workload; the nearer the %zu MiB "
+                "figure, %.0f ns at the start, the more of the shared cache other tenants "
+                "held):",
+                cache_bytes >> 20, PROBE_MEM_BYTES >> 20, mem_ns);
+        any = true;
+        double v[MAXRUNS];
+        for (int r = 0; r < n; r++)
+            v[r] = round_probe[i][r];
+        qsort(v, (size_t)n, sizeof(double), cmp_double);
+        double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        out(" %s %.0f / %.0f", workloads[i].name, med, v[n - 1]);
+    }
+    if (any)
+        out(".\n");
+}
+
 static void scaling_table(void)
 {
     bool any = false;
@@ -981,6 +1037,19 @@ static void write_csv(const char *path)
             csv_field(f, status);
             fputc('\n', f);
         }
+    }
+    /* The memory probe before each round: median, min, max ns per load. */
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        int n = round_probes[i];
+        if (!n)
+            continue;
+        double v[MAXRUNS];
+        for (int r = 0; r < n; r++)
+            v[r] = round_probe[i][r];
+        qsort(v, (size_t)n, sizeof(double), cmp_double);
+        double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        fprintf(f, "probe,%s,,%d,%.1f,%.1f,%.1f,,,,,,,,,probe_ns_per_load,,ok\n", workloads[i].name,
+                n, med, v[0], v[n - 1]);
     }
     fclose(f);
 }
@@ -1210,6 +1279,10 @@ int main(int argc, char **argv)
     const size_t probe_cache = probe_cache_bytes();
     double probe0_cache = smoke ? 0 : mem_probe_ns(probe_cache);
     double probe0_mem = smoke ? 0 : mem_probe_ns(PROBE_MEM_BYTES);
+    if (probe0_cache > 0 && probe0_mem > 0 && (round_ring = ring_build(probe_cache)) != NULL) {
+        round_pos = round_ring;
+        ring_chase(&round_pos, (size_t)1 << 19);
+    }
     if (probe0_cache > 0 && probe0_mem > 0)
         out("- memory probe at start (ns per dependent load over random lines): %.1f in %zu MiB "
             "(half the last-level cache), %.1f in %zu MiB\n",
@@ -1304,6 +1377,7 @@ int main(int argc, char **argv)
             out("- %s: %s\n", workloads[i].name, workloads[i].what);
     perf_table(K_BYTE, K_BYTE);
     perf_table(K_PAGE, K_ID);
+    probe_report(probe_cache, probe0_mem);
     scaling_table();
     memory_table();
 
@@ -1357,6 +1431,8 @@ int main(int argc, char **argv)
                                                   : "no other process here was busy");
     }
     if (probe0_cache > 0 && probe0_mem > 0) {
+        free(round_ring);
+        round_ring = NULL;
         double p1c = mem_probe_ns(probe_cache), p1m = mem_probe_ns(PROBE_MEM_BYTES);
         out("- memory probe at end: %.1f ns in %zu MiB, %.1f ns in %zu MiB (start: %.1f, %.1f). "
             "Other tenants of the host (virtual machines) do not show in CPU time; when they "
