@@ -13,6 +13,8 @@
  *   BENCH_RUNS=N      timed runs per pair (default 7)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
  *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
+ *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 60;
+ *                     0: never wait, only record the probe)
  *
  * `akbench --probe` only runs the memory probe (see mem_probe_ns) and
  * prints its two figures.
@@ -335,11 +337,11 @@ static double mem_probe_ns(size_t bytes)
     return ns;
 }
 
-/* The probe between the rounds of timed runs: a ring of half the
- * last-level cache, kept for the whole run, and per workload the probe
- * before each round. The runs before it evict the ring, so each probe
- * first walks the whole ring once (loading it back into whatever cache
- * the host leaves us) and then times 2^17 loads. */
+/* The probe before each timed run: a ring of half the last-level cache,
+ * kept for the whole run. The runs before it evict the ring, so each
+ * probe first walks the whole ring once (loading it back into whatever
+ * cache the host leaves us) and then times 2^17 loads: about 6 ms on a
+ * quiet host, 50 ms on a busy one. */
 static unsigned char *round_ring;
 static void *round_pos;
 static size_t round_lines;
@@ -349,8 +351,42 @@ static double round_probe_ns(void)
     ring_chase(&round_pos, round_lines);
     return ring_chase(&round_pos, (size_t)1 << 17);
 }
-static double round_probe[NWORKLOADS][MAXRUNS];
-static int round_probes[NWORKLOADS];
+
+/* The quiet gate. A timed run starts when the probe reads at most
+ * QUIET_FACTOR times the lowest reading so far; until then the driver
+ * waits, probing every 0.2 s, as long as the budget (BENCH_QUIET_WAIT
+ * seconds for the whole run) lasts. The runs of all contenders pass the
+ * same gate, so no contender is favoured; what it removes is the other
+ * tenants' bursts, which move cache-bound figures by 2x or more. Per
+ * workload, the reading each run started with is kept for the report. */
+#define QUIET_FACTOR 2.0
+#define MAX_GATED    (MAXRUNS * 8)
+static double quiet_low, quiet_budget, quiet_waited;
+static int quiet_runs, quiet_late;
+static double run_probe[NWORKLOADS][MAX_GATED];
+static int run_probes[NWORKLOADS];
+
+static void quiet_gate(size_t wi)
+{
+    if (!round_ring)
+        return;
+    double p = round_probe_ns();
+    while (p > QUIET_FACTOR * quiet_low && quiet_budget > 0) {
+        double t0 = now_s();
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        p = round_probe_ns();
+        double dt = now_s() - t0;
+        quiet_budget -= dt;
+        quiet_waited += dt;
+    }
+    quiet_runs++;
+    quiet_late += p > QUIET_FACTOR * quiet_low;
+    if (p < quiet_low)
+        quiet_low = p;
+    if (run_probes[wi] < MAX_GATED)
+        run_probe[wi][run_probes[wi]++] = p;
+}
 
 /* Half the last-level cache (what a quiet host leaves to one process of
  * this benchmark): from sysfs, as lscpu reads it (a virtual machine's
@@ -670,11 +706,10 @@ static void run_group(task **g, size_t n, int runs, double scale)
     }
     size_t wi = (size_t)(g[0]->w - workloads);
     for (int r = 0; r < runs; r++) {
-        if (round_ring && round_probes[wi] < MAXRUNS)
-            round_probe[wi][round_probes[wi]++] = round_probe_ns();
         for (size_t k = 0; k < n; k++) {
             if (!live[k])
                 continue;
+            quiet_gate(wi);
             send(&wk[k], "run\n");
             if (!read_until(&wk[k], "run ")) {
                 finish(&wk[k], runs);
@@ -880,20 +915,20 @@ static void probe_report(size_t cache_bytes, double mem_ns)
 {
     bool any = false;
     for (size_t i = 0; i < NWORKLOADS; i++) {
-        int n = round_probes[i];
+        int n = run_probes[i];
         if (!n)
             continue;
         out("%s", any ? "," : "");
         if (!any)
-            out("\nMemory probe before each round of the timed runs (ns per dependent load over "
+            out("\nMemory probe before each timed run (ns per dependent load over "
                 "random lines of %zu MiB, median / max per workload; the nearer the %zu MiB "
                 "figure, %.0f ns at the start, the more of the shared cache other tenants "
                 "held):",
                 cache_bytes >> 20, PROBE_MEM_BYTES >> 20, mem_ns);
         any = true;
-        double v[MAXRUNS];
+        double v[MAX_GATED];
         for (int r = 0; r < n; r++)
-            v[r] = round_probe[i][r];
+            v[r] = run_probe[i][r];
         qsort(v, (size_t)n, sizeof(double), cmp_double);
         double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
         out(" %s %.0f / %.0f", workloads[i].name, med, v[n - 1]);
@@ -1049,12 +1084,12 @@ static void write_csv(const char *path)
     }
     /* The memory probe before each round: median, min, max ns per load. */
     for (size_t i = 0; i < NWORKLOADS; i++) {
-        int n = round_probes[i];
+        int n = run_probes[i];
         if (!n)
             continue;
-        double v[MAXRUNS];
+        double v[MAX_GATED];
         for (int r = 0; r < n; r++)
-            v[r] = round_probe[i][r];
+            v[r] = run_probe[i][r];
         qsort(v, (size_t)n, sizeof(double), cmp_double);
         double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
         fprintf(f, "probe,%s,,%d,%.1f,%.1f,%.1f,,,,,,,,,probe_ns_per_load,,ok\n", workloads[i].name,
@@ -1291,7 +1326,15 @@ int main(int argc, char **argv)
     if (probe0_cache > 0 && probe0_mem > 0 && (round_ring = ring_build(probe_cache)) != NULL) {
         round_pos = round_ring;
         round_lines = probe_cache / 64;
+        quiet_low = probe0_cache;
+        quiet_budget = 60;
+        if ((e = getenv("BENCH_QUIET_WAIT")) && *e)
+            quiet_budget = atof(e);
     }
+    if (round_ring)
+        out("- quiet gate: a timed run starts when the memory probe reads at most %.0fx the "
+            "lowest reading so far, waiting up to %.0f s in all for it (BENCH_QUIET_WAIT)\n",
+            QUIET_FACTOR, quiet_budget);
     if (probe0_cache > 0 && probe0_mem > 0)
         out("- memory probe at start (ns per dependent load over random lines): %.1f in %zu MiB "
             "(half the last-level cache), %.1f in %zu MiB\n",
@@ -1439,6 +1482,10 @@ int main(int argc, char **argv)
             others / (wall * (double)ncpu) > 0.25 ? "a busy machine, compare min columns"
                                                   : "no other process here was busy");
     }
+    if (quiet_runs)
+        out("- quiet gate: waited %.0f s; %d of %d timed runs started above the threshold (the "
+            "wait budget ran out); lowest probe reading %.1f ns\n",
+            quiet_waited, quiet_late, quiet_runs, quiet_low);
     if (probe0_cache > 0 && probe0_mem > 0) {
         free(round_ring);
         round_ring = NULL;
