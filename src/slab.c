@@ -13,13 +13,16 @@
  * class (+1; 0 in every slot that is not a slab's first frame, so a
  * pointer into anything else, a released slab or a slab of another class
  * does not validate), the count of objects in use, the partial-list links
- * and one allocated bit per slot: exact double-free detection, and the
- * free slots themselves (an alloc takes a clear bit, starting in the word
- * of the last free; the bits past the last slot stay set), so nothing is ever written into or read
- * from an object's memory and a new slab needs no O(objects) threading.
+ * and an allocated bitmap with one bit per granule (slab size / 256): a
+ * set bit marks the start of an object allocated to a caller. That gives
+ * exact double-free detection, and the free slots themselves (an alloc
+ * from the slabs takes a clear bit among the slot starts, which a table
+ * per class gives, starting in the word of the last free), so nothing is
+ * ever written into or read from an object's memory and a new slab needs
+ * no O(objects) threading.
  *
  * Each class has a magazine (see slab.h): a LIFO of up to
- * AK_SLAB_MAGAZINE freed objects with their descriptors; allocs take from
+ * AK_SLAB_MAGAZINE freed objects with their bitmap words; allocs take from
  * it first, and the slab bitmaps are searched only while it is empty (its
  * objects have clear bits). Each class has a list of partial slabs
  * (allocation from the slabs takes from the head),
@@ -32,11 +35,13 @@
  * cannot satisfy a request, the magazines are flushed, every cached empty
  * slab is released and the request retried once.
  *
- * Costs: alloc/free O(1), no division (a reciprocal multiply finds the
- * slot); a free into a full magazine returns half of it to the slabs
- * (O(AK_SLAB_MAGAZINE)); a free resolves its pointer in the frame table of the region the
- * last free resolved, and walks the region list (O(regions)) only when
- * that fails. A new slab or a released one costs one TLSF call. Overhead:
+ * Costs: alloc/free O(1), no division (an object's bit is its offset
+ * shifted by the granule's log); frees of up to 256 bytes, whose slabs are
+ * one frame, take a path with every class constant a literal. A free into
+ * a full magazine returns half of it to the slabs (O(AK_SLAB_MAGAZINE));
+ * a free resolves its pointer in the frame table of the region the last
+ * free resolved, and walks the region list (O(regions)) only when that
+ * fails. A new slab or a released one costs one TLSF call. Overhead:
  * AK_SLAB_TAIL bytes per slab and, per region, a 64-byte record plus the
  * frame table: 64 bytes per 4 KiB frame, 1/64 of the region, counted out
  * of total_bytes. Adding a region is O(frames) (the table's class bytes
@@ -48,11 +53,10 @@
  * every descriptor with a class names its own frame, lies inside its
  * region, is aligned to its size, and no other slab starts inside it;
  * partial slabs (on the list) have 0 < in_use < objects, full ones in_use
- * == objects, the cached one in_use == 0; the bitmap has in_use bits set
- * among its slots less the slab's magazine objects, and every bit past
- * them set; per-class counters
- * match the slabs; the TLSF's used bytes equal the slabs' requests plus
- * the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
+ * == objects, the cached one in_use == 0; the bitmap has in_use bits set,
+ * less the slab's magazine objects, all at slot starts; per-class counters
+ * match the slabs (held = the slabs' in_use summed); the TLSF's used bytes equal the slabs'
+ * requests plus the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
 #include "ak_ops.h"
