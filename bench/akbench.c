@@ -13,7 +13,7 @@
  *   BENCH_RUNS=N      timed runs per pair (default 7)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
  *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
- *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 60;
+ *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 30;
  *                     0: never wait, only record the probe)
  *
  * `akbench --probe` only runs the memory probe (see mem_probe_ns) and
@@ -1327,7 +1327,7 @@ int main(int argc, char **argv)
         round_pos = round_ring;
         round_lines = probe_cache / 64;
         quiet_low = probe0_cache;
-        quiet_budget = 60;
+        quiet_budget = 30;
         if ((e = getenv("BENCH_QUIET_WAIT")) && *e)
             quiet_budget = atof(e);
     }
