@@ -842,7 +842,6 @@ static AK_NOINLINE ak_error dealloc_small_full(ak_slab *a, void *ptr, size_t siz
  * one 4 KiB frame with 16-byte granules, as the checker confirms) take
  * the path below, where every class constant is a literal; larger ones go
  * through dealloc_slow. */
-
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 {
     if (AK_UNLIKELY(size > FAST_MAX || !align_is_small(align)))
