@@ -133,7 +133,8 @@ static bool runs_on(const workload *w, const contender *c)
 
 enum { ST_PENDING, ST_OK, ST_FAIL, ST_SKIP };
 
-#define MAXRUNS 64
+#define MAXRUNS   64
+#define MAX_GATED (MAXRUNS * 8) /* probe readings kept per workload (one per timed run) */
 
 typedef struct task {
     const workload *w;
@@ -194,6 +195,17 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* Median, min and max of the n > 0 values at x (sorted in a copy). */
+static void summarize(const double *x, int n, double *med, double *min, double *max)
+{
+    double v[MAX_GATED];
+    memcpy(v, x, (size_t)n * sizeof(double));
+    qsort(v, (size_t)n, sizeof(double), cmp_double);
+    *min = v[0];
+    *max = v[n - 1];
+    *med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static double now_s(void)
@@ -360,7 +372,6 @@ static double round_probe_ns(void)
  * tenants' bursts, which move cache-bound figures by 2x or more. Per
  * workload, the reading each run started with is kept for the report. */
 #define QUIET_FACTOR 2.0
-#define MAX_GATED    (MAXRUNS * 8)
 static double quiet_low, quiet_budget, quiet_waited;
 static int quiet_runs, quiet_late;
 static double run_probe[NWORKLOADS][MAX_GATED];
@@ -675,14 +686,8 @@ static void finish(worker *wk, int runs)
     }
     if (t->status == ST_PENDING)
         t->status = ST_OK;
-    if (t->nruns) {
-        double v[MAXRUNS];
-        memcpy(v, t->ns_op, (size_t)t->nruns * sizeof(double));
-        qsort(v, (size_t)t->nruns, sizeof(double), cmp_double);
-        t->min = v[0];
-        t->max = v[t->nruns - 1];
-        t->med = t->nruns % 2 ? v[t->nruns / 2] : (v[t->nruns / 2 - 1] + v[t->nruns / 2]) / 2;
-    }
+    if (t->nruns)
+        summarize(t->ns_op, t->nruns, &t->med, &t->min, &t->max);
     bool timed = t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID;
     if (t->status == ST_OK && timed && t->nruns != runs) {
         t->status = ST_FAIL;
@@ -909,8 +914,8 @@ static void perf_table(kind k1, kind k2)
     }
 }
 
-/* The probe before each round of timed runs, per workload: how much of
- * the shared cache the host left us while each table row was measured. */
+/* The probe before each timed run, per workload: how much of the shared
+ * cache the host left us while each table row was measured. */
 static void probe_report(size_t cache_bytes, double mem_ns)
 {
     bool any = false;
@@ -926,12 +931,9 @@ static void probe_report(size_t cache_bytes, double mem_ns)
                 "held):",
                 cache_bytes >> 20, PROBE_MEM_BYTES >> 20, mem_ns);
         any = true;
-        double v[MAX_GATED];
-        for (int r = 0; r < n; r++)
-            v[r] = run_probe[i][r];
-        qsort(v, (size_t)n, sizeof(double), cmp_double);
-        double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-        out(" %s %.0f / %.0f", workloads[i].name, med, v[n - 1]);
+        double med, min, max;
+        summarize(run_probe[i], n, &med, &min, &max);
+        out(" %s %.0f / %.0f", workloads[i].name, med, max);
     }
     if (any)
         out(".\n");
@@ -1082,18 +1084,15 @@ static void write_csv(const char *path)
             fputc('\n', f);
         }
     }
-    /* The memory probe before each round: median, min, max ns per load. */
+    /* The memory probe before each timed run: median, min, max ns per load. */
     for (size_t i = 0; i < NWORKLOADS; i++) {
         int n = run_probes[i];
         if (!n)
             continue;
-        double v[MAX_GATED];
-        for (int r = 0; r < n; r++)
-            v[r] = run_probe[i][r];
-        qsort(v, (size_t)n, sizeof(double), cmp_double);
-        double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+        double med, min, max;
+        summarize(run_probe[i], n, &med, &min, &max);
         fprintf(f, "probe,%s,,%d,%.1f,%.1f,%.1f,,,,,,,,,probe_ns_per_load,,ok\n", workloads[i].name,
-                n, med, v[0], v[n - 1]);
+                n, med, min, max);
     }
     fclose(f);
 }
