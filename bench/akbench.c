@@ -75,6 +75,7 @@ static const workload workloads[] = {
     {"vec_rand_free_7500_520", K_BYTE, "7500 blocks of 520 u64, freed shuffled; op = block"},
     {"btree_map_50K", K_BYTE, "50K B-tree ops, \"key_%u\" keys, 1 in 5 pop-first; op = map op"},
     {"small_churn", K_BYTE, "8..256 B, 10M calls, 100K live; op = alloc+free"},
+    {"small_churn_hot", K_BYTE, "small_churn's mix, 1M calls, 1K live (in L2); op = alloc+free"},
     {"mixed_aligned", K_BYTE, "8 B..64 KiB log-uniform, align 8..4096; op = alloc+free"},
     {"page_single_1M", K_PAGE, "1M single pages, freed in random order; op = alloc+free"},
     {"page_mixed", K_PAGE, "1..64-page runs aligned to 1..512 pages; op = alloc+free"},

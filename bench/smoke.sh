@@ -10,7 +10,7 @@ fail() { echo "bench_smoke: FAIL: $*"; exit 1; }
 
 # The workloads the benchmark promises; a name that disappears is a defect.
 for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K \
-         small_churn mixed_aligned page_single_1M page_mixed page_64_aligned \
+         small_churn small_churn_hot mixed_aligned page_single_1M page_mixed page_64_aligned \
          id_churn_1M latency_scaling memory heap_map; do
     BENCH_FILTER=$w "$akbench" --list >/dev/null 2>&1 || fail "akbench does not know workload $w"
 done
@@ -45,7 +45,7 @@ for pair in $expected; do
     n=$((n + 1))
 done
 # Every byte workload has the glibc baseline.
-for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K small_churn mixed_aligned; do
+for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K small_churn small_churn_hot mixed_aligned; do
     grep -q "^perf,$w,glibc,.*\"ok\"$" "$out/results.csv" || fail "no glibc row for $w"
 done
 grep -q "targets met:" "$out/log.txt" || fail "no targets summary"
