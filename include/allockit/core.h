@@ -152,6 +152,42 @@ typedef struct ak_byte_allocator_ops {
     const char *(*check)(const void *self);
 } ak_byte_allocator_ops;
 
+/* The contract every byte allocator keeps (TLSF, buddy, slab, and the
+ * cache layer over them), written once here; each header adds only what
+ * is its own.
+ *
+ * Sizes a free may give. dealloc, resize and usable_size take the size
+ * and align that were passed to alloc. An allocator refuses a pointer that
+ * is not the start of a live block with AK_ERR_NOT_ALLOCATED, and a size
+ * or align that the block could not have been allocated with (a size above
+ * the block's usable size, one of another buddy order or slab class, an
+ * align the pointer does not have) with AK_ERR_INVALID_PARAM. Sizes that
+ * the same block could have served are not told apart, and need not be:
+ * nothing the allocator keeps depends on which one is given.
+ *
+ * What used_bytes counts. Each live block counts at its usable size (what
+ * usable_size returns for it: at least the size requested, at most the
+ * request rounded up to the allocator's granule, order or class). So
+ * used_bytes is exact whatever size a free passes, and 0 once every block
+ * is freed.
+ *
+ * usable_size of a pointer that is not a live block is 0; for a live block
+ * it is at least the size requested.
+ *
+ * Bad input changes nothing. A call that returns an error leaves every
+ * block, region and counter as it was, except the count of failed
+ * allocations that some statistics report. A failed init or add_memory
+ * keeps the allocator's earlier regions and blocks.
+ *
+ * init on a live allocator forgets every region and block it managed and
+ * starts over with the one region given; pointers handed out before are
+ * refused afterwards (AK_ERR_NOT_ALLOCATED) as for any other pointer that
+ * is not a live block. The memory of the old regions is not touched.
+ *
+ * alloc with out == NULL gives AK_ERR_INVALID_PARAM. A request that no
+ * region could ever hold gives AK_ERR_NO_MEMORY and changes nothing.
+ */
+
 /** A handle: an allocator object and its operations. Passed by value. */
 typedef struct ak_byte_allocator {
     const struct ak_byte_allocator_ops *ops;
@@ -169,14 +205,15 @@ ak_error ak_byte_add_memory(ak_byte_allocator h, uintptr_t start, size_t size);
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size/align
  *          too large to represent @retval AK_ERR_NO_MEMORY nothing fits. */
 ak_error ak_byte_alloc(ak_byte_allocator h, size_t size, size_t align, void **out);
-/** Free a block, given the size and align passed to alloc.
+/** Free a block, given the size and align passed to alloc (or another
+ *  size the same block could have served: see the contract above).
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region or not
  *          allocated (already free) @retval AK_ERR_INVALID_PARAM the size or
  *          align cannot belong to that block. Nothing changes on error. */
 ak_error ak_byte_dealloc(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** Bytes under management (after trimming and in-region bookkeeping). */
 size_t ak_byte_total_bytes(ak_byte_allocator h);
-/** Bytes currently allocated, counted as requested (sum of live sizes). */
+/** Bytes currently allocated: the usable sizes of the live blocks summed. */
 size_t ak_byte_used_bytes(ak_byte_allocator h);
 /** total_bytes - used_bytes. */
 size_t ak_byte_available_bytes(ak_byte_allocator h);
@@ -189,7 +226,8 @@ const char *ak_byte_name(ak_byte_allocator h);
 ak_error ak_byte_resize(ak_byte_allocator h, void *ptr, size_t old_size, size_t align,
                         size_t new_size);
 /** Bytes actually usable at @p ptr (>= size) for a block allocated with
- *  @p size and @p align; @p size if the allocator does not say. */
+ *  @p size and @p align; 0 if @p ptr is not a live block; @p size if the
+ *  allocator has no usable_size. */
 size_t ak_byte_usable_size(ak_byte_allocator h, const void *ptr, size_t size, size_t align);
 /** Walk the allocator's structures: NULL if every invariant holds, else a
  *  static string naming the first broken one. NULL if there is no checker. */
