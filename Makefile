@@ -33,6 +33,7 @@ test-sanitize:
 
 # Line and branch coverage of src/ (gcc + gcovr) in build-cov.
 coverage:
+	@./scripts/deps.sh coverage
 	@AK_CMAKE_ARGS="$(CMAKE_ARGS)" ./scripts/coverage.sh build-cov $(JOBS)
 
 # libFuzzer targets (clang), FUZZ_SECONDS each, starting from fuzz/corpus.

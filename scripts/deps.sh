@@ -3,7 +3,7 @@
 # is a Debian-like machine and we may (root, apt-get present, and
 # AK_NO_INSTALL unset). Otherwise say what is missing; the targets then
 # skip the parts that need it, each with its own message.
-# usage: deps.sh test|bench|targets|fuzz
+# usage: deps.sh test|bench|targets|fuzz|coverage
 set -u
 want=""
 case "${1:-test}" in
@@ -15,8 +15,12 @@ bench) want="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox
 # with the other cross compilers on Debian.
 targets) want="clang lld llvm qemu-system-misc qemu-system-arm qemu-user-static gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
 fuzz) want="clang libclang-rt-14-dev" ;;
+coverage) want="gcovr" ;;
 *) echo "deps.sh: unknown group $1"; exit 2 ;;
 esac
+# AK_DEPS_EXTRA: more package names (the tests use it to exercise the
+# path taken for a package that is missing).
+want="$want ${AK_DEPS_EXTRA:-}"
 
 missing=""
 for p in $want; do

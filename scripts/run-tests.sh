@@ -22,8 +22,13 @@ count() { # log
 log=$(mktemp); trap 'rm -f "$log" "$log.asan"' EXIT
 (cd "$build" && ctest --output-on-failure -j "$jobs") 2>&1 | tee "$log"
 count "$log"
+# Each skipped test with the reason it printed (a line "...: skipped: why").
 grep -E '\*\*\*(Skipped|Not Run)' "$log" | sed -E 's/^.*Test +#[0-9]+: ([^ ]+).*/\1/' |
-    while read -r t; do echo "skipped: $t"; done >"$log.skip"
+    while read -r t; do
+        why=$(sed -n "/^[0-9]*\/[0-9]* Test: $t\$/,/^Test Skipped\|^Test Passed\|^Test Failed/p" \
+            "$build/Testing/Temporary/LastTest.log" 2>/dev/null | grep -m1 'skipped: ' | sed 's/.*skipped: //')
+        echo "skipped: $t${why:+ ($why)}"
+    done >"$log.skip"
 [ -s "$log.skip" ] && skipped="$skipped$(cat "$log.skip")
 "
 rm -f "$log.skip"

@@ -48,11 +48,16 @@ counts() {
         sed -E 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
 }
 
+# Every board runs with no NIC and no default devices but the serial
+# port: a default NIC makes qemu load an option ROM (efi-virtio.rom) from a
+# package it only recommends, which a machine installed with
+# --no-install-recommends lacks.
 qemu_cmd() {
+    common="-m 128M -smp 1 -nodefaults -nic none"
     case $1 in
-    riscv64) echo "qemu-system-riscv64 -machine virt -bios none -m 128M -smp 1" ;;
-    riscv32) echo "qemu-system-riscv32 -machine virt -bios none -m 128M -smp 1" ;;
-    aarch64 | aarch64_be) echo "qemu-system-aarch64 -machine virt -cpu cortex-a53 -m 128M -smp 1 -semihosting" ;;
+    riscv64) echo "qemu-system-riscv64 -machine virt -bios none $common" ;;
+    riscv32) echo "qemu-system-riscv32 -machine virt -bios none $common" ;;
+    aarch64 | aarch64_be) echo "qemu-system-aarch64 -machine virt -cpu cortex-a53 $common -semihosting" ;;
     esac
 }
 
