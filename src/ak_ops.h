@@ -23,8 +23,12 @@
         return X##_check((const X *)s);                                                            \
     }
 
-/* A byte allocator with every optional op (resize, usable_size, check). */
-#define AK_DEFINE_BYTE_ALLOCATOR(X, NAME)                                                          \
+/* A byte allocator with the optional ops resize, usable_size and check. */
+#define AK_DEFINE_BYTE_ALLOCATOR(X, NAME) AK_DEFINE_BYTE_OPS_(X, NAME, .cache = 0, .uncache = 0)
+
+/* The adapters and ops table; the trailing arguments are extra designated
+ * initialisers for the table. */
+#define AK_DEFINE_BYTE_OPS_(X, NAME, ...)                                                          \
     AK_BASE_ADAPTERS_(X)                                                                           \
     static ak_error X##_op_alloc(void *s, size_t size, size_t align, void **out)                   \
     {                                                                                              \
@@ -55,24 +59,36 @@
     {                                                                                              \
         return X##_usable_size((const X *)s, ptr, size, align);                                    \
     }                                                                                              \
-    static const ak_byte_allocator_ops X##_byte_ops = {                                            \
-        .name = NAME,                                                                              \
-        .init = X##_op_init,                                                                       \
-        .add_memory = X##_op_add_memory,                                                           \
-        .alloc = X##_op_alloc,                                                                     \
-        .dealloc = X##_op_dealloc,                                                                 \
-        .total_bytes = X##_op_total_bytes,                                                         \
-        .used_bytes = X##_op_used_bytes,                                                           \
-        .available_bytes = X##_op_available_bytes,                                                 \
-        .resize = X##_op_resize,                                                                   \
-        .usable_size = X##_op_usable_size,                                                         \
-        .check = X##_op_check,                                                                     \
-    };                                                                                             \
+    static const ak_byte_allocator_ops X##_byte_ops = {.name = NAME,                               \
+                                                       .init = X##_op_init,                        \
+                                                       .add_memory = X##_op_add_memory,            \
+                                                       .alloc = X##_op_alloc,                      \
+                                                       .dealloc = X##_op_dealloc,                  \
+                                                       .total_bytes = X##_op_total_bytes,          \
+                                                       .used_bytes = X##_op_used_bytes,            \
+                                                       .available_bytes = X##_op_available_bytes,  \
+                                                       .resize = X##_op_resize,                    \
+                                                       .usable_size = X##_op_usable_size,          \
+                                                       .check = X##_op_check,                      \
+                                                       __VA_ARGS__};                               \
     ak_byte_allocator X##_as_byte(X *a)                                                            \
     {                                                                                              \
         ak_byte_allocator h = {&X##_byte_ops, a};                                                  \
         return h;                                                                                  \
     }
+
+/* A byte allocator with every optional op, the cache hooks included
+ * (X_cache and X_uncache). */
+#define AK_DEFINE_BYTE_ALLOCATOR_CACHED(X, NAME)                                                   \
+    static ak_error X##_op_cache(void *s, void *ptr, size_t size, size_t align)                    \
+    {                                                                                              \
+        return X##_cache((X *)s, ptr, size, align);                                                \
+    }                                                                                              \
+    static void X##_op_uncache(void *s, void *ptr, size_t size, size_t align)                      \
+    {                                                                                              \
+        X##_uncache((X *)s, ptr, size, align);                                                     \
+    }                                                                                              \
+    AK_DEFINE_BYTE_OPS_(X, NAME, .cache = X##_op_cache, .uncache = X##_op_uncache)
 
 /* A page allocator (with its checker). */
 #define AK_DEFINE_PAGE_ALLOCATOR(X, NAME)                                                          \

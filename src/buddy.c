@@ -64,7 +64,7 @@ typedef struct ak_buddy_block {
 /* The record at the head of every region, followed by its table of order
  * bases and its bitmap. */
 typedef struct ak_buddy_region {
-    ak_region link;                       /* list link and the [start, end) the user gave */
+    ak_region_list link;                  /* list link and the [start, end) the user gave */
     uintptr_t lo;                         /* first byte of the block area (16-aligned) */
     uintptr_t hi;                         /* end of the block area (16-aligned, exclusive) */
     size_t granules;                      /* (hi - lo) / 16 */
@@ -464,7 +464,7 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
         return AK_ERR_INVALID_PARAM;
 
     buddy_region *r = (buddy_region *)l.record;
-    r->link.next = (ak_region *)a->regions;
+    r->link.next = (ak_region_list *)a->regions;
     r->left = r->right = (buddy_region *)0;
     r->height = 1;
     r->link.start = start;

@@ -101,6 +101,24 @@ const char *ak_byte_check(ak_byte_allocator h)
     return h.ops->check ? h.ops->check(h.self) : (const char *)0;
 }
 
+ak_error ak_byte_cache(ak_byte_allocator h, void *ptr, size_t size, size_t align)
+{
+    if (!h.ops->cache)
+        return AK_ERR_INVALID_PARAM;
+    return h.ops->cache(h.self, ptr, size, align);
+}
+
+void ak_byte_uncache(ak_byte_allocator h, void *ptr, size_t size, size_t align)
+{
+    if (h.ops->uncache)
+        h.ops->uncache(h.self, ptr, size, align);
+}
+
+bool ak_byte_can_cache(ak_byte_allocator h)
+{
+    return h.ops->cache && h.ops->uncache;
+}
+
 /* ---- page ---- */
 
 ak_error ak_page_init(ak_page_allocator h, uintptr_t start, size_t size)

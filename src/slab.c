@@ -112,7 +112,7 @@ _Static_assert(AK_SLAB_MAX_SMALL <= UINT16_MAX, "class sizes fit 16 bits");
 /* The record at the head of each region: the shared region record, the
  * frames and their descriptor table (which follows the record). */
 typedef struct slab_region {
-    ak_region r;
+    ak_region_list r;
     uintptr_t fbase;    /* first frame: the region start rounded down to a frame */
     size_t nframes;     /* frames up to the region end */
     unsigned char *tbl; /* DESC_BYTES per frame */
@@ -371,7 +371,7 @@ static inline void partial_remove(ak_slab_class *k, slab_hdr *s)
 /* The region holding p, or NULL. O(regions). */
 static const slab_region *region_of(const ak_slab *a, uintptr_t p)
 {
-    for (const ak_region *r = a->regions; r; r = r->next)
+    for (const ak_region_list *r = a->regions; r; r = r->next)
         if (p >= r->start && p < r->end)
             return (const slab_region *)(const void *)r;
     return NULL;
@@ -436,7 +436,7 @@ size_t ak_slab_flush(ak_slab *a);
  * after it: else a request cannot fit even in an empty TLSF. */
 static bool could_fit(const ak_slab *a, size_t size, size_t align)
 {
-    for (const ak_region *r = a->regions; r; r = r->next) {
+    for (const ak_region_list *r = a->regions; r; r = r->next) {
         uintptr_t at;
         if (ak_align_up_checked(r->start, align, &at) && at < r->end && r->end - at >= size)
             return true;
@@ -953,7 +953,7 @@ static ak_error add_region(ak_slab *a, uintptr_t start, size_t size, bool first)
     uintptr_t end, rec;
     if (!ak_range_end(start, size, &end))
         return AK_ERR_INVALID_PARAM;
-    if (ak_region_overlaps(a->regions, start, end))
+    if (ak_region_list_overlaps(a->regions, start, end))
         return AK_ERR_MEMORY_OVERLAP;
     if (!ak_align_up_checked(start, DESC_BYTES, &rec) || rec >= end || end - rec <= DESC_BYTES)
         return AK_ERR_INVALID_PARAM;
@@ -1215,7 +1215,7 @@ const char *ak_slab_check(const ak_slab *a)
     }
     size_t nreg = 0;
     bool hint_found = false;
-    for (const ak_region *g = a->regions; g; g = g->next) {
+    for (const ak_region_list *g = a->regions; g; g = g->next) {
         const slab_region *r = (const slab_region *)(const void *)g;
         if (++nreg > a->region_count)
             return "regions: more records than region_count";
@@ -1226,7 +1226,7 @@ const char *ak_slab_check(const ak_slab *a)
             return "regions: frames do not cover the region";
         if (r->fbase == a->fbase && r->nframes == a->nframes && r->tbl == a->tbl)
             hint_found = true;
-        if (ak_region_overlaps(g->next, g->start, g->end))
+        if (ak_region_list_overlaps(g->next, g->start, g->end))
             return "regions: two records overlap";
     }
     if (nreg != a->region_count)
@@ -1249,7 +1249,7 @@ const char *ak_slab_check(const ak_slab *a)
         for (unsigned l = 0; l < 4; l++)
             count[c][l] = 0;
     }
-    for (const ak_region *g = a->regions; g; g = g->next) {
+    for (const ak_region_list *g = a->regions; g; g = g->next) {
         const slab_region *r = (const slab_region *)(const void *)g;
         for (size_t f = 0; f < r->nframes; f++) {
             const slab_hdr *s = desc_at(r->tbl, f);

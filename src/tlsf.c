@@ -117,7 +117,7 @@ _Static_assert(TAG_SHIFT == SLACK_SHIFT + 6, "slack and tag fields are adjacent"
 /* The record at the start of each region. `base` is the shared region list
  * node (first member, so list nodes are these records). */
 typedef struct tlsf_region {
-    ak_region base;
+    ak_region_list base;
     uintptr_t first; /* header of the first block */
     uintptr_t span;  /* sentinel - first: the sum of all block sizes */
 } tlsf_region;
@@ -435,7 +435,7 @@ static void region_install(ak_tlsf *a, uintptr_t start, uintptr_t end, uintptr_t
                            uintptr_t first, uintptr_t span)
 {
     tlsf_region *r = (tlsf_region *)rec;
-    r->base.next = (ak_region *)a->regions;
+    r->base.next = (ak_region_list *)a->regions;
     r->base.start = start;
     r->base.end = end;
     r->first = first;
@@ -506,7 +506,7 @@ ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size)
     ak_error e = region_layout(start, size, &end, &rec, &first, &span);
     if (e != AK_OK)
         return e;
-    if (ak_region_overlaps((const ak_region *)a->regions, start, end))
+    if (ak_region_list_overlaps((const ak_region_list *)a->regions, start, end))
         return AK_ERR_MEMORY_OVERLAP;
     region_install(a, start, end, rec, first, span);
     return AK_OK;

@@ -4,6 +4,9 @@
 #include "testlib.h"
 
 #include "ak_internal.h"
+#include "ak_region.h"
+#include "ak_rng.h"
+#include "ak_sizeclass.h"
 #include <allockit.h>
 
 /* The macro forms must be constant expressions. */
@@ -124,22 +127,127 @@ static void test_internal_bits(void)
     CHECK(ak_ranges_overlap(0, 100, 40, 50));
 }
 
-static void test_region_list(void)
+/* The region index against a linear scan: 200 disjoint ranges inserted in
+ * random order; after each insertion the checker passes, and lookups and
+ * overlap tests agree with the scan. Records are plain structs here (the
+ * index never reads the memory it describes). Then the checker must catch
+ * a broken tree. */
+#define NREG 200
+static void test_region_index(void)
 {
-    ak_region c = {NULL, 5000, 6000};
-    ak_region b = {&c, 3000, 4000};
-    ak_region a = {&b, 1000, 2000};
-    CHECK(ak_region_find(&a, 999) == NULL);
-    CHECK(ak_region_find(&a, 1000) == &a);
-    CHECK(ak_region_find(&a, 1999) == &a);
-    CHECK(ak_region_find(&a, 2000) == NULL);
-    CHECK(ak_region_find(&a, 5999) == &c);
-    CHECK(ak_region_find(NULL, 5999) == NULL);
-    CHECK(ak_region_overlaps(&a, 1999, 2001));
-    CHECK(!ak_region_overlaps(&a, 2000, 3000));
-    CHECK(ak_region_overlaps(&a, 0, 100000));
-    CHECK(!ak_region_overlaps(&a, 6000, 7000));
-    CHECK(!ak_region_overlaps(NULL, 0, 100000));
+    static ak_region rec[NREG];
+    unsigned order[NREG];
+    ak_rng rng;
+    ak_rng_seed(&rng, 7);
+    for (unsigned i = 0; i < NREG; i++) {
+        /* [start, end) with a block area [lo, hi) strictly inside; gaps
+         * between regions so some pointers hit nothing. */
+        rec[i].start = 1000 + (uintptr_t)i * 1000;
+        rec[i].end = rec[i].start + 500 + (uintptr_t)(i % 7) * 50;
+        rec[i].lo = rec[i].start + 16;
+        rec[i].hi = rec[i].end - 8;
+        order[i] = i;
+    }
+    for (unsigned i = NREG - 1; i > 0; i--) {
+        unsigned j = (unsigned)(ak_rng_next(&rng) % (i + 1));
+        unsigned t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    ak_region_index ix;
+    ak_region_index_clear(&ix);
+    CHECK(ak_region_check(&ix) == NULL);
+    CHECK(ak_region_find(&ix, 1500) == NULL);
+    CHECK(!ak_region_overlaps(&ix, 0, UINTPTR_MAX));
+    for (unsigned n = 0; n < NREG; n++) {
+        ak_region *r = &rec[order[n]];
+        CHECK(!ak_region_overlaps(&ix, r->start, r->end));
+        ak_region_insert(&ix, r);
+        CHECKF(ak_region_check(&ix) == NULL, "after %u inserts: %s", n + 1, ak_region_check(&ix));
+        CHECK(ak_region_overlaps(&ix, r->start, r->end));
+        CHECK(ak_region_overlaps(&ix, r->end - 1, r->end + 1));
+        CHECK(!ak_region_overlaps(&ix, r->end, r->end + 1));
+        for (int q = 0; q < 20; q++) {
+            uintptr_t p = (uintptr_t)(ak_rng_next(&rng) % (NREG * 1000 + 2000));
+            ak_region *want = NULL;
+            for (unsigned k = 0; k <= n; k++)
+                if (p >= rec[order[k]].lo && p < rec[order[k]].hi)
+                    want = &rec[order[k]];
+            ak_region *got = ak_region_find(&ix, p);
+            CHECKF(got == want, "lookup of %lu", (unsigned long)p);
+            if (got)
+                ak_region_remember(&ix, got);
+            uintptr_t e = p + (uintptr_t)(ak_rng_next(&rng) % 3000) + 1;
+            bool overlap = false;
+            for (unsigned k = 0; k <= n; k++)
+                overlap |= ak_ranges_overlap(rec[order[k]].start, rec[order[k]].end, p, e);
+            CHECK(ak_region_overlaps(&ix, p, e) == overlap);
+        }
+    }
+    CHECK(ix.count == NREG);
+    size_t listed = 0;
+    for (ak_region *r = ak_region_first(&ix); r; r = r->next)
+        listed++;
+    CHECK(listed == NREG);
+    /* The edges of a block area: in at lo and hi - 1, out at lo - 1 and hi
+     * (in the trimmed edge of [start, end)). */
+    CHECK(ak_region_find(&ix, rec[5].lo) == &rec[5]);
+    CHECK(ak_region_find(&ix, rec[5].hi - 1) == &rec[5]);
+    CHECK(ak_region_find(&ix, rec[5].lo - 1) == NULL);
+    CHECK(ak_region_find(&ix, rec[5].hi) == NULL);
+    /* A broken height, then a broken order, are caught. */
+    ak_region *root = (ak_region *)ix.root;
+    root->height++;
+    CHECK(ak_region_check(&ix) != NULL);
+    root->height--;
+    CHECK(ak_region_check(&ix) == NULL);
+    uintptr_t s = root->start;
+    root->start = 0;
+    root->lo = 8;
+    CHECK(ak_region_check(&ix) != NULL);
+    root->start = s;
+    root->lo = s + 16;
+    CHECK(ak_region_check(&ix) == NULL);
+    ix.last_span++;
+    CHECK(ak_region_check(&ix) != NULL);
+}
+
+/* The size-class series: the two rules of ak_sizeclass.h written out
+ * independently, then every size up to the top checked against them. */
+static void test_size_classes(void)
+{
+    size_t want[AK_SC_COUNT];
+    unsigned n = 0;
+    for (size_t s = 16; s <= 128; s += 16)
+        want[n++] = s;
+    for (size_t p = 128; p < AK_SC_MAX; p *= 2)
+        for (size_t k = 1; k <= 4; k++)
+            want[n++] = p + k * (p / 4);
+    CHECK(n == AK_SC_COUNT);
+    CHECK(want[AK_SC_COUNT - 1] == AK_SC_MAX);
+    for (unsigned c = 0; c < AK_SC_COUNT; c++) {
+        CHECKF(ak_sc_size(c) == want[c], "class %u: %zu, want %zu", c, ak_sc_size(c), want[c]);
+        size_t low = want[c] & (~want[c] + 1);
+        CHECK(ak_sc_align(c) == low);
+        CHECK(ak_sc_index(want[c]) == c);
+    }
+    unsigned c = 0;
+    for (size_t s = 0; s <= AK_SC_MAX; s++) {
+        while (want[c] < s)
+            c++;
+        if (ak_sc_index(s) != c) {
+            CHECKF(0, "size %zu: class %u, want %u", s, ak_sc_index(s), c);
+            break;
+        }
+    }
+    /* The waste bounds the header promises. */
+    for (size_t s = 1; s <= AK_SC_MAX; s++) {
+        size_t cs = ak_sc_size(ak_sc_index(s));
+        if (s <= 128 ? cs - s >= 16 : (cs - s) * 4 >= s) {
+            CHECKF(0, "size %zu wastes %zu in class size %zu", s, cs - s, cs);
+            break;
+        }
+    }
 }
 
 /* ---- test doubles: record the last call and answer from a script ---- */
@@ -216,11 +324,22 @@ static const char *fb_check(const void *s)
     return rec.answer == AK_OK ? NULL : "broken on purpose";
 }
 
-static const ak_byte_allocator_ops fake_byte_full = {"fake",     fb_init,   fb_add,  fb_alloc,
-                                                     fb_dealloc, fb_total,  fb_used, fb_avail,
-                                                     fb_resize,  fb_usable, fb_check};
+static ak_error fb_cache(void *s, void *p, size_t sz, size_t al)
+{
+    record("cache", (uintptr_t)s, (uintptr_t)p, sz, al);
+    return rec.answer;
+}
+static void fb_uncache(void *s, void *p, size_t sz, size_t al)
+{
+    record("uncache", (uintptr_t)s, (uintptr_t)p, sz, al);
+}
+
+static const ak_byte_allocator_ops fake_byte_full = {
+    "fake",   fb_init,   fb_add,    fb_alloc, fb_dealloc, fb_total,  fb_used,
+    fb_avail, fb_resize, fb_usable, fb_check, fb_cache,   fb_uncache};
 static const ak_byte_allocator_ops fake_byte_min = {
-    NULL, fb_init, fb_add, fb_alloc, fb_dealloc, fb_total, fb_used, fb_avail, NULL, NULL, NULL};
+    NULL,     fb_init, fb_add, fb_alloc, fb_dealloc, fb_total, fb_used,
+    fb_avail, NULL,    NULL,   NULL,     NULL,       NULL};
 
 static void test_byte_dispatch(void)
 {
@@ -251,6 +370,12 @@ static void test_byte_dispatch(void)
     CHECK(ak_byte_check(h) == NULL && !strcmp(rec.last, "check"));
     rec.answer = AK_ERR_NO_MEMORY;
     CHECK(ak_byte_check(h) != NULL);
+    CHECK(ak_byte_can_cache(h));
+    rec.answer = AK_ERR_NOT_ALLOCATED;
+    CHECK_ERR(ak_byte_cache(h, p, 24, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK(!strcmp(rec.last, "cache") && rec.a1 == 0x1234 && rec.a2 == 24 && rec.a3 == 8);
+    ak_byte_uncache(h, p, 32, 16);
+    CHECK(!strcmp(rec.last, "uncache") && rec.a1 == 0x1234 && rec.a2 == 32 && rec.a3 == 16);
 
     /* Optional ops left NULL give the documented fallbacks. */
     ak_byte_allocator m = {&fake_byte_min, &f};
@@ -258,6 +383,9 @@ static void test_byte_dispatch(void)
     CHECK_ERR(ak_byte_resize(m, p, 24, 8, 48), AK_ERR_NO_MEMORY);
     CHECK(ak_byte_usable_size(m, p, 24, 8) == 24);
     CHECK(ak_byte_check(m) == NULL);
+    CHECK(!ak_byte_can_cache(m));
+    CHECK_ERR(ak_byte_cache(m, p, 24, 8), AK_ERR_INVALID_PARAM);
+    ak_byte_uncache(m, p, 24, 8);
     CHECK(!strcmp(rec.last, "none"));
     CHECK(!strcmp(ak_byte_name(m), "?"));
 }
@@ -443,7 +571,8 @@ int main(int argc, char **argv)
     RUN(test_strerror);
     RUN(test_align_helpers);
     RUN(test_internal_bits);
-    RUN(test_region_list);
+    RUN(test_region_index);
+    RUN(test_size_classes);
     RUN(test_byte_dispatch);
     RUN(test_page_dispatch);
     RUN(test_id_dispatch);

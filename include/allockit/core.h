@@ -130,6 +130,22 @@ static inline bool ak_align_up_checked(uintptr_t pos, uintptr_t align, uintptr_t
 }
 
 /* ------------------------------------------------------------------ */
+/* Shared bookkeeping inside allocator objects                         */
+/* ------------------------------------------------------------------ */
+
+/** The index of an allocator's regions (fields private: src/ak_region.h).
+ *  The records live inside the regions; this holds the tree's root, the
+ *  list of regions and the span of the region looked up last. */
+typedef struct ak_region_index {
+    void *root;        /* AVL tree of region records, by address */
+    void *list;        /* every region, newest first */
+    void *last;        /* the region of the last successful lookup */
+    uintptr_t last_lo; /* its block area: [last_lo, last_lo + last_span) */
+    uintptr_t last_span;
+    size_t count; /* regions */
+} ak_region_index;
+
+/* ------------------------------------------------------------------ */
 /* The byte-allocator interface                                        */
 /* ------------------------------------------------------------------ */
 
@@ -150,6 +166,10 @@ typedef struct ak_byte_allocator_ops {
     ak_error (*resize)(void *self, void *ptr, size_t old_size, size_t align, size_t new_size);
     size_t (*usable_size)(const void *self, const void *ptr, size_t size, size_t align);
     const char *(*check)(const void *self);
+    /* optional, both or neither: what a cache layer over the allocator
+     * needs to keep the contract (see ak_byte_cache) */
+    ak_error (*cache)(void *self, void *ptr, size_t size, size_t align);
+    void (*uncache)(void *self, void *ptr, size_t size, size_t align);
 } ak_byte_allocator_ops;
 
 /* The contract every byte allocator keeps (TLSF, buddy, slab, and the
@@ -232,6 +252,25 @@ size_t ak_byte_usable_size(ak_byte_allocator h, const void *ptr, size_t size, si
 /** Walk the allocator's structures: NULL if every invariant holds, else a
  *  static string naming the first broken one. NULL if there is no checker. */
 const char *ak_byte_check(ak_byte_allocator h);
+
+/** For a cache layer in front of the allocator (allockit/magazine.h):
+ *  take a live block out of the callers' hands without freeing it. The
+ *  block is checked exactly as dealloc checks it and gives the same
+ *  errors; on AK_OK it stays out of the free lists but is "cached":
+ *  dealloc, resize and cache of it are refused (AK_ERR_NOT_ALLOCATED) and
+ *  usable_size gives 0, until ak_byte_uncache, and it no longer counts in
+ *  used_bytes. So a layer that keeps freed blocks for reuse still refuses
+ *  a double free, and the allocator's checker still accounts for every
+ *  block. O(1) where dealloc's check is.
+ *  @retval AK_ERR_INVALID_PARAM also when the allocator has no cache op
+ *          (see ak_byte_can_cache) */
+ak_error ak_byte_cache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
+/** A block cached by ak_byte_cache with this size and align becomes live
+ *  again, as if just allocated with them. Trusted: only the layer that
+ *  cached it may call it, once. O(1). */
+void ak_byte_uncache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
+/** True if the allocator provides ak_byte_cache and ak_byte_uncache. */
+bool ak_byte_can_cache(ak_byte_allocator h);
 
 /* ------------------------------------------------------------------ */
 /* The page-allocator interface                                        */

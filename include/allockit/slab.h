@@ -82,7 +82,7 @@ extern "C" {
 #define AK_SLAB_TAIL AK_TLSF_BLOCK_OVERHEAD
 
 struct ak_slab_hdr; /* a slab's descriptor, in its region's frame table (in slab.c) */
-struct ak_region;
+struct ak_region_list;
 
 /** Freed objects each class keeps in its magazine (build option
  *  AK_SLAB_MAGAZINE, 2..255, in <allockit/config.h>): a LIFO of recently
@@ -122,10 +122,10 @@ typedef struct ak_slab {
     void *mag_p[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
     size_t *mag_word[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
     size_t mag_bit[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
-    struct ak_region *regions; /* records at the start of each region, newest first */
-    unsigned char *tbl;        /* the frame table of the region the last free resolved */
-    uintptr_t fbase;           /* (a hint): its first frame */
-    size_t nframes;            /* and its frame count */
+    struct ak_region_list *regions; /* records at the start of each region, newest first */
+    unsigned char *tbl;             /* the frame table of the region the last free resolved */
+    uintptr_t fbase;                /* (a hint): its first frame */
+    size_t nframes;                 /* and its frame count */
     size_t region_count;
     size_t large_count;     /* live large blocks */
     size_t large_requested; /* and their requested bytes */

@@ -50,6 +50,7 @@ CFG
 mv "$cfg.tmp" "$cfg"
 
 srcs="$root/src/core.c"
+[ -f "$root/src/region.c" ] && srcs="$srcs $root/src/region.c"
 [ "$have_tlsf" = 1 ] && srcs="$srcs $root/src/tlsf.c"
 [ "$have_buddy" = 1 ] && srcs="$srcs $root/src/buddy.c"
 [ "$have_slab" = 1 ] && srcs="$srcs $root/src/slab.c"

@@ -335,7 +335,8 @@ static const char *bump_check(const void *self)
 static const ak_byte_allocator_ops bump_ops = {"bump",     bump_init,      bump_add_memory,
                                                bump_alloc, bump_dealloc,   bump_total,
                                                bump_used,  bump_available, 0,
-                                               0,          bump_check};
+                                               0,          bump_check,     0,
+                                               0};
 
 static ak_byte_allocator fresh_bump(void)
 {
@@ -488,9 +489,19 @@ static const char *shim_check(const void *s)
     (void)s;
     return ak_byte_check(shim_inner);
 }
-static const ak_byte_allocator_ops shim_ops = {
-    "broken-align", shim_init,      shim_add, shim_alloc, shim_dealloc, shim_total,
-    shim_used,      shim_available, 0,        0,          shim_check};
+static const ak_byte_allocator_ops shim_ops = {"broken-align",
+                                               shim_init,
+                                               shim_add,
+                                               shim_alloc,
+                                               shim_dealloc,
+                                               shim_total,
+                                               shim_used,
+                                               shim_available,
+                                               0,
+                                               0,
+                                               shim_check,
+                                               0,
+                                               0};
 #endif
 
 /* A fresh (zeroed, uninitialised) allocator of the current subject. */
