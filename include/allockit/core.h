@@ -256,18 +256,29 @@ const char *ak_byte_check(ak_byte_allocator h);
 /** For a cache layer in front of the allocator (allockit/magazine.h):
  *  take a live block out of the callers' hands without freeing it. The
  *  block is checked exactly as dealloc checks it and gives the same
- *  errors; on AK_OK it stays out of the free lists but is "cached":
- *  dealloc, resize and cache of it are refused (AK_ERR_NOT_ALLOCATED) and
- *  usable_size gives 0, until ak_byte_uncache, and it no longer counts in
- *  used_bytes. So a layer that keeps freed blocks for reuse still refuses
- *  a double free, and the allocator's checker still accounts for every
- *  block. O(1) where dealloc's check is.
+ *  errors, and a block that is already cached gives AK_ERR_NOT_ALLOCATED;
+ *  on AK_OK the block stays allocated (it still counts in used_bytes: the
+ *  layer subtracts what it holds) and is marked cached until
+ *  ak_byte_uncache. So a layer that keeps freed blocks for reuse still
+ *  refuses a double free and a free of a block it holds. While cached the
+ *  block belongs to the layer: giving it to the allocator's own dealloc or
+ *  resize is a misuse that is not detected. O(1) where dealloc's check is.
+ *
+ *  Concurrency: cache and uncache only read the allocator's shared state
+ *  and write only inside the block (its first two words carry the mark,
+ *  so a cached block's contents are undefined). Calls on different blocks
+ *  may run at the same time as each other and as any other call made under
+ *  the allocator's lock, except init and add_memory: what a per-CPU cache
+ *  needs to keep its fast path free of locks. The mark is derived from the
+ *  block's address and the allocator; a live block whose first two words
+ *  happen to hold it is taken for cached (probability 2^-128 on 64-bit
+ *  targets, 2^-64 on 32-bit ones).
  *  @retval AK_ERR_INVALID_PARAM also when the allocator has no cache op
  *          (see ak_byte_can_cache) */
 ak_error ak_byte_cache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** A block cached by ak_byte_cache with this size and align becomes live
- *  again, as if just allocated with them. Trusted: only the layer that
- *  cached it may call it, once. O(1). */
+ *  again, as if just allocated with them (its first bytes undefined).
+ *  Trusted: only the layer that cached it may call it, once. O(1). */
 void ak_byte_uncache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** True if the allocator provides ak_byte_cache and ak_byte_uncache. */
 bool ak_byte_can_cache(ak_byte_allocator h);
