@@ -38,17 +38,29 @@
 #define KIND_DIRECT           2u
 #define CHECK_MAGIC           0xa110c8edu
 #define DEFAULT_CHUNK         ((size_t)1 << 20)
-#define DEFAULT_CHUNK_MAX     ((size_t)64 << 20)
 #define DEFAULT_THRESHOLD     ((size_t)256 << 10)
 #define DYN_THRESHOLD_MAX     ((size_t)32 << 20)
 #define CACHE_BYTES_PER_CLASS 16384u /* a class's list holds about this much */
 #define CACHE_MIN_COUNT       8u
 #define CACHE_MAX_COUNT       64u
 
+/* The largest chunk. What a big chunk costs is address space, of which a
+ * 64-bit process has plenty: its untouched pages are neither resident nor
+ * (with the reservation's MAP_NORESERVE under the default overcommit
+ * policy) charged. Its gain is a short region list, which TLSF, buddy and
+ * slab search on the slow path: with an 8 GiB heap a slow malloc+free
+ * pair took 152/77/264 ns (tlsf/buddy/slab) with 64 MiB chunks (~130
+ * regions) and 52/54/46 ns with 1 GiB chunks (~17 regions). The price
+ * measured at 1.1 GiB live: the same RSS for tlsf, +11 MiB (buddy) and
+ * +14 MiB (slab) of allocator bookkeeping, and up to twice the live size
+ * in committed address space. On 32-bit targets the whole reservation is
+ * 1 GiB, so chunks stop at 64 MiB. */
 #if SIZE_MAX > 0xffffffffu
-#define DEFAULT_RESERVE ((size_t)256 << 30)
+#define DEFAULT_CHUNK_MAX ((size_t)1 << 30)
+#define DEFAULT_RESERVE   ((size_t)256 << 30)
 #else
-#define DEFAULT_RESERVE ((size_t)1 << 30)
+#define DEFAULT_CHUNK_MAX ((size_t)64 << 20)
+#define DEFAULT_RESERVE   ((size_t)1 << 30)
 #endif
 #define MIN_RESERVE ((size_t)16 << 20)
 

@@ -88,10 +88,13 @@ typedef struct ak_heap_config {
     size_t pool_size;
     /** OS source: first chunk size (default 1 MiB, rounded to pages). */
     size_t chunk_size;
-    /** OS source: chunk growth stops at this size (default 1 GiB on 64-bit
-     *  targets, 64 MiB on 32-bit). Few, large chunks keep the allocator's
-     *  region list short (its free looks the region up); an untouched part
-     *  of a chunk costs address space only. */
+    /** OS source: chunk growth stops at this size, a power of two (default
+     *  1 GiB on 64-bit targets, 64 MiB on 32-bit). Few, large chunks keep
+     *  the allocator's region list short (its free looks the region up);
+     *  an untouched part of a chunk costs address space, not memory (no
+     *  commit charge under the kernel's default overcommit policy; under
+     *  strict overcommit, vm.overcommit_memory = 2, it is charged: choose a
+     *  smaller value there). */
     size_t chunk_max;
     /** OS source: blocks of at least this many bytes (header included) are
      *  mapped directly (default 256 KiB; SIZE_MAX: never). */
