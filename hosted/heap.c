@@ -7,6 +7,9 @@
  * the allocator was asked for (so free can pass it back, as the byte
  * interface requires), log2(A), the size class, the kind (allocator block
  * or direct mapping) and a check word that catches most wild frees.
+ * Only headers inside memory the heap mapped itself are read: the pool,
+ * the committed chunks (a bitmap over the reservation says which parts
+ * those are) or a directly mapped block found in its hash set.
  *
  * Small blocks (<= 1024 B, alignment <= 16) use 20 size classes. Each
  * thread keeps per-class singly linked lists of free blocks (the link is in
@@ -19,7 +22,8 @@
  * mutex, plus an mprotect when a new chunk is committed (O(log of the heap
  * size) times in the heap's life, chunks doubling) or an mmap/munmap for a
  * direct block. Direct blocks are tracked in an open-addressing hash set:
- * O(1) expected per lookup.
+ * O(1) expected per lookup. Telling a pointer into a chunk from one into
+ * an uncommitted hole of the reservation: one bit test, no lock.
  */
 #define _GNU_SOURCE 1
 #include <allockit/heap.h>
@@ -234,6 +238,45 @@ static bool os_reserve(ak_heap *h, size_t want)
     return false;
 }
 
+/* The chunk map: one bit per granule (chunk_size bytes) of the
+ * reservation, set when the granule becomes part of a committed chunk.
+ * Chunks are multiples of the granule and aligned to at least one, so the
+ * bits are exact. The rest of the reservation is PROT_NONE: a pointer into
+ * it must be recognised as foreign without reading its header. */
+static inline size_t granule_of(const ak_heap *h, uintptr_t u)
+{
+    return (size_t)((u >> h->granule_log2) - (h->lo >> h->granule_log2));
+}
+
+static bool chunk_map_create(ak_heap *h, size_t granule)
+{
+    h->granule_log2 = log2_size(granule);
+    size_t words = granule_of(h, h->hi - 1) / 64 + 1;
+    size_t bytes = (words * sizeof(uint64_t) + h->page - 1) & ~(h->page - 1);
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return false;
+    h->chunk_map = m;
+    h->chunk_map_bytes = bytes;
+    return true;
+}
+
+/* Mark [pos, pos + len) committed. Under the lock, before brk is published
+ * past it; readers take no lock, hence the atomics. Bits are never
+ * cleared while the heap lives. */
+static void chunk_map_set(ak_heap *h, uintptr_t pos, size_t len)
+{
+    size_t g = granule_of(h, pos), end = granule_of(h, pos + len - 1) + 1;
+    while (g < end) {
+        unsigned b = (unsigned)(g % 64);
+        size_t n = end - g < 64 - b ? end - g : 64 - b;
+        uint64_t mask = (n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1) << b;
+        __atomic_fetch_or(&h->chunk_map[g / 64], mask, __ATOMIC_RELAXED);
+        g += n;
+    }
+}
+
 /* Commit one more chunk big enough for a request of `total` bytes aligned
  * to `align`, and give it to the allocator. Chunks double up to chunk_max
  * and each is aligned to its size (up to chunk_max). Under the lock. */
@@ -262,6 +305,7 @@ static bool os_grow(ak_heap *h, size_t total, size_t align)
         return false;
     }
     h->backend_has_memory = true;
+    chunk_map_set(h, pos, c);
     __atomic_store_n(&h->brk, pos + c, __ATOMIC_RELEASE);
     h->committed += c;
     if (h->next_chunk < h->chunk_max)
@@ -618,9 +662,19 @@ static void *cache_refill(ak_heap *h, ak_heap_tcache *tc, unsigned cls)
 /* Allocation                                                          */
 /* ------------------------------------------------------------------ */
 
+/* Could u be an allocator block's user pointer: is it 16-aligned (every
+ * block is) with its header inside the pool or a committed chunk? Only
+ * then may the header be read. A 16-aligned u has all 16 header bytes in
+ * one granule, so one bit answers. No lock (see chunk_map_set). */
 static inline bool in_backend_range(const ak_heap *h, uintptr_t u)
 {
-    return u >= h->lo + AK_HEAP_HEADER && u < __atomic_load_n(&h->brk, __ATOMIC_ACQUIRE);
+    if ((u & (MIN_ALIGN - 1)) || u < h->lo + AK_HEAP_HEADER ||
+        u >= __atomic_load_n(&h->brk, __ATOMIC_ACQUIRE))
+        return false;
+    if (!h->os)
+        return true;
+    size_t g = granule_of(h, u - AK_HEAP_HEADER);
+    return (__atomic_load_n(&h->chunk_map[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1;
 }
 
 /* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
@@ -1132,15 +1186,19 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
         uintptr_t al = cmax < h->hi - h->lo ? cmax : h->page;
         h->brk = (h->lo + al - 1) & ~(uintptr_t)(al - 1);
         /* The first chunk now, so that the class probe has memory. */
-        if (!os_grow(h, MIN_ALIGN, MIN_ALIGN)) {
+        if (!chunk_map_create(h, chunk) || !os_grow(h, MIN_ALIGN, MIN_ALIGN)) {
+            if (h->chunk_map)
+                munmap(h->chunk_map, h->chunk_map_bytes);
             munmap((void *)h->lo, h->hi - h->lo);
             return AK_ERR_NO_MEMORY;
         }
     }
     class_shift_probe(h);
     if (pthread_mutex_init(&h->lock, NULL) != 0) {
-        if (h->os)
+        if (h->os) {
+            munmap(h->chunk_map, h->chunk_map_bytes);
             munmap((void *)h->lo, h->hi - h->lo);
+        }
         return AK_ERR_NO_MEMORY;
     }
     if (!(h->flags & AK_HEAP_NO_THREAD_CACHE))
@@ -1175,8 +1233,10 @@ void ak_heap_destroy(ak_heap *h)
     }
     if (h->direct_tab)
         munmap(h->direct_tab, h->direct_cap * sizeof(uintptr_t));
-    if (h->os)
+    if (h->os) {
+        munmap(h->chunk_map, h->chunk_map_bytes);
         munmap((void *)h->lo, h->hi - h->lo);
+    }
     pthread_mutex_unlock(&h->lock);
     pthread_mutex_destroy(&h->lock);
     memset(h, 0, sizeof *h);

@@ -1,33 +1,53 @@
 /* ak_heap: the malloc-family semantics one by one, over every byte
  * allocator of the build (and the test double), with the OS source and with
- * a fixed pool. Ends with the measured per-block overhead per allocator. */
+ * a fixed pool; bad input (pointers into the reservation's unmapped holes)
+ * in forked children where a crash is possible. Ends with the measured
+ * per-block overhead per allocator. */
 #define _GNU_SOURCE 1
 #include "heap_backends.h"
 #include "testlib.h"
 #include <allockit/heap.h>
 #include <errno.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const heap_backend *cur;
 static ak_heap H;
 static _Alignas(64) unsigned char pool_mem[4u << 20];
 
+static bool heap_open;
+
+/* A test that failed left its heap open (registered for fork, holding a
+ * thread-cache slot): close it before the next one. */
+static void close_leftover(void)
+{
+    if (heap_open)
+        ak_heap_destroy(&H);
+    heap_open = false;
+}
+
 static void open_os(unsigned flags)
 {
+    close_leftover();
     ak_heap_config cfg = {.backend = cur->make(), .flags = flags};
     CHECK_OK(ak_heap_init(&H, &cfg));
+    heap_open = true;
 }
 
 static void open_pool(size_t size, unsigned flags)
 {
+    close_leftover();
     ak_heap_config cfg = {
         .backend = cur->make(), .pool = pool_mem, .pool_size = size, .flags = flags};
     CHECK_OK(ak_heap_init(&H, &cfg));
+    heap_open = true;
 }
 
 static void close_heap(void)
 {
     CHECK_INVARIANTS(ak_heap_check(&H));
+    heap_open = false;
     ak_heap_destroy(&H);
 }
 
@@ -366,6 +386,109 @@ static void test_foreign_pointers(void)
     close_heap();
 }
 
+/* ---- bad input: holes in the reservation ---- */
+
+/* Run fn in a forked child, so that a crash fails the test instead of
+ * ending the program. fn returns 0 when its checks held, else the number
+ * of the first that failed. */
+static void in_child(const char *what, int (*fn)(void))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(fn());
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child %s %d", what,
+           WIFSIGNALED(st) ? "was killed by signal" : "failed its check",
+           WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+/* The PROT_NONE parts of the reservation below the end of the committed
+ * chunks (the heap aligns each chunk to its size and leaves the rest
+ * unmapped): found in /proc/self/maps, clipped to [H.lo, H.brk). */
+typedef struct hole {
+    uintptr_t lo, hi;
+} hole;
+static hole holes[64];
+static size_t hole_count;
+
+static void find_holes(void)
+{
+    hole_count = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f);
+    char line[512];
+    while (fgets(line, sizeof line, f) && hole_count < 64) {
+        unsigned long a, b;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || strcmp(perms, "---p") != 0)
+            continue;
+        uintptr_t lo = a > H.lo ? a : H.lo, hi = b < H.brk ? b : H.brk;
+        if (lo < hi)
+            holes[hole_count++] = (hole){lo, hi};
+    }
+    fclose(f);
+}
+
+/* Pointers whose header would lie in a hole: at its start, inside it, at
+ * its end, and the first byte after it (the start of a chunk, its header
+ * in the hole's last 16 bytes). */
+static int probe_holes(void)
+{
+    ak_heap_stats before, after;
+    ak_heap_stats_get(&H, &before);
+    unsigned calls = 0;
+    for (size_t i = 0; i < hole_count; i++) {
+        uintptr_t probes[4] = {holes[i].lo + 16, holes[i].lo + 4096 + 64, holes[i].hi - 16,
+                               holes[i].hi};
+        for (int k = 0; k < 4; k++) {
+            void *q = (void *)probes[k];
+            if (probes[k] > holes[i].hi || (k == 3 && holes[i].hi >= H.brk))
+                continue;
+            if (ak_heap_malloc_usable_size(&H, q) != 0)
+                return 1;
+            if (ak_heap_owns(&H, q))
+                return 2;
+            ak_heap_free(&H, q);
+            calls++;
+        }
+    }
+    ak_heap_stats_get(&H, &after);
+    if (after.foreign_frees - before.foreign_frees != calls || after.bad_frees != before.bad_frees)
+        return 4;
+    return ak_heap_check(&H) ? 5 : 0;
+}
+
+static void test_reservation_holes(void)
+{
+    open_os(0);
+    /* 64 KiB blocks (below the mmap threshold) until a second chunk is
+     * committed: chunk 1 MiB, then 2 MiB aligned to 2 MiB, so a hole
+     * between them. */
+    static void *ps[256];
+    size_t n = 0;
+    ak_heap_stats s;
+    do {
+        CHECK(n < 256);
+        ps[n] = ak_heap_malloc(&H, 64u << 10);
+        CHECK(ps[n]);
+        ak_pattern_fill(ps[n], 64, n);
+        n++;
+        ak_heap_stats_get(&H, &s);
+    } while (s.committed < (3u << 20));
+    find_holes();
+    CHECKF(hole_count > 0, "no PROT_NONE hole in [%#lx, %#lx)", (unsigned long)H.lo,
+           (unsigned long)H.brk);
+    in_child("pointers into reservation holes", probe_holes);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(ak_pattern_ok(ps[i], 64, i));
+        ak_heap_free(&H, ps[i]);
+    }
+    close_heap();
+}
+
 /* ---- memory sources ---- */
 
 static void test_direct_blocks(void)
@@ -398,7 +521,9 @@ static void test_fixed_threshold(void)
 {
     ak_heap_config cfg = {
         .backend = cur->make(), .mmap_threshold = 64u << 10, .flags = AK_HEAP_FIXED_THRESHOLD};
+    close_leftover();
     CHECK_OK(ak_heap_init(&H, &cfg));
+    heap_open = true;
     for (int i = 0; i < 3; i++) {
         void *p = ak_heap_malloc(&H, 100u << 10);
         ak_heap_stats s;
@@ -433,6 +558,7 @@ static void test_os_growth(void)
 
 static void test_bad_config(void)
 {
+    close_leftover();
     ak_heap_config cfg = {.backend = {0, 0}};
     CHECK_ERR(ak_heap_init(&H, &cfg), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_heap_init(&H, NULL), AK_ERR_INVALID_PARAM);
@@ -538,6 +664,7 @@ static const named_test tests[] = {
     T(test_memalign_valloc_pvalloc),
     T(test_usable_size),
     T(test_foreign_pointers),
+    T(test_reservation_holes),
     T(test_direct_blocks),
     T(test_fixed_threshold),
     T(test_os_growth),

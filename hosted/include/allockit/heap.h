@@ -41,8 +41,9 @@
  * Pointers that did not come from the heap: ak_heap_free ignores them
  * (counted in the statistics as foreign frees), ak_heap_malloc_usable_size
  * gives 0 for them, ak_heap_realloc copies what it can prove readable.
- * They are told apart by address: the pool or the OS reservation for
- * allocator blocks, a hash set for directly mapped blocks.
+ * They are told apart by address: the pool or the chunks committed in the
+ * OS reservation for allocator blocks (the unmapped rest of the
+ * reservation is never read), a hash set for directly mapped blocks.
  */
 #ifndef ALLOCKIT_HEAP_H
 #define ALLOCKIT_HEAP_H
@@ -124,6 +125,11 @@ typedef struct ak_heap {
     uintptr_t lo, hi;
     uintptr_t brk; /* OS: end of the committed chunks */
     size_t next_chunk, chunk_max, mmap_threshold, page;
+    /* OS: one bit per chunk_size granule of the reservation, set once the
+     * granule belongs to a committed chunk (only those are ever read). */
+    uint64_t *chunk_map;
+    size_t chunk_map_bytes;
+    unsigned granule_log2;
     /* Directly mapped blocks: open-addressing set of user pointers. */
     uintptr_t *direct_tab;
     size_t direct_cap, direct_used, direct_live, direct_bytes;
