@@ -6,7 +6,9 @@
  * header sits in the 16 bytes just below it. The header records the size
  * the allocator was asked for (so free can pass it back, as the byte
  * interface requires), log2(A), the size class, the kind (allocator block
- * or direct mapping) and a check word that catches most wild frees.
+ * or direct mapping) and a check word that catches most wild frees. The
+ * check word has a second value for a freed block (in a thread cache or
+ * given back to the allocator), so a double free is seen and ignored.
  * Only headers inside memory the heap mapped itself are read: the pool,
  * the committed chunks (a bitmap over the reservation says which parts
  * those are) or a directly mapped block found in its hash set.
@@ -41,6 +43,7 @@
 #define KIND_BACKEND          1u
 #define KIND_DIRECT           2u
 #define CHECK_MAGIC           0xa110c8edu
+#define FREE_FLIP             0x5eedf4eeu /* check word ^ this: the block is free */
 #define DEFAULT_CHUNK         ((size_t)1 << 20)
 #define DEFAULT_THRESHOLD     ((size_t)256 << 10)
 #define DYN_THRESHOLD_MAX     ((size_t)32 << 20)
@@ -91,7 +94,7 @@ typedef struct blk_hdr {
     uint32_t pad;
 #endif
     uint32_t info;  /* log2(A) | (class + 1) << 8 | kind << 16 */
-    uint32_t check; /* CHECK_MAGIC ^ info ^ address bits */
+    uint32_t check; /* CHECK_MAGIC ^ info ^ address bits; ^ FREE_FLIP when free */
 } blk_hdr;
 
 _Static_assert(sizeof(blk_hdr) == AK_HEAP_HEADER, "the header fills exactly 16 bytes");
@@ -128,10 +131,25 @@ static inline void hdr_set(void *p, size_t size, unsigned align_log2, unsigned c
     hd->check = hdr_check_word(p, info);
 }
 
+/* A live block: handed out and not freed since. */
 static inline bool hdr_valid(const void *p)
 {
     const blk_hdr *hd = hdr_of(p);
     return hd->check == hdr_check_word(p, hd->info);
+}
+
+/* A block freed by the heap (in a thread cache or back in the allocator)
+ * whose header nothing has overwritten since. */
+static inline bool hdr_free(const void *p)
+{
+    const blk_hdr *hd = hdr_of(p);
+    return hd->check == (hdr_check_word(p, hd->info) ^ FREE_FLIP);
+}
+
+/* Live -> free and back. Only on a header known to be in the other state. */
+static inline void hdr_flip(void *p)
+{
+    hdr_of(p)->check ^= FREE_FLIP;
 }
 
 static inline size_t hdr_align(const blk_hdr *hd)
@@ -644,6 +662,7 @@ static void *cache_refill(ak_heap *h, ak_heap_tcache *tc, unsigned cls)
             void *p = small_alloc_locked(h, cls);
             if (!p)
                 break;
+            hdr_flip(p); /* a cached block is free */
             *(void **)p = list;
             list = p;
         }
@@ -691,6 +710,7 @@ static void *heap_alloc(ak_heap *h, size_t size, size_t align, bool *fresh)
             if (p) {
                 tc->bin[cls] = *(void **)p;
                 set_count(&tc->count[cls], tc->count[cls] - 1);
+                hdr_flip(p); /* free -> live */
                 return p;
             }
             p = cache_refill(h, tc, cls);
@@ -850,6 +870,19 @@ static void direct_forget_locked(ak_heap *h, size_t len)
         __atomic_store_n(&h->mmap_threshold, len + h->page, __ATOMIC_RELAXED);
 }
 
+/* A pointer in the heap's range whose header is not live: count it as a
+ * double free (the header carries the free mark) or a bad pointer. */
+static void count_not_live(ak_heap *h, const void *ptr)
+{
+    bool twice = hdr_free(ptr);
+    pthread_mutex_lock(&h->lock);
+    if (twice)
+        h->double_frees++;
+    else
+        h->bad_frees++;
+    pthread_mutex_unlock(&h->lock);
+}
+
 void ak_heap_free(ak_heap *h, void *ptr)
 {
     if (!ptr)
@@ -858,11 +891,13 @@ void ak_heap_free(ak_heap *h, void *ptr)
     if (in_backend_range(h, u)) {
         blk_hdr *hd = hdr_of(ptr);
         if (!hdr_valid(ptr) || hdr_kind(hd) != KIND_BACKEND) {
-            pthread_mutex_lock(&h->lock);
-            h->bad_frees++;
-            pthread_mutex_unlock(&h->lock);
+            count_not_live(h, ptr);
             return;
         }
+        /* Marked free before the block leaves our hands, so that a second
+         * free of it is seen, whether it then sits in a thread cache or
+         * in the allocator. */
+        hdr_flip(ptr);
         unsigned c1 = hdr_class_plus1(hd);
         if (c1) {
             unsigned cls = c1 - 1;
@@ -886,10 +921,14 @@ void ak_heap_free(ak_heap *h, void *ptr)
         size_t size = c1 ? class_bytes(h, c1 - 1) : hd->size; /* as asked of the allocator */
         pthread_mutex_lock(&h->lock);
         ak_error e = ak_byte_dealloc(h->backend, (uint8_t *)ptr - a, a + size, a);
-        if (e == AK_OK)
+        if (e == AK_OK) {
             h->slow_frees++;
-        else
+        } else {
+            /* Not a block of the allocator after all (bytes that only look
+             * like a header): put them back as they were. */
+            hdr_flip(ptr);
             h->bad_frees++;
+        }
         pthread_mutex_unlock(&h->lock);
         return;
     }
@@ -1038,9 +1077,7 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
     }
     blk_hdr *hd = hdr_of(ptr);
     if (!hdr_valid(ptr) || hdr_kind(hd) != KIND_BACKEND) {
-        pthread_mutex_lock(&h->lock);
-        h->bad_frees++;
-        pthread_mutex_unlock(&h->lock);
+        count_not_live(h, ptr);
         errno = EINVAL;
         return NULL;
     }
@@ -1295,6 +1332,7 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
     s->failed = h->failed;
     s->foreign_frees = h->foreign_frees;
     s->bad_frees = h->bad_frees;
+    s->double_frees = h->double_frees;
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -1363,6 +1401,7 @@ void ak_heap_write_stats(ak_heap *h, int fd)
     text_field(&t, "failed", s.failed);
     text_field(&t, "foreign_frees", s.foreign_frees);
     text_field(&t, "bad_frees", s.bad_frees);
+    text_field(&t, "double_frees", s.double_frees);
     text_str(&t, "\n");
     size_t off = 0;
     while (off < t.len) {
@@ -1392,8 +1431,8 @@ const char *ak_heap_check(ak_heap *h)
             for (void *p = tc->bin[c]; p && !why; p = *(void **)p, n++) {
                 if (!in_backend_range(h, (uintptr_t)p))
                     why = "heap: cached block outside the heap";
-                else if (!hdr_valid(p) || hdr_class_plus1(hdr_of(p)) != c + 1)
-                    why = "heap: cached block with a bad header";
+                else if (!hdr_free(p) || hdr_class_plus1(hdr_of(p)) != c + 1)
+                    why = "heap: cached block without a free header";
                 else if (n > tc->count[c])
                     why = "heap: cache list longer than its count";
             }

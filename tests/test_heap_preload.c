@@ -127,6 +127,15 @@ static void semantics(void)
     char *copy = realloc_fn(not_ours, 200);
     EXPECT(copy && strcmp(copy, "static bytes") == 0 && strcmp(not_ours, "static bytes") == 0);
     free(copy);
+    /* A double free is ignored (glibc would abort): the block is not
+     * handed out twice. */
+    void *d = malloc(40);
+    free_fn(d);
+    free_fn(d);
+    void *d1 = malloc(40), *d2 = malloc(40);
+    EXPECT(d1 && d2 && d1 != d2);
+    free(d1);
+    free(d2);
 }
 
 int main(void)

@@ -40,7 +40,9 @@
  *
  * Pointers that did not come from the heap: ak_heap_free ignores them
  * (counted in the statistics as foreign frees), ak_heap_malloc_usable_size
- * gives 0 for them, ak_heap_realloc copies what it can prove readable.
+ * gives 0 for them, ak_heap_realloc copies what it can prove readable. A
+ * freed block is marked so in its header: a double free is detected,
+ * counted and ignored.
  * They are told apart by address: the pool or the chunks committed in the
  * OS reservation for allocator blocks (the unmapped rest of the
  * reservation is never read), a hash set for directly mapped blocks.
@@ -138,7 +140,8 @@ typedef struct ak_heap {
     /* statistics (under the lock) */
     size_t committed, peak_backend_used, peak_direct_bytes;
     uint64_t slow_allocs, slow_frees, direct_allocs, refills, flushes, failed, foreign_frees,
-        bad_frees, realloc_in_place, realloc_moved, retired_cache_allocs, retired_cache_frees;
+        bad_frees, double_frees, realloc_in_place, realloc_moved, retired_cache_allocs,
+        retired_cache_frees;
 } ak_heap;
 
 /** What ak_heap_stats reports. Byte counts are as of the call; the cache
@@ -166,7 +169,8 @@ typedef struct ak_heap_stats {
     uint64_t realloc_moved;    /**< realloc that copied */
     uint64_t failed;           /**< requests answered with ENOMEM */
     uint64_t foreign_frees;    /**< frees of pointers not from this heap */
-    uint64_t bad_frees;        /**< frees in the heap's range with a bad header */
+    uint64_t bad_frees;        /**< free/realloc in the heap's range, bad header */
+    uint64_t double_frees;     /**< free/realloc of a block already freed */
 } ak_heap_stats;
 
 /** Set up @p h over cfg->backend. O(1) plus one mmap for the OS source.
@@ -188,7 +192,12 @@ void ak_heap_destroy(ak_heap *h);
 void *ak_heap_malloc(ak_heap *h, size_t size);
 
 /** free: NULL is a no-op; a pointer the heap did not hand out is ignored
- *  (and counted). O(1) into a thread cache, else under the lock. */
+ *  (and counted), and so is a block that is already free (a double free:
+ *  counted in double_frees, never handed out twice). The free mark lives
+ *  in the block's header, so it is not seen once the allocator has handed
+ *  the memory out again (a use after free, not detectable here), and two
+ *  threads freeing the same block at the same instant are not detected.
+ *  O(1) into a thread cache, else under the lock. */
 void ak_heap_free(ak_heap *h, void *ptr);
 
 /** calloc: @p n * @p size zeroed bytes. NULL with errno = ENOMEM when the
@@ -229,11 +238,13 @@ void *ak_heap_valloc(ak_heap *h, size_t size);
 void *ak_heap_pvalloc(ak_heap *h, size_t size);
 
 /** malloc_usable_size: bytes that may be used at @p ptr (>= the size asked
- *  for); 0 for NULL and for pointers the heap did not hand out. */
+ *  for); 0 for NULL, for pointers the heap did not hand out and for freed
+ *  blocks. */
 size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr);
 
-/** True if @p ptr is a block handed out by @p h (by address: the pool or
- *  reservation, or a live directly mapped block). */
+/** True if @p ptr is a live block handed out by @p h (by address: the pool
+ *  or a committed chunk with a live header, or a live directly mapped
+ *  block). */
 bool ak_heap_owns(ak_heap *h, const void *ptr);
 
 /** Fill *out with the heap's statistics. O(caches + size classes). */
