@@ -947,47 +947,6 @@ void ak_heap_free(ak_heap *h, void *ptr)
 /* realloc and usable size                                             */
 /* ------------------------------------------------------------------ */
 
-/* How many of the n bytes at p (not ours) can be read: the rest of p's
- * page, then whole pages while the kernel says they are mapped. */
-static size_t readable_prefix(const ak_heap *h, const void *p, size_t n)
-{
-    uintptr_t u = (uintptr_t)p;
-    uintptr_t page_end = (u | (h->page - 1)) + 1;
-    size_t len = (size_t)(page_end - u);
-    while (len < n) {
-        unsigned char v;
-        if (mincore((void *)(u + len), 1, &v) != 0)
-            break;
-        len += h->page;
-    }
-    return len < n ? len : n;
-}
-
-/* Copy from a block we know nothing about: it may be shorter than n (the
- * bytes past its end are readable, see readable_prefix, but belong to
- * something else), so the copy is exempt from the address sanitizer and
- * done bytewise through volatile, which keeps it from becoming an
- * intercepted memcpy. */
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define AK_NO_ASAN __attribute__((no_sanitize("address")))
-#endif
-#endif
-#if !defined(AK_NO_ASAN) && defined(__SANITIZE_ADDRESS__)
-#define AK_NO_ASAN __attribute__((no_sanitize("address")))
-#endif
-#ifndef AK_NO_ASAN
-#define AK_NO_ASAN
-#endif
-
-AK_NO_ASAN static void copy_foreign(void *dst, const void *src, size_t n)
-{
-    volatile const unsigned char *s = src;
-    unsigned char *d = dst;
-    for (size_t i = 0; i < n; i++)
-        d[i] = s[i];
-}
-
 static void *realloc_move(ak_heap *h, void *ptr, size_t keep, size_t size)
 {
     void *q = heap_alloc(h, size, MIN_ALIGN, NULL);
@@ -1054,6 +1013,20 @@ static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
     return realloc_move(h, ptr, old, size);
 }
 
+/* realloc of a pointer that is not a live block: refused, counted. */
+static void *realloc_refused(ak_heap *h, const void *ptr, bool in_range)
+{
+    if (in_range) {
+        count_not_live(h, ptr);
+    } else {
+        pthread_mutex_lock(&h->lock);
+        h->foreign_frees++;
+        pthread_mutex_unlock(&h->lock);
+    }
+    errno = EINVAL;
+    return NULL;
+}
+
 void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
 {
     if (!ptr)
@@ -1069,18 +1042,13 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
         pthread_mutex_unlock(&h->lock);
         if (direct)
             return realloc_direct(h, ptr, size);
-        /* Not ours: copy what can be read and leave the old block alone. */
-        void *q = heap_alloc(h, size, MIN_ALIGN, NULL);
-        if (q)
-            copy_foreign(q, ptr, readable_prefix(h, ptr, size));
-        return q;
+        /* Not ours. Its size is unknown and there is no cheap, portable
+         * way to tell how much of it is readable, so nothing is copied. */
+        return realloc_refused(h, ptr, false);
     }
     blk_hdr *hd = hdr_of(ptr);
-    if (!hdr_valid(ptr) || hdr_kind(hd) != KIND_BACKEND) {
-        count_not_live(h, ptr);
-        errno = EINVAL;
-        return NULL;
-    }
+    if (!hdr_valid(ptr) || hdr_kind(hd) != KIND_BACKEND)
+        return realloc_refused(h, ptr, true);
     size_t a = hdr_align(hd);
     size_t old = hd->size;
     unsigned c1 = hdr_class_plus1(hd);

@@ -1,8 +1,8 @@
 /* ak_heap: the malloc-family semantics one by one, over every byte
  * allocator of the build (and the test double), with the OS source and with
  * a fixed pool; bad input (double frees, pointers into the reservation's
- * unmapped holes) in forked children where a crash is possible. Ends with the measured
- * per-block overhead per allocator. */
+ * unmapped holes, foreign reallocs), in forked children where a crash is
+ * possible. Ends with the measured per-block overhead per allocator. */
 #define _GNU_SOURCE 1
 #include "heap_backends.h"
 #include "testlib.h"
@@ -377,16 +377,22 @@ static void test_foreign_pointers(void)
     ak_heap_stats_get(&H, &s);
     CHECK(s.foreign_frees == 1);
     CHECK(s.bad_frees == 1);
-    /* realloc of a foreign pointer copies and leaves the original. */
-    char *q = ak_heap_realloc(&H, outside, 200);
-    CHECK(q && strcmp(q, "not from the heap") == 0);
+    /* realloc of a foreign pointer is refused and leaves it alone. */
+    errno = 0;
+    CHECK(ak_heap_realloc(&H, outside, 200) == NULL);
+    CHECK(errno == EINVAL);
     CHECK(strcmp(outside, "not from the heap") == 0);
-    ak_heap_free(&H, q);
+    errno = 0;
+    CHECK(ak_heap_realloc(&H, p + 64, 200) == NULL);
+    CHECK(errno == EINVAL);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.foreign_frees == 2);
+    CHECK(s.bad_frees == 2);
     ak_heap_free(&H, p);
     close_heap();
 }
 
-/* ---- bad input: double frees, holes in the reservation ---- */
+/* ---- bad input: double frees, holes in the reservation, foreign realloc ---- */
 
 /* Run fn in a forked child, so that a crash fails the test instead of
  * ending the program. fn returns 0 when its checks held, else the number
@@ -550,7 +556,10 @@ static int probe_holes(void)
             if (ak_heap_owns(&H, q))
                 return 2;
             ak_heap_free(&H, q);
-            calls++;
+            errno = 0;
+            if (ak_heap_realloc(&H, q, 100) != NULL || errno != EINVAL)
+                return 3;
+            calls += 2;
         }
     }
     ak_heap_stats_get(&H, &after);
@@ -584,6 +593,50 @@ static void test_reservation_holes(void)
         CHECK(ak_pattern_ok(ps[i], 64, i));
         ak_heap_free(&H, ps[i]);
     }
+    close_heap();
+}
+
+/* Two pages, the second PROT_NONE; and a page unmapped again. */
+static unsigned char *guarded;
+static void *unmapped;
+
+static int realloc_foreign_child(void)
+{
+    static const char text[] = "foreign bytes";
+    void *edge = guarded + 4096 - 32; /* 32 readable bytes, then PROT_NONE */
+    memcpy(edge, text, sizeof text);
+    ak_heap_stats before, after;
+    ak_heap_stats_get(&H, &before);
+    errno = 0;
+    if (ak_heap_realloc(&H, edge, 8192) != NULL || errno != EINVAL)
+        return 1;
+    if (memcmp(edge, text, sizeof text) != 0)
+        return 2;
+    errno = 0;
+    if (ak_heap_realloc(&H, unmapped, 100) != NULL || errno != EINVAL)
+        return 3;
+    errno = 0;
+    if (ak_heap_realloc(&H, guarded + 4096, 100) != NULL || errno != EINVAL)
+        return 4;
+    ak_heap_stats_get(&H, &after);
+    if (after.foreign_frees != before.foreign_frees + 3)
+        return 5;
+    if (after.backend_used != before.backend_used || after.failed != before.failed)
+        return 6; /* nothing was allocated for the refused calls */
+    return 0;
+}
+
+static void test_realloc_foreign(void)
+{
+    open_os(0);
+    guarded = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(guarded != MAP_FAILED);
+    CHECK(mprotect(guarded + 4096, 4096, PROT_NONE) == 0);
+    unmapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(unmapped != MAP_FAILED);
+    CHECK(munmap(unmapped, 4096) == 0);
+    in_child("realloc of foreign pointers", realloc_foreign_child);
+    CHECK(munmap(guarded, 8192) == 0);
     close_heap();
 }
 
@@ -764,6 +817,7 @@ static const named_test tests[] = {
     T(test_foreign_pointers),
     T(test_double_free),
     T(test_reservation_holes),
+    T(test_realloc_foreign),
     T(test_direct_blocks),
     T(test_fixed_threshold),
     T(test_os_growth),

@@ -38,14 +38,15 @@
  * child the caches of threads that no longer exist are returned to the
  * heap.
  *
- * Pointers that did not come from the heap: ak_heap_free ignores them
- * (counted in the statistics as foreign frees), ak_heap_malloc_usable_size
- * gives 0 for them, ak_heap_realloc copies what it can prove readable. A
- * freed block is marked so in its header: a double free is detected,
- * counted and ignored.
- * They are told apart by address: the pool or the chunks committed in the
- * OS reservation for allocator blocks (the unmapped rest of the
- * reservation is never read), a hash set for directly mapped blocks.
+ * Pointers that are not live blocks of the heap (never handed out, or
+ * already freed): ak_heap_free ignores them and counts them,
+ * ak_heap_malloc_usable_size gives 0, ak_heap_realloc returns NULL with
+ * errno = EINVAL; none of them changes the heap or the memory at the
+ * pointer, and none reads memory the heap has not mapped itself. A pointer
+ * is told apart by address (the pool, the chunks committed in the OS
+ * reservation, or the hash set of directly mapped blocks), then by the
+ * header's check word, which also marks a freed block: a double free is
+ * detected, counted and ignored.
  */
 #ifndef ALLOCKIT_HEAP_H
 #define ALLOCKIT_HEAP_H
@@ -168,7 +169,7 @@ typedef struct ak_heap_stats {
     uint64_t realloc_in_place; /**< realloc answered without moving */
     uint64_t realloc_moved;    /**< realloc that copied */
     uint64_t failed;           /**< requests answered with ENOMEM */
-    uint64_t foreign_frees;    /**< frees of pointers not from this heap */
+    uint64_t foreign_frees;    /**< free/realloc of pointers not from this heap */
     uint64_t bad_frees;        /**< free/realloc in the heap's range, bad header */
     uint64_t double_frees;     /**< free/realloc of a block already freed */
 } ak_heap_stats;
@@ -210,7 +211,10 @@ void *ak_heap_calloc(ak_heap *h, size_t n, size_t size);
  *  shrinks in place when the block's size class still fits or the
  *  allocator can resize the block (ak_byte_resize); large mapped blocks
  *  are moved with mremap; otherwise allocates, copies, frees. On failure
- *  returns NULL with errno = ENOMEM and @p ptr is untouched. */
+ *  returns NULL with errno = ENOMEM and @p ptr is untouched. A @p ptr that
+ *  is not a live block of @p h (foreign, interior, already freed) gives
+ *  NULL with errno = EINVAL: nothing is read from or written to it,
+ *  nothing is allocated, and it is counted. */
 void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size);
 
 /** reallocarray: realloc(ptr, n * size) with the product overflow-checked
