@@ -947,6 +947,21 @@ void ak_heap_free(ak_heap *h, void *ptr)
 /* realloc and usable size                                             */
 /* ------------------------------------------------------------------ */
 
+/* The bytes the program may use in a live allocator block: what
+ * malloc_usable_size reports. Under the lock for an unclassed block (the
+ * allocator is asked). */
+static size_t backend_usable_locked(ak_heap *h, const void *ptr)
+{
+    const blk_hdr *hd = hdr_of(ptr);
+    if (hdr_class_plus1(hd))
+        return hd->size; /* recorded when the block was made */
+    size_t a = hdr_align(hd);
+    size_t us = ak_byte_usable_size(h->backend, (const uint8_t *)ptr - a, a + hd->size, a);
+    return us >= a + hd->size ? us - a : hd->size;
+}
+
+/* Move a block: `keep` is its usable size, so every byte the program was
+ * allowed to write survives, up to the new size. */
 static void *realloc_move(ak_heap *h, void *ptr, size_t keep, size_t size)
 {
     void *q = heap_alloc(h, size, MIN_ALIGN, NULL);
@@ -973,7 +988,7 @@ static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
     }
     size_t new_len = direct_len(h, a, size);
     if (total < __atomic_load_n(&h->mmap_threshold, __ATOMIC_RELAXED) / 2)
-        return realloc_move(h, ptr, old, size); /* small now: back to the allocator */
+        return realloc_move(h, ptr, old_len - a, size); /* small now: back to the allocator */
     uint8_t *base = (uint8_t *)ptr - a;
     if (new_len <= old_len) {
         if (new_len < old_len)
@@ -1010,7 +1025,7 @@ static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
         }
     }
 #endif
-    return realloc_move(h, ptr, old, size);
+    return realloc_move(h, ptr, old_len - a, size);
 }
 
 /* realloc of a pointer that is not a live block: refused, counted. */
@@ -1071,6 +1086,7 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
     }
     size_t asked = c1 ? class_bytes(h, c1 - 1) : old; /* what the allocator was asked for */
     pthread_mutex_lock(&h->lock);
+    size_t usable = backend_usable_locked(h, ptr);
     if (ak_byte_resize(h->backend, (uint8_t *)ptr - a, a + asked, a, total) == AK_OK) {
         /* Resized in place; a class block becomes an ordinary one. */
         hdr_set(ptr, size, log2_size(a), 0, KIND_BACKEND);
@@ -1080,7 +1096,7 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
         return ptr;
     }
     pthread_mutex_unlock(&h->lock);
-    return realloc_move(h, ptr, old, size);
+    return realloc_move(h, ptr, usable, size);
 }
 
 void *ak_heap_reallocarray(ak_heap *h, void *ptr, size_t n, size_t size)
@@ -1104,11 +1120,10 @@ size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr)
             return 0;
         if (hdr_class_plus1(hd))
             return hd->size;
-        size_t a = hdr_align(hd);
         pthread_mutex_lock(&h->lock);
-        size_t us = ak_byte_usable_size(h->backend, (const uint8_t *)ptr - a, a + hd->size, a);
+        size_t us = backend_usable_locked(h, ptr);
         pthread_mutex_unlock(&h->lock);
-        return us >= a + hd->size ? us - a : hd->size;
+        return us;
     }
     pthread_mutex_lock(&h->lock);
     bool direct = set_find(h, u) != SIZE_MAX;

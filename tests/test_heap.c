@@ -640,6 +640,66 @@ static void test_realloc_foreign(void)
     close_heap();
 }
 
+/* realloc that moves a block keeps every byte malloc_usable_size allowed
+ * the program to write, up to the new size: for class blocks, allocator
+ * blocks (plain and over-aligned) and directly mapped blocks. Returns the
+ * number of bytes lost and says which case lost them. */
+static size_t realloc_loses(const char *what, void *p, size_t grow_to, uint64_t tag)
+{
+    static unsigned char want[1u << 19];
+    CHECK(p);
+    size_t us = ak_heap_malloc_usable_size(&H, p);
+    CHECK(us > 0 && us <= sizeof want);
+    ak_pattern_fill(p, us, tag);
+    void *neighbour = ak_heap_malloc(&H, us); /* makes growing in place less likely */
+    unsigned char *q = ak_heap_realloc(&H, p, grow_to);
+    CHECK(q);
+    CHECK(ak_heap_malloc_usable_size(&H, q) >= grow_to);
+    size_t keep = us < grow_to ? us : grow_to, lost = 0;
+    ak_pattern_fill(want, keep, tag);
+    for (size_t i = 0; i < keep; i++)
+        lost += q[i] != want[i];
+    if (lost)
+        printf("\n    %s, usable %zu, realloc to %zu: %zu of %zu bytes lost", what, us, grow_to,
+               lost, keep);
+    ak_heap_free(&H, q);
+    ak_heap_free(&H, neighbour);
+    return lost;
+}
+
+static void test_realloc_keeps_usable(void)
+{
+    /* A fixed threshold: every realloc to 1 MiB moves the block into a
+     * mapping of its own. */
+    open_os(AK_HEAP_FIXED_THRESHOLD);
+    static const size_t sizes[] = {100, 1000, 1030, 3000, 5000};
+    static const size_t targets[] = {100000, 1u << 20};
+    char what[64];
+    uint64_t tag = 1;
+    size_t lost = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t j = 0; j < 2; j++) {
+            snprintf(what, sizeof what, "malloc(%zu)", sizes[i]);
+            lost += realloc_loses(what, ak_heap_malloc(&H, sizes[i]), targets[j], tag++);
+            snprintf(what, sizeof what, "aligned_alloc(64, %zu)", sizes[i]);
+            lost += realloc_loses(what, ak_heap_aligned_alloc(&H, 64, sizes[i]), targets[j], tag++);
+            snprintf(what, sizeof what, "memalign(256, %zu)", sizes[i]);
+            lost += realloc_loses(what, ak_heap_memalign(&H, 256, sizes[i]), targets[j], tag++);
+        }
+    close_heap();
+    /* A mapped block moved back into the allocator: the threshold rises
+     * above it when a bigger mapped block is freed. */
+    open_os(0);
+    void *p = ak_heap_malloc(&H, 300000);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.direct_blocks == 1);
+    ak_heap_free(&H, ak_heap_malloc(&H, 16u << 20));
+    lost += realloc_loses("mapped malloc(300000)", p, 400000, tag++);
+    CHECKF(lost == 0, "%zu bytes lost in all", lost);
+    close_heap();
+}
+
 /* ---- memory sources ---- */
 
 static void test_direct_blocks(void)
@@ -818,6 +878,7 @@ static const named_test tests[] = {
     T(test_double_free),
     T(test_reservation_holes),
     T(test_realloc_foreign),
+    T(test_realloc_keeps_usable),
     T(test_direct_blocks),
     T(test_fixed_threshold),
     T(test_os_growth),

@@ -210,11 +210,12 @@ void *ak_heap_calloc(ak_heap *h, size_t n, size_t size);
  *  returns NULL (glibc's behaviour; C23 leaves it undefined). Grows or
  *  shrinks in place when the block's size class still fits or the
  *  allocator can resize the block (ak_byte_resize); large mapped blocks
- *  are moved with mremap; otherwise allocates, copies, frees. On failure
- *  returns NULL with errno = ENOMEM and @p ptr is untouched. A @p ptr that
- *  is not a live block of @p h (foreign, interior, already freed) gives
- *  NULL with errno = EINVAL: nothing is read from or written to it,
- *  nothing is allocated, and it is counted. */
+ *  are moved with mremap; otherwise allocates, copies min(usable size,
+ *  @p size) bytes (all that malloc_usable_size allowed the program to
+ *  write), frees. On failure returns NULL with errno = ENOMEM and @p ptr
+ *  is untouched. A @p ptr that is not a live block of @p h (foreign,
+ *  interior, already freed) gives NULL with errno = EINVAL: nothing is
+ *  read from or written to it, nothing is allocated, and it is counted. */
 void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size);
 
 /** reallocarray: realloc(ptr, n * size) with the product overflow-checked
