@@ -90,7 +90,8 @@ typedef struct ak_heap_config {
      *  asks the OS for memory. */
     void *pool;
     size_t pool_size;
-    /** OS source: first chunk size (default 1 MiB, rounded to pages). */
+    /** OS source: first chunk size, a power of two of at least a page
+     *  (default 1 MiB); it is also the granule of the chunk map. */
     size_t chunk_size;
     /** OS source: chunk growth stops at this size, a power of two (default
      *  1 GiB on 64-bit targets, 64 MiB on 32-bit). Few, large chunks keep
