@@ -16,7 +16,9 @@
  * area whose blocks are never reused; other threads wait for the set-up to
  * finish. Pointers this library did not hand out (the bootstrap area, or
  * memory from before it was loaded) are ignored by free and reported as 0
- * by malloc_usable_size.
+ * by malloc_usable_size; realloc copies a bootstrap block (its size is
+ * known) and refuses any other such pointer with NULL and errno = EINVAL,
+ * leaving it alone. A double free is ignored (see <allockit/heap.h>).
  */
 #define _GNU_SOURCE 1
 #include <allockit.h>
@@ -330,8 +332,12 @@ EXPORT void *realloc(void *ptr, size_t size)
         }
         return q;
     }
-    if (!h)
-        return ptr ? NULL : boot_alloc(size, 16);
+    if (!h) {
+        if (!ptr)
+            return boot_alloc(size, 16);
+        errno = EINVAL; /* not ours: as ak_heap_realloc answers */
+        return NULL;
+    }
     return ak_heap_realloc(h, ptr, size);
 }
 

@@ -1,33 +1,53 @@
 /* ak_heap: the malloc-family semantics one by one, over every byte
  * allocator of the build (and the test double), with the OS source and with
- * a fixed pool. Ends with the measured per-block overhead per allocator. */
+ * a fixed pool; bad input (double frees, pointers into the reservation's
+ * unmapped holes, foreign reallocs), in forked children where a crash is
+ * possible. Ends with the measured per-block overhead per allocator. */
 #define _GNU_SOURCE 1
 #include "heap_backends.h"
 #include "testlib.h"
 #include <allockit/heap.h>
 #include <errno.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const heap_backend *cur;
 static ak_heap H;
 static _Alignas(64) unsigned char pool_mem[4u << 20];
 
+static bool heap_open;
+
+/* A test that failed left its heap open (registered for fork, holding a
+ * thread-cache slot): close it before the next one. */
+static void close_leftover(void)
+{
+    if (heap_open)
+        ak_heap_destroy(&H);
+    heap_open = false;
+}
+
 static void open_os(unsigned flags)
 {
+    close_leftover();
     ak_heap_config cfg = {.backend = cur->make(), .flags = flags};
     CHECK_OK(ak_heap_init(&H, &cfg));
+    heap_open = true;
 }
 
 static void open_pool(size_t size, unsigned flags)
 {
+    close_leftover();
     ak_heap_config cfg = {
         .backend = cur->make(), .pool = pool_mem, .pool_size = size, .flags = flags};
     CHECK_OK(ak_heap_init(&H, &cfg));
+    heap_open = true;
 }
 
 static void close_heap(void)
 {
     CHECK_INVARIANTS(ak_heap_check(&H));
+    heap_open = false;
     ak_heap_destroy(&H);
 }
 
@@ -357,12 +377,326 @@ static void test_foreign_pointers(void)
     ak_heap_stats_get(&H, &s);
     CHECK(s.foreign_frees == 1);
     CHECK(s.bad_frees == 1);
-    /* realloc of a foreign pointer copies and leaves the original. */
-    char *q = ak_heap_realloc(&H, outside, 200);
-    CHECK(q && strcmp(q, "not from the heap") == 0);
+    /* realloc of a foreign pointer is refused and leaves it alone. */
+    errno = 0;
+    CHECK(ak_heap_realloc(&H, outside, 200) == NULL);
+    CHECK(errno == EINVAL);
     CHECK(strcmp(outside, "not from the heap") == 0);
-    ak_heap_free(&H, q);
+    errno = 0;
+    CHECK(ak_heap_realloc(&H, p + 64, 200) == NULL);
+    CHECK(errno == EINVAL);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.foreign_frees == 2);
+    CHECK(s.bad_frees == 2);
     ak_heap_free(&H, p);
+    close_heap();
+}
+
+/* ---- bad input: double frees, holes in the reservation, foreign realloc ---- */
+
+/* Run fn in a forked child, so that a crash fails the test instead of
+ * ending the program. fn returns 0 when its checks held, else the number
+ * of the first that failed. */
+static void in_child(const char *what, int (*fn)(void))
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0)
+        _exit(fn());
+    int st = 0;
+    CHECK(waitpid(pid, &st, 0) == pid);
+    CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: the child %s %d", what,
+           WIFSIGNALED(st) ? "was killed by signal" : "failed its check",
+           WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+    const uintptr_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+/* Allocate n blocks of `size`, each filled with its own pattern: all must
+ * be distinct and keep their contents (a block handed out twice fails
+ * both). Frees them. */
+static void check_distinct_blocks(size_t size, size_t n)
+{
+    static void *ps[512];
+    static uintptr_t sorted[512];
+    CHECK(n <= 512);
+    for (size_t i = 0; i < n; i++) {
+        ps[i] = ak_heap_malloc(&H, size);
+        CHECK(ps[i]);
+        ak_pattern_fill(ps[i], size, i);
+    }
+    for (size_t i = 0; i < n; i++)
+        CHECKF(ak_pattern_ok(ps[i], size, i), "block %zu of %zu B was overwritten", i, size);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = (uintptr_t)ps[i];
+    qsort(sorted, n, sizeof sorted[0], cmp_addr);
+    for (size_t i = 1; i < n; i++)
+        CHECKF(sorted[i] != sorted[i - 1], "%#lx handed out twice", (unsigned long)sorted[i]);
+    for (size_t i = 0; i < n; i++)
+        ak_heap_free(&H, ps[i]);
+}
+
+/* A freed block stays free whatever is done with it again: the second
+ * free is counted and ignored, usable size says 0, realloc refuses. */
+static void check_freed_block(void *p, size_t size)
+{
+    CHECK(ak_heap_malloc_usable_size(&H, p) == 0);
+    CHECK(!ak_heap_owns(&H, p));
+    errno = 0;
+    CHECK(ak_heap_realloc(&H, p, size * 2) == NULL);
+    CHECK(errno == EINVAL);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.foreign_frees == 0);
+    /* The mark sits in the header: while the block is in a thread cache it
+     * is always seen; once back in the allocator its header may have been
+     * overwritten by the allocator's own links, and then the pointer is
+     * merely a bad one. Either way it was refused. */
+    CHECK(s.double_frees + s.bad_frees == 2);
+}
+
+static void double_free_case(unsigned flags, size_t size, bool flush)
+{
+    open_os(flags);
+    void *p = ak_heap_malloc(&H, size);
+    CHECK(p);
+    ak_heap_free(&H, p);
+    if (flush)
+        ak_heap_flush_thread_cache(&H);
+    ak_heap_free(&H, p);
+    check_distinct_blocks(size, 300);
+    check_freed_block(p, size);
+    if (!flush && !(flags & AK_HEAP_NO_THREAD_CACHE) && size <= AK_HEAP_SMALL_MAX) {
+        /* It was in the cache: its header was certainly intact. */
+        ak_heap_stats s;
+        ak_heap_stats_get(&H, &s);
+        CHECKF(s.double_frees >= 1, "double_frees %llu", (unsigned long long)s.double_frees);
+    }
+    close_heap();
+}
+
+static void *free_in_thread(void *p)
+{
+    ak_heap_free(&H, p); /* into this thread's cache, flushed at its exit */
+    return NULL;
+}
+
+static void test_double_free(void)
+{
+    static const size_t sizes[] = {40, 1000, 5000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        double_free_case(0, sizes[i], false);
+        double_free_case(0, sizes[i], true);
+        double_free_case(AK_HEAP_NO_THREAD_CACHE, sizes[i], false);
+    }
+    /* Freed here, freed again in another thread (whose cache goes back to
+     * the allocator when it exits): still one block, handed out once. */
+    open_os(0);
+    void *p = ak_heap_malloc(&H, 40);
+    ak_heap_free(&H, p);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_in_thread, p) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    check_distinct_blocks(40, 300);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.double_frees == 1);
+    close_heap();
+}
+
+/* The PROT_NONE parts of the reservation below the end of the committed
+ * chunks (the heap aligns each chunk to its size and leaves the rest
+ * unmapped): found in /proc/self/maps, clipped to [H.lo, H.brk). */
+typedef struct hole {
+    uintptr_t lo, hi;
+} hole;
+static hole holes[64];
+static size_t hole_count;
+
+static void find_holes(void)
+{
+    hole_count = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    CHECK(f);
+    char line[512];
+    while (fgets(line, sizeof line, f) && hole_count < 64) {
+        unsigned long a, b;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s", &a, &b, perms) != 3 || strcmp(perms, "---p") != 0)
+            continue;
+        uintptr_t lo = a > H.lo ? a : H.lo, hi = b < H.brk ? b : H.brk;
+        if (lo < hi)
+            holes[hole_count++] = (hole){lo, hi};
+    }
+    fclose(f);
+}
+
+/* Pointers whose header would lie in a hole: at its start, inside it, at
+ * its end, and the first byte after it (the start of a chunk, its header
+ * in the hole's last 16 bytes). */
+static int probe_holes(void)
+{
+    ak_heap_stats before, after;
+    ak_heap_stats_get(&H, &before);
+    unsigned calls = 0;
+    for (size_t i = 0; i < hole_count; i++) {
+        uintptr_t probes[4] = {holes[i].lo + 16, holes[i].lo + 4096 + 64, holes[i].hi - 16,
+                               holes[i].hi};
+        for (int k = 0; k < 4; k++) {
+            void *q = (void *)probes[k];
+            if (probes[k] > holes[i].hi || (k == 3 && holes[i].hi >= H.brk))
+                continue;
+            if (ak_heap_malloc_usable_size(&H, q) != 0)
+                return 1;
+            if (ak_heap_owns(&H, q))
+                return 2;
+            ak_heap_free(&H, q);
+            errno = 0;
+            if (ak_heap_realloc(&H, q, 100) != NULL || errno != EINVAL)
+                return 3;
+            calls += 2;
+        }
+    }
+    ak_heap_stats_get(&H, &after);
+    if (after.foreign_frees - before.foreign_frees != calls || after.bad_frees != before.bad_frees)
+        return 4;
+    return ak_heap_check(&H) ? 5 : 0;
+}
+
+static void test_reservation_holes(void)
+{
+    open_os(0);
+    /* 64 KiB blocks (below the mmap threshold) until a second chunk is
+     * committed: chunk 1 MiB, then 2 MiB aligned to 2 MiB, so a hole
+     * between them. */
+    static void *ps[256];
+    size_t n = 0;
+    ak_heap_stats s;
+    do {
+        CHECK(n < 256);
+        ps[n] = ak_heap_malloc(&H, 64u << 10);
+        CHECK(ps[n]);
+        ak_pattern_fill(ps[n], 64, n);
+        n++;
+        ak_heap_stats_get(&H, &s);
+    } while (s.committed < (3u << 20));
+    find_holes();
+    CHECKF(hole_count > 0, "no PROT_NONE hole in [%#lx, %#lx)", (unsigned long)H.lo,
+           (unsigned long)H.brk);
+    in_child("pointers into reservation holes", probe_holes);
+    for (size_t i = 0; i < n; i++) {
+        CHECK(ak_pattern_ok(ps[i], 64, i));
+        ak_heap_free(&H, ps[i]);
+    }
+    close_heap();
+}
+
+/* Two pages, the second PROT_NONE; and a page unmapped again. */
+static unsigned char *guarded;
+static void *unmapped;
+
+static int realloc_foreign_child(void)
+{
+    static const char text[] = "foreign bytes";
+    void *edge = guarded + 4096 - 32; /* 32 readable bytes, then PROT_NONE */
+    memcpy(edge, text, sizeof text);
+    ak_heap_stats before, after;
+    ak_heap_stats_get(&H, &before);
+    errno = 0;
+    if (ak_heap_realloc(&H, edge, 8192) != NULL || errno != EINVAL)
+        return 1;
+    if (memcmp(edge, text, sizeof text) != 0)
+        return 2;
+    errno = 0;
+    if (ak_heap_realloc(&H, unmapped, 100) != NULL || errno != EINVAL)
+        return 3;
+    errno = 0;
+    if (ak_heap_realloc(&H, guarded + 4096, 100) != NULL || errno != EINVAL)
+        return 4;
+    ak_heap_stats_get(&H, &after);
+    if (after.foreign_frees != before.foreign_frees + 3)
+        return 5;
+    if (after.backend_used != before.backend_used || after.failed != before.failed)
+        return 6; /* nothing was allocated for the refused calls */
+    return 0;
+}
+
+static void test_realloc_foreign(void)
+{
+    open_os(0);
+    guarded = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(guarded != MAP_FAILED);
+    CHECK(mprotect(guarded + 4096, 4096, PROT_NONE) == 0);
+    unmapped = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(unmapped != MAP_FAILED);
+    CHECK(munmap(unmapped, 4096) == 0);
+    in_child("realloc of foreign pointers", realloc_foreign_child);
+    CHECK(munmap(guarded, 8192) == 0);
+    close_heap();
+}
+
+/* realloc that moves a block keeps every byte malloc_usable_size allowed
+ * the program to write, up to the new size: for class blocks, allocator
+ * blocks (plain and over-aligned) and directly mapped blocks. Returns the
+ * number of bytes lost and says which case lost them. */
+static size_t realloc_loses(const char *what, void *p, size_t grow_to, uint64_t tag)
+{
+    static unsigned char want[1u << 19];
+    CHECK(p);
+    size_t us = ak_heap_malloc_usable_size(&H, p);
+    CHECK(us > 0 && us <= sizeof want);
+    ak_pattern_fill(p, us, tag);
+    void *neighbour = ak_heap_malloc(&H, us); /* makes growing in place less likely */
+    unsigned char *q = ak_heap_realloc(&H, p, grow_to);
+    CHECK(q);
+    CHECK(ak_heap_malloc_usable_size(&H, q) >= grow_to);
+    size_t keep = us < grow_to ? us : grow_to, lost = 0;
+    ak_pattern_fill(want, keep, tag);
+    for (size_t i = 0; i < keep; i++)
+        lost += q[i] != want[i];
+    if (lost)
+        printf("\n    %s, usable %zu, realloc to %zu: %zu of %zu bytes lost", what, us, grow_to,
+               lost, keep);
+    ak_heap_free(&H, q);
+    ak_heap_free(&H, neighbour);
+    return lost;
+}
+
+static void test_realloc_keeps_usable(void)
+{
+    /* A fixed threshold: every realloc to 1 MiB moves the block into a
+     * mapping of its own. */
+    open_os(AK_HEAP_FIXED_THRESHOLD);
+    static const size_t sizes[] = {100, 1000, 1030, 3000, 5000};
+    static const size_t targets[] = {100000, 1u << 20};
+    char what[64];
+    uint64_t tag = 1;
+    size_t lost = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (size_t j = 0; j < 2; j++) {
+            snprintf(what, sizeof what, "malloc(%zu)", sizes[i]);
+            lost += realloc_loses(what, ak_heap_malloc(&H, sizes[i]), targets[j], tag++);
+            snprintf(what, sizeof what, "aligned_alloc(64, %zu)", sizes[i]);
+            lost += realloc_loses(what, ak_heap_aligned_alloc(&H, 64, sizes[i]), targets[j], tag++);
+            snprintf(what, sizeof what, "memalign(256, %zu)", sizes[i]);
+            lost += realloc_loses(what, ak_heap_memalign(&H, 256, sizes[i]), targets[j], tag++);
+        }
+    close_heap();
+    /* A mapped block moved back into the allocator: the threshold rises
+     * above it when a bigger mapped block is freed. */
+    open_os(0);
+    void *p = ak_heap_malloc(&H, 300000);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.direct_blocks == 1);
+    ak_heap_free(&H, ak_heap_malloc(&H, 16u << 20));
+    lost += realloc_loses("mapped malloc(300000)", p, 400000, tag++);
+    CHECKF(lost == 0, "%zu bytes lost in all", lost);
     close_heap();
 }
 
@@ -398,7 +732,9 @@ static void test_fixed_threshold(void)
 {
     ak_heap_config cfg = {
         .backend = cur->make(), .mmap_threshold = 64u << 10, .flags = AK_HEAP_FIXED_THRESHOLD};
+    close_leftover();
     CHECK_OK(ak_heap_init(&H, &cfg));
+    heap_open = true;
     for (int i = 0; i < 3; i++) {
         void *p = ak_heap_malloc(&H, 100u << 10);
         ak_heap_stats s;
@@ -433,6 +769,7 @@ static void test_os_growth(void)
 
 static void test_bad_config(void)
 {
+    close_leftover();
     ak_heap_config cfg = {.backend = {0, 0}};
     CHECK_ERR(ak_heap_init(&H, &cfg), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_heap_init(&H, NULL), AK_ERR_INVALID_PARAM);
@@ -538,6 +875,10 @@ static const named_test tests[] = {
     T(test_memalign_valloc_pvalloc),
     T(test_usable_size),
     T(test_foreign_pointers),
+    T(test_double_free),
+    T(test_reservation_holes),
+    T(test_realloc_foreign),
+    T(test_realloc_keeps_usable),
     T(test_direct_blocks),
     T(test_fixed_threshold),
     T(test_os_growth),

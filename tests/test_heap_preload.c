@@ -118,15 +118,25 @@ static void semantics(void)
     EXPECT(s && malloc_usable_size(s) >= 6);
     free(s);
     /* Memory that never came from malloc (as if from before libakmalloc
-     * was loaded): free ignores it, usable size is 0, realloc copies. */
+     * was loaded): free ignores it, usable size is 0, realloc refuses it
+     * (NULL, EINVAL) and leaves it alone. */
     static char not_ours[64] = "static bytes";
     void *(*volatile realloc_fn)(void *, size_t) = realloc;
     void (*volatile free_fn)(void *) = free;
     EXPECT(malloc_usable_size(not_ours) == 0);
     free_fn(not_ours);
-    char *copy = realloc_fn(not_ours, 200);
-    EXPECT(copy && strcmp(copy, "static bytes") == 0 && strcmp(not_ours, "static bytes") == 0);
-    free(copy);
+    errno = 0;
+    EXPECT(realloc_fn(not_ours, 200) == NULL && errno == EINVAL);
+    EXPECT(strcmp(not_ours, "static bytes") == 0);
+    /* A double free is ignored (glibc would abort): the block is not
+     * handed out twice. */
+    void *d = malloc(40);
+    free_fn(d);
+    free_fn(d);
+    void *d1 = malloc(40), *d2 = malloc(40);
+    EXPECT(d1 && d2 && d1 != d2);
+    free(d1);
+    free(d2);
 }
 
 int main(void)

@@ -38,11 +38,15 @@
  * child the caches of threads that no longer exist are returned to the
  * heap.
  *
- * Pointers that did not come from the heap: ak_heap_free ignores them
- * (counted in the statistics as foreign frees), ak_heap_malloc_usable_size
- * gives 0 for them, ak_heap_realloc copies what it can prove readable.
- * They are told apart by address: the pool or the OS reservation for
- * allocator blocks, a hash set for directly mapped blocks.
+ * Pointers that are not live blocks of the heap (never handed out, or
+ * already freed): ak_heap_free ignores them and counts them,
+ * ak_heap_malloc_usable_size gives 0, ak_heap_realloc returns NULL with
+ * errno = EINVAL; none of them changes the heap or the memory at the
+ * pointer, and none reads memory the heap has not mapped itself. A pointer
+ * is told apart by address (the pool, the chunks committed in the OS
+ * reservation, or the hash set of directly mapped blocks), then by the
+ * header's check word, which also marks a freed block: a double free is
+ * detected, counted and ignored.
  */
 #ifndef ALLOCKIT_HEAP_H
 #define ALLOCKIT_HEAP_H
@@ -86,12 +90,16 @@ typedef struct ak_heap_config {
      *  asks the OS for memory. */
     void *pool;
     size_t pool_size;
-    /** OS source: first chunk size (default 1 MiB, rounded to pages). */
+    /** OS source: first chunk size, a power of two of at least a page
+     *  (default 1 MiB); it is also the granule of the chunk map. */
     size_t chunk_size;
-    /** OS source: chunk growth stops at this size (default 1 GiB on 64-bit
-     *  targets, 64 MiB on 32-bit). Few, large chunks keep the allocator's
-     *  region list short (its free looks the region up); an untouched part
-     *  of a chunk costs address space only. */
+    /** OS source: chunk growth stops at this size, a power of two (default
+     *  1 GiB on 64-bit targets, 64 MiB on 32-bit). Few, large chunks keep
+     *  the allocator's region list short (its free looks the region up);
+     *  an untouched part of a chunk costs address space, not memory (no
+     *  commit charge under the kernel's default overcommit policy; under
+     *  strict overcommit, vm.overcommit_memory = 2, it is charged: choose a
+     *  smaller value there). */
     size_t chunk_max;
     /** OS source: blocks of at least this many bytes (header included) are
      *  mapped directly (default 256 KiB; SIZE_MAX: never). */
@@ -121,6 +129,11 @@ typedef struct ak_heap {
     uintptr_t lo, hi;
     uintptr_t brk; /* OS: end of the committed chunks */
     size_t next_chunk, chunk_max, mmap_threshold, page;
+    /* OS: one bit per chunk_size granule of the reservation, set once the
+     * granule belongs to a committed chunk (only those are ever read). */
+    uint64_t *chunk_map;
+    size_t chunk_map_bytes;
+    unsigned granule_log2;
     /* Directly mapped blocks: open-addressing set of user pointers. */
     uintptr_t *direct_tab;
     size_t direct_cap, direct_used, direct_live, direct_bytes;
@@ -129,7 +142,8 @@ typedef struct ak_heap {
     /* statistics (under the lock) */
     size_t committed, peak_backend_used, peak_direct_bytes;
     uint64_t slow_allocs, slow_frees, direct_allocs, refills, flushes, failed, foreign_frees,
-        bad_frees, realloc_in_place, realloc_moved, retired_cache_allocs, retired_cache_frees;
+        bad_frees, double_frees, realloc_in_place, realloc_moved, retired_cache_allocs,
+        retired_cache_frees;
 } ak_heap;
 
 /** What ak_heap_stats reports. Byte counts are as of the call; the cache
@@ -156,8 +170,9 @@ typedef struct ak_heap_stats {
     uint64_t realloc_in_place; /**< realloc answered without moving */
     uint64_t realloc_moved;    /**< realloc that copied */
     uint64_t failed;           /**< requests answered with ENOMEM */
-    uint64_t foreign_frees;    /**< frees of pointers not from this heap */
-    uint64_t bad_frees;        /**< frees in the heap's range with a bad header */
+    uint64_t foreign_frees;    /**< free/realloc of pointers not from this heap */
+    uint64_t bad_frees;        /**< free/realloc in the heap's range, bad header */
+    uint64_t double_frees;     /**< free/realloc of a block already freed */
 } ak_heap_stats;
 
 /** Set up @p h over cfg->backend. O(1) plus one mmap for the OS source.
@@ -179,7 +194,12 @@ void ak_heap_destroy(ak_heap *h);
 void *ak_heap_malloc(ak_heap *h, size_t size);
 
 /** free: NULL is a no-op; a pointer the heap did not hand out is ignored
- *  (and counted). O(1) into a thread cache, else under the lock. */
+ *  (and counted), and so is a block that is already free (a double free:
+ *  counted in double_frees, never handed out twice). The free mark lives
+ *  in the block's header, so it is not seen once the allocator has handed
+ *  the memory out again (a use after free, not detectable here), and two
+ *  threads freeing the same block at the same instant are not detected.
+ *  O(1) into a thread cache, else under the lock. */
 void ak_heap_free(ak_heap *h, void *ptr);
 
 /** calloc: @p n * @p size zeroed bytes. NULL with errno = ENOMEM when the
@@ -191,8 +211,12 @@ void *ak_heap_calloc(ak_heap *h, size_t n, size_t size);
  *  returns NULL (glibc's behaviour; C23 leaves it undefined). Grows or
  *  shrinks in place when the block's size class still fits or the
  *  allocator can resize the block (ak_byte_resize); large mapped blocks
- *  are moved with mremap; otherwise allocates, copies, frees. On failure
- *  returns NULL with errno = ENOMEM and @p ptr is untouched. */
+ *  are moved with mremap; otherwise allocates, copies min(usable size,
+ *  @p size) bytes (all that malloc_usable_size allowed the program to
+ *  write), frees. On failure returns NULL with errno = ENOMEM and @p ptr
+ *  is untouched. A @p ptr that is not a live block of @p h (foreign,
+ *  interior, already freed) gives NULL with errno = EINVAL: nothing is
+ *  read from or written to it, nothing is allocated, and it is counted. */
 void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size);
 
 /** reallocarray: realloc(ptr, n * size) with the product overflow-checked
@@ -220,11 +244,13 @@ void *ak_heap_valloc(ak_heap *h, size_t size);
 void *ak_heap_pvalloc(ak_heap *h, size_t size);
 
 /** malloc_usable_size: bytes that may be used at @p ptr (>= the size asked
- *  for); 0 for NULL and for pointers the heap did not hand out. */
+ *  for); 0 for NULL, for pointers the heap did not hand out and for freed
+ *  blocks. */
 size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr);
 
-/** True if @p ptr is a block handed out by @p h (by address: the pool or
- *  reservation, or a live directly mapped block). */
+/** True if @p ptr is a live block handed out by @p h (by address: the pool
+ *  or a committed chunk with a live header, or a live directly mapped
+ *  block). */
 bool ak_heap_owns(ak_heap *h, const void *ptr);
 
 /** Fill *out with the heap's statistics. O(caches + size classes). */
