@@ -325,10 +325,13 @@ static bool layout_region(uintptr_t start, size_t size, region_layout *l)
     if (!ak_align_up_checked(start, _Alignof(buddy_region), &rec))
         return false;
     uintptr_t hi = ak_align_down(l->end, MIN_BLOCK);
-    if (rec >= hi)
+    /* Less than one granule from the record to the end: no block can fit,
+     * and n0 would be 0, which map_bits cannot take (fls of 0). */
+    if (rec >= hi || hi - rec < MIN_BLOCK)
         return false;
     size_t n0 = (size_t)(hi - rec) >> MIN_SHIFT;
-    /* n0 < SIZE_MAX / 16, so map_bits(n0) < 3.1 * n0 + 300 cannot wrap. */
+    /* 1 <= n0 < SIZE_MAX / 16, so map_bits(n0) < 3.1 * n0 + 300 cannot
+     * wrap. */
     size_t words = (map_bits(n0) + WORD_MASK) >> WORD_SHIFT;
     size_t table = base_entries(n0);
     if (ak_mul_overflows(words + table, sizeof(size_t), &map_bytes) ||

@@ -1099,6 +1099,50 @@ static void test_check_detects_bit_flips(void)
     arena_free(&ar);
 }
 
+/* Regions too small for one 16-byte granule after the record's alignment
+ * are refused, with no undefined behaviour on the way (regression: the
+ * bitmap size was computed from 0 granules, a count-leading-zeros of 0,
+ * which UBSan reports). Every start offset and every small size. */
+static void test_tiny_regions(void)
+{
+    arena ar;
+    arena_new(&ar, 64 * KiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base + 32 * KiB, 16 * KiB));
+    void *p;
+    CHECK_OK(ak_buddy_alloc(&a, 40, 8, &p));
+    snapshot s = {0};
+    snap(&a, &s);
+    /* The case that hit it: the record goes 7 bytes in, 8 bytes before
+     * the region's 16-aligned end. */
+    CHECK(ak_buddy_region_overhead(ar.base + 1, 16) == SIZE_MAX);
+    CHECK_ERR(ak_buddy_add_memory(&a, ar.base + 1, 16), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_init(&a, ar.base + 1, 16), AK_ERR_INVALID_PARAM);
+    size_t smallest = SIZE_MAX;
+    for (uintptr_t off = 0; off < 32; off++)
+        for (size_t size = 1; size <= AK_BUDDY_REGION_RECORD_BYTES + 96; size++) {
+            const uintptr_t start = ar.base + 4 * KiB + off;
+            const ak_buddy before = a;
+            const size_t ov = ak_buddy_region_overhead(start, size);
+            if (ov != SIZE_MAX) {
+                CHECK(ov < size);
+                if (size < smallest)
+                    smallest = size;
+                continue;
+            }
+            CHECK_ERR(ak_buddy_add_memory(&a, start, size), AK_ERR_INVALID_PARAM);
+            CHECK_ERR(ak_buddy_init(&a, start, size), AK_ERR_INVALID_PARAM);
+            CHECK(memcmp(&before, &a, sizeof a) == 0);
+        }
+    /* Some region in the range does work: it holds one 16-byte block. */
+    CHECK(smallest <= AK_BUDDY_REGION_RECORD_BYTES + 96);
+    CHECK(snap_same(&a, &s));
+    snap_free(&s);
+    CHECK_OK(ak_buddy_dealloc(&a, p, 40, 8));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
 /* Through the generic interface. */
 static void test_interface(void)
 {
@@ -1431,6 +1475,7 @@ int main(int argc, char **argv)
     RUN(test_check_detects);
     RUN(test_check_detects_bit_flips);
     RUN(test_interface);
+    RUN(test_tiny_regions);
 #endif
     return ak_test_finish();
 }
