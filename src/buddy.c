@@ -7,7 +7,8 @@
  * regions) down an AVL tree of the regions.
  * Bookkeeping: an 11-word record, a table of one word per order and 3 bits
  * per 16-byte granule at the head of each region (about 3/128 of it); no
- * header in front of any block.
+ * header in front of any block. used_bytes counts every live block at its
+ * whole size, so a free needs no size beyond the block's order.
  *
  * The state of a region is a binary tree of blocks per maximal carved
  * block: a node (k, p) is the aligned 2^k bytes at p. Two bits per node
@@ -28,8 +29,9 @@
  *   - no free leaf has a free buddy leaf of the same order (merging is
  *     eager);
  *   - A bits are set only at allocated leaves, S bits only on split nodes;
- *   - the leaves tile [lo, hi) of every region; total_bytes, block_bytes,
- *     live_blocks and region_count agree with the regions;
+ *   - the leaves tile [lo, hi) of every region; total_bytes, used_bytes
+ *     (the allocated leaves' sizes summed), live_blocks and region_count
+ *     agree with the regions;
  *   - regions are disjoint, each record and order table is consistent, and
  *     the region tree is an AVL tree holding exactly the listed regions.
  */
@@ -427,28 +429,22 @@ static AK_BUDDY_SLOW ak_error classify_bad_free(const buddy_region *r, uintptr_t
     return node_allocated(r, k, p) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
 }
 
-/* Checks shared by dealloc and resize: p must be the start of an allocated
- * block of order k, where k comes from (size, align). */
-static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
-                                             buddy_region **rout, unsigned *kout, size_t *bitout)
+/* The order of a block for (size, align), if alloc would take them. */
+static AK_BUDDY_INLINE bool request_order(size_t size, size_t align, unsigned *k)
 {
-    unsigned k;
-    if (AK_UNLIKELY(!ak_is_pow2(align) || !order_for(size, align, &k)))
-        return AK_ERR_INVALID_PARAM;
-    /* No prefetch of the buddy: most frees do not merge (the buddy is in
-     * use), and only a merge reads the buddy's links. */
-    buddy_region *r = region_find(a, p);
-    if (AK_UNLIKELY(!r))
+    return ak_is_pow2(align) && order_for(size, align, k);
+}
+
+/* Checks shared by resize and usable_size: p must be the start of an
+ * allocated block of order k in r, the region whose block area holds p
+ * (NULL: none does). Reads only r's bounds and map. */
+static ak_error locate_block(const buddy_region *r, uintptr_t p, unsigned k)
+{
+    if (!r)
         return AK_ERR_NOT_ALLOCATED;
     size_t bs = (size_t)1 << k;
-    if (AK_UNLIKELY((p & (bs - 1)) || r->hi - p < bs))
+    if ((p & (bs - 1)) || r->hi - p < bs || !node_allocated(r, k, p))
         return classify_bad_free(r, p);
-    size_t bit = node_bit(r, k, p);
-    if (AK_UNLIKELY(!bit_get(r->map, bit)))
-        return classify_bad_free(r, p);
-    *rout = r;
-    *kout = k;
-    *bitout = bit;
     return AK_OK;
 }
 
@@ -509,7 +505,7 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
         heads[k] = (struct ak_buddy_block *)0;
     a->nonempty = 0;
     a->regions = a->last = a->root = (buddy_region *)0;
-    a->total_bytes = a->used_bytes = a->block_bytes = a->peak_used_bytes = 0;
+    a->total_bytes = a->used_bytes = a->peak_used_bytes = 0;
     a->live_blocks = a->region_count = a->bookkeeping_bytes = a->trimmed_bytes = 0;
     return ak_buddy_add_memory(a, start, size);
 }
@@ -532,9 +528,9 @@ static AK_BUDDY_NOINLINE void split_block(ak_buddy *a, const buddy_region *r, ui
 }
 
 /* Take the head p of the non-empty list j, which lies in r, split it down
- * to order k <= j and hand it out for size bytes. */
+ * to order k <= j and hand it out. */
 static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, buddy_region *r, unsigned j, unsigned k,
-                                           size_t size, void **out)
+                                           void **out)
 {
     uintptr_t p = (uintptr_t)list_pop(a, j);
     a->last = r;
@@ -542,18 +538,18 @@ static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, buddy_region *r, unsigne
     if (j > k)
         split_block(a, r, p, off, j, k);
     bit_set(r->map, r->base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
-    a->used_bytes += size;
-    a->block_bytes += (size_t)1 << k;
+    size_t used = a->used_bytes + ((size_t)1 << k);
+    a->used_bytes = used;
     a->live_blocks++;
-    if (a->used_bytes > a->peak_used_bytes)
-        a->peak_used_bytes = a->used_bytes;
+    if (used > a->peak_used_bytes)
+        a->peak_used_bytes = used;
     *out = (void *)p;
     return AK_OK;
 }
 
 /* alloc when the list of order k is empty (a split) or its head lies
  * outside the region used last. */
-static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned k, size_t size, void **out)
+static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned k, void **out)
 {
     size_t fit = a->nonempty & ((size_t)-1 << k);
     if (!fit)
@@ -561,21 +557,21 @@ static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned k, size_t siz
     unsigned j = ak_ffs_size(fit);
     buddy_region *r = region_find(a, (uintptr_t)a->free_head[j]);
     AK_ASSERT(r != 0);
-    return alloc_from(a, r, j, k, size, out);
+    return alloc_from(a, r, j, k, out);
 }
 
 ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
 {
     unsigned k;
-    if (AK_UNLIKELY(!out || !ak_is_pow2(align) || !order_for(size, align, &k)))
+    if (AK_UNLIKELY(!out || !request_order(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
     /* The common case, the head of list k in the region used last, calls
      * nothing and needs neither the mask of lists nor a search. */
     uintptr_t p = (uintptr_t)a->free_head[k];
     buddy_region *r = a->last;
     if (AK_UNLIKELY(!p || !r || p - r->lo >= r->hi - r->lo))
-        return alloc_slow(a, k, size, out);
-    return alloc_from(a, r, k, k, size, out);
+        return alloc_slow(a, k, out);
+    return alloc_from(a, r, k, k, out);
 }
 
 /* Is the buddy b of the block (k, p) a free leaf of order k? basek is
@@ -618,11 +614,10 @@ static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r
     return AK_OK;
 }
 
-/* Free (p, size), order k, in r, the region whose span holds p: the
- * checks of locate_block, then the release. Its calls are tail calls, so
- * a free that does not merge calls nothing. */
-static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t p, size_t size,
-                                        unsigned k)
+/* Free the block (k, p) in r, the region whose span holds p: the checks
+ * of locate_block, then the release. Its calls are tail calls, so a free
+ * that does not merge calls nothing. */
+static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t p, unsigned k)
 {
     /* Region fields in locals: the stores below could alias them as far
      * as the compiler knows, and would force reloads. */
@@ -635,13 +630,10 @@ static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t 
     size_t bit = basek + (((size_t)(p - lo) >> k) << (k > MIN_SHIFT));
     if (AK_UNLIKELY(!bit_get(map, bit)))
         return classify_bad_free(r, p);
-    if (AK_UNLIKELY(size > a->used_bytes))
-        return AK_ERR_INVALID_PARAM;
     /* The counters on both sides of the bitmap store: adjacent, gcc would
      * pair them into vector operations that cost more than they save. */
-    a->used_bytes -= size;
+    a->used_bytes -= bs;
     bit_clear(map, bit);
-    a->block_bytes -= bs;
     a->live_blocks--;
     a->last = r;
     if (AK_UNLIKELY(buddy_is_free(map, lo, (size_t)(hi - lo), p, k, basek)))
@@ -651,42 +643,42 @@ static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t 
 }
 
 /* dealloc of a pointer outside the region used last. */
-static AK_BUDDY_NOINLINE ak_error free_elsewhere(ak_buddy *a, uintptr_t p, size_t size, unsigned k)
+static AK_BUDDY_NOINLINE ak_error free_elsewhere(ak_buddy *a, uintptr_t p, unsigned k)
 {
     buddy_region *r = region_search(a, p);
     if (!r)
         return AK_ERR_NOT_ALLOCATED;
-    return free_in(a, r, p, size, k);
+    return free_in(a, r, p, k);
 }
 
 ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
 {
     uintptr_t p = (uintptr_t)ptr;
     unsigned k;
-    if (AK_UNLIKELY(!ak_is_pow2(align) || !order_for(size, align, &k)))
+    if (AK_UNLIKELY(!request_order(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
     buddy_region *r = a->last;
     if (AK_UNLIKELY(!r || p - r->lo >= r->hi - r->lo))
-        return free_elsewhere(a, p, size, k);
-    return free_in(a, r, p, size, k);
+        return free_elsewhere(a, p, k);
+    return free_in(a, r, p, k);
 }
 
 ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size)
 {
-    buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
-    unsigned k = 0, nk;
-    size_t bit = 0;
+    unsigned k, nk;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, old_size, align, &r, &k, &bit);
+    if (!request_order(old_size, align, &k))
+        return AK_ERR_INVALID_PARAM;
+    buddy_region *r = region_find(a, p);
+    ak_error e = locate_block(r, p, k);
     if (e != AK_OK)
         return e;
-    if (old_size > a->used_bytes)
-        return AK_ERR_INVALID_PARAM;
     if (!order_for(new_size, align, &nk))
         return AK_ERR_NO_MEMORY;
     if (nk > k) {
         /* Grow: at every order from k up, p must be the lower buddy and the
-         * upper one a free leaf. Check all before changing anything. */
+         * upper one a free leaf. Check all before changing anything. p is
+         * aligned to 2^nk, so p + 2^j (j < nk) does not wrap. */
         if (p & (((size_t)1 << nk) - 1))
             return AK_ERR_NO_MEMORY;
         for (unsigned j = k; j < nk; j++) {
@@ -712,8 +704,9 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
         bit_set(r->map, node_bit(r, nk, p));
     }
     a->last = r;
-    a->used_bytes = a->used_bytes - old_size + new_size;
-    a->block_bytes = a->block_bytes - ((size_t)1 << k) + ((size_t)1 << nk);
+    /* No wrap: used_bytes holds the old block's size, and the new block
+     * lies in a region. */
+    a->used_bytes = a->used_bytes - ((size_t)1 << k) + ((size_t)1 << nk);
     if (a->used_bytes > a->peak_used_bytes)
         a->peak_used_bytes = a->used_bytes;
     return AK_OK;
@@ -722,10 +715,9 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
 size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, size_t align)
 {
     unsigned k;
-    (void)a;
-    (void)ptr;
-    if (!ak_is_pow2(align) || !order_for(size, align, &k))
-        return size;
+    uintptr_t p = (uintptr_t)ptr;
+    if (!request_order(size, align, &k) || locate_block(region_find(a, p), p, k) != AK_OK)
+        return 0;
     return (size_t)1 << k;
 }
 
@@ -759,9 +751,7 @@ void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out)
     out->total_bytes = a->total_bytes;
     out->used_bytes = a->used_bytes;
     out->available_bytes = a->total_bytes - a->used_bytes;
-    out->allocated_block_bytes = a->block_bytes;
-    out->internal_fragmentation = a->block_bytes - a->used_bytes;
-    out->free_bytes = a->total_bytes - a->block_bytes;
+    out->free_bytes = a->total_bytes - a->used_bytes;
     out->largest_free_block = a->nonempty ? (size_t)1 << ak_fls_size(a->nonempty) : 0;
     out->live_blocks = a->live_blocks;
     out->peak_used_bytes = a->peak_used_bytes;
@@ -905,10 +895,8 @@ const char *ak_buddy_check(const ak_buddy *a)
         return "bookkeeping or trimmed bytes disagree with the regions";
     if (used_leaves != a->live_blocks)
         return "live_blocks disagrees with the allocated bits";
-    if (used_block_bytes != a->block_bytes)
-        return "allocated block bytes disagree with the allocated bits";
-    if (a->used_bytes > a->block_bytes)
-        return "used_bytes exceeds the allocated block bytes";
+    if (used_block_bytes != a->used_bytes)
+        return "used_bytes disagrees with the allocated blocks' sizes";
     if (a->peak_used_bytes < a->used_bytes)
         return "peak_used_bytes below used_bytes";
 

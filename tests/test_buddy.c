@@ -332,8 +332,7 @@ static void test_split_merge_chain(void)
     for (unsigned k = 4; k < 16; k++)
         CHECK(st.free_blocks[k] == 1);
     CHECK(st.free_blocks[16] == 0);
-    CHECK(st.allocated_block_bytes == 16 && st.used_bytes == 1);
-    CHECK(st.internal_fragmentation == 15);
+    CHECK(st.used_bytes == 16 && st.live_blocks == 1); /* the whole block counts */
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
     CHECK_OK(ak_buddy_alloc(&a, 16, 1, &q)); /* the buddy of p */
@@ -360,8 +359,8 @@ static void test_split_merge_chain(void)
     CHECK_OK(ak_buddy_dealloc(&a, r, 32 * KiB, 1));
     ak_buddy_stats(&a, &st);
     CHECK(st.free_blocks[16] == 1 && st.free_bytes == 64 * KiB);
-    CHECK(st.used_bytes == 0 && st.allocated_block_bytes == 0 && st.live_blocks == 0);
-    CHECK(st.peak_used_bytes == 1 + 16 + 32 * KiB);
+    CHECK(st.used_bytes == 0 && st.live_blocks == 0);
+    CHECK(st.peak_used_bytes == 16 + 16 + 32 * KiB);
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
     /* The whole area, then nothing more; freed, the whole area again. */
@@ -419,12 +418,25 @@ static void test_alloc_semantics(void)
         memset(p, 0xab, expect);                    /* the whole block is usable */
         CHECK_OK(ak_buddy_dealloc(&a, p, 24, align));
     }
-    CHECK(ak_buddy_usable_size(&a, NULL, 0, 1) == 16);
-    CHECK(ak_buddy_usable_size(&a, NULL, 17, 1) == 32);
-    CHECK(ak_buddy_usable_size(&a, NULL, 4096, 1) == 4096);
-    CHECK(ak_buddy_usable_size(&a, NULL, 4097, 8) == 8192);
-    CHECK(ak_buddy_usable_size(&a, NULL, SIZE_MAX, 8) == SIZE_MAX);
-    CHECK(ak_buddy_usable_size(&a, NULL, 8, 3) == 8);
+    /* The usable size is the whole block, for any size of its order. */
+    const size_t reqs[][3] = {{0, 1, 16},      {17, 1, 32},     {4096, 1, 4096},
+                              {4097, 8, 8192}, {100, 256, 256}, {3000, 4096, 4096}};
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        void *p;
+        CHECK_OK(ak_buddy_alloc(&a, reqs[i][0], reqs[i][1], &p));
+        CHECK(ak_buddy_usable_size(&a, p, reqs[i][0], reqs[i][1]) == reqs[i][2]);
+        CHECK(ak_buddy_usable_size(&a, p, reqs[i][2], 1) == reqs[i][2]);
+        CHECK(ak_buddy_usable_size(&a, p, reqs[i][2] / 2 + 1, 1) == reqs[i][2]);
+        /* Another order, a bad align, a pointer inside: 0. */
+        CHECK(ak_buddy_usable_size(&a, p, 2 * reqs[i][2], 1) == 0);
+        CHECK(ak_buddy_usable_size(&a, p, reqs[i][0], 3) == 0);
+        CHECK(ak_buddy_usable_size(&a, (char *)p + 16, 16, 1) == 0);
+        CHECK(ak_buddy_used_bytes(&a) == reqs[i][2]);
+        CHECK_OK(ak_buddy_dealloc(&a, p, reqs[i][0], reqs[i][1]));
+        /* Freed: 0, whatever the size. */
+        CHECK(ak_buddy_usable_size(&a, p, reqs[i][0], reqs[i][1]) == 0);
+    }
+    CHECK(ak_buddy_used_bytes(&a) == 0);
     /* Zero-size allocations are distinct and freed with size 0. */
     void *z[64];
     for (int i = 0; i < 64; i++) {
@@ -432,25 +444,24 @@ static void test_alloc_semantics(void)
         for (int j = 0; j < i; j++)
             CHECK(z[i] != z[j]);
     }
-    CHECK(ak_buddy_used_bytes(&a) == 0);
+    CHECK(ak_buddy_used_bytes(&a) == 64 * 16);
     ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
-    CHECK(st.live_blocks == 64 && st.allocated_block_bytes == 64 * 16);
+    CHECK(st.live_blocks == 64 && st.used_bytes == 64 * 16);
     for (int i = 0; i < 64; i++)
         CHECK_OK(ak_buddy_dealloc(&a, z[i], 0, 1));
     /* used/available/peak. */
     void *p, *q;
     CHECK_OK(ak_buddy_alloc(&a, 1000, 8, &p));
     CHECK_OK(ak_buddy_alloc(&a, 3000, 8, &q));
-    CHECK(ak_buddy_used_bytes(&a) == 4000);
-    CHECK(ak_buddy_available_bytes(&a) == ak_buddy_total_bytes(&a) - 4000);
+    CHECK(ak_buddy_used_bytes(&a) == 1024 + 4096);
+    CHECK(ak_buddy_available_bytes(&a) == ak_buddy_total_bytes(&a) - (1024 + 4096));
     ak_buddy_stats(&a, &st);
-    CHECK(st.allocated_block_bytes == 1024 + 4096);
-    CHECK(st.internal_fragmentation == 1024 + 4096 - 4000);
+    CHECK(st.free_bytes == st.total_bytes - (1024 + 4096));
     CHECK_OK(ak_buddy_dealloc(&a, p, 1000, 8));
     CHECK_OK(ak_buddy_dealloc(&a, q, 3000, 8));
     ak_buddy_stats(&a, &st);
-    CHECK(st.used_bytes == 0 && st.peak_used_bytes >= 4000);
+    CHECK(st.used_bytes == 0 && st.peak_used_bytes >= 1024 + 4096);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     /* Invalid requests change nothing. */
     snapshot s = {0};
@@ -664,7 +675,7 @@ static void test_resize(void)
     CHECK(ak_pattern_ok(p, 65, 7));
     ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
-    CHECK(st.allocated_block_bytes == 4096 && st.used_bytes == 4000);
+    CHECK(st.used_bytes == 4096 && st.live_blocks == 1);
     CHECK(st.free_blocks[7] == 0 && st.free_blocks[12] == 1);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     /* Freed with the new size only. */
@@ -676,7 +687,7 @@ static void test_resize(void)
     /* Shrink splits off upper halves, which can be allocated again. */
     CHECK_OK(ak_buddy_resize(&a, p, 4000, 8, 20));
     ak_buddy_stats(&a, &st);
-    CHECK(st.allocated_block_bytes == 32 && st.used_bytes == 20);
+    CHECK(st.used_bytes == 32 && st.live_blocks == 1);
     CHECK(st.free_blocks[5] == 1 && st.free_blocks[11] == 1);
     CHECK(ak_pattern_ok(p, 20, 7));
     CHECK_INVARIANTS(ak_buddy_check(&a));
@@ -1019,8 +1030,14 @@ static void test_check_detects(void)
     a.live_blocks++;
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
-    a.used_bytes = a.block_bytes + 1;
+    a.used_bytes += 1; /* used_bytes must be the blocks' sizes exactly */
     a.peak_used_bytes = a.used_bytes;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.used_bytes -= 16;
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.peak_used_bytes = a.used_bytes - 1;
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     a.region_count = 2;
@@ -1047,8 +1064,7 @@ static void test_check_detects(void)
     /* Free q behind the allocator's back: its bit says allocated but the
      * counters say otherwise. */
     a.live_blocks--;
-    a.block_bytes -= 128;
-    a.used_bytes -= 100;
+    a.used_bytes -= 128;
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     CHECK_INVARIANTS(ak_buddy_check(&a));
@@ -1099,6 +1115,68 @@ static void test_check_detects_bit_flips(void)
     arena_free(&ar);
 }
 
+/* A free may name any size of the block's order: used_bytes counts the
+ * whole block, so which size is given changes nothing. Regression: a free
+ * of x (65 bytes) with 128 once subtracted 128 from a count of requested
+ * sizes (165), and the right free of y (100) was then refused because 100
+ * exceeded what was left, so y could never be freed. */
+static void test_free_any_size_of_the_order(void)
+{
+    arena ar;
+    arena_new(&ar, 256 * KiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base, 256 * KiB));
+    void *x, *y;
+    CHECK_OK(ak_buddy_alloc(&a, 65, 8, &x));
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &y));
+    CHECK_OK(ak_buddy_dealloc(&a, x, 128, 8));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK_OK(ak_buddy_dealloc(&a, y, 100, 8));
+    CHECK(ak_buddy_used_bytes(&a) == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* The same, counting: each block at its 128 bytes. */
+    CHECK_OK(ak_buddy_alloc(&a, 65, 8, &x));
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &y));
+    CHECK(ak_buddy_used_bytes(&a) == 256);
+    CHECK_OK(ak_buddy_dealloc(&a, x, 128, 8));
+    CHECK(ak_buddy_used_bytes(&a) == 128);
+    CHECK_OK(ak_buddy_dealloc(&a, y, 100, 8));
+    CHECK(ak_buddy_used_bytes(&a) == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+
+    /* Every order up to 4 KiB: allocated with one size of the order,
+     * resized and freed with others; sizes of other orders refused with
+     * nothing changed. */
+    for (unsigned k = AK_BUDDY_MIN_SHIFT; k <= 12; k++) {
+        const size_t bs = (size_t)1 << k;
+        const size_t low = k == AK_BUDDY_MIN_SHIFT ? 0 : bs / 2 + 1;
+        const size_t sizes[3] = {low, (low + bs) / 2, bs};
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 3; j++) {
+                void *p;
+                CHECK_OK(ak_buddy_alloc(&a, sizes[i], 1, &p));
+                CHECK(ak_buddy_used_bytes(&a) == bs);
+                CHECK(ak_buddy_usable_size(&a, p, sizes[j], 1) == bs);
+                CHECK_OK(ak_buddy_resize(&a, p, sizes[j], 1, sizes[i]));
+                CHECK(ak_buddy_used_bytes(&a) == bs);
+                snapshot s = {0};
+                snap(&a, &s);
+                if (low > 0)
+                    CHECK_ERR(ak_buddy_dealloc(&a, p, low - 1, 1), AK_ERR_INVALID_PARAM);
+                CHECK_ERR(ak_buddy_dealloc(&a, p, bs + 1, 1), AK_ERR_INVALID_PARAM);
+                CHECK_ERR(ak_buddy_dealloc(&a, p, sizes[j], 2 * bs), AK_ERR_INVALID_PARAM);
+                CHECK(snap_same(&a, &s));
+                snap_free(&s);
+                /* A small size with the block's own alignment is of the
+                 * order too. */
+                CHECK_OK(ak_buddy_dealloc(&a, p, j == 0 ? 1 : sizes[j], j == 0 ? bs : 1));
+                CHECK(ak_buddy_used_bytes(&a) == 0);
+                CHECK_INVARIANTS(ak_buddy_check(&a));
+            }
+    }
+    arena_free(&ar);
+}
+
 /* Regions too small for one 16-byte granule after the record's alignment
  * are refused, with no undefined behaviour on the way (regression: the
  * bitmap size was computed from 0 granules, a count-leading-zeros of 0,
@@ -1143,6 +1221,39 @@ static void test_tiny_regions(void)
     arena_free(&ar);
 }
 
+/* init on a live allocator forgets its blocks: pointers from before are
+ * refused by every call that takes one. */
+static void test_reinit_refuses_old_pointers(void)
+{
+    arena ar;
+    arena_new(&ar, 256 * KiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base, 128 * KiB));
+    void *v[8];
+    for (int i = 0; i < 8; i++)
+        CHECK_OK(ak_buddy_alloc(&a, 16u << i, 1, &v[i]));
+    CHECK_OK(ak_buddy_init(&a, ar.base, 128 * KiB));
+    snapshot s = {0};
+    snap(&a, &s);
+    for (int i = 0; i < 8; i++) {
+        CHECK_ERR(ak_buddy_dealloc(&a, v[i], 16u << i, 1), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_buddy_resize(&a, v[i], 16u << i, 1, 8), AK_ERR_NOT_ALLOCATED);
+        CHECK(ak_buddy_usable_size(&a, v[i], 16u << i, 1) == 0);
+    }
+    CHECK(snap_same(&a, &s));
+    /* Over other memory: the old pointers lie outside every region. */
+    CHECK_OK(ak_buddy_init(&a, ar.base + 128 * KiB, 128 * KiB));
+    snap_free(&s);
+    snap(&a, &s);
+    for (int i = 0; i < 8; i++)
+        CHECK_ERR(ak_buddy_dealloc(&a, v[i], 16u << i, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK(snap_same(&a, &s));
+    CHECK(ak_buddy_used_bytes(&a) == 0);
+    snap_free(&s);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
 /* Through the generic interface. */
 static void test_interface(void)
 {
@@ -1160,14 +1271,15 @@ static void test_interface(void)
     CHECK_OK(ak_byte_alloc(h, 300, 64, &p));
     CHECK(ak_is_aligned((uintptr_t)p, 64));
     CHECK(ak_byte_usable_size(h, p, 300, 64) == 512);
-    CHECK(ak_byte_used_bytes(h) == 300);
+    CHECK(ak_byte_used_bytes(h) == 512);
     CHECK(ak_byte_total_bytes(h) == ak_buddy_total_bytes(&a));
-    CHECK(ak_byte_available_bytes(h) == ak_byte_total_bytes(h) - 300);
+    CHECK(ak_byte_available_bytes(h) == ak_byte_total_bytes(h) - 512);
     CHECK_OK(ak_byte_resize(h, p, 300, 64, 500));
     CHECK(ak_byte_check(h) == NULL);
-    CHECK(ak_byte_used_bytes(h) == 500);
+    CHECK(ak_byte_used_bytes(h) == 512);
     CHECK_OK(ak_byte_resize(h, p, 500, 64, 100)); /* shrink always works */
     CHECK(ak_byte_usable_size(h, p, 100, 64) == 128);
+    CHECK(ak_byte_used_bytes(h) == 128);
     CHECK_ERR(ak_byte_dealloc(h, p, 500, 64), AK_ERR_INVALID_PARAM);
     CHECK_OK(ak_byte_dealloc(h, p, 100, 64));
     CHECK(ak_byte_used_bytes(h) == 0);
@@ -1187,6 +1299,16 @@ typedef struct live {
     size_t size, align;
     uint64_t tag;
 } live;
+
+/* The block alloc gives for (size, align): max(size, align, 16) rounded
+ * up to a power of two (sizes here stay far below the top order). */
+static size_t block_size(size_t size, size_t align)
+{
+    size_t need = size > align ? size : align, bs = AK_BUDDY_MIN_BLOCK;
+    while (bs < need)
+        bs <<= 1;
+    return bs;
+}
 
 /* Sparse content: the first and last 64 bytes and a few words between. */
 static void fill_sparse(unsigned char *p, size_t n, uint64_t tag)
@@ -1222,7 +1344,7 @@ static void check_disjoint(live *v, size_t n, const uintptr_t (*areas)[2], size_
     memcpy(s, v, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_ptr);
     for (size_t i = 0; i < n; i++) {
-        size_t bs = ak_buddy_usable_size(NULL, s[i].p, s[i].size, s[i].align);
+        size_t bs = block_size(s[i].size, s[i].align);
         int inside = 0;
         for (size_t r = 0; r < nareas; r++)
             if ((uintptr_t)s[i].p >= areas[r][0] && (uintptr_t)s[i].p + bs <= areas[r][1])
@@ -1281,9 +1403,9 @@ static void test_model(void)
 
     const size_t cap = 4096;
     live *v = malloc(cap * sizeof *v);
-    size_t n = 0, used = 0, blocks = 0;
+    size_t n = 0, used = 0; /* used: the live blocks' sizes */
     uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0, nbad = 0;
-    uint64_t nwatched = 0;
+    uint64_t nwatched = 0, nother_size = 0;
     const uint64_t check_every = ak_t.quick ? 500 : 20000;
     for (uint64_t op = 0; op < ops; op++) {
         uint64_t dice = ak_rng_below(&rng, 100);
@@ -1301,8 +1423,8 @@ static void test_model(void)
                 size_t keep = v[i].size < ns ? v[i].size : ns;
                 /* The kept prefix survives; re-fill for the new size. */
                 CHECK(ak_pattern_ok(v[i].p, keep < 64 ? keep : 64, v[i].tag));
-                used = used - v[i].size + ns;
-                blocks = blocks - old_bs + new_bs;
+                CHECK(new_bs == block_size(ns, v[i].align));
+                used = used - old_bs + new_bs;
                 v[i].size = ns;
                 v[i].tag = tag++;
                 fill_sparse(v[i].p, ns, v[i].tag);
@@ -1345,7 +1467,7 @@ static void test_model(void)
             if (e == AK_ERR_NO_MEMORY) {
                 noom++;
                 /* Only when no block of the needed order is free. */
-                size_t bs = ak_buddy_usable_size(&a, NULL, size, align);
+                size_t bs = block_size(size, align);
                 ak_buddy_stats_t st;
                 ak_buddy_stats(&a, &st);
                 CHECK(st.largest_free_block < bs);
@@ -1353,6 +1475,7 @@ static void test_model(void)
             }
             CHECK_OK(e);
             size_t bs = ak_buddy_usable_size(&a, p, size, align);
+            CHECK(bs == block_size(size, align));
             CHECK(ak_is_aligned((uintptr_t)p, align) && ak_is_aligned((uintptr_t)p, bs));
             int inside = 0;
             for (size_t r = 0; r < nreg; r++)
@@ -1365,17 +1488,28 @@ static void test_model(void)
             v[n].tag = tag++;
             fill_sparse(p, size, v[n].tag);
             n++;
-            used += size;
-            blocks += bs;
+            used += bs;
             nalloc++;
         } else if (n > 0) {
             size_t i = ak_rng_below(&rng, n);
             CHECKF(check_sparse(v[i].p, v[i].size, v[i].tag), "contents of %p+%zu changed",
                    (void *)v[i].p, v[i].size);
+            const size_t bs = ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
+            CHECK(bs == block_size(v[i].size, v[i].align));
+            /* Half the frees name another size of the block's order: any
+             * size up to the block with an align of the block's size, else
+             * one above half the block (or any, for 16-byte blocks). */
+            size_t fsize = v[i].size;
+            if (ak_rng_below(&rng, 2) == 0) {
+                if (v[i].align >= bs || bs == AK_BUDDY_MIN_BLOCK)
+                    fsize = ak_rng_below(&rng, bs + 1);
+                else
+                    fsize = bs / 2 + 1 + ak_rng_below(&rng, bs / 2);
+                nother_size++;
+            }
             if (ak_rng_below(&rng, 32) == 0) {
                 /* Bad frees first: the next size class up, and a pointer
                  * inside the block. Both refused, nothing changed. */
-                size_t bs = ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
                 CHECK_ERR(ak_buddy_dealloc(&a, v[i].p, 2 * bs, v[i].align), AK_ERR_INVALID_PARAM);
                 if (bs >= 32)
                     CHECK_ERR(ak_buddy_dealloc(&a, v[i].p + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
@@ -1389,11 +1523,11 @@ static void test_model(void)
             ak_buddy_stats_t before, after;
             if (watch)
                 ak_buddy_stats(&a, &before);
-            CHECK_OK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align));
+            CHECK_OK(ak_buddy_dealloc(&a, v[i].p, fsize, v[i].align));
+            CHECK(ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align) == 0);
             if (watch) {
                 ak_buddy_stats(&a, &after);
-                unsigned k = (unsigned)__builtin_ctzll(
-                    (unsigned long long)ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align));
+                unsigned k = (unsigned)__builtin_ctzll((unsigned long long)bs);
                 unsigned top = k;
                 while (top < AK_BUDDY_ORDERS &&
                        after.free_blocks[top] != before.free_blocks[top] + 1)
@@ -1416,8 +1550,7 @@ static void test_model(void)
                 CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
                 nbad++;
             }
-            used -= v[i].size;
-            blocks -= ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align);
+            used -= bs;
             v[i] = v[--n];
             nfree++;
         }
@@ -1427,12 +1560,12 @@ static void test_model(void)
             check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
             ak_buddy_stats_t st;
             ak_buddy_stats(&a, &st);
-            CHECK(st.allocated_block_bytes == blocks && st.live_blocks == n);
+            CHECK(st.used_bytes == used && st.live_blocks == n);
         }
     }
     CHECK_INVARIANTS(ak_buddy_check(&a));
     check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
-    CHECK(nwatched > 0);
+    CHECK(nwatched > 0 && nother_size > 0);
     while (n > 0) {
         n--;
         CHECK(check_sparse(v[n].p, v[n].size, v[n].tag));
@@ -1440,13 +1573,14 @@ static void test_model(void)
     }
     ak_buddy_stats_t st;
     ak_buddy_stats(&a, &st);
-    CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.allocated_block_bytes == 0);
+    CHECK(st.used_bytes == 0 && st.live_blocks == 0);
     CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    printf("(%llu ops: %llu alloc, %llu free, %llu/%llu resize ok, %llu oom, %llu bad frees) ",
+    printf("(%llu ops: %llu alloc, %llu free (%llu with another size of the order), "
+           "%llu/%llu resize ok, %llu oom, %llu bad frees) ",
            (unsigned long long)ops, (unsigned long long)nalloc, (unsigned long long)nfree,
-           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom,
-           (unsigned long long)nbad);
+           (unsigned long long)nother_size, (unsigned long long)nresize_ok,
+           (unsigned long long)nresize, (unsigned long long)noom, (unsigned long long)nbad);
     free(v);
     arena_free(&ar);
 }
@@ -1475,7 +1609,9 @@ int main(int argc, char **argv)
     RUN(test_check_detects);
     RUN(test_check_detects_bit_flips);
     RUN(test_interface);
+    RUN(test_free_any_size_of_the_order);
     RUN(test_tiny_regions);
+    RUN(test_reinit_refuses_old_pointers);
 #endif
     return ak_test_finish();
 }

@@ -56,6 +56,15 @@
  *   ak_buddy_region_overhead() gives the exact figure for a region.
  *   Allocated blocks carry no header: the user gets the whole block.
  *
+ * Contract
+ *   As every byte allocator (core.h). Its buddy terms: a block's usable
+ *   size is its whole power-of-two block, so used_bytes is the sum of the
+ *   live blocks' sizes, and a free, resize or usable_size may name any
+ *   (size, align) of the block's order (for a 128-byte block: sizes 65 to
+ *   128 with an align up to 128, or a smaller size with align 128); those
+ *   of another order are refused. Every free is checked against the
+ *   bitmaps, which say exactly which blocks are live.
+ *
  * Not thread-safe; wrap it in a lock for concurrent use. A zero-initialised
  * ak_buddy is a valid empty allocator.
  */
@@ -91,8 +100,7 @@ typedef struct ak_buddy {
     struct ak_buddy_region *root;                      /* search tree of regions */
     struct ak_buddy_region *last;                      /* region of the last successful call */
     size_t total_bytes;                                /* sum of region spans */
-    size_t used_bytes;                                 /* sum of requested sizes */
-    size_t block_bytes;                                /* sum of allocated block sizes */
+    size_t used_bytes;                                 /* sum of allocated block sizes */
     size_t peak_used_bytes;                            /* highest used_bytes seen */
     size_t live_blocks;                                /* allocated blocks */
     size_t region_count;
@@ -104,18 +112,16 @@ typedef struct ak_buddy {
  *  the name of the struct tag, so the type is spelled
  *  `struct ak_buddy_stats` (or ak_buddy_stats_t). */
 typedef struct ak_buddy_stats {
-    size_t total_bytes;            /**< bytes in blocks (ak_buddy_total_bytes) */
-    size_t used_bytes;             /**< requested bytes of live blocks */
-    size_t available_bytes;        /**< total_bytes - used_bytes */
-    size_t allocated_block_bytes;  /**< rounded (power-of-two) bytes of live blocks */
-    size_t internal_fragmentation; /**< allocated_block_bytes - used_bytes */
-    size_t free_bytes;             /**< bytes in free blocks */
-    size_t largest_free_block;     /**< largest free block (0 if none) */
-    size_t live_blocks;            /**< number of allocated blocks */
-    size_t peak_used_bytes;        /**< highest used_bytes since init */
-    size_t bookkeeping_bytes;      /**< region heads: records, bitmaps, padding */
-    size_t trimmed_bytes;          /**< unusable region tails (< 16 bytes each) */
-    size_t region_count;           /**< regions under management */
+    size_t total_bytes;        /**< bytes in blocks (ak_buddy_total_bytes) */
+    size_t used_bytes;         /**< bytes in live blocks (their power-of-two sizes) */
+    size_t available_bytes;    /**< total_bytes - used_bytes */
+    size_t free_bytes;         /**< bytes in free blocks (available_bytes) */
+    size_t largest_free_block; /**< largest free block (0 if none) */
+    size_t live_blocks;        /**< number of allocated blocks */
+    size_t peak_used_bytes;    /**< highest used_bytes since init */
+    size_t bookkeeping_bytes;  /**< region heads: records, bitmaps, padding */
+    size_t trimmed_bytes;      /**< unusable region tails (< 16 bytes each) */
+    size_t region_count;       /**< regions under management */
     /** Free blocks of each order: free_blocks[k] counts blocks of 2^k bytes. */
     size_t free_blocks[AK_BUDDY_ORDERS];
 } ak_buddy_stats_t;
@@ -144,8 +150,9 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size);
 ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size);
 
 /** Allocate @p size bytes aligned to @p align: a block of
- *  2^ceil(log2(max(size, align, 16))) bytes, naturally aligned. Size 0
- *  gives a distinct 16-byte block. Contents are not cleared.
+ *  2^ceil(log2(max(size, align, 16))) bytes, naturally aligned; used_bytes
+ *  grows by the block's size. Size 0 gives a distinct 16-byte block.
+ *  Contents are not cleared.
  *  O(orders) plus O(log regions) to find the region of the block taken when it
  *  is not the region used last.
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, @p out is NULL,
@@ -154,16 +161,17 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size);
  *  Nothing changes on error. */
 ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out);
 
-/** Free the block at @p ptr, allocated with @p size and @p align, merging
- *  it with its buddy for as long as the buddy is free.
+/** Free the block at @p ptr, allocated with @p size and @p align (or any
+ *  size and align of the same order), merging it with its buddy for as
+ *  long as the buddy is free. used_bytes drops by the block's size.
  *  O(orders) plus O(log regions) to find the pointer's region (O(1) if it is
  *  the region used last).
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every block area (outside
  *          every region, or in a region head or tail), is not the start of
  *          an allocated block (inside one, or already free)
- *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or an allocated
- *          block starts at ptr but size/align name another block size, or
- *          size exceeds used_bytes
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, max(size,
+ *          align) is above the largest power of two in size_t, or an
+ *          allocated block starts at ptr but size/align name another order
  *  Nothing changes on error. */
 ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align);
 
@@ -180,14 +188,16 @@ ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align);
  *  Nothing changes on error. */
 ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size);
 
-/** The usable size of a block allocated with @p size and @p align: its
- *  rounded power-of-two size. @p ptr is not inspected. O(1). Returns
- *  @p size if the request is not one alloc would accept. */
+/** The usable size of the live block at @p ptr, allocated with @p size
+ *  and @p align: its whole power-of-two block. 0 if ak_buddy_dealloc would
+ *  refuse the same arguments (@p ptr is not the start of a live block, or
+ *  size/align name another order). O(1) plus the region lookup. */
 size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, size_t align);
 
 /** Bytes in blocks under management (regions minus heads and tails). O(1). */
 size_t ak_buddy_total_bytes(const ak_buddy *a);
-/** Sum of the sizes requested for live blocks (as the seed counts). O(1). */
+/** Bytes in live blocks, each counted at its power-of-two size (its
+ *  usable size). O(1). */
 size_t ak_buddy_used_bytes(const ak_buddy *a);
 /** total_bytes - used_bytes. O(1). Rounding means not all of it can be
  *  allocated; see ak_buddy_stats for the free bytes and largest block. */
@@ -214,8 +224,9 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
  *  is well linked and holds exactly the free blocks the bitmaps describe,
  *  each aligned, inside its region, at the right order; no two free buddies
  *  are left unmerged; no stray allocated or split bit; the blocks tile each
- *  region; counters add up; regions are disjoint and their records and
- *  order tables consistent.
+ *  region; counters add up (used_bytes is exactly the allocated blocks'
+ *  sizes summed); regions are disjoint and their records and order tables
+ *  consistent.
  *  O(regions^2 + bitmap words + blocks * (orders + log regions)).
  *  @return NULL if all hold, else a static string naming the first broken
  *          invariant. */
