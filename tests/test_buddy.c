@@ -1040,10 +1040,13 @@ static void test_check_detects(void)
     a.peak_used_bytes = a.used_bytes - 1;
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
-    a.region_count = 2;
+    a.regions.count = 2;
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
-    a.root = NULL; /* the region drops out of the search tree */
+    a.regions.root = NULL; /* the region drops out of the search tree */
+    CHECK(ak_buddy_check(&a) != NULL);
+    a = saved;
+    a.regions.last_span += 16; /* the hint's copy of the block area */
     CHECK(ak_buddy_check(&a) != NULL);
     a = saved;
     /* Drop a free block from its list (a leak). */

@@ -26,7 +26,7 @@
  *   alloc, free, resize: O(orders) (at most one step per order, each a few
  *   bit operations), plus finding the pointer's region: O(1) when it is the
  *   region used last, else O(log regions) (regions form an AVL tree by
- *   address). No division anywhere. add_memory: O(regions) for the
+ *   address). No division anywhere. add_memory: O(log regions) for the
  *   overlap test plus clearing the new region's bitmap.
  *   Worst-case internal fragmentation: a request of 2^j + 1 bytes takes a
  *   block of 2^(j+1), so just under half of every block (50%) may be unused
@@ -39,7 +39,8 @@
  *   alignment of size_t, h = (start+size) rounded down to 16, and
  *   n0 = (h - s) / 16, W = bits of size_t. The head at s holds
  *     - a region record: AK_BUDDY_REGION_RECORD_BYTES (88 bytes on 64-bit,
- *       44 on 32-bit);
+ *       44 on 32-bit), the region's entry in the allocator's region index
+ *       and where its table and bitmap lie;
  *     - a table of fls(n0) + 1 words: where each order's bits start;
  *     - a bitmap of ceil((even(n0) + 4 * (floor(n0/2) + fls(n0))) / W)
  *       words, even(x) being x rounded up to even: an "allocated block of
@@ -85,25 +86,21 @@ extern "C" {
  *  AK_BUDDY_MIN_SHIFT stay empty), so a block size 2^k has slot k. */
 #define AK_BUDDY_ORDERS (sizeof(size_t) * CHAR_BIT)
 /** Size of the record at the head of every region (before its order table
- *  and bitmap). */
+ *  and bitmap): the region index's links and bounds, then three words. */
 #define AK_BUDDY_REGION_RECORD_BYTES (11 * sizeof(size_t))
 
-struct ak_buddy_block;  /* a free block's list links (internal) */
-struct ak_buddy_region; /* a region's record (internal, inside the region) */
+struct ak_buddy_block; /* a free block's list links (internal) */
 
 /** A buddy allocator. Complete so it can live anywhere; treat the fields
  *  as private. About 0.6 KiB on 64-bit. Zero-initialised = valid and empty. */
 typedef struct ak_buddy {
     struct ak_buddy_block *free_head[AK_BUDDY_ORDERS]; /* free list per order */
     size_t nonempty;                                   /* bit k: free_head[k] != NULL */
-    struct ak_buddy_region *regions;                   /* newest first */
-    struct ak_buddy_region *root;                      /* search tree of regions */
-    struct ak_buddy_region *last;                      /* region of the last successful call */
-    size_t total_bytes;                                /* sum of region spans */
-    size_t used_bytes;                                 /* sum of allocated block sizes */
-    size_t peak_used_bytes;                            /* highest used_bytes seen */
-    size_t live_blocks;                                /* allocated blocks */
-    size_t region_count;
+    ak_region_index regions;  /* the regions, and the one of the last successful call */
+    size_t total_bytes;       /* sum of region spans */
+    size_t used_bytes;        /* sum of allocated block sizes */
+    size_t peak_used_bytes;   /* highest used_bytes seen */
+    size_t live_blocks;       /* allocated blocks */
     size_t bookkeeping_bytes; /* region heads (record, table, bitmap, padding) */
     size_t trimmed_bytes;     /* region tails below 16 bytes */
 } ak_buddy;
@@ -225,9 +222,9 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
  *  each aligned, inside its region, at the right order; no two free buddies
  *  are left unmerged; no stray allocated or split bit; the blocks tile each
  *  region; counters add up (used_bytes is exactly the allocated blocks'
- *  sizes summed); regions are disjoint and their records and order tables
- *  consistent.
- *  O(regions^2 + bitmap words + blocks * (orders + log regions)).
+ *  sizes summed); the region index is sound and every record and order
+ *  table consistent.
+ *  O(regions + bitmap words + blocks * (orders + log regions)).
  *  @return NULL if all hold, else a static string naming the first broken
  *          invariant. */
 const char *ak_buddy_check(const ak_buddy *a);
