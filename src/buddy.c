@@ -9,6 +9,9 @@
  * per 16-byte granule at the head of each region (about 3/128 of it); no
  * header in front of any block. used_bytes counts every live block at its
  * whole size, so a free needs no size beyond the block's order.
+ * The cache hooks, for a layer over the allocator, check a block as a free
+ * does and mark it in its first two words; they only read the allocator,
+ * so they need no lock (see region_find_shared).
  *
  * The state of a region is a binary tree of blocks per maximal carved
  * block: a node (k, p) is the aligned 2^k bytes at p. Two bits per node
@@ -213,6 +216,19 @@ static inline unsigned top_order(uintptr_t p, uintptr_t hi)
 
 /* ---- regions ---- */
 
+/* The region of a pointer for a call that may run without the lock (the
+ * cache hooks): the hint's three words in the index can be rewritten by a
+ * call made under the lock at the same time, so they are not read; the
+ * record the hint names and its bounds, set once when the region was
+ * added, are. Else the tree, which only init and add_memory change. */
+static const buddy_region *region_find_shared(const ak_buddy *a, uintptr_t p)
+{
+    const buddy_region *r = *(const buddy_region *const volatile *)&a->regions.last;
+    if (r && p - r->head.lo < r->head.hi - r->head.lo)
+        return r;
+    return (const buddy_region *)ak_region_search(&a->regions, p);
+}
+
 /* Where a region's parts go; see the layout in the header comment. */
 typedef struct region_layout {
     uintptr_t record; /* record address (size_t-aligned) */
@@ -339,8 +355,8 @@ static AK_BUDDY_INLINE bool request_order(size_t size, size_t align, unsigned *k
     return ak_is_pow2(align) && order_for(size, align, k);
 }
 
-/* Checks shared by resize and usable_size: p must be the start of an
- * allocated block of order k in r, the region whose block area holds p
+/* Checks shared by resize, usable_size and cache: p must be the start of
+ * an allocated block of order k in r, the region whose block area holds p
  * (NULL: none does). Reads only r's bounds and map. */
 static ak_error locate_block(const buddy_region *r, uintptr_t p, unsigned k)
 {
@@ -396,6 +412,18 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
     return AK_OK;
 }
 
+/* The salt of the cache marks for a new life of the allocator at a: mixed
+ * from the old salt (whatever the object held) and the object's address,
+ * so marks left in memory by an earlier life, or by another allocator, do
+ * not pass for this one's. */
+static uintptr_t next_salt(uintptr_t old, const ak_buddy *a)
+{
+    uint64_t x = ((uint64_t)old + 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)a;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return (uintptr_t)(x ^ (x >> 31));
+}
+
 ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
 {
     region_layout l;
@@ -409,6 +437,7 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
     ak_region_index_clear(&a->regions);
     a->total_bytes = a->used_bytes = a->peak_used_bytes = a->live_blocks = 0;
     a->bookkeeping_bytes = a->trimmed_bytes = 0;
+    a->salt = next_salt(a->salt, a);
     region_install(a, start, &l);
     return AK_OK;
 }
@@ -632,6 +661,46 @@ size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, siz
     return (size_t)1 << k;
 }
 
+/* ---- cache hooks ---- */
+
+/* The mark of a cached block at p: two words, a hash of p and the
+ * allocator (its salt and address) and its complement. */
+static inline uintptr_t cache_mark(const ak_buddy *a, uintptr_t p)
+{
+    uint64_t x = ((uint64_t)p ^ (uint64_t)a->salt) + (uint64_t)(uintptr_t)a;
+    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ull;
+    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ull;
+    return (uintptr_t)(x ^ (x >> 32));
+}
+
+ak_error ak_buddy_cache(ak_buddy *a, void *ptr, size_t size, size_t align)
+{
+    unsigned k;
+    uintptr_t p = (uintptr_t)ptr;
+    if (!request_order(size, align, &k))
+        return AK_ERR_INVALID_PARAM;
+    ak_error e = locate_block(region_find_shared(a, p), p, k);
+    if (e != AK_OK)
+        return e;
+    uintptr_t *w = (uintptr_t *)ptr;
+    uintptr_t m = cache_mark(a, p);
+    if (w[0] == m && w[1] == ~m)
+        return AK_ERR_NOT_ALLOCATED;
+    w[0] = m;
+    w[1] = ~m;
+    return AK_OK;
+}
+
+void ak_buddy_uncache(ak_buddy *a, void *ptr, size_t size, size_t align)
+{
+    (void)a;
+    (void)size;
+    (void)align;
+    uintptr_t *w = (uintptr_t *)ptr;
+    w[0] = 0;
+    w[1] = 0;
+}
+
 size_t ak_buddy_total_bytes(const ak_buddy *a)
 {
     return a->total_bytes;
@@ -840,4 +909,4 @@ const char *ak_buddy_check(const ak_buddy *a)
 
 /* ---- the byte-allocator interface ---- */
 
-AK_DEFINE_BYTE_ALLOCATOR(ak_buddy, "buddy")
+AK_DEFINE_BYTE_ALLOCATOR_CACHED(ak_buddy, "buddy")

@@ -12,6 +12,10 @@
 
 #include <allockit/buddy.h>
 #include <stdlib.h>
+#ifdef AK_TEST_THREADS
+#include <pthread.h>
+#include <stdatomic.h>
+#endif
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
@@ -1224,6 +1228,203 @@ static void test_tiny_regions(void)
     arena_free(&ar);
 }
 
+/* The cache hooks: ak_buddy_cache checks as dealloc does, marks the
+ * block in its first two words and refuses it while marked; nothing else
+ * changes. */
+static void test_cache_hooks(void)
+{
+    arena ar;
+    arena_new(&ar, 512 * KiB, 4096);
+    ak_buddy a;
+    ak_byte_allocator h = ak_buddy_as_byte(&a);
+    CHECK(ak_byte_can_cache(h));
+    CHECK_OK(ak_buddy_init(&a, ar.base, 128 * KiB));
+    void *p, *q, *r, *freed;
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &p));
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &q));
+    CHECK_OK(ak_buddy_alloc(&a, 48, 16, &freed));
+    CHECK_OK(ak_buddy_dealloc(&a, freed, 48, 16));
+    /* r in a second region, the one used last; p and q are in the first. */
+    CHECK_OK(ak_buddy_add_memory(&a, ar.base + 256 * KiB, 256 * KiB));
+    CHECK_OK(ak_buddy_alloc(&a, 128 * KiB, 1, &r));
+    CHECK((uintptr_t)r >= ar.base + 256 * KiB && (uintptr_t)p < ar.base + 128 * KiB);
+    memset(q, 0x5a, 128);
+    memset(r, 0x3c, 64);
+    memset(p, 0x77, 128);
+    const size_t used = ak_buddy_used_bytes(&a);
+    CHECK(used == 128 + 128 + 128 * KiB);
+
+    /* Cached: the allocator object, its counters and the map unchanged,
+     * the block still allocated and counted. */
+    snapshot s = {0};
+    snap(&a, &s);
+    CHECK_OK(ak_byte_cache(h, p, 100, 8));
+    CHECK(snap_same(&a, &s));
+    CHECK(ak_buddy_used_bytes(&a) == used);
+    CHECK(ak_buddy_usable_size(&a, p, 100, 8) == 128);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* Only the first two words of the block carry the mark. */
+    uintptr_t *w = p;
+    CHECK(w[1] == ~w[0]);
+    for (size_t i = 2 * sizeof(uintptr_t); i < 128; i++)
+        CHECK(((unsigned char *)p)[i] == 0x77);
+    /* Refused while cached, whatever size of the order is named. */
+    CHECK_ERR(ak_byte_cache(h, p, 100, 8), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_byte_cache(h, p, 128, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_cache(&a, p, 65, 64), AK_ERR_NOT_ALLOCATED);
+    /* Bad input as for dealloc, and the block's words untouched. */
+    CHECK_ERR(ak_buddy_cache(&a, q, 200, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_cache(&a, q, 64, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_cache(&a, q, 100, 256), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_cache(&a, q, 100, 3), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_cache(&a, q, SIZE_MAX, 8), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_buddy_cache(&a, (char *)q + 16, 16, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_cache(&a, (char *)q + 1, 16, 1), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_cache(&a, freed, 48, 16), AK_ERR_NOT_ALLOCATED);
+    int local;
+    CHECK_ERR(ak_buddy_cache(&a, &local, 4, 4), AK_ERR_NOT_ALLOCATED);
+    CHECK_ERR(ak_buddy_cache(&a, (void *)ar.base, 16, 1), AK_ERR_NOT_ALLOCATED); /* a head */
+    for (size_t i = 0; i < 128; i++)
+        CHECK(((unsigned char *)q)[i] == 0x5a);
+    CHECK(snap_same(&a, &s));
+    /* p was in the region not used last: found without moving the hint
+     * (snap_same compares the whole object). Now one in that region. */
+    CHECK_OK(ak_buddy_cache(&a, r, 128 * KiB, 1));
+    CHECK(snap_same(&a, &s));
+    CHECK_ERR(ak_buddy_cache(&a, r, 128 * KiB, 1), AK_ERR_NOT_ALLOCATED);
+    for (size_t i = 2 * sizeof(uintptr_t); i < 64; i++)
+        CHECK(((unsigned char *)r)[i] == 0x3c);
+    /* Two blocks' marks differ (they depend on the address). */
+    CHECK(((uintptr_t *)r)[0] != w[0]);
+
+    /* Uncached: live again; it can be cached again, then freed. */
+    ak_byte_uncache(h, p, 100, 8);
+    CHECK(w[0] == 0 && w[1] == 0);
+    CHECK(snap_same(&a, &s));
+    CHECK_OK(ak_buddy_cache(&a, p, 128, 1));
+    ak_buddy_uncache(&a, p, 128, 1);
+    CHECK_OK(ak_buddy_dealloc(&a, p, 100, 8));
+    CHECK_ERR(ak_buddy_cache(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED); /* freed */
+    ak_buddy_uncache(&a, r, 128 * KiB, 1);
+    CHECK_OK(ak_buddy_dealloc(&a, r, 128 * KiB, 1));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    snap_free(&s);
+
+    /* A live block whose first words hold the mark a block at the same
+     * address had in an earlier life of the allocator is not taken for
+     * cached: init changes the salt. */
+    CHECK_OK(ak_buddy_init(&a, ar.base, 128 * KiB));
+    void *b1, *b2;
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &b1));
+    CHECK_OK(ak_buddy_cache(&a, b1, 100, 8));
+    uintptr_t old_mark[2];
+    memcpy(old_mark, b1, sizeof old_mark);
+    CHECK_OK(ak_buddy_init(&a, ar.base, 128 * KiB));
+    CHECK_ERR(ak_buddy_cache(&a, b1, 100, 8), AK_ERR_NOT_ALLOCATED); /* from before init */
+    CHECK_OK(ak_buddy_alloc(&a, 100, 8, &b2));
+    CHECK(b2 == b1);
+    memcpy(b2, old_mark, sizeof old_mark);
+    CHECK_OK(ak_buddy_cache(&a, b2, 100, 8));
+    ak_buddy_uncache(&a, b2, 100, 8);
+    CHECK_OK(ak_buddy_dealloc(&a, b2, 100, 8));
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+
+#ifdef AK_TEST_THREADS
+/* The cache hooks need no lock: a thread caches and uncaches its own live
+ * blocks, in both regions, while this one (the only caller of the other
+ * calls, so as if under the lock) frees and allocates blocks of both
+ * regions in turn, moving the region hint on every free. Each cache must
+ * find its block live and unmarked, each second cache must be refused. */
+typedef struct cacher {
+    ak_buddy *a;
+    void **blocks;
+    size_t n;
+    uint64_t rounds;
+    uint64_t wrong; /* results other than the right ones */
+    atomic_int done;
+} cacher;
+
+static void *cacher_run(void *arg)
+{
+    cacher *c = arg;
+    for (uint64_t r = 0; r < c->rounds; r++) {
+        void *p = c->blocks[r % c->n];
+        if (ak_buddy_cache(c->a, p, 64, 8) != AK_OK)
+            c->wrong++;
+        if (ak_buddy_cache(c->a, p, 50, 64) != AK_ERR_NOT_ALLOCATED)
+            c->wrong++;
+        ak_buddy_uncache(c->a, p, 64, 8);
+    }
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+static void test_cache_without_lock(void)
+{
+    arena ar;
+    arena_new(&ar, 512 * KiB, 4096);
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, ar.base, 128 * KiB));
+    CHECK_OK(ak_buddy_add_memory(&a, ar.base + 256 * KiB, 128 * KiB));
+    /* 64-byte blocks: the cacher's, and pairs for this thread's churn. */
+    enum { NC = 64, NP = 256, SPARE = 4096 };
+    void *mine[NC], *lo[NP], *hi[NP];
+    static void *spare[SPARE];
+    size_t nlo = 0, nhi = 0, nc = 0, nspare = 0, nc_hi = 0;
+    while (nlo < NP || nhi < NP || nc < NC) {
+        void *p;
+        CHECK_OK(ak_buddy_alloc(&a, 64, 8, &p));
+        bool in_hi = (uintptr_t)p >= ar.base + 256 * KiB;
+        if (in_hi ? nc_hi < NC / 2 : nc - nc_hi < NC / 2) {
+            mine[nc++] = p; /* half in each region */
+            nc_hi += in_hi;
+        } else if (!in_hi && nlo < NP)
+            lo[nlo++] = p;
+        else if (in_hi && nhi < NP)
+            hi[nhi++] = p;
+        else if (nspare < SPARE)
+            spare[nspare++] = p; /* until the other region's blocks come */
+        else
+            CHECK(0);
+    }
+    while (nspare > 0) {
+        nspare--;
+        CHECK_OK(ak_buddy_dealloc(&a, spare[nspare], 64, 8));
+    }
+    cacher c = {.a = &a, .blocks = mine, .n = NC, .rounds = ak_test_ops(400000, 40000)};
+    atomic_init(&c.done, 0);
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, cacher_run, &c) == 0);
+    uint64_t turns = 0;
+    while (!atomic_load(&c.done) || turns < 1000) {
+        size_t i = turns % NP;
+        /* A free in one region, the block back, the same in the other. */
+        CHECK_OK(ak_buddy_dealloc(&a, lo[i], 64, 8));
+        CHECK_OK(ak_buddy_alloc(&a, 64, 8, &lo[i]));
+        CHECK_OK(ak_buddy_dealloc(&a, hi[i], 50, 64));
+        CHECK_OK(ak_buddy_alloc(&a, 64, 8, &hi[i]));
+        turns++;
+    }
+    CHECK(pthread_join(th, NULL) == 0);
+    CHECKF(c.wrong == 0, "%llu wrong cache results", (unsigned long long)c.wrong);
+    printf("(%llu cache rounds beside %llu free+alloc pairs) ", (unsigned long long)c.rounds,
+           (unsigned long long)turns * 2);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    CHECK(ak_buddy_used_bytes(&a) == (NC + 2 * NP) * 64);
+    for (size_t i = 0; i < NC; i++)
+        CHECK_OK(ak_buddy_dealloc(&a, mine[i], 64, 8));
+    for (size_t i = 0; i < NP; i++) {
+        CHECK_OK(ak_buddy_dealloc(&a, lo[i], 64, 8));
+        CHECK_OK(ak_buddy_dealloc(&a, hi[i], 64, 8));
+    }
+    CHECK(ak_buddy_used_bytes(&a) == 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    arena_free(&ar);
+}
+#endif
+
 /* init on a live allocator forgets its blocks: pointers from before are
  * refused by every call that takes one. */
 static void test_reinit_refuses_old_pointers(void)
@@ -1242,6 +1443,7 @@ static void test_reinit_refuses_old_pointers(void)
         CHECK_ERR(ak_buddy_dealloc(&a, v[i], 16u << i, 1), AK_ERR_NOT_ALLOCATED);
         CHECK_ERR(ak_buddy_resize(&a, v[i], 16u << i, 1, 8), AK_ERR_NOT_ALLOCATED);
         CHECK(ak_buddy_usable_size(&a, v[i], 16u << i, 1) == 0);
+        CHECK_ERR(ak_buddy_cache(&a, v[i], 16u << i, 1), AK_ERR_NOT_ALLOCATED);
     }
     CHECK(snap_same(&a, &s));
     /* Over other memory: the old pointers lie outside every region. */
@@ -1406,13 +1608,33 @@ static void test_model(void)
 
     const size_t cap = 4096;
     live *v = malloc(cap * sizeof *v);
-    size_t n = 0, used = 0; /* used: the live blocks' sizes */
+    /* Blocks taken out of use with ak_buddy_cache, as a cache layer
+     * would: still allocated, counted in used_bytes. */
+    enum { HOLD = 64 };
+    live held[HOLD];
+    size_t n = 0, nheld = 0, used = 0; /* used: the live and held blocks' sizes */
     uint64_t tag = 1, nalloc = 0, nfree = 0, nresize = 0, nresize_ok = 0, noom = 0, nbad = 0;
-    uint64_t nwatched = 0, nother_size = 0;
+    uint64_t nwatched = 0, ncached = 0, nother_size = 0;
     const uint64_t check_every = ak_t.quick ? 500 : 20000;
     for (uint64_t op = 0; op < ops; op++) {
         uint64_t dice = ak_rng_below(&rng, 100);
-        if (n > 0 && (dice < 10)) {
+        if (nheld > 0 && dice < 4) {
+            /* A held block comes back: live again, or freed. */
+            size_t i = ak_rng_below(&rng, nheld);
+            live b = held[i];
+            held[i] = held[--nheld];
+            ak_buddy_uncache(&a, b.p, b.size, b.align);
+            if (n < cap && ak_rng_below(&rng, 2) == 0) {
+                b.tag = tag++;
+                fill_sparse(b.p, b.size, b.tag);
+                v[n++] = b;
+            } else {
+                size_t bs = block_size(b.size, b.align);
+                CHECK_OK(ak_buddy_dealloc(&a, b.p, b.size, b.align));
+                used -= bs;
+                nfree++;
+            }
+        } else if (n > 0 && (dice < 10)) {
             /* resize in place */
             size_t i = ak_rng_below(&rng, n);
             size_t ns = ak_rng_below(&rng, 8) == 0 ? 0 : (size_t)ak_rng_log_uniform(&rng, 1, MiB);
@@ -1510,6 +1732,19 @@ static void test_model(void)
                     fsize = bs / 2 + 1 + ak_rng_below(&rng, bs / 2);
                 nother_size++;
             }
+            if (nheld < HOLD && ak_rng_below(&rng, 8) == 0) {
+                /* Into the cache: refused a second time, the allocator
+                 * untouched (only the block's first words change). */
+                ak_buddy before_obj = a;
+                CHECK_OK(ak_buddy_cache(&a, v[i].p, fsize, v[i].align));
+                CHECK(memcmp(&before_obj, &a, sizeof a) == 0);
+                CHECK_ERR(ak_buddy_cache(&a, v[i].p, v[i].size, v[i].align), AK_ERR_NOT_ALLOCATED);
+                CHECK(ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align) == bs);
+                held[nheld++] = v[i];
+                v[i] = v[--n];
+                ncached++;
+                continue;
+            }
             if (ak_rng_below(&rng, 32) == 0) {
                 /* Bad frees first: the next size class up, and a pointer
                  * inside the block. Both refused, nothing changed. */
@@ -1548,9 +1783,11 @@ static void test_model(void)
                 }
                 nwatched++;
             }
-            /* A second free of the same pointer is refused. */
+            /* A second free of the same pointer is refused, and so is
+             * caching it. */
             if (ak_rng_below(&rng, 64) == 0) {
                 CHECK(ak_buddy_dealloc(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
+                CHECK(ak_buddy_cache(&a, v[i].p, v[i].size, v[i].align) != AK_OK);
                 nbad++;
             }
             used -= bs;
@@ -1563,12 +1800,17 @@ static void test_model(void)
             check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
             ak_buddy_stats_t st;
             ak_buddy_stats(&a, &st);
-            CHECK(st.used_bytes == used && st.live_blocks == n);
+            CHECK(st.used_bytes == used && st.live_blocks == n + nheld);
         }
     }
     CHECK_INVARIANTS(ak_buddy_check(&a));
     check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
-    CHECK(nwatched > 0 && nother_size > 0);
+    CHECK(nwatched > 0 && ncached > 0 && nother_size > 0);
+    while (nheld > 0) {
+        nheld--;
+        ak_buddy_uncache(&a, held[nheld].p, held[nheld].size, held[nheld].align);
+        CHECK_OK(ak_buddy_dealloc(&a, held[nheld].p, held[nheld].size, held[nheld].align));
+    }
     while (n > 0) {
         n--;
         CHECK(check_sparse(v[n].p, v[n].size, v[n].tag));
@@ -1579,11 +1821,12 @@ static void test_model(void)
     CHECK(st.used_bytes == 0 && st.live_blocks == 0);
     CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    printf("(%llu ops: %llu alloc, %llu free (%llu with another size of the order), "
+    printf("(%llu ops: %llu alloc, %llu free (%llu with another size of the order), %llu cached, "
            "%llu/%llu resize ok, %llu oom, %llu bad frees) ",
            (unsigned long long)ops, (unsigned long long)nalloc, (unsigned long long)nfree,
-           (unsigned long long)nother_size, (unsigned long long)nresize_ok,
-           (unsigned long long)nresize, (unsigned long long)noom, (unsigned long long)nbad);
+           (unsigned long long)nother_size, (unsigned long long)ncached,
+           (unsigned long long)nresize_ok, (unsigned long long)nresize, (unsigned long long)noom,
+           (unsigned long long)nbad);
     free(v);
     arena_free(&ar);
 }
@@ -1614,6 +1857,10 @@ int main(int argc, char **argv)
     RUN(test_interface);
     RUN(test_free_any_size_of_the_order);
     RUN(test_tiny_regions);
+    RUN(test_cache_hooks);
+#ifdef AK_TEST_THREADS
+    RUN(test_cache_without_lock);
+#endif
     RUN(test_reinit_refuses_old_pointers);
 #endif
     return ak_test_finish();

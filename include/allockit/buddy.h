@@ -103,6 +103,7 @@ typedef struct ak_buddy {
     size_t live_blocks;       /* allocated blocks */
     size_t bookkeeping_bytes; /* region heads (record, table, bitmap, padding) */
     size_t trimmed_bytes;     /* region tails below 16 bytes */
+    uintptr_t salt;           /* of the cache marks; new at every init */
 } ak_buddy;
 
 /** Diagnostics, filled by ak_buddy_stats(). As for TLSF, the function has
@@ -191,6 +192,22 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
  *  size/align name another order). O(1) plus the region lookup. */
 size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, size_t align);
 
+/** For a cache layer (ak_byte_cache in core.h): checks the block at @p ptr
+ *  exactly as ak_buddy_dealloc does and, if it is live and not cached
+ *  already, writes the cached mark into its first two words. The block
+ *  stays allocated. Reads the allocator and writes only the block, so
+ *  calls on different blocks may run at the same time as each other and
+ *  as calls made under the allocator's lock, except init and add_memory.
+ *  O(orders) at worst (a refused block), else O(1) plus the region lookup.
+ *  @retval AK_ERR_NOT_ALLOCATED, AK_ERR_INVALID_PARAM as ak_buddy_dealloc;
+ *          AK_ERR_NOT_ALLOCATED also for a block already cached
+ *  Nothing changes on error. */
+ak_error ak_buddy_cache(ak_buddy *a, void *ptr, size_t size, size_t align);
+
+/** The block at @p ptr, cached by ak_buddy_cache, is live again: its mark
+ *  is cleared (its first two words become 0). Trusted: no check. O(1). */
+void ak_buddy_uncache(ak_buddy *a, void *ptr, size_t size, size_t align);
+
 /** Bytes in blocks under management (regions minus heads and tails). O(1). */
 size_t ak_buddy_total_bytes(const ak_buddy *a);
 /** Bytes in live blocks, each counted at its power-of-two size (its
@@ -230,7 +247,7 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
 const char *ak_buddy_check(const ak_buddy *a);
 
 /** The ak_byte_allocator handle for @p a (name "buddy"; resize,
- *  usable_size and check provided). O(1). */
+ *  usable_size, check, cache and uncache provided). O(1). */
 ak_byte_allocator ak_buddy_as_byte(ak_buddy *a);
 
 #ifdef __cplusplus
