@@ -1341,23 +1341,24 @@ typedef struct cacher {
     ak_buddy *a;
     void **blocks;
     size_t n;
-    uint64_t rounds;
-    uint64_t wrong; /* results other than the right ones */
-    atomic_int done;
+    uint64_t rounds; /* done while the other thread ran */
+    uint64_t wrong;  /* results other than the right ones */
+    atomic_int started, stop;
 } cacher;
 
 static void *cacher_run(void *arg)
 {
     cacher *c = arg;
-    for (uint64_t r = 0; r < c->rounds; r++) {
+    atomic_store(&c->started, 1);
+    for (uint64_t r = 0; !atomic_load(&c->stop); r++) {
         void *p = c->blocks[r % c->n];
         if (ak_buddy_cache(c->a, p, 64, 8) != AK_OK)
             c->wrong++;
         if (ak_buddy_cache(c->a, p, 50, 64) != AK_ERR_NOT_ALLOCATED)
             c->wrong++;
         ak_buddy_uncache(c->a, p, 64, 8);
+        c->rounds++;
     }
-    atomic_store(&c->done, 1);
     return NULL;
 }
 
@@ -1393,21 +1394,28 @@ static void test_cache_without_lock(void)
         nspare--;
         CHECK_OK(ak_buddy_dealloc(&a, spare[nspare], 64, 8));
     }
-    cacher c = {.a = &a, .blocks = mine, .n = NC, .rounds = ak_test_ops(400000, 40000)};
-    atomic_init(&c.done, 0);
+    cacher c = {.a = &a, .blocks = mine, .n = NC};
+    atomic_init(&c.started, 0);
+    atomic_init(&c.stop, 0);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, cacher_run, &c) == 0);
+    while (!atomic_load(&c.started))
+        ;
+    const uint64_t turns_wanted = ak_test_ops(200000, 20000);
     uint64_t turns = 0;
-    while (!atomic_load(&c.done) || turns < 1000) {
+    unsigned failed = 0; /* no CHECK while the thread runs: it would leave it running */
+    while (turns < turns_wanted && !failed) {
         size_t i = turns % NP;
         /* A free in one region, the block back, the same in the other. */
-        CHECK_OK(ak_buddy_dealloc(&a, lo[i], 64, 8));
-        CHECK_OK(ak_buddy_alloc(&a, 64, 8, &lo[i]));
-        CHECK_OK(ak_buddy_dealloc(&a, hi[i], 50, 64));
-        CHECK_OK(ak_buddy_alloc(&a, 64, 8, &hi[i]));
+        failed += ak_buddy_dealloc(&a, lo[i], 64, 8) != AK_OK;
+        failed += ak_buddy_alloc(&a, 64, 8, &lo[i]) != AK_OK;
+        failed += ak_buddy_dealloc(&a, hi[i], 50, 64) != AK_OK;
+        failed += ak_buddy_alloc(&a, 64, 8, &hi[i]) != AK_OK;
         turns++;
     }
+    atomic_store(&c.stop, 1);
     CHECK(pthread_join(th, NULL) == 0);
+    CHECKF(failed == 0, "a free or alloc failed at turn %llu", (unsigned long long)turns);
     CHECKF(c.wrong == 0, "%llu wrong cache results", (unsigned long long)c.wrong);
     printf("(%llu cache rounds beside %llu free+alloc pairs) ", (unsigned long long)c.rounds,
            (unsigned long long)turns * 2);
