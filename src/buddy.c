@@ -3,11 +3,15 @@
  * alloc, free and resize are O(orders): one find-first-set on the mask of
  * non-empty free lists, then at most one split or merge per order, each an
  * O(1) doubly-linked list operation plus a few bit operations. Finding the
- * region of a pointer is O(1) for the region used last, else O(log
- * regions) down an AVL tree of the regions.
+ * region of a pointer is the shared region index (ak_region.h): O(1) for
+ * the region used last, else O(log regions).
  * Bookkeeping: an 11-word record, a table of one word per order and 3 bits
  * per 16-byte granule at the head of each region (about 3/128 of it); no
- * header in front of any block.
+ * header in front of any block. used_bytes counts every live block at its
+ * whole size, so a free needs no size beyond the block's order.
+ * The cache hooks, for a layer over the allocator, check a block as a free
+ * does and mark it in its first two words; they only read the allocator,
+ * so they need no lock (see region_find_shared).
  *
  * The state of a region is a binary tree of blocks per maximal carved
  * block: a node (k, p) is the aligned 2^k bytes at p. Two bits per node
@@ -28,15 +32,17 @@
  *   - no free leaf has a free buddy leaf of the same order (merging is
  *     eager);
  *   - A bits are set only at allocated leaves, S bits only on split nodes;
- *   - the leaves tile [lo, hi) of every region; total_bytes, block_bytes,
- *     live_blocks and region_count agree with the regions;
- *   - regions are disjoint, each record and order table is consistent, and
- *     the region tree is an AVL tree holding exactly the listed regions.
+ *   - the leaves tile [lo, hi) of every region; total_bytes, used_bytes
+ *     (the allocated leaves' sizes summed) and live_blocks agree with the
+ *     regions;
+ *   - each record and order table is consistent, and the region index is
+ *     sound (ak_region_check).
  */
 #include <allockit/buddy.h>
 
 #include "ak_internal.h"
 #include "ak_ops.h"
+#include "ak_region.h"
 
 /* ---- constants ---- */
 
@@ -64,15 +70,11 @@ typedef struct ak_buddy_block {
 /* The record at the head of every region, followed by its table of order
  * bases and its bitmap. */
 typedef struct ak_buddy_region {
-    ak_region_list link;                  /* list link and the [start, end) the user gave */
-    uintptr_t lo;                         /* first byte of the block area (16-aligned) */
-    uintptr_t hi;                         /* end of the block area (16-aligned, exclusive) */
-    size_t granules;                      /* (hi - lo) / 16 */
-    size_t map_words;                     /* words in map (sized for the region before its head) */
-    size_t *map;                          /* the bitmap, right after base[] */
-    struct ak_buddy_region *left, *right; /* AVL tree of regions by address */
-    size_t height;                        /* of the subtree rooted here */
-    size_t base[];                        /* base[k - 4]: map bit of node 0 of order k */
+    ak_region head;   /* index links; start/end as given, lo/hi the block area (16-aligned) */
+    size_t granules;  /* (hi - lo) / 16 */
+    size_t map_words; /* words in map (sized for the region before its head) */
+    size_t *map;      /* the bitmap, right after base[] */
+    size_t base[];    /* base[k - 4]: map bit of node 0 of order k */
 } buddy_region;
 
 _Static_assert(sizeof(buddy_block) <= MIN_BLOCK, "a free block must hold its links");
@@ -164,7 +166,7 @@ static inline size_t base_entries(size_t g)
  * order 4 take one bit each, the others two. */
 static inline size_t node_bit(const buddy_region *r, unsigned k, uintptr_t p)
 {
-    size_t i = (size_t)(p - r->lo) >> k;
+    size_t i = (size_t)(p - r->head.lo) >> k;
     return r->base[k - MIN_SHIFT] + (i << (k > MIN_SHIFT));
 }
 
@@ -178,7 +180,7 @@ static inline unsigned node_pair(const size_t *map, size_t i)
 /* Node of 2^k bytes at p (aligned) lies wholly in the span. */
 static inline bool node_in_span(const buddy_region *r, uintptr_t p, size_t bs)
 {
-    return p >= r->lo && p < r->hi && r->hi - p >= bs;
+    return p >= r->head.lo && p < r->head.hi && r->head.hi - p >= bs;
 }
 
 /* Is the node (k, p), k > MIN_SHIFT, split? */
@@ -214,97 +216,17 @@ static inline unsigned top_order(uintptr_t p, uintptr_t hi)
 
 /* ---- regions ---- */
 
-/* Regions also form an AVL tree keyed by their (disjoint) block areas, so
- * that finding the region of a pointer is O(log regions) however many
- * there are. Regions are never removed: only insertion is needed. */
-
-static inline size_t tree_height(const buddy_region *t)
+/* The region of a pointer for a call that may run without the lock (the
+ * cache hooks): the hint's three words in the index can be rewritten by a
+ * call made under the lock at the same time, so they are not read; the
+ * record the hint names and its bounds, set once when the region was
+ * added, are. Else the tree, which only init and add_memory change. */
+static const buddy_region *region_find_shared(const ak_buddy *a, uintptr_t p)
 {
-    return t ? t->height : 0;
-}
-
-static void tree_fix_height(buddy_region *t)
-{
-    size_t l = tree_height(t->left), r = tree_height(t->right);
-    t->height = (l > r ? l : r) + 1;
-}
-
-static buddy_region *tree_rotate_right(buddy_region *t)
-{
-    buddy_region *l = t->left;
-    t->left = l->right;
-    l->right = t;
-    tree_fix_height(t);
-    tree_fix_height(l);
-    return l;
-}
-
-static buddy_region *tree_rotate_left(buddy_region *t)
-{
-    buddy_region *r = t->right;
-    t->right = r->left;
-    r->left = t;
-    tree_fix_height(t);
-    tree_fix_height(r);
-    return r;
-}
-
-/* Restore |height(left) - height(right)| <= 1 at t after one insertion
- * below it; returns the subtree's new root. */
-static buddy_region *tree_balance(buddy_region *t)
-{
-    tree_fix_height(t);
-    size_t l = tree_height(t->left), r = tree_height(t->right);
-    if (l > r + 1) {
-        if (tree_height(t->left->left) < tree_height(t->left->right))
-            t->left = tree_rotate_left(t->left);
-        return tree_rotate_right(t);
-    }
-    if (r > l + 1) {
-        if (tree_height(t->right->right) < tree_height(t->right->left))
-            t->right = tree_rotate_right(t->right);
-        return tree_rotate_left(t);
-    }
-    return t;
-}
-
-/* Insert n (a leaf: no children, height 1). Recursion depth is the tree
- * height, at most 1.44 * log2(regions) + 2. */
-static buddy_region *tree_insert(buddy_region *t, buddy_region *n)
-{
-    if (!t)
-        return n;
-    if (n->lo < t->lo)
-        t->left = tree_insert(t->left, n);
-    else
-        t->right = tree_insert(t->right, n);
-    return tree_balance(t);
-}
-
-/* The region whose block area holds p, or NULL. O(log regions). */
-static AK_BUDDY_NOINLINE buddy_region *region_search(const ak_buddy *a, uintptr_t p)
-{
-    buddy_region *t = a->root;
-    while (t) {
-        if (p < t->lo)
-            t = t->left;
-        else if (p >= t->hi)
-            t = t->right;
-        else
-            return t;
-    }
-    return (buddy_region *)0;
-}
-
-/* The region whose block area holds p, trying first the one of the last
- * successful call (alloc and free mostly touch the region the call before
- * did). Successful calls store it in a->last; failed ones change nothing. */
-static inline buddy_region *region_find(const ak_buddy *a, uintptr_t p)
-{
-    buddy_region *r = a->last;
-    if (AK_LIKELY(r && p - r->lo < r->hi - r->lo))
+    const buddy_region *r = *(const buddy_region *const volatile *)&a->regions.last;
+    if (r && p - r->head.lo < r->head.hi - r->head.lo)
         return r;
-    return region_search(a, p);
+    return (const buddy_region *)ak_region_search(&a->regions, p);
 }
 
 /* Where a region's parts go; see the layout in the header comment. */
@@ -325,10 +247,13 @@ static bool layout_region(uintptr_t start, size_t size, region_layout *l)
     if (!ak_align_up_checked(start, _Alignof(buddy_region), &rec))
         return false;
     uintptr_t hi = ak_align_down(l->end, MIN_BLOCK);
-    if (rec >= hi)
+    /* Less than one granule from the record to the end: no block can fit,
+     * and n0 would be 0, which map_bits cannot take (fls of 0). */
+    if (rec >= hi || hi - rec < MIN_BLOCK)
         return false;
     size_t n0 = (size_t)(hi - rec) >> MIN_SHIFT;
-    /* n0 < SIZE_MAX / 16, so map_bits(n0) < 3.1 * n0 + 300 cannot wrap. */
+    /* 1 <= n0 < SIZE_MAX / 16, so map_bits(n0) < 3.1 * n0 + 300 cannot
+     * wrap. */
     size_t words = (map_bits(n0) + WORD_MASK) >> WORD_SHIFT;
     size_t table = base_entries(n0);
     if (ak_mul_overflows(words + table, sizeof(size_t), &map_bytes) ||
@@ -418,38 +343,60 @@ static AK_BUDDY_SLOW ak_error classify_bad_free(const buddy_region *r, uintptr_t
     /* Descend from the highest node at p: if a block starts at p, this
      * reaches it (the nodes above it at p are split); if p is inside a
      * block, the nodes at p are outside the tree and have no bits set. */
-    unsigned k = top_order(p, r->hi);
+    unsigned k = top_order(p, r->head.hi);
     while (k > MIN_SHIFT && node_split(r, k, p))
         k--;
     return node_allocated(r, k, p) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
 }
 
-/* Checks shared by dealloc and resize: p must be the start of an allocated
- * block of order k, where k comes from (size, align). */
-static AK_BUDDY_INLINE ak_error locate_block(ak_buddy *a, uintptr_t p, size_t size, size_t align,
-                                             buddy_region **rout, unsigned *kout, size_t *bitout)
+/* The order of a block for (size, align), if alloc would take them. */
+static AK_BUDDY_INLINE bool request_order(size_t size, size_t align, unsigned *k)
 {
-    unsigned k;
-    if (AK_UNLIKELY(!ak_is_pow2(align) || !order_for(size, align, &k)))
-        return AK_ERR_INVALID_PARAM;
-    /* No prefetch of the buddy: most frees do not merge (the buddy is in
-     * use), and only a merge reads the buddy's links. */
-    buddy_region *r = region_find(a, p);
-    if (AK_UNLIKELY(!r))
+    return ak_is_pow2(align) && order_for(size, align, k);
+}
+
+/* Checks shared by resize, usable_size and cache: p must be the start of
+ * an allocated block of order k in r, the region whose block area holds p
+ * (NULL: none does). Reads only r's bounds and map. */
+static ak_error locate_block(const buddy_region *r, uintptr_t p, unsigned k)
+{
+    if (!r)
         return AK_ERR_NOT_ALLOCATED;
     size_t bs = (size_t)1 << k;
-    if (AK_UNLIKELY((p & (bs - 1)) || r->hi - p < bs))
+    if ((p & (bs - 1)) || r->head.hi - p < bs || !node_allocated(r, k, p))
         return classify_bad_free(r, p);
-    size_t bit = node_bit(r, k, p);
-    if (AK_UNLIKELY(!bit_get(r->map, bit)))
-        return classify_bad_free(r, p);
-    *rout = r;
-    *kout = k;
-    *bitout = bit;
     return AK_OK;
 }
 
 /* ---- public API ---- */
+
+/* Set up the region laid out as l over [start, l->end) and carve it. */
+static void region_install(ak_buddy *a, uintptr_t start, const region_layout *l)
+{
+    buddy_region *r = (buddy_region *)l->record;
+    r->head.start = start;
+    r->head.end = l->end;
+    r->head.lo = l->lo;
+    r->head.hi = l->hi;
+    r->granules = (size_t)(l->hi - l->lo) >> MIN_SHIFT;
+    r->map_words = l->map_words;
+    r->map = r->base + l->base_entries;
+    for (unsigned k = MIN_SHIFT; k < MIN_SHIFT + l->base_entries; k++)
+        r->base[k - MIN_SHIFT] = order_base(r->granules, k);
+    words_clear(r->map, l->map_words);
+    ak_region_insert(&a->regions, &r->head);
+    a->total_bytes += (size_t)(l->hi - l->lo);
+    a->bookkeeping_bytes += (size_t)(l->lo - start);
+    a->trimmed_bytes += (size_t)(l->end - l->hi);
+
+    /* Carve into maximal aligned blocks: at each position take the largest
+     * block its alignment and the remaining length allow. */
+    for (uintptr_t p = l->lo; p < l->hi;) {
+        unsigned k = top_order(p, l->hi);
+        list_push(a, k, p);
+        p += (uintptr_t)1 << k;
+    }
+}
 
 ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
 {
@@ -457,42 +404,24 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
     uintptr_t end;
     if (!ak_range_end(start, size, &end))
         return AK_ERR_INVALID_PARAM;
-    for (const buddy_region *r = a->regions; r; r = (const buddy_region *)r->link.next)
-        if (ak_ranges_overlap(r->link.start, r->link.end, start, end))
-            return AK_ERR_MEMORY_OVERLAP;
+    if (ak_region_overlaps(&a->regions, start, end))
+        return AK_ERR_MEMORY_OVERLAP;
     if (!layout_region(start, size, &l))
         return AK_ERR_INVALID_PARAM;
-
-    buddy_region *r = (buddy_region *)l.record;
-    r->link.next = (ak_region_list *)a->regions;
-    r->left = r->right = (buddy_region *)0;
-    r->height = 1;
-    r->link.start = start;
-    r->link.end = l.end;
-    r->lo = l.lo;
-    r->hi = l.hi;
-    r->granules = (size_t)(l.hi - l.lo) >> MIN_SHIFT;
-    r->map_words = l.map_words;
-    r->map = r->base + l.base_entries;
-    for (unsigned k = MIN_SHIFT; k < MIN_SHIFT + l.base_entries; k++)
-        r->base[k - MIN_SHIFT] = order_base(r->granules, k);
-    words_clear(r->map, l.map_words);
-    a->regions = r;
-    a->root = tree_insert(a->root, r);
-    a->last = r;
-    a->region_count++;
-    a->total_bytes += (size_t)(l.hi - l.lo);
-    a->bookkeeping_bytes += (size_t)(l.lo - start);
-    a->trimmed_bytes += (size_t)(l.end - l.hi);
-
-    /* Carve into maximal aligned blocks: at each position take the largest
-     * block its alignment and the remaining length allow. */
-    for (uintptr_t p = l.lo; p < l.hi;) {
-        unsigned k = top_order(p, l.hi);
-        list_push(a, k, p);
-        p += (uintptr_t)1 << k;
-    }
+    region_install(a, start, &l);
     return AK_OK;
+}
+
+/* The salt of the cache marks for a new life of the allocator at a: mixed
+ * from the old salt (whatever the object held) and the object's address,
+ * so marks left in memory by an earlier life, or by another allocator, do
+ * not pass for this one's. */
+static uintptr_t next_salt(uintptr_t old, const ak_buddy *a)
+{
+    uint64_t x = ((uint64_t)old + 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)a;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return (uintptr_t)(x ^ (x >> 31));
 }
 
 ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
@@ -505,10 +434,12 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
     for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
         heads[k] = (struct ak_buddy_block *)0;
     a->nonempty = 0;
-    a->regions = a->last = a->root = (buddy_region *)0;
-    a->total_bytes = a->used_bytes = a->block_bytes = a->peak_used_bytes = 0;
-    a->live_blocks = a->region_count = a->bookkeeping_bytes = a->trimmed_bytes = 0;
-    return ak_buddy_add_memory(a, start, size);
+    ak_region_index_clear(&a->regions);
+    a->total_bytes = a->used_bytes = a->peak_used_bytes = a->live_blocks = 0;
+    a->bookkeeping_bytes = a->trimmed_bytes = 0;
+    a->salt = next_salt(a->salt, a);
+    region_install(a, start, &l);
+    return AK_OK;
 }
 
 /* Split the block (j, p), p at offset off in r, down to order k < j; the
@@ -528,51 +459,54 @@ static AK_BUDDY_NOINLINE void split_block(ak_buddy *a, const buddy_region *r, ui
     } while (j > k);
 }
 
-/* Take the head p of the non-empty list j, which lies in r, split it down
- * to order k <= j and hand it out for size bytes. */
-static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, buddy_region *r, unsigned j, unsigned k,
-                                           size_t size, void **out)
+/* Take the head p of the non-empty list j, which lies in r (block area
+ * from lo), split it down to order k <= j and hand it out. */
+static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, const buddy_region *r, uintptr_t lo,
+                                           unsigned j, unsigned k, void **out)
 {
     uintptr_t p = (uintptr_t)list_pop(a, j);
-    a->last = r;
-    size_t off = (size_t)(p - r->lo);
+    size_t off = (size_t)(p - lo);
     if (j > k)
         split_block(a, r, p, off, j, k);
     bit_set(r->map, r->base[k - MIN_SHIFT] + ((off >> k) << (k > MIN_SHIFT)));
-    a->used_bytes += size;
-    a->block_bytes += (size_t)1 << k;
+    size_t used = a->used_bytes + ((size_t)1 << k);
+    a->used_bytes = used;
     a->live_blocks++;
-    if (a->used_bytes > a->peak_used_bytes)
-        a->peak_used_bytes = a->used_bytes;
+    if (used > a->peak_used_bytes)
+        a->peak_used_bytes = used;
     *out = (void *)p;
     return AK_OK;
 }
 
 /* alloc when the list of order k is empty (a split) or its head lies
  * outside the region used last. */
-static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned k, size_t size, void **out)
+static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned k, void **out)
 {
     size_t fit = a->nonempty & ((size_t)-1 << k);
     if (!fit)
         return AK_ERR_NO_MEMORY;
     unsigned j = ak_ffs_size(fit);
-    buddy_region *r = region_find(a, (uintptr_t)a->free_head[j]);
+    ak_region *r = ak_region_find(&a->regions, (uintptr_t)a->free_head[j]);
     AK_ASSERT(r != 0);
-    return alloc_from(a, r, j, k, size, out);
+    if (r != a->regions.last)
+        ak_region_remember(&a->regions, r);
+    return alloc_from(a, (const buddy_region *)r, r->lo, j, k, out);
 }
 
 ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out)
 {
     unsigned k;
-    if (AK_UNLIKELY(!out || !ak_is_pow2(align) || !order_for(size, align, &k)))
+    if (AK_UNLIKELY(!out || !request_order(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
     /* The common case, the head of list k in the region used last, calls
-     * nothing and needs neither the mask of lists nor a search. */
+     * nothing and needs neither the mask of lists nor a search. An empty
+     * list (p == 0) fails the span test too: every block area starts
+     * above its region's record, so lo > 0, and ends below 2^N, so 0 - lo
+     * (2^N - lo) is never below the span. */
     uintptr_t p = (uintptr_t)a->free_head[k];
-    buddy_region *r = a->last;
-    if (AK_UNLIKELY(!p || !r || p - r->lo >= r->hi - r->lo))
-        return alloc_slow(a, k, size, out);
-    return alloc_from(a, r, k, k, size, out);
+    if (AK_UNLIKELY(!ak_region_in_last(&a->regions, p)))
+        return alloc_slow(a, k, out);
+    return alloc_from(a, (const buddy_region *)a->regions.last, a->regions.last_lo, k, k, out);
 }
 
 /* Is the buddy b of the block (k, p) a free leaf of order k? basek is
@@ -595,13 +529,11 @@ static inline bool buddy_is_free(const size_t *map, uintptr_t lo, size_t span, u
 /* Free the block (k, p), whose A bit is already clear and whose buddy is a
  * free leaf: merge upwards while the buddy is a free leaf of the same
  * order, then list the result. Out of line: most frees do not merge. */
-static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r, uintptr_t p,
-                                              unsigned k)
+static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r, uintptr_t lo,
+                                              size_t span, uintptr_t p, unsigned k)
 {
     size_t *map = r->map; /* locals: see free_in */
     const size_t *base = r->base;
-    const uintptr_t lo = r->lo;
-    const size_t span = (size_t)(r->hi - lo);
     size_t basek;
     do {
         size_t bs = (size_t)1 << k;
@@ -615,75 +547,76 @@ static AK_BUDDY_NOINLINE ak_error merge_block(ak_buddy *a, const buddy_region *r
     return AK_OK;
 }
 
-/* Free (p, size), order k, in r, the region whose span holds p: the
- * checks of locate_block, then the release. Its calls are tail calls, so
- * a free that does not merge calls nothing. */
-static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, buddy_region *r, uintptr_t p, size_t size,
-                                        unsigned k)
+/* Free the block (k, p) in r, whose block area [lo, lo + span) holds p:
+ * the checks of locate_block, then the release. Its calls are tail calls,
+ * so a free that does not merge calls nothing. */
+static AK_BUDDY_INLINE ak_error free_in(ak_buddy *a, const buddy_region *r, uintptr_t lo,
+                                        size_t span, uintptr_t p, unsigned k)
 {
+    size_t bs = (size_t)1 << k;
+    size_t off = (size_t)(p - lo);
+    if (AK_UNLIKELY((p & (bs - 1)) || span - off < bs))
+        return classify_bad_free(r, p);
     /* Region fields in locals: the stores below could alias them as far
      * as the compiler knows, and would force reloads. */
-    const uintptr_t lo = r->lo, hi = r->hi;
-    size_t bs = (size_t)1 << k;
-    if (AK_UNLIKELY((p & (bs - 1)) || hi - p < bs))
-        return classify_bad_free(r, p);
     size_t *map = r->map;
     size_t basek = r->base[k - MIN_SHIFT];
-    size_t bit = basek + (((size_t)(p - lo) >> k) << (k > MIN_SHIFT));
+    size_t bit = basek + ((off >> k) << (k > MIN_SHIFT));
     if (AK_UNLIKELY(!bit_get(map, bit)))
         return classify_bad_free(r, p);
-    if (AK_UNLIKELY(size > a->used_bytes))
-        return AK_ERR_INVALID_PARAM;
     /* The counters on both sides of the bitmap store: adjacent, gcc would
      * pair them into vector operations that cost more than they save. */
-    a->used_bytes -= size;
+    a->used_bytes -= bs;
     bit_clear(map, bit);
-    a->block_bytes -= bs;
     a->live_blocks--;
-    a->last = r;
-    if (AK_UNLIKELY(buddy_is_free(map, lo, (size_t)(hi - lo), p, k, basek)))
-        return merge_block(a, r, p, k);
+    if (AK_UNLIKELY(buddy_is_free(map, lo, span, p, k, basek)))
+        return merge_block(a, r, lo, span, p, k);
     list_push(a, k, p);
     return AK_OK;
 }
 
-/* dealloc of a pointer outside the region used last. */
-static AK_BUDDY_NOINLINE ak_error free_elsewhere(ak_buddy *a, uintptr_t p, size_t size, unsigned k)
+/* dealloc of a pointer outside the region used last: found by the tree,
+ * the region becomes the one used last once the free succeeds. */
+static AK_BUDDY_NOINLINE ak_error free_elsewhere(ak_buddy *a, uintptr_t p, unsigned k)
 {
-    buddy_region *r = region_search(a, p);
+    ak_region *r = ak_region_search(&a->regions, p);
     if (!r)
         return AK_ERR_NOT_ALLOCATED;
-    return free_in(a, r, p, size, k);
+    ak_error e = free_in(a, (const buddy_region *)r, r->lo, (size_t)(r->hi - r->lo), p, k);
+    if (e == AK_OK)
+        ak_region_remember(&a->regions, r);
+    return e;
 }
 
 ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align)
 {
     uintptr_t p = (uintptr_t)ptr;
     unsigned k;
-    if (AK_UNLIKELY(!ak_is_pow2(align) || !order_for(size, align, &k)))
+    if (AK_UNLIKELY(!request_order(size, align, &k)))
         return AK_ERR_INVALID_PARAM;
-    buddy_region *r = a->last;
-    if (AK_UNLIKELY(!r || p - r->lo >= r->hi - r->lo))
-        return free_elsewhere(a, p, size, k);
-    return free_in(a, r, p, size, k);
+    if (AK_UNLIKELY(!ak_region_in_last(&a->regions, p)))
+        return free_elsewhere(a, p, k);
+    return free_in(a, (const buddy_region *)a->regions.last, a->regions.last_lo,
+                   a->regions.last_span, p, k);
 }
 
 ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size)
 {
-    buddy_region *r = (buddy_region *)0; /* set by locate_block on success */
-    unsigned k = 0, nk;
-    size_t bit = 0;
+    unsigned k, nk;
     uintptr_t p = (uintptr_t)ptr;
-    ak_error e = locate_block(a, p, old_size, align, &r, &k, &bit);
+    if (!request_order(old_size, align, &k))
+        return AK_ERR_INVALID_PARAM;
+    ak_region *found = ak_region_find(&a->regions, p);
+    const buddy_region *r = (const buddy_region *)found;
+    ak_error e = locate_block(r, p, k);
     if (e != AK_OK)
         return e;
-    if (old_size > a->used_bytes)
-        return AK_ERR_INVALID_PARAM;
     if (!order_for(new_size, align, &nk))
         return AK_ERR_NO_MEMORY;
     if (nk > k) {
         /* Grow: at every order from k up, p must be the lower buddy and the
-         * upper one a free leaf. Check all before changing anything. */
+         * upper one a free leaf. Check all before changing anything. p is
+         * aligned to 2^nk, so p + 2^j (j < nk) does not wrap. */
         if (p & (((size_t)1 << nk) - 1))
             return AK_ERR_NO_MEMORY;
         for (unsigned j = k; j < nk; j++) {
@@ -708,9 +641,11 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
         }
         bit_set(r->map, node_bit(r, nk, p));
     }
-    a->last = r;
-    a->used_bytes = a->used_bytes - old_size + new_size;
-    a->block_bytes = a->block_bytes - ((size_t)1 << k) + ((size_t)1 << nk);
+    if (found != a->regions.last)
+        ak_region_remember(&a->regions, found);
+    /* No wrap: used_bytes holds the old block's size, and the new block
+     * lies in a region. */
+    a->used_bytes = a->used_bytes - ((size_t)1 << k) + ((size_t)1 << nk);
     if (a->used_bytes > a->peak_used_bytes)
         a->peak_used_bytes = a->used_bytes;
     return AK_OK;
@@ -719,11 +654,51 @@ ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, 
 size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, size_t align)
 {
     unsigned k;
-    (void)a;
-    (void)ptr;
-    if (!ak_is_pow2(align) || !order_for(size, align, &k))
-        return size;
+    uintptr_t p = (uintptr_t)ptr;
+    if (!request_order(size, align, &k) ||
+        locate_block((const buddy_region *)ak_region_find(&a->regions, p), p, k) != AK_OK)
+        return 0;
     return (size_t)1 << k;
+}
+
+/* ---- cache hooks ---- */
+
+/* The mark of a cached block at p: two words, a hash of p and the
+ * allocator (its salt and address) and its complement. */
+static inline uintptr_t cache_mark(const ak_buddy *a, uintptr_t p)
+{
+    uint64_t x = ((uint64_t)p ^ (uint64_t)a->salt) + (uint64_t)(uintptr_t)a;
+    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ull;
+    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ull;
+    return (uintptr_t)(x ^ (x >> 32));
+}
+
+ak_error ak_buddy_cache(ak_buddy *a, void *ptr, size_t size, size_t align)
+{
+    unsigned k;
+    uintptr_t p = (uintptr_t)ptr;
+    if (!request_order(size, align, &k))
+        return AK_ERR_INVALID_PARAM;
+    ak_error e = locate_block(region_find_shared(a, p), p, k);
+    if (e != AK_OK)
+        return e;
+    uintptr_t *w = (uintptr_t *)ptr;
+    uintptr_t m = cache_mark(a, p);
+    if (w[0] == m && w[1] == ~m)
+        return AK_ERR_NOT_ALLOCATED;
+    w[0] = m;
+    w[1] = ~m;
+    return AK_OK;
+}
+
+void ak_buddy_uncache(ak_buddy *a, void *ptr, size_t size, size_t align)
+{
+    (void)a;
+    (void)size;
+    (void)align;
+    uintptr_t *w = (uintptr_t *)ptr;
+    w[0] = 0;
+    w[1] = 0;
 }
 
 size_t ak_buddy_total_bytes(const ak_buddy *a)
@@ -756,15 +731,13 @@ void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out)
     out->total_bytes = a->total_bytes;
     out->used_bytes = a->used_bytes;
     out->available_bytes = a->total_bytes - a->used_bytes;
-    out->allocated_block_bytes = a->block_bytes;
-    out->internal_fragmentation = a->block_bytes - a->used_bytes;
-    out->free_bytes = a->total_bytes - a->block_bytes;
+    out->free_bytes = a->total_bytes - a->used_bytes;
     out->largest_free_block = a->nonempty ? (size_t)1 << ak_fls_size(a->nonempty) : 0;
     out->live_blocks = a->live_blocks;
     out->peak_used_bytes = a->peak_used_bytes;
     out->bookkeeping_bytes = a->bookkeeping_bytes;
     out->trimmed_bytes = a->trimmed_bytes;
-    out->region_count = a->region_count;
+    out->region_count = a->regions.count;
     for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++) {
         size_t n = 0;
         for (const buddy_block *b = a->free_head[k]; b; b = b->next)
@@ -777,30 +750,12 @@ void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out)
  * node at p while split. Adds the split nodes passed to *splits. */
 static unsigned leaf_order_at(const buddy_region *r, uintptr_t p, size_t *splits)
 {
-    unsigned k = top_order(p, r->hi);
+    unsigned k = top_order(p, r->head.hi);
     while (k > MIN_SHIFT && node_split(r, k, p)) {
         k--;
         (*splits)++;
     }
     return k;
-}
-
-/* Nodes in the subtree t, all of whose block areas must lie in [min, max),
- * or SIZE_MAX if it is broken: out of order, a wrong height, out of
- * balance, or deeper than any AVL tree of size_t-countable nodes. */
-static size_t tree_verify(const buddy_region *t, uintptr_t min, uintptr_t max, unsigned depth)
-{
-    if (!t)
-        return 0;
-    if (depth > 2 * AK_SIZE_BITS || t->lo < min || t->hi > max)
-        return SIZE_MAX;
-    size_t l = tree_verify(t->left, min, t->lo, depth + 1);
-    size_t r = tree_verify(t->right, t->hi, max, depth + 1);
-    size_t hl = tree_height(t->left), hr = tree_height(t->right);
-    if (l == SIZE_MAX || r == SIZE_MAX || t->height != (hl > hr ? hl : hr) + 1 || hl > hr + 1 ||
-        hr > hl + 1)
-        return SIZE_MAX;
-    return l + r + 1;
 }
 
 /* Set A and S bits in r's whole map (padding included, which must be
@@ -821,11 +776,22 @@ static void count_map_bits(const buddy_region *r, size_t *a_bits, size_t *s_bits
     }
 }
 
+/* The regions, newest first. */
+static inline const buddy_region *first_region(const ak_buddy *a)
+{
+    return (const buddy_region *)ak_region_first(&a->regions);
+}
+
+static inline const buddy_region *next_region(const buddy_region *r)
+{
+    return (const buddy_region *)r->head.next;
+}
+
 void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx)
 {
     size_t splits = 0;
-    for (const buddy_region *r = a->regions; r; r = (const buddy_region *)r->link.next) {
-        for (uintptr_t p = r->lo; p < r->hi;) {
+    for (const buddy_region *r = first_region(a); r; r = next_region(r)) {
+        for (uintptr_t p = r->head.lo; p < r->head.hi;) {
             size_t bs = (size_t)1 << leaf_order_at(r, p, &splits);
             fn((void *)p, bs, node_allocated(r, ak_ffs_size(bs), p), ctx);
             p += bs;
@@ -833,11 +799,28 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx)
     }
 }
 
+/* NULL if r's record and order table are consistent: the record in front
+ * of its block area, the table and map between the two. */
+static const char *check_record(const buddy_region *r)
+{
+    uintptr_t rec = (uintptr_t)r;
+    const ak_region *h = &r->head;
+    if (h->start > rec || rec >= h->lo || ((h->lo | h->hi) & (MIN_BLOCK - 1)) ||
+        r->granules != (size_t)(h->hi - h->lo) >> MIN_SHIFT ||
+        r->map_words < (map_bits(r->granules) + WORD_MASK) >> WORD_SHIFT ||
+        r->map < r->base + base_entries(r->granules) || (uintptr_t)(r->map + r->map_words) > h->lo)
+        return "region record inconsistent";
+    for (unsigned k = MIN_SHIFT; k < MIN_SHIFT + base_entries(r->granules); k++)
+        if (r->base[k - MIN_SHIFT] != order_base(r->granules, k))
+            return "region order table inconsistent";
+    return (const char *)0;
+}
+
 const char *ak_buddy_check(const ak_buddy *a)
 {
     size_t free_leaves[AK_BUDDY_ORDERS];
     words_clear(free_leaves, AK_BUDDY_ORDERS); /* not `= {0}`: see words_clear */
-    size_t total = 0, regions = 0, used_leaves = 0, used_block_bytes = 0;
+    size_t total = 0, used_leaves = 0, used_block_bytes = 0;
     size_t bookkeeping = 0, trimmed = 0;
 
     for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++) {
@@ -846,33 +829,21 @@ const char *ak_buddy_check(const ak_buddy *a)
         if (k < MIN_SHIFT && a->free_head[k])
             return "free list below the minimum order";
     }
+    /* The index first: it bounds the region walk below (no cycle, the
+     * count of regions), and every record's lo < hi. */
+    const char *why = ak_region_check(&a->regions);
+    if (why)
+        return why;
 
-    for (const buddy_region *r = a->regions; r; r = (const buddy_region *)r->link.next) {
-        if (++regions > a->region_count)
-            return "region list longer than region_count";
-        uintptr_t rec = (uintptr_t)r;
-        if (r->link.start > rec || r->link.end < r->hi || r->lo >= r->hi ||
-            ((r->lo | r->hi) & (MIN_BLOCK - 1)) ||
-            r->granules != (size_t)(r->hi - r->lo) >> MIN_SHIFT ||
-            r->map_words < (map_bits(r->granules) + WORD_MASK) >> WORD_SHIFT ||
-            r->map < r->base + base_entries(r->granules) ||
-            (uintptr_t)(r->map + r->map_words) > r->lo)
-            return "region record inconsistent";
-        for (unsigned k = MIN_SHIFT; k < MIN_SHIFT + base_entries(r->granules); k++)
-            if (r->base[k - MIN_SHIFT] != order_base(r->granules, k))
-                return "region order table inconsistent";
-        for (const buddy_region *q = (const buddy_region *)r->link.next; q;
-             q = (const buddy_region *)q->link.next)
-            if (ak_ranges_overlap(r->link.start, r->link.end, q->link.start, q->link.end))
-                return "two regions overlap";
-        if (region_search(a, r->lo) != r)
-            return "region missing from the search tree";
-        bookkeeping += (size_t)(r->lo - r->link.start);
-        trimmed += (size_t)(r->link.end - r->hi);
+    for (const buddy_region *r = first_region(a); r; r = next_region(r)) {
+        if ((why = check_record(r)) != (const char *)0)
+            return why;
+        bookkeeping += (size_t)(r->head.lo - r->head.start);
+        trimmed += (size_t)(r->head.end - r->head.hi);
 
         /* Tile the span with leaves; count allocated leaves and splits. */
         size_t splits = 0, used_here = 0;
-        for (uintptr_t p = r->lo; p < r->hi;) {
+        for (uintptr_t p = r->head.lo; p < r->head.hi;) {
             unsigned k = leaf_order_at(r, p, &splits);
             size_t bs = (size_t)1 << k;
             if (node_allocated(r, k, p)) {
@@ -892,20 +863,14 @@ const char *ak_buddy_check(const ak_buddy *a)
         if (s_bits != splits)
             return "split bit set on a node outside the block tree";
     }
-    if (regions != a->region_count)
-        return "region_count disagrees with the region list";
-    if (tree_verify(a->root, 0, UINTPTR_MAX, 0) != regions)
-        return "region search tree broken (order, balance or size)";
     if (total != a->total_bytes)
         return "total_bytes disagrees with the regions";
     if (bookkeeping != a->bookkeeping_bytes || trimmed != a->trimmed_bytes)
         return "bookkeeping or trimmed bytes disagree with the regions";
     if (used_leaves != a->live_blocks)
         return "live_blocks disagrees with the allocated bits";
-    if (used_block_bytes != a->block_bytes)
-        return "allocated block bytes disagree with the allocated bits";
-    if (a->used_bytes > a->block_bytes)
-        return "used_bytes exceeds the allocated block bytes";
+    if (used_block_bytes != a->used_bytes)
+        return "used_bytes disagrees with the allocated blocks' sizes";
     if (a->peak_used_bytes < a->used_bytes)
         return "peak_used_bytes below used_bytes";
 
@@ -918,10 +883,10 @@ const char *ak_buddy_check(const ak_buddy *a)
             if (prev && b->prev != prev)
                 return "free list back link broken";
             uintptr_t p = (uintptr_t)b;
-            const buddy_region *r = region_search(a, p);
+            const buddy_region *r = (const buddy_region *)ak_region_search(&a->regions, p);
             if (!r)
                 return "free block outside every region";
-            if ((p & (bs - 1)) || r->hi - p < bs)
+            if ((p & (bs - 1)) || r->head.hi - p < bs)
                 return "free block misaligned or crossing its region's end";
             if (node_allocated(r, k, p))
                 return "free block marked allocated";
@@ -944,4 +909,4 @@ const char *ak_buddy_check(const ak_buddy *a)
 
 /* ---- the byte-allocator interface ---- */
 
-AK_DEFINE_BYTE_ALLOCATOR(ak_buddy, "buddy")
+AK_DEFINE_BYTE_ALLOCATOR_CACHED(ak_buddy, "buddy")

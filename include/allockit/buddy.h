@@ -26,7 +26,7 @@
  *   alloc, free, resize: O(orders) (at most one step per order, each a few
  *   bit operations), plus finding the pointer's region: O(1) when it is the
  *   region used last, else O(log regions) (regions form an AVL tree by
- *   address). No division anywhere. add_memory: O(regions) for the
+ *   address). No division anywhere. add_memory: O(log regions) for the
  *   overlap test plus clearing the new region's bitmap.
  *   Worst-case internal fragmentation: a request of 2^j + 1 bytes takes a
  *   block of 2^(j+1), so just under half of every block (50%) may be unused
@@ -39,7 +39,8 @@
  *   alignment of size_t, h = (start+size) rounded down to 16, and
  *   n0 = (h - s) / 16, W = bits of size_t. The head at s holds
  *     - a region record: AK_BUDDY_REGION_RECORD_BYTES (88 bytes on 64-bit,
- *       44 on 32-bit);
+ *       44 on 32-bit), the region's entry in the allocator's region index
+ *       and where its table and bitmap lie;
  *     - a table of fls(n0) + 1 words: where each order's bits start;
  *     - a bitmap of ceil((even(n0) + 4 * (floor(n0/2) + fls(n0))) / W)
  *       words, even(x) being x rounded up to even: an "allocated block of
@@ -55,6 +56,15 @@
  *       trimmed      = start + size - h  (< 16 bytes).
  *   ak_buddy_region_overhead() gives the exact figure for a region.
  *   Allocated blocks carry no header: the user gets the whole block.
+ *
+ * Contract
+ *   As every byte allocator (core.h). Its buddy terms: a block's usable
+ *   size is its whole power-of-two block, so used_bytes is the sum of the
+ *   live blocks' sizes, and a free, resize or usable_size may name any
+ *   (size, align) of the block's order (for a 128-byte block: sizes 65 to
+ *   128 with an align up to 128, or a smaller size with align 128); those
+ *   of another order are refused. Every free is checked against the
+ *   bitmaps, which say exactly which blocks are live.
  *
  * Not thread-safe; wrap it in a lock for concurrent use. A zero-initialised
  * ak_buddy is a valid empty allocator.
@@ -76,46 +86,40 @@ extern "C" {
  *  AK_BUDDY_MIN_SHIFT stay empty), so a block size 2^k has slot k. */
 #define AK_BUDDY_ORDERS (sizeof(size_t) * CHAR_BIT)
 /** Size of the record at the head of every region (before its order table
- *  and bitmap). */
+ *  and bitmap): the region index's links and bounds, then three words. */
 #define AK_BUDDY_REGION_RECORD_BYTES (11 * sizeof(size_t))
 
-struct ak_buddy_block;  /* a free block's list links (internal) */
-struct ak_buddy_region; /* a region's record (internal, inside the region) */
+struct ak_buddy_block; /* a free block's list links (internal) */
 
 /** A buddy allocator. Complete so it can live anywhere; treat the fields
  *  as private. About 0.6 KiB on 64-bit. Zero-initialised = valid and empty. */
 typedef struct ak_buddy {
     struct ak_buddy_block *free_head[AK_BUDDY_ORDERS]; /* free list per order */
     size_t nonempty;                                   /* bit k: free_head[k] != NULL */
-    struct ak_buddy_region *regions;                   /* newest first */
-    struct ak_buddy_region *root;                      /* search tree of regions */
-    struct ak_buddy_region *last;                      /* region of the last successful call */
-    size_t total_bytes;                                /* sum of region spans */
-    size_t used_bytes;                                 /* sum of requested sizes */
-    size_t block_bytes;                                /* sum of allocated block sizes */
-    size_t peak_used_bytes;                            /* highest used_bytes seen */
-    size_t live_blocks;                                /* allocated blocks */
-    size_t region_count;
+    ak_region_index regions;  /* the regions, and the one of the last successful call */
+    size_t total_bytes;       /* sum of region spans */
+    size_t used_bytes;        /* sum of allocated block sizes */
+    size_t peak_used_bytes;   /* highest used_bytes seen */
+    size_t live_blocks;       /* allocated blocks */
     size_t bookkeeping_bytes; /* region heads (record, table, bitmap, padding) */
     size_t trimmed_bytes;     /* region tails below 16 bytes */
+    uintptr_t salt;           /* of the cache marks; new at every init */
 } ak_buddy;
 
 /** Diagnostics, filled by ak_buddy_stats(). As for TLSF, the function has
  *  the name of the struct tag, so the type is spelled
  *  `struct ak_buddy_stats` (or ak_buddy_stats_t). */
 typedef struct ak_buddy_stats {
-    size_t total_bytes;            /**< bytes in blocks (ak_buddy_total_bytes) */
-    size_t used_bytes;             /**< requested bytes of live blocks */
-    size_t available_bytes;        /**< total_bytes - used_bytes */
-    size_t allocated_block_bytes;  /**< rounded (power-of-two) bytes of live blocks */
-    size_t internal_fragmentation; /**< allocated_block_bytes - used_bytes */
-    size_t free_bytes;             /**< bytes in free blocks */
-    size_t largest_free_block;     /**< largest free block (0 if none) */
-    size_t live_blocks;            /**< number of allocated blocks */
-    size_t peak_used_bytes;        /**< highest used_bytes since init */
-    size_t bookkeeping_bytes;      /**< region heads: records, bitmaps, padding */
-    size_t trimmed_bytes;          /**< unusable region tails (< 16 bytes each) */
-    size_t region_count;           /**< regions under management */
+    size_t total_bytes;        /**< bytes in blocks (ak_buddy_total_bytes) */
+    size_t used_bytes;         /**< bytes in live blocks (their power-of-two sizes) */
+    size_t available_bytes;    /**< total_bytes - used_bytes */
+    size_t free_bytes;         /**< bytes in free blocks (available_bytes) */
+    size_t largest_free_block; /**< largest free block (0 if none) */
+    size_t live_blocks;        /**< number of allocated blocks */
+    size_t peak_used_bytes;    /**< highest used_bytes since init */
+    size_t bookkeeping_bytes;  /**< region heads: records, bitmaps, padding */
+    size_t trimmed_bytes;      /**< unusable region tails (< 16 bytes each) */
+    size_t region_count;       /**< regions under management */
     /** Free blocks of each order: free_blocks[k] counts blocks of 2^k bytes. */
     size_t free_blocks[AK_BUDDY_ORDERS];
 } ak_buddy_stats_t;
@@ -144,8 +148,9 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size);
 ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size);
 
 /** Allocate @p size bytes aligned to @p align: a block of
- *  2^ceil(log2(max(size, align, 16))) bytes, naturally aligned. Size 0
- *  gives a distinct 16-byte block. Contents are not cleared.
+ *  2^ceil(log2(max(size, align, 16))) bytes, naturally aligned; used_bytes
+ *  grows by the block's size. Size 0 gives a distinct 16-byte block.
+ *  Contents are not cleared.
  *  O(orders) plus O(log regions) to find the region of the block taken when it
  *  is not the region used last.
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, @p out is NULL,
@@ -154,16 +159,17 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size);
  *  Nothing changes on error. */
 ak_error ak_buddy_alloc(ak_buddy *a, size_t size, size_t align, void **out);
 
-/** Free the block at @p ptr, allocated with @p size and @p align, merging
- *  it with its buddy for as long as the buddy is free.
+/** Free the block at @p ptr, allocated with @p size and @p align (or any
+ *  size and align of the same order), merging it with its buddy for as
+ *  long as the buddy is free. used_bytes drops by the block's size.
  *  O(orders) plus O(log regions) to find the pointer's region (O(1) if it is
  *  the region used last).
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every block area (outside
  *          every region, or in a region head or tail), is not the start of
  *          an allocated block (inside one, or already free)
- *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or an allocated
- *          block starts at ptr but size/align name another block size, or
- *          size exceeds used_bytes
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, max(size,
+ *          align) is above the largest power of two in size_t, or an
+ *          allocated block starts at ptr but size/align name another order
  *  Nothing changes on error. */
 ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align);
 
@@ -180,14 +186,32 @@ ak_error ak_buddy_dealloc(ak_buddy *a, void *ptr, size_t size, size_t align);
  *  Nothing changes on error. */
 ak_error ak_buddy_resize(ak_buddy *a, void *ptr, size_t old_size, size_t align, size_t new_size);
 
-/** The usable size of a block allocated with @p size and @p align: its
- *  rounded power-of-two size. @p ptr is not inspected. O(1). Returns
- *  @p size if the request is not one alloc would accept. */
+/** The usable size of the live block at @p ptr, allocated with @p size
+ *  and @p align: its whole power-of-two block. 0 if ak_buddy_dealloc would
+ *  refuse the same arguments (@p ptr is not the start of a live block, or
+ *  size/align name another order). O(1) plus the region lookup. */
 size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, size_t align);
+
+/** For a cache layer (ak_byte_cache in core.h): checks the block at @p ptr
+ *  exactly as ak_buddy_dealloc does and, if it is live and not cached
+ *  already, writes the cached mark into its first two words. The block
+ *  stays allocated. Reads the allocator and writes only the block, so
+ *  calls on different blocks may run at the same time as each other and
+ *  as calls made under the allocator's lock, except init and add_memory.
+ *  O(orders) at worst (a refused block), else O(1) plus the region lookup.
+ *  @retval AK_ERR_NOT_ALLOCATED, AK_ERR_INVALID_PARAM as ak_buddy_dealloc;
+ *          AK_ERR_NOT_ALLOCATED also for a block already cached
+ *  Nothing changes on error. */
+ak_error ak_buddy_cache(ak_buddy *a, void *ptr, size_t size, size_t align);
+
+/** The block at @p ptr, cached by ak_buddy_cache, is live again: its mark
+ *  is cleared (its first two words become 0). Trusted: no check. O(1). */
+void ak_buddy_uncache(ak_buddy *a, void *ptr, size_t size, size_t align);
 
 /** Bytes in blocks under management (regions minus heads and tails). O(1). */
 size_t ak_buddy_total_bytes(const ak_buddy *a);
-/** Sum of the sizes requested for live blocks (as the seed counts). O(1). */
+/** Bytes in live blocks, each counted at its power-of-two size (its
+ *  usable size). O(1). */
 size_t ak_buddy_used_bytes(const ak_buddy *a);
 /** total_bytes - used_bytes. O(1). Rounding means not all of it can be
  *  allocated; see ak_buddy_stats for the free bytes and largest block. */
@@ -214,15 +238,16 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
  *  is well linked and holds exactly the free blocks the bitmaps describe,
  *  each aligned, inside its region, at the right order; no two free buddies
  *  are left unmerged; no stray allocated or split bit; the blocks tile each
- *  region; counters add up; regions are disjoint and their records and
- *  order tables consistent.
- *  O(regions^2 + bitmap words + blocks * (orders + log regions)).
+ *  region; counters add up (used_bytes is exactly the allocated blocks'
+ *  sizes summed); the region index is sound and every record and order
+ *  table consistent.
+ *  O(regions + bitmap words + blocks * (orders + log regions)).
  *  @return NULL if all hold, else a static string naming the first broken
  *          invariant. */
 const char *ak_buddy_check(const ak_buddy *a);
 
 /** The ak_byte_allocator handle for @p a (name "buddy"; resize,
- *  usable_size and check provided). O(1). */
+ *  usable_size, check, cache and uncache provided). O(1). */
 ak_byte_allocator ak_buddy_as_byte(ak_buddy *a);
 
 #ifdef __cplusplus
