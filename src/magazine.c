@@ -36,8 +36,12 @@ _Static_assert(AK_MAG_MAX_CLASS_SIZE == AK_SC_MAX, "magazine.h and ak_sizeclass.
 /* ------------------------------------------------------------------ */
 
 /* A stack of n cached blocks of one class, room for cap. Taken from the
- * backend; `next` links it into a depot list. */
+ * backend, and itself marked cached there for as long as it lives: a bad
+ * free that lands on a magazine is refused like one of a cached block,
+ * instead of freeing the layer's own memory. The mark takes the first two
+ * words. `next` links it into a depot list. */
 typedef struct ak_mag_magazine {
+    uintptr_t mark[2]; /* the backend's; never touched here */
     struct ak_mag_magazine *next;
     uint32_t n, cap;
     void *round[];
@@ -130,11 +134,14 @@ static bool credit_fit(ak_mag *m, ak_mag_cpu *pc, const struct ak_mag_class *k)
     return pc->held + k->size <= pc->credit;
 }
 
-/* pc gives back the credit it does not use. Under the lock. */
-static void credit_return_unused(ak_mag *m, ak_mag_cpu *pc)
+/* pc keeps credit for at most `keep` bytes beyond what it holds. Under
+ * the lock. */
+static void credit_trim(ak_mag *m, ak_mag_cpu *pc, size_t keep)
 {
-    m->granted -= pc->credit - pc->held;
-    pc->credit = pc->held;
+    if (pc->credit - pc->held > keep) {
+        m->granted -= pc->credit - pc->held - keep;
+        pc->credit = pc->held + keep;
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -159,10 +166,12 @@ static void block_return(ak_mag *m, const struct ak_mag_class *k, void *p)
 
 static void magazine_free(ak_mag *m, const struct ak_mag_class *k, magazine *mg)
 {
+    m->uncache(m->self, mg, k->mag_size, MAG_ALIGN);
     ak_error e = m->backend.ops->dealloc(m->self, mg, k->mag_size, MAG_ALIGN);
     AK_ASSERT(e == AK_OK);
     (void)e;
     m->mag_bytes -= k->mag_size;
+    m->magazines--;
 }
 
 /* Every block of mg back to the backend; returns how many. */
@@ -285,11 +294,17 @@ static magazine *depot_take_empty(ak_mag *m, unsigned c)
     if (k->mag_size > budget_left(m) ||
         m->backend.ops->alloc(m->self, k->mag_size, MAG_ALIGN, &p) != AK_OK)
         return NULL;
+    if (m->cache(m->self, p, k->mag_size, MAG_ALIGN) != AK_OK) {
+        /* Cannot happen (a fresh block), but then it is not a magazine. */
+        (void)m->backend.ops->dealloc(m->self, p, k->mag_size, MAG_ALIGN);
+        return NULL;
+    }
     mg = p;
     mg->next = NULL;
     mg->n = 0;
     mg->cap = k->rounds;
     m->mag_bytes += k->mag_size;
+    m->magazines++;
     return mg;
 }
 
@@ -389,7 +404,7 @@ static AK_NOINLINE ak_error alloc_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, vo
     pc->previous[c] = keep;
     pc->loaded[c] = full;
     m->exchanges++;
-    (void)credit_fit(m, pc, k); /* only to give back an excess */
+    credit_trim(m, pc, (size_t)k->rounds * k->size);
     unlock(m);
     *out = magazine_pop(m, pc, k, full);
     return AK_OK;
@@ -433,11 +448,28 @@ static AK_ALWAYS_INLINE void magazine_push(ak_mag_cpu *pc, const struct ak_mag_c
     counter_set(&pc->free_hits, pc->free_hits + 1);
 }
 
+/* A block that sits in a magazine must not reach the backend's dealloc,
+ * which does not look at the mark, even when a bad free's size or align
+ * routes it past the classes: the cache hook refuses it (and checks the
+ * rest as dealloc would), then the mark comes off again. */
+static ak_error refuse_cached(ak_mag *m, void *ptr, size_t size, size_t align)
+{
+    if (!m->cache)
+        return AK_OK; /* no hooks: nothing is ever cached */
+    ak_error e = m->cache(m->self, ptr, size, align);
+    if (e == AK_OK)
+        m->uncache(m->self, ptr, size, align);
+    return e;
+}
+
 static AK_NOINLINE ak_error pass_free(ak_mag *m, void *ptr, size_t size, size_t align)
 {
+    ak_error e = refuse_cached(m, ptr, size, align);
+    if (e != AK_OK)
+        return e;
     lock(m);
     size_t before = backend_used(m);
-    ak_error e = m->backend.ops->dealloc(m->self, ptr, size, align);
+    e = m->backend.ops->dealloc(m->self, ptr, size, align);
     if (e == AK_OK) {
         m->pass_used -= before - backend_used(m);
         m->pass_frees++;
@@ -463,7 +495,7 @@ static AK_NOINLINE ak_error free_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, voi
         return AK_OK;
     }
     lock(m);
-    credit_return_unused(m, pc); /* so that it can pay for a magazine */
+    credit_trim(m, pc, 0); /* so that its unused credit can pay for a magazine */
     if (full) {
         if (prev_empty) {
             pc->loaded[c] = prev;
@@ -566,6 +598,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     }
     m->limit = cfg->limit_bytes ? cfg->limit_bytes : AK_MAG_DEFAULT_LIMIT;
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
+    m->magazines = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
     m->lock = cfg->lock;
     m->unlock = cfg->unlock;
@@ -600,7 +633,8 @@ ak_error ak_mag_cpu_attach(ak_mag *m, ak_mag_cpu *pc)
 
 ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc)
 {
-    if (!pc || pc->owner != m || (pc >= m->cpus && pc < m->cpus + m->ncpu))
+    const uintptr_t at = (uintptr_t)pc, first = (uintptr_t)m->cpus;
+    if (!pc || pc->owner != m || (at >= first && at < first + m->ncpu * sizeof *pc))
         return AK_ERR_INVALID_PARAM;
     lock(m);
     ak_mag_cpu **link = &m->attached;
@@ -691,6 +725,21 @@ ak_error ak_mag_resize(ak_mag *m, void *ptr, size_t old_size, size_t align, size
         return AK_ERR_INVALID_PARAM;
     if (route(m, old_size, align) != CLASS_PASS || route(m, new_size, align) != CLASS_PASS)
         return AK_ERR_NO_MEMORY;
+    if (m->cache) {
+        /* Not a block in a magazine (see refuse_cached), and its contents
+         * kept: the hook's mark lands on its first two words. */
+        lock(m);
+        size_t live = ak_byte_usable_size(m->backend, ptr, old_size, align);
+        unlock(m);
+        if (!live)
+            return AK_ERR_NOT_ALLOCATED;
+        uintptr_t *w = ptr, keep0 = w[0], keep1 = w[1];
+        ak_error e = refuse_cached(m, ptr, old_size, align);
+        if (e != AK_OK)
+            return e; /* the hook wrote nothing */
+        w[0] = keep0;
+        w[1] = keep1;
+    }
     lock(m);
     size_t before = backend_used(m);
     ak_error e = ak_byte_resize(m->backend, ptr, old_size, align, new_size);
@@ -710,11 +759,8 @@ void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
         out->alloc_misses += counter_get(&pc->alloc_misses);
         out->free_hits += counter_get(&pc->free_hits);
         out->free_misses += counter_get(&pc->free_misses);
-        for (unsigned c = 0; c < AK_MAG_CLASSES; c++)
-            out->magazines += (pc->loaded[c] != &no_magazine) + (pc->previous[c] != &no_magazine);
     }
-    for (unsigned c = 0; c < AK_MAG_CLASSES; c++)
-        out->magazines += m->cls[c].nfull + m->cls[c].nempty;
+    out->magazines = m->magazines;
     out->passed = m->pass_allocs + m->pass_frees;
     out->exchanges = m->exchanges;
     out->releases = m->releases;
@@ -746,6 +792,7 @@ static void forget_locked(ak_mag *m)
         m->cls[c].nfull = m->cls[c].nempty = 0;
     }
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
+    m->magazines = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
 }
 
@@ -867,7 +914,7 @@ static const char *check_slot(const struct ak_mag_class *k, const magazine *mg, 
  * *mag_bytes. */
 static const char *check_depot_list(const struct ak_mag_class *k, const magazine *mg,
                                     uint32_t count, bool want_full, size_t *bytes,
-                                    size_t *mag_bytes)
+                                    size_t *mag_bytes, size_t *mags)
 {
     uint32_t seen = 0;
     for (; mg; mg = mg->next) {
@@ -880,6 +927,7 @@ static const char *check_depot_list(const struct ak_mag_class *k, const magazine
                              : "depot: a magazine on the empty list is not empty";
         *bytes += (size_t)mg->n * k->size;
         *mag_bytes += k->mag_size;
+        ++*mags;
     }
     if (seen != count)
         return "depot: a list is shorter than its count";
@@ -889,7 +937,8 @@ static const char *check_depot_list(const struct ak_mag_class *k, const magazine
 }
 
 /* One state: its slots, and its held bytes against them. */
-static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *mag_bytes)
+static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *mag_bytes,
+                               size_t *mags)
 {
     size_t held = 0;
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
@@ -903,7 +952,9 @@ static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *ma
         if (lo == pr && lo != &no_magazine)
             return "magazine: one magazine is both loaded and previous";
         held += (size_t)(lo->n + pr->n) * k->size;
-        *mag_bytes += ((lo != &no_magazine) + (pr != &no_magazine)) * k->mag_size;
+        const size_t here = (size_t)(lo != &no_magazine) + (pr != &no_magazine);
+        *mag_bytes += here * k->mag_size;
+        *mags += here;
     }
     if (held != counter_get(&pc->held))
         return "magazine: a state's held bytes do not match its magazines";
@@ -915,7 +966,7 @@ static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *ma
 /* The structures and counters, before any block is looked at. */
 static const char *check_structure(const ak_mag *m)
 {
-    size_t depot = 0, mag_bytes = 0, credit = 0, held = 0;
+    size_t depot = 0, mag_bytes = 0, mags = 0, credit = 0, held = 0;
     if ((m->cache == NULL) != (m->uncache == NULL))
         return "magazine: only one cache hook";
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
@@ -926,9 +977,9 @@ static const char *check_structure(const ak_mag *m)
             return "magazine: a class's parameters are wrong";
         if (k->align && (!m->cache || k->size > m->class_max_request || k->size % k->align))
             return "magazine: a class is cached that cannot be";
-        const char *why = check_depot_list(k, k->full, k->nfull, true, &depot, &mag_bytes);
+        const char *why = check_depot_list(k, k->full, k->nfull, true, &depot, &mag_bytes, &mags);
         if (!why)
-            why = check_depot_list(k, k->empty, k->nempty, false, &depot, &mag_bytes);
+            why = check_depot_list(k, k->empty, k->nempty, false, &depot, &mag_bytes, &mags);
         if (why)
             return why;
     }
@@ -948,7 +999,7 @@ static const char *check_structure(const ak_mag *m)
             if (slow == pc->next)
                 return "magazine: the list of states loops";
         }
-        const char *why = check_state(m, pc, &mag_bytes);
+        const char *why = check_state(m, pc, &mag_bytes, &mags);
         if (why)
             return why;
         held += counter_get(&pc->held);
@@ -958,8 +1009,8 @@ static const char *check_structure(const ak_mag *m)
         return "magazine: fewer attached states than CPUs";
     if (depot != m->depot_bytes)
         return "depot: depot_bytes does not match the full magazines";
-    if (mag_bytes != m->mag_bytes)
-        return "magazine: mag_bytes does not match the magazines";
+    if (mag_bytes != m->mag_bytes || mags != m->magazines)
+        return "magazine: mag_bytes or the count of magazines does not match the magazines";
     if (credit != m->granted)
         return "magazine: granted does not match the states' credit";
     size_t taken;
@@ -1011,16 +1062,39 @@ static void check_blocks_of(ak_mag *m, const struct ak_mag_class *k, magazine *m
     }
 }
 
+/* A magazine itself: live in the backend and marked cached (the hook
+ * refuses it). Nothing to restore: the hook changes nothing when it
+ * refuses, and a magazine it accepts is left marked, as it should be. */
+static void check_magazine_marked(ak_mag *m, const struct ak_mag_class *k, magazine *mg,
+                                  block_walk *w)
+{
+    if (w->restore || w->why || mg == &no_magazine)
+        return;
+    if (ak_byte_usable_size(m->backend, mg, k->mag_size, MAG_ALIGN) < k->mag_size)
+        w->why = "magazine: a magazine is not a live block of the backend";
+    else if (m->cache(m->self, mg, k->mag_size, MAG_ALIGN) != AK_ERR_NOT_ALLOCATED)
+        w->why = "magazine: a magazine is not marked cached";
+}
+
 static void walk_blocks(ak_mag *m, block_walk *w)
 {
     for (ak_mag_cpu *pc = m->attached; pc; pc = pc->next)
         for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
-            check_blocks_of(m, &m->cls[c], pc->loaded[c], w);
-            check_blocks_of(m, &m->cls[c], pc->previous[c], w);
+            const struct ak_mag_class *k = &m->cls[c];
+            check_magazine_marked(m, k, pc->loaded[c], w);
+            check_magazine_marked(m, k, pc->previous[c], w);
+            check_blocks_of(m, k, pc->loaded[c], w);
+            check_blocks_of(m, k, pc->previous[c], w);
         }
-    for (unsigned c = 0; c < AK_MAG_CLASSES; c++)
-        for (magazine *mg = m->cls[c].full; mg; mg = mg->next)
-            check_blocks_of(m, &m->cls[c], mg, w);
+    for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
+        const struct ak_mag_class *k = &m->cls[c];
+        for (magazine *mg = k->full; mg; mg = mg->next) {
+            check_magazine_marked(m, k, mg, w);
+            check_blocks_of(m, k, mg, w);
+        }
+        for (magazine *mg = k->empty; mg; mg = mg->next)
+            check_magazine_marked(m, k, mg, w);
+    }
 }
 
 const char *ak_mag_check(const ak_mag *cm)

@@ -2,12 +2,12 @@
  * specifies them, for the tests of the magazine layer until (and beside)
  * the kit's own allocators have theirs.
  *
- * One region cut into 16-byte granules; a per-granule state table (block
- * start live or free, and its length) says what is allocated, so every
- * bad pointer is refused exactly. Free blocks are kept on lists by exact
- * length and reused by an alloc of that length; new blocks come from a
- * bump pointer; nothing coalesces, but once no block is live the whole
- * region is free again. Blocks take ceil(size / 16) + slack granules and
+ * Regions (up to 16) cut into 16-byte granules; a per-granule state table
+ * (block start live or free, and its length) says what is allocated, so
+ * every bad pointer is refused exactly. Free blocks are kept on lists by
+ * exact length and reused by an alloc of that length; new blocks come
+ * from a region's bump pointer; nothing coalesces, but once no block is
+ * live every region is free again. Blocks take ceil(size / 16) + slack granules and
  * that is their usable size.
  *   slack   extra granules per block, so the usable size of a class-size
  *           request exceeds the class size (as with TLSF or buddy)
@@ -29,16 +29,24 @@
 
 #define DBL_GRAIN    ((size_t)16)
 #define DBL_MAX_LIST 4200u /* exact-length lists up to this many granules */
+#define DBL_REGIONS  16
 #define DBL_FREE     1u
 #define DBL_LIVE     2u
 
-typedef struct mag_double {
+typedef struct dbl_region {
+    uintptr_t start, end;   /* as given */
     uintptr_t lo, hi, bump; /* [lo, hi) granules; [lo, bump) cut into blocks */
-    size_t ngran, used, total;
+    size_t ngran;
     uint8_t *state; /* per granule: 0, or DBL_FREE / DBL_LIVE at a block start */
     uint32_t *len;  /* at a block start: its length in granules */
-    void **list;    /* [len]: free blocks of that length, linked through them */
-    void *big;      /* free blocks longer than DBL_MAX_LIST */
+} dbl_region;
+
+typedef struct mag_double {
+    dbl_region r[DBL_REGIONS];
+    unsigned nregions;
+    size_t used, total;
+    void **list; /* [len]: free blocks of that length, linked through them */
+    void *big;   /* free blocks longer than DBL_MAX_LIST */
     uintptr_t salt;
     unsigned slack;
     bool strict;
@@ -62,12 +70,13 @@ static uintptr_t dbl_mark(const mag_double *d, uintptr_t p)
 
 static void dbl_release_tables(mag_double *d)
 {
-    free(d->state);
-    free(d->len);
+    for (unsigned i = 0; i < d->nregions; i++) {
+        free(d->r[i].state);
+        free(d->r[i].len);
+    }
     free(d->list);
-    d->state = NULL;
-    d->len = NULL;
     d->list = NULL;
+    d->nregions = 0;
 }
 
 /* Every table freed: call once the double is no longer used. */
@@ -77,20 +86,23 @@ static void mag_double_destroy(mag_double *d)
     memset(d, 0, sizeof *d);
 }
 
+/* No block is live: every region is free again. */
 static void dbl_reset(mag_double *d)
 {
-    memset(d->state, 0, d->ngran);
+    for (unsigned i = 0; i < d->nregions; i++) {
+        memset(d->r[i].state, 0, d->r[i].ngran);
+        __atomic_store_n(&d->r[i].bump, d->r[i].lo, __ATOMIC_RELAXED);
+    }
     memset(d->list, 0, (DBL_MAX_LIST + 1) * sizeof(void *));
     d->big = NULL;
-    __atomic_store_n(&d->bump, d->lo, __ATOMIC_RELAXED);
     d->used = 0;
     d->live_blocks = 0;
 }
 
-static ak_error dbl_init(void *self, uintptr_t start, size_t size)
+/* A region record for [start, start+size), tables allocated; false if the
+ * range is unusable (too small, wraps) or memory runs out. */
+static ak_error dbl_region_make(dbl_region *g, uintptr_t start, size_t size)
 {
-    mag_double *d = self;
-    dbl_note_call(d);
     uintptr_t end;
     if (size == 0 || __builtin_add_overflow(start, size, &end))
         return AK_ERR_INVALID_PARAM;
@@ -100,21 +112,34 @@ static ak_error dbl_init(void *self, uintptr_t start, size_t size)
     size_t n = (hi - lo) / DBL_GRAIN;
     uint8_t *state = calloc(n, 1);
     uint32_t *len = calloc(n, sizeof *len);
-    void **list = calloc(DBL_MAX_LIST + 1, sizeof *list);
-    if (!state || !len || !list) {
+    if (!state || !len) {
         free(state);
         free(len);
-        free(list);
+        return AK_ERR_NO_MEMORY;
+    }
+    *g = (dbl_region){start, end, lo, hi, lo, n, state, len};
+    return AK_OK;
+}
+
+static ak_error dbl_init(void *self, uintptr_t start, size_t size)
+{
+    mag_double *d = self;
+    dbl_note_call(d);
+    dbl_region g;
+    ak_error e = dbl_region_make(&g, start, size);
+    if (e != AK_OK)
+        return e;
+    void **list = calloc(DBL_MAX_LIST + 1, sizeof *list);
+    if (!list) {
+        free(g.state);
+        free(g.len);
         return AK_ERR_NO_MEMORY;
     }
     dbl_release_tables(d);
-    d->state = state;
-    d->len = len;
     d->list = list;
-    d->lo = lo;
-    d->hi = hi;
-    d->ngran = n;
-    d->total = hi - lo;
+    d->r[0] = g;
+    d->nregions = 1;
+    d->total = g.hi - g.lo;
     /* A new salt for every init of every double: marks left in memory by
      * an earlier use do not read as cached. */
     static uintptr_t inits;
@@ -131,9 +156,17 @@ static ak_error dbl_add_memory(void *self, uintptr_t start, size_t size)
     uintptr_t end;
     if (size == 0 || __builtin_add_overflow(start, size, &end))
         return AK_ERR_INVALID_PARAM;
-    if (d->state && start < d->hi && d->lo < end)
-        return AK_ERR_MEMORY_OVERLAP;
-    return AK_ERR_INVALID_PARAM; /* one region only */
+    for (unsigned i = 0; i < d->nregions; i++)
+        if (start < d->r[i].end && d->r[i].start < end)
+            return AK_ERR_MEMORY_OVERLAP;
+    if (!d->nregions || d->nregions == DBL_REGIONS)
+        return AK_ERR_INVALID_PARAM;
+    ak_error e = dbl_region_make(&d->r[d->nregions], start, size);
+    if (e != AK_OK)
+        return e;
+    d->total += d->r[d->nregions].hi - d->r[d->nregions].lo;
+    d->nregions++;
+    return AK_OK;
 }
 
 static size_t dbl_granules(const mag_double *d, size_t size)
@@ -142,13 +175,44 @@ static size_t dbl_granules(const mag_double *d, size_t size)
     return (g ? g : 1) + d->slack;
 }
 
-static void dbl_push_free(mag_double *d, size_t i)
+/* The region holding address p (in its block area), or NULL. */
+static dbl_region *dbl_region_of(const mag_double *d, uintptr_t p)
 {
-    void **blk = (void **)(d->lo + i * DBL_GRAIN);
-    void **head = d->len[i] <= DBL_MAX_LIST ? &d->list[d->len[i]] : &d->big;
-    d->state[i] = DBL_FREE;
+    for (unsigned i = 0; i < d->nregions; i++)
+        if (p >= d->r[i].lo && p < d->r[i].hi)
+            return (dbl_region *)(uintptr_t)&d->r[i];
+    return NULL;
+}
+
+static void dbl_push_free(mag_double *d, dbl_region *g, size_t i)
+{
+    void **blk = (void **)(g->lo + i * DBL_GRAIN);
+    void **head = g->len[i] <= DBL_MAX_LIST ? &d->list[g->len[i]] : &d->big;
+    g->state[i] = DBL_FREE;
     blk[0] = *head;
     *head = blk;
+}
+
+/* A fresh block of n granules aligned to align from a region's bump
+ * pointer (the gap in front becomes a free block); 0 if none has room. */
+static uintptr_t dbl_bump(mag_double *d, size_t n, size_t align)
+{
+    for (unsigned k = 0; k < d->nregions; k++) {
+        dbl_region *g = &d->r[k];
+        uintptr_t p = ak_align_up(g->bump, align);
+        if (p < g->bump || p > g->hi || n > (g->hi - p) / DBL_GRAIN)
+            continue;
+        if (p > g->bump) {
+            size_t gi = (g->bump - g->lo) / DBL_GRAIN;
+            g->len[gi] = (uint32_t)((p - g->bump) / DBL_GRAIN);
+            dbl_push_free(d, g, gi);
+        }
+        g->len[(p - g->lo) / DBL_GRAIN] = (uint32_t)n;
+        /* Read by the hooks without the lock. */
+        __atomic_store_n(&g->bump, p + n * DBL_GRAIN, __ATOMIC_RELAXED);
+        return p;
+    }
+    return 0;
 }
 
 static ak_error dbl_alloc(void *self, size_t size, size_t align, void **out)
@@ -157,60 +221,53 @@ static ak_error dbl_alloc(void *self, size_t size, size_t align, void **out)
     dbl_note_call(d);
     if (!out || !ak_is_pow2(align))
         return AK_ERR_INVALID_PARAM;
-    if (!d->state || size > d->total || align > d->total)
+    if (!d->nregions || size > d->total || align > d->total)
         return AK_ERR_NO_MEMORY;
     if (d->fail_allocs) {
         d->fail_allocs--;
         return AK_ERR_NO_MEMORY;
     }
-    size_t g = dbl_granules(d, size), i;
-    void **head = g <= DBL_MAX_LIST ? &d->list[g] : &d->big;
-    void **link = head;
-    while (*link && !(ak_is_aligned((uintptr_t)*link, align) &&
-                      d->len[((uintptr_t)*link - d->lo) / DBL_GRAIN] == g))
-        link = (void **)*link;
-    if (*link) {
-        uintptr_t p = (uintptr_t)*link;
-        *link = *(void **)p;
-        i = (p - d->lo) / DBL_GRAIN;
-    } else {
-        uintptr_t p = ak_align_up(d->bump, align);
-        if (p < d->bump || p > d->hi || g > (d->hi - p) / DBL_GRAIN)
-            return AK_ERR_NO_MEMORY;
-        if (p > d->bump) { /* the gap in front becomes a free block */
-            size_t gi = (d->bump - d->lo) / DBL_GRAIN;
-            d->len[gi] = (uint32_t)((p - d->bump) / DBL_GRAIN);
-            dbl_push_free(d, gi);
+    size_t n = dbl_granules(d, size);
+    void **link = n <= DBL_MAX_LIST ? &d->list[n] : &d->big;
+    uintptr_t p = 0;
+    for (; *link; link = (void **)*link) {
+        uintptr_t q = (uintptr_t)*link;
+        dbl_region *g = dbl_region_of(d, q);
+        if (ak_is_aligned(q, align) && g->len[(q - g->lo) / DBL_GRAIN] == n) {
+            *link = *(void **)q;
+            p = q;
+            break;
         }
-        i = (p - d->lo) / DBL_GRAIN;
-        d->len[i] = (uint32_t)g;
-        /* Read by the hooks without the lock. */
-        __atomic_store_n(&d->bump, p + g * DBL_GRAIN, __ATOMIC_RELAXED);
     }
-    d->state[i] = DBL_LIVE;
-    d->used += g * DBL_GRAIN;
+    if (!p && !(p = dbl_bump(d, n, align)))
+        return AK_ERR_NO_MEMORY;
+    dbl_region *g = dbl_region_of(d, p);
+    g->state[(p - g->lo) / DBL_GRAIN] = DBL_LIVE;
+    d->used += n * DBL_GRAIN;
     d->live_blocks++;
-    *out = (void *)(d->lo + i * DBL_GRAIN);
+    *out = (void *)p;
     return AK_OK;
 }
 
-/* The check dealloc makes: the granule index of a live block that could
- * have been allocated with (size, align). */
+/* The check dealloc makes: the region and granule of a live block that
+ * could have been allocated with (size, align). */
 static ak_error dbl_find(const mag_double *d, const void *ptr, size_t size, size_t align,
-                         size_t *at)
+                         dbl_region **rg, size_t *at)
 {
     uintptr_t p = (uintptr_t)ptr;
-    if (!d->state || p < d->lo || p >= __atomic_load_n(&d->bump, __ATOMIC_RELAXED) ||
-        !ak_is_aligned(p - d->lo, DBL_GRAIN))
+    dbl_region *g = dbl_region_of(d, p);
+    if (!g || p >= __atomic_load_n(&g->bump, __ATOMIC_RELAXED) ||
+        !ak_is_aligned(p - g->lo, DBL_GRAIN))
         return AK_ERR_NOT_ALLOCATED;
-    size_t i = (p - d->lo) / DBL_GRAIN;
-    if (d->state[i] != DBL_LIVE)
+    size_t i = (p - g->lo) / DBL_GRAIN;
+    if (g->state[i] != DBL_LIVE)
         return AK_ERR_NOT_ALLOCATED;
     if (!ak_is_pow2(align) || !ak_is_aligned(p, align))
         return AK_ERR_INVALID_PARAM;
-    size_t g = dbl_granules(d, size);
-    if (g > d->len[i] || (d->strict && g != d->len[i]))
+    size_t n = dbl_granules(d, size);
+    if (n > g->len[i] || (d->strict && n != g->len[i]))
         return AK_ERR_INVALID_PARAM;
+    *rg = g;
     *at = i;
     return AK_OK;
 }
@@ -219,16 +276,17 @@ static ak_error dbl_dealloc(void *self, void *ptr, size_t size, size_t align)
 {
     mag_double *d = self;
     dbl_note_call(d);
+    dbl_region *g;
     size_t i;
-    ak_error e = dbl_find(d, ptr, size, align, &i);
+    ak_error e = dbl_find(d, ptr, size, align, &g, &i);
     if (e != AK_OK)
         return e;
-    d->used -= (size_t)d->len[i] * DBL_GRAIN;
+    d->used -= (size_t)g->len[i] * DBL_GRAIN;
     d->live_blocks--;
     if (d->live_blocks == 0)
         dbl_reset(d);
     else
-        dbl_push_free(d, i);
+        dbl_push_free(d, g, i);
     return AK_OK;
 }
 
@@ -255,16 +313,18 @@ static size_t dbl_usable_size(const void *self, const void *ptr, size_t size, si
 {
     const mag_double *d = self;
     dbl_note_call((mag_double *)(uintptr_t)self);
+    dbl_region *g;
     size_t i;
-    return dbl_find(d, ptr, size, align, &i) == AK_OK ? (size_t)d->len[i] * DBL_GRAIN : 0;
+    return dbl_find(d, ptr, size, align, &g, &i) == AK_OK ? (size_t)g->len[i] * DBL_GRAIN : 0;
 }
 
 static ak_error dbl_cache(void *self, void *ptr, size_t size, size_t align)
 {
     mag_double *d = self;
+    dbl_region *g;
     size_t i;
     __atomic_add_fetch(&d->hook_calls, 1, __ATOMIC_RELAXED);
-    ak_error e = dbl_find(d, ptr, size, align, &i);
+    ak_error e = dbl_find(d, ptr, size, align, &g, &i);
     if (e != AK_OK)
         return e;
     uintptr_t *w = ptr, mk = dbl_mark(d, (uintptr_t)ptr);
@@ -288,34 +348,40 @@ static const char *dbl_check(const void *self)
 {
     const mag_double *d = self;
     dbl_note_call((mag_double *)(uintptr_t)self);
-    if (!d->state)
+    if (!d->nregions)
         return d->used ? "double: used with no region" : NULL;
     size_t used = 0, live = 0, free_blocks = 0, listed = 0;
-    uintptr_t p = d->lo;
-    while (p < d->bump) {
-        size_t i = (p - d->lo) / DBL_GRAIN;
-        if (d->state[i] != DBL_LIVE && d->state[i] != DBL_FREE)
-            return "double: a block start is not marked";
-        if (d->len[i] == 0 || d->len[i] > (d->bump - p) / DBL_GRAIN)
-            return "double: a block's length runs past the bump pointer";
-        for (size_t k = 1; k < d->len[i]; k++)
-            if (d->state[i + k])
-                return "double: a block start inside a block";
-        if (d->state[i] == DBL_LIVE) {
-            used += (size_t)d->len[i] * DBL_GRAIN;
-            live++;
-        } else {
-            free_blocks++;
+    for (unsigned k = 0; k < d->nregions; k++) {
+        const dbl_region *g = &d->r[k];
+        uintptr_t p = g->lo;
+        while (p < g->bump) {
+            size_t i = (p - g->lo) / DBL_GRAIN;
+            if (g->state[i] != DBL_LIVE && g->state[i] != DBL_FREE)
+                return "double: a block start is not marked";
+            if (g->len[i] == 0 || g->len[i] > (g->bump - p) / DBL_GRAIN)
+                return "double: a block's length runs past the bump pointer";
+            for (size_t j = 1; j < g->len[i]; j++)
+                if (g->state[i + j])
+                    return "double: a block start inside a block";
+            if (g->state[i] == DBL_LIVE) {
+                used += (size_t)g->len[i] * DBL_GRAIN;
+                live++;
+            } else {
+                free_blocks++;
+            }
+            p += (size_t)g->len[i] * DBL_GRAIN;
         }
-        p += (size_t)d->len[i] * DBL_GRAIN;
     }
     if (used != d->used || live != d->live_blocks)
         return "double: used bytes or live blocks do not match the blocks";
-    for (size_t g = 0; g <= DBL_MAX_LIST + 1; g++)
-        for (void *b = g <= DBL_MAX_LIST ? d->list[g] : d->big; b; b = *(void **)b) {
-            size_t i = ((uintptr_t)b - d->lo) / DBL_GRAIN;
-            if ((uintptr_t)b < d->lo || (uintptr_t)b >= d->bump || d->state[i] != DBL_FREE ||
-                (g <= DBL_MAX_LIST ? d->len[i] != g : d->len[i] <= DBL_MAX_LIST))
+    for (size_t n = 0; n <= DBL_MAX_LIST + 1; n++)
+        for (void *b = n <= DBL_MAX_LIST ? d->list[n] : d->big; b; b = *(void **)b) {
+            const dbl_region *g = dbl_region_of(d, (uintptr_t)b);
+            if (!g || (uintptr_t)b >= g->bump)
+                return "double: a free list holds a block outside every region";
+            size_t i = ((uintptr_t)b - g->lo) / DBL_GRAIN;
+            if (g->state[i] != DBL_FREE ||
+                (n <= DBL_MAX_LIST ? g->len[i] != n : g->len[i] <= DBL_MAX_LIST))
                 return "double: a free list holds a block that is not free or of its length";
             if (++listed > free_blocks)
                 return "double: the free lists hold more blocks than are free";

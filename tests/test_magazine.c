@@ -13,6 +13,7 @@
 #include "testlib.h"
 
 #include "mag_double.h"
+#include "model.h"
 
 #include <allockit.h>
 #include <pthread.h>
@@ -742,13 +743,16 @@ static void test_flush_trim(void)
 /* Release under memory pressure                                       */
 /* ------------------------------------------------------------------ */
 
-/* Fill the backend with 80-byte blocks on `cpu` (the size of a magazine
- * of 8 rounds, so that even a backend that never splits a block can give
- * the layer its magazines back from freed blocks). */
+/* The size of the blocks that fill the backend: a magazine's (of the
+ * small classes' 8 rounds), so that even a backend that never splits a
+ * block can make magazines of freed blocks. */
+static size_t fill_size;
+
+/* Fill the backend with blocks of fill_size on `cpu`. */
 static size_t fill(unsigned cpu, void **blk, size_t max)
 {
     size_t n = 0;
-    while (n < max && ak_mag_alloc(&fx.m, cpu, 80, 16, &blk[n]) == AK_OK)
+    while (n < max && ak_mag_alloc(&fx.m, cpu, fill_size, 16, &blk[n]) == AK_OK)
         n++;
     lock_sane();
     return n;
@@ -759,15 +763,16 @@ static void test_memory_pressure(void)
     CACHING_ONLY();
     ak_mag_config c = {.ncpu = 2, .rounds = 8, .limit_bytes = SIZE_MAX};
     fx_open((size_t)128 << 10, c, true);
+    fill_size = class_of(fx.m.cls[0].mag_size); /* a private field: test only */
     enum { N = 4096 };
     static void *blk[N];
     /* Everything in CPU 0's magazines and the depot. */
     size_t n = fill(0, blk, N);
     CHECK(n > 100 && n < N);
     for (size_t i = 0; i < n; i++)
-        xfree(0, blk[i], 80, 16);
+        xfree(0, blk[i], fill_size, 16);
     ak_mag_stats_t s = stats();
-    CHECK(s.cached_bytes > n * 80 / 2 && s.depot_bytes > 0 && s.releases == 0);
+    CHECK(s.cached_bytes > n * fill_size / 2 && s.depot_bytes > 0 && s.releases == 0);
     layer_sane();
     /* A request larger than the backend could ever hold: no release. */
     void *p;
@@ -786,7 +791,7 @@ static void test_memory_pressure(void)
      * the cache. */
     n = fill(1, blk, N);
     for (size_t i = 0; i < n; i++)
-        xfree(1, blk[i], 80, 16);
+        xfree(1, blk[i], fill_size, 16);
     void *big = xalloc(1, 100000, 16);
     CHECK(stats().releases == 2);
     xfree(1, big, 100000, 16);
@@ -797,7 +802,7 @@ static void test_memory_pressure(void)
     CHECK_OK(ak_mag_flush(&fx.m, 1));
     n = fill(1, blk, N);
     for (size_t i = 0; i < 16; i++)
-        xfree(1, blk[i], 80, 16);
+        xfree(1, blk[i], fill_size, 16);
     s = stats();
     CHECK(s.depot_bytes == 0 && s.cached_bytes > 0);
     void *r;
@@ -805,7 +810,7 @@ static void test_memory_pressure(void)
     CHECK(stats().cached_bytes == s.cached_bytes && stats().releases == 2);
     lock_sane();
     for (size_t i = 16; i < n; i++)
-        xfree(1, blk[i], 80, 16);
+        xfree(1, blk[i], fill_size, 16);
     layer_sane();
     drain();
     CHECK(backend_used() == 0);
@@ -1077,9 +1082,9 @@ static void test_check_catches(void)
     unsigned c64 = 3; /* class 64 */
     struct ak_mag_magazine *mg = fx.cpus[0].loaded[c64];
     CHECK(fx.m.cls[c64].size == 64 && fx.cpus[0].held == 3 * 64);
-    /* One pointer twice. */
-    /* The rounds follow a link and two 32-bit counts (magazine.c). */
-    void **round = (void **)((char *)mg + sizeof(void *) + 8);
+    /* One pointer twice. (The rounds follow the mark's two words, a link
+     * and two 32-bit counts, in magazine.c.) */
+    void **round = (void **)((uintptr_t)mg + 3 * sizeof(void *) + 8);
     void *saved = round[1];
     round[1] = round[0];
     CHECK(ak_mag_check(&fx.m) != NULL);
@@ -1279,6 +1284,70 @@ static void test_model(void)
 }
 
 /* ------------------------------------------------------------------ */
+/* The conformance suite's model, over the layer on each backend        */
+/* ------------------------------------------------------------------ */
+
+/* The shared shadow model of tests/conformance (good and bad calls, every
+ * answer checked) drives the layer through its byte handle, with small
+ * magazines and a small bound so that every path runs. One CPU: the model
+ * expects the largest block to fit again once everything is freed, which
+ * a release under pressure gives only for the caller's own magazines (and
+ * the depot). The conformance suite runs it over TLSF alone; here it runs
+ * over every backend of the table, the double with its hooks included. */
+typedef struct layer_obj {
+    ak_mag m;
+    _Alignas(64) unsigned char backend[];
+} layer_obj;
+
+static layer_obj *model_obj;
+
+static ak_byte_allocator make_layer(void *obj)
+{
+    layer_obj *o = obj;
+    ak_mag_config c = {
+        .backend = cur_kind->make(o->backend, NULL), .rounds = 4, .limit_bytes = 256 << 10};
+    CHECK_OK(ak_mag_init(&o->m, &c));
+    model_obj = o;
+    return ak_mag_as_byte(&o->m);
+}
+
+static void on_model_fail(const char *msg)
+{
+    ak_test_fail(__FILE__, __LINE__, msg);
+}
+
+static void test_conformance_model(void)
+{
+    const ak_byte_contender contender = {"magazine", sizeof(layer_obj) + cur_kind->obj_size,
+                                         make_layer, true, true};
+    ak_model_on_fail = on_model_fail;
+    ak_rng r;
+    ak_rng_seed(&r, ak_t.seed);
+    ak_src src = {&r, NULL, 0, 0};
+    ak_byte_model_cfg cfg = {(size_t)8 << 20, 4000, 16384, 64};
+    model_obj = NULL;
+    ak_byte_model *bm = ak_byte_model_new(&contender, &cfg, &src);
+    CHECK(bm != NULL && model_obj != NULL);
+    const uint64_t ops = ak_test_ops(300000, 20000);
+    for (uint64_t i = 0; i < ops; i++)
+        ak_byte_model_step(bm, &src);
+    ak_byte_model_drain(bm);
+    ak_model_counts n = ak_byte_model_counts(bm);
+    ak_mag_stats_t s;
+    ak_mag_stats(&model_obj->m, &s);
+    printf("[%llu ops: %llu allocs, %llu out of memory, %llu bad calls, %llu regions; %llu "
+           "hits, %llu exchanges, %llu releases] ",
+           n.ops, n.ok, n.no_memory, n.bad_calls, n.regions,
+           (unsigned long long)(s.alloc_hits + s.free_hits), (unsigned long long)s.exchanges,
+           (unsigned long long)s.releases);
+    CHECK(n.ok > ops / 4 && n.bad_calls > 0);
+    CHECK(!caching() || s.alloc_hits > 0);
+    if (cur_kind->destroy)
+        cur_kind->destroy(model_obj->backend);
+    ak_byte_model_free(bm);
+}
+
+/* ------------------------------------------------------------------ */
 /* Real threads                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -1434,6 +1503,7 @@ int main(int argc, char **argv)
         run_for(k, "defaults", test_defaults);
         run_for(k, "check_catches", test_check_catches);
         run_for(k, "model", test_model);
+        run_for(k, "conformance_model", test_conformance_model);
         run_for(k, "threads", test_threads);
     }
     free(region_mem);

@@ -62,14 +62,15 @@
  * The memory bound
  * ----------------
  * The layer holds at most limit_bytes: the cached blocks, counted at their
- * class sizes, plus the magazines (16 bytes + 1 pointer per round, on
- * 64-bit targets; 12 + 1 pointer on 32-bit ones), taken from the backend
- * too. The backend's footprint of a cached block is its own block size
- * (header, rounding), which the bound does not see. To keep the fast path
- * free of locks the budget is handed out as credit: a CPU caches without
- * the lock up to its credit, and asks the depot for more (under the lock)
- * when it runs out; credit beyond what it holds plus one magazine of the
- * class it is working on goes back whenever it takes the lock. The sum of
+ * class sizes, plus the magazines (32 bytes + 1 pointer per round on
+ * 64-bit targets, 20 + 1 pointer on 32-bit ones), taken from the backend
+ * too and held there marked cached, so that no free reaches them. The backend's footprint of a
+ * cached block is its own block size (header, rounding), which the bound does not see. To keep the
+ * fast path free of locks the budget is handed out as credit: a CPU caches without the lock up to
+ * its credit, and asks the depot for more (under the lock) when it runs out; credit beyond what it
+ * holds plus one magazine of the class it is working on (at most AK_MAG_MAGAZINE_BYTES) goes back
+ * whenever it takes the lock, and its unused credit pays first for a new
+ * magazine; so does the depot's idle empty magazines. The sum of
  * the depot's blocks, the magazines and every CPU's credit never exceeds
  * the limit (ak_mag_check verifies it). A magazine of class c holds
  * min(rounds, max(1, AK_MAG_MAGAZINE_BYTES / class size)) blocks.
@@ -213,6 +214,7 @@ typedef struct ak_mag {
     size_t granted;     /* every state's credit */
     size_t class_out;   /* class blocks taken from the backend, class size */
     size_t pass_used;   /* the backend's used_bytes of passed-through blocks */
+    size_t magazines;   /* in existence */
     uint64_t exchanges, releases, pass_allocs, pass_frees;
     void (*lock)(void *ctx);
     void (*unlock)(void *ctx);
