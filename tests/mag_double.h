@@ -18,14 +18,22 @@
  * the allocator into its first 16 bytes; it reads only the state table
  * and writes only inside the block, so it may run without the lock.
  * With lock_depth set, every other call checks that the caller holds the
- * lock (*lock_depth == 1) and counts the calls that do not. Hosted (the
- * tables come from calloc). */
+ * lock (*lock_depth == 1) and counts the calls that do not. The tables
+ * come from calloc, or from MAG_DOUBLE_CALLOC / MAG_DOUBLE_FREE if the
+ * includer defines them (the bare-metal harness does). */
 #ifndef AK_MAG_DOUBLE_H
 #define AK_MAG_DOUBLE_H
 
 #include <allockit/core.h>
+
+/* Where the tables come from: calloc and free on a hosted system; a
+ * bare-metal includer defines both (and provides memset). */
+#ifndef MAG_DOUBLE_CALLOC
 #include <stdlib.h>
 #include <string.h>
+#define MAG_DOUBLE_CALLOC(n, size) calloc(n, size)
+#define MAG_DOUBLE_FREE(p)         free(p)
+#endif
 
 #define DBL_GRAIN    ((size_t)16)
 #define DBL_MAX_LIST 4200u /* exact-length lists up to this many granules */
@@ -71,16 +79,16 @@ static uintptr_t dbl_mark(const mag_double *d, uintptr_t p)
 static void dbl_release_tables(mag_double *d)
 {
     for (unsigned i = 0; i < d->nregions; i++) {
-        free(d->r[i].state);
-        free(d->r[i].len);
+        MAG_DOUBLE_FREE(d->r[i].state);
+        MAG_DOUBLE_FREE(d->r[i].len);
     }
-    free(d->list);
+    MAG_DOUBLE_FREE(d->list);
     d->list = NULL;
     d->nregions = 0;
 }
 
 /* Every table freed: call once the double is no longer used. */
-static void mag_double_destroy(mag_double *d)
+static inline void mag_double_destroy(mag_double *d)
 {
     dbl_release_tables(d);
     memset(d, 0, sizeof *d);
@@ -110,11 +118,11 @@ static ak_error dbl_region_make(dbl_region *g, uintptr_t start, size_t size)
     if (lo < start || hi <= lo)
         return AK_ERR_INVALID_PARAM;
     size_t n = (hi - lo) / DBL_GRAIN;
-    uint8_t *state = calloc(n, 1);
-    uint32_t *len = calloc(n, sizeof *len);
+    uint8_t *state = MAG_DOUBLE_CALLOC(n, 1);
+    uint32_t *len = MAG_DOUBLE_CALLOC(n, sizeof *len);
     if (!state || !len) {
-        free(state);
-        free(len);
+        MAG_DOUBLE_FREE(state);
+        MAG_DOUBLE_FREE(len);
         return AK_ERR_NO_MEMORY;
     }
     *g = (dbl_region){start, end, lo, hi, lo, n, state, len};
@@ -129,10 +137,10 @@ static ak_error dbl_init(void *self, uintptr_t start, size_t size)
     ak_error e = dbl_region_make(&g, start, size);
     if (e != AK_OK)
         return e;
-    void **list = calloc(DBL_MAX_LIST + 1, sizeof *list);
+    void **list = MAG_DOUBLE_CALLOC(DBL_MAX_LIST + 1, sizeof *list);
     if (!list) {
-        free(g.state);
-        free(g.len);
+        MAG_DOUBLE_FREE(g.state);
+        MAG_DOUBLE_FREE(g.len);
         return AK_ERR_NO_MEMORY;
     }
     dbl_release_tables(d);
