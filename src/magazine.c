@@ -346,15 +346,16 @@ static magazine *depot_take_full(ak_mag *m, ak_mag_cpu *pc, struct ak_mag_class 
 /* alloc                                                               */
 /* ------------------------------------------------------------------ */
 
-/* The top block of a non-empty magazine becomes live. */
-static AK_ALWAYS_INLINE void *magazine_pop(ak_mag *m, ak_mag_cpu *pc, const struct ak_mag_class *k,
-                                           magazine *mg)
+/* The top block of a non-empty magazine becomes live and goes to *out.
+ * The hook comes last, so that nothing has to survive the call. */
+static AK_ALWAYS_INLINE void magazine_pop(ak_mag *m, ak_mag_cpu *pc, const struct ak_mag_class *k,
+                                          magazine *mg, void **out)
 {
     void *p = mg->round[--mg->n];
-    m->uncache(m->self, p, k->size, k->align);
     counter_set(&pc->held, pc->held - k->size);
     counter_set(&pc->alloc_hits, pc->alloc_hits + 1);
-    return p;
+    *out = p;
+    m->uncache(m->self, p, k->size, k->align);
 }
 
 /* Not a class request: straight to the backend. */
@@ -382,7 +383,7 @@ static AK_NOINLINE ak_error alloc_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, vo
     if (prev->n) {
         pc->loaded[c] = prev;
         pc->previous[c] = mg;
-        *out = magazine_pop(m, pc, k, prev);
+        magazine_pop(m, pc, k, prev, out);
         return AK_OK;
     }
     lock(m);
@@ -406,11 +407,13 @@ static AK_NOINLINE ak_error alloc_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, vo
     m->exchanges++;
     credit_trim(m, pc, (size_t)k->rounds * k->size);
     unlock(m);
-    *out = magazine_pop(m, pc, k, full);
+    magazine_pop(m, pc, k, full, out);
     return AK_OK;
 }
 
-ak_error ak_mag_alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align, void **out)
+/* The fast path, written once for both entry points. */
+static AK_ALWAYS_INLINE ak_error alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align,
+                                          void **out)
 {
     if (AK_UNLIKELY(!out || !ak_is_pow2(align)))
         return AK_ERR_INVALID_PARAM;
@@ -420,7 +423,7 @@ ak_error ak_mag_alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align, v
         if (AK_LIKELY(align <= k->align)) {
             magazine *mg = pc->loaded[c];
             if (AK_LIKELY(mg->n != 0)) {
-                *out = magazine_pop(m, pc, k, mg);
+                magazine_pop(m, pc, k, mg, out);
                 return AK_OK;
             }
             return alloc_slow(m, pc, c, out);
@@ -429,11 +432,16 @@ ak_error ak_mag_alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align, v
     return pass_alloc(m, pc, size, align, out);
 }
 
+ak_error ak_mag_alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align, void **out)
+{
+    return alloc_on(m, pc, size, align, out);
+}
+
 ak_error ak_mag_alloc(ak_mag *m, unsigned cpu, size_t size, size_t align, void **out)
 {
-    if (cpu >= m->ncpu)
+    if (AK_UNLIKELY(cpu >= m->ncpu))
         return AK_ERR_INVALID_PARAM;
-    return ak_mag_alloc_on(m, &m->cpus[cpu], size, align, out);
+    return alloc_on(m, &m->cpus[cpu], size, align, out);
 }
 
 /* ------------------------------------------------------------------ */
@@ -525,7 +533,9 @@ to_backend:
     return AK_OK;
 }
 
-ak_error ak_mag_free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size, size_t align)
+/* The fast path, written once for both entry points. */
+static AK_ALWAYS_INLINE ak_error free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size,
+                                         size_t align)
 {
     if (AK_UNLIKELY(!ak_is_pow2(align)))
         return AK_ERR_INVALID_PARAM;
@@ -549,11 +559,16 @@ ak_error ak_mag_free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size, size_
     return pass_free(m, ptr, size, align);
 }
 
+ak_error ak_mag_free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size, size_t align)
+{
+    return free_on(m, pc, ptr, size, align);
+}
+
 ak_error ak_mag_free(ak_mag *m, unsigned cpu, void *ptr, size_t size, size_t align)
 {
-    if (cpu >= m->ncpu)
+    if (AK_UNLIKELY(cpu >= m->ncpu))
         return AK_ERR_INVALID_PARAM;
-    return ak_mag_free_on(m, &m->cpus[cpu], ptr, size, align);
+    return free_on(m, &m->cpus[cpu], ptr, size, align);
 }
 
 /* ------------------------------------------------------------------ */

@@ -59,7 +59,7 @@ typedef struct mag_double {
     unsigned slack;
     bool strict;
     const int *lock_depth;
-    unsigned long calls, unlocked_calls, hook_calls, live_blocks;
+    unsigned long calls, unlocked_calls, live_blocks;
     unsigned long fail_allocs; /* the next this many allocs fail (NO_MEMORY) */
 } mag_double;
 
@@ -331,7 +331,6 @@ static ak_error dbl_cache(void *self, void *ptr, size_t size, size_t align)
     mag_double *d = self;
     dbl_region *g;
     size_t i;
-    __atomic_add_fetch(&d->hook_calls, 1, __ATOMIC_RELAXED);
     ak_error e = dbl_find(d, ptr, size, align, &g, &i);
     if (e != AK_OK)
         return e;
@@ -345,10 +344,9 @@ static ak_error dbl_cache(void *self, void *ptr, size_t size, size_t align)
 
 static void dbl_uncache(void *self, void *ptr, size_t size, size_t align)
 {
-    mag_double *d = self;
+    (void)self;
     (void)size;
     (void)align;
-    __atomic_add_fetch(&d->hook_calls, 1, __ATOMIC_RELAXED);
     ((uintptr_t *)ptr)[0] = 0;
 }
 
