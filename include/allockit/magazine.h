@@ -36,7 +36,10 @@
  * block already cached (in any magazine of any CPU) or not allocated is
  * refused there, so a double free, or a free of a block that sits in a
  * magazine, is still refused with AK_ERR_NOT_ALLOCATED, and a foreign
- * pointer too. An alloc that takes a block from a magazine calls
+ * pointer too. A free that goes past the classes asks the hook the same
+ * question before the backend's dealloc, and the magazines themselves are
+ * held marked cached, so no free reaches a block the layer holds, whatever
+ * size and align it gives. An alloc that takes a block from a magazine calls
  * ak_byte_uncache. Both hooks only read the backend's shared state, which
  * is what keeps the per-CPU path free of locks (core.h). A backend
  * without the hooks (ak_byte_can_cache false) gets no caching at all: the
@@ -63,29 +66,33 @@
  * ----------------
  * The layer holds at most limit_bytes: the cached blocks, counted at their
  * class sizes, plus the magazines (32 bytes + 1 pointer per round on
- * 64-bit targets, 20 + 1 pointer on 32-bit ones), taken from the backend
- * too and held there marked cached, so that no free reaches them. The backend's footprint of a
- * cached block is its own block size (header, rounding), which the bound does not see. To keep the
- * fast path free of locks the budget is handed out as credit: a CPU caches without the lock up to
- * its credit, and asks the depot for more (under the lock) when it runs out; credit beyond what it
- * holds plus one magazine of the class it is working on (at most AK_MAG_MAGAZINE_BYTES) goes back
- * whenever it takes the lock, and its unused credit pays first for a new
- * magazine; so does the depot's idle empty magazines. The sum of
- * the depot's blocks, the magazines and every CPU's credit never exceeds
- * the limit (ak_mag_check verifies it). A magazine of class c holds
+ * 64-bit targets, 20 + 1 pointer on 32-bit ones), which are taken from
+ * the backend too and held there marked cached, so that no free reaches
+ * them. The backend's own footprint of a cached block (its header and
+ * rounding) is not counted. To keep the fast path free of locks the
+ * budget is handed out as credit: a CPU caches without the lock up to its
+ * credit and asks for more, under the lock, when it runs out. Whenever it
+ * takes the lock it gives back the credit beyond what it holds plus one
+ * magazine of the class at hand (at most AK_MAG_MAGAZINE_BYTES), and a
+ * new magazine is paid first from its unused credit, then by freeing the
+ * depot's idle empty magazines. The depot's blocks, the magazines and
+ * every CPU's credit never sum to more than the limit (ak_mag_check
+ * verifies it). A magazine of class c holds
  * min(rounds, max(1, AK_MAG_MAGAZINE_BYTES / class size)) blocks.
- * Objects: sizeof(ak_mag) is about 3 KiB and sizeof(ak_mag_cpu) about
- * 0.8 KiB on 64-bit targets; nothing else is allocated but magazines.
+ * Objects: sizeof(ak_mag) is about 3.4 KiB and sizeof(ak_mag_cpu) 768
+ * bytes on 64-bit targets; nothing else is allocated but magazines.
  *
  * Bounds
  * ------
  * alloc and free that hit the loaded or previous magazine: O(1), no lock,
  * one class mapping and one cache-hook call. With a depot exchange: O(1)
- * under the lock (a few list operations). A miss: one backend call under
+ * under the lock (a few list operations; when the bound is short, also
+ * the freeing of idle empty magazines, each once). A miss: one backend call under
  * the lock. Release under memory pressure (see ak_mag_alloc): O(blocks
  * held by that CPU and the depot) under the lock, at most once per alloc.
  * ak_mag_flush: O(blocks in that CPU's magazines); ak_mag_trim: O(blocks
- * in the depot); ak_mag_check: O(every cached block), four hook calls each.
+ * in the depot); ak_mag_check: O(every cached block and magazine), a few
+ * backend calls each.
  *
  * CPUs, threads and the lock
  * --------------------------
