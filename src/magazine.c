@@ -766,8 +766,10 @@ ak_error ak_mag_resize(ak_mag *m, void *ptr, size_t old_size, size_t align, size
 
 void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
 {
+    /* Field by field: a struct cleared at once becomes a call to the
+     * compiler's runtime (__aeabi_memclr8) on some targets. */
+    out->alloc_hits = out->alloc_misses = out->free_hits = out->free_misses = 0;
     lock(m);
-    *out = (struct ak_mag_stats){0};
     out->caching = m->cache != NULL;
     for (const ak_mag_cpu *pc = m->attached; pc; pc = pc->next) {
         out->alloc_hits += counter_get(&pc->alloc_hits);
