@@ -792,9 +792,12 @@ void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
 /* The byte interface                                                  */
 /* ------------------------------------------------------------------ */
 
-static ak_mag_cpu *current_cpu(ak_mag *m)
+/* The caller's state when config .cpu_index names it; NULL if out of
+ * range. Out of line: the common case (no callback, CPU 0) saves nothing
+ * around a call. */
+static AK_NOINLINE ak_mag_cpu *cpu_by_callback(ak_mag *m)
 {
-    unsigned i = m->cpu_index ? m->cpu_index(m->cpu_ctx) : 0;
+    unsigned i = m->cpu_index(m->cpu_ctx);
     return i < m->ncpu ? &m->cpus[i] : NULL;
 }
 
@@ -836,15 +839,19 @@ static ak_error mag_op_add_memory(void *self, uintptr_t start, size_t size)
 static ak_error mag_op_alloc(void *self, size_t size, size_t align, void **out)
 {
     ak_mag *m = self;
-    ak_mag_cpu *pc = current_cpu(m);
-    return pc ? ak_mag_alloc_on(m, pc, size, align, out) : AK_ERR_INVALID_PARAM;
+    if (!m->cpu_index)
+        return alloc_on(m, &m->cpus[0], size, align, out);
+    ak_mag_cpu *pc = cpu_by_callback(m);
+    return pc ? alloc_on(m, pc, size, align, out) : AK_ERR_INVALID_PARAM;
 }
 
 static ak_error mag_op_dealloc(void *self, void *ptr, size_t size, size_t align)
 {
     ak_mag *m = self;
-    ak_mag_cpu *pc = current_cpu(m);
-    return pc ? ak_mag_free_on(m, pc, ptr, size, align) : AK_ERR_INVALID_PARAM;
+    if (!m->cpu_index)
+        return free_on(m, &m->cpus[0], ptr, size, align);
+    ak_mag_cpu *pc = cpu_by_callback(m);
+    return pc ? free_on(m, pc, ptr, size, align) : AK_ERR_INVALID_PARAM;
 }
 
 static size_t mag_op_total_bytes(const void *self)
