@@ -22,5 +22,8 @@
 #if defined(AK_HAVE_BITMAP_ID) && AK_HAVE_BITMAP_ID
 #include <allockit/bitmap_id.h>
 #endif
+#if defined(AK_HAVE_MAGAZINE) && AK_HAVE_MAGAZINE
+#include <allockit/magazine.h>
+#endif
 
 #endif /* ALLOCKIT_H */

@@ -36,6 +36,9 @@ have_tlsf=$(have tlsf); have_buddy=$(have buddy); have_slab=$(have slab)
 have_page=$(have bitmap_page); have_id=$(have bitmap_id)
 [ -f "$root/src/hbitmap.c" ] || { have_page=0; have_id=0; }
 [ "$have_tlsf" = 1 ] || have_slab=0
+# The cache layer sits in front of a byte allocator: in when one is.
+have_mag=$(have magazine)
+[ "$have_tlsf$have_buddy$have_slab" = 000 ] && have_mag=0
 cfg="$out/bm_config.h"
 cat > "$cfg.tmp" <<CFG
 /* Written by targets/baremetal/build.sh: what this image contains. */
@@ -44,6 +47,7 @@ cat > "$cfg.tmp" <<CFG
 #define AK_HAVE_SLAB $have_slab
 #define AK_HAVE_BITMAP_PAGE $have_page
 #define AK_HAVE_BITMAP_ID $have_id
+#define AK_HAVE_MAGAZINE $have_mag
 #define AK_PAGE_ALLOC_CAPACITY_PAGES 1048576u
 #define AK_ID_CAPACITY 65536u
 CFG
@@ -54,6 +58,7 @@ srcs="$root/src/core.c"
 [ "$have_tlsf" = 1 ] && srcs="$srcs $root/src/tlsf.c"
 [ "$have_buddy" = 1 ] && srcs="$srcs $root/src/buddy.c"
 [ "$have_slab" = 1 ] && srcs="$srcs $root/src/slab.c"
+[ "$have_mag" = 1 ] && srcs="$srcs $root/src/magazine.c"
 { [ "$have_page" = 1 ] || [ "$have_id" = 1 ]; } && srcs="$srcs $root/src/hbitmap.c"
 [ "$have_page" = 1 ] && srcs="$srcs $root/src/bitmap_page.c"
 [ "$have_id" = 1 ] && srcs="$srcs $root/src/bitmap_id.c"

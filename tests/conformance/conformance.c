@@ -4,7 +4,7 @@
  *
  *   conformance --alloc=NAME --tier=TIER [--seed=N] [--ops=N] [--quick]
  *
- * NAME: tlsf buddy slab libc (byte), bitmap_page, bitmap_id; --list prints
+ * NAME: tlsf buddy slab magazine libc (byte), bitmap_page, bitmap_id; --list prints
  * the ones built in. TIER:
  *   api        the contract call by call: empty objects, alignment, size 0,
  *              errors, regions, exhaustion and reuse, usable_size, resize

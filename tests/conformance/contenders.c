@@ -112,6 +112,23 @@ static ak_byte_allocator make_slab(void *obj)
 }
 #endif
 
+#if AK_HAVE_MAGAZINE && AK_HAVE_TLSF
+/* The cache layer in front of TLSF, one CPU: it caches once TLSF has the
+ * cache hooks, and passes every call through until then. */
+typedef struct mag_over_tlsf {
+    ak_mag m;
+    ak_tlsf t;
+} mag_over_tlsf;
+
+static ak_byte_allocator make_magazine(void *obj)
+{
+    mag_over_tlsf *o = obj;
+    ak_mag_config cfg = {.backend = ak_tlsf_as_byte(&o->t)};
+    (void)ak_mag_init(&o->m, &cfg); /* cannot fail: the config is valid */
+    return ak_mag_as_byte(&o->m);
+}
+#endif
+
 const ak_byte_contender ak_byte_contenders[] = {
 #if AK_HAVE_TLSF
     {"tlsf", sizeof(ak_tlsf), make_tlsf, true, true},
@@ -121,6 +138,9 @@ const ak_byte_contender ak_byte_contenders[] = {
 #endif
 #if AK_HAVE_SLAB
     {"slab", sizeof(ak_slab), make_slab, true, true},
+#endif
+#if AK_HAVE_MAGAZINE && AK_HAVE_TLSF
+    {"magazine", sizeof(mag_over_tlsf), make_magazine, true, true},
 #endif
     {"libc", sizeof(libc_byte), make_libc, false, false},
 };

@@ -11,6 +11,18 @@ static void test_byte_examples(void)
     CHECK(grab(ak_tlsf_as_byte(&heap), 100) != NULL);
 }
 
+static void test_cache_example(void)
+{
+    CHECK(ak_tlsf_total_bytes(&heap) > 0); /* use_tlsf ran */
+    size_t used = ak_tlsf_used_bytes(&heap);
+    CHECK(cache_over_tlsf() == 0);
+    CHECK_INVARIANTS(ak_mag_check(&cache));
+    for (unsigned cpu = 0; cpu < 4; cpu++)
+        CHECK_OK(ak_mag_flush(&cache, cpu));
+    ak_mag_trim(&cache);
+    CHECK(ak_tlsf_used_bytes(&heap) == used);
+}
+
 static void test_page_example(void)
 {
     uintptr_t pg = four_aligned_pages();
@@ -31,6 +43,7 @@ int main(int argc, char **argv)
 {
     ak_test_init(argc, argv, "test_readme");
     RUN(test_byte_examples);
+    RUN(test_cache_example);
     RUN(test_page_example);
     RUN(test_id_example);
     return ak_test_finish();

@@ -10,6 +10,9 @@
  * allocator's own *_check between operations, and the error contract. Then
  * the page allocator manages the same RAM (single pages, aligned runs,
  * alloc_pages_at, bad frees) and the ID allocator runs its own model.
+ * The cache layer runs in front of every byte allocator (caching where
+ * the allocator has the cache hooks), and in front of a test double with
+ * the hooks from four CPU indices sharing one depot lock.
  * A test double behind the byte interface exercises the dispatch and the
  * workloads themselves, so the image proves something even with no
  * allocator compiled in.
@@ -1369,6 +1372,204 @@ static void test_id_model(void)
 #endif
 
 /* ------------------------------------------------------------------ */
+/* The cache layer (magazines)                                         */
+/* ------------------------------------------------------------------ */
+
+#if AK_HAVE_MAGAZINE
+/* The layer in front of the test double of tests/mag_double.h, which has
+ * the cache hooks; the double's tables are carved from the RAM above its
+ * region. */
+static uintptr_t tbl_cur, tbl_end;
+
+static void *tbl_calloc(size_t n, size_t size)
+{
+    size_t bytes;
+    uintptr_t p = ak_align_up(tbl_cur, 16);
+    if (__builtin_mul_overflow(n, size, &bytes) || p > tbl_end || bytes > tbl_end - p)
+        return 0;
+    tbl_cur = p + bytes;
+    memset((void *)p, 0, bytes);
+    return (void *)p;
+}
+
+#define MAG_DOUBLE_CALLOC(n, size) tbl_calloc(n, size)
+#define MAG_DOUBLE_FREE(p)         ((void)(p))
+#include "mag_double.h"
+
+/* The depot lock of a kernel, reduced to what the test needs to see: how
+ * often it is taken, never twice, never left held. */
+static struct {
+    int depth;
+    unsigned long taken, recursive, bad_unlocks;
+} mlock;
+
+static void mlock_take(void *ctx)
+{
+    (void)ctx;
+    mlock.recursive += mlock.depth != 0;
+    mlock.depth++;
+    mlock.taken++;
+}
+
+static void mlock_give(void *ctx)
+{
+    (void)ctx;
+    mlock.bad_unlocks += mlock.depth != 1;
+    mlock.depth--;
+}
+
+#define MAG_NCPU 4
+static ak_mag mag;
+static ak_mag_cpu mag_cpus[MAG_NCPU];
+static mag_double mdbl;
+static struct {
+    void *p;
+    size_t size;
+    unsigned cpu;
+    uint64_t tag;
+} mlive[256];
+
+static void mlock_clean(void)
+{
+    CHECKF(mlock.depth == 0 && mlock.recursive == 0 && mlock.bad_unlocks == 0,
+           "lock depth %d, %lu recursive, %lu bad unlocks", mlock.depth, mlock.recursive,
+           mlock.bad_unlocks);
+    CHECKF(mdbl.unlocked_calls == 0, "%lu backend calls without the lock", mdbl.unlocked_calls);
+}
+
+/* Four CPU indices take turns at random over one layer and one depot
+ * lock, blocks freed on another CPU than the one that allocated them more
+ * often than not: what a kernel does with the layer. Every call takes the
+ * lock at most once, and one served by the CPU's magazines not at all. */
+static void test_magazine_cpus(void)
+{
+    const size_t region = 16 * MIB; /* the double's tables take 5 MiB above it */
+    tbl_cur = ram_start + region;
+    tbl_end = ram_end;
+    memset(&mdbl, 0, sizeof mdbl);
+    memset(&mlock, 0, sizeof mlock);
+    mdbl.lock_depth = &mlock.depth;
+    mlock.depth = 1; /* set up before the layer exists */
+    CHECK_OK(dbl_init(&mdbl, ram_start, region));
+    mlock.depth = 0;
+    ak_mag_config c = {.backend = mag_double_as_byte(&mdbl),
+                       .cpus = mag_cpus,
+                       .ncpu = MAG_NCPU,
+                       .rounds = 4,
+                       .limit_bytes = 256 * KIB,
+                       .lock = mlock_take,
+                       .unlock = mlock_give};
+    CHECK_OK(ak_mag_init(&mag, &c));
+    static const size_t sizes[] = {8, 48, 100, 700, 3000, 20000, 70000};
+    bm_rng r;
+    bm_rng_seed(&r, 7);
+    size_t n = 0;
+    unsigned long lockfree = 0, cross = 0;
+    uint64_t tag = 1;
+    for (unsigned op = 0; op < 6000; op++) {
+        const unsigned cpu = (unsigned)bm_rng_below(&r, MAG_NCPU);
+        const unsigned long before = mlock.taken;
+        if (n == 0 || (n < 256 && bm_rng_below(&r, 100) < 52)) {
+            const size_t size = sizes[bm_rng_below(&r, sizeof sizes / sizeof sizes[0])];
+            void *p = 0;
+            CHECK_OK(ak_mag_alloc(&mag, cpu, size, 16, &p));
+            CHECKF(is_aligned_to(p, 16) && in_ram(p, size), "alloc(%zu) gave %p", size, p);
+            pattern(p, size, tag, 0);
+            mlive[n].p = p;
+            mlive[n].size = size;
+            mlive[n].cpu = cpu;
+            mlive[n++].tag = tag++;
+        } else {
+            const size_t i = (size_t)bm_rng_below(&r, n);
+            CHECKF(pattern(mlive[i].p, mlive[i].size, mlive[i].tag, 1), "block %p overwritten",
+                   mlive[i].p);
+            CHECK_OK(ak_mag_free(&mag, cpu, mlive[i].p, mlive[i].size, 16));
+            CHECK_ERR(ak_mag_free(&mag, (cpu + 1) % MAG_NCPU, mlive[i].p, mlive[i].size, 16),
+                      AK_ERR_NOT_ALLOCATED);
+            cross += mlive[i].cpu != cpu;
+            mlive[i] = mlive[--n];
+        }
+        TRY(mlock_clean());
+        CHECKF(mlock.taken - before <= 1, "one call took the lock %lu times", mlock.taken - before);
+        lockfree += mlock.taken == before;
+        if (op % 128 == 0) {
+            CHECK_INVARIANTS(ak_mag_check(&mag));
+            TRY(mlock_clean());
+        }
+    }
+    ak_mag_stats_t st;
+    ak_mag_stats(&mag, &st);
+    bm_printf("[%lu calls without the lock, %lu frees on another CPU, %llu hits, %llu "
+              "exchanges] ",
+              lockfree, cross, (unsigned long long)(st.alloc_hits + st.free_hits),
+              (unsigned long long)st.exchanges);
+    CHECK(lockfree > 2000 && cross > 1000 && st.exchanges > 0);
+    while (n) {
+        n--;
+        CHECK(pattern(mlive[n].p, mlive[n].size, mlive[n].tag, 1));
+        CHECK_OK(ak_mag_free(&mag, (unsigned)n % MAG_NCPU, mlive[n].p, mlive[n].size, 16));
+    }
+    CHECK(ak_mag_used_bytes(&mag) == 0);
+    for (unsigned cpu = 0; cpu < MAG_NCPU; cpu++)
+        CHECK_OK(ak_mag_flush(&mag, cpu));
+    ak_mag_trim(&mag);
+    CHECK_INVARIANTS(ak_mag_check(&mag));
+    TRY(mlock_clean());
+    ak_mag_stats(&mag, &st);
+    CHECK(st.cached_bytes == 0 && st.magazines == 0);
+    CHECKF(mdbl.used == 0, "the backend still has %zu bytes in use", mdbl.used);
+}
+
+/* The layer in front of the subject allocator, one CPU, no lock: cached
+ * once the allocator has the cache hooks, passed through until then. */
+static void test_magazine_over(void)
+{
+    ak_byte_allocator h;
+    TRY(fresh_on_ram(&h));
+    ak_mag_config c = {.backend = h, .rounds = 8};
+    CHECK_OK(ak_mag_init(&mag, &c));
+    bm_rng r;
+    bm_rng_seed(&r, 8);
+    size_t n = 0;
+    for (unsigned op = 0; op < 4000; op++) {
+        if (n == 0 || (n < 256 && bm_rng_below(&r, 100) < 52)) {
+            const size_t size = size_pow2_band(&r, 13);
+            const size_t align = (size_t)1 << bm_rng_below(&r, 6);
+            void *p = 0;
+            CHECK_OK(ak_mag_alloc(&mag, 0, size, align, &p));
+            CHECKF(is_aligned_to(p, align) && in_ram(p, size), "alloc(%zu, %zu) gave %p", size,
+                   align, p);
+            pattern(p, size, op, 0);
+            mlive[n].p = p;
+            mlive[n].size = size;
+            mlive[n].cpu = (unsigned)align;
+            mlive[n++].tag = op;
+        } else {
+            const size_t i = (size_t)bm_rng_below(&r, n);
+            CHECK(pattern(mlive[i].p, mlive[i].size, mlive[i].tag, 1));
+            CHECK_OK(ak_mag_free(&mag, 0, mlive[i].p, mlive[i].size, mlive[i].cpu));
+            CHECK_ERR(ak_mag_free(&mag, 0, mlive[i].p, mlive[i].size, mlive[i].cpu),
+                      AK_ERR_NOT_ALLOCATED);
+            mlive[i] = mlive[--n];
+        }
+        if (op % 128 == 0)
+            CHECK_INVARIANTS(ak_mag_check(&mag));
+    }
+    while (n) {
+        n--;
+        CHECK_OK(ak_mag_free(&mag, 0, mlive[n].p, mlive[n].size, mlive[n].cpu));
+    }
+    CHECK_OK(ak_mag_flush(&mag, 0));
+    ak_mag_trim(&mag);
+    CHECK_INVARIANTS(ak_mag_check(&mag));
+    CHECK(ak_mag_used_bytes(&mag) == 0 && ak_byte_used_bytes(h) == 0);
+    ak_mag_stats_t st;
+    ak_mag_stats(&mag, &st);
+    bm_printf("[%s] ", st.caching ? "cached" : "no cache hooks: passed through");
+}
+#endif
+
+/* ------------------------------------------------------------------ */
 /* Main                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -1388,9 +1589,10 @@ int bm_main(void)
     ram_size = ram_end - ram_start;
     bm_printf("%s: allockit boot harness, RAM for the allocators %p..%p (%zu KiB)\n",
               bm_target_name, (void *)ram_start, (void *)ram_end, ram_size / KIB);
-    bm_printf("%s: built in:%s%s%s%s%s%s\n", bm_target_name, AK_HAVE_TLSF ? " tlsf" : "",
+    bm_printf("%s: built in:%s%s%s%s%s%s%s\n", bm_target_name, AK_HAVE_TLSF ? " tlsf" : "",
               AK_HAVE_BUDDY ? " buddy" : "", AK_HAVE_SLAB ? " slab" : "",
               AK_HAVE_BITMAP_PAGE ? " bitmap_page" : "", AK_HAVE_BITMAP_ID ? " bitmap_id" : "",
+              AK_HAVE_MAGAZINE ? " magazine" : "",
 #ifdef AK_TEST_BREAK_ALIGN
               " (AK_TEST_BREAK_ALIGN: byte allocators honour half the alignment)"
 #else
@@ -1416,7 +1618,13 @@ int bm_main(void)
         const ak_byte_allocator probe = fresh();
         if (probe.ops->resize && probe.ops->usable_size)
             run_for_subject(s, "resize_usable", test_resize_usable);
+#if AK_HAVE_MAGAZINE
+        run_for_subject(s, "magazine", test_magazine_over);
+#endif
     }
+#if AK_HAVE_MAGAZINE
+    bm_run("magazine.cpus", test_magazine_cpus);
+#endif
 #if AK_HAVE_BITMAP_PAGE
     bm_run("bitmap_page.single_and_errors", test_page_single_and_errors);
     bm_run("bitmap_page.alloc_at", test_page_at);

@@ -1,0 +1,370 @@
+/* allockit magazines: one cache layer in front of any byte allocator, after
+ * Bonwick and Adams, "Magazines and Vmem" (USENIX 2001).
+ *
+ * The algorithm
+ * -------------
+ * Requests are rounded up to the size classes of allockit (16 bytes to
+ * 64 KiB: 16-byte steps to 128, then four per power of two). A magazine
+ * is a small stack of freed blocks of one class. Every CPU (or thread) has
+ * two magazines per class, the loaded one and the previous one, in an
+ * ak_mag_cpu that only that CPU touches:
+ *   - alloc pops the loaded magazine; if it is empty and the previous one
+ *     is full, the two swap;
+ *   - free pushes onto the loaded magazine; if it is full and the previous
+ *     one is empty, the two swap.
+ * Only when both are unusable does the CPU go to the depot, under the
+ * lock: an alloc trades its empty previous magazine for a full one, a free
+ * trades its full previous magazine for an empty one (a new one if the
+ * depot has none). So a CPU takes the lock at most once per M allocations
+ * or frees in a row of one class (M = the magazine's rounds), and a run
+ * that alternates alloc and free never does. An alloc that finds no full
+ * magazine anywhere takes one block from the backend (a miss); a free
+ * that cannot cache its block (the bound, or no magazine to be had) gives
+ * it back to the backend.
+ *
+ * Blocks of class c are taken from the backend with the class size and an
+ * alignment of min(class alignment, max_align), and go back with the same,
+ * so any cached block of a class serves any request of that class.
+ * Requests above the largest cached class (max_size) or with a larger
+ * alignment than their class has go straight to the backend, as does
+ * everything when the backend has no cache hooks (see below).
+ *
+ * Keeping the contract
+ * --------------------
+ * A free first hands the block to the backend's ak_byte_cache, which
+ * checks it exactly as the backend's dealloc would and marks it cached; a
+ * block already cached (in any magazine of any CPU) or not allocated is
+ * refused there, so a double free, or a free of a block that sits in a
+ * magazine, is still refused with AK_ERR_NOT_ALLOCATED, and a foreign
+ * pointer too. A free that goes past the classes asks the hook the same
+ * question before the backend's dealloc, and the magazines themselves are
+ * held marked cached, so no free reaches a block the layer holds, whatever
+ * size and align it gives. An alloc that takes a block from a magazine calls
+ * ak_byte_uncache. Both hooks only read the backend's shared state, which
+ * is what keeps the per-CPU path free of locks (core.h). A backend
+ * without the hooks (ak_byte_can_cache false) gets no caching at all: the
+ * layer passes every call through under its lock.
+ * The layer tells sizes apart by class, as the slab does: a free or
+ * usable_size gives the size and align that alloc was given, or another
+ * size of the same class. A size of another class is refused when the
+ * backend's check catches it (a size above the block's usable size, or of
+ * another buddy order or slab class); one the backend accepts (a smaller
+ * size, over TLSF) is a misuse that moves the block to that class and
+ * leaves used_bytes off by the difference.
+ *
+ * What used_bytes counts
+ * ----------------------
+ * The contract of core.h, with each block at its usable size through the
+ * layer: a cached-class block at its class size (what
+ * ak_mag_usable_size returns for it), a block passed through at the
+ * backend's usable size. So it equals the backend's used_bytes minus what
+ * the layer holds: the cached blocks, the magazines themselves, and the
+ * difference between the backend's usable size and the class size of the
+ * class blocks (0 for the slab, whose classes are these).
+ *
+ * The memory bound
+ * ----------------
+ * The layer holds at most limit_bytes: the cached blocks, counted at their
+ * class sizes, plus the magazines (32 bytes + 1 pointer per round on
+ * 64-bit targets, 20 + 1 pointer on 32-bit ones), which are taken from
+ * the backend too and held there marked cached, so that no free reaches
+ * them. The backend's own footprint of a cached block (its header and
+ * rounding) is not counted. To keep the fast path free of locks the
+ * budget is handed out as credit: a CPU caches without the lock up to its
+ * credit and asks for more, under the lock, when it runs out. Whenever it
+ * takes the lock it gives back the credit beyond what it holds plus one
+ * magazine of the class at hand (at most AK_MAG_MAGAZINE_BYTES), and a
+ * new magazine is paid first from its unused credit, then by freeing the
+ * depot's idle empty magazines. The depot's blocks, the magazines and
+ * every CPU's credit never sum to more than the limit (ak_mag_check
+ * verifies it). A magazine of class c holds
+ * min(rounds, max(1, AK_MAG_MAGAZINE_BYTES / class size)) blocks.
+ * Objects: sizeof(ak_mag) is about 3.4 KiB and sizeof(ak_mag_cpu) 768
+ * bytes on 64-bit targets; nothing else is allocated but magazines.
+ *
+ * Bounds
+ * ------
+ * alloc and free that hit the loaded or previous magazine: O(1), no lock,
+ * one class mapping and one cache-hook call. With a depot exchange: O(1)
+ * under the lock (a few list operations; when the bound is short, also
+ * the freeing of idle empty magazines, each once). A miss: one backend call under
+ * the lock. Release under memory pressure (see ak_mag_alloc): O(blocks
+ * held by that CPU and the depot) under the lock, at most once per alloc.
+ * ak_mag_flush: O(blocks in that CPU's magazines); ak_mag_trim: O(blocks
+ * in the depot); ak_mag_check: O(every cached block and magazine), a few
+ * backend calls each.
+ *
+ * CPUs, threads and the lock
+ * --------------------------
+ * Per-CPU state is an ak_mag_cpu that the caller owns: an array given at
+ * ak_mag_init (then a CPU is named by its index, ak_mag_alloc), and any
+ * number attached later (ak_mag_cpu_attach: e.g. a thread-local one for a
+ * per-thread cache; then ak_mag_alloc_on takes the state itself). Nothing
+ * is allocated from an OS: the layer needs no OS at all.
+ *   - A state is used by one CPU or thread at a time. A kernel keeps the
+ *     caller on its CPU (preemption or migration off) from the call to its
+ *     return; the layer does no atomic read-modify-write.
+ *   - The lock hooks (config .lock / .unlock, or none for single-threaded
+ *     use) guard the depot and the backend: the layer takes the lock
+ *     around every backend call except the cache hooks, never recursively,
+ *     and always releases it before returning. Code that also calls the
+ *     backend directly must do it under the same lock.
+ *   - ak_mag_flush of a CPU runs on that CPU or while it is stopped;
+ *     ak_mag_check, ak_mag_init and the init of ak_mag_as_byte run while
+ *     no other CPU is inside the layer. Everything else may run anywhere.
+ *   - ak_mag_stats and ak_mag_used_bytes read other CPUs' counters
+ *     without stopping them: exact when no other CPU is inside the layer,
+ *     a recent snapshot otherwise.
+ *
+ * Not done: the layer does not shrink or grow magazines as Bonwick's does
+ * (the rounds are fixed at init); memory in another CPU's magazines is
+ * not reachable from a CPU under memory pressure (a kernel can ask that
+ * CPU to call ak_mag_flush); memory is not zero-filled.
+ */
+#ifndef ALLOCKIT_MAGAZINE_H
+#define ALLOCKIT_MAGAZINE_H
+
+#include <allockit/core.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Size classes the layer can cache (the series of src/ak_sizeclass.h:
+ *  16 bytes to 64 KiB). */
+#define AK_MAG_CLASSES 44
+/** Largest request a class can hold (the largest class). */
+#define AK_MAG_MAX_CLASS_SIZE ((size_t)65536)
+/** Most blocks a magazine may hold (config .rounds). */
+#define AK_MAG_MAX_ROUNDS 256u
+/** Defaults for the zero fields of ak_mag_config. */
+#define AK_MAG_DEFAULT_ROUNDS 16u
+#define AK_MAG_DEFAULT_LIMIT  ((size_t)4 << 20)
+#define AK_MAG_DEFAULT_ALIGN  ((size_t)16)
+/** A magazine of a big class holds at most this many bytes of blocks (at
+ *  least one block), so a CPU's two magazines of 64 KiB blocks do not
+ *  take the whole bound. */
+#ifndef AK_MAG_MAGAZINE_BYTES
+#define AK_MAG_MAGAZINE_BYTES ((size_t)65536)
+#endif
+
+struct ak_mag_magazine;
+struct ak_mag;
+
+/** One CPU's (or one thread's) magazines: complete so the caller can put
+ *  it in an array, in thread-local storage or inside its own per-CPU
+ *  area; the fields are private. */
+typedef struct ak_mag_cpu {
+    struct ak_mag_magazine *loaded[AK_MAG_CLASSES];
+    struct ak_mag_magazine *previous[AK_MAG_CLASSES];
+    size_t held;   /* bytes of blocks in these magazines, at class size */
+    size_t credit; /* held may grow to this without the lock */
+    size_t alloc_hits, alloc_misses, free_hits, free_misses;
+    struct ak_mag_cpu *next; /* the layer's list of states */
+    struct ak_mag *owner;    /* NULL: not attached */
+} ak_mag_cpu;
+
+/** How to build a layer (ak_mag_init). Zero fields take the defaults. */
+typedef struct ak_mag_config {
+    /** The allocator behind the layer (required). Its cache hooks make the
+     *  layer cache; without them it passes every call through. */
+    ak_byte_allocator backend;
+    /** Per-CPU states indexed by ak_mag_alloc's cpu argument, and their
+     *  number. NULL and 0: one state inside the ak_mag object, CPU 0. */
+    ak_mag_cpu *cpus;
+    unsigned ncpu;
+    /** Blocks per magazine, 1..AK_MAG_MAX_ROUNDS (0: 16). */
+    unsigned rounds;
+    /** Largest request cached, rounded up to its class; larger ones pass
+     *  through (0: AK_MAG_MAX_CLASS_SIZE; at most that). */
+    size_t max_size;
+    /** Largest alignment a class block is given (a power of two; 0: 16).
+     *  Class c's blocks are aligned to min(its alignment, max_align), its
+     *  alignment being the largest power of two dividing its size. */
+    size_t max_align;
+    /** The bound: most bytes the layer may hold, cached blocks at their
+     *  class size plus the magazines (0: 4 MiB; SIZE_MAX: no bound). */
+    size_t limit_bytes;
+    /** The lock around the depot and the backend: both or neither (NULL:
+     *  no locking, for use from one thread only). Not recursive. */
+    void (*lock)(void *ctx);
+    void (*unlock)(void *ctx);
+    void *lock_ctx;
+    /** For ak_mag_as_byte: the index of the calling CPU (< ncpu). NULL:
+     *  the handle always uses CPU 0. */
+    unsigned (*cpu_index)(void *ctx);
+    void *cpu_ctx;
+} ak_mag_config;
+
+/** The layer. Complete so it can be static or embedded; the fields are
+ *  private. Built by ak_mag_init; it owns no memory but its magazines. */
+typedef struct ak_mag {
+    ak_byte_allocator backend;
+    ak_error (*cache)(void *self, void *ptr, size_t size, size_t align);
+    void (*uncache)(void *self, void *ptr, size_t size, size_t align);
+    void *self;               /* backend.self */
+    size_t class_max_request; /* requests above pass through */
+    struct ak_mag_class {
+        size_t size;     /* the class size */
+        size_t align;    /* its blocks' alignment; 0: not cached */
+        size_t mag_size; /* bytes of one magazine of the class */
+        uint32_t rounds; /* blocks per magazine */
+        uint32_t nfull, nempty;
+        struct ak_mag_magazine *full, *empty; /* the depot */
+    } cls[AK_MAG_CLASSES];
+    ak_mag_cpu *cpus; /* indexed by cpu */
+    unsigned ncpu;
+    ak_mag_cpu *attached; /* every state, linked by ->next */
+    size_t limit;
+    size_t depot_bytes; /* blocks in the depot, at class size */
+    size_t mag_bytes;   /* every magazine */
+    size_t granted;     /* every state's credit */
+    size_t class_out;   /* class blocks taken from the backend, class size */
+    size_t pass_used;   /* the backend's used_bytes of passed-through blocks */
+    size_t magazines;   /* in existence */
+    uint64_t exchanges, releases, pass_allocs, pass_frees;
+    void (*lock)(void *ctx);
+    void (*unlock)(void *ctx);
+    void *lock_ctx;
+    unsigned (*cpu_index)(void *ctx);
+    void *cpu_ctx;
+    ak_mag_cpu own; /* CPU 0 when the config gives no states */
+} ak_mag;
+
+/** Build a layer over cfg->backend, with no cached blocks; attach the
+ *  states of cfg->cpus (which need not be initialised). O(ncpu).
+ *  The backend may be initialised before or after (with ak_byte_init on
+ *  the backend itself, or through ak_mag_as_byte); once the layer holds
+ *  blocks, re-initialise the backend only through ak_mag_as_byte.
+ *  Calling it on a layer in use forgets its magazines without returning
+ *  them (flush and trim first).
+ *  @retval AK_ERR_INVALID_PARAM cfg or its backend missing; rounds above
+ *          AK_MAG_MAX_ROUNDS; max_size above AK_MAG_MAX_CLASS_SIZE;
+ *          max_align not a power of two; only one of lock and unlock;
+ *          cpus without ncpu or ncpu without cpus. m is unchanged. */
+ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg);
+
+/** Attach a state of the caller's (e.g. thread-local): it starts empty,
+ *  and is then used with the *_on calls. Takes the lock. O(1).
+ *  @retval AK_ERR_INVALID_PARAM pc is NULL or already attached. */
+ak_error ak_mag_cpu_attach(ak_mag *m, ak_mag_cpu *pc);
+
+/** Return every block and magazine of an attached state to the backend
+ *  (ak_mag_flush_on) and detach it; its memory may then be reused (e.g. at
+ *  thread exit). Not for the states given at init. O(blocks it holds +
+ *  states). @retval AK_ERR_INVALID_PARAM pc is not attached to m or was
+ *  given at init. */
+ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc);
+
+/** The state of CPU @p cpu, or NULL if cpu >= the number of CPUs. O(1). */
+ak_mag_cpu *ak_mag_cpu_state(ak_mag *m, unsigned cpu);
+
+/** Allocate @p size bytes aligned to @p align on CPU @p cpu, as
+ *  ak_byte_alloc does (core.h): size 0 gives a distinct block, the block
+ *  is not zero-filled, align is a power of two.
+ *  Hit (loaded or previous magazine): O(1), no lock. Else under the lock:
+ *  a full magazine from the depot (O(1)), or one block from the backend.
+ *  Memory pressure: if the backend has no room, the layer gives back
+ *  everything this CPU and the depot hold and asks the backend once more
+ *  (not for a request larger than the backend's total_bytes).
+ *  @retval AK_ERR_INVALID_PARAM out is NULL, align is not a power of two,
+ *          cpu is not a CPU of the layer, or the backend refuses the size
+ *  @retval AK_ERR_NO_MEMORY the backend has no room even after the
+ *          release (nothing the caller sees has changed) */
+ak_error ak_mag_alloc(ak_mag *m, unsigned cpu, size_t size, size_t align, void **out);
+
+/** Free a block on CPU @p cpu (any CPU, not only the one that allocated
+ *  it), giving the size and align given to alloc (see "Keeping the
+ *  contract" above). Hit: O(1), no lock; else one depot exchange or one
+ *  backend call under the lock.
+ *  @retval AK_ERR_NOT_ALLOCATED ptr is not a live block of the backend,
+ *          or is in a magazine already (a double free)
+ *  @retval AK_ERR_INVALID_PARAM the size or align cannot be the block's,
+ *          align is not a power of two, or cpu is not a CPU of the layer.
+ *          Nothing changes on error. */
+ak_error ak_mag_free(ak_mag *m, unsigned cpu, void *ptr, size_t size, size_t align);
+
+/** ak_mag_alloc with the state itself (attached to m). */
+ak_error ak_mag_alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align, void **out);
+/** ak_mag_free with the state itself (attached to m). */
+ak_error ak_mag_free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size, size_t align);
+
+/** Return every block in CPU @p cpu's magazines, and the magazines, to
+ *  the backend, and its credit to the layer. Runs on that CPU or while it
+ *  is stopped. O(blocks it holds), under the lock.
+ *  @retval AK_ERR_INVALID_PARAM cpu is not a CPU of the layer */
+ak_error ak_mag_flush(ak_mag *m, unsigned cpu);
+/** ak_mag_flush with the state itself. */
+void ak_mag_flush_on(ak_mag *m, ak_mag_cpu *pc);
+
+/** Return the depot, every full magazine's blocks and every magazine, to
+ *  the backend. CPUs keep their own magazines. O(blocks in the depot),
+ *  under the lock. After ak_mag_flush of every CPU and ak_mag_trim the
+ *  layer holds nothing: the backend's used_bytes is that of the live
+ *  blocks alone. */
+void ak_mag_trim(ak_mag *m);
+
+/** Bytes usable at @p ptr, a block allocated with @p size and @p align:
+ *  its class size for a cached class, the backend's usable_size for a
+ *  block passed through; 0 if the backend says ptr is not a live block.
+ *  A block in a magazine is live to the backend and reads as live here
+ *  too (the layer has no cheap way to tell). Under the lock; O(the
+ *  backend's usable_size). */
+size_t ak_mag_usable_size(ak_mag *m, const void *ptr, size_t size, size_t align);
+
+/** Resize in place: forwarded to the backend (under the lock) for a block
+ *  that was passed through and stays so; a cached-class block, or a size
+ *  that would move the block to or from a class, gives AK_ERR_NO_MEMORY
+ *  (block unchanged: allocate, copy and free). Errors as ak_byte_resize. */
+ak_error ak_mag_resize(ak_mag *m, void *ptr, size_t old_size, size_t align, size_t new_size);
+
+/** The backend's used_bytes minus what the layer holds (see "What
+ *  used_bytes counts"). Under the lock; O(states). */
+size_t ak_mag_used_bytes(const ak_mag *m);
+
+/** Diagnostics, filled by ak_mag_stats(). As for TLSF, the function has
+ *  the struct's name. Counters summed over every state. */
+typedef struct ak_mag_stats {
+    uint64_t alloc_hits;   /**< allocs served from a magazine */
+    uint64_t alloc_misses; /**< class allocs that went to the backend */
+    uint64_t free_hits;    /**< frees that went into a magazine */
+    uint64_t free_misses;  /**< class frees that went to the backend */
+    uint64_t passed;       /**< allocs and frees passed through */
+    uint64_t exchanges;    /**< trades of a magazine with the depot */
+    uint64_t releases;     /**< memory-pressure releases */
+    size_t cached_bytes;   /**< blocks held, at class size (CPUs + depot) */
+    size_t depot_bytes;    /**< of which in the depot */
+    size_t magazine_bytes; /**< the magazines themselves */
+    size_t limit_bytes;    /**< the bound */
+    size_t magazines;      /**< magazines in existence */
+    bool caching;          /**< false: the backend has no cache hooks */
+} ak_mag_stats_t;
+
+/** Fill @p out (see struct ak_mag_stats). O(states + classes). */
+void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out);
+
+/** Walk the layer: every magazine's count in range and its blocks of its
+ *  class; every state's held bytes and credit; the depot's lists; every
+ *  cached block live in the backend and marked cached, and none twice
+ *  across all magazines and the depot; the held, magazine and credit
+ *  counters against what the walk finds; the bound respected; then the
+ *  backend's own check. NULL if all hold, else a static string naming the
+ *  first broken one. Runs while no other CPU is inside the layer; takes
+ *  the lock. O(every cached block): it re-marks each one through the
+ *  hooks (the blocks' contents are the layer's while cached). */
+const char *ak_mag_check(const ak_mag *m);
+
+/** The layer behind the byte interface, so it can be used wherever a byte
+ *  allocator can: alloc and dealloc run on the CPU config .cpu_index
+ *  names (CPU 0 without it); init and add_memory go to the backend (init
+ *  also forgets every cached block and magazine, as the backend forgets
+ *  them); total_bytes is the backend's; used_bytes as ak_mag_used_bytes;
+ *  resize, usable_size and check as the ak_mag_* calls; no cache hooks
+ *  of its own. */
+ak_byte_allocator ak_mag_as_byte(ak_mag *m);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOCKIT_MAGAZINE_H */
