@@ -680,10 +680,14 @@ ak_error ak_buddy_cache(ak_buddy *a, void *ptr, size_t size, size_t align)
     if (!request_order(size, align, &k))
         return AK_ERR_INVALID_PARAM;
     ak_error e = locate_block(region_find_shared(a, p), p, k);
-    if (e != AK_OK)
-        return e;
     uintptr_t *w = (uintptr_t *)ptr;
     uintptr_t m = cache_mark(a, p);
+    /* A block of another order at p that is itself cached: to the layer's
+     * callers p is not allocated at all, whatever size they name. */
+    if (e == AK_ERR_INVALID_PARAM && w[0] == m && w[1] == ~m)
+        return AK_ERR_NOT_ALLOCATED;
+    if (e != AK_OK)
+        return e;
     if (w[0] == m && w[1] == ~m)
         return AK_ERR_NOT_ALLOCATED;
     w[0] = m;

@@ -762,7 +762,9 @@ static void test_memory_pressure(void)
 {
     CACHING_ONLY();
     ak_mag_config c = {.ncpu = 2, .rounds = 8, .limit_bytes = SIZE_MAX};
-    fx_open((size_t)128 << 10, c, true);
+    /* 256 KiB: every backend can then hold the 100000-byte block below once
+     * the cache is given back (buddy needs a 128 KiB block for it). */
+    fx_open((size_t)256 << 10, c, true);
     fill_size = class_of(fx.m.cls[0].mag_size); /* a private field: test only */
     enum { N = 4096 };
     static void *blk[N];
