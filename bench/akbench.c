@@ -232,7 +232,7 @@ static bool env_on(const char *name)
 
 /* Terminal and results.md get the same lines; out() writes to both. */
 static FILE *md;
-static void out(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -768,15 +768,22 @@ static void run_single(task *t, int repeats, double scale)
  * (COUNT_SCALE of the full run, whatever the mode): per-op counts settle
  * long before the full size, and callgrind runs some 50x slower than the
  * machine. Workers run in parallel, one per CPU: the counts do not care. */
-#define COUNT_SCALE 0.05
+#define COUNT_SCALE 0.03
 
+/* One counting worker: the pairs it counts, all under one malloc (the
+ * host's: glibc for allockit's contenders, whose pools need no malloc). */
 typedef struct count_job {
-    const contender *c;
-    task *t[NWORKLOADS]; /* the workloads it counts, in order */
+    const contender *host;
+    task *t[NWORKLOADS * NCONTENDERS]; /* in order */
     size_t n;
     char prefix[4200]; /* files: PREFIX.out, .log, .cg.N (callgrind's dumps) */
     pid_t pid;
 } count_job;
+
+static const char *worker_contender(const contender *c)
+{
+    return c->kind == C_SYS ? "system" : c->name;
+}
 
 static char count_why[200]; /* set: the counts were skipped, and why */
 static double count_scale, count_seconds;
@@ -789,7 +796,8 @@ static pid_t count_spawn(count_job *j, double scale)
     snprintf(log, sizeof(log), "%s.log", j->prefix);
     snprintf(cg, sizeof(cg), "--callgrind-out-file=%s.cg", j->prefix);
     snprintf(scale_s, sizeof(scale_s), "%g", scale);
-    const char *argv[NWORKLOADS + 16];
+    static char pairs[NWORKLOADS * NCONTENDERS][128];
+    const char *argv[NWORKLOADS * NCONTENDERS + 16];
     int a = 0;
     argv[a++] = "valgrind";
     argv[a++] = "--tool=callgrind";
@@ -799,9 +807,11 @@ static pid_t count_spawn(count_job *j, double scale)
     argv[a++] = worker_path;
     argv[a++] = "--count";
     argv[a++] = scale_s;
-    argv[a++] = j->c->kind == C_SYS ? "system" : j->c->name;
-    for (size_t k = 0; k < j->n; k++)
-        argv[a++] = j->t[k]->w->name;
+    for (size_t k = 0; k < j->n; k++) {
+        snprintf(pairs[k], sizeof(pairs[k]), "%s:%s", j->t[k]->w->name,
+                 worker_contender(j->t[k]->c));
+        argv[a++] = pairs[k];
+    }
     argv[a] = NULL;
     fflush(stdout);
     pid_t pid = fork();
@@ -820,8 +830,8 @@ static pid_t count_spawn(count_job *j, double scale)
         int pers = personality(0xffffffff);
         if (pers != -1)
             personality((unsigned long)pers | ADDR_NO_RANDOMIZE);
-        if (j->c->kind == C_SYS && j->c->preload[0])
-            setenv("LD_PRELOAD", j->c->preload, 1);
+        if (j->host->preload[0])
+            setenv("LD_PRELOAD", j->host->preload, 1);
         else
             unsetenv("LD_PRELOAD");
         execvp("valgrind", (char *const *)argv);
@@ -833,7 +843,7 @@ static pid_t count_spawn(count_job *j, double scale)
 /* The total of callgrind's dump named `want` among PREFIX.cg.1, .2, ... */
 static bool count_dump_total(const char *prefix, const char *want, double *total)
 {
-    for (int k = 1; k < 4 * (int)NWORKLOADS; k++) {
+    for (int k = 1; k < 2 * (int)(NWORKLOADS * NCONTENDERS); k++) {
         char path[4300], line[512], name[300] = "";
         double tot = -1;
         snprintf(path, sizeof(path), "%s.cg.%d", prefix, k);
@@ -857,7 +867,7 @@ static bool count_dump_total(const char *prefix, const char *want, double *total
     return false;
 }
 
-static void count_fail(task *t, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void count_fail(task *t, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -871,7 +881,6 @@ static void count_fail(task *t, const char *fmt, ...)
  * failing workload costs no other its count. */
 static void count_finish(count_job *j, int st, count_job *retry)
 {
-    const char *wc = j->c->kind == C_SYS ? "system" : j->c->name;
     char path[4300], line[512], fail[300] = "", who[64] = "";
     snprintf(path, sizeof(path), "%s.out", j->prefix);
     FILE *f = fopen(path, "r");
@@ -884,7 +893,7 @@ static void count_finish(count_job *j, int st, count_job *retry)
         if (!strncmp(line, "fail ", 5)) {
             snprintf(fail, sizeof(fail), "%.290s", line + 5);
         } else if (sscanf(line, "malloc %63s", who) == 1) {
-            if (strcmp(who, expected_malloc(j->c)) != 0)
+            if (strcmp(who, j->host->name) != 0)
                 break;
         } else if (sscanf(line, "count %127s %127s %lf %lf", w, c, &ops, &calls) == 4) {
             char want[300];
@@ -895,8 +904,8 @@ static void count_finish(count_job *j, int st, count_job *retry)
                 sw = calls > 0 ? total / calls : -1;
                 if (count_switch < 0 || sw > count_switch)
                     count_switch = sw;
-            } else if (done < j->n && !strcmp(w, j->t[done]->w->name) && !strcmp(c, wc) &&
-                       sw >= 0 && ops > 0) {
+            } else if (done < j->n && !strcmp(w, j->t[done]->w->name) &&
+                       !strcmp(c, worker_contender(j->t[done]->c)) && sw >= 0 && ops > 0) {
                 task *t = j->t[done++];
                 t->instr = (total - calls * sw) / ops;
                 t->count_status = ST_OK;
@@ -908,9 +917,8 @@ static void count_finish(count_job *j, int st, count_job *retry)
     if (done == j->n)
         return;
     task *t = j->t[done];
-    if (who[0] && strcmp(who, expected_malloc(j->c)) != 0)
-        count_fail(t, "the counting worker runs %s's malloc, expected %s", who,
-                   expected_malloc(j->c));
+    if (who[0] && strcmp(who, j->host->name) != 0)
+        count_fail(t, "the counting worker runs %s's malloc, expected %s", who, j->host->name);
     else if (fail[0])
         count_fail(t, "%s", fail);
     else if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
@@ -922,7 +930,7 @@ static void count_finish(count_job *j, int st, count_job *retry)
                    WIFEXITED(st) ? WEXITSTATUS(st) : -1, j->prefix);
     if (done + 1 < j->n && retry) {
         memset(retry, 0, sizeof(*retry));
-        retry->c = j->c;
+        retry->host = j->host;
         for (size_t k = done + 1; k < j->n; k++)
             retry->t[retry->n++] = j->t[k];
         snprintf(retry->prefix, sizeof(retry->prefix), "%.4100s.%zu", j->prefix, done + 1);
@@ -944,28 +952,43 @@ static void count_all(double scale)
         snprintf(count_why, sizeof(count_why),
                  "valgrind is not installed (Debian: valgrind; make bench installs it as root)");
     }
-    static count_job jobs[NCONTENDERS * (NWORKLOADS + 1)];
+    /* allockit's contenders in one worker (under glibc), started first as
+     * the longest; each system allocator in one of its own. */
+    static count_job jobs[2 * NCONTENDERS * NWORKLOADS];
     size_t njobs = 0;
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/callgrind", out_dir);
-    for (size_t j = 0; j < NCONTENDERS && !count_why[0]; j++) {
-        count_job *job = &jobs[njobs];
-        memset(job, 0, sizeof(*job));
-        job->c = &contenders[j];
-        for (size_t i = 0; i < ntasks; i++) {
-            task *t = &tasks[i];
-            bool timed = t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID;
-            if (t->c != job->c || !timed)
+    for (int pass = 0; pass < 2 && !count_why[0]; pass++) {
+        for (size_t k = 0; k < NCONTENDERS; k++) {
+            const contender *c = &contenders[k];
+            bool ours = c->kind != C_SYS;
+            if (ours != (pass == 0))
                 continue;
-            if (t->status == ST_OK)
-                job->t[job->n++] = t;
-            else if (t->status == ST_FAIL)
-                count_fail(t, "not counted: its timed runs failed");
+            count_job *job = &jobs[njobs];
+            if (!job->host) {
+                job->host = ours ? &contenders[0] : c; /* contenders[0]: glibc */
+                snprintf(job->prefix, sizeof(job->prefix), "%.4100s/%s", dir,
+                         ours ? "allockit" : c->name);
+            }
+            for (size_t i = 0; i < ntasks; i++) {
+                task *t = &tasks[i];
+                bool timed = t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID;
+                if (t->c != c || !timed)
+                    continue;
+                if (t->status == ST_OK)
+                    job->t[job->n++] = t;
+                else if (t->status == ST_FAIL)
+                    count_fail(t, "not counted: its timed runs failed");
+            }
+            if (!ours && job->n)
+                njobs++;
+            else if (!ours)
+                memset(job, 0, sizeof(*job));
         }
-        if (job->n) {
-            snprintf(job->prefix, sizeof(job->prefix), "%.4100s/%s", dir, job->c->name);
+        if (pass == 0 && jobs[0].n)
             njobs++;
-        }
+        else if (pass == 0)
+            memset(&jobs[0], 0, sizeof(jobs[0]));
     }
     if (!njobs) {
         if (!count_why[0])
@@ -986,10 +1009,9 @@ static void count_all(double scale)
             unlink(path);
     }
     closedir(d);
-    printf("[count] instructions per op under callgrind, workloads at %g of full scale:", scale);
-    for (size_t k = 0; k < njobs; k++)
-        printf(" %s", jobs[k].c->name);
-    printf(" ...\n");
+    printf("[count] instructions per op under callgrind, workloads at %g of full scale: %zu "
+           "workers ...\n",
+           scale, njobs);
     double t0 = now_s();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     size_t par = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu, next = 0, running = 0;
@@ -1041,7 +1063,7 @@ typedef struct target {
 static target targets[32];
 static int ntargets;
 
-static void mark(task *t, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void mark(task *t, const char *fmt, ...)
 {
     if (!t)
         return;
@@ -1052,7 +1074,8 @@ static void mark(task *t, const char *fmt, ...)
     va_end(ap);
 }
 
-static void add_target(int status, const char *what, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void add_target(int status, const char *what,
+                                                             const char *fmt, ...)
 {
     target *g = &targets[ntargets++];
     g->status = status;
@@ -1091,7 +1114,7 @@ static const char *no_count(const char *w, const char *c)
 {
     task *t = find_task(w, c);
     if (count_why[0])
-        return "instruction counts skipped";
+        return count_why;
     if (!t)
         return "not selected";
     if (t->status == ST_SKIP)
@@ -1257,16 +1280,19 @@ static void instr_table(void)
         out("Instruction counts skipped: %s.\n", count_why);
         return;
     }
-    out("Counted by callgrind, so the same on every run of this build whatever the host does\n"
-        "(jemalloc's purging follows the clock: its figures can move by about 1%%). Workloads at\n"
-        "%g of their full size in every mode (per-op counts settle long before it), one\n"
-        "untimed run first. Counted: each allocator call, from the call into the interface\n"
-        "(ak_byte_alloc / ak_byte_dealloc and the operation's indirect call; for the system\n"
-        "allocators the worker's malloc / aligned_alloc / free wrapper and the PLT call) to\n"
-        "its return; the workload's own loop and writes are not. The counting switch's own\n"
-        "%.0f instructions per call are taken out. Ratio to glibc in parentheses; lower is\n"
-        "better.\n\n",
-        count_scale, count_switch < 0 ? 0 : count_switch);
+    out("Counted by callgrind: the same on every run of this build, whatever the host does\n"
+        "(jemalloc's purging follows the clock, so its figures can move by about 1%%).\n"
+        "Workloads at %g of their full size%s (BENCH_COUNT_SCALE; per-op\n"
+        "counts settle long before full size); the system allocators get one uncounted run\n"
+        "first, as in the timed runs. Counted: every allocator call of the measured part, from\n"
+        "the call into the interface (ak_byte_alloc / ak_byte_dealloc and the operation's\n"
+        "indirect call; for the system allocators the worker's malloc / aligned_alloc / free\n"
+        "wrapper and the PLT call) to its return, in user space (the kernel's work in a system\n"
+        "call is not counted); the workload's own loop and writes are not. The counting\n"
+        "switch's own %.0f instructions per call are taken out. Ratio to glibc in parentheses;\n"
+        "lower is better.\n\n",
+        count_scale, count_scale == COUNT_SCALE ? ", in QUICK and full runs alike" : "",
+        count_switch < 0 ? 0 : count_switch);
     const contender *cols[NCONTENDERS];
     int ncols = 0;
     for (size_t j = 0; j < NCONTENDERS; j++) {
@@ -1324,17 +1350,23 @@ static void instr_table(void)
     }
     if (!first)
         out(".\n");
+    first = true;
     for (size_t j = 0; j < NCONTENDERS; j++) {
         const contender *c = &contenders[j];
-        bool skipped = false;
+        task *skipped = NULL;
         for (size_t i = 0; i < ntasks; i++)
-            skipped = skipped || (tasks[i].c == c && tasks[i].status == ST_SKIP);
+            if (tasks[i].c == c && tasks[i].status == ST_SKIP)
+                skipped = &tasks[i];
         if (skipped)
-            out("%s- %s: no column, not installed\n", j ? "" : "\n", c->name);
+            out("%s- %s: no column, %s\n", first ? "\n" : "", c->name, skipped->msg);
+        first = first && !skipped;
     }
-    for (size_t i = 0; i < ntasks; i++)
+    for (size_t i = 0; i < ntasks; i++) {
         if (tasks[i].count_status == ST_FAIL)
-            out("- %s / %s: %s\n", tasks[i].w->name, tasks[i].c->name, tasks[i].count_msg);
+            out("%s- %s / %s: %s\n", first ? "\n" : "", tasks[i].w->name, tasks[i].c->name,
+                tasks[i].count_msg);
+        first = first && tasks[i].count_status != ST_FAIL;
+    }
 }
 
 /* The probe before each round of timed runs, per workload: how much of

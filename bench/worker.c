@@ -892,22 +892,22 @@ static void count_dump(const char *wname, const char *cname)
     CALLGRIND_DUMP_STATS_AT(name);
 }
 
-/* akbench-worker --count SCALE CONTENDER WORKLOAD...: under valgrind
- * --tool=callgrind --instr-atstart=no --collect-atstart=no. For each
- * workload: for a system allocator one uncounted run (the warm-up the
- * timed runs have too), then one run with instrumentation on and
- * collection switched on around each allocator call, dumped as "akcount
- * WORKLOAD CONTENDER"; a line "count
- * WORKLOAD CONTENDER OPS CALLS" says what the dump covers. First a
- * calibration, dumped as "akcount calibrate -": 1000 empty counted calls. */
+/* akbench-worker --count SCALE WORKLOAD:CONTENDER...: under valgrind
+ * --tool=callgrind --instr-atstart=no --collect-atstart=no. For each pair:
+ * for a system allocator one uncounted run (the warm-up the timed runs
+ * have too), then one run with instrumentation on and collection switched
+ * on around each allocator call, dumped as "akcount WORKLOAD CONTENDER";
+ * a line "count WORKLOAD CONTENDER OPS CALLS" says what the dump covers.
+ * First a calibration, dumped as "akcount calibrate -": 1000 empty counted
+ * calls. The pairs share the process's malloc (pool contenders use it
+ * only for the harness). */
 static int count_main(int argc, char **argv)
 {
-    if (argc < 5) {
-        fprintf(stderr, "usage: %s --count SCALE CONTENDER WORKLOAD...\n", argv[0]);
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s --count SCALE WORKLOAD:CONTENDER...\n", argv[0]);
         return 2;
     }
     double scale = atof(argv[2]);
-    const char *cname = argv[3];
     printf("malloc %s\n", malloc_identity());
     if (!RUNNING_ON_VALGRIND)
         bench_fail("--count runs under valgrind --tool=callgrind");
@@ -923,10 +923,17 @@ static int count_main(int argc, char **argv)
     printf("count calibrate - 1000 %llu\n", (unsigned long long)c.calls);
     fflush(stdout);
 
-    for (int a = 4; a < argc; a++) {
-        const bench_workload *w = bench_find_workload(argv[a]);
+    for (int a = 3; a < argc; a++) {
+        char wname[128];
+        const char *cname = strchr(argv[a], ':');
+        if (!cname || (size_t)(cname - argv[a]) >= sizeof(wname))
+            bench_fail("not WORKLOAD:CONTENDER: %s", argv[a]);
+        memcpy(wname, argv[a], (size_t)(cname - argv[a]));
+        wname[cname - argv[a]] = 0;
+        cname++;
+        const bench_workload *w = bench_find_workload(wname);
         if (!w)
-            bench_fail("no workload %s", argv[a]);
+            bench_fail("no workload %s", wname);
         run_target t;
         if (!target_setup(&t, w, cname, scale, true))
             bench_fail("contender %s cannot run workload %s in this build", cname, w->name);
@@ -972,7 +979,7 @@ int main(int argc, char **argv)
     if (argc != 6) {
         fprintf(stderr,
                 "usage: %s WORKLOAD CONTENDER RUNS SCALE OUTDIR\n"
-                "       %s --count SCALE CONTENDER WORKLOAD...\n",
+                "       %s --count SCALE WORKLOAD:CONTENDER...\n",
                 argv[0], argv[0]);
         return 2;
     }
