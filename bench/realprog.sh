@@ -7,11 +7,11 @@
 # runs (default 1) after one untimed run of each program (file cache,
 # generated inputs).
 #
-# To keep a full `make bench` within its 3 minutes, only the programs that
-# spend their time in malloc run by default: python3 (PYTHONMALLOC=malloc,
-# so every object goes through malloc), sqlite3 and gcc, about 30 s on an
-# idle 2-core machine. git and sort (mostly I/O, zlib and comparisons) on
-# request: BENCH_REAL_CASES="python sqlite git sort gcc".
+# To keep a full `make bench` within its 3 minutes, only python3 (with
+# PYTHONMALLOC=malloc, so that every object goes through malloc) and
+# sqlite3 run by default, about 15 s on an idle 2-core machine, 20 s on a
+# busy one. The others of run.sh on request, 8 timed runs of 1-3 s each:
+# BENCH_REAL_CASES="python sqlite git sort gcc".
 #
 # Skipped under BENCH_QUICK=1, and when BENCH_FILTER is set and does not
 # name `realprog`.
@@ -30,7 +30,7 @@ esac
 lib=$build/hosted/libakmalloc.so
 [ -f "$lib" ] || { echo "real programs: skipped (libakmalloc.so not built)"; exit 0; }
 [ -x /usr/bin/time ] || { echo "real programs: skipped (GNU time, /usr/bin/time, is not installed)"; exit 0; }
-cases=${BENCH_REAL_CASES:-python sqlite gcc}
+cases=${BENCH_REAL_CASES:-python sqlite}
 runs=${BENCH_REAL_RUNS:-1}
 
 # columns: name=library to preload ("" for glibc, ak:BACKEND for ours)
