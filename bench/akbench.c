@@ -1,20 +1,25 @@
 /* akbench: `make bench`. Runs every (workload, contender) pair in a worker
  * process of its own (akbench-worker; the system allocators other than
  * glibc come in with LD_PRELOAD, one per process, since they all define
- * malloc), prints progress and the comparison table, checks the targets,
- * and writes results.md, results.csv, chart.svg (gnuplot) and the heap maps
- * into the output directory.
+ * malloc), then counts every timed pair's instructions per op under
+ * callgrind (workers run by valgrind), prints progress and the comparison
+ * tables, checks the targets, and writes results.md, results.csv,
+ * chart.svg (gnuplot), the heap maps and callgrind's dumps into the output
+ * directory.
  *
  * Environment:
- *   BENCH_QUICK=1     scaled-down workloads (under 30 s)
+ *   BENCH_QUICK=1     workloads at 1/20, 3 timed runs, no quiet gate
+ *                     (under 30 s with the build, on a busy 2-core host)
  *   BENCH_SMOKE=1     tiny scale, for the ctest smoke test
  *   BENCH_FILTER=a,b  workloads and/or contenders (exact name, else
  *                     substring); glibc always runs as the baseline
- *   BENCH_RUNS=N      timed runs per pair (default 7)
+ *   BENCH_RUNS=N      timed runs per pair (default 5; 3 with BENCH_QUICK)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
  *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
- *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 30;
+ *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 10;
  *                     0: never wait, only record the probe)
+ *   BENCH_COUNT=0     no instruction counts
+ *   BENCH_COUNT_SCALE=F  the counting runs' scale (default COUNT_SCALE)
  *
  * `akbench --probe` only runs the memory probe (see mem_probe_ns) and
  * prints its two figures.
@@ -322,8 +327,10 @@ static unsigned char *ring_build(size_t bytes)
         order[i] = order[j];
         order[j] = t;
     }
-    for (size_t i = 0; i < n; i++)
-        *(void **)(buf + order[i] * LINE) = buf + order[(i + 1) % n] * LINE;
+    for (size_t i = 0; i < n; i++) {
+        void *next = buf + order[(i + 1) % n] * LINE;
+        memcpy(buf + order[i] * LINE, &next, sizeof(next));
+    }
     free(order);
     return buf;
 }
@@ -1668,9 +1675,10 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--probe") == 0) {
         /* The memory probe alone: is the host quiet enough to measure? */
         size_t cache = probe_cache_bytes();
-        printf("%.1f ns per load in %zu MiB (half the last-level cache), %.1f ns in %zu MiB\n",
-               mem_probe_ns(cache), cache >> 20, mem_probe_ns(PROBE_MEM_BYTES),
-               PROBE_MEM_BYTES >> 20);
+        printf("%.1f ns per load in %zu MiB (half the last-level cache, at most %zu), %.1f ns in "
+               "%zu MiB\n",
+               mem_probe_ns(cache), cache >> 20, PROBE_CACHE_MAX >> 20,
+               mem_probe_ns(PROBE_MEM_BYTES), PROBE_MEM_BYTES >> 20);
         return 0;
     }
     bool quick = env_on("BENCH_QUICK"), smoke = env_on("BENCH_SMOKE");

@@ -3,7 +3,7 @@
  *
  *   malloc <glibc|jemalloc|mimalloc|tcmalloc>   whose malloc this process has
  *   timer <name> <ticks per ns> <overhead ns>
- *   pool <bytes>                         pool contenders: pre-touched pool
+ *   pool <bytes>                         pool contenders: the pool's size
  *   ready                                set up and warmed up; waiting for
  *                                        "run" / "check" lines on stdin
  *   run <i> <cpu ns> <ops>               one timed run
@@ -12,6 +12,7 @@
  *         <alloc raw max> <free raw max>      (all ns)
  *   mem <fixed bytes> <object bytes> <per-block bytes> <max fill>
  *   heapmap <path> <blocks> <used blocks>
+ *   count <workload> <contender> <ops> <calls>   (--count) one counted run
  *   fail <message>                       then exit status 1
  *   ok
  *
@@ -22,6 +23,8 @@
  *   brought in with LD_PRELOAD by the driver), tlsf, buddy, slab,
  *   bitmap_page, bitmap_id.
  *   WORKLOAD: a name from workloads.c, or latency_scaling, memory, heap_map.
+ * usage: akbench-worker --count SCALE WORKLOAD:CONTENDER...
+ *   under callgrind: instructions per op (see count_main).
  *
  * Pool contenders get a fresh allocator object over the same pre-touched
  * pool for every run, so no run pays page faults; the system allocators
