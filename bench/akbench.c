@@ -1288,7 +1288,8 @@ static void instr_table(void)
         return;
     }
     out("Counted by callgrind: the same on every run of this build, whatever the host does\n"
-        "(jemalloc's purging follows the clock, so its figures can move by about 1%%).\n"
+        "(jemalloc's purging follows the clock and mimalloc's paths depend on where its memory\n"
+        "lands, so theirs can move by 1-2%%).\n"
         "Workloads at %g of their full size%s (BENCH_COUNT_SCALE; per-op\n"
         "counts settle long before full size); the system allocators get one uncounted run\n"
         "first, as in the timed runs. Counted: every allocator call of the measured part, from\n"
