@@ -1289,16 +1289,15 @@ static void instr_table(void)
     }
     out("Counted by callgrind: the same on every run of this build, whatever the host does\n"
         "(jemalloc's purging follows the clock and mimalloc's paths depend on where its memory\n"
-        "lands, so theirs can move by 1-2%%).\n"
-        "Workloads at %g of their full size%s (BENCH_COUNT_SCALE; per-op\n"
-        "counts settle long before full size); the system allocators get one uncounted run\n"
-        "first, as in the timed runs. Counted: every allocator call of the measured part, from\n"
-        "the call into the interface (ak_byte_alloc / ak_byte_dealloc and the operation's\n"
-        "indirect call; for the system allocators the worker's malloc / aligned_alloc / free\n"
-        "wrapper and the PLT call) to its return, in user space (the kernel's work in a system\n"
-        "call is not counted); the workload's own loop and writes are not. The counting\n"
-        "switch's own %.0f instructions per call are taken out. Ratio to glibc in parentheses;\n"
-        "lower is better.\n\n",
+        "lands, so theirs can move by 1-2%%). Workloads at %g of their full size%s\n"
+        "(BENCH_COUNT_SCALE; per-op counts settle long before full size); the system\n"
+        "allocators get one uncounted run first, as in the timed runs. Counted: every allocator\n"
+        "call of the measured part, from the call into the interface (ak_byte_alloc /\n"
+        "ak_byte_dealloc and the operation's indirect call; for the system allocators the\n"
+        "worker's malloc / aligned_alloc / free wrapper and the PLT call) to its return, in\n"
+        "user space (the kernel's work in a system call is not counted); the workload's own\n"
+        "loop and writes are not. The counting switch's own %.0f instructions per call are\n"
+        "taken out. Ratio to glibc in parentheses; lower is better.\n\n",
         count_scale, count_scale == COUNT_SCALE ? ", in QUICK and full runs alike" : "",
         count_switch < 0 ? 0 : count_switch);
     const contender *cols[NCONTENDERS];
