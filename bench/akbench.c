@@ -13,7 +13,7 @@
  *   BENCH_SMOKE=1     tiny scale, for the ctest smoke test
  *   BENCH_FILTER=a,b  workloads and/or contenders (exact name, else
  *                     substring); glibc always runs as the baseline
- *   BENCH_RUNS=N      timed runs per pair (default 5; 3 with BENCH_QUICK)
+ *   BENCH_RUNS=N      timed runs per pair (default 3)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
  *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
  *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 10;
@@ -1685,7 +1685,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN); /* a worker that died shows as EOF, not a signal */
     /* The modes' budgets (bench/README.md): QUICK under 30 s, a full run
      * under 3 minutes, on a busy 2-core host, building included. */
-    int runs = smoke ? 2 : quick ? 3 : 5;
+    int runs = smoke ? 2 : 3;
     double scale = smoke ? 0.002 : quick ? 0.05 : 1.0;
     int repeats = smoke ? 2 : quick ? 3 : 5; /* memory: seeds */
     /* latency_scaling: replays; cheap, and more of them leave fewer
@@ -1915,10 +1915,10 @@ int main(int argc, char **argv)
         "system, page faults included; time spent descheduled on a busy machine is not);\n"
         "ratio = median / glibc median;\n"
         "latency of single calls (p99.9 / max, ns) from the checking runs: the same calls\n"
-        "replayed %d times, each call's latency its minimum over the replays (so an interrupt\n"
+        "replayed twice, each call's latency its minimum over the replays (so an interrupt\n"
         "that hit one replay does not count as the allocator's), timed with %s\n"
         "(resolution and cost about %.0f ns per reading, not subtracted).\n",
-        scale < 1 ? 2 : 3, timer_name, timer_overhead_ns < 0 ? 0 : timer_overhead_ns);
+        timer_name, timer_overhead_ns < 0 ? 0 : timer_overhead_ns);
     if (rt_seen >= 0)
         out("Latency runs %s under SCHED_FIFO pinned to one CPU%s.\n",
             rt_seen ? "ran" : "did not all run",

@@ -429,12 +429,10 @@ static void lat_print(const char *what, const bench_lat *l)
     printf("lat %s %zu %.1f %.1f %.1f\n", what, l->len, p, m, ticks_to_ns(l->raw.max));
 }
 
-/* Replays of the checking run (same seed, so the same calls): 3, or 2
- * below full scale (QUICK and smoke runs, which have no time for more). */
-static int lat_replays(double scale)
-{
-    return scale < 1.0 ? 2 : 3;
-}
+/* Replays of the checking run (same seed, so the same calls): two, enough
+ * for an interrupt to miss a call in one of them; a third cost a full run
+ * 5% of its time budget. */
+#define LAT_REPLAYS 2
 
 /* One run of the workload on a fresh contender; `lat` non-NULL makes it a
  * checking run (deeper checks, every call timed). */
@@ -482,8 +480,7 @@ static void serve_workload(const bench_workload *w, run_target *t, double scale)
                    (unsigned long long)c.ops);
             fflush(stdout);
         } else if (!strncmp(line, "check", 5)) {
-            int replays = lat_replays(scale);
-            for (int k = 0; k < replays; k++) {
+            for (int k = 0; k < LAT_REPLAYS; k++) {
                 if (k == 0) {
                     lat_reset(&la);
                     lat_reset(&lf);
