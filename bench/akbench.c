@@ -831,9 +831,9 @@ static pid_t count_spawn(count_job *j, double scale)
         dup2(fi, 0);
         dup2(fo, 1);
         dup2(fe, 2);
-        /* The same addresses on every run: some allocators' paths depend
-         * on where the kernel maps their memory (mimalloc's counts move
-         * with address randomisation). */
+        /* The same addresses on every run, so that no count depends on
+         * where the kernel happens to map memory (mimalloc's moved with
+         * address randomisation). */
         int pers = personality(0xffffffff);
         if (pers != -1)
             personality((unsigned long)pers | ADDR_NO_RANDOMIZE);
@@ -1288,8 +1288,8 @@ static void instr_table(void)
         return;
     }
     out("Counted by callgrind: the same on every run of this build, whatever the host does\n"
-        "(jemalloc's purging follows the clock and mimalloc's paths depend on where its memory\n"
-        "lands, so theirs can move by 1-2%%). Workloads at %g of their full size%s\n"
+        "(jemalloc and mimalloc decide by the clock when to give memory back, so theirs can\n"
+        "move by 1-2%%). Workloads at %g of their full size%s\n"
         "(BENCH_COUNT_SCALE; per-op counts settle long before full size); the system\n"
         "allocators get one uncounted run first, as in the timed runs. Counted: every allocator\n"
         "call of the measured part, from the call into the interface (ak_byte_alloc /\n"
