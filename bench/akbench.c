@@ -1,25 +1,31 @@
 /* akbench: `make bench`. Runs every (workload, contender) pair in a worker
  * process of its own (akbench-worker; the system allocators other than
  * glibc come in with LD_PRELOAD, one per process, since they all define
- * malloc), prints progress and the comparison table, checks the targets,
- * and writes results.md, results.csv, chart.svg (gnuplot) and the heap maps
- * into the output directory.
+ * malloc), then counts every timed pair's instructions per op under
+ * callgrind (workers run by valgrind), prints progress and the comparison
+ * tables, checks the targets, and writes results.md, results.csv,
+ * chart.svg (gnuplot), the heap maps and callgrind's dumps into the output
+ * directory.
  *
  * Environment:
- *   BENCH_QUICK=1     scaled-down workloads (under 30 s)
+ *   BENCH_QUICK=1     workloads at 1/20, 3 timed runs, no quiet gate
+ *                     (under 30 s with the build, on a busy 2-core host)
  *   BENCH_SMOKE=1     tiny scale, for the ctest smoke test
  *   BENCH_FILTER=a,b  workloads and/or contenders (exact name, else
  *                     substring); glibc always runs as the baseline
- *   BENCH_RUNS=N      timed runs per pair (default 7)
+ *   BENCH_RUNS=N      timed runs per pair (default 3)
  *   BENCH_OUT=DIR     where the files go (default: this build's bench/)
  *   BENCH_NO_RT=1     latency runs without SCHED_FIFO (see worker.c)
- *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 30;
+ *   BENCH_QUIET_WAIT=S  seconds the quiet gate may wait in all (default 10;
  *                     0: never wait, only record the probe)
+ *   BENCH_COUNT=0     no instruction counts
+ *   BENCH_COUNT_SCALE=F  the counting runs' scale (default COUNT_SCALE)
  *
  * `akbench --probe` only runs the memory probe (see mem_probe_ns) and
  * prints its two figures.
  */
 #include <allockit/core.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -54,6 +61,9 @@
 #endif
 #ifndef AK_BENCH_TCMALLOC
 #define AK_BENCH_TCMALLOC ""
+#endif
+#ifndef AK_BENCH_HAVE_CALLGRIND
+#define AK_BENCH_HAVE_CALLGRIND 0
 #endif
 
 /* ------------------------------------------------------------------ */
@@ -135,7 +145,7 @@ static bool runs_on(const workload *w, const contender *c)
 enum { ST_PENDING, ST_OK, ST_FAIL, ST_SKIP };
 
 #define MAXRUNS   64
-#define MAX_GATED (MAXRUNS * 8) /* probe readings kept per workload (one per timed run) */
+#define MAX_GATED MAXRUNS /* probe readings kept per workload (one per round) */
 
 typedef struct task {
     const workload *w;
@@ -154,7 +164,10 @@ typedef struct task {
     bool have_mem;
     double mem[4]; /* fixed bytes, object bytes, per-64B-block bytes, max fill */
     char heapmap[512];
-    char note[160]; /* target marks shown next to the ratio */
+    char note[160];      /* target marks shown next to the ratio */
+    int count_status;    /* instructions per op: ST_PENDING (not counted), ST_OK, ST_FAIL */
+    double instr;        /* instructions per op, the counting switch taken out */
+    char count_msg[200]; /* why there is no count */
     double seconds;
     int replays; /* latency_scaling: how many */
 } task;
@@ -224,7 +237,7 @@ static bool env_on(const char *name)
 
 /* Terminal and results.md get the same lines; out() writes to both. */
 static FILE *md;
-static void out(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void out(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -314,8 +327,10 @@ static unsigned char *ring_build(size_t bytes)
         order[i] = order[j];
         order[j] = t;
     }
-    for (size_t i = 0; i < n; i++)
-        *(void **)(buf + order[i] * LINE) = buf + order[(i + 1) % n] * LINE;
+    for (size_t i = 0; i < n; i++) {
+        void *next = buf + order[(i + 1) % n] * LINE;
+        memcpy(buf + order[i] * LINE, &next, sizeof(next));
+    }
     free(order);
     return buf;
 }
@@ -344,17 +359,17 @@ static double mem_probe_ns(size_t bytes)
     if (!buf)
         return 0;
     void *pos = buf;
-    ring_chase(&pos, (size_t)1 << 19); /* warm the caches and the TLB */
-    double ns = ring_chase(&pos, (size_t)1 << 21);
+    ring_chase(&pos, (size_t)1 << 18); /* warm the caches and the TLB */
+    double ns = ring_chase(&pos, (size_t)1 << 19);
     free(buf);
     return ns;
 }
 
-/* The probe before each timed run: a ring of half the last-level cache,
- * kept for the whole run. The runs before it evict the ring, so each
- * probe first walks the whole ring once (loading it back into whatever
- * cache the host leaves us) and then times 2^17 loads: about 6 ms on a
- * quiet host, 50 ms on a busy one. */
+/* The probe before each round of timed runs: a ring of half the
+ * last-level cache (at most PROBE_CACHE_MAX), kept for the whole run. The
+ * runs before it evict the ring, so each probe first walks the whole ring
+ * once (loading it back into whatever cache the host leaves us) and then
+ * times 2^16 loads: about 5 ms on a quiet host, 80 ms on a busy one. */
 static unsigned char *round_ring;
 static void *round_pos;
 static size_t round_lines;
@@ -362,19 +377,23 @@ static size_t round_lines;
 static double round_probe_ns(void)
 {
     ring_chase(&round_pos, round_lines);
-    return ring_chase(&round_pos, (size_t)1 << 17);
+    return ring_chase(&round_pos, (size_t)1 << 16);
 }
 
-/* The quiet gate. A timed run starts when the probe reads at most
+/* The quiet gate. A round of timed runs (one run of every contender of a
+ * workload, back to back) starts when the probe reads at most
  * QUIET_FACTOR times the lowest reading so far; until then the driver
  * waits, probing every 0.2 s, as long as the budget (BENCH_QUIET_WAIT
- * seconds for the whole run) lasts. The runs of all contenders pass the
- * same gate, so no contender is favoured; what it removes is the other
- * tenants' bursts, which move cache-bound figures by 2x or more. Per
- * workload, the reading each run started with is kept for the report. */
+ * seconds for the whole run) lasts. All contenders' runs of a round start
+ * behind the same gate, so no contender is favoured; what it removes is
+ * the other tenants' bursts, which move cache-bound figures by 2x or
+ * more. Per workload, the reading each round started with is kept for the
+ * report. One probe per round rather than per run: a probe costs as much
+ * as a quick run, and the rounds are short. */
 #define QUIET_FACTOR 2.0
+#define QUIET_WAIT   10.0 /* default budget, seconds */
 static double quiet_low, quiet_budget, quiet_waited;
-static int quiet_runs, quiet_late;
+static int quiet_rounds, quiet_late;
 static double run_probe[NWORKLOADS][MAX_GATED];
 static int run_probes[NWORKLOADS];
 
@@ -392,7 +411,7 @@ static void quiet_gate(size_t wi)
         quiet_budget -= dt;
         quiet_waited += dt;
     }
-    quiet_runs++;
+    quiet_rounds++;
     quiet_late += p > QUIET_FACTOR * quiet_low;
     if (p < quiet_low)
         quiet_low = p;
@@ -402,7 +421,10 @@ static void quiet_gate(size_t wi)
 
 /* Half the last-level cache (what a quiet host leaves to one process of
  * this benchmark): from sysfs, as lscpu reads it (a virtual machine's
- * sysconf can report the host's whole cache), else sysconf, else 16 MiB. */
+ * sysconf can report the host's whole cache, 508 MiB on one EPYC guest),
+ * else sysconf; at most (and when unknown) PROBE_CACHE_MAX, since every
+ * round of timed runs walks the whole ring once. */
+#define PROBE_CACHE_MAX ((size_t)8 << 20)
 static size_t probe_cache_bytes(void)
 {
     size_t best = 0;
@@ -430,10 +452,13 @@ static size_t probe_cache_bytes(void)
         best = l3 > 0 ? (size_t)l3 : 0;
     }
 #endif
-    return best > ((size_t)2 << 20) ? best / 2 : (size_t)16 << 20;
+    size_t half = best > ((size_t)2 << 20) ? best / 2 : PROBE_CACHE_MAX;
+    return half < PROBE_CACHE_MAX ? half : PROBE_CACHE_MAX;
 }
 
-#define PROBE_MEM_BYTES ((size_t)256 << 20)
+/* Well past the last-level cache of one core complex, whose latency it
+ * reads; bigger only costs time (building the ring is a random walk too). */
+#define PROBE_MEM_BYTES ((size_t)64 << 20)
 
 /* Busy and total jiffies of the whole machine (from /proc/stat). */
 static bool cpu_jiffies(double *busy, double *total)
@@ -712,10 +737,10 @@ static void run_group(task **g, size_t n, int runs, double scale)
     }
     size_t wi = (size_t)(g[0]->w - workloads);
     for (int r = 0; r < runs; r++) {
+        quiet_gate(wi);
         for (size_t k = 0; k < n; k++) {
             if (!live[k])
                 continue;
-            quiet_gate(wi);
             send(&wk[k], "run\n");
             if (!read_until(&wk[k], "run ")) {
                 finish(&wk[k], runs);
@@ -739,6 +764,298 @@ static void run_single(task *t, int repeats, double scale)
 }
 
 /* ------------------------------------------------------------------ */
+/* Instruction counts                                                 */
+/* ------------------------------------------------------------------ */
+
+/* Each contender's timed workloads run once more, in a worker of its own
+ * under callgrind (akbench-worker --count), with counting switched on only
+ * inside the allocator calls of the measured part. The count does not
+ * move with the host's load, so a target set on it holds or misses the
+ * same way on every run. The workloads run at a scale of their own
+ * (COUNT_SCALE of the full run, whatever the mode): per-op counts settle
+ * long before the full size, and callgrind runs some 50x slower than the
+ * machine. Workers run in parallel, one per CPU: the counts do not care. */
+#define COUNT_SCALE 0.03
+
+/* One counting worker: the pairs it counts, all under one malloc (the
+ * host's: glibc for allockit's contenders, whose pools need no malloc). */
+typedef struct count_job {
+    const contender *host;
+    task *t[NWORKLOADS * NCONTENDERS]; /* in order */
+    size_t n;
+    char prefix[4200]; /* files: PREFIX.out, .log, .cg.N (callgrind's dumps) */
+    pid_t pid;
+} count_job;
+
+static const char *worker_contender(const contender *c)
+{
+    return c->kind == C_SYS ? "system" : c->name;
+}
+
+static char count_why[200]; /* set: the counts were skipped, and why */
+static double count_scale, count_seconds;
+static double count_switch = -1; /* instructions of the counting switch per call */
+
+static pid_t count_spawn(count_job *j, double scale)
+{
+    char out[4300], log[4300], cg[4400], scale_s[32];
+    snprintf(out, sizeof(out), "%s.out", j->prefix);
+    snprintf(log, sizeof(log), "%s.log", j->prefix);
+    snprintf(cg, sizeof(cg), "--callgrind-out-file=%s.cg", j->prefix);
+    snprintf(scale_s, sizeof(scale_s), "%g", scale);
+    static char pairs[NWORKLOADS * NCONTENDERS][128];
+    const char *argv[NWORKLOADS * NCONTENDERS + 16];
+    int a = 0;
+    argv[a++] = "valgrind";
+    argv[a++] = "--tool=callgrind";
+    argv[a++] = "--instr-atstart=no";
+    argv[a++] = "--collect-atstart=no";
+    argv[a++] = cg;
+    argv[a++] = worker_path;
+    argv[a++] = "--count";
+    argv[a++] = scale_s;
+    for (size_t k = 0; k < j->n; k++) {
+        snprintf(pairs[k], sizeof(pairs[k]), "%s:%s", j->t[k]->w->name,
+                 worker_contender(j->t[k]->c));
+        argv[a++] = pairs[k];
+    }
+    argv[a] = NULL;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fi = open("/dev/null", O_RDONLY);
+        int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fe = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fi < 0 || fo < 0 || fe < 0)
+            _exit(126);
+        dup2(fi, 0);
+        dup2(fo, 1);
+        dup2(fe, 2);
+        /* The same addresses on every run, so that no count depends on
+         * where the kernel happens to map memory (mimalloc's moved with
+         * address randomisation). */
+        int pers = personality(0xffffffff);
+        if (pers != -1)
+            personality((unsigned long)pers | ADDR_NO_RANDOMIZE);
+        if (j->host->preload[0])
+            setenv("LD_PRELOAD", j->host->preload, 1);
+        else
+            unsetenv("LD_PRELOAD");
+        execvp("valgrind", (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The total of callgrind's dump named `want` among PREFIX.cg.1, .2, ... */
+static bool count_dump_total(const char *prefix, const char *want, double *total)
+{
+    for (int k = 1; k < 2 * (int)(NWORKLOADS * NCONTENDERS); k++) {
+        char path[4300], line[512], name[300] = "";
+        double tot = -1;
+        snprintf(path, sizeof(path), "%s.cg.%d", prefix, k);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            return false;
+        while (fgets(line, sizeof(line), f)) {
+            if (!strncmp(line, "desc: Trigger: Client Request: ", 31)) {
+                snprintf(name, sizeof(name), "%.290s", line + 31);
+                name[strcspn(name, "\n")] = 0;
+            } else if (sscanf(line, "totals: %lf", &tot) == 1) {
+                break;
+            }
+        }
+        fclose(f);
+        if (!strcmp(name, want)) {
+            *total = tot;
+            return tot >= 0;
+        }
+    }
+    return false;
+}
+
+__attribute__((format(printf, 2, 3))) static void count_fail(task *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->count_msg, sizeof(t->count_msg), fmt, ap);
+    va_end(ap);
+    t->count_status = ST_FAIL;
+}
+
+/* Read a finished job's output and dumps. The workloads it did not reach
+ * after a failure go into *retry (a job of their own), so that one
+ * failing workload costs no other its count. */
+static void count_finish(count_job *j, int st, count_job *retry)
+{
+    char path[4300], line[512], fail[300] = "", who[64] = "";
+    snprintf(path, sizeof(path), "%s.out", j->prefix);
+    FILE *f = fopen(path, "r");
+    size_t done = 0;
+    double sw = -1;
+    while (f && fgets(line, sizeof(line), f)) {
+        char w[128], c[128];
+        double ops, calls, total = 0;
+        line[strcspn(line, "\n")] = 0;
+        if (!strncmp(line, "fail ", 5)) {
+            snprintf(fail, sizeof(fail), "%.290s", line + 5);
+        } else if (sscanf(line, "malloc %63s", who) == 1) {
+            if (strcmp(who, j->host->name) != 0)
+                break;
+        } else if (sscanf(line, "count %127s %127s %lf %lf", w, c, &ops, &calls) == 4) {
+            char want[300];
+            snprintf(want, sizeof(want), "akcount %s %s", w, c);
+            if (!count_dump_total(j->prefix, want, &total))
+                continue;
+            if (!strcmp(w, "calibrate")) {
+                sw = calls > 0 ? total / calls : -1;
+                if (count_switch < 0 || sw > count_switch)
+                    count_switch = sw;
+            } else if (done < j->n && !strcmp(w, j->t[done]->w->name) &&
+                       !strcmp(c, worker_contender(j->t[done]->c)) && sw >= 0 && ops > 0) {
+                task *t = j->t[done++];
+                t->instr = (total - calls * sw) / ops;
+                t->count_status = ST_OK;
+            }
+        }
+    }
+    if (f)
+        fclose(f);
+    if (done == j->n)
+        return;
+    task *t = j->t[done];
+    if (who[0] && strcmp(who, j->host->name) != 0)
+        count_fail(t, "the counting worker runs %s's malloc, expected %s", who, j->host->name);
+    else if (fail[0])
+        count_fail(t, "%s", fail);
+    else if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+        count_fail(t, "valgrind could not be started");
+    else if (WIFSIGNALED(st))
+        count_fail(t, "counting worker killed by signal %d (%s.log)", WTERMSIG(st), j->prefix);
+    else
+        count_fail(t, "counting worker exited with status %d, no count (%s.log)",
+                   WIFEXITED(st) ? WEXITSTATUS(st) : -1, j->prefix);
+    if (done + 1 < j->n && retry) {
+        memset(retry, 0, sizeof(*retry));
+        retry->host = j->host;
+        for (size_t k = done + 1; k < j->n; k++)
+            retry->t[retry->n++] = j->t[k];
+        snprintf(retry->prefix, sizeof(retry->prefix), "%.4100s.%zu", j->prefix, done + 1);
+    }
+}
+
+/* The counting runs of every timed pair whose timed runs went well. */
+static void count_all(double scale)
+{
+    count_scale = scale;
+    const char *e = getenv("BENCH_COUNT");
+    if (e && !strcmp(e, "0")) {
+        snprintf(count_why, sizeof(count_why), "BENCH_COUNT=0");
+    } else if (!AK_BENCH_HAVE_CALLGRIND) {
+        snprintf(count_why, sizeof(count_why),
+                 "akbench-worker was built without <valgrind/callgrind.h> (Debian: valgrind; "
+                 "make bench installs it as root), so it cannot switch the count on and off");
+    } else if (!have_program("valgrind")) {
+        snprintf(count_why, sizeof(count_why),
+                 "valgrind is not installed (Debian: valgrind; make bench installs it as root)");
+    }
+    /* allockit's contenders in one worker (under glibc), started first as
+     * the longest; each system allocator in one of its own. */
+    static count_job jobs[2 * NCONTENDERS * NWORKLOADS];
+    size_t njobs = 0;
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/callgrind", out_dir);
+    for (int pass = 0; pass < 2 && !count_why[0]; pass++) {
+        for (size_t k = 0; k < NCONTENDERS; k++) {
+            const contender *c = &contenders[k];
+            bool ours = c->kind != C_SYS;
+            if (ours != (pass == 0))
+                continue;
+            count_job *job = &jobs[njobs];
+            if (!job->host) {
+                job->host = ours ? &contenders[0] : c; /* contenders[0]: glibc */
+                snprintf(job->prefix, sizeof(job->prefix), "%.4100s/%s", dir,
+                         ours ? "allockit" : c->name);
+            }
+            for (size_t i = 0; i < ntasks; i++) {
+                task *t = &tasks[i];
+                bool timed = t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID;
+                if (t->c != c || !timed)
+                    continue;
+                if (t->status == ST_OK)
+                    job->t[job->n++] = t;
+                else if (t->status == ST_FAIL)
+                    count_fail(t, "not counted: its timed runs failed");
+            }
+            if (!ours && job->n)
+                njobs++;
+            else if (!ours)
+                memset(job, 0, sizeof(*job));
+        }
+        if (pass == 0 && jobs[0].n)
+            njobs++;
+        else if (pass == 0)
+            memset(&jobs[0], 0, sizeof(jobs[0]));
+    }
+    if (!njobs) {
+        if (!count_why[0])
+            snprintf(count_why, sizeof(count_why), "no timed pair to count");
+        return;
+    }
+    /* Start afresh: a stale dump would be read as this run's. */
+    mkdir(dir, 0777);
+    DIR *d = opendir(dir);
+    if (!d) {
+        snprintf(count_why, sizeof(count_why), "cannot make %.150s", dir);
+        return;
+    }
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        char path[4500];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (de->d_name[0] != '.')
+            unlink(path);
+    }
+    closedir(d);
+    printf("[count] instructions per op under callgrind, workloads at %g of full scale: %zu "
+           "workers ...\n",
+           scale, njobs);
+    double t0 = now_s();
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t par = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (size_t)ncpu, next = 0, running = 0;
+    while (next < njobs || running) {
+        while (next < njobs && running < par) {
+            jobs[next].pid = count_spawn(&jobs[next], scale);
+            if (jobs[next].pid < 0)
+                count_finish(&jobs[next], 127 << 8, NULL);
+            else
+                running++;
+            next++;
+        }
+        if (!running)
+            continue;
+        int st;
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0)
+            break;
+        for (size_t k = 0; k < next; k++)
+            if (jobs[k].pid == pid) {
+                jobs[k].pid = 0;
+                running--;
+                count_job *retry = njobs < sizeof(jobs) / sizeof(jobs[0]) ? &jobs[njobs] : NULL;
+                if (retry)
+                    memset(retry, 0, sizeof(*retry));
+                count_finish(&jobs[k], st, retry);
+                njobs += retry && retry->n;
+                break;
+            }
+    }
+    count_seconds = now_s() - t0;
+    printf("        done in %.0f s (dumps in %s: callgrind_annotate shows where the instructions "
+           "go)\n",
+           count_seconds, dir);
+}
+
+/* ------------------------------------------------------------------ */
 /* Targets                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -753,7 +1070,7 @@ typedef struct target {
 static target targets[32];
 static int ntargets;
 
-static void mark(task *t, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void mark(task *t, const char *fmt, ...)
 {
     if (!t)
         return;
@@ -764,7 +1081,8 @@ static void mark(task *t, const char *fmt, ...)
     va_end(ap);
 }
 
-static void add_target(int status, const char *what, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void add_target(int status, const char *what,
+                                                             const char *fmt, ...)
 {
     target *g = &targets[ntargets++];
     g->status = status;
@@ -798,21 +1116,50 @@ static void ratio_target(const char *w, const char *c, double limit)
     mark(t, "%s<=%.1f ", met ? "ok" : "MISS", limit);
 }
 
+/* Why a pair has no instruction count, for an unchecked target. */
+static const char *no_count(const char *w, const char *c)
+{
+    task *t = find_task(w, c);
+    if (count_why[0])
+        return count_why;
+    if (!t)
+        return "not selected";
+    if (t->status == ST_SKIP)
+        return t->msg;
+    return t->count_msg[0] ? t->count_msg : "not counted";
+}
+
+/* A target on instructions per op: c's count on workload w at most
+ * `limit` times than's (limit 0: strictly below it). */
+static void instr_target(const char *w, const char *c, const char *than, double limit)
+{
+    char what[160];
+    if (limit > 0)
+        snprintf(what, sizeof(what), "%s %s <= %.1fx %s, instructions per op", c, w, limit, than);
+    else
+        snprintf(what, sizeof(what), "%s %s below %s, instructions per op", c, w, than);
+    if (!selected(w, c))
+        return;
+    task *a = find_task(w, c), *b = find_task(w, than);
+    if (!a || a->count_status != ST_OK || !b || b->count_status != ST_OK || b->instr <= 0) {
+        bool mine = !a || a->count_status != ST_OK;
+        add_target(T_UNCHECKED, what, "no count for %s (%s)", mine ? c : than,
+                   no_count(w, mine ? c : than));
+        return;
+    }
+    double r = a->instr / b->instr;
+    bool met = limit > 0 ? r <= limit : a->instr < b->instr;
+    add_target(met ? T_MET : T_MISSED, what, "%.2fx: %.1f against %.1f instructions per op", r,
+               a->instr, b->instr);
+}
+
 static void check_targets(void)
 {
-    ratio_target("small_churn", "slab", 0.6);
-    if (selected("small_churn", "slab")) {
-        task *s = find_ok("small_churn", "slab"), *m = find_ok("small_churn", "mimalloc");
-        if (s && m) {
-            bool met = s->med < m->med;
-            add_target(met ? T_MET : T_MISSED, "slab small_churn faster than mimalloc",
-                       "%.2f vs %.2f ns/op", s->med, m->med);
-            mark(s, "%s<mimalloc ", met ? "ok" : "MISS");
-        } else {
-            add_target(T_UNCHECKED, "slab small_churn faster than mimalloc", "%s did not run",
-                       s ? "mimalloc" : "slab");
-        }
-    }
+    /* Set on wall time first; a shared host moves small_churn's times by
+     * 2x, so they are judged on the instruction count. */
+    instr_target("small_churn", "slab", "mimalloc", 0);
+    instr_target("small_churn", "slab", "glibc", 0.6);
+    instr_target("small_churn", "buddy", "glibc", 1.2);
     ratio_target("small_churn", "tlsf", 1.0);
     ratio_target("mixed_aligned", "tlsf", 0.6);
     if (selected("latency_scaling", "tlsf")) {
@@ -837,7 +1184,6 @@ static void check_targets(void)
         else
             add_target(T_UNCHECKED, "tlsf max fill >= 0.85", "memory failed or not built");
     }
-    ratio_target("small_churn", "buddy", 1.2);
     const char *byte[] = {"tlsf", "buddy", "slab"};
     for (int i = 0; i < 3; i++) {
         ratio_target("vec_rand_free_25K_64", byte[i], 0.7);
@@ -915,8 +1261,123 @@ static void perf_table(kind k1, kind k2)
     }
 }
 
-/* The probe before each timed run, per workload: how much of the shared
- * cache the host left us while each table row was measured. */
+static void fmt_instr(char *buf, size_t n, double v)
+{
+    if (v < 10)
+        snprintf(buf, n, "%.2f", v);
+    else if (v < 10000)
+        snprintf(buf, n, "%.1f", v);
+    else
+        snprintf(buf, n, "%.0f", v);
+}
+
+/* Instructions per op: one row per workload, one column per contender
+ * (byte workloads), ratio to glibc beside each figure; the page and ID
+ * workloads below. */
+static void instr_table(void)
+{
+    bool any = false;
+    for (size_t i = 0; i < ntasks; i++)
+        any = any || tasks[i].w->kind == K_BYTE || tasks[i].w->kind == K_PAGE ||
+              tasks[i].w->kind == K_ID;
+    if (!any)
+        return;
+    out("\n## Instructions per op\n\n");
+    if (count_why[0]) {
+        out("Instruction counts skipped: %s.\n", count_why);
+        return;
+    }
+    out("Counted by callgrind: the same on every run of this build, whatever the host does\n"
+        "(jemalloc and mimalloc decide by the clock when to give memory back, so theirs can\n"
+        "move by 1-2%%). Workloads at %g of their full size%s\n"
+        "(BENCH_COUNT_SCALE; per-op counts settle long before full size); the system\n"
+        "allocators get one uncounted run first, as in the timed runs. Counted: every allocator\n"
+        "call of the measured part, from the call into the interface (ak_byte_alloc /\n"
+        "ak_byte_dealloc and the operation's indirect call; for the system allocators the\n"
+        "worker's malloc / aligned_alloc / free wrapper and the PLT call) to its return, in\n"
+        "user space (the kernel's work in a system call is not counted); the workload's own\n"
+        "loop and writes are not. The counting switch's own %.0f instructions per call are\n"
+        "taken out. Ratio to glibc in parentheses; lower is better.\n\n",
+        count_scale, count_scale == COUNT_SCALE ? ", in QUICK and full runs alike" : "",
+        count_switch < 0 ? 0 : count_switch);
+    const contender *cols[NCONTENDERS];
+    int ncols = 0;
+    for (size_t j = 0; j < NCONTENDERS; j++) {
+        bool col = false;
+        for (size_t i = 0; i < ntasks; i++)
+            col = col || (tasks[i].c == &contenders[j] && tasks[i].w->kind == K_BYTE &&
+                          tasks[i].status != ST_SKIP);
+        if (col)
+            cols[ncols++] = &contenders[j];
+    }
+    if (ncols) {
+        out("| %-22s |", "workload");
+        for (int k = 0; k < ncols; k++)
+            out(" %15s |", cols[k]->name);
+        out("\n|------------------------|");
+        for (int k = 0; k < ncols; k++)
+            out("----------------:|");
+        out("\n");
+        for (size_t i = 0; i < NWORKLOADS; i++) {
+            if (workloads[i].kind != K_BYTE)
+                continue;
+            task *g = find_task(workloads[i].name, "glibc");
+            if (!g)
+                continue;
+            out("| %-22s |", workloads[i].name);
+            for (int k = 0; k < ncols; k++) {
+                task *t = find_task(workloads[i].name, cols[k]->name);
+                char cell[48], v[24];
+                if (!t)
+                    snprintf(cell, sizeof(cell), "-");
+                else if (t->count_status != ST_OK)
+                    snprintf(cell, sizeof(cell), "%s",
+                             t->count_status == ST_FAIL ? "FAIL" : "not counted");
+                else {
+                    fmt_instr(v, sizeof(v), t->instr);
+                    if (g->count_status == ST_OK && g->instr > 0)
+                        snprintf(cell, sizeof(cell), "%s (%.2f)", v, t->instr / g->instr);
+                    else
+                        snprintf(cell, sizeof(cell), "%s", v);
+                }
+                out(" %15s |", cell);
+            }
+            out("\n");
+        }
+    }
+    bool first = true;
+    for (size_t i = 0; i < ntasks; i++) {
+        task *t = &tasks[i];
+        if ((t->w->kind != K_PAGE && t->w->kind != K_ID) || t->count_status != ST_OK)
+            continue;
+        char v[24];
+        fmt_instr(v, sizeof(v), t->instr);
+        out("%s %s %s %s", first ? "\nPage and ID workloads:" : ";", t->w->name, t->c->name, v);
+        first = false;
+    }
+    if (!first)
+        out(".\n");
+    first = true;
+    for (size_t j = 0; j < NCONTENDERS; j++) {
+        const contender *c = &contenders[j];
+        task *skipped = NULL;
+        for (size_t i = 0; i < ntasks; i++)
+            if (tasks[i].c == c && tasks[i].status == ST_SKIP)
+                skipped = &tasks[i];
+        if (skipped)
+            out("%s- %s: no column, %s\n", first ? "\n" : "", c->name, skipped->msg);
+        first = first && !skipped;
+    }
+    for (size_t i = 0; i < ntasks; i++) {
+        if (tasks[i].count_status == ST_FAIL)
+            out("%s- %s / %s: %s\n", first ? "\n" : "", tasks[i].w->name, tasks[i].c->name,
+                tasks[i].count_msg);
+        first = first && tasks[i].count_status != ST_FAIL;
+    }
+}
+
+/* The probe before each round of timed runs, per workload: how much of
+ * the shared cache the host left us while each table row was measured. */
 static void probe_report(size_t cache_bytes, double mem_ns)
 {
     bool any = false;
@@ -926,7 +1387,7 @@ static void probe_report(size_t cache_bytes, double mem_ns)
             continue;
         out("%s", any ? "," : "");
         if (!any)
-            out("\nMemory probe before each timed run (ns per dependent load over "
+            out("\nMemory probe before each round of timed runs (ns per dependent load over "
                 "random lines of %zu MiB, median / max per workload; the nearer the %zu MiB "
                 "figure, %.0f ns at the start, the more of the shared cache other tenants "
                 "held):",
@@ -1085,7 +1546,27 @@ static void write_csv(const char *path)
             fputc('\n', f);
         }
     }
-    /* The memory probe before each timed run: median, min, max ns per load. */
+    /* Instructions per op from the counting runs. */
+    for (size_t i = 0; i < ntasks; i++) {
+        task *t = &tasks[i];
+        if (t->count_status == ST_PENDING)
+            continue;
+        fprintf(f, "instr,%s,%s,1,,,,", t->w->name, t->c->name);
+        task *g = find_task(t->w->name, "glibc");
+        if (t->count_status == ST_OK && g && g->count_status == ST_OK && g->instr > 0)
+            fprintf(f, "%.3f", t->instr / g->instr);
+        fprintf(f, ",,,,,,,,instr_per_op,");
+        if (t->count_status == ST_OK)
+            fprintf(f, "%.2f,\"ok\"\n", t->instr);
+        else {
+            fprintf(f, ",");
+            char st[240];
+            snprintf(st, sizeof(st), "fail: %s", t->count_msg);
+            csv_field(f, st);
+            fputc('\n', f);
+        }
+    }
+    /* The memory probe before each round of timed runs: median, min, max ns per load. */
     for (size_t i = 0; i < NWORKLOADS; i++) {
         int n = run_probes[i];
         if (!n)
@@ -1194,15 +1675,18 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--probe") == 0) {
         /* The memory probe alone: is the host quiet enough to measure? */
         size_t cache = probe_cache_bytes();
-        printf("%.1f ns per load in %zu MiB (half the last-level cache), %.1f ns in %zu MiB\n",
-               mem_probe_ns(cache), cache >> 20, mem_probe_ns(PROBE_MEM_BYTES),
-               PROBE_MEM_BYTES >> 20);
+        printf("%.1f ns per load in %zu MiB (half the last-level cache, at most %zu), %.1f ns in "
+               "%zu MiB\n",
+               mem_probe_ns(cache), cache >> 20, PROBE_CACHE_MAX >> 20,
+               mem_probe_ns(PROBE_MEM_BYTES), PROBE_MEM_BYTES >> 20);
         return 0;
     }
     bool quick = env_on("BENCH_QUICK"), smoke = env_on("BENCH_SMOKE");
     signal(SIGPIPE, SIG_IGN); /* a worker that died shows as EOF, not a signal */
-    int runs = smoke ? 2 : 7;
-    double scale = smoke ? 0.002 : quick ? 0.1 : 1.0;
+    /* The modes' budgets (bench/README.md): QUICK under 30 s, a full run
+     * under 3 minutes, on a busy 2-core host, building included. */
+    int runs = smoke ? 2 : 3;
+    double scale = smoke ? 0.002 : quick ? 0.05 : 1.0;
     int repeats = smoke ? 2 : quick ? 3 : 5; /* memory: seeds */
     /* latency_scaling: replays; cheap, and more of them leave fewer
      * disturbed calls in the per-call minima */
@@ -1309,13 +1793,15 @@ int main(int argc, char **argv)
     out("- command: `%s`\n", command);
     out("- mode: %s; %d timed runs per pair after one warm-up run; figures are ns per op\n",
         smoke   ? "SMOKE (tiny scale, figures meaningless)"
-        : quick ? "QUICK (workloads scaled to 1/10: not comparable with a full run)"
+        : quick ? "QUICK (workloads scaled to 1/20, pools to 16 or 32 MiB: times not comparable "
+                  "with a full run's; instruction counts the same)"
                 : "full",
         runs);
     out("- pool contenders (tlsf, buddy, slab) get a fresh allocator per run over a pool that\n"
         "  is mapped and written through beforehand (pre-touched): they pay no page faults,\n"
         "  the system allocators pay theirs (mostly absorbed by the warm-up run); pools are\n"
-        "  128 MiB, 256 MiB for vec_push_3M and mixed_aligned\n");
+        "  128 MiB, 256 MiB for vec_push_3M and mixed_aligned%s\n",
+        scale < 1 ? " (at full scale)" : "");
     out("- one process per (workload, contender); jemalloc, mimalloc, tcmalloc come in with\n"
         "  LD_PRELOAD and each worker checks whose malloc it got; the timed runs go\n"
         "  round-robin across contenders, so load changes touch all of them alike\n");
@@ -1323,22 +1809,29 @@ int main(int argc, char **argv)
     const size_t probe_cache = probe_cache_bytes();
     double probe0_cache = smoke ? 0 : mem_probe_ns(probe_cache);
     double probe0_mem = smoke ? 0 : mem_probe_ns(PROBE_MEM_BYTES);
-    if (probe0_cache > 0 && probe0_mem > 0 && (round_ring = ring_build(probe_cache)) != NULL) {
+    /* QUICK has no time for the gate and its probes: its times are for a
+     * glance, and the instruction counts do not need a quiet host. */
+    if (!quick && probe0_cache > 0 && probe0_mem > 0 &&
+        (round_ring = ring_build(probe_cache)) != NULL) {
         round_pos = round_ring;
         round_lines = probe_cache / 64;
         quiet_low = probe0_cache;
-        quiet_budget = 30;
+        quiet_budget = QUIET_WAIT;
         if ((e = getenv("BENCH_QUIET_WAIT")) && *e)
             quiet_budget = atof(e);
     }
     if (round_ring)
-        out("- quiet gate: a timed run starts when the memory probe reads at most %.0fx the "
-            "lowest reading so far, waiting up to %.0f s in all for it (BENCH_QUIET_WAIT)\n",
+        out("- quiet gate: a round of timed runs (one run of each contender) starts when the "
+            "memory probe reads at most %.0fx the lowest reading so far, waiting up to %.0f s in "
+            "all for it (BENCH_QUIET_WAIT)\n",
             QUIET_FACTOR, quiet_budget);
+    else if (quick)
+        out("- QUICK: no quiet gate and no probe before each round\n");
     if (probe0_cache > 0 && probe0_mem > 0)
         out("- memory probe at start (ns per dependent load over random lines): %.1f in %zu MiB "
-            "(half the last-level cache), %.1f in %zu MiB\n",
-            probe0_cache, probe_cache >> 20, probe0_mem, PROBE_MEM_BYTES >> 20);
+            "(half the last-level cache, at most %zu), %.1f in %zu MiB\n",
+            probe0_cache, probe_cache >> 20, PROBE_CACHE_MAX >> 20, probe0_mem,
+            PROBE_MEM_BYTES >> 20);
     for (size_t j = 0; j < NCONTENDERS; j++) {
         const contender *c = &contenders[j];
         if (!csel[j])
@@ -1403,6 +1896,14 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
+    double cscale = smoke ? scale : COUNT_SCALE;
+    if ((e = getenv("BENCH_COUNT_SCALE")) && *e)
+        cscale = atof(e);
+    if (cscale <= 0 || cscale > 1) {
+        fprintf(stderr, "BENCH_COUNT_SCALE must be in (0, 1]\n");
+        return 2;
+    }
+    count_all(cscale);
     double wall = now_s() - start;
     double own = own_cpu_seconds() - own0;
     have_j = have_j && cpu_jiffies(&jb1, &jt1);
@@ -1414,7 +1915,7 @@ int main(int argc, char **argv)
         "system, page faults included; time spent descheduled on a busy machine is not);\n"
         "ratio = median / glibc median;\n"
         "latency of single calls (p99.9 / max, ns) from the checking runs: the same calls\n"
-        "replayed 3 times, each call's latency its minimum over the replays (so an interrupt\n"
+        "replayed twice, each call's latency its minimum over the replays (so an interrupt\n"
         "that hit one replay does not count as the allocator's), timed with %s\n"
         "(resolution and cost about %.0f ns per reading, not subtracted).\n",
         timer_name, timer_overhead_ns < 0 ? 0 : timer_overhead_ns);
@@ -1429,6 +1930,7 @@ int main(int argc, char **argv)
             out("- %s: %s\n", workloads[i].name, workloads[i].what);
     perf_table(K_BYTE, K_BYTE);
     perf_table(K_PAGE, K_ID);
+    instr_table();
     probe_report(probe_cache, probe0_mem);
     scaling_table();
     memory_table();
@@ -1482,10 +1984,11 @@ int main(int argc, char **argv)
             others / (wall * (double)ncpu) > 0.25 ? "a busy machine, compare min columns"
                                                   : "no other process here was busy");
     }
-    if (quiet_runs)
-        out("- quiet gate: waited %.0f s; %d of %d timed runs started above the threshold (the "
+    if (quiet_rounds)
+        out("- quiet gate: waited %.0f s; %d of %d rounds of timed runs started above the "
+            "threshold (the "
             "wait budget ran out); lowest probe reading %.1f ns\n",
-            quiet_waited, quiet_late, quiet_runs, quiet_low);
+            quiet_waited, quiet_late, quiet_rounds, quiet_low);
     if (probe0_cache > 0 && probe0_mem > 0) {
         free(round_ring);
         round_ring = NULL;

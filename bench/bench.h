@@ -159,6 +159,41 @@ static inline void bench_lat_add(bench_lat *l, uint64_t dt)
     }
 }
 
+/* ---- instruction counting: under callgrind (started with
+ * --collect-atstart=no), collection is switched on only for the allocator
+ * calls of the measured part. Without <valgrind/callgrind.h> at build time
+ * the worker cannot count, and says so. ---- */
+
+#if AK_BENCH_HAVE_CALLGRIND
+#include <valgrind/callgrind.h>
+#define BENCH_COUNT_ON()  CALLGRIND_TOGGLE_COLLECT
+#define BENCH_COUNT_OFF() CALLGRIND_TOGGLE_COLLECT
+#else
+#define BENCH_COUNT_ON()  ((void)0)
+#define BENCH_COUNT_OFF() ((void)0)
+#endif
+
+/* One allocator call `call`, as the context wants it: plain (the timed
+ * runs); timed into `lat` (the checking runs); or counted (the
+ * instruction-counting run, which also counts the calls, so that the cost
+ * of switching the count on and off can be taken out). The plain path
+ * costs one predictable branch, as it always has. */
+#define BENCH_CALL(c, lat, call)                                                                   \
+    do {                                                                                           \
+        if (!(c)->hook) {                                                                          \
+            call;                                                                                  \
+        } else if (lat) {                                                                          \
+            uint64_t t0_ = bench_ticks();                                                          \
+            call;                                                                                  \
+            bench_lat_add((lat), bench_ticks() - t0_);                                             \
+        } else {                                                                                   \
+            (c)->calls++;                                                                          \
+            BENCH_COUNT_ON();                                                                      \
+            call;                                                                                  \
+            BENCH_COUNT_OFF();                                                                     \
+        }                                                                                          \
+    } while (0)
+
 /* ---- failure: a workload that sees a wrong result stops the worker ---- */
 
 #if defined(__GNUC__)
@@ -177,8 +212,10 @@ typedef struct bench_ctx {
     double scale;           /* work multiplier: 1 full, <1 quick/smoke */
     uint64_t seed;
     bool verify;          /* the checking run: deeper (slower) checks */
-    bench_lat *lat_alloc; /* non-NULL: time every allocator call */
+    bool hook;            /* time (lat_* set) or count every allocator call */
+    bench_lat *lat_alloc; /* with hook: time every allocator call */
     bench_lat *lat_free;
+    uint64_t calls;      /* allocator calls counted (hook without lat_*) */
     uint64_t elapsed_ns; /* CPU time accumulated between bench_start/bench_stop */
     uint64_t started_ns;
     uint64_t ops; /* the workload's unit count, for ns/op */
@@ -207,13 +244,7 @@ static inline void *bench_alloc(bench_ctx *c, size_t size, size_t align)
 {
     void *p = NULL;
     ak_error e;
-    if (c->lat_alloc) {
-        uint64_t t0 = bench_ticks();
-        e = ak_byte_alloc(c->byte, size, align, &p);
-        bench_lat_add(c->lat_alloc, bench_ticks() - t0);
-    } else {
-        e = ak_byte_alloc(c->byte, size, align, &p);
-    }
+    BENCH_CALL(c, c->lat_alloc, e = ak_byte_alloc(c->byte, size, align, &p));
     if (e != AK_OK)
         bench_fail("alloc(size %zu, align %zu): %s", size, align, ak_error_name(e));
     if (((uintptr_t)p & (align - 1)) != 0)
@@ -224,13 +255,7 @@ static inline void *bench_alloc(bench_ctx *c, size_t size, size_t align)
 static inline void bench_free(bench_ctx *c, void *p, size_t size, size_t align)
 {
     ak_error e;
-    if (c->lat_free) {
-        uint64_t t0 = bench_ticks();
-        e = ak_byte_dealloc(c->byte, p, size, align);
-        bench_lat_add(c->lat_free, bench_ticks() - t0);
-    } else {
-        e = ak_byte_dealloc(c->byte, p, size, align);
-    }
+    BENCH_CALL(c, c->lat_free, e = ak_byte_dealloc(c->byte, p, size, align));
     if (e != AK_OK)
         bench_fail("dealloc(%p, size %zu, align %zu): %s", p, size, align, ak_error_name(e));
 }

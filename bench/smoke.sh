@@ -49,6 +49,29 @@ for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K s
     grep -q "^perf,$w,glibc,.*\"ok\"$" "$out/results.csv" || fail "no glibc row for $w"
 done
 grep -q "targets met:" "$out/log.txt" || fail "no targets summary"
+# Instructions per op: every pair whose timed runs went well was counted,
+# unless the counts were skipped (no valgrind), which the report must say.
+if grep -q "^Instruction counts skipped: " "$out/log.txt"; then
+    echo "bench_smoke: note: $(grep "^Instruction counts skipped: " "$out/log.txt")"
+    if command -v valgrind >/dev/null 2>&1 && grep -q "valgrind is not installed" "$out/log.txt"; then
+        fail "valgrind is installed but the counts say it is not"
+    fi
+else
+    grep -q "^## Instructions per op" "$out/log.txt" || fail "no instruction table"
+    ncount=0
+    for pair in $expected; do
+        w=${pair%,*}; c=${pair#*,}
+        grep -q "^perf,$w,$c,.*\"ok\"$" "$out/results.csv" || continue
+        row=$(grep "^instr,$w,$c," "$out/results.csv")
+        echo "$row" | awk -F, '$16 == "instr_per_op" && $17 > 0 && $18 == "\"ok\"" { ok = 1 } END { exit !ok }' ||
+            fail "no instruction count for $w / $c: ${row:-no row}"
+        ncount=$((ncount + 1))
+    done
+    [ "$ncount" -gt 0 ] || fail "no pair was counted"
+    grep -q "small_churn below mimalloc, instructions per op\|small_churn <= 0.6x glibc, instructions per op" \
+        "$out/log.txt" || fail "no target on instructions per op"
+    echo "bench_smoke: $ncount instruction counts checked"
+fi
 for f in $(grep '^heap_map,' "$out/results.csv" | grep '"ok"$' | sed 's/.*,svg,"\([^"]*\)".*/\1/'); do
     grep -q "<rect" "$f" || fail "heap map $f has no rectangles"
 done

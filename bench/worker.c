@@ -3,7 +3,7 @@
  *
  *   malloc <glibc|jemalloc|mimalloc|tcmalloc>   whose malloc this process has
  *   timer <name> <ticks per ns> <overhead ns>
- *   pool <bytes>                         pool contenders: pre-touched pool
+ *   pool <bytes>                         pool contenders: the pool's size
  *   ready                                set up and warmed up; waiting for
  *                                        "run" / "check" lines on stdin
  *   run <i> <cpu ns> <ops>               one timed run
@@ -12,6 +12,7 @@
  *         <alloc raw max> <free raw max>      (all ns)
  *   mem <fixed bytes> <object bytes> <per-block bytes> <max fill>
  *   heapmap <path> <blocks> <used blocks>
+ *   count <workload> <contender> <ops> <calls>   (--count) one counted run
  *   fail <message>                       then exit status 1
  *   ok
  *
@@ -22,6 +23,8 @@
  *   brought in with LD_PRELOAD by the driver), tlsf, buddy, slab,
  *   bitmap_page, bitmap_id.
  *   WORKLOAD: a name from workloads.c, or latency_scaling, memory, heap_map.
+ * usage: akbench-worker --count SCALE WORKLOAD:CONTENDER...
+ *   under callgrind: instructions per op (see count_main).
  *
  * Pool contenders get a fresh allocator object over the same pre-touched
  * pool for every run, so no run pays page faults; the system allocators
@@ -260,14 +263,21 @@ static const pool_contender *find_pool_contender(const char *name)
     return NULL;
 }
 
-/* A pool: mapped once per process and written through once, so every run's
- * fresh allocator starts on memory that is already faulted in. */
-static unsigned char *pool_map(size_t bytes)
+/* A pool, mapped once per process. `touch`: faulted in by the kernel when
+ * mapped (MAP_POPULATE; on a virtual machine ten times faster than writing
+ * it through, which cost a quick run more than its workloads), so every
+ * run's fresh allocator starts on memory that is already there (what the
+ * timed runs need; what is left of a first touch, on the hypervisor's
+ * side, falls in the untimed warm-up run). Otherwise the pages come in as
+ * the allocator first writes them (enough where a warm-up pass precedes
+ * what is measured, or where page faults do not count: the instruction
+ * counts). */
+static unsigned char *pool_map(size_t bytes, bool touch)
 {
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (touch ? MAP_POPULATE : MAP_NORESERVE);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (p == MAP_FAILED)
         bench_fail("mmap of a %zu-byte pool: %s", bytes, strerror(errno));
-    memset(p, 0, bytes);
     return p;
 }
 
@@ -419,12 +429,10 @@ static void lat_print(const char *what, const bench_lat *l)
     printf("lat %s %zu %.1f %.1f %.1f\n", what, l->len, p, m, ticks_to_ns(l->raw.max));
 }
 
-/* Replays of the checking run (same seed, so the same calls): 3, or 2 at
- * smoke scale. */
-static int lat_replays(double scale)
-{
-    return scale < 0.01 ? 2 : 3;
-}
+/* Replays of the checking run (same seed, so the same calls): two, enough
+ * for an interrupt to miss a call in one of them; a third cost a full run
+ * 5% of its time budget. */
+#define LAT_REPLAYS 2
 
 /* One run of the workload on a fresh contender; `lat` non-NULL makes it a
  * checking run (deeper checks, every call timed). */
@@ -436,6 +444,7 @@ static void run_once(const bench_workload *w, run_target *t, double scale, bench
     c->seed = SEED;
     if (la) {
         c->verify = true;
+        c->hook = true;
         c->lat_alloc = la;
         c->lat_free = lf;
     }
@@ -471,8 +480,7 @@ static void serve_workload(const bench_workload *w, run_target *t, double scale)
                    (unsigned long long)c.ops);
             fflush(stdout);
         } else if (!strncmp(line, "check", 5)) {
-            int replays = lat_replays(scale);
-            for (int k = 0; k < replays; k++) {
+            for (int k = 0; k < LAT_REPLAYS; k++) {
                 if (k == 0) {
                     lat_reset(&la);
                     lat_reset(&lf);
@@ -519,7 +527,7 @@ static void latency_scaling(const pool_contender *pc, int repeats, double scale)
         sizes[2] = 16 * MiB;
     }
     size_t biggest = sizes[nsizes - 1];
-    unsigned char *pool = pool_map(biggest);
+    unsigned char *pool = pool_map(biggest, false);
     printf("pool %zu\n", biggest);
     void *obj = object_new(pc->obj_bytes);
     static bench_lat la[3], lf[3];
@@ -540,6 +548,7 @@ static void latency_scaling(const pool_contender *pc, int repeats, double scale)
             }
             c.scale = scale;
             c.seed = SEED;
+            c.hook = true;
             c.lat_alloc = &la[s];
             c.lat_free = &lf[s];
             c.byte = pool_fresh(pc, obj, pool, sizes[s]);
@@ -634,7 +643,7 @@ static double max_fill(const pool_contender *pc, void *obj, unsigned char *pool,
 static void memory_figures(const pool_contender *pc, int repeats)
 {
     size_t bytes = 16 * MiB;
-    unsigned char *pool = pool_map(bytes);
+    unsigned char *pool = pool_map(bytes, false);
     void *obj = object_new(pc->obj_bytes);
     printf("pool %zu\n", bytes);
 
@@ -739,7 +748,7 @@ static void heap_map(const pool_contender *pc, const char *outdir)
     if (!pc->walk)
         bench_fail("%s has no walker to draw a heap map from", pc->name);
     size_t bytes = 4 * MiB;
-    unsigned char *pool = pool_map(bytes);
+    unsigned char *pool = pool_map(bytes, false);
     void *obj = object_new(pc->obj_bytes);
     ak_byte_allocator h = pool_fresh(pc, obj, pool, bytes);
     bench_rng r;
@@ -801,11 +810,184 @@ static void heap_map(const pool_contender *pc, const char *outdir)
 }
 
 /* ------------------------------------------------------------------ */
+/* Setting up a (workload, contender) pair                             */
+/* ------------------------------------------------------------------ */
+
+/* The pool of a byte workload: its full size at full scale and in the
+ * counting runs (so the allocator is set up as in a full run); below full
+ * scale in the timed runs, shrunk with the work to a power of two of at
+ * least 16 MiB, since pre-touching 128 MiB costs a quick run more than
+ * its workloads do. */
+static size_t pool_bytes_for(const bench_workload *w, double scale, bool counting)
+{
+    if (counting || scale >= 1.0)
+        return w->pool_bytes;
+    size_t want = (size_t)((double)w->pool_bytes * scale), bytes = 16 * MiB;
+    while (bytes < want && bytes < w->pool_bytes)
+        bytes *= 2;
+    return bytes;
+}
+
+/* Sets up t for workload w against contender cname ("system" or a pool,
+ * page or ID contender); false if this build cannot run the pair. */
+static bool target_setup(run_target *t, const bench_workload *w, const char *cname, double scale,
+                         bool counting)
+{
+    memset(t, 0, sizeof(*t));
+    const pool_contender *pc = find_pool_contender(cname);
+    if (w->kind == BENCH_BYTE) {
+        if (!strcmp(cname, "system")) {
+            t->prepare = prepare_sys;
+            return true;
+        }
+        if (!pc)
+            return false;
+        t->pc = pc;
+        t->pool_bytes = pool_bytes_for(w, scale, counting);
+        t->pool = pool_map(t->pool_bytes, !counting);
+        t->obj = object_new(pc->obj_bytes);
+        t->prepare = prepare_pool;
+        t->finish = finish_pool;
+        printf("pool %zu\n", t->pool_bytes);
+        return true;
+    }
+#if AK_HAVE_BITMAP_PAGE
+    if (w->kind == BENCH_PAGE && !strcmp(cname, "bitmap_page")) {
+        t->obj = object_new(sizeof(ak_bitmap_page));
+        t->prepare = prepare_page;
+        t->finish = finish_page;
+        return true;
+    }
+#endif
+#if AK_HAVE_BITMAP_ID
+    if (w->kind == BENCH_ID && !strcmp(cname, "bitmap_id")) {
+        t->obj = object_new(sizeof(ak_bitmap_id));
+        t->prepare = prepare_id;
+        t->finish = finish_id;
+        return true;
+    }
+#endif
+    return false;
+}
+
+static void target_teardown(run_target *t)
+{
+    if (t->pool)
+        munmap(t->pool, t->pool_bytes);
+    free(t->obj);
+    memset(t, 0, sizeof(*t));
+}
+
+/* ------------------------------------------------------------------ */
+/* Instruction counts (under callgrind)                                */
+/* ------------------------------------------------------------------ */
+
+#if AK_BENCH_HAVE_CALLGRIND
+/* A counted call with nothing inside: what switching the count on and off
+ * around a call costs by itself (the client requests' own instructions),
+ * to be taken out of every counted call. */
+__attribute__((noinline)) static void count_nothing(bench_ctx *c)
+{
+    BENCH_CALL(c, (bench_lat *)NULL, (void)0);
+}
+
+/* One dump of callgrind's counters, named for the driver to find. */
+static void count_dump(const char *wname, const char *cname)
+{
+    char name[256];
+    snprintf(name, sizeof(name), "akcount %s %s", wname, cname);
+    CALLGRIND_DUMP_STATS_AT(name);
+}
+
+/* akbench-worker --count SCALE WORKLOAD:CONTENDER...: under valgrind
+ * --tool=callgrind --instr-atstart=no --collect-atstart=no. For each pair:
+ * for a system allocator one uncounted run (the warm-up the timed runs
+ * have too), then one run with instrumentation on and collection switched
+ * on around each allocator call, dumped as "akcount WORKLOAD CONTENDER";
+ * a line "count WORKLOAD CONTENDER OPS CALLS" says what the dump covers.
+ * First a calibration, dumped as "akcount calibrate -": 1000 empty counted
+ * calls. The pairs share the process's malloc (pool contenders use it
+ * only for the harness). */
+static int count_main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s --count SCALE WORKLOAD:CONTENDER...\n", argv[0]);
+        return 2;
+    }
+    double scale = atof(argv[2]);
+    printf("malloc %s\n", malloc_identity());
+    if (!RUNNING_ON_VALGRIND)
+        bench_fail("--count runs under valgrind --tool=callgrind");
+    bench_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.hook = true;
+    CALLGRIND_ZERO_STATS;
+    CALLGRIND_START_INSTRUMENTATION;
+    for (int i = 0; i < 1000; i++)
+        count_nothing(&c);
+    CALLGRIND_STOP_INSTRUMENTATION;
+    count_dump("calibrate", "-");
+    printf("count calibrate - 1000 %llu\n", (unsigned long long)c.calls);
+    fflush(stdout);
+
+    for (int a = 3; a < argc; a++) {
+        char wname[128];
+        const char *cname = strchr(argv[a], ':');
+        if (!cname || (size_t)(cname - argv[a]) >= sizeof(wname))
+            bench_fail("not WORKLOAD:CONTENDER: %s", argv[a]);
+        memcpy(wname, argv[a], (size_t)(cname - argv[a]));
+        wname[cname - argv[a]] = 0;
+        cname++;
+        const bench_workload *w = bench_find_workload(wname);
+        if (!w)
+            bench_fail("no workload %s", wname);
+        run_target t;
+        if (!target_setup(&t, w, cname, scale, true))
+            bench_fail("contender %s cannot run workload %s in this build", cname, w->name);
+        /* The system allocators keep their state from run to run, so they
+         * get the timed runs' warm-up first; a pool contender starts each
+         * run fresh, so one would change nothing. */
+        if (!t.pc && w->kind == BENCH_BYTE)
+            run_once(w, &t, scale, NULL, NULL, &c);
+        memset(&c, 0, sizeof(c));
+        c.scale = scale;
+        c.seed = SEED;
+        c.hook = true;
+        t.prepare(&t, &c);
+        CALLGRIND_ZERO_STATS;
+        CALLGRIND_START_INSTRUMENTATION;
+        w->run(&c);
+        CALLGRIND_STOP_INSTRUMENTATION;
+        count_dump(w->name, cname);
+        if (t.finish)
+            t.finish(&t, &c);
+        printf("count %s %s %llu %llu\n", w->name, cname, (unsigned long long)c.ops,
+               (unsigned long long)c.calls);
+        fflush(stdout);
+        target_teardown(&t);
+    }
+    printf("ok\n");
+    return 0;
+}
+#else
+static int count_main(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    bench_fail("built without <valgrind/callgrind.h>: cannot count instructions");
+}
+#endif
+
+/* ------------------------------------------------------------------ */
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--count"))
+        return count_main(argc, argv);
     if (argc != 6) {
-        fprintf(stderr, "usage: %s WORKLOAD CONTENDER RUNS SCALE OUTDIR\n", argv[0]);
+        fprintf(stderr,
+                "usage: %s WORKLOAD CONTENDER RUNS SCALE OUTDIR\n"
+                "       %s --count SCALE WORKLOAD:CONTENDER...\n",
+                argv[0], argv[0]);
         return 2;
     }
     const char *wname = argv[1], *cname = argv[2], *outdir = argv[5];
@@ -843,36 +1025,9 @@ int main(int argc, char **argv)
     const bench_workload *w = bench_find_workload(wname);
     if (!w)
         bench_fail("no workload %s", wname);
-    run_target t = {0};
-    if (w->kind == BENCH_BYTE) {
-        if (!strcmp(cname, "system")) {
-            t.prepare = prepare_sys;
-        } else if (pc) {
-            t.pc = pc;
-            t.pool_bytes = w->pool_bytes;
-            t.pool = pool_map(t.pool_bytes);
-            t.obj = object_new(pc->obj_bytes);
-            t.prepare = prepare_pool;
-            t.finish = finish_pool;
-            printf("pool %zu\n", t.pool_bytes);
-        } else {
-            bench_fail("no byte contender %s in this build", cname);
-        }
-#if AK_HAVE_BITMAP_PAGE
-    } else if (w->kind == BENCH_PAGE && !strcmp(cname, "bitmap_page")) {
-        t.obj = object_new(sizeof(ak_bitmap_page));
-        t.prepare = prepare_page;
-        t.finish = finish_page;
-#endif
-#if AK_HAVE_BITMAP_ID
-    } else if (w->kind == BENCH_ID && !strcmp(cname, "bitmap_id")) {
-        t.obj = object_new(sizeof(ak_bitmap_id));
-        t.prepare = prepare_id;
-        t.finish = finish_id;
-#endif
-    } else {
+    run_target t;
+    if (!target_setup(&t, w, cname, scale, false))
         bench_fail("contender %s cannot run workload %s in this build", cname, wname);
-    }
     serve_workload(w, &t, scale);
     printf("ok\n");
     return 0;

@@ -287,13 +287,7 @@ static uintptr_t page_alloc(bench_ctx *c, page_shadow *s, size_t n, size_t align
     uintptr_t out = 0;
     size_t ps = 4096;
     ak_error e;
-    if (c->lat_alloc) {
-        uint64_t t0 = bench_ticks();
-        e = ak_page_alloc_pages(c->page, n, align_pages * ps, &out);
-        bench_lat_add(c->lat_alloc, bench_ticks() - t0);
-    } else {
-        e = ak_page_alloc_pages(c->page, n, align_pages * ps, &out);
-    }
+    BENCH_CALL(c, c->lat_alloc, e = ak_page_alloc_pages(c->page, n, align_pages * ps, &out));
     if (e != AK_OK)
         bench_fail("alloc_pages(%zu, align %zu pages): %s", n, align_pages, ak_error_name(e));
     if (out % (align_pages * ps) != 0 || out < c->page_base ||
@@ -310,13 +304,7 @@ static void page_free(bench_ctx *c, page_shadow *s, uintptr_t pos, size_t n)
     ak_error e;
     if (s)
         shadow_mark(s, (pos - c->page_base) / 4096, n, false);
-    if (c->lat_free) {
-        uint64_t t0 = bench_ticks();
-        e = ak_page_dealloc_pages(c->page, pos, n);
-        bench_lat_add(c->lat_free, bench_ticks() - t0);
-    } else {
-        e = ak_page_dealloc_pages(c->page, pos, n);
-    }
+    BENCH_CALL(c, c->lat_free, e = ak_page_dealloc_pages(c->page, pos, n));
     if (e != AK_OK)
         bench_fail("dealloc_pages(%#lx, %zu): %s", (unsigned long)pos, n, ak_error_name(e));
 }
@@ -455,24 +443,12 @@ static void wl_id_churn(bench_ctx *c)
             size_t old = set[slot];
             if (shadow)
                 shadow[old / 64] &= ~(1ull << (old % 64));
-            if (c->lat_free) {
-                uint64_t t0 = bench_ticks();
-                e = ak_id_dealloc_id(c->id, old, 1);
-                bench_lat_add(c->lat_free, bench_ticks() - t0);
-            } else {
-                e = ak_id_dealloc_id(c->id, old, 1);
-            }
+            BENCH_CALL(c, c->lat_free, e = ak_id_dealloc_id(c->id, old, 1));
             if (e != AK_OK)
                 bench_fail("dealloc_id(%zu): %s", old, ak_error_name(e));
         }
         size_t id = 0;
-        if (c->lat_alloc) {
-            uint64_t t0 = bench_ticks();
-            e = ak_id_alloc_id(c->id, 1, 1, &id);
-            bench_lat_add(c->lat_alloc, bench_ticks() - t0);
-        } else {
-            e = ak_id_alloc_id(c->id, 1, 1, &id);
-        }
+        BENCH_CALL(c, c->lat_alloc, e = ak_id_alloc_id(c->id, 1, 1, &id));
         if (e != AK_OK || id >= cap)
             bench_fail("alloc_id: %s (id %zu of %zu)", ak_error_name(e), id, cap);
         if (shadow) {
@@ -486,13 +462,7 @@ static void wl_id_churn(bench_ctx *c)
     }
     for (size_t i = 0; i < live; i++) {
         ak_error e;
-        if (c->lat_free) {
-            uint64_t t0 = bench_ticks();
-            e = ak_id_dealloc_id(c->id, set[i], 1);
-            bench_lat_add(c->lat_free, bench_ticks() - t0);
-        } else {
-            e = ak_id_dealloc_id(c->id, set[i], 1);
-        }
+        BENCH_CALL(c, c->lat_free, e = ak_id_dealloc_id(c->id, set[i], 1));
         if (e != AK_OK)
             bench_fail("dealloc_id(%zu) at the end: %s", set[i], ak_error_name(e));
     }

@@ -10,7 +10,9 @@ case "${1:-test}" in
 # test: libc6-dev-i386 + lib32gcc-12-dev give gcc -m32 (m32_build) without
 # gcc-multilib, which conflicts with the cross compilers of `targets`.
 test) want="clang lld llvm pkg-config valgrind libclang-rt-14-dev sqlite3 libsqlite3-dev python3 git libc6-dev-i386 lib32gcc-12-dev" ;;
-bench) want="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox time python3 sqlite3 git" ;;
+# bench: valgrind for the instruction counts (callgrind, and its client
+# requests in <valgrind/callgrind.h>, which the valgrind package ships).
+bench) want="libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev gnuplot-nox valgrind time python3 sqlite3 git" ;;
 # targets: gcc-i686-linux-gnu rather than gcc-multilib, which conflicts
 # with the other cross compilers on Debian.
 targets) want="clang lld llvm qemu-system-misc qemu-system-arm qemu-user-static gcc-s390x-linux-gnu libc6-dev-s390x-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-i686-linux-gnu libc6-dev-i386-cross gcc-aarch64-linux-gnu libc6-dev-arm64-cross" ;;
