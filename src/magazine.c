@@ -14,7 +14,8 @@
  *   - a state's slots point at no_magazine or at a magazine of that class
  *     with n <= cap == the class's rounds; the previous one is empty or
  *     full; a state's held == the sum of n * class size over its slots,
- *     and held <= credit;
+ *     and held <= credit; its mags and mag_bytes count the magazines in
+ *     its slots;
  *   - the depot's full magazines have n == cap, its empty ones n == 0,
  *     and the lists are as long as their counts;
  *   - depot_bytes == the blocks of the full list, mag_bytes == every
@@ -85,8 +86,32 @@ static void state_clear(ak_mag_cpu *pc)
 {
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++)
         pc->loaded[c] = pc->previous[c] = &no_magazine;
-    pc->held = pc->credit = 0;
+    pc->held = pc->credit = pc->mags = pc->mag_bytes = 0;
     pc->alloc_hits = pc->alloc_misses = pc->free_hits = pc->free_misses = 0;
+}
+
+/* A magazine of class k enters or leaves pc's slots. Under the lock, so
+ * that the counts are exact whatever pc's owner is doing without it (see
+ * ak_mag_cpu_abandon). */
+static void state_mag_in(ak_mag_cpu *pc, const struct ak_mag_class *k)
+{
+    pc->mags++;
+    pc->mag_bytes += k->mag_size;
+}
+
+static void state_mag_out(ak_mag_cpu *pc, const struct ak_mag_class *k)
+{
+    pc->mags--;
+    pc->mag_bytes -= k->mag_size;
+}
+
+/* A state's hit and miss counts stay in the totals once it is gone. */
+static void state_retire(ak_mag *m, const ak_mag_cpu *pc)
+{
+    m->gone_alloc_hits += counter_get(&pc->alloc_hits);
+    m->gone_alloc_misses += counter_get(&pc->alloc_misses);
+    m->gone_free_hits += counter_get(&pc->free_hits);
+    m->gone_free_misses += counter_get(&pc->free_misses);
 }
 
 /* The class that serves (size, align), or CLASS_PASS. */
@@ -200,7 +225,7 @@ static size_t flush_locked(ak_mag *m, ak_mag_cpu *pc)
     }
     counter_set(&pc->held, 0);
     m->granted -= pc->credit;
-    pc->credit = 0;
+    pc->credit = pc->mags = pc->mag_bytes = 0;
     return freed;
 }
 
@@ -399,9 +424,12 @@ static AK_NOINLINE ak_error alloc_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, vo
     /* Both of pc's magazines are empty: one stays as the previous, the
      * other (if it is a real one) goes to the depot. */
     magazine *keep = mg != &no_magazine ? mg : prev, *give = keep == mg ? prev : mg;
-    if (give != &no_magazine)
+    if (give != &no_magazine) {
         depot_put_empty(k, give);
+        state_mag_out(pc, k);
+    }
     magazine *full = depot_take_full(m, pc, k);
+    state_mag_in(pc, k);
     pc->previous[c] = keep;
     pc->loaded[c] = full;
     m->exchanges++;
@@ -513,8 +541,11 @@ static AK_NOINLINE ak_error free_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, voi
             magazine *fresh = depot_take_empty(m, c);
             if (!fresh)
                 goto to_backend;
-            if (prev != &no_magazine)
+            state_mag_in(pc, k);
+            if (prev != &no_magazine) {
                 depot_put_full(m, pc, k, prev);
+                state_mag_out(pc, k);
+            }
             pc->previous[c] = mg;
             pc->loaded[c] = fresh;
             mg = fresh;
@@ -586,6 +617,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     const unsigned rounds = cfg->rounds ? cfg->rounds : AK_MAG_DEFAULT_ROUNDS;
     const size_t max_size = cfg->max_size ? cfg->max_size : AK_MAG_MAX_CLASS_SIZE;
     const size_t max_align = cfg->max_align ? cfg->max_align : AK_MAG_DEFAULT_ALIGN;
+    const size_t mag_bytes = cfg->magazine_bytes ? cfg->magazine_bytes : AK_MAG_MAGAZINE_BYTES;
     if (rounds > AK_MAG_MAX_ROUNDS || max_size > AK_MAG_MAX_CLASS_SIZE || !ak_is_pow2(max_align) ||
         !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu)
         return AK_ERR_INVALID_PARAM;
@@ -600,7 +632,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         struct ak_mag_class *k = &m->cls[c];
         k->size = ak_sc_size(c);
-        size_t per = AK_MAG_MAGAZINE_BYTES / k->size;
+        size_t per = mag_bytes / k->size;
         k->rounds = (uint32_t)(per < 1 ? 1 : per > rounds ? rounds : per);
         k->mag_size = MAG_HEADER + (size_t)k->rounds * sizeof(void *);
         k->align = 0;
@@ -615,6 +647,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
     m->magazines = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
+    m->gone_alloc_hits = m->gone_alloc_misses = m->gone_free_hits = m->gone_free_misses = 0;
     m->lock = cfg->lock;
     m->unlock = cfg->unlock;
     m->lock_ctx = cfg->lock_ctx;
@@ -646,25 +679,57 @@ ak_error ak_mag_cpu_attach(ak_mag *m, ak_mag_cpu *pc)
     return AK_OK;
 }
 
-ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc)
+/* Where pc is linked among m's states, if it is an attached one that was
+ * not given at init; NULL if not. Under the lock. */
+static ak_mag_cpu **attached_link(ak_mag *m, const ak_mag_cpu *pc)
 {
     const uintptr_t at = (uintptr_t)pc, first = (uintptr_t)m->cpus;
-    if (!pc || pc->owner != m || (at >= first && at < first + m->ncpu * sizeof *pc))
-        return AK_ERR_INVALID_PARAM;
-    lock(m);
+    if (at >= first && at < first + m->ncpu * sizeof *pc)
+        return NULL;
     ak_mag_cpu **link = &m->attached;
     while (*link && *link != pc)
         link = &(*link)->next;
-    if (!*link) {
+    return *link ? link : NULL;
+}
+
+/* Detach pc, flushed or abandoned; either way its counts join the
+ * layer's totals. */
+static ak_error detach(ak_mag *m, ak_mag_cpu *pc, bool flush)
+{
+    if (!pc || pc->owner != m)
+        return AK_ERR_INVALID_PARAM;
+    lock(m);
+    ak_mag_cpu **link = attached_link(m, pc);
+    if (!link) {
         unlock(m);
         return AK_ERR_INVALID_PARAM;
     }
-    (void)flush_locked(m, pc);
+    if (flush) {
+        (void)flush_locked(m, pc);
+    } else {
+        /* Its magazines and blocks are lost. Only counters that change
+         * under the lock are read: exact, whatever its owner was doing
+         * without the lock. */
+        m->mag_bytes -= pc->mag_bytes;
+        m->magazines -= pc->mags;
+        m->granted -= pc->credit;
+    }
+    state_retire(m, pc);
     *link = pc->next;
     pc->next = NULL;
     pc->owner = NULL;
     unlock(m);
     return AK_OK;
+}
+
+ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc)
+{
+    return detach(m, pc, true);
+}
+
+ak_error ak_mag_cpu_abandon(ak_mag *m, ak_mag_cpu *pc)
+{
+    return detach(m, pc, false);
 }
 
 ak_mag_cpu *ak_mag_cpu_state(ak_mag *m, unsigned cpu)
@@ -768,8 +833,11 @@ void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
 {
     /* Field by field: a struct cleared at once becomes a call to the
      * compiler's runtime (__aeabi_memclr8) on some targets. */
-    out->alloc_hits = out->alloc_misses = out->free_hits = out->free_misses = 0;
     lock(m);
+    out->alloc_hits = m->gone_alloc_hits;
+    out->alloc_misses = m->gone_alloc_misses;
+    out->free_hits = m->gone_free_hits;
+    out->free_misses = m->gone_free_misses;
     out->caching = m->cache != NULL;
     for (const ak_mag_cpu *pc = m->attached; pc; pc = pc->next) {
         out->alloc_hits += counter_get(&pc->alloc_hits);
@@ -814,6 +882,7 @@ static void forget_locked(ak_mag *m)
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
     m->magazines = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
+    m->gone_alloc_hits = m->gone_alloc_misses = m->gone_free_hits = m->gone_free_misses = 0;
 }
 
 static ak_error mag_op_init(void *self, uintptr_t start, size_t size)
@@ -964,7 +1033,7 @@ static const char *check_depot_list(const struct ak_mag_class *k, const magazine
 static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *mag_bytes,
                                size_t *mags)
 {
-    size_t held = 0;
+    size_t held = 0, own = 0, own_bytes = 0;
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         const struct ak_mag_class *k = &m->cls[c];
         const magazine *lo = pc->loaded[c], *pr = pc->previous[c];
@@ -977,9 +1046,13 @@ static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *ma
             return "magazine: one magazine is both loaded and previous";
         held += (size_t)(lo->n + pr->n) * k->size;
         const size_t here = (size_t)(lo != &no_magazine) + (pr != &no_magazine);
-        *mag_bytes += here * k->mag_size;
-        *mags += here;
+        own_bytes += here * k->mag_size;
+        own += here;
     }
+    if (own != pc->mags || own_bytes != pc->mag_bytes)
+        return "magazine: a state's count of magazines does not match its slots";
+    *mag_bytes += own_bytes;
+    *mags += own;
     if (held != counter_get(&pc->held))
         return "magazine: a state's held bytes do not match its magazines";
     if (held > pc->credit)

@@ -968,6 +968,92 @@ static void test_attach_detach(void)
     CHECK(backend_used() == 0);
 }
 
+/* A state abandoned as a fork child abandons the threads it did not copy:
+ * even torn halfway through a lock-free swap of its two magazines, the
+ * layer stays sound; its blocks and magazines stay allocated and marked
+ * cached (a free of one is still refused), its counts stay in the stats,
+ * and they alone are left in the backend once everything else is back. */
+static void test_abandon(void)
+{
+    ak_mag_config c = {.ncpu = 1, .rounds = 4};
+    fx_open((size_t)1 << 20, c, true);
+    static ak_mag_cpu gone, other;
+    gone.owner = other.owner = NULL;
+    CHECK_OK(ak_mag_cpu_attach(&fx.m, &gone));
+    CHECK_OK(ak_mag_cpu_attach(&fx.m, &other));
+    void *blk[24];
+    for (int i = 0; i < 24; i++)
+        CHECK_OK(ak_mag_alloc_on(&fx.m, &gone, 100, 16, &blk[i]));
+    for (int i = 0; i < 24; i++)
+        CHECK_OK(ak_mag_free_on(&fx.m, &gone, blk[i], 100, 16));
+    void *p;
+    CHECK_OK(ak_mag_alloc_on(&fx.m, &gone, 100, 16, &p)); /* a hit */
+    layer_sane();
+    const ak_mag_stats_t before = stats();
+    const size_t gone_held = gone.held, gone_mags = gone.mags;
+    CHECK(!caching() || (gone_held > 0 && gone_mags == 2));
+    /* Torn: both slots name the loaded magazine, the previous one is in
+     * neither. Abandon must not read the slots. */
+    const unsigned c100 = 6; /* 100 B: the 112-byte class */
+    CHECK(class_of(100) == 112);
+    gone.previous[c100] = gone.loaded[c100];
+    CHECK_OK(ak_mag_cpu_abandon(&fx.m, &gone));
+    CHECK(gone.owner == NULL);
+    CHECK_ERR(ak_mag_cpu_abandon(&fx.m, &gone), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_mag_cpu_abandon(&fx.m, &fx.cpus[0]), AK_ERR_INVALID_PARAM); /* given at init */
+    CHECK_ERR(ak_mag_cpu_abandon(&fx.m, NULL), AK_ERR_INVALID_PARAM);
+    layer_sane();
+    const ak_mag_stats_t after = stats();
+    CHECK(after.alloc_hits == before.alloc_hits && after.free_hits == before.free_hits);
+    CHECK(after.alloc_misses == before.alloc_misses);
+    CHECK(!caching() || after.magazines == before.magazines - gone_mags);
+    CHECK(!caching() || after.cached_bytes == before.cached_bytes - gone_held);
+    /* The lost blocks are still cached to the backend: a free of one, from
+     * any state, is refused. (The depot may hold some of the 24 too.) */
+    if (caching()) {
+        unsigned refused = 0;
+        for (int i = 0; i < 24; i++)
+            if (blk[i] != p) {
+                ak_error e = ak_mag_free_on(&fx.m, &other, blk[i], 100, 16);
+                CHECK(e == AK_ERR_NOT_ALLOCATED);
+                refused += e == AK_ERR_NOT_ALLOCATED;
+            }
+        CHECK(refused == 23);
+    }
+    CHECK_OK(ak_mag_free_on(&fx.m, &other, p, 100, 16));
+    CHECK_OK(ak_mag_cpu_detach(&fx.m, &other));
+    drain();
+    /* What is left: the abandoned state's blocks (at least the class size
+     * each) and its magazines. */
+    CHECK(!caching() || backend_used() >= gone_held);
+    CHECK(caching() || backend_used() == 0);
+}
+
+/* config .magazine_bytes sets how many blocks a big class's magazine
+ * holds: min(rounds, max(1, magazine_bytes / class size)). */
+static void test_magazine_bytes(void)
+{
+    ak_mag_config c = {.ncpu = 1, .rounds = 64, .magazine_bytes = 2048};
+    fx_open((size_t)1 << 20, c, true);
+    CHECK(fx.m.cls[0].rounds == 64); /* 16 B: 128 fit, rounds cap */
+    CHECK(fx.m.cls[7].rounds == 16); /* 128 B */
+    CHECK(fx.m.cls[11].rounds == 8); /* 256 B */
+    CHECK(fx.m.cls[19].rounds == 2); /* 1024 B */
+    CHECK(fx.m.cls[27].rounds == 1); /* 4096 B: at least one */
+    CHECK(fx.m.cls[43].rounds == 1); /* 64 KiB */
+    void *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = xalloc(0, 1000, 16);
+    for (int i = 0; i < 3; i++)
+        xfree(0, p[i], 1000, 16);
+    layer_sane();
+    /* Two magazines of two blocks on the CPU; the third block went on to
+     * the depot in a full magazine, or back to the backend. */
+    CHECK(!caching() || fx.cpus[0].held <= 4 * 1024);
+    drain();
+    CHECK(backend_used() == 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* The byte interface                                                  */
 /* ------------------------------------------------------------------ */
@@ -1501,6 +1587,8 @@ int main(int argc, char **argv)
         run_for(k, "memory_pressure", test_memory_pressure);
         run_for(k, "per_cpu_lock", test_per_cpu_lock);
         run_for(k, "attach_detach", test_attach_detach);
+        run_for(k, "abandon", test_abandon);
+        run_for(k, "magazine_bytes", test_magazine_bytes);
         run_for(k, "as_byte", test_as_byte);
         run_for(k, "defaults", test_defaults);
         run_for(k, "check_catches", test_check_catches);

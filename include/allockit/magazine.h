@@ -73,13 +73,14 @@
  * budget is handed out as credit: a CPU caches without the lock up to its
  * credit and asks for more, under the lock, when it runs out. Whenever it
  * takes the lock it gives back the credit beyond what it holds plus one
- * magazine of the class at hand (at most AK_MAG_MAGAZINE_BYTES), and a
+ * magazine of the class at hand (at most config .magazine_bytes), and a
  * new magazine is paid first from its unused credit, then by freeing the
  * depot's idle empty magazines. The depot's blocks, the magazines and
  * every CPU's credit never sum to more than the limit (ak_mag_check
  * verifies it). A magazine of class c holds
- * min(rounds, max(1, AK_MAG_MAGAZINE_BYTES / class size)) blocks.
- * Objects: sizeof(ak_mag) is about 3.4 KiB and sizeof(ak_mag_cpu) 768
+ * min(rounds, max(1, magazine_bytes / class size)) blocks (config
+ * .magazine_bytes, AK_MAG_MAGAZINE_BYTES by default).
+ * Objects: sizeof(ak_mag) is about 3.4 KiB and sizeof(ak_mag_cpu) 784
  * bytes on 64-bit targets; nothing else is allocated but magazines.
  *
  * Bounds
@@ -157,8 +158,10 @@ struct ak_mag;
 typedef struct ak_mag_cpu {
     struct ak_mag_magazine *loaded[AK_MAG_CLASSES];
     struct ak_mag_magazine *previous[AK_MAG_CLASSES];
-    size_t held;   /* bytes of blocks in these magazines, at class size */
-    size_t credit; /* held may grow to this without the lock */
+    size_t held;            /* bytes of blocks in these magazines, at class size */
+    size_t credit;          /* held may grow to this without the lock */
+    size_t mags, mag_bytes; /* magazines in the slots, and their bytes:
+                               changed under the lock only */
     size_t alloc_hits, alloc_misses, free_hits, free_misses;
     struct ak_mag_cpu *next; /* the layer's list of states */
     struct ak_mag *owner;    /* NULL: not attached */
@@ -175,6 +178,11 @@ typedef struct ak_mag_config {
     unsigned ncpu;
     /** Blocks per magazine, 1..AK_MAG_MAX_ROUNDS (0: 16). */
     unsigned rounds;
+    /** Bytes of blocks a magazine of a big class may hold (0:
+     *  AK_MAG_MAGAZINE_BYTES): class c's magazines hold min(rounds,
+     *  max(1, magazine_bytes / class size)) blocks, so a smaller value
+     *  keeps fewer big blocks per CPU. */
+    size_t magazine_bytes;
     /** Largest request cached, rounded up to its class; larger ones pass
      *  through (0: AK_MAG_MAX_CLASS_SIZE; at most that). */
     size_t max_size;
@@ -223,6 +231,8 @@ typedef struct ak_mag {
     size_t pass_used;   /* the backend's used_bytes of passed-through blocks */
     size_t magazines;   /* in existence */
     uint64_t exchanges, releases, pass_allocs, pass_frees;
+    /* the hit and miss counts of states detached or abandoned */
+    uint64_t gone_alloc_hits, gone_alloc_misses, gone_free_hits, gone_free_misses;
     void (*lock)(void *ctx);
     void (*unlock)(void *ctx);
     void *lock_ctx;
@@ -255,6 +265,18 @@ ak_error ak_mag_cpu_attach(ak_mag *m, ak_mag_cpu *pc);
  *  states). @retval AK_ERR_INVALID_PARAM pc is not attached to m or was
  *  given at init. */
 ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc);
+
+/** Detach a state whose CPU or thread is gone and may have stopped inside
+ *  the layer's lock-free paths (in a fork child: the threads fork did not
+ *  copy), without reading its magazines: they and their blocks stay
+ *  allocated in the backend, marked cached, and are lost; the layer stops
+ *  counting them as its own (its blocks count in ak_mag_used_bytes, like
+ *  blocks a caller never freed) and takes back the state's credit. Exact
+ *  whatever the state's owner was doing, unless it held the lock. Not for
+ *  the states given at init. Takes the lock. O(states).
+ *  @retval AK_ERR_INVALID_PARAM pc is not attached to m or was given at
+ *          init. */
+ak_error ak_mag_cpu_abandon(ak_mag *m, ak_mag_cpu *pc);
 
 /** The state of CPU @p cpu, or NULL if cpu >= the number of CPUs. O(1). */
 ak_mag_cpu *ak_mag_cpu_state(ak_mag *m, unsigned cpu);
@@ -323,7 +345,8 @@ ak_error ak_mag_resize(ak_mag *m, void *ptr, size_t old_size, size_t align, size
 size_t ak_mag_used_bytes(const ak_mag *m);
 
 /** Diagnostics, filled by ak_mag_stats(). As for TLSF, the function has
- *  the struct's name. Counters summed over every state. */
+ *  the struct's name. Counters summed over every state, those detached
+ *  or abandoned since ak_mag_init included. */
 typedef struct ak_mag_stats {
     uint64_t alloc_hits;   /**< allocs served from a magazine */
     uint64_t alloc_misses; /**< class allocs that went to the backend */
