@@ -36,17 +36,13 @@ _Static_assert(AK_MAG_MAX_CLASS_SIZE == AK_SC_MAX, "magazine.h and ak_sizeclass.
 /* Magazines                                                           */
 /* ------------------------------------------------------------------ */
 
-/* A stack of n cached blocks of one class, room for cap. Taken from the
- * backend, and itself marked cached there for as long as it lives: a bad
- * free that lands on a magazine is refused like one of a cached block,
- * instead of freeing the layer's own memory. The mark takes the first two
- * words. `next` links it into a depot list. */
-typedef struct ak_mag_magazine {
-    uintptr_t mark[2]; /* the backend's; never touched here */
-    struct ak_mag_magazine *next;
-    uint32_t n, cap;
-    void *round[];
-} magazine;
+/* A stack of n cached blocks of one class, room for cap (struct
+ * ak_mag_magazine in magazine.h, for the inline hit paths; the rounds
+ * follow it). Taken from the backend, and itself marked cached there for
+ * as long as it lives: a bad free that lands on a magazine is refused like
+ * one of a cached block, instead of freeing the layer's own memory. The
+ * mark takes the first two words. `next` links it into a depot list. */
+typedef struct ak_mag_magazine magazine;
 
 #define MAG_HEADER (sizeof(magazine))
 #define MAG_ALIGN  (_Alignof(magazine))
@@ -123,6 +119,11 @@ static inline unsigned route(const ak_mag *m, size_t size, size_t align)
             return c;
     }
     return CLASS_PASS;
+}
+
+unsigned ak_mag_class_of(const ak_mag *m, size_t size, size_t align)
+{
+    return ak_is_pow2(align) ? route(m, size, align) : CLASS_PASS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -204,7 +205,7 @@ static size_t magazine_empty_out(ak_mag *m, const struct ak_mag_class *k, magazi
 {
     size_t n = mg->n;
     while (mg->n)
-        block_return(m, k, mg->round[--mg->n]);
+        block_return(m, k, ak_mag_rounds_(mg)[--mg->n]);
     return n;
 }
 
@@ -376,9 +377,7 @@ static magazine *depot_take_full(ak_mag *m, ak_mag_cpu *pc, struct ak_mag_class 
 static AK_ALWAYS_INLINE void magazine_pop(ak_mag *m, ak_mag_cpu *pc, const struct ak_mag_class *k,
                                           magazine *mg, void **out)
 {
-    void *p = mg->round[--mg->n];
-    counter_set(&pc->held, pc->held - k->size);
-    counter_set(&pc->alloc_hits, pc->alloc_hits + 1);
+    void *p = ak_mag_pop_(pc, k, mg);
     *out = p;
     m->uncache(m->self, p, k->size, k->align);
 }
@@ -401,7 +400,7 @@ static AK_NOINLINE ak_error pass_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, s
 /* The loaded magazine is empty. Bonwick's order: the previous one if it
  * is full (a swap, no lock), else a full one from the depot in exchange
  * for an empty one, else one block from the backend. */
-static AK_NOINLINE ak_error alloc_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
+AK_NOINLINE ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
 {
     struct ak_mag_class *k = &m->cls[c];
     magazine *mg = pc->loaded[c], *prev = pc->previous[c];
@@ -447,15 +446,8 @@ static AK_ALWAYS_INLINE ak_error alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size
         return AK_ERR_INVALID_PARAM;
     if (AK_LIKELY(size <= m->class_max_request)) {
         unsigned c = ak_sc_index(size);
-        const struct ak_mag_class *k = &m->cls[c];
-        if (AK_LIKELY(align <= k->align)) {
-            magazine *mg = pc->loaded[c];
-            if (AK_LIKELY(mg->n != 0)) {
-                magazine_pop(m, pc, k, mg, out);
-                return AK_OK;
-            }
-            return alloc_slow(m, pc, c, out);
-        }
+        if (AK_LIKELY(align <= m->cls[c].align))
+            return ak_mag_alloc_class(m, pc, c, out);
     }
     return pass_alloc(m, pc, size, align, out);
 }
@@ -479,9 +471,7 @@ ak_error ak_mag_alloc(ak_mag *m, unsigned cpu, size_t size, size_t align, void *
 static AK_ALWAYS_INLINE void magazine_push(ak_mag_cpu *pc, const struct ak_mag_class *k,
                                            magazine *mg, void *p)
 {
-    mg->round[mg->n++] = p;
-    counter_set(&pc->held, pc->held + k->size);
-    counter_set(&pc->free_hits, pc->free_hits + 1);
+    ak_mag_push_(pc, k, mg, p);
 }
 
 /* A block that sits in a magazine must not reach the backend's dealloc,
@@ -519,7 +509,7 @@ static AK_NOINLINE ak_error pass_free(ak_mag *m, void *ptr, size_t size, size_t 
  * magazine (no lock), else trade the full previous one for an empty one
  * at the depot; if there is no magazine or no budget, the block goes back
  * to the backend. */
-static AK_NOINLINE ak_error free_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
+AK_NOINLINE ak_error ak_mag_free_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
 {
     struct ak_mag_class *k = &m->cls[c];
     magazine *mg = pc->loaded[c], *prev = pc->previous[c];
@@ -572,20 +562,10 @@ static AK_ALWAYS_INLINE ak_error free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, s
         return AK_ERR_INVALID_PARAM;
     if (AK_LIKELY(size <= m->class_max_request)) {
         unsigned c = ak_sc_index(size);
-        const struct ak_mag_class *k = &m->cls[c];
-        if (AK_LIKELY(align <= k->align)) {
-            /* Checked as dealloc would check it, and marked: from here a
-             * second free of it is refused. */
-            ak_error e = m->cache(m->self, ptr, k->size, k->align);
-            if (AK_UNLIKELY(e != AK_OK))
-                return e;
-            magazine *mg = pc->loaded[c];
-            if (AK_LIKELY(mg->n < mg->cap && pc->held + k->size <= pc->credit)) {
-                magazine_push(pc, k, mg, ptr);
-                return AK_OK;
-            }
-            return free_slow(m, pc, c, ptr);
-        }
+        /* The hook checks it as dealloc would, and marks it: from there a
+         * second free of it is refused. */
+        if (AK_LIKELY(align <= m->cls[c].align))
+            return ak_mag_free_class(m, pc, c, ptr);
     }
     return pass_free(m, ptr, size, align);
 }
@@ -1134,7 +1114,7 @@ typedef struct block_walk {
 static void check_blocks_of(ak_mag *m, const struct ak_mag_class *k, magazine *mg, block_walk *w)
 {
     for (uint32_t i = 0; i < mg->n; i++) {
-        void *p = mg->round[i];
+        void *p = ak_mag_rounds_(mg)[i];
         size_t usable = ak_byte_usable_size(m->backend, p, k->size, k->align);
         if (w->restore) {
             if (usable)

@@ -311,6 +311,116 @@ ak_error ak_mag_alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align, v
 /** ak_mag_free with the state itself (attached to m). */
 ak_error ak_mag_free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size, size_t align);
 
+/* ---- The hit path inline, for a caller that maps sizes itself ----
+ * A caller on a hot path (the hosted heap) finds a request's class once,
+ * with ak_mag_class_of or the same series of its own, and calls the two
+ * inline functions below: a hit is then a few loads and stores and the
+ * cache-hook call, with no call into the layer. */
+
+/** The class in which the layer caches a request of @p size bytes aligned
+ *  to @p align (a power of two), or AK_MAG_CLASSES if the request passes
+ *  through: larger than max_size's class, aligned beyond its class's
+ *  blocks, or a backend without cache hooks. O(1). */
+unsigned ak_mag_class_of(const ak_mag *m, size_t size, size_t align);
+
+/** A magazine: n blocks of one class, room for cap, the block pointers
+ *  right after the struct. The layout is private; it is here for the
+ *  inline functions. The first two words carry the backend's cache mark:
+ *  a magazine is held marked cached, like the blocks in it. */
+struct ak_mag_magazine {
+    uintptr_t mark[2];
+    struct ak_mag_magazine *next; /* in a depot list */
+    uint32_t n, cap;
+};
+
+/* The out-of-line halves of ak_mag_alloc_class and ak_mag_put_class (a
+ * miss, or a magazine exchange). Not for direct use. */
+ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out);
+ak_error ak_mag_free_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr);
+
+/* Private helpers of the inline functions: the rounds of a magazine, and
+ * a block off or onto one with pc's counters. The counters are written by
+ * pc's owner alone and read by others: relaxed stores, no read-modify-
+ * write. */
+static inline void **ak_mag_rounds_(struct ak_mag_magazine *mg)
+{
+    return (void **)(void *)(mg + 1);
+}
+
+static inline void *ak_mag_pop_(ak_mag_cpu *pc, const struct ak_mag_class *k,
+                                struct ak_mag_magazine *mg)
+{
+    void *p = ak_mag_rounds_(mg)[--mg->n];
+    __atomic_store_n(&pc->held, pc->held - k->size, __ATOMIC_RELAXED);
+    __atomic_store_n(&pc->alloc_hits, pc->alloc_hits + 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static inline void ak_mag_push_(ak_mag_cpu *pc, const struct ak_mag_class *k,
+                                struct ak_mag_magazine *mg, void *p)
+{
+    ak_mag_rounds_(mg)[mg->n++] = p;
+    __atomic_store_n(&pc->held, pc->held + k->size, __ATOMIC_RELAXED);
+    __atomic_store_n(&pc->free_hits, pc->free_hits + 1, __ATOMIC_RELAXED);
+}
+
+/** ak_mag_alloc_on for a request of class @p c, which must be a class
+ *  ak_mag_class_of gives (not AK_MAG_CLASSES): a block of the class's
+ *  size and alignment. Inline hit: pop the loaded magazine, then the
+ *  backend's uncache hook. Errors as ak_mag_alloc_on. */
+static inline ak_error ak_mag_alloc_class(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
+{
+    struct ak_mag_magazine *mg = pc->loaded[c];
+    if (__builtin_expect(mg->n != 0, 1)) {
+        const struct ak_mag_class *k = &m->cls[c];
+        void *p = ak_mag_pop_(pc, k, mg);
+        *out = p;
+        m->uncache(m->self, p, k->size, k->align);
+        return AK_OK;
+    }
+    return ak_mag_alloc_class_slow(m, pc, c, out);
+}
+
+/** The first half of ak_mag_free_class, for a caller that has something
+ *  to do between the two: the backend's cache hook checks the block as
+ *  dealloc would, with class @p c's size and align, and marks it cached.
+ *  On AK_OK the block is the layer's and must be given to
+ *  ak_mag_put_class next (on any state); its bytes after the first two
+ *  words stay as they were until the layer hands it out again (the layer
+ *  writes nothing into a cached block but the mark), so the caller may
+ *  write there first. Needs no state and no lock. Errors as
+ *  ak_mag_free_on (nothing changes). */
+static inline ak_error ak_mag_take_class(ak_mag *m, unsigned c, void *ptr)
+{
+    const struct ak_mag_class *k = &m->cls[c];
+    return m->cache(m->self, ptr, k->size, k->align);
+}
+
+/** The second half: a block ak_mag_take_class accepted goes onto pc's
+ *  loaded magazine (inline hit), else as ak_mag_free_on's slow path has
+ *  it (a depot exchange, or back to the backend). */
+static inline void ak_mag_put_class(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
+{
+    const struct ak_mag_class *k = &m->cls[c];
+    struct ak_mag_magazine *mg = pc->loaded[c];
+    if (__builtin_expect(mg->n < mg->cap && pc->held + k->size <= pc->credit, 1))
+        ak_mag_push_(pc, k, mg, ptr);
+    else
+        (void)ak_mag_free_class_slow(m, pc, c, ptr);
+}
+
+/** ak_mag_free_on for a block of class @p c (a class ak_mag_class_of
+ *  gives for the size and align it was allocated with): take, then put.
+ *  Errors as ak_mag_free_on (nothing changes). */
+static inline ak_error ak_mag_free_class(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
+{
+    ak_error e = ak_mag_take_class(m, c, ptr);
+    if (__builtin_expect(e != AK_OK, 0))
+        return e;
+    ak_mag_put_class(m, pc, c, ptr);
+    return AK_OK;
+}
+
 /** Return every block in CPU @p cpu's magazines, and the magazines, to
  *  the backend, and its credit to the layer. Runs on that CPU or while it
  *  is stopped. O(blocks it holds), under the lock.
