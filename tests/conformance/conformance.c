@@ -731,8 +731,12 @@ static void byte_two_instances(void)
         ak_block_fill(pa[i], 100 + (size_t)i, (uint64_t)i);
         ak_block_fill(pb[i], 200 + (size_t)i, (uint64_t)i + 64);
     }
-    size_t ua = ak_byte_used_bytes(a), ub = ak_byte_used_bytes(b);
-    CHECK(ua == 64 * 100 + 63 * 32 && ub == 64 * 200 + 63 * 32);
+    size_t ua = ak_byte_used_bytes(a), ub = ak_byte_used_bytes(b), xa = 0, xb = 0;
+    for (int i = 0; i < 64; i++) {
+        xa += ak_byte_usable_size(a, pa[i], 100 + (size_t)i, 8);
+        xb += ak_byte_usable_size(b, pb[i], 200 + (size_t)i, 16);
+    }
+    CHECK(used_ok(a, 64 * 100 + 63 * 32, xa) && used_ok(b, 64 * 200 + 63 * 32, xb));
     CHECK_ERR(ak_byte_dealloc(a, pb[3], 203, 16), AK_ERR_NOT_ALLOCATED);
     CHECK_ERR(ak_byte_dealloc(b, pa[5], 105, 8), AK_ERR_NOT_ALLOCATED);
     CHECK(ak_byte_used_bytes(a) == ua && ak_byte_used_bytes(b) == ub);
