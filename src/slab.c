@@ -467,11 +467,10 @@ static inline void list_remove(ak_slab *a, unsigned c, slab_desc *s)
 /* A slab off the list (full) got a free, in map word w: back on the list,
  * second, so that the head keeps filling (or the head if the list is
  * empty), with its hint at w, where its free object is. */
-static AK_NOINLINE void slab_relist(ak_slab *a, unsigned c, slab_desc *s, size_t w)
+static inline void slab_relist(ak_slab *a, unsigned c, slab_desc *s, size_t w)
 {
-    unsigned gs = a->gran_shift[c];
     slab_desc *h = list_first(a, c);
-    s->cur = slab_start(s, gs) + ((uintptr_t)w << (WORD_SHIFT + gs));
+    s->cur += (uintptr_t)(w - s->hint) << (WORD_SHIFT + a->gran_shift[c]);
     s->hint = (uint8_t)w;
     s->tag = (uint8_t)c;
     if (!h) {
@@ -627,34 +626,50 @@ static AK_NOINLINE size_t slab_free_word(const ak_slab *a, unsigned c, const sla
     return w;
 }
 
-/* An allocation of class c whose head slab has no free object in its hint
- * word: another word of the head; or, when the head is full, the next
- * slab (which has a free object: only the head may be full; its hint word
- * has one when it came back to the list by a free); or a new head. O(1). */
-static AK_NOINLINE ak_error alloc_class(ak_slab *a, unsigned c, void **out)
+/* Point s's hint at map word w (of class c's slab). */
+static inline void slab_point(const ak_slab *a, unsigned c, slab_desc *s, size_t w)
 {
-    slab_desc *s = list_first(a, c);
+    s->cur += (uintptr_t)(w - s->hint) << (WORD_SHIFT + a->gran_shift[c]);
+    s->hint = (uint8_t)w;
+}
+
+/* An allocation of class c whose head slab is full: off the list it goes
+ * until its next free, and the next slab (which has a free object: only
+ * the head may be full; its hint word has one when it came back to the
+ * list by a free) or a new one becomes the head. */
+static AK_NOINLINE ak_error alloc_next(ak_slab *a, unsigned c, void **out)
+{
+    slab_desc *s = a->head[c];
+    s->tag = (uint8_t)(c | TAG_FULL);
+    s = s->next;
+    set_head(a, c, s);
     if (!s)
         return alloc_refill(a, c, out);
-    size_t w = slab_free_word(a, c, s);
-    if (w == MAP_WORDS) {
-        /* Full: off the list until its next free. */
-        s->tag = (uint8_t)(c | TAG_FULL);
-        s = s->next;
-        set_head(a, c, s);
-        if (!s)
-            return alloc_refill(a, c, out);
-        s->prev = NULL;
-        w = s->hint;
-        if (!(s->map[w] & a->rows[c][w]))
-            w = slab_free_word(a, c, s);
+    s->prev = NULL;
+    size_t w = s->hint;
+    if (!(s->map[w] & a->rows[c][w])) {
+        w = slab_free_word(a, c, s);
         AK_ASSERT(w < MAP_WORDS); /* a slab after the head has a free object */
+        slab_point(a, c, s, w);
     }
-    if (w != s->hint) {
-        unsigned gs = a->gran_shift[c];
-        s->cur = slab_start(s, gs) + ((uintptr_t)w << (WORD_SHIFT + gs));
-        s->hint = (uint8_t)w;
-    }
+    *out = slab_take(a, c, s);
+    return AK_OK;
+}
+
+/* An allocation of class c whose head slab has no free object in its hint
+ * word: another word of the head, or the next slab, or a new head. O(1);
+ * only tail calls, so that it saves no registers. */
+static AK_NOINLINE ak_error alloc_class(ak_slab *a, unsigned c, void **out)
+{
+    slab_desc *s = a->head[c]; /* not NULL: the callers come after fast_arm */
+    if (s == NIL)
+        return alloc_refill(a, c, out);
+    size_t w = 0;
+    while (!(s->map[w] & a->rows[c][w]))
+        if (++w == MAP_WORDS)
+            return alloc_next(a, c, out);
+    if (w != s->hint)
+        slab_point(a, c, s, w);
     *out = slab_take(a, c, s);
     return AK_OK;
 }
