@@ -1316,6 +1316,23 @@ static const char *check_region(const ak_slab *a, const slab_region *r, table_co
     return NULL;
 }
 
+/* True if s is the descriptor of a slab of class c in one of the regions'
+ * tables (a slot in [first, ready) whose tag names class c). */
+static bool is_slab_of(const ak_slab *a, const slab_desc *s, unsigned c)
+{
+    uintptr_t d = (uintptr_t)s;
+    for (const ak_region *g = ak_region_first(&a->regions); g; g = g->next) {
+        const slab_region *r = (const slab_region *)(const void *)g;
+        uintptr_t t0 = (uintptr_t)r->tbl;
+        if (d < t0 || d - t0 >= ((uintptr_t)r->nframes << DESC_SHIFT))
+            continue;
+        size_t f = (size_t)((d - t0) >> DESC_SHIFT);
+        return ((d - t0) & (DESC_BYTES - 1)) == 0 && f >= r->first && f < r->ready &&
+               (s->tag & ~TAG_FULL) == c;
+    }
+    return false;
+}
+
 static const char *check_class(const ak_slab *a, unsigned c, const table_count *t)
 {
     size_t n = 0, limit = t->listed[c] + 1;
@@ -1323,6 +1340,8 @@ static const char *check_class(const ak_slab *a, unsigned c, const table_count *
     for (const slab_desc *s = list_first(a, c); s; prev = s, s = s->next) {
         if (++n > limit)
             return "class: list longer than its slabs (or a cycle)";
+        if (!is_slab_of(a, s, c))
+            return "class: list holds a descriptor that is no slab of the class";
         if (s->prev != prev)
             return "class: list back link broken";
         if (s->tag != c || s == a->spare[c])
@@ -1335,7 +1354,8 @@ static const char *check_class(const ak_slab *a, unsigned c, const table_count *
     }
     if (n != t->listed[c])
         return "class: slabs on the list and in the tables differ";
-    if ((a->spare[c] != NULL) != (t->spare[c] == 1) || t->spare[c] > 1)
+    if ((a->spare[c] != NULL) != (t->spare[c] == 1) || t->spare[c] > 1 ||
+        (a->spare[c] && !is_slab_of(a, a->spare[c], c)))
         return "class: the spare is not one of the class's slabs";
     if (a->slabs[c] != t->listed[c] + t->full[c] + t->spare[c])
         return "class: slab counter and the tables differ";

@@ -589,6 +589,14 @@ static void heapsort_u64(uint64_t *v, size_t n)
     }
 }
 
+/* used_bytes against the live blocks: each counts at its usable size
+ * (core.h), or anything down to its requested size where usable_size
+ * rounds up. */
+#define CHECK_USED(h, requested, usable)                                                           \
+    CHECKF(ak_byte_used_bytes(h) >= (requested) && ak_byte_used_bytes(h) <= (usable),              \
+           "used_bytes %zu, live %zu requested, %zu usable", ak_byte_used_bytes(h),                \
+           (size_t)(requested), (size_t)(usable))
+
 /* A vector grown by allocate-copy-free (doubling), then sorted in place and
  * checked: the seed's growable-vector test. */
 static void test_vec_growth(void)
@@ -610,7 +618,8 @@ static void test_vec_growth(void)
             }
             v = p;
             cap = ncap;
-            CHECK(ak_byte_used_bytes(h) == cap * sizeof *v);
+            CHECK_USED(h, cap * sizeof *v,
+                       ak_byte_usable_size(h, v, cap * sizeof *v, _Alignof(uint64_t)));
         }
         uint64_t x = bm_rng_next(&r);
         v[len++] = x;
@@ -643,7 +652,7 @@ static void test_blocks_shuffled(void)
     TRY(fresh_on_ram(&h));
     const size_t n = cur->s.blocks * 2;
     CHECK(n <= MAX_BLOCKS);
-    size_t used = 0;
+    size_t used = 0, usable = 0;
     for (size_t i = 0; i < n; i++) {
         const size_t words = (i & 1) ? 520 : 64;
         TRY(alloc_checked(h, words * 8, 8, &blk[i]));
@@ -651,9 +660,10 @@ static void test_blocks_shuffled(void)
         for (size_t j = 0; j < words; j++)
             w[j] = ((uint64_t)i << 32) | j;
         used += words * 8;
+        usable += ak_byte_usable_size(h, blk[i], words * 8, 8);
         order[i] = (uint32_t)i;
     }
-    CHECK(ak_byte_used_bytes(h) == used);
+    CHECK_USED(h, used, usable);
     CHECK_INVARIANTS(ak_byte_check(h));
     bm_rng r;
     bm_rng_seed(&r, 2);
@@ -669,10 +679,11 @@ static void test_blocks_shuffled(void)
         const uint64_t *w = blk[i];
         for (size_t j = 0; j < words; j++)
             CHECKF(w[j] == (((uint64_t)i << 32) | j), "block %zu word %zu overwritten", i, j);
+        usable -= ak_byte_usable_size(h, blk[i], words * 8, 8);
         CHECK_OK(ak_byte_dealloc(h, blk[i], words * 8, 8));
         used -= words * 8;
         if (k % 256 == 0) {
-            CHECK(ak_byte_used_bytes(h) == used);
+            CHECK_USED(h, used, usable);
             CHECK_INVARIANTS(ak_byte_check(h));
         }
     }
@@ -683,7 +694,7 @@ static void test_blocks_shuffled(void)
 #define RAND_SLOTS 64
 static struct {
     void *p;
-    size_t size, align;
+    size_t size, align, usable;
 } slot[RAND_SLOTS];
 
 /* Random alloc/free over 64 slots with sizes 2^k*[1,2): live memory stays
@@ -696,7 +707,7 @@ static void test_random_pow2(void)
     memset(slot, 0, sizeof slot);
     bm_rng r;
     bm_rng_seed(&r, 3);
-    size_t used = 0;
+    size_t used = 0, usable = 0;
     for (unsigned op = 0; op < cur->s.rand_ops; op++) {
         const unsigned i = (unsigned)bm_rng_below(&r, RAND_SLOTS);
         if (slot[i].p) {
@@ -704,6 +715,7 @@ static void test_random_pow2(void)
                    "block of %zu at %p overwritten", slot[i].size, slot[i].p);
             CHECK_OK(ak_byte_dealloc(h, slot[i].p, slot[i].size, slot[i].align));
             used -= slot[i].size;
+            usable -= slot[i].usable;
             slot[i].p = 0;
         } else {
             const size_t size = size_pow2_band(&r, cur->s.rand_max_k);
@@ -711,11 +723,13 @@ static void test_random_pow2(void)
             TRY(alloc_checked(h, size, align, &slot[i].p));
             slot[i].size = size;
             slot[i].align = align;
+            slot[i].usable = ak_byte_usable_size(h, slot[i].p, size, align);
             pattern(slot[i].p, size, (uintptr_t)slot[i].p, 0);
             used += size;
+            usable += slot[i].usable;
         }
         if (op % 128 == 0) {
-            CHECK(ak_byte_used_bytes(h) == used);
+            CHECK_USED(h, used, usable);
             CHECK_INVARIANTS(ak_byte_check(h));
         }
     }
@@ -733,6 +747,7 @@ static struct live {
     unsigned char *p;
     size_t size, align;
     uint64_t tag;
+    size_t usable;
 } live[MODEL_LIVE];
 
 /* The randomised model: a shadow record of every live block. Each new
@@ -749,7 +764,7 @@ static void test_model(void)
     CHECK(largest0 > 0 && ak_byte_used_bytes(h) == 0);
     bm_rng r;
     bm_rng_seed(&r, 4);
-    size_t n = 0, used = 0;
+    size_t n = 0, used = 0, usable = 0;
     unsigned long allocs = 0, nomem = 0;
     for (unsigned op = 0; op < cur->s.model_ops; op++) {
         const int do_alloc = n == 0 || (n < MODEL_LIVE && bm_rng_below(&r, 100) < 55);
@@ -779,10 +794,12 @@ static void test_model(void)
                 CHECKF(a1 <= b0 || b1 <= a0, "new block %p+%zu overlaps live %p+%zu", p, size,
                        (void *)live[i].p, live[i].size);
             }
-            live[n] = (struct live){p, size, align, bm_rng_next(&r)};
+            live[n] = (struct live){p, size, align, bm_rng_next(&r),
+                                    ak_byte_usable_size(h, p, size, align)};
             pattern(p, size, live[n].tag, 0);
-            n++;
             used += size;
+            usable += live[n].usable;
+            n++;
             allocs++;
         } else {
             const size_t i = (size_t)bm_rng_below(&r, n);
@@ -792,15 +809,15 @@ static void test_model(void)
             CHECK_OK(ak_byte_dealloc(h, b.p, b.size, b.align));
             live[i] = live[--n];
             used -= b.size;
+            usable -= b.usable;
             if (bm_rng_below(&r, 16) == 0) {
                 CHECK_ERR(ak_byte_dealloc(h, b.p, b.size, b.align), AK_ERR_NOT_ALLOCATED);
-                CHECK(ak_byte_used_bytes(h) == used);
+                CHECK_USED(h, used, usable);
             }
         }
         if (op % 64 == 0) {
-            CHECKF(ak_byte_used_bytes(h) == used, "used_bytes %zu, model %zu",
-                   ak_byte_used_bytes(h), used);
-            CHECK(ak_byte_available_bytes(h) == ak_byte_total_bytes(h) - used);
+            CHECK_USED(h, used, usable);
+            CHECK(ak_byte_available_bytes(h) == ak_byte_total_bytes(h) - ak_byte_used_bytes(h));
             CHECK_INVARIANTS(ak_byte_check(h));
         }
     }
@@ -845,7 +862,7 @@ static void test_resize_usable(void)
     CHECK(h.ops->resize && h.ops->usable_size); /* only run for allocators that have them */
     bm_rng r;
     bm_rng_seed(&r, 7);
-    size_t n = 0, used = 0;
+    size_t n = 0, used = 0, usable = 0;
     unsigned long grown = 0, refused = 0;
     for (unsigned op = 0; op < 3000; op++) {
         const unsigned kind = (unsigned)bm_rng_below(&r, 10);
@@ -854,12 +871,13 @@ static void test_resize_usable(void)
             const size_t align = (size_t)1 << bm_rng_below(&r, 6);
             void *p;
             TRY(alloc_checked(h, size, align, &p));
-            live[n] = (struct live){p, size, align, bm_rng_next(&r)};
             const size_t u = ak_byte_usable_size(h, p, size, align);
+            live[n] = (struct live){p, size, align, bm_rng_next(&r), u};
             CHECKF(u >= size && in_ram(p, u), "usable_size %zu for %zu bytes", u, size);
             dense(p, u, live[n].tag, 0); /* all of it is ours */
             n++;
             used += size;
+            usable += u;
         } else if (kind < 8) {
             struct live *b = &live[bm_rng_below(&r, n)];
             const size_t u = ak_byte_usable_size(h, b->p, b->size, b->align);
@@ -870,7 +888,7 @@ static void test_resize_usable(void)
             if (e == AK_ERR_NO_MEMORY) {
                 refused++;
                 CHECK(dense(b->p, u, b->tag, 1));
-                CHECK(ak_byte_used_bytes(h) == used);
+                CHECK_USED(h, used, usable);
                 continue;
             }
             CHECK_OK(e);
@@ -881,6 +899,8 @@ static void test_resize_usable(void)
             b->size = nsize;
             const size_t nu = ak_byte_usable_size(h, b->p, nsize, b->align);
             CHECK(nu >= nsize && in_ram(b->p, nu));
+            usable = usable - b->usable + nu;
+            b->usable = nu;
             dense(b->p, nu, b->tag, 0);
         } else {
             const size_t i = (size_t)bm_rng_below(&r, n);
@@ -889,9 +909,10 @@ static void test_resize_usable(void)
             CHECK_OK(ak_byte_dealloc(h, b.p, b.size, b.align));
             live[i] = live[--n];
             used -= b.size;
+            usable -= b.usable;
         }
         if (op % 64 == 0) {
-            CHECK(ak_byte_used_bytes(h) == used);
+            CHECK_USED(h, used, usable);
             CHECK_INVARIANTS(ak_byte_check(h));
         }
     }
@@ -954,7 +975,7 @@ static void test_errors_regions(void)
     TRY(alloc_checked(h, 100, 16, &b));
     CHECK_OK(ak_byte_dealloc(h, a, 100, 16));
     CHECK_ERR(ak_byte_dealloc(h, a, 100, 16), AK_ERR_NOT_ALLOCATED);
-    CHECK(ak_byte_used_bytes(h) == 100);
+    CHECK_USED(h, 100, ak_byte_usable_size(h, b, 100, 16));
     CHECK_OK(ak_byte_dealloc(h, b, 100, 16));
     CHECK(ak_byte_used_bytes(h) == 0);
     CHECK_INVARIANTS(ak_byte_check(h));
