@@ -41,10 +41,10 @@
  *
  * Bounds
  * ------
- * alloc and free of a small object are O(1): allocation takes the lowest
+ * alloc and free of a small object are O(1): allocation takes the highest
  * free object of one word of the head slab's map (up to 256 / word-width
- * words are looked at when that word has none); free checks and clears
- * the object's bit. Taking a new slab or giving one back is one TLSF call.
+ * words are looked at when that word has none); free checks the object's
+ * bit and sets it back. Taking a new slab or giving one back is one TLSF call.
  * Large requests cost what the TLSF costs. A free whose pointer lies in
  * another region than the last one's first finds its region in
  * O(log regions).
@@ -66,8 +66,9 @@
  * every region, into a region's own record and tables, into a released
  * slab, into the middle or the tail of a slab, or at an object that is
  * not live (a double free) is refused; so is a size or align of another
- * class than the object's. The slab layer reads and writes no byte of any
- * object: a write into a freed object cannot mislead it. A large block is
+ * class than the object's. Apart from the cache hooks' marks, the slab
+ * layer reads and writes no byte of any object: a write into a freed
+ * object cannot mislead it. A large block is
  * checked by the TLSF (its header tag, see tlsf.h), after the slab layer
  * has made sure that the pointer is not inside a slab. Nothing is read
  * outside the regions.
@@ -92,7 +93,7 @@ extern "C" {
 /** Largest alignment a class can guarantee; larger aligns go to the TLSF. */
 #define AK_SLAB_MAX_CLASS_ALIGN 4096
 /** Bytes at the end of each slab span left to the TLSF (its next block's
- *  header): a slab of S bytes is a TLSF block of S - AK_SLAB_TAIL bytes. */
+ *  header): a slab of S bytes asks the TLSF for S - AK_SLAB_TAIL bytes. */
 #define AK_SLAB_TAIL AK_TLSF_BLOCK_OVERHEAD
 /** Largest slab, and the least a region needs to serve the largest classes
  *  (plus its table and the TLSF's overhead). */
