@@ -679,13 +679,13 @@ static AK_NOINLINE ak_error alloc_class(ak_slab *a, unsigned c, void **out)
  * constants. */
 static AK_NOINLINE ak_error alloc_mid(ak_slab *a, size_t q, void **out)
 {
-    unsigned c = a->class_of[q];
+    size_t c = a->class_of[q];
     slab_desc *s = a->head[c];
     size_t w = s->hint;
     size_t v = s->map[w];
     size_t m = v & a->rows[c][w];
     if (AK_UNLIKELY(m == 0))
-        return alloc_class(a, c, out);
+        return alloc_class(a, (unsigned)c, out);
     size_t b = top_bit(m);
     s->map[w] = v & ~((size_t)1 << b);
     a->live[c]++;
@@ -814,25 +814,25 @@ static AK_NOINLINE ak_error free_fast_tag_miss(ak_slab *a, uintptr_t g, size_t c
  * on the slab's start, so it covers the slab. */
 static AK_NOINLINE ak_error free_mid(ak_slab *a, void *ptr, size_t q)
 {
-    unsigned c = a->class_of[q];
+    size_t c = a->class_of[q];
     uintptr_t p = (uintptr_t)ptr;
     uintptr_t f = granule16(p & a->slab_mask[c], a->hint_base);
     if (AK_UNLIKELY(f >= a->hint_span || (p & a->gran_mask[c]) != 0))
-        return free_class(a, ptr, c);
+        return free_class(a, ptr, (unsigned)c);
     slab_desc *s = (slab_desc *)(void *)(a->hint_tbl + ((f >> 8) << DESC_SHIFT));
     size_t g = (size_t)(p >> a->gran_shift[c]) & 255u;
     if (AK_UNLIKELY(s->tag != (uint8_t)c))
-        return free_tag_miss(a, ptr, c, s, g);
+        return free_tag_miss(a, ptr, (unsigned)c, s, g);
     size_t *wp = &s->map[g >> WORD_SHIFT];
     size_t v = *wp;
     if (AK_UNLIKELY((v >> (g & (WORD_BITS - 1))) & 1u))
-        return free_class(a, ptr, c);
+        return free_class(a, ptr, (unsigned)c);
     FORGET(g);
     v |= (size_t)1 << (g & (WORD_BITS - 1));
     *wp = v;
     a->live[c]--;
     if (AK_UNLIKELY(v == ALL_ONES))
-        return slab_word_freed(a, c, s);
+        return slab_word_freed(a, (unsigned)c, s);
     return AK_OK;
 }
 
