@@ -77,7 +77,7 @@
 #define FAST_LIMIT   (FAST_CLASSES * 16u)
 
 _Static_assert(AK_SLAB_CLASS_COUNT < TAG_NONE, "class numbers fit below the tags");
-_Static_assert(MAP_WORDS *AK_SIZE_BITS == 256, "a map has 256 granules");
+_Static_assert((MAP_WORDS * AK_SIZE_BITS) == 256, "a map has 256 granules");
 _Static_assert((MAP_WORDS & (MAP_WORDS - 1)) == 0, "word searches wrap by a mask");
 _Static_assert(AK_SLAB_MAX_SMALL <= AK_SC_MAX, "the slab classes are a prefix of the series");
 _Static_assert(AK_SLAB_MAX_SLAB == 1u << 16, "the largest slab is 2^16");

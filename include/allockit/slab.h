@@ -177,7 +177,7 @@ typedef void (*ak_slab_walker)(void *ptr, size_t size, bool used, void *ctx);
 ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size);
 
 /** Add the region [start, start+size), laid out as for init.
- *  O(log regions).
+ *  O(log regions), plus what ak_tlsf_add_memory costs.
  *  @retval AK_ERR_MEMORY_OVERLAP it shares a byte with a region already
  *          added @retval AK_ERR_INVALID_PARAM it wraps or is too small
  *  Nothing changes on error. */
