@@ -55,8 +55,9 @@
  * partial slabs (on the list) have 0 < in_use < objects, full ones in_use
  * == objects, the cached one in_use == 0; the bitmap has in_use bits set,
  * less the slab's magazine objects, all at slot starts; per-class counters
- * match the slabs (held = the slabs' in_use summed); the TLSF's used bytes equal the slabs'
- * requests plus the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
+ * match the slabs (held = the slabs' in_use summed); the TLSF's used bytes are the slabs'
+ * requests plus the large blocks' requested bytes, each rounded up to its
+ * block's usable size; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
 #include "ak_ops.h"
@@ -1268,7 +1269,7 @@ const char *ak_slab_check(const ak_slab *a)
             mag_seen[c] += mag_count(a, c, s);
         }
     }
-    size_t slab_total = 0;
+    size_t slab_total = 0, tlsf_blocks = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         const ak_slab_class *k = &a->cls[c];
         const class_info *ci = &classes[c];
@@ -1291,11 +1292,16 @@ const char *ak_slab_check(const ak_slab *a)
         if (k->requested > (k->held - k->mag_n) * ci->size)
             return "class: requested bytes exceed objects * class size";
         slab_total += k->slab_count * slab_request(ci);
+        tlsf_blocks += k->slab_count;
     }
     if (a->large_count == 0 && a->large_requested != 0)
         return "large: requested bytes without live large blocks";
-    if (ak_tlsf_used_bytes(&a->tlsf) != slab_total + a->large_requested)
-        return "tlsf: used bytes != slab requests + large requested bytes";
+    /* The TLSF counts each of its blocks at its usable size: at least what
+     * was asked of it, and less than 2 * AK_TLSF_MIN_BLOCK more. */
+    size_t tlsf_used = ak_tlsf_used_bytes(&a->tlsf), asked = slab_total + a->large_requested;
+    tlsf_blocks += a->large_count;
+    if (tlsf_used < asked || tlsf_used - asked > tlsf_blocks * (2 * AK_TLSF_MIN_BLOCK - 1))
+        return "tlsf: used bytes do not match the slabs and large blocks";
     if (ak_slab_used_bytes(a) > total)
         return "used bytes exceed total bytes";
     return NULL;
