@@ -1,7 +1,7 @@
 /* TLSF: two-level segregated fit. include/allockit/tlsf.h is the manual
  * (constants, overheads, the fragmentation bound, what bad input does);
  * this file tells the algorithm top-down: the block header, the size
- * classes, the free lists, the blocks' split and merge steps, the
+ * classes, the free lists, the blocks' take, split and merge steps, the
  * regions, then alloc, the checks every free makes, free, resize, the
  * cache hooks, and the checker.
  *
@@ -12,21 +12,28 @@
  * region lookup of a pointer outside the region of the last free (the
  * region index's tree: O(log regions)).
  *
- * Block layout. A block is addressed by its header h, a 64-bit word; its
- * payload starts at h + 8 and is ALIGN-aligned; the next block's header is
- * at h + size. The pointer-sized word just below a header is the
- * prev-physical link: it is the last word of the previous block, valid
- * only when that block is free (a used block's payload covers it).
+ * Block layout. A block is named by its payload address p, ALIGN-aligned
+ * (the pointer its user holds); its header is the 64-bit word just below
+ * p, and the next block's payload is at p + size. The pointer-sized word
+ * just below a header is the prev-physical link: it is the last word of
+ * the previous block, valid only when that block is free (a used block's
+ * payload covers it).
  *
  *   used:  [ header ][ payload ..................................... ]
- *   free:  [ header ][ next_free ][ prev_free ] ...... [ link to h ]
+ *   free:  [ header ][ next_free ][ back ] ........... [ link to h ]
+ *
+ * `back` is the address of the word that points at the block: the
+ * previous block's next_free, or the list's head. A block leaves its list
+ * through it without knowing which list that is.
  *
  * Header word, 64 bits on every target:
- *   bit 0        this block is free
- *   bit 1        the previous block is free (so the link below is valid)
- *   bits 3..43   block size, header included, a multiple of ALIGN
- *   bits 44..63  tag: the top 20 bits of (h * salt), multiply-shift
+ *   bits 0..17   tag: the top 18 bits of (h * salt), multiply-shift
  *                hashing with a random odd salt that is new on every init
+ *   bit 18       this block is free
+ *   bit 19       the previous block is free (so the link below is valid)
+ *   bits 20..63  block size, header included, a multiple of ALIGN
+ * (size on top: reading it is one shift, and every mask fits an
+ * immediate operand).
  * A header absorbed by a merge is overwritten with HDR_ABSORBED, which
  * reads as free, so an old pointer to it is refused as a double free.
  * Each region is [ record | first block ... | sentinel ]. The sentinel is
@@ -39,9 +46,9 @@
  *    than MIN_BLOCK; no two adjacent blocks are free;
  *  - a block's prev-free bit is its predecessor's free bit, and then the
  *    link below its header points at the predecessor;
- *  - a free block is on exactly the list its size maps to; lists are
- *    doubly linked (but for the first block's back link, never read); a
- *    bitmap bit is set iff its list (or level) is non-empty;
+ *  - a free block is on exactly the list its size maps to, and its back
+ *    link points at the word that points at it; a bitmap bit is set iff
+ *    its list (or level) is non-empty;
  *  - used_bytes is the used blocks' usable sizes summed, total_bytes the
  *    regions' spans less one header each, and the largest-region pointer
  *    names a region of the largest span.
@@ -67,12 +74,11 @@
 #define PTR_SIZE    sizeof(uintptr_t)
 #define PTR_BITS    (sizeof(uintptr_t) * CHAR_BIT)
 
-#define F_FREE       ((uint64_t)1)
-#define F_PREV_FREE  ((uint64_t)2)
-#define TAG_SHIFT    44
-#define TAG_BITS     20
-#define TAG_MASK     (~(uint64_t)0 << TAG_SHIFT)
-#define SIZE_MASK    ((((uint64_t)1 << TAG_SHIFT) - 1) & ~(uint64_t)(ALIGN - 1))
+#define TAG_BITS     18
+#define TAG_MASK     (((uint64_t)1 << TAG_BITS) - 1)
+#define F_FREE       ((uint64_t)1 << TAG_BITS)
+#define F_PREV_FREE  ((uint64_t)2 << TAG_BITS)
+#define SIZE_SHIFT   20
 #define HDR_ABSORBED F_FREE /* what a header absorbed by a merge becomes */
 
 /* Bit k set for each alignment k that every payload has (1..ALIGN): an
@@ -88,57 +94,59 @@ _Static_assert(SMALL_BLOCK / SL_COUNT == ALIGN, "level 0 has one list per granul
 _Static_assert(SL_COUNT <= 32, "second-level bitmaps are 32 bits");
 _Static_assert(FL_COUNT < PTR_BITS, "the first-level bitmap fits a word, with a bit to spare");
 _Static_assert(MIN_BLOCK >= HDR + 3 * PTR_SIZE, "a free block holds two links and a back link");
-_Static_assert((uint64_t)MAX_BLOCK <= SIZE_MASK, "the size field holds the largest block");
+_Static_assert(((uint64_t)MAX_BLOCK >> (64 - SIZE_SHIFT)) == 0, "the size field holds MAX_BLOCK");
 _Static_assert((MAX_BLOCK >> (FL_COUNT + FL_SHIFT - 2)) == 1, "the last level holds MAX_BLOCK");
 _Static_assert(AK_IS_POW2(AK_TLSF_MAX_ALIGN) && AK_TLSF_MAX_ALIGN <= MAX_BLOCK, "max align");
-_Static_assert(TAG_SHIFT + TAG_BITS == 64 && TAG_BITS <= PTR_BITS, "the tag fills the top bits");
+_Static_assert(TAG_BITS + 2 <= SIZE_SHIFT && TAG_BITS <= PTR_BITS, "tag, flags, size: no overlap");
 _Static_assert(sizeof(ak_region) == 8 * sizeof(void *), "AK_TLSF_REGION_OVERHEAD counts 8 words");
 
-/* ---- the block header ---- */
+/* ---- the block header ----
+ * A block is named by its payload address p; its header is the word below
+ * it. */
 
-static inline uint64_t hdr_get(uintptr_t b)
+static inline uint64_t hdr_get(uintptr_t p)
 {
-    return *(const uint64_t *)b;
+    return *(const uint64_t *)(p - HDR);
 }
 
-static inline void hdr_set(uintptr_t b, uint64_t w)
+static inline void hdr_set(uintptr_t p, uint64_t w)
 {
-    *(uint64_t *)b = w;
+    *(uint64_t *)(p - HDR) = w;
 }
 
 static inline size_t hdr_size(uint64_t w)
 {
-    return (size_t)(w & SIZE_MASK);
+    return (size_t)(w >> SIZE_SHIFT);
 }
 
-/* The link below b's header to b's predecessor (valid only if it is free). */
-static inline uintptr_t *link_prev_phys(uintptr_t b)
+/* The size field of a header word for a block of `size` bytes. */
+static inline uint64_t size_field(size_t size)
 {
-    return (uintptr_t *)(b - PTR_SIZE);
+    return (uint64_t)size << SIZE_SHIFT;
 }
 
-static inline uintptr_t *link_next_free(uintptr_t b)
+/* The link below p's header to p's predecessor (valid only if it is free). */
+static inline uintptr_t *link_prev_phys(uintptr_t p)
 {
-    return (uintptr_t *)(b + HDR);
+    return (uintptr_t *)(p - HDR - PTR_SIZE);
 }
 
-static inline uintptr_t *link_prev_free(uintptr_t b)
+static inline uintptr_t *link_next_free(uintptr_t p)
 {
-    return (uintptr_t *)(b + HDR + PTR_SIZE);
+    return (uintptr_t *)p;
 }
 
-/* b * salt, shifted so that its top TAG_BITS bits fall on the header's
- * tag field; the bits below are not part of the tag, and every user masks
- * them off (on 64-bit targets no shift is needed at all). */
-static inline uint64_t tag_hash(const ak_tlsf *a, uintptr_t b)
+/* The back link: the address of the word that points at p. */
+static inline uintptr_t *link_back(uintptr_t p)
 {
-    return (uint64_t)(b * a->salt_) << (64 - PTR_BITS);
+    return (uintptr_t *)(p + PTR_SIZE);
 }
 
-/* The tag of a header at address b. */
-static inline uint64_t tag_of(const ak_tlsf *a, uintptr_t b)
+/* The tag of block p's header: the top TAG_BITS bits of p * salt
+ * (multiply-shift hashing). */
+static inline uint64_t tag_of(const ak_tlsf *a, uintptr_t p)
 {
-    return tag_hash(a, b) & TAG_MASK;
+    return (uint64_t)((p * a->salt_) >> (PTR_BITS - TAG_BITS));
 }
 
 /* ---- size classes ----
@@ -180,78 +188,77 @@ static inline unsigned mapping_search(size_t size)
     return mapping_insert(size - 1) + 1;
 }
 
+/* Do blocks of x and y bytes (both at least MIN_BLOCK) share a list?
+ * With t the top bit of the larger, they do when they agree above bit
+ * t - SL_LOG2; in level 0, where lists are one granule wide, that shift
+ * is below ALIGN_LOG2, so two different sizes never agree. Cheaper than
+ * two mappings. */
+static inline bool same_list(size_t x, size_t y)
+{
+    unsigned t = ak_fls_size(x | y | ((size_t)1 << SL_LOG2));
+    return ((x ^ y) >> (t - SL_LOG2)) == 0;
+}
+
 /* ---- free lists ----
- * One doubly linked list per class, newest first, its head in heads_;
- * the bitmaps mirror which lists are non-empty. The first block's back
- * link is never written or read: popping the first block (what alloc
- * does) then touches nothing but the list head. */
+ * One doubly linked list per class, newest first, its first block in
+ * heads_; the bitmaps say which lists are non-empty. */
 
 static inline void list_insert(ak_tlsf *a, uintptr_t b, unsigned i)
 {
     uintptr_t head = a->heads_[i];
     *link_next_free(b) = head;
+    *link_back(b) = (uintptr_t)&a->heads_[i];
     a->heads_[i] = b;
     if (head) {
-        *link_prev_free(head) = b;
+        *link_back(head) = (uintptr_t)link_next_free(b);
     } else {
         a->fl_bitmap_ |= (uintptr_t)1 << (i / SL_COUNT);
         a->sl_bitmap_[i / SL_COUNT] |= (uint32_t)1 << (i % SL_COUNT);
     }
 }
 
-/* Take b, the first block of list i, off it. */
-static inline void list_pop(ak_tlsf *a, uintptr_t b, unsigned i)
+/* The list whose head is at `slot` became empty. */
+static inline void list_emptied(ak_tlsf *a, const uintptr_t *slot)
 {
-    uintptr_t next = *link_next_free(b);
-    a->heads_[i] = next;
-    if (!next) {
-        unsigned fl = i / SL_COUNT;
-        a->sl_bitmap_[fl] &= ~((uint32_t)1 << (i % SL_COUNT));
-        if (!a->sl_bitmap_[fl])
-            a->fl_bitmap_ &= ~((uintptr_t)1 << fl);
-    }
+    unsigned i = (unsigned)(slot - a->heads_), fl = i / SL_COUNT;
+    a->sl_bitmap_[fl] &= ~((uint32_t)1 << (i % SL_COUNT));
+    if (!a->sl_bitmap_[fl])
+        a->fl_bitmap_ &= ~((uintptr_t)1 << fl);
 }
 
-/* Take b, anywhere on list i, off it. */
-static inline void list_remove(ak_tlsf *a, uintptr_t b, unsigned i)
+/* Take b off its list. */
+static inline void list_remove(ak_tlsf *a, uintptr_t b)
 {
-    if (a->heads_[i] == b) {
-        list_pop(a, b, i);
-        return;
-    }
-    uintptr_t next = *link_next_free(b), prev = *link_prev_free(b);
-    *link_next_free(prev) = next;
+    uintptr_t next = *link_next_free(b), *back = (uintptr_t *)*link_back(b);
+    *back = next;
     if (next)
-        *link_prev_free(next) = prev;
+        *link_back(next) = (uintptr_t)back;
+    else if ((uintptr_t)back - (uintptr_t)a->heads_ < sizeof a->heads_)
+        list_emptied(a, back); /* b was first and last */
 }
 
-/* The free block `from`, on list i, becomes the free block `to` of
- * `size` bytes: the same block grown or shrunk, a block that absorbed it,
- * or the rest of it after a split. When `to` belongs to list i too (the
- * usual case when a large block changes by a little), it takes from's
- * place there, with no bitmap work. Reads from's links before it writes
- * to's, so `to` may overlap from's header and back link. */
-static inline void list_move(ak_tlsf *a, uintptr_t from, unsigned i, uintptr_t to, size_t size)
+/* The free block `from`, of from_size bytes, becomes the free block `to`
+ * of `size` bytes: the same block grown or shrunk, a block that absorbed
+ * it, or the rest of it after a split. When both sizes share a list (the
+ * usual case when a large block changes by a little), `to` takes from's
+ * place in it: no bitmap work. from's links are read before to's are
+ * written, so `to` may overlap from's header. */
+static inline void list_move(ak_tlsf *a, uintptr_t from, size_t from_size, uintptr_t to,
+                             size_t size)
 {
-    unsigned j = mapping_insert(size);
-    if (j != i) {
-        list_remove(a, from, i);
-        list_insert(a, to, j);
+    if (!same_list(from_size, size)) {
+        list_remove(a, from);
+        list_insert(a, to, mapping_insert(size));
         return;
     }
     if (from == to)
         return;
-    uintptr_t next = *link_next_free(from);
-    if (a->heads_[i] == from) {
-        a->heads_[i] = to;
-    } else {
-        uintptr_t prev = *link_prev_free(from);
-        *link_next_free(prev) = to;
-        *link_prev_free(to) = prev;
-    }
+    uintptr_t next = *link_next_free(from), back = *link_back(from);
     *link_next_free(to) = next;
+    *link_back(to) = back;
+    *(uintptr_t *)back = to;
     if (next)
-        *link_prev_free(next) = to;
+        *link_back(next) = (uintptr_t)link_next_free(to);
 }
 
 /* The first non-empty list at or after list *i, by the bitmaps: stored
@@ -278,80 +285,79 @@ static inline bool find_suitable_block(const ak_tlsf *a, unsigned *i)
  * is free, whatever list order the regions' blocks are in). They make the
  * promise "what fitted after the regions were added fits again once
  * everything is freed" hold. O(1). */
-static AK_NOINLINE uintptr_t find_exact_block(const ak_tlsf *a, size_t need, unsigned *i)
+static AK_NOINLINE uintptr_t find_exact_block(const ak_tlsf *a, size_t need)
 {
-    *i = mapping_insert(need);
-    uintptr_t b = a->heads_[*i];
+    uintptr_t b = a->heads_[mapping_insert(need)];
     if (b && hdr_size(hdr_get(b)) >= need)
         return b;
     const ak_region *big = (const ak_region *)a->largest_region_;
     if (big) {
         uint64_t w = hdr_get(big->lo);
-        if ((w & F_FREE) && hdr_size(w) >= need) {
-            *i = mapping_insert(hdr_size(w));
+        if ((w & F_FREE) && hdr_size(w) >= need)
             return big->lo;
-        }
     }
     return 0;
 }
 
-/* A free block of at least `need` bytes (<= MAX_BLOCK), left on its list
- * *i, or 0: the good fit, then the exact-fit candidates. */
-static uintptr_t find_block(const ak_tlsf *a, size_t need, unsigned *i)
+/* A free block of at least `need` bytes (<= MAX_BLOCK), or 0: the good
+ * fit, then the exact-fit candidates. */
+static uintptr_t find_block(const ak_tlsf *a, size_t need)
 {
-    *i = mapping_search(need);
-    if (find_suitable_block(a, i))
-        return a->heads_[*i];
-    return find_exact_block(a, need, i);
+    unsigned i = mapping_search(need);
+    if (find_suitable_block(a, &i))
+        return a->heads_[i];
+    return find_exact_block(a, need);
 }
 
-/* ---- blocks: take, split, merge, mark ---- */
+/* ---- blocks: take, split, merge, mark ----
+ * The area steps below work on a free area that starts at block b and is
+ * listed as the free block `from` of from_size bytes: from is b itself
+ * for alloc, b's free successor when resize grows b, and the block in
+ * front of b when an aligned alloc leaves a gap there. */
 
-/* Block b takes all of a free area of `total` bytes that starts at b and
- * is listed as the free block `from` on list i (from is b itself for
- * alloc, b's successor when resize grows b): from leaves its list, and the
- * block after the area learns that its predecessor is used. Returns b's
- * size. */
-static inline size_t block_take(ak_tlsf *a, uintptr_t b, uintptr_t from, unsigned i, size_t total)
+/* Block b takes all of the area, `total` bytes: from leaves its list, and
+ * the block after the area learns that its predecessor is used. Returns
+ * b's size. */
+static inline size_t block_take(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t total)
 {
-    list_remove(a, from, i);
+    list_remove(a, from);
     uintptr_t n = b + total;
     hdr_set(n, hdr_get(n) & ~F_PREV_FREE);
     return total;
 }
 
-/* Block b takes the first `need` bytes of such an area, the rest (at
- * least MIN_BLOCK bytes) becoming the free block t = b + need, which
- * takes from's place on the lists (list_move). The block after the area
- * keeps its prev-free bit, and gets t's link. Returns b's size. */
-static inline size_t block_split(ak_tlsf *a, uintptr_t b, uintptr_t from, unsigned i, size_t total,
-                                 size_t need)
+/* Block b takes the first `need` bytes of the area; the rest (at least
+ * MIN_BLOCK bytes) becomes the free block t = b + need, which takes from's
+ * place on the lists (list_move). The block after the area keeps its
+ * prev-free bit and gets t's link. Returns b's size. */
+static inline size_t block_split(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t from_size,
+                                 size_t total, size_t need)
 {
     size_t rest = total - need;
     uintptr_t t = b + need;
-    list_move(a, from, i, t, rest);
-    hdr_set(t, (uint64_t)rest | F_FREE | tag_of(a, t));
+    list_move(a, from, from_size, t, rest);
+    hdr_set(t, size_field(rest) | F_FREE | tag_of(a, t));
     *link_prev_phys(t + rest) = t;
     return need;
 }
 
-/* Block b takes `need` bytes of such an area: split when the rest can be
- * a block, else all of it. */
-static inline size_t block_carve(ak_tlsf *a, uintptr_t b, uintptr_t from, unsigned i, size_t total,
-                                 size_t need)
+/* Block b takes `need` bytes of the area: split off the rest when it can
+ * be a block, else all of it. */
+static inline size_t block_carve(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t from_size,
+                                 size_t total, size_t need)
 {
     if (total - need >= MIN_BLOCK)
-        return block_split(a, b, from, i, total, need);
-    return block_take(a, b, from, i, total);
+        return block_split(a, b, from, from_size, total, need);
+    return block_take(a, b, from, total);
 }
 
 /* b, with its free header word w, becomes a used block of bs bytes: the
  * header (prev-free bit and tag kept) and used_bytes. Returns the payload. */
 static inline void *block_make_used(ak_tlsf *a, uintptr_t b, uint64_t w, size_t bs)
 {
-    hdr_set(b, (uint64_t)bs | (w & (F_PREV_FREE | TAG_MASK)));
+    hdr_set(b, size_field(bs) | (w & (F_PREV_FREE | TAG_MASK)));
     a->used_bytes_ += bs - HDR;
-    return (void *)(b + HDR);
+    return (void *)b;
 }
 
 /* The used block b (header w), whose neighbours are used (its successor's
@@ -368,42 +374,38 @@ static inline void block_make_free(ak_tlsf *a, uintptr_t b, uint64_t w, uint64_t
 }
 
 /* The used block b (header w, successor's header wn) becomes free, merged
- * with its free neighbours: the predecessor pb (header pw; 0 if it is
- * used) and the successor when wn says free. A neighbour that stays where
- * it is (the predecessor) keeps its place on the lists if its class does
- * not change; one that moves (the successor, absorbed by b) hands its
- * place to the merged block (list_move). Absorbed headers become
- * HDR_ABSORBED. */
+ * with its free neighbours: the predecessor pb (header pw; pb is 0 if it
+ * is used) and the successor when wn says free. The merged block takes
+ * the list place of the neighbour it grows from (list_move): the
+ * predecessor, which stays where it is, or else the successor; the other
+ * leaves its list. Absorbed headers become HDR_ABSORBED. */
 static inline void block_merge(ak_tlsf *a, uintptr_t b, uint64_t w, uint64_t wn, uintptr_t pb,
                                uint64_t pw)
 {
-    size_t bs = hdr_size(w), ms = bs;
+    size_t bs = hdr_size(w), ms = bs, from_size = 0;
     uintptr_t start = b, from = 0;
     uint64_t tag = w & TAG_MASK;
-    unsigned i = 0;
     if (pb) {
-        size_t ps = hdr_size(pw);
+        from_size = hdr_size(pw);
         hdr_set(b, HDR_ABSORBED);
         start = from = pb;
-        i = mapping_insert(ps);
         tag = pw & TAG_MASK;
-        ms += ps;
+        ms += from_size;
     }
     if (wn & F_FREE) {
         uintptr_t n = b + bs;
         size_t ns = hdr_size(wn);
-        unsigned j = mapping_insert(ns);
         if (from) {
-            list_remove(a, n, j);
+            list_remove(a, n);
         } else {
             from = n;
-            i = j;
+            from_size = ns;
         }
         hdr_set(n, HDR_ABSORBED);
         ms += ns;
     }
-    list_move(a, from, i, start, ms);
-    hdr_set(start, (uint64_t)ms | F_FREE | tag);
+    list_move(a, from, from_size, start, ms);
+    hdr_set(start, size_field(ms) | F_FREE | tag);
     uintptr_t e = start + ms;
     hdr_set(e, hdr_get(e) | F_PREV_FREE);
     *link_prev_phys(e) = start;
@@ -412,8 +414,8 @@ static inline void block_merge(ak_tlsf *a, uintptr_t b, uint64_t w, uint64_t wn,
 /* ---- regions ---- */
 
 /* Where the record, the first block and the sentinel of the region
- * [start, start+size) go: the record at *rec, blocks in [*lo, *hi), the
- * sentinel's header at *hi. */
+ * [start, start+size) go: the record at *rec, the blocks' payloads in
+ * [*lo, *hi), the sentinel at *hi (its header just below). */
 static ak_error region_layout(uintptr_t start, size_t size, uintptr_t *end, uintptr_t *rec,
                               uintptr_t *lo, uintptr_t *hi)
 {
@@ -424,8 +426,8 @@ static ak_error region_layout(uintptr_t start, size_t size, uintptr_t *end, uint
     if (size < AK_TLSF_REGION_OVERHEAD + MIN_BLOCK)
         return AK_ERR_INVALID_PARAM;
     uintptr_t r = ak_align_up(start, PTR_SIZE);
-    uintptr_t f = ak_align_up(r + sizeof(ak_region) + HDR, ALIGN) - HDR;
-    uintptr_t s = ak_align_down(*end, ALIGN) - HDR;
+    uintptr_t f = ak_align_up(r + sizeof(ak_region) + HDR, ALIGN);
+    uintptr_t s = ak_align_down(*end, ALIGN);
     if (s - f > MAX_BLOCK)
         s = f + MAX_BLOCK;
     *rec = r;
@@ -449,7 +451,7 @@ static void region_install(ak_tlsf *a, uintptr_t start, uintptr_t end, uintptr_t
         a->largest_region_ = r;
     /* The blocks area starts as one used block and is freed: the sentinel
      * after it is a used block of size 0. */
-    block_make_free(a, lo, (uint64_t)(hi - lo) | tag_of(a, lo), tag_of(a, hi));
+    block_make_free(a, lo, size_field(hi - lo) | tag_of(a, lo), tag_of(a, hi));
     a->total_bytes_ += hi - lo - HDR;
 }
 
@@ -530,7 +532,7 @@ ak_error ak_tlsf_add_memory(ak_tlsf *a, uintptr_t start, size_t size)
 /* Is align one of the alignments every payload has anyway (1..ALIGN)? */
 static inline bool small_align(size_t align)
 {
-    return align <= ALIGN && ((SMALL_ALIGNS >> align) & 1u) != 0;
+    return align - 1 < ALIGN && (align & (align - 1)) == 0;
 }
 
 /* Bytes from payload address p (ALIGN-aligned) to the first address
@@ -562,11 +564,10 @@ static AK_NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, vo
     if (!out || !ak_is_pow2(align) || size > AK_TLSF_MAX_ALLOC || align > AK_TLSF_MAX_ALIGN)
         return AK_ERR_INVALID_PARAM;
     size_t need = adjust_request_size(size);
-    unsigned i;
     size_t gap = 0;
-    uintptr_t b = find_block(a, need, &i);
+    uintptr_t b = find_block(a, need);
     if (b) {
-        gap = aligned_gap(b + HDR, align);
+        gap = aligned_gap(b, align);
         if (gap > hdr_size(hdr_get(b)) - need)
             b = 0;
     }
@@ -575,23 +576,23 @@ static AK_NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, vo
         if (align <= ALIGN || ak_add_overflows(need, align - ALIGN + MIN_BLOCK, &want) ||
             want > MAX_BLOCK)
             return alloc_no_memory(a);
-        b = find_block(a, want, &i);
+        b = find_block(a, want);
         if (!b)
             return alloc_no_memory(a);
-        gap = aligned_gap(b + HDR, align);
+        gap = aligned_gap(b, align);
     }
     uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
     if (!gap) {
-        *out = block_make_used(a, b, w, block_carve(a, b, b, i, bs, need));
+        *out = block_make_used(a, b, w, block_carve(a, b, b, bs, bs, need));
         return AK_OK;
     }
     /* The gap in front stays a free block, and the block starts after it:
-     * carved first (b's list place may go to the rest after it), then the
-     * gap is listed as a block of its own. */
+     * carved first (b's list place may go to the rest behind it), then
+     * the gap is listed as a block of its own. */
     uintptr_t nb = b + gap;
-    size_t nbs = block_carve(a, nb, b, i, bs - gap, need);
-    hdr_set(b, (uint64_t)gap | F_FREE | (w & TAG_MASK));
+    size_t nbs = block_carve(a, nb, b, bs, bs - gap, need);
+    hdr_set(b, size_field(gap) | F_FREE | (w & TAG_MASK));
     list_insert(a, b, mapping_insert(gap));
     *link_prev_phys(nb) = b;
     *out = block_make_used(a, nb, F_PREV_FREE | tag_of(a, nb), nbs);
@@ -602,27 +603,26 @@ static AK_NOINLINE ak_error alloc_slow(ak_tlsf *a, size_t size, size_t align, vo
  * candidates, or AK_ERR_NO_MEMORY. */
 static AK_NOINLINE ak_error alloc_exact(ak_tlsf *a, size_t need, void **out)
 {
-    unsigned i;
-    uintptr_t b = find_exact_block(a, need, &i);
+    uintptr_t b = find_exact_block(a, need);
     if (!b)
         return alloc_no_memory(a);
     uint64_t w = hdr_get(b);
-    *out = block_make_used(a, b, w, block_carve(a, b, b, i, hdr_size(w), need));
+    size_t bs = hdr_size(w);
+    *out = block_make_used(a, b, w, block_carve(a, b, b, bs, bs, need));
     return AK_OK;
 }
 
-/* The plain path's split, out of line: the alloc that takes a whole
- * block (the usual one once a heap is warm) then needs no saved
- * registers. */
-static AK_NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t b, uint64_t w, unsigned i,
-                                        size_t need, void **out)
+/* The plain path's split, out of line and entered by a tail call: the
+ * take, the usual case once a heap is warm, then saves no registers. */
+static AK_NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t b, uint64_t w, size_t need)
 {
-    *out = block_make_used(a, b, w, block_split(a, b, b, i, hdr_size(w), need));
+    size_t bs = hdr_size(w);
+    block_make_used(a, b, w, block_split(a, b, b, bs, bs, need));
     return AK_OK;
 }
 
 /* The plain path: the good fit's list by the bitmaps, its first block,
- * taken whole or split. */
+ * split or taken whole. */
 ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 {
     if (AK_UNLIKELY(!small_align(align) || size > AK_TLSF_MAX_ALLOC || !out))
@@ -632,11 +632,12 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     if (AK_UNLIKELY(!find_suitable_block(a, &i)))
         return alloc_exact(a, need, out);
     uintptr_t b = a->heads_[i];
+    *out = (void *)b;
     uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
     if (bs - need >= MIN_BLOCK)
-        return alloc_split(a, b, w, i, need, out);
-    *out = block_make_used(a, b, w, block_take(a, b, b, i, bs));
+        return alloc_split(a, b, w, need);
+    block_make_used(a, b, w, block_take(a, b, b, bs));
     return AK_OK;
 }
 
@@ -658,20 +659,25 @@ static AK_NOINLINE const ak_region *region_search_remember(ak_tlsf *a, uintptr_t
     return r;
 }
 
-/* The end of the block area (the sentinel's header) of the region
- * holding header address b, or 0 if b is in no region. For the hint,
- * straight from the index: no record is read. */
-static AK_ALWAYS_INLINE uintptr_t region_end(const ak_tlsf *a, uintptr_t b, lookup how)
+/* The end of the block area (the sentinel) of the region holding block
+ * p, in *hi; false if p is in no region. For the hint, straight from the
+ * index: no record is read. */
+static AK_ALWAYS_INLINE bool region_end(const ak_tlsf *a, uintptr_t p, lookup how, uintptr_t *hi)
 {
     const ak_region_index *ix = &a->regions_;
-    if (how != LOOKUP_TREE && AK_LIKELY(ak_region_in_last(ix, b)))
-        return ix->last_lo + ix->last_span;
+    if (how != LOOKUP_TREE && AK_LIKELY(ak_region_in_last(ix, p))) {
+        *hi = ix->last_lo + ix->last_span;
+        return true;
+    }
     if (how == LOOKUP_LAST)
-        return 0;
+        return false;
     const ak_region *r = how == LOOKUP_REMEMBER
-                             ? region_search_remember((ak_tlsf *)a, b) /* a is not const */
-                             : ak_region_search(ix, b);
-    return r ? r->hi : 0;
+                             ? region_search_remember((ak_tlsf *)a, p) /* a is not const */
+                             : ak_region_search(ix, p);
+    if (!r)
+        return false;
+    *hi = r->hi;
+    return true;
 }
 
 /* A block that passed the checks. */
@@ -681,31 +687,29 @@ typedef struct live_block {
     uint64_t wn; /* its successor's header word */
 } live_block;
 
-/* Is the granule-aligned payload address p a live block's, for a request
- * of `size` bytes? It must lie in a region (nothing outside is read); its
- * header must carry its tag and say used, with a size that ends inside
- * the region; the header there must carry its tag and say its predecessor
- * is used. Then `size` must fit the block. Reads b's and its successor's
- * headers only. */
+/* Is the granule-aligned address p a live block, for a request of
+ * `size` bytes? It must lie in a region (nothing outside is read); its
+ * header must say used, with a size that ends inside the region; the
+ * header there must say its predecessor is used; both headers must carry
+ * their tags. Then `size` must fit the block. Reads two headers only. */
 static AK_ALWAYS_INLINE ak_error block_find(const ak_tlsf *a, uintptr_t p, size_t size, lookup how,
                                             live_block *lb)
 {
-    uintptr_t b = p - HDR, hi = region_end(a, b, how);
-    if (AK_UNLIKELY(hi == 0))
+    uintptr_t hi;
+    if (AK_UNLIKELY(!region_end(a, p, how, &hi)))
         return AK_ERR_NOT_ALLOCATED;
-    uint64_t w = hdr_get(b);
-    if (AK_UNLIKELY(((w ^ tag_hash(a, b)) & (TAG_MASK | F_FREE)) != 0))
-        return AK_ERR_NOT_ALLOCATED; /* free, absorbed, or not a header */
-    size_t bs = hdr_size(w);
-    if (AK_UNLIKELY(bs - 1 >= hi - b)) /* 0, or past the sentinel */
+    uint64_t w = hdr_get(p);
+    size_t bs = hdr_size(w) & ~(ALIGN - 1); /* keeps the next header aligned, whatever w is */
+    if (AK_UNLIKELY(bs - 1 >= hi - p))      /* 0, or past the sentinel */
         return AK_ERR_NOT_ALLOCATED;
-    uintptr_t n = b + bs;
+    uintptr_t n = p + bs;
     uint64_t wn = hdr_get(n);
-    if (AK_UNLIKELY(((wn ^ tag_hash(a, n)) & (TAG_MASK | F_PREV_FREE)) != 0))
-        return AK_ERR_NOT_ALLOCATED;
+    if (AK_UNLIKELY((((w ^ tag_of(a, p)) & (TAG_MASK | F_FREE)) |
+                     ((wn ^ tag_of(a, n)) & (TAG_MASK | F_PREV_FREE))) != 0))
+        return AK_ERR_NOT_ALLOCATED; /* free, absorbed, or not a header */
     if (AK_UNLIKELY(size > bs - HDR))
         return AK_ERR_INVALID_PARAM;
-    lb->b = b;
+    lb->b = p;
     lb->w = w;
     lb->wn = wn;
     return AK_OK;
@@ -829,12 +833,12 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
             return AK_ERR_NO_MEMORY;
         uintptr_t n = b + bs;
         hdr_set(n, HDR_ABSORBED);
-        bs = block_carve(a, b, n, mapping_insert(ns), bs + ns, need);
+        bs = block_carve(a, b, n, ns, bs + ns, need);
     } else if (bs - need >= MIN_BLOCK) {
         /* Shrink: the tail is freed as a used block of its own would be,
          * merging with a free successor. */
         uintptr_t t = b + need;
-        uint64_t wt = (uint64_t)(bs - need) | tag_of(a, t);
+        uint64_t wt = size_field(bs - need) | tag_of(a, t);
         hdr_set(t, wt);
         if (lb.wn & F_FREE)
             block_merge(a, t, wt, lb.wn, 0, 0);
@@ -842,7 +846,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
             block_make_free(a, t, wt, lb.wn);
         bs = need;
     }
-    hdr_set(b, (uint64_t)bs | (lb.w & (F_PREV_FREE | TAG_MASK)));
+    hdr_set(b, size_field(bs) | (lb.w & (F_PREV_FREE | TAG_MASK)));
     a->used_bytes_ = a->used_bytes_ - old_bs + bs;
     return AK_OK;
 }
@@ -915,7 +919,7 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
             size_t bs = hdr_size(w);
             if (bs < MIN_BLOCK || bs > r->hi - b)
                 break; /* corrupt: ak_tlsf_check says where */
-            fn((void *)(b + HDR), bs - HDR, !(w & F_FREE), ctx);
+            fn((void *)b, bs - HDR, !(w & F_FREE), ctx);
             b += bs;
         }
     }
@@ -960,9 +964,9 @@ static const char *check_region(const ak_tlsf *a, const ak_region *r, size_t *us
                                 size_t *free_blocks)
 {
     uintptr_t rec = (uintptr_t)r;
-    if (rec < r->start || r->lo < rec + sizeof(ak_region) || ((r->lo + HDR) & (ALIGN - 1)) != 0 ||
-        ((r->hi + HDR) & (ALIGN - 1)) != 0 || r->hi - r->lo < MIN_BLOCK ||
-        r->hi - r->lo > MAX_BLOCK || r->hi > r->end - HDR)
+    if (rec < r->start || r->lo < rec + sizeof(ak_region) + HDR || (r->lo & (ALIGN - 1)) != 0 ||
+        (r->hi & (ALIGN - 1)) != 0 || r->hi - r->lo < MIN_BLOCK || r->hi - r->lo > MAX_BLOCK ||
+        r->hi > r->end)
         return "region record inconsistent with its bounds";
     uintptr_t b = r->lo, prev = 0;
     bool prev_free = false;
@@ -973,8 +977,8 @@ static const char *check_region(const ak_tlsf *a, const ak_region *r, size_t *us
         size_t bs = hdr_size(w);
         if (bs < MIN_BLOCK || bs > r->hi - b)
             return "block size out of range";
-        if ((w & ~(TAG_MASK | SIZE_MASK | F_FREE | F_PREV_FREE)) != 0)
-            return "block header has unknown bits";
+        if ((bs & (ALIGN - 1)) != 0)
+            return "block size not a multiple of the granule";
         if (((w & F_PREV_FREE) != 0) != prev_free)
             return "prev-free bit disagrees with the previous block";
         if (prev_free && *link_prev_phys(b) != prev)
@@ -998,8 +1002,9 @@ static const char *check_region(const ak_tlsf *a, const ak_region *r, size_t *us
     return (const char *)0;
 }
 
-/* Every list: its blocks free, in a region, in the right class, linked
- * both ways; the bitmaps agree. *listed counts them, stopping past
+/* Every list: its blocks free, in a region, in the right class, each
+ * back link pointing at the word that points at the block; the bitmaps
+ * agree. *listed counts them, stopping past
  * `limit` (the free blocks the walk found) so a cycle cannot loop. */
 static const char *check_lists(const ak_tlsf *a, size_t limit, size_t *listed)
 {
@@ -1012,18 +1017,19 @@ static const char *check_lists(const ak_tlsf *a, size_t limit, size_t *listed)
         uintptr_t b = a->heads_[i];
         if (((a->sl_bitmap_[fl] >> sl) & 1) != (b != 0))
             return "second-level bitmap disagrees with its list";
-        for (uintptr_t prev = 0; b; prev = b, b = *link_next_free(b)) {
+        uintptr_t back = (uintptr_t)&a->heads_[i]; /* the word that points at b */
+        for (; b; back = (uintptr_t)link_next_free(b), b = *link_next_free(b)) {
             if (++*listed > limit)
                 return "more blocks on the lists than free blocks (or a cycle)";
             const ak_region *r = ak_region_search(&a->regions_, b);
-            if (!r || ((b + HDR) & (ALIGN - 1)) != 0 || r->hi - b < MIN_BLOCK)
+            if (!r || (b & (ALIGN - 1)) != 0 || r->hi - b < MIN_BLOCK)
                 return "listed block outside every region";
             uint64_t w = hdr_get(b);
             if ((w & (TAG_MASK | F_FREE)) != (tag_of(a, b) | F_FREE))
                 return "listed block is not a free block";
             if (mapping_insert(hdr_size(w)) != i)
                 return "free block on the wrong list";
-            if (prev && *link_prev_free(b) != prev)
+            if (*link_back(b) != back)
                 return "free-list back link wrong";
         }
     }

@@ -1077,11 +1077,13 @@ static void test_checker_detects(void)
     check_inv(&a);
     uint64_t saved;
     memcpy(&saved, (char *)q - 8, 8);
-    uint64_t bad = saved ^ ((uint64_t)1 << 60); /* tag bit */
+    /* The header's layout (src/tlsf.c): the tag in bits 0..17, the size
+     * from bit 20. */
+    uint64_t bad = saved ^ 1; /* a tag bit */
     memcpy((char *)q - 8, &bad, 8);
     CHECK(ak_tlsf_check(&a) != NULL);
     CHECK_ERR(ak_tlsf_dealloc(&a, q, 100, 8), AK_ERR_NOT_ALLOCATED);
-    bad = saved + AK_TLSF_ALIGN; /* size */
+    bad = saved + ((uint64_t)AK_TLSF_ALIGN << 20); /* the size */
     memcpy((char *)q - 8, &bad, 8);
     CHECK(ak_tlsf_check(&a) != NULL);
     memcpy((char *)q - 8, &saved, 8);
@@ -1092,7 +1094,7 @@ static void test_checker_detects(void)
     uintptr_t link,
         bogus[] = {(uintptr_t)mem, (uintptr_t)q + 64, (uintptr_t)p + 16, (uintptr_t)p - 5, 12345};
     memcpy(&link, (char *)q - 8 - sizeof link, sizeof link);
-    CHECK(link == (uintptr_t)p - 8);
+    CHECK(link == (uintptr_t)p);
     for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++) {
         memcpy((char *)q - 8 - sizeof link, &bogus[i], sizeof link);
         CHECK(ak_tlsf_check(&a) != NULL);

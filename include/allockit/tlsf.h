@@ -93,7 +93,7 @@
  * - a pointer freed and handed out again as part of another block, or a
  *   pointer into a block, is refused unless the words in front of it and
  *   at the size they claim both carry their tags: for data that does not
- *   depend on the salt, a chance of 2^-20 for each, about 2^-40 together;
+ *   depend on the salt, a chance of 2^-18 for each, about 2^-36 together;
  * - a pointer from before the last ak_tlsf_init is refused in the same
  *   way, even when the object was zeroed in between.
  * A wrong size (above the usable size) or an alignment the pointer does
