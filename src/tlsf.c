@@ -168,12 +168,12 @@ static inline size_t adjust_request_size(size_t size)
  * = the SL_LOG2 bits below the top one. As one index: size >> (t -
  * SL_LOG2) with t = fls(size) is SL_COUNT + sl, and (t - FL_SHIFT) *
  * SL_COUNT counts the levels in between. */
-static inline unsigned mapping_insert(size_t size)
+static inline size_t mapping_insert(size_t size)
 {
     if (size < SMALL_BLOCK)
-        return (unsigned)(size >> ALIGN_LOG2);
+        return size >> ALIGN_LOG2;
     unsigned t = ak_fls_size(size);
-    return (t - FL_SHIFT) * SL_COUNT + (unsigned)(size >> (t - SL_LOG2));
+    return (size_t)(t - FL_SHIFT) * SL_COUNT + (size >> (t - SL_LOG2));
 }
 
 /* The first list of which every block holds `size` bytes (a multiple of
@@ -181,10 +181,10 @@ static inline unsigned mapping_insert(size_t size)
  * the list after that of size - 1, which is size's own list when size is
  * the smallest of it and the next one otherwise. LIST_COUNT when no list
  * holds only blocks that big. */
-static inline unsigned mapping_search(size_t size)
+static inline size_t mapping_search(size_t size)
 {
     if (size < SMALL_BLOCK)
-        return (unsigned)(size >> ALIGN_LOG2);
+        return size >> ALIGN_LOG2;
     return mapping_insert(size - 1) + 1;
 }
 
@@ -203,7 +203,7 @@ static inline bool same_list(size_t x, size_t y)
  * One doubly linked list per class, newest first, its first block in
  * heads_; the bitmaps say which lists are non-empty. */
 
-static inline void list_insert(ak_tlsf *a, uintptr_t b, unsigned i)
+static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t i)
 {
     uintptr_t head = a->heads_[i];
     *link_next_free(b) = head;
@@ -217,13 +217,24 @@ static inline void list_insert(ak_tlsf *a, uintptr_t b, unsigned i)
     }
 }
 
-/* The list whose head is at `slot` became empty. */
-static inline void list_emptied(ak_tlsf *a, const uintptr_t *slot)
+/* List i became empty. */
+static inline void list_emptied(ak_tlsf *a, size_t i)
 {
-    unsigned i = (unsigned)(slot - a->heads_), fl = i / SL_COUNT;
+    size_t fl = i / SL_COUNT;
     a->sl_bitmap_[fl] &= ~((uint32_t)1 << (i % SL_COUNT));
     if (!a->sl_bitmap_[fl])
         a->fl_bitmap_ &= ~((uintptr_t)1 << fl);
+}
+
+/* Take b, the first block of list i, off it. */
+static inline void list_pop(ak_tlsf *a, uintptr_t b, size_t i)
+{
+    uintptr_t next = *link_next_free(b);
+    a->heads_[i] = next;
+    if (next)
+        *link_back(next) = (uintptr_t)&a->heads_[i];
+    else
+        list_emptied(a, i);
 }
 
 /* Take b off its list. */
@@ -234,7 +245,7 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b)
     if (next)
         *link_back(next) = (uintptr_t)back;
     else if ((uintptr_t)back - (uintptr_t)a->heads_ < sizeof a->heads_)
-        list_emptied(a, back); /* b was first and last */
+        list_emptied(a, (size_t)(back - a->heads_)); /* b was first and last */
 }
 
 /* The free block `from`, of from_size bytes, becomes the free block `to`
@@ -264,9 +275,9 @@ static inline void list_move(ak_tlsf *a, uintptr_t from, size_t from_size, uintp
 /* The first non-empty list at or after list *i, by the bitmaps: stored
  * in *i; false if there is none. *i may be LIST_COUNT: sl_bitmap_ has a
  * spare entry past the last level, always zero, for it. */
-static inline bool find_suitable_block(const ak_tlsf *a, unsigned *i)
+static inline bool find_suitable_block(const ak_tlsf *a, size_t *i)
 {
-    unsigned fl = *i / SL_COUNT;
+    size_t fl = *i / SL_COUNT;
     uint32_t sl_map = a->sl_bitmap_[fl] & (~(uint32_t)0 << (*i % SL_COUNT));
     if (!sl_map) {
         uintptr_t fl_map = a->fl_bitmap_ & (~(uintptr_t)0 << (fl + 1));
@@ -303,7 +314,7 @@ static AK_NOINLINE uintptr_t find_exact_block(const ak_tlsf *a, size_t need)
  * fit, then the exact-fit candidates. */
 static uintptr_t find_block(const ak_tlsf *a, size_t need)
 {
-    unsigned i = mapping_search(need);
+    size_t i = mapping_search(need);
     if (find_suitable_block(a, &i))
         return a->heads_[i];
     return find_exact_block(a, need);
@@ -315,12 +326,11 @@ static uintptr_t find_block(const ak_tlsf *a, size_t need)
  * for alloc, b's free successor when resize grows b, and the block in
  * front of b when an aligned alloc leaves a gap there. */
 
-/* Block b takes all of the area, `total` bytes: from leaves its list, and
- * the block after the area learns that its predecessor is used. Returns
- * b's size. */
-static inline size_t block_take(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t total)
+/* Block b takes all of the area, `total` bytes, once from has left its
+ * list: the block after the area learns that its predecessor is used.
+ * Returns b's size. */
+static inline size_t block_take(uintptr_t b, size_t total)
 {
-    list_remove(a, from);
     uintptr_t n = b + total;
     hdr_set(n, hdr_get(n) & ~F_PREV_FREE);
     return total;
@@ -348,7 +358,8 @@ static inline size_t block_carve(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t
 {
     if (total - need >= MIN_BLOCK)
         return block_split(a, b, from, from_size, total, need);
-    return block_take(a, b, from, total);
+    list_remove(a, from);
+    return block_take(b, total);
 }
 
 /* b, with its free header word w, becomes a used block of bs bytes: the
@@ -628,7 +639,7 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     if (AK_UNLIKELY(!small_align(align) || size > AK_TLSF_MAX_ALLOC || !out))
         return alloc_slow(a, size, align, out);
     size_t need = adjust_request_size(size);
-    unsigned i = mapping_search(need);
+    size_t i = mapping_search(need);
     if (AK_UNLIKELY(!find_suitable_block(a, &i)))
         return alloc_exact(a, need, out);
     uintptr_t b = a->heads_[i];
@@ -637,7 +648,8 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     size_t bs = hdr_size(w);
     if (bs - need >= MIN_BLOCK)
         return alloc_split(a, b, w, need);
-    block_make_used(a, b, w, block_take(a, b, b, bs));
+    list_pop(a, b, i);
+    block_make_used(a, b, w, block_take(b, bs));
     return AK_OK;
 }
 
