@@ -322,9 +322,8 @@ static uintptr_t find_block(const ak_tlsf *a, size_t need)
 
 /* ---- blocks: take, split, merge, mark ----
  * The area steps below work on a free area that starts at block b and is
- * listed as the free block `from` of from_size bytes: from is b itself
- * for alloc, b's free successor when resize grows b, and the block in
- * front of b when an aligned alloc leaves a gap there. */
+ * listed as the free block `from` of from_size bytes: from is b itself,
+ * or the block in front of b when an aligned alloc leaves a gap there. */
 
 /* Block b takes all of the area, `total` bytes, once from has left its
  * list: the block after the area learns that its predecessor is used.
@@ -336,18 +335,26 @@ static inline size_t block_take(uintptr_t b, size_t total)
     return total;
 }
 
+/* The last `rest` bytes of a free area, from t, become a free block of
+ * their own, not yet on a list: its header, and the link of the block
+ * after it (which already has its prev-free bit: the area was free). */
+static inline void block_rest(ak_tlsf *a, uintptr_t t, size_t rest)
+{
+    hdr_set(t, size_field(rest) | F_FREE | tag_of(a, t));
+    *link_prev_phys(t + rest) = t;
+}
+
 /* Block b takes the first `need` bytes of the area; the rest (at least
  * MIN_BLOCK bytes) becomes the free block t = b + need, which takes from's
- * place on the lists (list_move). The block after the area keeps its
- * prev-free bit and gets t's link. Returns b's size. */
+ * place on the lists (list_move). from is b or a block in front of it, so
+ * t's header does not overlap its links. Returns b's size. */
 static inline size_t block_split(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t from_size,
                                  size_t total, size_t need)
 {
     size_t rest = total - need;
     uintptr_t t = b + need;
+    block_rest(a, t, rest);
     list_move(a, from, from_size, t, rest);
-    hdr_set(t, size_field(rest) | F_FREE | tag_of(a, t));
-    *link_prev_phys(t + rest) = t;
     return need;
 }
 
@@ -628,7 +635,8 @@ static AK_NOINLINE ak_error alloc_exact(ak_tlsf *a, size_t need, void **out)
 static AK_NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t b, uint64_t w, size_t need)
 {
     size_t bs = hdr_size(w);
-    block_make_used(a, b, w, block_split(a, b, b, bs, bs, need));
+    block_make_used(a, b, w, need);
+    block_split(a, b, b, bs, bs, need);
     return AK_OK;
 }
 
@@ -844,8 +852,16 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
         if (!(lb.wn & F_FREE) || ns < need - bs)
             return AK_ERR_NO_MEMORY;
         uintptr_t n = b + bs;
+        list_remove(a, n);
         hdr_set(n, HDR_ABSORBED);
-        bs = block_carve(a, b, n, ns, bs + ns, need);
+        size_t total = bs + ns;
+        if (total - need >= MIN_BLOCK) {
+            block_rest(a, b + need, total - need);
+            list_insert(a, b + need, mapping_insert(total - need));
+            bs = need;
+        } else {
+            bs = block_take(b, total);
+        }
     } else if (bs - need >= MIN_BLOCK) {
         /* Shrink: the tail is freed as a used block of its own would be,
          * merging with a free successor. */
