@@ -378,12 +378,11 @@ static inline void *block_make_used(ak_tlsf *a, uintptr_t b, uint64_t w, size_t 
     return (void *)b;
 }
 
-/* The used block b (header w), whose neighbours are used (its successor's
- * header is wn), becomes a free block: its header, its successor's
- * prev-free bit and link, its list. */
-static inline void block_make_free(ak_tlsf *a, uintptr_t b, uint64_t w, uint64_t wn)
+/* The used block b of bs bytes (header w), whose neighbours are used (its
+ * successor's header is wn), becomes a free block: its header, its
+ * successor's prev-free bit and link, its list. */
+static inline void block_make_free(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w, uint64_t wn)
 {
-    size_t bs = hdr_size(w);
     uintptr_t n = b + bs;
     hdr_set(b, w | F_FREE);
     hdr_set(n, wn | F_PREV_FREE);
@@ -469,7 +468,7 @@ static void region_install(ak_tlsf *a, uintptr_t start, uintptr_t end, uintptr_t
         a->largest_region_ = r;
     /* The blocks area starts as one used block and is freed: the sentinel
      * after it is a used block of size 0. */
-    block_make_free(a, lo, size_field(hi - lo) | tag_of(a, lo), tag_of(a, hi));
+    block_make_free(a, lo, hi - lo, size_field(hi - lo) | tag_of(a, lo), tag_of(a, hi));
     a->total_bytes_ += hi - lo - HDR;
 }
 
@@ -702,7 +701,8 @@ static AK_ALWAYS_INLINE bool region_end(const ak_tlsf *a, uintptr_t p, lookup ho
 
 /* A block that passed the checks. */
 typedef struct live_block {
-    uintptr_t b; /* its header */
+    uintptr_t b; /* the block */
+    size_t bs;   /* its size */
     uint64_t w;  /* its header word */
     uint64_t wn; /* its successor's header word */
 } live_block;
@@ -730,6 +730,7 @@ static AK_ALWAYS_INLINE ak_error block_find(const ak_tlsf *a, uintptr_t p, size_
     if (AK_UNLIKELY(size > bs - HDR))
         return AK_ERR_INVALID_PARAM;
     lb->b = p;
+    lb->bs = bs;
     lb->w = w;
     lb->wn = wn;
     return AK_OK;
@@ -802,12 +803,12 @@ static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, uint64_t w, u
 }
 
 /* The free of a block that passed the checks. */
-static AK_ALWAYS_INLINE ak_error block_free(ak_tlsf *a, uintptr_t b, uint64_t w, uint64_t wn)
+static AK_ALWAYS_INLINE ak_error block_free(ak_tlsf *a, const live_block *lb)
 {
-    if ((w & F_PREV_FREE) || (wn & F_FREE))
-        return dealloc_merge(a, b, w, wn);
-    a->used_bytes_ -= hdr_size(w) - HDR;
-    block_make_free(a, b, w, wn);
+    if ((lb->w & F_PREV_FREE) || (lb->wn & F_FREE))
+        return dealloc_merge(a, lb->b, lb->w, lb->wn);
+    a->used_bytes_ -= lb->bs - HDR;
+    block_make_free(a, lb->b, lb->bs, lb->w, lb->wn);
     return AK_OK;
 }
 
@@ -815,11 +816,11 @@ static AK_ALWAYS_INLINE ak_error block_free(ak_tlsf *a, uintptr_t b, uint64_t w,
  * used, and every refusal (which this works out again, in order). */
 static AK_NOINLINE ak_error dealloc_slow(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
-    live_block lb = {0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
+    live_block lb = {0, 0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
     ak_error e = block_check(a, ptr, size, align, LOOKUP_REMEMBER, &lb);
     if (e != AK_OK)
         return e;
-    return block_free(a, lb.b, lb.w, lb.wn);
+    return block_free(a, &lb);
 }
 
 /* The fast path: a good pointer in the last region used. */
@@ -829,14 +830,14 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
     if (AK_UNLIKELY(!align_ok((uintptr_t)ptr, align) ||
                     block_find(a, (uintptr_t)ptr, size, LOOKUP_LAST, &lb) != AK_OK))
         return dealloc_slow(a, ptr, size, align);
-    return block_free(a, lb.b, lb.w, lb.wn);
+    return block_free(a, &lb);
 }
 
 /* ---- resize ---- */
 
 ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, size_t new_size)
 {
-    live_block lb = {0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
+    live_block lb = {0, 0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
     ak_error e = block_check(a, ptr, old_size, align, LOOKUP_REMEMBER, &lb);
     if (e != AK_OK)
         return e;
@@ -871,7 +872,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
         if (lb.wn & F_FREE)
             block_merge(a, t, wt, lb.wn, 0, 0);
         else
-            block_make_free(a, t, wt, lb.wn);
+            block_make_free(a, t, bs - need, wt, lb.wn);
         bs = need;
     }
     hdr_set(b, size_field(bs) | (lb.w & (F_PREV_FREE | TAG_MASK)));
@@ -883,7 +884,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
 
 size_t ak_tlsf_usable_size(const ak_tlsf *a, const void *ptr, size_t size, size_t align)
 {
-    live_block lb = {0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
+    live_block lb = {0, 0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
     if (block_check(a, ptr, size, align, LOOKUP_HINT, &lb) != AK_OK)
         return 0;
     return hdr_size(lb.w) - HDR;
@@ -916,7 +917,7 @@ static inline uintptr_t mark_of(const ak_tlsf *a, uintptr_t p)
 
 ak_error ak_tlsf_cache(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
-    live_block lb = {0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
+    live_block lb = {0, 0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
     ak_error e = block_check(a, ptr, size, align, LOOKUP_TREE, &lb);
     if (e != AK_OK)
         return e;
