@@ -77,7 +77,7 @@
 #define TAG_BITS     18
 #define TAG_MASK     (((uint64_t)1 << TAG_BITS) - 1)
 #define F_FREE       ((uint64_t)1 << TAG_BITS)
-#define F_PREV_FREE  ((uint64_t)2 << TAG_BITS)
+#define F_PREV_FREE  (F_FREE << 1)
 #define SIZE_SHIFT   20
 #define HDR_ABSORBED F_FREE /* what a header absorbed by a merge becomes */
 
@@ -643,10 +643,19 @@ static AK_NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t b, uint64_t w, siz
  * split or taken whole. */
 ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 {
-    if (AK_UNLIKELY(!small_align(align) || size > AK_TLSF_MAX_ALLOC || !out))
+    if (AK_UNLIKELY(!small_align(align) || !out))
         return alloc_slow(a, size, align, out);
-    size_t need = adjust_request_size(size);
-    size_t i = mapping_search(need);
+    /* The small lists are exact: the search list is the size's own. */
+    size_t need, i;
+    if (size < SMALL_BLOCK - HDR) {
+        need = adjust_request_size(size);
+        i = need >> ALIGN_LOG2;
+    } else {
+        if (AK_UNLIKELY(size > AK_TLSF_MAX_ALLOC))
+            return alloc_slow(a, size, align, out);
+        need = (size + HDR + ALIGN - 1) & ~(ALIGN - 1);
+        i = mapping_search(need);
+    }
     if (AK_UNLIKELY(!find_suitable_block(a, &i)))
         return alloc_exact(a, need, out);
     uintptr_t b = a->heads_[i];
@@ -805,7 +814,7 @@ static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, uint64_t w, u
 /* The free of a block that passed the checks. */
 static AK_ALWAYS_INLINE ak_error block_free(ak_tlsf *a, const live_block *lb)
 {
-    if ((lb->w & F_PREV_FREE) || (lb->wn & F_FREE))
+    if (((lb->w >> 1) | lb->wn) & F_FREE) /* a free neighbour: F_PREV_FREE is F_FREE << 1 */
         return dealloc_merge(a, lb->b, lb->w, lb->wn);
     a->used_bytes_ -= lb->bs - HDR;
     block_make_free(a, lb->b, lb->bs, lb->w, lb->wn);
