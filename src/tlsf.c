@@ -390,16 +390,16 @@ static inline void block_make_free(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t 
     list_insert(a, b, mapping_insert(bs));
 }
 
-/* The used block b (header w, successor's header wn) becomes free, merged
+/* The used block b of bs bytes (header w, successor's header wn) becomes free, merged
  * with its free neighbours: the predecessor pb (header pw; pb is 0 if it
  * is used) and the successor when wn says free. The merged block takes
  * the list place of the neighbour it grows from (list_move): the
  * predecessor, which stays where it is, or else the successor; the other
  * leaves its list. Absorbed headers become HDR_ABSORBED. */
-static inline void block_merge(ak_tlsf *a, uintptr_t b, uint64_t w, uint64_t wn, uintptr_t pb,
-                               uint64_t pw)
+static inline void block_merge(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w, uint64_t wn,
+                               uintptr_t pb, uint64_t pw)
 {
-    size_t bs = hdr_size(w), ms = bs, from_size = 0;
+    size_t ms = bs, from_size = 0;
     uintptr_t start = b, from = 0;
     uint64_t tag = w & TAG_MASK;
     if (pb) {
@@ -736,7 +736,8 @@ static AK_ALWAYS_INLINE ak_error block_find(const ak_tlsf *a, uintptr_t p, size_
     if (AK_UNLIKELY((((w ^ tag_of(a, p)) & (TAG_MASK | F_FREE)) |
                      ((wn ^ tag_of(a, n)) & (TAG_MASK | F_PREV_FREE))) != 0))
         return AK_ERR_NOT_ALLOCATED; /* free, absorbed, or not a header */
-    if (AK_UNLIKELY(size > bs - HDR))
+    size_t usable = bs - HDR;
+    if (AK_UNLIKELY(size > usable))
         return AK_ERR_INVALID_PARAM;
     lb->b = p;
     lb->bs = bs;
@@ -797,7 +798,8 @@ static inline bool prev_link_ok(uintptr_t lo, uintptr_t b, uintptr_t pb, uint64_
  * in the region the index looked up last (the checks left it there).
  * Out of line, entered by a tail call: the free of a block between used
  * ones (the usual case) then needs no saved registers. */
-static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, uint64_t w, uint64_t wn)
+static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w,
+                                          uint64_t wn)
 {
     uintptr_t pb = 0;
     uint64_t pw = 0;
@@ -806,8 +808,8 @@ static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, uint64_t w, u
         if (AK_UNLIKELY(!prev_link_ok(a->regions_.last_lo, b, pb, &pw)))
             return AK_ERR_NOT_ALLOCATED;
     }
-    a->used_bytes_ -= hdr_size(w) - HDR;
-    block_merge(a, b, w, wn, pb, pw);
+    a->used_bytes_ -= bs - HDR;
+    block_merge(a, b, bs, w, wn, pb, pw);
     return AK_OK;
 }
 
@@ -815,7 +817,7 @@ static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, uint64_t w, u
 static AK_ALWAYS_INLINE ak_error block_free(ak_tlsf *a, const live_block *lb)
 {
     if (((lb->w >> 1) | lb->wn) & F_FREE) /* a free neighbour: F_PREV_FREE is F_FREE << 1 */
-        return dealloc_merge(a, lb->b, lb->w, lb->wn);
+        return dealloc_merge(a, lb->b, lb->bs, lb->w, lb->wn);
     a->used_bytes_ -= lb->bs - HDR;
     block_make_free(a, lb->b, lb->bs, lb->w, lb->wn);
     return AK_OK;
@@ -879,7 +881,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
         uint64_t wt = size_field(bs - need) | tag_of(a, t);
         hdr_set(t, wt);
         if (lb.wn & F_FREE)
-            block_merge(a, t, wt, lb.wn, 0, 0);
+            block_merge(a, t, bs - need, wt, lb.wn, 0, 0);
         else
             block_make_free(a, t, bs - need, wt, lb.wn);
         bs = need;
