@@ -230,6 +230,7 @@ static inline void list_emptied(ak_tlsf *a, size_t i)
 static inline void list_pop(ak_tlsf *a, uintptr_t b, size_t i)
 {
     uintptr_t next = *link_next_free(b);
+    AK_ASSERT(a->heads_[i] == b);
     a->heads_[i] = next;
     if (next)
         *link_back(next) = (uintptr_t)&a->heads_[i];
@@ -241,6 +242,7 @@ static inline void list_pop(ak_tlsf *a, uintptr_t b, size_t i)
 static inline void list_remove(ak_tlsf *a, uintptr_t b)
 {
     uintptr_t next = *link_next_free(b), *back = (uintptr_t *)*link_back(b);
+    AK_ASSERT(*back == b);
     *back = next;
     if (next)
         *link_back(next) = (uintptr_t)back;
@@ -662,6 +664,7 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     *out = (void *)b;
     uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
+    AK_ASSERT(b != 0 && (w & F_FREE) && bs >= need);
     if (bs - need >= MIN_BLOCK)
         return alloc_split(a, b, w, need);
     list_pop(a, b, i);

@@ -61,8 +61,9 @@
  * - Per region: a record of 8 words at its start, an 8-byte sentinel at its
  *   end and trimming to the granule: at most AK_TLSF_REGION_OVERHEAD bytes
  *   of a region do not count in total_bytes.
- * - The object: one list head per list (FL_COUNT x SL_COUNT words) and
- *   about 30 words more: 9.2 KiB on 64-bit targets, 3.3 KiB on 32-bit ones.
+ * - The object: one list head per list (FL_COUNT x SL_COUNT words), the
+ *   bitmaps and a dozen words more: 9.25 KiB on 64-bit targets, 3.3 KiB on
+ *   32-bit ones.
  *
  * Fragmentation bound
  * -------------------
@@ -100,6 +101,12 @@
  * not have is refused with AK_ERR_INVALID_PARAM. A double free of a block
  * that was handed out again at the same address cannot be told from a
  * correct free (no allocator that keeps no per-allocation record can).
+ * What the allocator keeps in free memory (list links, the link a free
+ * block leaves for its successor) is its own, like the object: a program
+ * that writes to memory it has freed can corrupt the heap, which
+ * ak_tlsf_check then reports. Only the link to a free predecessor is
+ * checked before it is followed (inside the region, at a free block that
+ * ends where the freed one starts).
  *
  * Configuration: AK_ASSERT (core.h) turns internal consistency checks
  * into traps. There is nothing else to configure.
