@@ -81,15 +81,9 @@
 #define SIZE_SHIFT   20
 #define HDR_ABSORBED F_FREE /* what a header absorbed by a merge becomes */
 
-/* Bit k set for each alignment k that every payload has (1..ALIGN): an
- * alignment the plain path serves, tested with one shift. */
-#define SMALL_ALIGNS                                                                               \
-    ((uint32_t)((1u << 1) | (1u << 2) | (1u << 4) | (1u << 8) | (ALIGN >= 16 ? 1u << 16 : 0u)))
-
 _Static_assert(sizeof(uint64_t) == AK_TLSF_BLOCK_OVERHEAD, "the header is one 64-bit word");
 _Static_assert(ALIGN == 2 * sizeof(void *), "the granule is two pointers");
 _Static_assert(ALIGN % HDR == 0, "headers stay 8-byte aligned");
-_Static_assert(ALIGN <= 16, "SMALL_ALIGNS covers every alignment up to ALIGN");
 _Static_assert(SMALL_BLOCK / SL_COUNT == ALIGN, "level 0 has one list per granule");
 _Static_assert(SL_COUNT <= 32, "second-level bitmaps are 32 bits");
 _Static_assert(FL_COUNT < PTR_BITS, "the first-level bitmap fits a word, with a bit to spare");
@@ -254,8 +248,8 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b)
  * of `size` bytes: the same block grown or shrunk, a block that absorbed
  * it, or the rest of it after a split. When both sizes share a list (the
  * usual case when a large block changes by a little), `to` takes from's
- * place in it: no bitmap work. from's links are read before to's are
- * written, so `to` may overlap from's header. */
+ * place in it: no bitmap work. Reads only from's links, before it
+ * writes to's. */
 static inline void list_move(ak_tlsf *a, uintptr_t from, size_t from_size, uintptr_t to,
                              size_t size)
 {
