@@ -34,10 +34,11 @@ static inline unsigned ak_ffs64(uint64_t x)
     return (unsigned)__builtin_ctzll(x);
 }
 
-/* Index of the highest set bit of a non-zero 64-bit word. */
+/* Index of the highest set bit of a non-zero 64-bit word. XOR rather
+ * than subtract: the same value, which compilers turn into one bit-scan. */
 static inline unsigned ak_fls64(uint64_t x)
 {
-    return 63u - (unsigned)__builtin_clzll(x);
+    return 63u ^ (unsigned)__builtin_clzll(x);
 }
 
 /* Index of the lowest set bit of a non-zero 32-bit word. */
@@ -49,7 +50,7 @@ static inline unsigned ak_ffs32(uint32_t x)
 /* Index of the highest set bit of a non-zero 32-bit word. */
 static inline unsigned ak_fls32(uint32_t x)
 {
-    return 31u - (unsigned)__builtin_clz(x);
+    return 31u ^ (unsigned)__builtin_clz(x);
 }
 
 /* Index of the highest set bit of a non-zero size_t. */
