@@ -939,6 +939,9 @@ size_t ak_slab_usable_size(const ak_slab *a, const void *ptr, size_t size, size_
 
 #define MARK_MIX ((uintptr_t)0x9e3779b97f4a7c15ull)
 
+/* Inits in this program so far, mixed into every new salt. */
+static uintptr_t slab_inits;
+
 /* The mark of a cached block at p: a hash of p and the allocator's salt
  * (word 0) and its complement (word 1). */
 static inline uintptr_t cache_mark(const ak_slab *a, uintptr_t p)
@@ -959,22 +962,25 @@ ak_error ak_slab_cache(ak_slab *a, void *ptr, size_t size, size_t align)
     const slab_region *r = (const slab_region *)(const void *)ak_region_search(&a->regions, p);
     if (!r)
         return AK_ERR_NOT_ALLOCATED;
-    if (c != LARGE) {
-        size_t g;
-        if (!object_in(r, p, c, &g))
-            return small_refused(a, r, p, false);
-    } else {
-        unsigned k;
-        size_t g;
-        if (slab_around(r, p, &k))
-            return object_in(r, p, k, &g) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
-        if (ak_tlsf_usable_size(&a->tlsf, ptr, size, align) == 0)
-            return AK_ERR_NOT_ALLOCATED;
-    }
     uintptr_t *w = (uintptr_t *)ptr;
     uintptr_t m = cache_mark(a, p);
-    if (w[0] == m && w[1] == ~m)
-        return AK_ERR_NOT_ALLOCATED; /* cached already */
+    unsigned k;
+    size_t g;
+    if (slab_around(r, p, &k)) {
+        if (!object_in(r, p, k, &g))
+            return AK_ERR_NOT_ALLOCATED;
+        /* A live object of another class (or one named as large) is a
+         * wrong size, unless the layer holds it: then its callers have no
+         * block there at all. */
+        if (w[0] == m && w[1] == ~m)
+            return AK_ERR_NOT_ALLOCATED;
+        if (k != c)
+            return AK_ERR_INVALID_PARAM;
+    } else {
+        /* Outside every slab: a large block or nothing, which the TLSF's
+         * own hook judges and marks (by the tree, without the lock). */
+        return c == LARGE ? ak_tlsf_cache(&a->tlsf, ptr, size, align) : AK_ERR_NOT_ALLOCATED;
+    }
     w[0] = m;
     w[1] = ~m;
     return AK_OK;
@@ -982,8 +988,10 @@ ak_error ak_slab_cache(ak_slab *a, void *ptr, size_t size, size_t align)
 
 void ak_slab_uncache(ak_slab *a, void *ptr, size_t size, size_t align)
 {
-    (void)size;
-    (void)align;
+    if (class_for(size, align) == LARGE) {
+        ak_tlsf_uncache(&a->tlsf, ptr, size, align);
+        return;
+    }
     uintptr_t *w = (uintptr_t *)ptr;
     w[0] = ~cache_mark(a, (uintptr_t)ptr);
 }
@@ -1070,7 +1078,9 @@ ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size)
             a->rows[c][w] = 0; /* init may be given an object that was never zeroed */
     }
     a->large_count = a->large_bytes = 0;
-    a->salt = a->salt * MARK_MIX + (uintptr_t)0x632be59bd9b4e019ull; /* never the same */
+    /* A new salt per life: from the old one and a count of inits in this
+     * program, so an object zeroed between inits does not repeat it. */
+    a->salt = (a->salt + ++slab_inits) * MARK_MIX + (uintptr_t)0x632be59bd9b4e019ull;
     ak_region_index_clear(&a->regions);
     region_install(a, &l, ak_tlsf_total_bytes(&a->tlsf));
     fast_arm(a);

@@ -927,9 +927,15 @@ ak_error ak_tlsf_cache(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
     live_block lb = {0, 0, 0, 0}; /* filled on AK_OK; zeroed for the compiler */
     ak_error e = block_check(a, ptr, size, align, LOOKUP_TREE, &lb);
+    uintptr_t *m = (uintptr_t *)ptr, k = mark_of(a, (uintptr_t)ptr);
+    /* A live block at ptr that the size or align does not fit, but which
+     * is itself cached: to the layer's callers ptr is not allocated at
+     * all, whatever they name (size 0 and align 1 fit every block). */
+    if (e == AK_ERR_INVALID_PARAM && block_check(a, ptr, 0, 1, LOOKUP_TREE, &lb) == AK_OK &&
+        m[0] == k && m[1] == ~k)
+        return AK_ERR_NOT_ALLOCATED;
     if (e != AK_OK)
         return e;
-    uintptr_t *m = (uintptr_t *)ptr, k = mark_of(a, (uintptr_t)ptr);
     if (m[0] == k && m[1] == ~k)
         return AK_ERR_NOT_ALLOCATED;
     m[0] = k;

@@ -298,7 +298,11 @@ const char *ak_byte_check(ak_byte_allocator h);
 ak_error ak_byte_cache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** A block cached by ak_byte_cache with this size and align becomes live
  *  again, as if just allocated with them (its first bytes undefined).
- *  Trusted: only the layer that cached it may call it, once. O(1). */
+ *  Also valid on any live block, where it clears whatever its first words
+ *  hold that could pass for a mark: a layer does so for every block it
+ *  takes fresh from the allocator, whose memory may hold a mark from an
+ *  earlier life. Trusted: only the layer that owns the block may call
+ *  it. O(1). */
 void ak_byte_uncache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** True if the allocator provides ak_byte_cache and ak_byte_uncache. */
 bool ak_byte_can_cache(ak_byte_allocator h);
