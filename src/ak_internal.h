@@ -105,24 +105,4 @@ static inline bool ak_ranges_overlap(uintptr_t a0, uintptr_t a1, uintptr_t b0, u
     return a0 < b1 && b0 < a1;
 }
 
-/* ---- region list (being replaced by the region index, ak_region.h) ----
- * Byte allocators keep one small record per region inside the region
- * itself, linked newest first. `start`/`end` are what the user handed over
- * (before trimming): overlap is judged against those. */
-typedef struct ak_region_list {
-    struct ak_region_list *next;
-    uintptr_t start; /* as given by the user */
-    uintptr_t end;   /* exclusive */
-} ak_region_list;
-
-/* True if [start, end) overlaps any region of the list. O(regions). */
-static inline bool ak_region_list_overlaps(const ak_region_list *head, uintptr_t start,
-                                           uintptr_t end)
-{
-    for (const ak_region_list *r = head; r; r = r->next)
-        if (ak_ranges_overlap(r->start, r->end, start, end))
-            return true;
-    return false;
-}
-
 #endif /* AK_INTERNAL_H */
