@@ -623,7 +623,7 @@ static double max_fill(const pool_contender *pc, void *obj, unsigned char *pool,
         peak = live > peak ? live : peak;
     }
     /* used_bytes counts each block at its usable size (core.h). */
-    if (ak_byte_used_bytes(h) < live || ak_byte_used_bytes(h) > live_usable)
+    if (ak_byte_used_bytes(h) != live_usable)
         bench_fail("%s: used_bytes %zu but %zu bytes are live (%zu usable)", pc->name,
                    ak_byte_used_bytes(h), live, live_usable);
     const char *bad = ak_byte_check(h);

@@ -412,13 +412,18 @@ ak_error ak_buddy_add_memory(ak_buddy *a, uintptr_t start, size_t size)
     return AK_OK;
 }
 
+/* Inits in this program so far, mixed into every new salt. */
+static uintptr_t buddy_inits;
+
 /* The salt of the cache marks for a new life of the allocator at a: mixed
- * from the old salt (whatever the object held) and the object's address,
- * so marks left in memory by an earlier life, or by another allocator, do
- * not pass for this one's. */
+ * from the old salt (whatever the object held), a count of inits in this
+ * program (so an object zeroed between inits does not repeat it) and the
+ * object's address, so marks left in memory by an earlier life, or by
+ * another allocator, do not pass for this one's. */
 static uintptr_t next_salt(uintptr_t old, const ak_buddy *a)
 {
-    uint64_t x = ((uint64_t)old + 0x9e3779b97f4a7c15ull) ^ (uint64_t)(uintptr_t)a;
+    uint64_t x =
+        ((uint64_t)old + 0x9e3779b97f4a7c15ull * (uint64_t)++buddy_inits) ^ (uint64_t)(uintptr_t)a;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
     return (uintptr_t)(x ^ (x >> 31));

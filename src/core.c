@@ -51,6 +51,7 @@ ak_error ak_byte_add_memory(ak_byte_allocator h, uintptr_t start, size_t size)
     return h.ops->add_memory(h.self, start, size);
 }
 
+/* The library's copies of the two calls core.h also defines inline. */
 ak_error ak_byte_alloc(ak_byte_allocator h, size_t size, size_t align, void **out)
 {
     return h.ops->alloc(h.self, size, align, out);

@@ -280,6 +280,11 @@ static ak_error backend_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t ali
     }
     if (e == AK_OK && grown)
         *grown = backend_used(m) - before;
+    /* A fresh block's first words are whatever its memory held: clear any
+     * mark left there by an earlier life of the memory, so that its free
+     * is not taken for the free of a cached block. */
+    if (e == AK_OK && m->cache)
+        m->uncache(m->self, *out, size, align);
     return e;
 }
 
@@ -320,6 +325,7 @@ static magazine *depot_take_empty(ak_mag *m, unsigned c)
     if (k->mag_size > budget_left(m) ||
         m->backend.ops->alloc(m->self, k->mag_size, MAG_ALIGN, &p) != AK_OK)
         return NULL;
+    m->uncache(m->self, p, k->mag_size, MAG_ALIGN); /* no stale mark: see backend_alloc */
     if (m->cache(m->self, p, k->mag_size, MAG_ALIGN) != AK_OK) {
         /* Cannot happen (a fresh block), but then it is not a magazine. */
         (void)m->backend.ops->dealloc(m->self, p, k->mag_size, MAG_ALIGN);

@@ -1,508 +1,562 @@
-/* Slab: an object-caching byte allocator for small sizes over an internal
- * TLSF (see include/allockit/slab.h for the class table, slab sizes and
- * waste bounds).
+/* Slab: a plain slab allocator over an internal TLSF (include/allockit/
+ * slab.h has the classes, slab sizes and bounds). The story, top down:
  *
- * A slab is a power-of-two span from the TLSF, aligned to its size and cut
- * into object-sized slots; it holds nothing but objects. Its metadata is a
- * 64-byte descriptor in a table at the head of its region: one slot per
- * 4 KiB frame of the region, the slab's in the slot of its first frame, so
- * a pointer's descriptor is found with a mask (its slab, align_down(ptr,
- * slab_size)), a subtract, a shift and an index. The descriptors of all
- * live slabs sit side by side, so they stay in cache where headers inside
- * the slabs (one line per slab, scattered) did not. A descriptor holds the
- * class (+1; 0 in every slot that is not a slab's first frame, so a
- * pointer into anything else, a released slab or a slab of another class
- * does not validate), the count of objects in use, the partial-list links
- * and an allocated bitmap with one bit per granule (slab size / 256): a
- * set bit marks the start of an object allocated to a caller. That gives
- * exact double-free detection, and the free slots themselves (an alloc
- * from the slabs takes a clear bit among the slot starts, which a table
- * per class gives, starting in the word of the last free), so nothing is
- * ever written into or read from an object's memory and a new slab needs
- * no O(objects) threading.
+ *  - A region starts with a record and a table of 64-byte descriptors, one
+ *    per 4 KiB frame of the region; the rest of the region is the TLSF's.
+ *    Table slots are filled (with TAG_NONE) as slabs reach them, so init
+ *    is O(1); `ready` counts the frames filled.
+ *  - A slab of class c is a TLSF block of 2^S - AK_SLAB_TAIL bytes aligned
+ *    to 2^S. Its descriptor is the slot of its first frame; every other
+ *    slot holds TAG_NONE. So the slab of a pointer freed as class c is
+ *    p & ~(2^S - 1), and its descriptor one subtract and shift away.
+ *  - A descriptor's map has one bit per granule (2^(S-8) bytes; the class
+ *    size is a whole number of granules): clear where a live object
+ *    starts, set everywhere else. Allocation clears the highest bit of the
+ *    hint word that is set at an object start (the class's row of object
+ *    starts says where); free checks that the object's bit is clear and
+ *    sets it. The map is at once the slab's free set and the exact record
+ *    of what is live, and the objects' own memory is never touched.
+ *  - Each class allocates from the head of a doubly linked list of slabs.
+ *    A slab that fills is noticed by the next allocation, which takes it
+ *    off the list (its tag gets TAG_FULL); its next free puts it back,
+ *    second on the list. A slab that empties goes back to the TLSF unless
+ *    it is the head, or the class has no spare yet: so at most two empty
+ *    slabs per class, and an alloc/free pair at a slab boundary costs no
+ *    TLSF call.
+ *  - Three paths each way. The fast paths serve classes 16..128 (one-frame
+ *    slabs, 16-byte granules, every constant a literal) with align <= 16,
+ *    in the region of the last free: for a free, a range compare (a
+ *    rotate folds "on 16 bytes" into it), the slot, its tag, the bit. The
+ *    class paths do the same for the other classes with per-class
+ *    constants the allocator holds. The slow paths take everything else:
+ *    a new hint word or slab, a full slab's first free, another region,
+ *    large requests, bad input.
+ *  - Large requests go to the TLSF; the slab layer counts them and makes
+ *    sure a pointer it passes on is not inside a slab.
  *
- * Each class has a magazine (see slab.h): a LIFO of up to
- * AK_SLAB_MAGAZINE freed objects with their bitmap words; allocs take from
- * it first, and the slab bitmaps are searched only while it is empty (its
- * objects have clear bits). Each class has a list of partial slabs
- * (allocation from the slabs takes from the head),
- * full slabs (on no list, only counted; the checker finds them in the
- * tables), and at most one cached empty slab: a slab that empties while
- * one is cached goes back to the TLSF. A free into a full slab puts it at
- * the head, so the next alloc of the class gets the object just freed (its
- * memory is the warmest); in a churn that is most frees, so these list
- * moves were the common path before the magazines took it. When the TLSF
- * cannot satisfy a request, the magazines are flushed, every cached empty
- * slab is released and the request retried once.
- *
- * Costs: alloc/free O(1), no division (an object's bit is its offset
- * shifted by the granule's log); frees of up to 256 bytes, whose slabs are
- * one frame, take a path with every class constant a literal. A free into
- * a full magazine returns half of it to the slabs (O(AK_SLAB_MAGAZINE));
- * a free resolves its pointer in the frame table of the region the last
- * free resolved, and walks the region list (O(regions)) only when that
- * fails. A new slab or a released one costs one TLSF call. Overhead:
- * AK_SLAB_TAIL bytes per slab and, per region, a 64-byte record plus the
- * frame table: 64 bytes per 4 KiB frame, 1/64 of the region, counted out
- * of total_bytes. Adding a region is O(frames) (the table's class bytes
- * are cleared).
- *
- * Invariants (checked by ak_slab_check): every magazine entry is a slot
- * start of a live slab of its class, not marked allocated, and appears
- * once; every region's frames cover it;
- * every descriptor with a class names its own frame, lies inside its
- * region, is aligned to its size, and no other slab starts inside it;
- * partial slabs (on the list) have 0 < in_use < objects, full ones in_use
- * == objects, the cached one in_use == 0; the bitmap has in_use bits set,
- * less the slab's magazine objects, all at slot starts; per-class counters
- * match the slabs (held = the slabs' in_use summed); the TLSF's used bytes equal the slabs'
- * requests plus the requested bytes of large blocks; the TLSF passes ak_tlsf_check.
+ * Invariants (ak_slab_check): the region index and records are sound;
+ * table slots in [first, ready) hold TAG_NONE or a class, and a class's
+ * slot starts an aligned span inside the region whose other slots hold
+ * TAG_NONE; a map's clear bits are object starts of the class; hint and
+ * cur agree; a slab tagged full has no free object; every other slab is on
+ * its class's list or is its spare, and only the list's head may be full
+ * or empty; the spare is empty; per class, live objects and slabs match
+ * the counters; every slab is a TLSF block of its size, and the other used
+ * TLSF blocks are the large blocks, as many and as big as counted; the
+ * per-class constants follow the class series; the free path's view is
+ * one region's; the TLSF passes ak_tlsf_check.
  */
 #include "ak_internal.h"
 #include "ak_ops.h"
+#include "ak_region.h"
+#include "ak_sizeclass.h"
 #include <allockit/slab.h>
 
 /* ------------------------------------------------------------------ */
-/* Slab descriptors and class table                                    */
+/* Frames, descriptors, classes                                        */
 /* ------------------------------------------------------------------ */
 
-enum { LIST_PARTIAL = 1, LIST_FULL = 2, LIST_EMPTY = 3 };
-
-#define LARGE    AK_SLAB_CLASS_COUNT
-#define BM_BITS  AK_SIZE_BITS
-#define BM_SHIFT (sizeof(size_t) == 8 ? 6u : 5u)
-
-/* Frames: every region is cut into 4 KiB frames from its start rounded
- * down; each frame has one descriptor slot in the region's table. */
 #define FRAME_SHIFT 12u
 #define FRAME_BYTES ((uintptr_t)1 << FRAME_SHIFT)
-#define DESC_BYTES  64u
 #define DESC_SHIFT  6u
-#define FAST_MAX    256u /* the largest object size ak_slab_dealloc's fast path serves */
+#define DESC_BYTES  ((uintptr_t)1 << DESC_SHIFT)
+#define MAP_WORDS   AK_SLAB_MAP_WORDS
+#define WORD_BITS   AK_SIZE_BITS
+#define WORD_SHIFT  (sizeof(size_t) == 8 ? 6u : 5u)
+#define ALL_ONES    (~(size_t)0)
+#define LARGE       AK_SLAB_CLASS_COUNT
 
-/* Granules: every slab is cut into 256 granules of slab_size / 256 bytes
- * (16 B in a 4 KiB slab up to 256 B in a 64 KiB one), and every class size
- * is a multiple of its slab's granule, so each object starts on a granule
- * and the allocated bitmap has one bit per granule: a pointer's bit is its
- * offset shifted, with no division. */
-#define GRANULES     256u
-#define MAX_BM_WORDS (GRANULES / BM_BITS)
+/* Descriptor tags: the class, with TAG_FULL while the slab is off its
+ * class's list; TAG_NONE in every slot that starts no slab. */
+#define TAG_NONE 0x7fu
+#define TAG_FULL 0x80u
 
-/* A slab's descriptor, in the table slot of its first frame: what an
- * alloc and a free touch is this one line (64 bytes on 64- and 32-bit
- * targets). */
-struct ak_slab_hdr {
-    struct ak_slab_hdr *next;    /* partial list */
-    struct ak_slab_hdr *prev;    /* (the head's is not kept) */
-    uintptr_t base;              /* the slab's first byte */
-    uint16_t inuse;              /* objects allocated */
-    uint8_t cls1;                /* class + 1 on a slab's first frame, else 0 */
-    uint8_t list;                /* LIST_* */
-    uint8_t hint;                /* bitmap word of the last free: an alloc looks there first */
-    size_t bitmap[MAX_BM_WORDS]; /* bit g set: an object allocated to a caller starts at
-                                    granule g (clear at granules that start no slot) */
-};
-typedef struct ak_slab_hdr slab_hdr;
+/* The fast paths' classes, 16..128 bytes: class (size - 1) / 16, one-frame
+ * slabs with 16-byte granules. */
+#define FAST_CLASSES 8u
+#define FAST_LIMIT   (FAST_CLASSES * 16u)
 
-_Static_assert(sizeof(slab_hdr) <= DESC_BYTES, "a descriptor fits its slot");
-_Static_assert((MAX_BM_WORDS & (MAX_BM_WORDS - 1u)) == 0, "the bitmap search wraps by a mask");
-_Static_assert(sizeof(intptr_t) >= sizeof(int32_t), "masks sign-extend");
-_Static_assert(AK_SLAB_MAX_SMALL <= UINT16_MAX, "class sizes fit 16 bits");
+_Static_assert(AK_SLAB_CLASS_COUNT < TAG_NONE, "class numbers fit below the tags");
+_Static_assert((MAP_WORDS * AK_SIZE_BITS) == 256, "a map has 256 granules");
+_Static_assert((MAP_WORDS & (MAP_WORDS - 1)) == 0, "word searches wrap by a mask");
+_Static_assert(AK_SLAB_MAX_SMALL <= AK_SC_MAX, "the slab classes are a prefix of the series");
+_Static_assert(AK_SLAB_MAX_SLAB == 1u << 16, "the largest slab is 2^16");
 
-/* The record at the head of each region: the shared region record, the
- * frames and their descriptor table (which follows the record). */
+typedef struct ak_slab_desc {
+    size_t map[MAP_WORDS];     /* bit g clear: a live object starts at granule g */
+    struct ak_slab_desc *next; /* the class's list (allocation end first) */
+    struct ak_slab_desc *prev; /* NULL at the head */
+    uintptr_t cur;             /* address of granule hint * WORD_BITS */
+    uint8_t tag;               /* class (| TAG_FULL off the list), or TAG_NONE */
+    uint8_t hint;              /* the map word allocations look at first */
+} slab_desc;
+
+_Static_assert(sizeof(slab_desc) <= DESC_BYTES, "a descriptor fits its slot");
+
+/* A region's record, at its start (64-aligned), followed by the table. */
 typedef struct slab_region {
-    ak_region_list r;
-    uintptr_t fbase;    /* first frame: the region start rounded down to a frame */
-    size_t nframes;     /* frames up to the region end */
-    unsigned char *tbl; /* DESC_BYTES per frame */
+    ak_region r;        /* first: the region index's record; [lo, hi) the TLSF's part */
+    uintptr_t fbase;    /* frame 0: start rounded down to a frame */
+    size_t nframes;     /* frames of [fbase, end) */
+    unsigned char *tbl; /* their descriptors, DESC_BYTES each */
+    size_t first;       /* the first frame at or above lo: where slabs can start */
+    size_t ready;       /* slots [first, ready) are filled */
+    size_t payload;     /* what the TLSF counted for the region: its largest block */
 } slab_region;
 
-static inline slab_hdr *desc_at(unsigned char *tbl, size_t frame)
+/* log2 of the slab size of class c: 12 up to 128 bytes; above, 8 plus the
+ * class size's trailing zeros (so that it is a whole number of the 256
+ * granules), at most 16. The hot paths read the constants derived from it
+ * from the allocator (slab_mask, gran_mask, gran_shift); fast_arm fills
+ * them and the checker holds them to this rule. */
+static unsigned slab_shift(unsigned c)
 {
-    return (slab_hdr *)(void *)(tbl + (frame << DESC_SHIFT));
+    if (c < FAST_CLASSES)
+        return FRAME_SHIFT;
+    unsigned s = 8u + ak_ffs_size(ak_sc_size(c));
+    return s < 16u ? s : 16u;
 }
 
-typedef struct class_info {
-    uint16_t size;  /* object size */
-    uint16_t nobj;  /* objects per slab */
-    uint16_t align; /* lowest set bit of size: every object's alignment */
-    uint16_t gmask; /* granule - 1 */
-    int32_t mask;   /* ~(slab size - 1), sign-extended to a uintptr_t */
-    uint8_t gshift; /* log2 of the granule: slab size / 256 */
-    uint8_t q;      /* granules per object, 1..16 */
-    uint8_t cls1;   /* class + 1, as in its slabs' descriptors */
-} class_info;
-
-/* Layout: the slab is cut into object-sized slots from its start; its
- * metadata lives outside it, in the region's descriptor table, so that
- * the descriptors of all live slabs sit densely together and stay in
- * cache, and the object memory holds only objects. */
-#define LOWBIT(s)      ((s) & (~(s) + 1u))
-#define SLAB_BYTES(sh) (1u << (sh))
-#define NSLOT(s, sh)   ((SLAB_BYTES(sh) - AK_SLAB_TAIL) / (s))
-#define CLASS(i, s, sh)                                                                            \
-    {                                                                                              \
-        (uint16_t)(s), (uint16_t)NSLOT(s, sh), (uint16_t)LOWBIT(s),                                \
-            (uint16_t)((1u << ((sh)-8u)) - 1u), -(int32_t)SLAB_BYTES(sh), (uint8_t)((sh)-8u),      \
-            (uint8_t)((s) >> ((sh)-8u)), (uint8_t)((i) + 1u)                                       \
-    }
-
-/* Slab size 4096 << max(0, log2(size) - 8), doubled for the classes that
- * are not powers of two from 320 up: 15..255 objects per slab; the tail
- * and the slack after the last slot take at most 1/8 of the slab. */
-static const class_info classes[AK_SLAB_CLASS_COUNT] = {
-    CLASS(0, 16, 12),    CLASS(1, 32, 12),    CLASS(2, 48, 12),    CLASS(3, 64, 12),
-    CLASS(4, 80, 12),    CLASS(5, 96, 12),    CLASS(6, 112, 12),   CLASS(7, 128, 12),
-    CLASS(8, 160, 12),   CLASS(9, 192, 12),   CLASS(10, 224, 12),  CLASS(11, 256, 12),
-    CLASS(12, 320, 13),  CLASS(13, 384, 13),  CLASS(14, 448, 13),  CLASS(15, 512, 13),
-    CLASS(16, 640, 14),  CLASS(17, 768, 14),  CLASS(18, 896, 14),  CLASS(19, 1024, 14),
-    CLASS(20, 1280, 15), CLASS(21, 1536, 15), CLASS(22, 1792, 15), CLASS(23, 2048, 15),
-    CLASS(24, 2560, 16), CLASS(25, 3072, 16), CLASS(26, 3584, 16), CLASS(27, 4096, 16),
-};
-
-_Static_assert(NSLOT(16u, 12u) <= UINT16_MAX, "object counts fit 16 bits");
-/* Class sizes are multiples of their granule (the sizes not listed are
- * powers of two or multiples of 16 in 4 KiB slabs), 1..16 granules. */
-_Static_assert(320u % 32u == 0 && 384u % 32u == 0 && 448u % 32u == 0 && 640u % 64u == 0 &&
-                   768u % 64u == 0 && 896u % 64u == 0 && 1280u % 128u == 0 && 1536u % 128u == 0 &&
-                   1792u % 128u == 0 && 2560u % 256u == 0 && 3072u % 256u == 0 && 3584u % 256u == 0,
-               "class sizes are whole granules");
-_Static_assert(4096u / (65536u / GRANULES) <= 16u && 256u / (4096u / GRANULES) <= 16u,
-               "at most 16 granules per object");
-_Static_assert(NSLOT(4096u, 16u) >= 14u && NSLOT(256u, 12u) >= 14u, "14+ objects per slab");
-
-/* Class of a request of up to 4096 bytes with align <= 16: entry
- * (size + 15) / 16 is the smallest class >= max(size, 1). */
-static const uint8_t size_class[AK_SLAB_MAX_SMALL / 16 + 1] = {
-    0,  0,  1,  2,  3,  4,  5,  6,  7,  8,  8,  9,  9,  10, 10, 11, 11, 12, 12, 12, 12, 13, 13, 13,
-    13, 14, 14, 14, 14, 15, 15, 15, 15, 16, 16, 16, 16, 16, 16, 16, 16, 17, 17, 17, 17, 17, 17, 17,
-    17, 18, 18, 18, 18, 18, 18, 18, 18, 19, 19, 19, 19, 19, 19, 19, 19, 20, 20, 20, 20, 20, 20, 20,
-    20, 20, 20, 20, 20, 20, 20, 20, 20, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21, 21,
-    21, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 22, 23, 23, 23, 23, 23, 23, 23,
-    23, 23, 23, 23, 23, 23, 23, 23, 23, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24,
-    24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 24, 25, 25, 25, 25, 25, 25, 25,
-    25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25,
-    25, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,
-    26, 26, 26, 26, 26, 26, 26, 26, 26, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
-    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 27,
-};
-
-/* Class of a request whose align is a power of two: the table's class,
- * moved up to the first class whose guaranteed alignment is enough (at
- * most three steps past the first class with that alignment), or LARGE. */
-static inline unsigned class_for(size_t size, size_t align)
+static inline unsigned gran_shift(unsigned c)
 {
-    if (size > AK_SLAB_MAX_SMALL || align > AK_SLAB_MAX_CLASS_ALIGN)
-        return LARGE;
-    unsigned c = size_class[(size + 15) >> 4];
-    while (classes[c].align < align)
-        c++;
-    return c;
+    return slab_shift(c) - 8u;
 }
 
-static inline uintptr_t slab_mask(const class_info *ci)
+static inline size_t slab_bytes(unsigned c)
 {
-    return (uintptr_t)(intptr_t)ci->mask;
-}
-
-static inline uintptr_t slab_bytes(const class_info *ci)
-{
-    return (uintptr_t)0 - slab_mask(ci);
+    return (size_t)1 << slab_shift(c);
 }
 
 /* What a slab asks of the TLSF: its span less the TLSF header of the next
  * block, so that slabs placed back to back tile their spans exactly. */
-static inline size_t slab_request(const class_info *ci)
+static inline size_t slab_request(unsigned c)
 {
-    return (size_t)slab_bytes(ci) - AK_SLAB_TAIL;
+    return slab_bytes(c) - AK_SLAB_TAIL;
 }
 
-static inline bool bit_test(const slab_hdr *s, uint32_t g)
+static inline size_t class_objects(unsigned c)
 {
-    return (s->bitmap[g >> BM_SHIFT] >> (g & (BM_BITS - 1))) & 1u;
+    return slab_request(c) / ak_sc_size(c);
 }
 
-/* Bits at every q-th position from 0, for q = 1..16. */
-static const uint64_t every_qth[17] = {
-    0,
-    0xffffffffffffffffull,
-    0x5555555555555555ull,
-    0x9249249249249249ull,
-    0x1111111111111111ull,
-    0x1084210842108421ull,
-    0x1041041041041041ull,
-    0x8102040810204081ull,
-    0x0101010101010101ull,
-    0x8040201008040201ull,
-    0x1004010040100401ull,
-    0x0080100200400801ull,
-    0x1001001001001001ull,
-    0x0010008004002001ull,
-    0x0100040010004001ull,
-    0x1000200040008001ull,
-    0x0001000100010001ull,
-};
-
-/* The granules of bitmap word w that start a slot of class ci: multiples
- * of q up to the last slot's. Computed (with two divisions); the checker
- * holds slot_mask to it. */
-static size_t slot_bits_ref(const class_info *ci, unsigned w)
+/* The class of a request whose align is a power of two: the series' class
+ * for the size, moved up to the first that guarantees align (at most a few
+ * steps), or LARGE. */
+static inline unsigned class_for(size_t size, size_t align)
 {
-    const unsigned q = ci->q;
-    const size_t first = (size_t)w * BM_BITS;
-    const size_t last = (size_t)(ci->nobj - 1u) * q;
-    if (first > last)
-        return 0;
-    size_t m = (size_t)(every_qth[q] << ((q - first % q) % q));
-    if (last - first < BM_BITS - 1u)
-        m &= ((size_t)2 << (last - first)) - 1u;
-    return m;
+    if (size > AK_SLAB_MAX_SMALL || align > AK_SLAB_MAX_CLASS_ALIGN)
+        return LARGE;
+    unsigned c = ak_sc_index(size);
+    if (align > 16u) /* every class guarantees 16 */
+        while (ak_sc_align(c) < align)
+            c++;
+    return c;
 }
 
-/* slot_bits_ref of every class as a table (the allocation path reads it
- * instead of dividing): bit g of row c is set iff granule g starts one of
- * class c's slots. 256 bits per class as four 64-bit words. */
-static const uint64_t slot_mask[AK_SLAB_CLASS_COUNT][4] = {
-    {0xffffffffffffffffull, 0xffffffffffffffffull, 0xffffffffffffffffull,
-     0x7fffffffffffffffull}, /* 16 */
-    {0x5555555555555555ull, 0x5555555555555555ull, 0x5555555555555555ull,
-     0x1555555555555555ull}, /* 32 */
-    {0x9249249249249249ull, 0x4924924924924924ull, 0x2492492492492492ull,
-     0x1249249249249249ull}, /* 48 */
-    {0x1111111111111111ull, 0x1111111111111111ull, 0x1111111111111111ull,
-     0x0111111111111111ull}, /* 64 */
-    {0x1084210842108421ull, 0x2108421084210842ull, 0x4210842108421084ull,
-     0x0421084210842108ull}, /* 80 */
-    {0x1041041041041041ull, 0x4104104104104104ull, 0x0410410410410410ull,
-     0x0041041041041041ull}, /* 96 */
-    {0x8102040810204081ull, 0x4081020408102040ull, 0x2040810204081020ull,
-     0x0020408102040810ull}, /* 112 */
-    {0x0101010101010101ull, 0x0101010101010101ull, 0x0101010101010101ull,
-     0x0001010101010101ull}, /* 128 */
-    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
-     0x0001004010040100ull}, /* 160 */
-    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
-     0x0001001001001001ull}, /* 192 */
-    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
-     0x0000400100040010ull}, /* 224 */
-    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
-     0x0000000100010001ull}, /* 256 */
-    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
-     0x0001004010040100ull}, /* 320 */
-    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
-     0x0001001001001001ull}, /* 384 */
-    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
-     0x0000400100040010ull}, /* 448 */
-    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
-     0x0000000100010001ull}, /* 512 */
-    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
-     0x0001004010040100ull}, /* 640 */
-    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
-     0x0001001001001001ull}, /* 768 */
-    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
-     0x0000400100040010ull}, /* 896 */
-    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
-     0x0000000100010001ull}, /* 1024 */
-    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
-     0x0001004010040100ull}, /* 1280 */
-    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
-     0x0001001001001001ull}, /* 1536 */
-    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
-     0x0000400100040010ull}, /* 1792 */
-    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
-     0x0000000100010001ull}, /* 2048 */
-    {0x1004010040100401ull, 0x0100401004010040ull, 0x4010040100401004ull,
-     0x0001004010040100ull}, /* 2560 */
-    {0x1001001001001001ull, 0x0100100100100100ull, 0x0010010010010010ull,
-     0x0001001001001001ull}, /* 3072 */
-    {0x0100040010004001ull, 0x4001000400100040ull, 0x0040010004001000ull,
-     0x0000400100040010ull}, /* 3584 */
-    {0x0001000100010001ull, 0x0001000100010001ull, 0x0001000100010001ull,
-     0x0000000100010001ull}, /* 4096 */
-};
-
-_Static_assert(GRANULES == 256u, "slot_mask rows hold 256 granules");
-
-static inline size_t slot_bits(const class_info *ci, unsigned w)
+/* The highest set bit of m != 0, as a size_t: one bsr on x86-64 (GCC
+ * otherwise widens the int it makes of it with one more instruction). */
+static AK_ALWAYS_INLINE size_t top_bit(size_t m)
 {
-    const uint64_t *row = slot_mask[ci->cls1 - 1u];
-    if (sizeof(size_t) == sizeof(uint64_t))
-        return (size_t)row[w];
-    return (size_t)(row[w >> 1] >> (32u * (w & 1u))); /* 32-bit words */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    return (size_t)__builtin_ia32_bsrdi((long long)m);
+#else
+    if (sizeof(size_t) == 8)
+        return (size_t)(63 ^ __builtin_clzll((unsigned long long)m));
+    return (size_t)(31 ^ __builtin_clz((unsigned)m));
+#endif
 }
 
-/* ------------------------------------------------------------------ */
-/* Slab lists                                                          */
-/* ------------------------------------------------------------------ */
+/* An empty statement that makes the compiler forget what it knows of x:
+ * the free paths test a bit with x & (WORD_BITS - 1) and then set it; with
+ * this between the two, x86's bt and bts both take x as it is (they mask
+ * it themselves) instead of a masked copy. No instruction. */
+#if defined(__GNUC__)
+#define FORGET(x) __asm__("" : "+r"(x))
+#else
+#define FORGET(x) ((void)0)
+#endif
 
-/* The partial list is doubly linked, except that the head's prev link is
- * not kept: popping the head (when it fills) then touches no other
- * descriptor. Every other member's prev is exact, so removing one from the
- * middle (when it empties) is O(1). Full slabs are on no list (only
- * counted): a free into a full slab pushes it back to the head. */
-static inline void partial_push(ak_slab_class *k, slab_hdr *s)
+/* Class c's row of object starts: bit g set where an object starts. Filled
+ * into the allocator at the class's first slab (word 0 always has bit 0,
+ * so 0 there means "not yet"). */
+static void row_of(unsigned c, size_t row[MAP_WORDS])
 {
-    s->list = LIST_PARTIAL;
-    s->next = k->partial;
-    if (k->partial)
-        k->partial->prev = s;
-    k->partial = s;
-    k->partial_count++;
+    size_t q = ak_sc_size(c) >> gran_shift(c), n = class_objects(c);
+    for (unsigned w = 0; w < MAP_WORDS; w++)
+        row[w] = 0;
+    for (size_t k = 0, g = 0; k < n; k++, g += q)
+        row[g >> WORD_SHIFT] |= (size_t)1 << (g & (WORD_BITS - 1));
 }
 
-static inline void partial_remove(ak_slab_class *k, slab_hdr *s)
+/* The head of an empty class list once the fast paths are set up: it has
+ * no free object (every map bit clear), so allocation needs no NULL test
+ * and goes the slow way for the class. Never written. */
+static const slab_desc nil_slab;
+#define NIL ((slab_desc *)(uintptr_t)&nil_slab)
+
+/* The first slab of class c's list, or NULL (an empty list's head is NIL,
+ * or NULL in an allocator that was zero-initialised and never given
+ * memory). */
+static inline slab_desc *list_first(const ak_slab *a, unsigned c)
 {
-    if (s == k->partial) {
-        k->partial = s->next;
-    } else {
-        s->prev->next = s->next;
-        if (s->next)
-            s->next->prev = s->prev;
+    slab_desc *s = a->head[c];
+    return s == NIL ? NULL : s;
+}
+
+static inline void set_head(ak_slab *a, unsigned c, slab_desc *s)
+{
+    a->head[c] = s ? s : NIL;
+}
+
+/* Set up the fast and class paths: a head (NIL if nothing else) in every
+ * class, the per-class constants, and the limits that let sizes up to
+ * FAST_LIMIT (fast) and AK_SLAB_MAX_SMALL (class paths) at aligns 1, 2,
+ * 4, 8, 16 in. A zero-initialised allocator has all limits 0, so every
+ * call takes the slow way. */
+static void fast_arm(ak_slab *a)
+{
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        if (!a->head[c])
+            a->head[c] = NIL;
+        unsigned gs = gran_shift(c);
+        a->gran_shift[c] = (unsigned char)gs;
+        a->gran_mask[c] = ((uintptr_t)1 << gs) - 1;
+        a->slab_mask[c] = ~(((uintptr_t)256 << gs) - 1);
     }
-    s->next = s->prev = NULL;
-    k->partial_count--;
+    for (unsigned i = 0; i < AK_SLAB_MAX_SMALL / 16; i++)
+        a->class_of[i] = (unsigned char)ak_sc_index((size_t)i * 16 + 1);
+    for (unsigned i = 0; i <= 16; i++) {
+        a->fast_limit[i] = ak_is_pow2(i) ? FAST_LIMIT : 0;
+        a->class_limit[i] = ak_is_pow2(i) ? AK_SLAB_MAX_SMALL : 0;
+    }
+}
+
+static inline slab_desc *frame_desc(const slab_region *r, size_t f)
+{
+    return (slab_desc *)(void *)(r->tbl + (f << DESC_SHIFT));
+}
+
+/* The slab's first byte, from the hint word's address. */
+static inline uintptr_t slab_start(const slab_desc *s, unsigned gs)
+{
+    return s->cur - ((uintptr_t)s->hint << (WORD_SHIFT + gs));
+}
+
+static inline bool slab_is_empty(const slab_desc *s)
+{
+    size_t all = ALL_ONES;
+    for (unsigned w = 0; w < MAP_WORDS; w++)
+        all &= s->map[w];
+    return all == ALL_ONES;
 }
 
 /* ------------------------------------------------------------------ */
-/* Regions: where a pointer may be read                                */
+/* Regions and the free path's view                                    */
 /* ------------------------------------------------------------------ */
 
-/* The region holding p, or NULL. O(regions). */
-static const slab_region *region_of(const ak_slab *a, uintptr_t p)
+/* A region's view for lookups: the first frame that can hold a slab, the
+ * 16-byte granules from it that filled slots cover, and that frame's slot. */
+static inline uintptr_t view_base(const slab_region *r)
 {
-    for (const ak_region_list *r = a->regions; r; r = r->next)
-        if (p >= r->start && p < r->end)
-            return (const slab_region *)(const void *)r;
-    return NULL;
+    return r->fbase + ((uintptr_t)r->first << FRAME_SHIFT);
 }
 
-/* The descriptor slot of the frame at h (frame-aligned) in region r, or
- * NULL when h is not one of r's frames. */
-static inline slab_hdr *frame_desc(const slab_region *r, uintptr_t h)
+static inline unsigned char *view_tbl(const slab_region *r)
 {
-    if (h < r->fbase || ((h - r->fbase) >> FRAME_SHIFT) >= r->nframes)
+    return r->tbl + (r->first << DESC_SHIFT);
+}
+
+static size_t view_span(const slab_region *r)
+{
+    uintptr_t base = view_base(r);
+    uintptr_t end =
+        r->ready < r->nframes ? r->fbase + ((uintptr_t)r->ready << FRAME_SHIFT) : r->r.hi;
+    if (end > r->r.hi)
+        end = r->r.hi;
+    return r->ready > r->first && end > base ? (size_t)((end - base) >> 4) : 0;
+}
+
+/* Make r the region the free paths look at first. */
+static void set_hint(ak_slab *a, slab_region *r)
+{
+    a->hint_base = view_base(r);
+    a->hint_span = view_span(r);
+    a->hint_tbl = view_tbl(r);
+    ak_region_remember(&a->regions, &r->r);
+}
+
+static inline const slab_region *region_of(const ak_slab *a, uintptr_t p)
+{
+    return (const slab_region *)(const void *)ak_region_find(&a->regions, p);
+}
+
+/* (p - base) / 16, or a number past every span when p is below base or not
+ * on 16 bytes (the low bits rotate to the top). */
+static AK_ALWAYS_INLINE uintptr_t granule16(uintptr_t p, uintptr_t base)
+{
+    uintptr_t off = p - base;
+    return (off >> 4) | (off << (AK_SIZE_BITS - 4u));
+}
+
+/* The live object of class c at p, looked up in a view: its slab (tag of
+ * class c, full or not) and granule; NULL if there is none. */
+static slab_desc *object_at(uintptr_t base, size_t span, unsigned char *tbl, uintptr_t p,
+                            unsigned c, size_t *gp)
+{
+    unsigned gs = gran_shift(c);
+    uintptr_t h = p & ~(((uintptr_t)256 << gs) - 1);
+    uintptr_t f = granule16(h, base);
+    if (f >= span || (p & (((uintptr_t)1 << gs) - 1)) != 0)
         return NULL;
-    return desc_at(r->tbl, (h - r->fbase) >> FRAME_SHIFT);
+    slab_desc *s = (slab_desc *)(void *)(tbl + ((f >> 8) << DESC_SHIFT));
+    size_t g = (size_t)(p >> gs) & 255u;
+    if ((s->tag & ~TAG_FULL) != c || ((s->map[g >> WORD_SHIFT] >> (g & (WORD_BITS - 1))) & 1u))
+        return NULL;
+    *gp = g;
+    return s;
+}
+
+static inline slab_desc *object_in(const slab_region *r, uintptr_t p, unsigned c, size_t *gp)
+{
+    return object_at(view_base(r), view_span(r), view_tbl(r), p, c, gp);
+}
+
+/* As object_at, from any region: the view of the last free, else the
+ * region looked up (the hint is not moved: for the calls that only read). */
+static slab_desc *object_lookup(const ak_slab *a, uintptr_t p, unsigned c, size_t *gp)
+{
+    slab_desc *s = object_at(a->hint_base, a->hint_span, a->hint_tbl, p, c, gp);
+    if (s)
+        return s;
+    const slab_region *r = region_of(a, p);
+    return r ? object_in(r, p, c, gp) : NULL;
+}
+
+/* The slab whose span holds p in region r, whatever its class, or NULL;
+ * its class in *cp. One probe per slab size. */
+static slab_desc *slab_around(const slab_region *r, uintptr_t p, unsigned *cp)
+{
+    uintptr_t base = view_base(r);
+    for (unsigned sh = FRAME_SHIFT; sh <= 16; sh++) {
+        uintptr_t h = p & ~(((uintptr_t)1 << sh) - 1);
+        if (h < base)
+            continue;
+        size_t f = (size_t)((h - r->fbase) >> FRAME_SHIFT);
+        if (f >= r->ready)
+            continue;
+        slab_desc *s = frame_desc(r, f);
+        unsigned c = s->tag & ~TAG_FULL;
+        if (c < LARGE && slab_shift(c) == sh) {
+            *cp = c;
+            return s;
+        }
+    }
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ */
 /* Slabs from and to the TLSF                                          */
 /* ------------------------------------------------------------------ */
 
-/* True if memory pressure could free something: a cached empty slab, or
- * a magazine whose objects may be the last ones of their slabs. */
-static bool has_cache(const ak_slab *a)
+/* Fill the slots of region r up to frame `upto` with TAG_NONE. */
+static void frames_ready(slab_region *r, size_t upto)
 {
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
-        if (a->cls[c].empty || a->cls[c].mag_n)
-            return true;
-    return false;
+    for (size_t f = r->ready; f < upto; f++)
+        frame_desc(r, f)->tag = TAG_NONE;
+    if (upto > r->ready)
+        r->ready = upto;
 }
 
-static void slab_release(ak_slab *a, slab_hdr *s, const class_info *ci)
+static void slab_release(ak_slab *a, unsigned c, slab_desc *s)
 {
-    ak_slab_class *k = &a->cls[s->cls1 - 1u];
-    s->cls1 = 0; /* a stale descriptor must never validate */
-    s->list = 0;
-    k->slab_count--;
-    ak_error e = ak_tlsf_dealloc(&a->tlsf, (void *)s->base, slab_request(ci), slab_bytes(ci));
+    uintptr_t h = slab_start(s, gran_shift(c));
+    s->tag = TAG_NONE; /* a released slab's objects must never validate */
+    a->slabs[c]--;
+    ak_error e = ak_tlsf_dealloc(&a->tlsf, (void *)h, slab_request(c), slab_bytes(c));
     AK_ASSERT(e == AK_OK);
     (void)e;
 }
 
 size_t ak_slab_trim(ak_slab *a)
 {
-    size_t held = 0, n = 0;
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
-        held += a->cls[c].slab_count;
-    ak_slab_flush(a);
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
-        held -= a->cls[c].slab_count; /* released by the flush */
+    size_t n = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        slab_hdr *s = a->cls[c].empty;
+        slab_desc *s = a->spare[c];
         if (s) {
-            a->cls[c].empty = NULL;
-            slab_release(a, s, &classes[c]);
+            a->spare[c] = NULL;
+            slab_release(a, c, s);
+            n++;
+        }
+        s = list_first(a, c);
+        if (s && slab_is_empty(s)) {
+            /* The next slab, if any, has a free object (only the head may
+             * be full or empty). */
+            set_head(a, c, s->next);
+            if (s->next)
+                s->next->prev = NULL;
+            slab_release(a, c, s);
             n++;
         }
     }
-    return held + n;
+    return n;
 }
 
-size_t ak_slab_flush(ak_slab *a);
-
-/* True if some region has an address aligned to align with size bytes
- * after it: else a request cannot fit even in an empty TLSF. */
+/* True if some region could hold (size, align) when empty: else a failed
+ * request must not give the kept slabs back (an impossible request changes
+ * nothing). Generous: a request it passes may still not fit. */
 static bool could_fit(const ak_slab *a, size_t size, size_t align)
 {
-    for (const ak_region_list *r = a->regions; r; r = r->next) {
+    for (const ak_region *g = ak_region_first(&a->regions); g; g = g->next) {
+        const slab_region *r = (const slab_region *)(const void *)g;
         uintptr_t at;
-        if (ak_align_up_checked(r->start, align, &at) && at < r->end && r->end - at >= size)
+        if (size <= r->payload && ak_align_up_checked(g->lo, align, &at) && at < g->hi &&
+            g->hi - at >= size)
             return true;
     }
     return false;
 }
 
-/* Ask the TLSF; when it is out of memory and a retry could succeed,
- * release the cached empty slabs and ask once more. */
+/* Ask the TLSF; when it is out of memory and the request could fit, give
+ * the kept empty slabs back and ask once more. */
 static ak_error tlsf_alloc_pressed(ak_slab *a, size_t size, size_t align, void **out)
 {
     ak_error e = ak_tlsf_alloc(&a->tlsf, size, align, out);
-    /* A request that could not fit even in an empty TLSF (larger than the
-     * total, or no address aligned for it in the regions' span) keeps the
-     * cache: failing it must change nothing. */
-    if (e == AK_ERR_NO_MEMORY && has_cache(a) && size <= ak_tlsf_total_bytes(&a->tlsf) &&
-        could_fit(a, size, align)) {
-        ak_slab_trim(a);
+    if (e == AK_ERR_NO_MEMORY && could_fit(a, size, align) && ak_slab_trim(a) != 0)
         e = ak_tlsf_alloc(&a->tlsf, size, align, out);
-    }
     return e;
 }
 
-/* A partial slab for class c when its partial list is empty: the cached
- * empty slab, else a new one from the TLSF. NULL if none can be had. */
-static AK_NOINLINE slab_hdr *class_refill(ak_slab *a, unsigned c)
+/* A new, empty slab of class c from the TLSF (not on the list), or NULL. */
+static AK_NOINLINE slab_desc *slab_new(ak_slab *a, unsigned c)
 {
-    ak_slab_class *k = &a->cls[c];
-    const class_info *ci = &classes[c];
-    slab_hdr *s = k->empty;
-    if (s) {
-        k->empty = NULL;
-    } else {
-        void *mem;
-        if (tlsf_alloc_pressed(a, slab_request(ci), slab_bytes(ci), &mem) != AK_OK)
-            return NULL;
-        uintptr_t h = (uintptr_t)mem;
-        const slab_region *r = region_of(a, h);
-        AK_ASSERT(r != NULL);
-        s = frame_desc(r, h);
-        AK_ASSERT(s != NULL);
-        s->base = h;
-        s->inuse = 0;
-        s->hint = 0;
-        s->cls1 = (uint8_t)(c + 1u);
-        s->next = s->prev = NULL;
-        k->slab_count++;
-        for (unsigned w = 0; w < MAX_BM_WORDS; w++)
-            s->bitmap[w] = 0;
-    }
-    partial_push(k, s);
+    void *mem;
+    if (tlsf_alloc_pressed(a, slab_request(c), slab_bytes(c), &mem) != AK_OK)
+        return NULL;
+    uintptr_t h = (uintptr_t)mem;
+    slab_region *r = (slab_region *)(void *)ak_region_find(&a->regions, h);
+    AK_ASSERT(r != NULL && h >= view_base(r));
+    size_t f = (size_t)((h - r->fbase) >> FRAME_SHIFT);
+    frames_ready(r, f + (slab_bytes(c) >> FRAME_SHIFT));
+    slab_desc *s = frame_desc(r, f);
+    for (unsigned w = 0; w < MAP_WORDS; w++)
+        s->map[w] = ALL_ONES;
+    s->tag = (uint8_t)c;
+    s->hint = 0;
+    s->cur = h;
+    a->slabs[c]++;
+    if (a->rows[c][0] == 0)
+        row_of(c, a->rows[c]);
+    set_hint(a, r); /* its span grew; frees of the new objects look here */
     return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* The class lists                                                     */
+/* ------------------------------------------------------------------ */
+
+static inline void list_remove(ak_slab *a, unsigned c, slab_desc *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        set_head(a, c, s->next);
+    if (s->next)
+        s->next->prev = s->prev;
+}
+
+/* A slab off the list (full) got a free, in map word w: back on the list,
+ * second, so that the head keeps filling (or the head if the list is
+ * empty), with its hint at w, where its free object is. */
+static inline void slab_relist(ak_slab *a, unsigned c, slab_desc *s, size_t w)
+{
+    slab_desc *h = list_first(a, c);
+    s->cur += (uintptr_t)(w - s->hint) << (WORD_SHIFT + a->gran_shift[c]);
+    s->hint = (uint8_t)w;
+    s->tag = (uint8_t)c;
+    if (!h) {
+        s->next = s->prev = NULL;
+        a->head[c] = s;
+        return;
+    }
+    s->prev = h;
+    s->next = h->next;
+    if (h->next)
+        h->next->prev = s;
+    h->next = s;
+}
+
+/* A free left a map word of s with no live object: if s is now empty and
+ * not the head, it leaves the list to be the spare or goes to the TLSF. */
+static AK_NOINLINE ak_error slab_word_freed(ak_slab *a, unsigned c, slab_desc *s)
+{
+    if (s == a->head[c] || !slab_is_empty(s))
+        return AK_OK;
+    list_remove(a, c, s);
+    if (!a->spare[c])
+        a->spare[c] = s;
+    else
+        slab_release(a, c, s);
+    return AK_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* Large blocks                                                        */
 /* ------------------------------------------------------------------ */
 
-/* True if p is the start of one of this allocator's slabs: exact, from
- * the descriptor of p's frame. O(1). */
-static bool is_slab_start(const slab_region *r, uintptr_t p)
+typedef struct find_ctx {
+    uintptr_t p;
+    bool found;
+} find_ctx;
+
+static void find_used_block(void *ptr, size_t size, bool used, void *ctx)
 {
-    if ((p & (FRAME_BYTES - 1)) != 0)
+    find_ctx *f = (find_ctx *)ctx;
+    (void)size;
+    if (used && (uintptr_t)ptr == f->p)
+        f->found = true;
+}
+
+/* True if p starts a used TLSF block that is no slab: a live large block.
+ * A walk of the TLSF's blocks, O(blocks): for error answers only. */
+static bool large_is_live(const ak_slab *a, const slab_region *r, uintptr_t p)
+{
+    unsigned c;
+    if (slab_around(r, p, &c))
         return false;
-    const slab_hdr *s = frame_desc(r, p);
-    return s && s->cls1 != 0 && s->base == p;
+    find_ctx f = {p, false};
+    ak_tlsf_walk(&a->tlsf, find_used_block, &f);
+    return f.found;
+}
+
+/* What a call that does not find a live object of class c at p answers:
+ * AK_ERR_INVALID_PARAM if p is a live block all the same (an object of
+ * another class, or a large block when `walk` allows the search), else
+ * AK_ERR_NOT_ALLOCATED. Reads only. */
+static ak_error small_refused(const ak_slab *a, const slab_region *r, uintptr_t p, bool walk)
+{
+    if (!r)
+        return AK_ERR_NOT_ALLOCATED;
+    unsigned c;
+    size_t g;
+    if (slab_around(r, p, &c))
+        return object_in(r, p, c, &g) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
+    return walk && large_is_live(a, r, p) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
+}
+
+/* A large (size, align) at p: AK_OK if p is outside every slab of its
+ * region, so the TLSF may judge it; else what to answer (a small object
+ * freed as large is a live block with a wrong size). */
+static ak_error large_locate(const ak_slab *a, uintptr_t p, const slab_region **rp)
+{
+    const slab_region *r = region_of(a, p);
+    unsigned c;
+    size_t g;
+    if (!r)
+        return AK_ERR_NOT_ALLOCATED;
+    if (slab_around(r, p, &c))
+        return object_in(r, p, c, &g) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
+    *rp = r;
+    return AK_OK;
 }
 
 static AK_NOINLINE ak_error large_alloc(ak_slab *a, size_t size, size_t align, void **out)
@@ -512,514 +566,544 @@ static AK_NOINLINE ak_error large_alloc(ak_slab *a, size_t size, size_t align, v
     if (e != AK_OK)
         return e;
     a->large_count++;
-    a->large_requested += size;
+    a->large_bytes += ak_tlsf_usable_size(&a->tlsf, p, size, align);
     *out = p;
     return AK_OK;
 }
 
-/* Validate a large block's pointer as far as the slab layer can: inside a
- * region, and not a slab. The TLSF validates the rest (an interior pointer,
- * such as a small object's, fails its checks without anything being read
- * here). */
-static ak_error large_locate(const ak_slab *a, const void *ptr)
+static AK_NOINLINE ak_error large_free(ak_slab *a, void *ptr, size_t size, size_t align)
 {
-    const slab_region *r = region_of(a, (uintptr_t)ptr);
-    if (!r || is_slab_start(r, (uintptr_t)ptr))
-        return AK_ERR_NOT_ALLOCATED;
-    return AK_OK;
-}
-
-static AK_NOINLINE ak_error large_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
-{
-    ak_error e = large_locate(a, ptr);
+    const slab_region *r;
+    ak_error e = large_locate(a, (uintptr_t)ptr, &r);
     if (e != AK_OK)
         return e;
+    size_t u = ak_tlsf_usable_size(&a->tlsf, ptr, size, align);
     e = ak_tlsf_dealloc(&a->tlsf, ptr, size, align);
     if (e != AK_OK)
         return e;
+    AK_ASSERT(u != 0);
     a->large_count--;
-    a->large_requested -= size;
+    a->large_bytes -= u;
     return AK_OK;
 }
 
 /* ------------------------------------------------------------------ */
-/* Alloc and free                                                      */
+/* Allocation                                                          */
 /* ------------------------------------------------------------------ */
 
-/* The align values the class table serves directly: 1, 2, 4, 8, 16. */
-static inline bool align_is_small(size_t align)
+/* The object of class c at the hint word of s (which has one). */
+static inline void *slab_take(ak_slab *a, unsigned c, slab_desc *s)
 {
-    return align < 32 && ((0x10116u >> align) & 1u);
+    size_t w = s->hint;
+    size_t v = s->map[w];
+    size_t b = top_bit(v & a->rows[c][w]);
+    s->map[w] = v & ~((size_t)1 << b);
+    a->live[c]++;
+    return (void *)(s->cur + (b << a->gran_shift[c]));
 }
 
-/* The head slab s of class c just lost its last free object: off the
- * partial list. */
-static inline void slab_filled(ak_slab_class *k, slab_hdr *s)
+/* An allocation of class c from a new head: the spare or a new slab. */
+static AK_NOINLINE ak_error alloc_refill(ak_slab *a, unsigned c, void **out)
 {
-    k->partial = s->next;
-    k->partial_count--;
-    s->list = LIST_FULL;
-}
-
-/* Take an object from class c's head slab s (which has a free slot): the
- * lowest free slot of the first bitmap word with one, from the word of the
- * last free on. The object's memory is not read (no free list runs
- * through it), so a cold object costs the allocation nothing. */
-static inline void *slab_take(ak_slab_class *k, slab_hdr *s, const class_info *ci, size_t size)
-{
-    /* in_use < objects (the magazine is empty, so in_use counts the set
-     * bits): some slot's bit is clear. Look first in the word of the last
-     * free, so the search seldom loops. */
-    unsigned w = s->hint;
-    size_t m;
-    while ((m = slot_bits(ci, w) & ~s->bitmap[w]) == 0)
-        w = (w + 1u) & (MAX_BM_WORDS - 1u);
-    s->bitmap[w] |= m & (0 - m);
-    s->hint = (uint8_t)w;
-    size_t g = (size_t)w * BM_BITS + ak_ffs_size(m);
-    unsigned n = s->inuse + 1u;
-    s->inuse = (uint16_t)n;
-    k->held++;
-    k->requested += size;
-    if (n == ci->nobj) /* in a churn, most allocs fill the head slab */
-        slab_filled(k, s);
-    return (void *)(s->base + (g << ci->gshift));
-}
-
-/* The descriptor whose bitmap holds the word at w (descriptors are
- * DESC_BYTES-aligned in their table). */
-static inline slab_hdr *desc_of_word(size_t *w)
-{
-    return (slab_hdr *)(void *)((uintptr_t)w & ~(uintptr_t)(DESC_BYTES - 1u));
-}
-
-/* The newest object of class c's magazine (k->mag_n > 0) for a caller:
- * its bit set again (its slab counted it all along). */
-static inline void *mag_take(ak_slab *a, size_t c, size_t n, size_t size)
-{
-    ak_slab_class *k = &a->cls[c];
-    n--;
-    *a->mag_word[c][n] |= a->mag_bit[c][n];
-    k->mag_n = (unsigned)n; /* held is unchanged: the slab counted it all along */
-    k->requested += size;
-    return a->mag_p[c][n];
-}
-
-/* An object of class c from its slabs, whose magazine is empty: from the
- * head slab, refilling the class if it has none. The slab bitmaps are
- * searched only while the magazine is empty: magazine objects have clear
- * bits, so a search could otherwise hand one out. */
-static AK_NOINLINE ak_error slabs_alloc(ak_slab *a, unsigned c, size_t size, void **out)
-{
-    ak_slab_class *k = &a->cls[c];
-    slab_hdr *s = k->partial;
-    if (!s && !(s = class_refill(a, c)))
+    slab_desc *s = a->spare[c];
+    if (s)
+        a->spare[c] = NULL;
+    else if (!(s = slab_new(a, c)))
         return AK_ERR_NO_MEMORY;
-    *out = slab_take(k, s, &classes[c], size);
+    s->next = s->prev = NULL;
+    a->head[c] = s;
+    *out = slab_take(a, c, s);
     return AK_OK;
 }
 
-/* Everything but a small request with align <= 16. */
-static AK_NOINLINE ak_error alloc_slow(ak_slab *a, size_t size, size_t align, void **out)
+/* The first map word of s with a free object of class c, or MAP_WORDS if
+ * it has none (it is full). */
+static AK_NOINLINE size_t slab_free_word(const ak_slab *a, unsigned c, const slab_desc *s)
 {
-    if (!ak_is_pow2(align))
+    size_t w = 0;
+    while (w < MAP_WORDS && !(s->map[w] & a->rows[c][w]))
+        w++;
+    return w;
+}
+
+/* Point s's hint at map word w (of class c's slab). */
+static inline void slab_point(const ak_slab *a, unsigned c, slab_desc *s, size_t w)
+{
+    s->cur += (uintptr_t)(w - s->hint) << (WORD_SHIFT + a->gran_shift[c]);
+    s->hint = (uint8_t)w;
+}
+
+/* An allocation of class c whose head slab is full: off the list it goes
+ * until its next free, and the next slab (which has a free object: only
+ * the head may be full; its hint word has one when it came back to the
+ * list by a free) or a new one becomes the head. */
+static AK_NOINLINE ak_error alloc_next(ak_slab *a, unsigned c, void **out)
+{
+    slab_desc *s = a->head[c];
+    s->tag = (uint8_t)(c | TAG_FULL);
+    s = s->next;
+    set_head(a, c, s);
+    if (!s)
+        return alloc_refill(a, c, out);
+    s->prev = NULL;
+    size_t w = s->hint;
+    if (!(s->map[w] & a->rows[c][w])) {
+        w = slab_free_word(a, c, s);
+        AK_ASSERT(w < MAP_WORDS); /* a slab after the head has a free object */
+        slab_point(a, c, s, w);
+    }
+    *out = slab_take(a, c, s);
+    return AK_OK;
+}
+
+/* An allocation of class c whose head slab has no free object in its hint
+ * word: another word of the head, or the next slab, or a new head. O(1);
+ * only tail calls, so that it saves no registers. */
+static AK_NOINLINE ak_error alloc_class(ak_slab *a, unsigned c, void **out)
+{
+    slab_desc *s = a->head[c]; /* not NULL: the callers come after fast_arm */
+    if (s == NIL)
+        return alloc_refill(a, c, out);
+    size_t w = 0;
+    while (!(s->map[w] & a->rows[c][w]))
+        if (++w == MAP_WORDS)
+            return alloc_next(a, c, out);
+    if (w != s->hint)
+        slab_point(a, c, s, w);
+    *out = slab_take(a, c, s);
+    return AK_OK;
+}
+
+/* The class path: classes above 128 (or any, from q = (size - 1) / 16
+ * below 256) at align <= 16, the fast path's steps with the class's
+ * constants. */
+static AK_NOINLINE ak_error alloc_mid(ak_slab *a, size_t q, void **out)
+{
+    size_t c = a->class_of[q];
+    slab_desc *s = a->head[c];
+    size_t w = s->hint;
+    size_t v = s->map[w];
+    size_t m = v & a->rows[c][w];
+    if (AK_UNLIKELY(m == 0))
+        return alloc_class(a, (unsigned)c, out);
+    size_t b = top_bit(m);
+    s->map[w] = v & ~((size_t)1 << b);
+    a->live[c]++;
+    *out = (void *)(s->cur + (b << a->gran_shift[c]));
+    return AK_OK;
+}
+
+/* The slow path: bad input, larger aligns, large requests, and an
+ * allocator that was zero-initialised (x = size - 1, as the fast path
+ * holds it). */
+static AK_NOINLINE ak_error alloc_any(ak_slab *a, size_t x, size_t align, void **out)
+{
+    size_t size = x + 1;
+    if (!out || !ak_is_pow2(align))
         return AK_ERR_INVALID_PARAM;
     unsigned c = class_for(size, align);
     if (c == LARGE)
         return large_alloc(a, size, align, out);
-    ak_slab_class *k = &a->cls[c];
-    unsigned n = k->mag_n;
-    if (n == 0)
-        return slabs_alloc(a, c, size, out);
-    *out = mag_take(a, c, n, size);
+    if (!a->head[c]) /* zero-initialised: nothing to allocate from */
+        return AK_ERR_NO_MEMORY;
+    return alloc_class(a, c, out);
+}
+
+/* The fast path: classes 16..128 with align <= 16, from the head slab's
+ * hint word. Inline, so that the byte interface's adapter has it. */
+AK_ALWAYS_INLINE ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
+{
+    size_t x = size - 1;
+    if (AK_UNLIKELY(align > 16u || x >= a->fast_limit[align] || !out)) {
+        if (AK_LIKELY(align <= 16u && x < a->class_limit[align] && out))
+            return alloc_mid(a, x >> 4, out);
+        return alloc_any(a, x, align, out);
+    }
+    size_t c = x >> 4;
+    slab_desc *s = a->head[c]; /* never NULL once fast_limit is set: NIL */
+    size_t w = s->hint;
+    size_t v = s->map[w];
+    size_t m = v & a->rows[c][w];
+    if (AK_UNLIKELY(m == 0))
+        return alloc_class(a, (unsigned)c, out);
+    size_t b = top_bit(m); /* the word's last free object */
+    s->map[w] = v & ~((size_t)1 << b);
+    a->live[c]++;
+    *out = (void *)(s->cur + (b << 4));
     return AK_OK;
 }
 
-ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out)
+/* ------------------------------------------------------------------ */
+/* Free                                                                */
+/* ------------------------------------------------------------------ */
+
+/* The object of class c at granule g of s, found live, is freed. */
+static inline ak_error object_free(ak_slab *a, unsigned c, slab_desc *s, size_t g)
 {
-    if (AK_UNLIKELY(size > AK_SLAB_MAX_SMALL || !align_is_small(align)))
-        return alloc_slow(a, size, align, out);
-    size_t c = size_class[(size + 15) >> 4];
-    ak_slab_class *k = &a->cls[c];
-    size_t n = k->mag_n;
-    if (AK_UNLIKELY(n == 0))
-        return slabs_alloc(a, (unsigned)c, size, out);
-    *out = mag_take(a, c, n, size);
+    size_t *wp = &s->map[g >> WORD_SHIFT];
+    size_t v = *wp | (size_t)1 << (g & (WORD_BITS - 1));
+    *wp = v;
+    a->live[c]--;
+    if (AK_UNLIKELY(s->tag & TAG_FULL)) {
+        slab_relist(a, c, s, g >> WORD_SHIFT);
+        return AK_OK;
+    }
+    if (AK_UNLIKELY(v == ALL_ONES))
+        return slab_word_freed(a, c, s);
     return AK_OK;
 }
 
-/* A slab of class c just lost its last object: cache it if the class has
- * no cached slab, else give it back to the TLSF. */
-static AK_NOINLINE void slab_emptied(ak_slab *a, unsigned c, slab_hdr *s)
-{
-    ak_slab_class *k = &a->cls[c];
-    partial_remove(k, s);
-    if (!k->empty) {
-        s->list = LIST_EMPTY;
-        k->empty = s;
-    } else {
-        slab_release(a, s, &classes[c]);
-    }
-}
-
-/* A free into the full slab s: back to the head of the partial list, so
- * the next alloc of the class gets the object just freed. */
-static inline void slab_unfilled(ak_slab_class *k, slab_hdr *s)
-{
-    slab_hdr *head = k->partial;
-    if (head)
-        head->prev = s;
-    s->next = head;
-    k->partial = s;
-    k->partial_count++;
-    s->list = LIST_PARTIAL;
-}
-
-/* An object of slab s (class c) whose allocated bit, in bitmap word w, is
- * already clear goes back to the slab: its count, and the lists when the
- * slab was full or is now empty. */
-static void slab_return(ak_slab *a, unsigned c, slab_hdr *s, unsigned w)
-{
-    ak_slab_class *k = &a->cls[c];
-    unsigned n = s->inuse;
-    k->held--;
-    s->hint = (uint8_t)w;
-    if (n == classes[c].nobj)
-        slab_unfilled(k, s);
-    s->inuse = (uint16_t)--n;
-    if (n == 0)
-        slab_emptied(a, c, s);
-}
-
-/* Return the oldest `count` magazine entries of class c to their slabs;
- * the rest move down. */
-static void mag_drain(ak_slab *a, unsigned c, unsigned count)
-{
-    ak_slab_class *k = &a->cls[c];
-    for (unsigned i = 0; i < count; i++) {
-        slab_hdr *s = desc_of_word(a->mag_word[c][i]);
-        slab_return(a, c, s, (unsigned)(a->mag_word[c][i] - s->bitmap));
-    }
-    for (unsigned i = count; i < k->mag_n; i++) {
-        a->mag_p[c][i - count] = a->mag_p[c][i];
-        a->mag_word[c][i - count] = a->mag_word[c][i];
-        a->mag_bit[c][i - count] = a->mag_bit[c][i];
-    }
-    k->mag_n -= count;
-}
-
-size_t ak_slab_flush(ak_slab *a)
-{
-    size_t n = 0;
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        n += a->cls[c].mag_n;
-        mag_drain(a, c, a->cls[c].mag_n);
-    }
-    return n;
-}
-
-/* The allocated object of class c at p, whose slab span h has descriptor
- * slot s: its granule in *gp; false if p is not one. A set bit marks an
- * allocated object's start, so the bit test alone rules out interior
- * pointers, the tail and free slots once p is on a granule. */
-static inline bool object_find(const slab_hdr *s, size_t c, uintptr_t p, uintptr_t h, uint32_t *gp)
-{
-    const class_info *ci = &classes[c];
-    uintptr_t off = p - h;
-    if (AK_UNLIKELY(s->cls1 != ci->cls1 || (off & ci->gmask) != 0))
-        return false;
-    uint32_t g = (uint32_t)(off >> ci->gshift);
-    if (AK_UNLIKELY(!bit_test(s, g)))
-        return false;
-    *gp = g;
-    return true;
-}
-
-/* Put the object at ptr, whose allocated bit (`bit` of `*word`) is
- * already clear (a second free of it is caught from there on), into the
- * magazine, which has room. */
-static inline ak_error mag_put(ak_slab *a, unsigned c, size_t *word, size_t bit, void *ptr,
-                               size_t size)
-{
-    ak_slab_class *k = &a->cls[c];
-    unsigned n = k->mag_n++;
-    a->mag_p[c][n] = ptr;
-    a->mag_word[c][n] = word;
-    a->mag_bit[c][n] = bit;
-    k->requested -= size;
-    return AK_OK;
-}
-
-/* As mag_put when the magazine is full: its older half goes back to the
- * slabs first (the object's slab still counts it, so it is not released).
- * Apart, so that the free fast path calls nothing. */
-static AK_NOINLINE ak_error mag_put_full(ak_slab *a, unsigned c, size_t *word, size_t bit,
-                                         void *ptr, size_t size)
-{
-    mag_drain(a, c, AK_SLAB_MAGAZINE / 2u);
-    return mag_put(a, c, word, bit, ptr, size);
-}
-
-static inline ak_error object_put(ak_slab *a, unsigned c, slab_hdr *s, uint32_t g, void *ptr,
-                                  size_t size)
-{
-    ak_slab_class *k = &a->cls[c];
-    size_t *word = &s->bitmap[g >> BM_SHIFT];
-    size_t bit = (size_t)1 << (g & (BM_BITS - 1));
-    *word &= ~bit;
-    if (AK_UNLIKELY(k->mag_n == AK_SLAB_MAGAZINE))
-        return mag_put_full(a, c, word, bit, ptr, size);
-    return mag_put(a, c, word, bit, ptr, size);
-}
-
-/* The descriptor slot of slab span h of class c, with the region of p
- * found (and remembered as the hint) from the region list; NULL if h is
- * not a slab span inside a region. */
-static slab_hdr *span_lookup(ak_slab *a, uintptr_t p, uintptr_t h, const class_info *ci)
-{
-    const slab_region *r = region_of(a, p);
-    if (!r || h < r->r.start || r->r.end - h < slab_request(ci))
-        return NULL;
-    a->fbase = r->fbase; /* frees tend to stay in one region */
-    a->nframes = r->nframes;
-    a->tbl = r->tbl;
-    return frame_desc(r, h);
-}
-
-/* A small free of class c that the region hint does not resolve: the
- * region list, then the same checks. */
-static AK_NOINLINE ak_error dealloc_class(ak_slab *a, void *ptr, size_t size, unsigned c)
+/* A free of class c that the view of the last free does not settle: a
+ * slab off its list, another region, or no live object there. */
+static AK_NOINLINE ak_error free_class(ak_slab *a, void *ptr, unsigned c)
 {
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & slab_mask(&classes[c]);
-    slab_hdr *s = span_lookup(a, p, h, &classes[c]);
-    uint32_t idx;
-    if (!s || !object_find(s, c, p, h, &idx))
-        return AK_ERR_NOT_ALLOCATED;
-    return object_put(a, c, s, idx, ptr, size);
+    size_t g;
+    slab_desc *s = object_at(a->hint_base, a->hint_span, a->hint_tbl, p, c, &g);
+    if (!s) {
+        slab_region *r = (slab_region *)(void *)ak_region_find(&a->regions, p);
+        if (!r || !(s = object_in(r, p, c, &g)))
+            return small_refused(a, r, p, true);
+        set_hint(a, r); /* frees tend to stay in one region */
+    }
+    return object_free(a, c, s, g);
 }
 
-/* A free of class c (any slab shape): the hint region's frame table,
- * then the region list. */
-static ak_error dealloc_hinted(ak_slab *a, void *ptr, size_t size, unsigned c)
+/* The pointer the fast path turned into g = granule16(p, hint_base). */
+static inline void *fast_pointer(const ak_slab *a, uintptr_t g)
 {
-    const class_info *ci = &classes[c];
+    return (void *)(((g << 4) | (g >> (AK_SIZE_BITS - 4u))) + a->hint_base);
+}
+
+/* The fast path's way to free_class, from what it holds. */
+static AK_NOINLINE ak_error free_fast_miss(ak_slab *a, uintptr_t g, size_t c)
+{
+    return free_class(a, fast_pointer(a, g), (unsigned)c);
+}
+
+/* The fast or class path found slot s for granule g (of the slab's own
+ * granules) of ptr but not a slab of class c on its list. A slab of the
+ * class off its list (full) takes the free here, with the checks of the
+ * fast path; anything else goes to free_class. */
+static ak_error tag_miss(ak_slab *a, void *ptr, unsigned c, slab_desc *s, size_t g)
+{
+    size_t w = (g >> WORD_SHIFT) & (MAP_WORDS - 1u);
+    size_t v = s->map[w];
+    if (s->tag != (c | TAG_FULL) || ((v >> (g & (WORD_BITS - 1))) & 1u))
+        return free_class(a, ptr, c);
+    s->map[w] = v | (size_t)1 << (g & (WORD_BITS - 1));
+    a->live[c]--;
+    slab_relist(a, c, s, w);
+    return AK_OK;
+}
+
+static AK_NOINLINE ak_error free_tag_miss(ak_slab *a, void *ptr, unsigned c, slab_desc *s, size_t g)
+{
+    return tag_miss(a, ptr, c, s, g);
+}
+
+/* The fast path's way to tag_miss, from what it holds. */
+static AK_NOINLINE ak_error free_fast_tag_miss(ak_slab *a, uintptr_t g, size_t c, slab_desc *s)
+{
+    return tag_miss(a, fast_pointer(a, g), (unsigned)c, s, g & 255u);
+}
+
+/* The class path: classes above 128 (or any, from x = size - 1 < 4096) at
+ * align <= 16 in the view of the last free, the fast path's steps with the
+ * class's constants (q = (size - 1) / 16 below 256); the range compare is
+ * on the slab's start, so it covers the slab. */
+static AK_NOINLINE ak_error free_mid(ak_slab *a, void *ptr, size_t q)
+{
+    size_t c = a->class_of[q];
     uintptr_t p = (uintptr_t)ptr;
-    uintptr_t h = p & slab_mask(ci);
-    size_t frame = (h - a->fbase) >> FRAME_SHIFT;
-    uint32_t g;
-    if (frame >= a->nframes || !object_find(desc_at(a->tbl, frame), c, p, h, &g))
-        return dealloc_class(a, ptr, size, c);
-    return object_put(a, c, desc_at(a->tbl, frame), g, ptr, size);
+    uintptr_t f = granule16(p & a->slab_mask[c], a->hint_base);
+    if (AK_UNLIKELY(f >= a->hint_span || (p & a->gran_mask[c]) != 0))
+        return free_class(a, ptr, (unsigned)c);
+    slab_desc *s = (slab_desc *)(void *)(a->hint_tbl + ((f >> 8) << DESC_SHIFT));
+    size_t g = (size_t)(p >> a->gran_shift[c]) & 255u;
+    if (AK_UNLIKELY(s->tag != (uint8_t)c))
+        return free_tag_miss(a, ptr, (unsigned)c, s, g);
+    size_t *wp = &s->map[g >> WORD_SHIFT];
+    size_t v = *wp;
+    if (AK_UNLIKELY((v >> (g & (WORD_BITS - 1))) & 1u))
+        return free_class(a, ptr, (unsigned)c);
+    FORGET(g);
+    v |= (size_t)1 << (g & (WORD_BITS - 1));
+    *wp = v;
+    a->live[c]--;
+    if (AK_UNLIKELY(v == ALL_ONES))
+        return slab_word_freed(a, (unsigned)c, s);
+    return AK_OK;
 }
 
-/* Everything but a free of up to FAST_MAX bytes with align <= 16. */
-static AK_NOINLINE ak_error dealloc_slow(ak_slab *a, void *ptr, size_t size, size_t align)
+/* The slow path: bad input, larger aligns, large blocks, and an allocator
+ * that was zero-initialised (x = size - 1, as the fast path holds it). */
+static AK_NOINLINE ak_error free_any(ak_slab *a, void *ptr, size_t x, size_t align)
 {
+    size_t size = x + 1;
     if (!ak_is_pow2(align))
         return AK_ERR_INVALID_PARAM;
     unsigned c = class_for(size, align);
     if (c == LARGE)
-        return large_dealloc(a, ptr, size, align);
-    return dealloc_hinted(a, ptr, size, c);
+        return large_free(a, ptr, size, align);
+    return free_class(a, ptr, c);
 }
 
-/* The fast path's ways out, taking only what it still holds (the class
- * is found again from the size: these are small frees with align <= 16),
- * so that it needs no saved registers. */
-static AK_NOINLINE ak_error dealloc_small_miss(ak_slab *a, void *ptr, size_t size)
+/* The fast path: classes 16..128 with align <= 16, in the region of the
+ * last free, when the slab is on its list and the word keeps a live
+ * object: a range compare (which also checks the 16-byte granule), the
+ * slab's slot, its tag, the object's bit. Inline, so that the byte
+ * interface's adapter has it. */
+AK_ALWAYS_INLINE ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
 {
-    return dealloc_class(a, ptr, size, size_class[(size + 15) >> 4]);
-}
-
-static AK_NOINLINE ak_error dealloc_small_full(ak_slab *a, void *ptr, size_t size, size_t *word,
-                                               size_t bit)
-{
-    return mag_put_full(a, size_class[(size + 15) >> 4], word, bit, ptr, size);
-}
-
-/* Frees of objects up to FAST_MAX bytes (classes 16..256, whose slabs are
- * one 4 KiB frame with 16-byte granules, as the checker confirms) take
- * the path below, where every class constant is a literal; larger ones go
- * through dealloc_slow. */
-ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align)
-{
-    if (AK_UNLIKELY(size > FAST_MAX || !align_is_small(align)))
-        return dealloc_slow(a, ptr, size, align);
-    uintptr_t p = (uintptr_t)ptr;
-    /* The hint region's frame table: one subtract, shift and compare. A
-     * miss (another region, or a bad pointer) is judged out of line. The
-     * slab is the frame itself. */
-    size_t frame = (p - a->fbase) >> FRAME_SHIFT;
-    if (AK_UNLIKELY(frame >= a->nframes))
-        return dealloc_small_miss(a, ptr, size);
-    slab_hdr *s = desc_at(a->tbl, frame);
-    /* A slab of this class, p on a granule, an allocated object's start
-     * there (a set bit: not a free slot, an interior granule or the tail).
-     * object_find and object_put, written out for this one slab shape. */
-    size_t c = size_class[(size + 15) >> 4];
-    if (AK_UNLIKELY(s->cls1 != c + 1u || (p & 15u) != 0))
-        return dealloc_small_miss(a, ptr, size);
-    /* The granule's bit: word (p >> 4) / BM_BITS mod MAX_BM_WORDS, bit
-     * (p >> 4) mod BM_BITS. */
-    size_t *word = &s->bitmap[(p >> (4u + BM_SHIFT)) & (MAX_BM_WORDS - 1u)];
-    size_t bit = (size_t)1 << ((p >> 4) & (BM_BITS - 1u));
-    size_t v = *word;
-    if (AK_UNLIKELY(!(v & bit)))
-        return dealloc_small_miss(a, ptr, size);
-    *word = v ^ bit; /* the bit is set */
-    ak_slab_class *k = &a->cls[c];
-    size_t n = k->mag_n;
-    if (AK_UNLIKELY(n == AK_SLAB_MAGAZINE))
-        return dealloc_small_full(a, ptr, size, word, bit);
-    a->mag_p[c][n] = ptr;
-    a->mag_word[c][n] = word;
-    a->mag_bit[c][n] = bit;
-    k->mag_n = (unsigned)n + 1u;
-    k->requested -= size;
+    size_t x = size - 1;
+    if (AK_UNLIKELY(align > 16u || x >= a->fast_limit[align])) {
+        if (AK_LIKELY(align <= 16u && x < a->class_limit[align]))
+            return free_mid(a, ptr, x >> 4);
+        return free_any(a, ptr, x, align);
+    }
+    size_t c = x >> 4;
+    uintptr_t g = granule16((uintptr_t)ptr, a->hint_base);
+    if (AK_UNLIKELY(g >= a->hint_span))
+        return free_fast_miss(a, g, c);
+    slab_desc *s = (slab_desc *)(void *)(a->hint_tbl + ((g >> 8) << DESC_SHIFT));
+    if (AK_UNLIKELY(s->tag != (uint8_t)c))
+        return free_fast_tag_miss(a, g, c, s);
+    size_t *wp = &s->map[(g >> WORD_SHIFT) & (MAP_WORDS - 1u)];
+    size_t v = *wp;
+    if (AK_UNLIKELY((v >> (g & (WORD_BITS - 1))) & 1u))
+        return free_fast_miss(a, g, c);
+    FORGET(g);
+    v |= (size_t)1 << (g & (WORD_BITS - 1));
+    *wp = v;
+    a->live[c]--;
+    if (AK_UNLIKELY(v == ALL_ONES))
+        return slab_word_freed(a, (unsigned)c, s);
     return AK_OK;
 }
 
-/* As object_find, for a pointer not yet known to be in a region. */
-static ak_error small_locate(const ak_slab *a, uintptr_t p, unsigned c, slab_hdr **sp, uint32_t *ip)
-{
-    const class_info *ci = &classes[c];
-    uintptr_t h = p & slab_mask(ci);
-    const slab_region *r = region_of(a, p);
-    if (!r || h < r->r.start || r->r.end - h < slab_request(ci))
-        return AK_ERR_NOT_ALLOCATED;
-    slab_hdr *s = frame_desc(r, h);
-    if (!s || !object_find(s, c, p, h, ip))
-        return AK_ERR_NOT_ALLOCATED;
-    *sp = s;
-    return AK_OK;
-}
+/* ------------------------------------------------------------------ */
+/* Resize and usable size                                              */
+/* ------------------------------------------------------------------ */
 
 ak_error ak_slab_resize(ak_slab *a, void *ptr, size_t old_size, size_t align, size_t new_size)
 {
     if (!ak_is_pow2(align))
         return AK_ERR_INVALID_PARAM;
     unsigned c = class_for(old_size, align);
-    if (c == LARGE) {
-        ak_error e = large_locate(a, ptr);
-        if (e != AK_OK)
-            return e;
-        if (class_for(new_size, align) != LARGE)
-            return AK_ERR_NO_MEMORY; /* it would have to move into a slab */
-        e = ak_tlsf_resize(&a->tlsf, ptr, old_size, align, new_size);
-        if (e != AK_OK)
-            return e;
-        a->large_requested = a->large_requested - old_size + new_size;
-        return AK_OK;
+    uintptr_t p = (uintptr_t)ptr;
+    if (c != LARGE) {
+        size_t g;
+        if (!object_lookup(a, p, c, &g))
+            return small_refused(a, region_of(a, p), p, true);
+        /* Each object counts at its class size: nothing to update. */
+        return class_for(new_size, align) == c ? AK_OK : AK_ERR_NO_MEMORY;
     }
-    slab_hdr *s;
-    uint32_t idx;
-    ak_error e = small_locate(a, (uintptr_t)ptr, c, &s, &idx);
+    const slab_region *r;
+    ak_error e = large_locate(a, p, &r);
     if (e != AK_OK)
         return e;
-    if (class_for(new_size, align) != c)
-        return AK_ERR_NO_MEMORY;
-    a->cls[c].requested = a->cls[c].requested - old_size + new_size;
+    size_t u = ak_tlsf_usable_size(&a->tlsf, ptr, old_size, align);
+    if (class_for(new_size, align) != LARGE) {
+        /* It would have to move into a slab. */
+        if (u != 0)
+            return AK_ERR_NO_MEMORY;
+        return large_is_live(a, r, p) ? AK_ERR_INVALID_PARAM : AK_ERR_NOT_ALLOCATED;
+    }
+    e = ak_tlsf_resize(&a->tlsf, ptr, old_size, align, new_size);
+    if (e != AK_OK)
+        return e;
+    a->large_bytes = a->large_bytes - u + ak_tlsf_usable_size(&a->tlsf, ptr, new_size, align);
     return AK_OK;
 }
 
 size_t ak_slab_usable_size(const ak_slab *a, const void *ptr, size_t size, size_t align)
 {
     if (!ak_is_pow2(align))
-        return size;
+        return 0;
     unsigned c = class_for(size, align);
-    if (c == LARGE) {
-        if (large_locate(a, ptr) != AK_OK)
-            return size;
-        return ak_tlsf_usable_size(&a->tlsf, ptr, size, align);
+    uintptr_t p = (uintptr_t)ptr;
+    if (c != LARGE) {
+        size_t g;
+        return object_lookup(a, p, c, &g) ? ak_sc_size(c) : 0;
     }
-    slab_hdr *s;
-    uint32_t idx;
-    if (small_locate(a, (uintptr_t)ptr, c, &s, &idx) != AK_OK)
-        return size;
-    return classes[c].size;
+    const slab_region *r;
+    if (large_locate(a, p, &r) != AK_OK)
+        return 0;
+    return ak_tlsf_usable_size(&a->tlsf, ptr, size, align);
+}
+
+/* ------------------------------------------------------------------ */
+/* The cache hooks                                                     */
+/* ------------------------------------------------------------------ */
+
+#define MARK_MIX ((uintptr_t)0x9e3779b97f4a7c15ull)
+
+/* Inits in this program so far, mixed into every new salt. */
+static uintptr_t slab_inits;
+
+/* The mark of a cached block at p: a hash of p and the allocator's salt
+ * (word 0) and its complement (word 1). */
+static inline uintptr_t cache_mark(const ak_slab *a, uintptr_t p)
+{
+    uintptr_t x = (p ^ a->salt) * MARK_MIX;
+    return x ^ (x >> (AK_SIZE_BITS / 2));
+}
+
+/* Checks as dealloc does, reading only: the region by the tree (not the
+ * hint, which calls under the lock move), the tables, the TLSF's
+ * usable_size for a large block. */
+ak_error ak_slab_cache(ak_slab *a, void *ptr, size_t size, size_t align)
+{
+    if (!ak_is_pow2(align))
+        return AK_ERR_INVALID_PARAM;
+    unsigned c = class_for(size, align);
+    uintptr_t p = (uintptr_t)ptr;
+    const slab_region *r = (const slab_region *)(const void *)ak_region_search(&a->regions, p);
+    if (!r)
+        return AK_ERR_NOT_ALLOCATED;
+    uintptr_t *w = (uintptr_t *)ptr;
+    uintptr_t m = cache_mark(a, p);
+    unsigned k;
+    size_t g;
+    if (slab_around(r, p, &k)) {
+        if (!object_in(r, p, k, &g))
+            return AK_ERR_NOT_ALLOCATED;
+        /* A live object of another class (or one named as large) is a
+         * wrong size, unless the layer holds it: then its callers have no
+         * block there at all. */
+        if (w[0] == m && w[1] == ~m)
+            return AK_ERR_NOT_ALLOCATED;
+        if (k != c)
+            return AK_ERR_INVALID_PARAM;
+    } else {
+        /* Outside every slab: a large block or nothing, which the TLSF's
+         * own hook judges and marks (by the tree, without the lock). */
+        return c == LARGE ? ak_tlsf_cache(&a->tlsf, ptr, size, align) : AK_ERR_NOT_ALLOCATED;
+    }
+    w[0] = m;
+    w[1] = ~m;
+    return AK_OK;
+}
+
+void ak_slab_uncache(ak_slab *a, void *ptr, size_t size, size_t align)
+{
+    if (class_for(size, align) == LARGE) {
+        ak_tlsf_uncache(&a->tlsf, ptr, size, align);
+        return;
+    }
+    uintptr_t *w = (uintptr_t *)ptr;
+    w[0] = ~cache_mark(a, (uintptr_t)ptr);
 }
 
 /* ------------------------------------------------------------------ */
 /* Regions                                                             */
 /* ------------------------------------------------------------------ */
 
-/* Carve the region record and the frame descriptor table from the region
- * start, give the rest to the TLSF (init for the first region), then link
- * the record. The table has one DESC_BYTES slot per 4 KiB frame from the
- * region start rounded down to a frame to its end: 1/64 of the region. */
-static ak_error add_region(ak_slab *a, uintptr_t start, size_t size, bool first)
+/* Where a region's parts go: record at rec (64-aligned from start), table
+ * after it, one slot per frame of [fbase, end), the TLSF's part [body,
+ * end). */
+typedef struct region_layout {
+    uintptr_t start, end, rec, fbase, tbl, body;
+    size_t nframes;
+} region_layout;
+
+static bool layout_region(uintptr_t start, size_t size, region_layout *l)
 {
     uintptr_t end, rec;
     if (!ak_range_end(start, size, &end))
-        return AK_ERR_INVALID_PARAM;
-    if (ak_region_list_overlaps(a->regions, start, end))
-        return AK_ERR_MEMORY_OVERLAP;
-    if (!ak_align_up_checked(start, DESC_BYTES, &rec) || rec >= end || end - rec <= DESC_BYTES)
-        return AK_ERR_INVALID_PARAM;
-    _Static_assert(sizeof(slab_region) <= DESC_BYTES, "the region record fits a slot");
+        return false;
+    if (!ak_align_up_checked(start, DESC_BYTES, &rec) || rec >= end ||
+        end - rec <= sizeof(slab_region) + DESC_BYTES)
+        return false;
+    uintptr_t tbl = ak_align_up(rec + sizeof(slab_region), DESC_BYTES);
     uintptr_t fbase = start & ~(FRAME_BYTES - 1);
     uintptr_t span = end - fbase;
     size_t nframes = (size_t)(span >> FRAME_SHIFT) + ((span & (FRAME_BYTES - 1)) != 0);
-    uintptr_t tbl = rec + DESC_BYTES;
     if ((end - tbl) >> DESC_SHIFT <= nframes)
-        return AK_ERR_INVALID_PARAM; /* no room after the table */
-    uintptr_t body = tbl + ((uintptr_t)nframes << DESC_SHIFT);
-    ak_error e = first ? ak_tlsf_init(&a->tlsf, body, (size_t)(end - body))
-                       : ak_tlsf_add_memory(&a->tlsf, body, (size_t)(end - body));
-    if (e != AK_OK)
-        return e;
-    for (size_t f = 0; f < nframes; f++) {
-        slab_hdr *s = desc_at((unsigned char *)tbl, f);
-        s->cls1 = 0;
-        s->list = 0;
-    }
-    slab_region *r = (slab_region *)rec;
-    r->r.start = start;
-    r->r.end = end;
-    r->r.next = a->regions;
-    r->fbase = fbase;
-    r->nframes = nframes;
-    r->tbl = (unsigned char *)tbl;
-    a->regions = &r->r;
-    a->fbase = fbase;
-    a->nframes = nframes;
-    a->tbl = r->tbl;
-    a->region_count++;
-    return AK_OK;
+        return false; /* no room after the table */
+    l->start = start;
+    l->end = end;
+    l->rec = rec;
+    l->fbase = fbase;
+    l->tbl = tbl;
+    l->nframes = nframes;
+    l->body = tbl + ((uintptr_t)nframes << DESC_SHIFT);
+    return true;
 }
 
-/* Forget every slab, block and region: a zero-initialised allocator, so
- * that a failed init leaves a valid empty one. Field by field and byte by
- * byte: a struct assignment from {0} becomes a call to a compiler-runtime
- * routine (__aeabi_memclr) on some targets. */
-static void slab_reset(ak_slab *a)
+/* The first frame of a region at or above lo (where slabs can start), or
+ * nframes when there is none. */
+static size_t first_frame(uintptr_t fbase, size_t nframes, uintptr_t lo, uintptr_t end)
 {
-    unsigned char *t = (unsigned char *)&a->tlsf;
-    for (size_t i = 0; i < sizeof a->tlsf; i++)
-        t[i] = 0;
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        ak_slab_class *k = &a->cls[c];
-        k->partial = k->empty = NULL;
-        k->held = k->requested = k->partial_count = k->slab_count = 0;
-        k->mag_n = 0;
-    }
-    a->regions = NULL;
-    a->tbl = NULL;
-    a->fbase = 0;
-    a->nframes = 0;
-    a->region_count = a->large_count = a->large_requested = 0;
+    uintptr_t first;
+    if (!ak_align_up_checked(lo, FRAME_BYTES, &first) || first >= end)
+        return nframes;
+    return (size_t)((first - fbase) >> FRAME_SHIFT);
+}
+
+/* Write the record of a region whose TLSF part is in place, and index it. */
+static void region_install(ak_slab *a, const region_layout *l, size_t payload)
+{
+    slab_region *r = (slab_region *)l->rec;
+    r->r.start = l->start;
+    r->r.end = l->end;
+    r->r.lo = l->body;
+    r->r.hi = l->end;
+    r->fbase = l->fbase;
+    r->nframes = l->nframes;
+    r->tbl = (unsigned char *)l->tbl;
+    r->first = first_frame(l->fbase, l->nframes, l->body, l->end);
+    r->ready = r->first;
+    r->payload = payload;
+    ak_region_insert(&a->regions, &r->r);
+    set_hint(a, r);
 }
 
 ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size)
 {
-    slab_reset(a);
-    return add_region(a, start, size, true);
+    region_layout l;
+    if (!layout_region(start, size, &l))
+        return AK_ERR_INVALID_PARAM;
+    /* ak_tlsf_init leaves the TLSF unchanged when it fails, so a failed
+     * init keeps everything; on success it forgets the old blocks and
+     * changes its salt, so their headers no longer validate. */
+    ak_error e = ak_tlsf_init(&a->tlsf, l.body, (size_t)(l.end - l.body));
+    if (e != AK_OK)
+        return e;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        a->head[c] = a->spare[c] = NULL;
+        a->live[c] = a->slabs[c] = 0;
+        for (unsigned w = 0; w < MAP_WORDS; w++)
+            a->rows[c][w] = 0; /* init may be given an object that was never zeroed */
+    }
+    a->large_count = a->large_bytes = 0;
+    /* A new salt per life: from the old one and a count of inits in this
+     * program, so an object zeroed between inits does not repeat it. */
+    a->salt = (a->salt + ++slab_inits) * MARK_MIX + (uintptr_t)0x632be59bd9b4e019ull;
+    ak_region_index_clear(&a->regions);
+    region_install(a, &l, ak_tlsf_total_bytes(&a->tlsf));
+    fast_arm(a);
+    return AK_OK;
 }
 
 ak_error ak_slab_add_memory(ak_slab *a, uintptr_t start, size_t size)
 {
-    return add_region(a, start, size, a->region_count == 0);
+    uintptr_t end;
+    if (!ak_range_end(start, size, &end))
+        return AK_ERR_INVALID_PARAM;
+    if (ak_region_overlaps(&a->regions, start, end))
+        return AK_ERR_MEMORY_OVERLAP;
+    region_layout l;
+    if (!layout_region(start, size, &l))
+        return AK_ERR_INVALID_PARAM;
+    size_t before = ak_tlsf_total_bytes(&a->tlsf);
+    ak_error e = ak_tlsf_add_memory(&a->tlsf, l.body, (size_t)(l.end - l.body));
+    if (e != AK_OK)
+        return e;
+    region_install(a, &l, ak_tlsf_total_bytes(&a->tlsf) - before);
+    fast_arm(a);
+    return AK_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1033,9 +1117,9 @@ size_t ak_slab_total_bytes(const ak_slab *a)
 
 size_t ak_slab_used_bytes(const ak_slab *a)
 {
-    size_t used = a->large_requested;
+    size_t used = a->large_bytes;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
-        used += a->cls[c].requested;
+        used += a->live[c] * ak_sc_size(c);
     return used;
 }
 
@@ -1046,7 +1130,7 @@ size_t ak_slab_available_bytes(const ak_slab *a)
 
 size_t ak_slab_class_size(unsigned class_index)
 {
-    return class_index < AK_SLAB_CLASS_COUNT ? classes[class_index].size : 0;
+    return class_index < AK_SLAB_CLASS_COUNT ? ak_sc_size(class_index) : 0;
 }
 
 int ak_slab_class_of(size_t size, size_t align)
@@ -1056,247 +1140,341 @@ int ak_slab_class_of(size_t size, size_t align)
     return (int)class_for(size, align);
 }
 
+/* Live objects of slab s of class c. */
+static size_t slab_live(const ak_slab *a, unsigned c, const slab_desc *s)
+{
+    size_t n = 0;
+    for (unsigned w = 0; w < MAP_WORDS; w++)
+        n += ak_popcount64((uint64_t)(a->rows[c][w] & ~s->map[w]));
+    return n;
+}
+
 ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_class_info *out)
 {
     if (class_index >= AK_SLAB_CLASS_COUNT)
         return AK_ERR_INVALID_PARAM;
-    const ak_slab_class *k = &a->cls[class_index];
-    const class_info *ci = &classes[class_index];
-    out->object_size = ci->size;
-    out->object_align = ci->align;
-    out->slab_size = slab_bytes(ci);
-    out->objects_per_slab = ci->nobj;
-    out->objects_in_use = k->held - k->mag_n;
-    out->objects_cached = k->mag_n;
-    out->requested_bytes = k->requested;
-    out->slabs_partial = k->partial_count;
-    out->slabs_full = k->slab_count - k->partial_count - (k->empty != NULL);
-    out->slabs_empty = k->empty != NULL;
-    size_t slabs = out->slabs_partial + out->slabs_full + out->slabs_empty;
-    out->waste_bytes = slabs * out->slab_size - k->requested;
+    unsigned c = class_index;
+    size_t n = class_objects(c), listed = 0, partial = 0, empty = 0, full = 0;
+    for (const slab_desc *s = list_first(a, c); s && listed < a->slabs[c]; s = s->next) {
+        size_t live = slab_live(a, c, s);
+        listed++;
+        if (live == 0)
+            empty++;
+        else if (live == n)
+            full++; /* the head, found full by no allocation yet */
+        else
+            partial++;
+    }
+    out->object_size = ak_sc_size(c);
+    out->object_align = ak_sc_align(c);
+    out->slab_size = slab_bytes(c);
+    out->objects_per_slab = n;
+    out->objects_in_use = a->live[c];
+    out->slabs_partial = partial;
+    out->slabs_empty = empty + (a->spare[c] != NULL);
+    out->slabs_full = a->slabs[c] - listed - (a->spare[c] != NULL) + full;
+    out->waste_bytes = a->slabs[c] * slab_bytes(c) - a->live[c] * ak_sc_size(c);
     return AK_OK;
 }
 
 void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
 {
-    out->small_objects = out->small_requested = 0;
-    out->slabs = out->slab_bytes = out->slabs_empty = out->small_cached = 0;
+    out->small_objects = out->small_bytes = 0;
+    out->slabs = out->slab_bytes = out->slabs_empty = 0;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
         ak_slab_class_info ci;
         ak_slab_class_stats(a, c, &ci);
         out->small_objects += ci.objects_in_use;
-        out->small_requested += ci.requested_bytes;
-        out->slabs += ci.slabs_partial + ci.slabs_full + ci.slabs_empty;
-        out->slab_bytes += (ci.slabs_partial + ci.slabs_full + ci.slabs_empty) * ci.slab_size;
+        out->small_bytes += ci.objects_in_use * ci.object_size;
+        out->slabs += a->slabs[c];
+        out->slab_bytes += a->slabs[c] * ci.slab_size;
         out->slabs_empty += ci.slabs_empty;
-        out->small_cached += ci.objects_cached;
     }
     out->total_bytes = ak_slab_total_bytes(a);
+    out->used_bytes = ak_slab_used_bytes(a);
     out->large_blocks = a->large_count;
-    out->large_requested = a->large_requested;
-    out->used_bytes = out->small_requested + out->large_requested;
-    out->waste_bytes = out->slab_bytes - out->small_requested;
+    out->large_bytes = a->large_bytes;
+    out->waste_bytes = out->slab_bytes - out->small_bytes;
     out->tlsf_used_bytes = ak_tlsf_used_bytes(&a->tlsf);
-    out->region_count = a->region_count;
+    out->region_count = a->regions.count;
+}
+
+/* ------------------------------------------------------------------ */
+/* Walker                                                              */
+/* ------------------------------------------------------------------ */
+
+/* The slab that starts at p (a used TLSF block), or NULL; its class in *cp. */
+static const slab_desc *slab_at(const ak_slab *a, uintptr_t p, unsigned *cp)
+{
+    const slab_region *r = region_of(a, p);
+    unsigned c;
+    const slab_desc *s = r ? slab_around(r, p, &c) : NULL;
+    if (!s || slab_start(s, gran_shift(c)) != p)
+        return NULL;
+    *cp = c;
+    return s;
+}
+
+typedef struct walk_ctx {
+    const ak_slab *a;
+    ak_slab_walker fn;
+    void *ctx;
+} walk_ctx;
+
+static void walk_block(void *ptr, size_t size, bool used, void *ctx)
+{
+    const walk_ctx *w = (const walk_ctx *)ctx;
+    unsigned c;
+    const slab_desc *s = used ? slab_at(w->a, (uintptr_t)ptr, &c) : NULL;
+    if (!s) {
+        w->fn(ptr, size, used, w->ctx);
+        return;
+    }
+    size_t osize = ak_sc_size(c), q = osize >> gran_shift(c), n = class_objects(c);
+    for (size_t k = 0; k < n; k++) {
+        size_t g = k * q;
+        bool live = !((s->map[g >> WORD_SHIFT] >> (g & (WORD_BITS - 1))) & 1u);
+        w->fn((unsigned char *)ptr + k * osize, osize, live, w->ctx);
+    }
+}
+
+void ak_slab_walk(const ak_slab *a, ak_slab_walker fn, void *ctx)
+{
+    walk_ctx w = {a, fn, ctx};
+    ak_tlsf_walk(&a->tlsf, walk_block, &w);
 }
 
 /* ------------------------------------------------------------------ */
 /* Invariant checker                                                   */
 /* ------------------------------------------------------------------ */
 
-/* Entries of class c's magazine whose slab is s. */
-static unsigned mag_count(const ak_slab *a, unsigned c, const slab_hdr *s)
-{
-    unsigned n = 0;
-    for (unsigned i = 0; i < a->cls[c].mag_n && i < AK_SLAB_MAGAZINE; i++)
-        n += desc_of_word(a->mag_word[c][i]) == s;
-    return n;
-}
+/* What the tables hold, per class. */
+typedef struct table_count {
+    size_t listed[AK_SLAB_CLASS_COUNT]; /* on the list (not full, not the spare) */
+    size_t full[AK_SLAB_CLASS_COUNT];
+    size_t spare[AK_SLAB_CLASS_COUNT];
+    size_t live[AK_SLAB_CLASS_COUNT];
+} table_count;
 
-/* One slab of class c, descriptor s in region r, holding `cached` objects
- * of the class's magazine. */
-static const char *check_slab(const slab_region *r, const slab_hdr *s, unsigned c, unsigned cached)
+/* The slab of class c at frame f of region r. */
+static const char *check_slab(const ak_slab *a, const slab_region *r, size_t f, unsigned c,
+                              table_count *t)
 {
-    const class_info *ci = &classes[c];
-    uintptr_t h = s->base;
-    if ((h & (slab_bytes(ci) - 1)) != 0)
+    const slab_desc *s = frame_desc(r, f);
+    uintptr_t h = r->fbase + ((uintptr_t)f << FRAME_SHIFT);
+    size_t nf = slab_bytes(c) >> FRAME_SHIFT;
+    if ((h & (slab_bytes(c) - 1)) != 0)
         return "slab: not aligned to its size";
-    if (h < r->r.start || h >= r->r.end || r->r.end - h < slab_request(ci))
-        return "slab: not inside its region";
-    if (frame_desc(r, h) != s)
-        return "slab: descriptor not in its first frame's slot";
-    for (uintptr_t f = FRAME_BYTES; f < slab_bytes(ci); f += FRAME_BYTES)
-        if (frame_desc(r, h + f)->cls1 != 0)
+    if (h < r->r.lo || h > r->r.hi || r->r.hi - h < slab_request(c))
+        return "slab: not inside the TLSF part of its region";
+    if (f + nf > r->ready)
+        return "slab: frames past the filled slots";
+    for (size_t i = 1; i < nf; i++)
+        if (frame_desc(r, f + i)->tag != TAG_NONE)
             return "slab: another slab's descriptor inside its span";
-    if (s->list < LIST_PARTIAL || s->list > LIST_EMPTY)
-        return "slab: list tag out of range";
-    if (s->inuse > ci->nobj)
-        return "slab: in_use exceeds the objects per slab";
-    if (s->list == LIST_PARTIAL && (s->inuse == 0 || s->inuse == ci->nobj))
-        return "slab: a partial slab is empty or full";
-    if (s->list == LIST_FULL && s->inuse != ci->nobj)
-        return "slab: a full slab has free objects";
-    if (s->list == LIST_EMPTY && s->inuse != 0)
-        return "slab: the cached empty slab has objects in use";
-    /* Allocated bits: only at slot starts, one per object in use that is
-     * not in the magazine. */
-    unsigned set = 0;
-    for (unsigned w = 0; w < MAX_BM_WORDS; w++) {
-        if (s->bitmap[w] & ~slot_bits(ci, w))
-            return "slab: an allocated bit at a granule that starts no slot";
-        set += ak_popcount64((uint64_t)s->bitmap[w]);
-    }
-    if (cached > s->inuse || set + cached != s->inuse)
-        return "slab: allocated bits and magazine objects do not match in_use";
-    if (s->hint >= MAX_BM_WORDS)
-        return "slab: search hint past the bitmap";
-    return NULL;
-}
-
-/* Class c's magazine: within bounds, each entry an unallocated object
- * slot of a slab of the class (named by its descriptor), no entry twice.
- * That the slab is live is checked from the tables (mag_seen). */
-static const char *check_magazine(const ak_slab *a, unsigned c)
-{
-    const ak_slab_class *k = &a->cls[c];
-    const class_info *ci = &classes[c];
-    if (k->mag_n > AK_SLAB_MAGAZINE)
-        return "magazine: count above AK_SLAB_MAGAZINE";
-    for (unsigned i = 0; i < k->mag_n; i++) {
-        uintptr_t p = (uintptr_t)a->mag_p[c][i];
-        const slab_region *r = region_of(a, p);
-        const slab_hdr *s = r ? frame_desc(r, p & slab_mask(ci)) : NULL;
-        if (!s || s->cls1 != c + 1u || s->base != (p & slab_mask(ci)))
-            return "magazine: an object outside the slabs of its class";
-        uintptr_t off = p - s->base;
-        uint32_t g = (uint32_t)(off >> ci->gshift);
-        if ((off & (((uintptr_t)1 << ci->gshift) - 1u)) != 0 ||
-            !((slot_bits(ci, g >> BM_SHIFT) >> (g & (BM_BITS - 1))) & 1u))
-            return "magazine: an object that is not a slot start";
-        if (a->mag_word[c][i] != &s->bitmap[g >> BM_SHIFT] ||
-            a->mag_bit[c][i] != (size_t)1 << (g & (BM_BITS - 1)))
-            return "magazine: an entry's bit is not its object's";
-        if (bit_test(s, g))
-            return "magazine: an object marked allocated";
-        for (unsigned j = 0; j < i; j++)
-            if (a->mag_p[c][j] == a->mag_p[c][i])
-                return "magazine: an object twice";
+    if (a->rows[c][0] == 0)
+        return "slab: its class has no row of object starts";
+    for (unsigned w = 0; w < MAP_WORDS; w++)
+        if (~s->map[w] & ~a->rows[c][w])
+            return "slab: a live bit where no object starts";
+    if (s->hint >= MAP_WORDS)
+        return "slab: hint word past the map";
+    if (s->cur != h + ((uintptr_t)s->hint << (WORD_SHIFT + gran_shift(c))))
+        return "slab: hint address does not match the hint word";
+    size_t live = slab_live(a, c, s);
+    t->live[c] += live;
+    if (s->tag & TAG_FULL) {
+        if (live != class_objects(c))
+            return "slab: tagged full with a free object";
+        t->full[c]++;
+    } else if (s == a->spare[c]) {
+        if (live != 0)
+            return "slab: the spare is not empty";
+        t->spare[c]++;
+    } else {
+        t->listed[c]++;
     }
     return NULL;
 }
 
-/* Walk the partial list of class c; counts slabs. */
-static const char *check_partial(const ak_slab *a, unsigned c, size_t limit, size_t *slabs)
+static const char *check_region(const ak_slab *a, const slab_region *r, table_count *t)
 {
-    const slab_hdr *prev = NULL;
-    size_t n = 0;
-    for (const slab_hdr *s = a->cls[c].partial; s; prev = s, s = s->next) {
+    const ak_region *g = &r->r;
+    uintptr_t tbl = ak_align_up((uintptr_t)r + sizeof(slab_region), DESC_BYTES);
+    if ((uintptr_t)r != ak_align_up(g->start, DESC_BYTES))
+        return "region: record not at the region's start";
+    if (r->fbase != (g->start & ~(FRAME_BYTES - 1)) || r->nframes == 0 ||
+        (r->nframes - 1) != ((g->end - 1 - r->fbase) >> FRAME_SHIFT))
+        return "region: frames do not cover the region";
+    if ((uintptr_t)r->tbl != tbl || g->lo != tbl + ((uintptr_t)r->nframes << DESC_SHIFT) ||
+        g->hi != g->end)
+        return "region: table or TLSF part misplaced";
+    if (r->first != first_frame(r->fbase, r->nframes, g->lo, g->end) || r->ready < r->first ||
+        r->ready > r->nframes)
+        return "region: first or filled frame out of place";
+    for (size_t f = r->first; f < r->ready; f++) {
+        unsigned tag = frame_desc(r, f)->tag;
+        if (tag == TAG_NONE)
+            continue;
+        unsigned c = tag & ~TAG_FULL;
+        if (c >= LARGE)
+            return "slab: tag out of range";
+        const char *why = check_slab(a, r, f, c, t);
+        if (why)
+            return why;
+    }
+    return NULL;
+}
+
+/* True if s is the descriptor of a slab of class c in one of the regions'
+ * tables (a slot in [first, ready) whose tag names class c). */
+static bool is_slab_of(const ak_slab *a, const slab_desc *s, unsigned c)
+{
+    uintptr_t d = (uintptr_t)s;
+    for (const ak_region *g = ak_region_first(&a->regions); g; g = g->next) {
+        const slab_region *r = (const slab_region *)(const void *)g;
+        uintptr_t t0 = (uintptr_t)r->tbl;
+        if (d < t0 || d - t0 >= ((uintptr_t)r->nframes << DESC_SHIFT))
+            continue;
+        size_t f = (size_t)((d - t0) >> DESC_SHIFT);
+        return ((d - t0) & (DESC_BYTES - 1)) == 0 && f >= r->first && f < r->ready &&
+               (s->tag & ~TAG_FULL) == c;
+    }
+    return false;
+}
+
+static const char *check_class(const ak_slab *a, unsigned c, const table_count *t)
+{
+    size_t n = 0, limit = t->listed[c] + 1;
+    const slab_desc *prev = NULL;
+    for (const slab_desc *s = list_first(a, c); s; prev = s, s = s->next) {
         if (++n > limit)
-            return "class: partial list longer than memory allows (cycle)";
-        if (prev && s->prev != prev)
-            return "class: partial list back link broken";
-        if (s->cls1 != c + 1u || s->list != LIST_PARTIAL)
-            return "class: partial list holds a slab not tagged partial of its class";
+            return "class: list longer than its slabs (or a cycle)";
+        if (!is_slab_of(a, s, c))
+            return "class: list holds a descriptor that is no slab of the class";
+        if (s->prev != prev)
+            return "class: list back link broken";
+        if (s->tag != c || s == a->spare[c])
+            return "class: list holds a slab not of the class, full or the spare";
+        if (prev) {
+            size_t live = slab_live(a, c, s);
+            if (live == 0 || live == class_objects(c))
+                return "class: a slab after the head is empty or full";
+        }
     }
-    *slabs = n;
+    if (n != t->listed[c])
+        return "class: slabs on the list and in the tables differ";
+    if ((a->spare[c] != NULL) != (t->spare[c] == 1) || t->spare[c] > 1 ||
+        (a->spare[c] && !is_slab_of(a, a->spare[c], c)))
+        return "class: the spare is not one of the class's slabs";
+    if (a->slabs[c] != t->listed[c] + t->full[c] + t->spare[c])
+        return "class: slab counter and the tables differ";
+    if (a->live[c] != t->live[c])
+        return "class: live counter and the maps differ";
+    if (a->rows[c][0] != 0) {
+        size_t row[MAP_WORDS];
+        row_of(c, row);
+        for (unsigned w = 0; w < MAP_WORDS; w++)
+            if (row[w] != a->rows[c][w])
+                return "class: row of object starts wrong";
+    }
     return NULL;
+}
+
+/* The per-class constants and limits: all zero (a zero-initialised
+ * allocator, paths off) or as fast_arm sets them. */
+static const char *check_constants(const ak_slab *a)
+{
+    bool armed = a->fast_limit[1] != 0;
+    for (unsigned i = 0; i <= 16; i++)
+        if (a->fast_limit[i] != (armed && ak_is_pow2(i) ? FAST_LIMIT : 0) ||
+            a->class_limit[i] != (armed && ak_is_pow2(i) ? AK_SLAB_MAX_SMALL : 0))
+            return "constants: a path limit is wrong";
+    if (!armed)
+        return NULL;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        unsigned gs = gran_shift(c);
+        if (!a->head[c])
+            return "constants: a class without a head";
+        if (a->gran_shift[c] != gs || a->gran_mask[c] != ((uintptr_t)1 << gs) - 1 ||
+            a->slab_mask[c] != ~(((uintptr_t)256 << gs) - 1))
+            return "constants: a class's slab or granule constants are wrong";
+        if (ak_sc_size(c) % ((size_t)1 << gs) != 0 ||
+            class_objects(c) * (ak_sc_size(c) >> gs) > 256)
+            return "constants: a class's objects do not fit its map";
+    }
+    for (unsigned i = 0; i < AK_SLAB_MAX_SMALL / 16; i++)
+        if (a->class_of[i] != ak_sc_index((size_t)i * 16 + 1) ||
+            a->class_of[i] != ak_sc_index((size_t)i * 16 + 16))
+            return "constants: the size-to-class table is wrong";
+    return NULL;
+}
+
+typedef struct block_count {
+    const ak_slab *a;
+    size_t slabs, large, large_bytes;
+    const char *why;
+} block_count;
+
+static void count_block(void *ptr, size_t size, bool used, void *ctx)
+{
+    block_count *b = (block_count *)ctx;
+    unsigned c;
+    if (!used)
+        return;
+    if (slab_at(b->a, (uintptr_t)ptr, &c)) {
+        /* The TLSF may leave a leftover too small to split in the block. */
+        if (size < slab_request(c) || size - slab_request(c) >= 2 * AK_TLSF_MIN_BLOCK)
+            b->why = "tlsf: a slab's block is not of the slab's size";
+        b->slabs++;
+    } else {
+        b->large++;
+        b->large_bytes += size;
+    }
 }
 
 const char *ak_slab_check(const ak_slab *a)
 {
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        if (classes[c].cls1 != c + 1u)
-            return "classes: a class's index is not its place in the table";
-        if (c <= size_class[FAST_MAX / 16u] && slab_bytes(&classes[c]) != FRAME_BYTES)
-            return "classes: a class of the free fast path has slabs other than one frame";
-        for (unsigned w = 0; w < MAX_BM_WORDS; w++)
-            if (slot_bits(&classes[c], w) != slot_bits_ref(&classes[c], w))
-                return "classes: slot_mask differs from the slot positions";
-    }
-    size_t nreg = 0;
-    bool hint_found = false;
-    for (const ak_region_list *g = a->regions; g; g = g->next) {
-        const slab_region *r = (const slab_region *)(const void *)g;
-        if (++nreg > a->region_count)
-            return "regions: more records than region_count";
-        if (g->start >= g->end)
-            return "regions: empty or inverted record";
-        if (r->fbase != (g->start & ~(FRAME_BYTES - 1)) ||
-            (r->nframes - 1) != ((g->end - 1 - r->fbase) >> FRAME_SHIFT))
-            return "regions: frames do not cover the region";
-        if (r->fbase == a->fbase && r->nframes == a->nframes && r->tbl == a->tbl)
-            hint_found = true;
-        if (ak_region_list_overlaps(g->next, g->start, g->end))
-            return "regions: two records overlap";
-    }
-    if (nreg != a->region_count)
-        return "regions: fewer records than region_count";
-    if (!hint_found && (a->nframes != 0 || nreg != 0))
-        return "regions: the region hint is not a region";
-    const char *why = ak_tlsf_check(&a->tlsf);
+    const char *why = check_constants(a);
     if (why)
         return why;
-    size_t total = ak_tlsf_total_bytes(&a->tlsf);
-    /* Every slab, found from the frame tables. */
-    size_t count[AK_SLAB_CLASS_COUNT][4], objects[AK_SLAB_CLASS_COUNT];
-    unsigned mag_seen[AK_SLAB_CLASS_COUNT];
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        why = check_magazine(a, c);
-        if (why)
-            return why;
-        objects[c] = 0;
-        mag_seen[c] = 0;
-        for (unsigned l = 0; l < 4; l++)
-            count[c][l] = 0;
-    }
-    for (const ak_region_list *g = a->regions; g; g = g->next) {
+    why = ak_region_check(&a->regions);
+    if (why)
+        return why;
+    table_count t;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) /* no struct copy: no memset call */
+        t.listed[c] = t.full[c] = t.spare[c] = t.live[c] = 0;
+    bool hint_found = a->hint_span == 0 && a->hint_tbl == NULL;
+    for (const ak_region *g = ak_region_first(&a->regions); g; g = g->next) {
         const slab_region *r = (const slab_region *)(const void *)g;
-        for (size_t f = 0; f < r->nframes; f++) {
-            const slab_hdr *s = desc_at(r->tbl, f);
-            if (s->cls1 == 0)
-                continue;
-            if (s->cls1 > AK_SLAB_CLASS_COUNT)
-                return "slab: class out of range";
-            unsigned c = s->cls1 - 1u;
-            if (s->base != r->fbase + ((uintptr_t)f << FRAME_SHIFT))
-                return "slab: descriptor does not name its frame";
-            why = check_slab(r, s, c, mag_count(a, c, s));
-            if (why)
-                return why;
-            count[c][s->list]++;
-            objects[c] += s->inuse;
-            mag_seen[c] += mag_count(a, c, s);
-        }
-    }
-    size_t slab_total = 0;
-    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
-        const ak_slab_class *k = &a->cls[c];
-        const class_info *ci = &classes[c];
-        size_t limit = total / slab_bytes(ci) + 1, np;
-        why = check_partial(a, c, limit, &np);
+        why = check_region(a, r, &t);
         if (why)
             return why;
-        if (k->empty && (k->empty->list != LIST_EMPTY || k->empty->cls1 != c + 1u))
-            return "class: the cached slab is not tagged empty";
-        if (np != k->partial_count || count[c][LIST_PARTIAL] != np)
-            return "class: partial slabs on the list, in the tables and the counter differ";
-        if (count[c][LIST_EMPTY] != (k->empty != NULL))
-            return "class: a slab tagged empty is not the cached one";
-        if (count[c][LIST_PARTIAL] + count[c][LIST_FULL] + count[c][LIST_EMPTY] != k->slab_count)
-            return "class: slab counter and the tables differ";
-        if (mag_seen[c] != k->mag_n)
-            return "class: a magazine object's slab is not one of the class's slabs";
-        if (objects[c] != k->held || k->mag_n > k->held)
-            return "class: objects in use and in the magazine do not match the slabs";
-        if (k->requested > (k->held - k->mag_n) * ci->size)
-            return "class: requested bytes exceed objects * class size";
-        slab_total += k->slab_count * slab_request(ci);
+        if (a->hint_base == view_base(r) && a->hint_span == view_span(r) &&
+            a->hint_tbl == view_tbl(r))
+            hint_found = true;
     }
-    if (a->large_count == 0 && a->large_requested != 0)
-        return "large: requested bytes without live large blocks";
-    if (ak_tlsf_used_bytes(&a->tlsf) != slab_total + a->large_requested)
-        return "tlsf: used bytes != slab requests + large requested bytes";
-    if (ak_slab_used_bytes(a) > total)
+    if (!hint_found)
+        return "hint: the free path's view is no region's";
+    size_t slabs = 0;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++) {
+        why = check_class(a, c, &t);
+        if (why)
+            return why;
+        slabs += a->slabs[c];
+    }
+    why = ak_tlsf_check(&a->tlsf);
+    if (why)
+        return why;
+    block_count b = {a, 0, 0, 0, NULL};
+    ak_tlsf_walk(&a->tlsf, count_block, &b);
+    if (b.why)
+        return b.why;
+    if (b.slabs != slabs)
+        return "tlsf: slabs in the tables and the TLSF's blocks differ";
+    if (b.large != a->large_count || b.large_bytes != a->large_bytes)
+        return "large: count or bytes differ from the TLSF's blocks";
+    if (ak_slab_used_bytes(a) > ak_slab_total_bytes(a))
         return "used bytes exceed total bytes";
     return NULL;
 }
@@ -1305,4 +1483,4 @@ const char *ak_slab_check(const ak_slab *a)
 /* The byte-allocator interface                                        */
 /* ------------------------------------------------------------------ */
 
-AK_DEFINE_BYTE_ALLOCATOR(ak_slab, "slab")
+AK_DEFINE_BYTE_ALLOCATOR_CACHED(ak_slab, "slab")

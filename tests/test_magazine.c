@@ -766,7 +766,7 @@ static void test_memory_pressure(void)
      * the cache is given back (buddy needs a 128 KiB block for it). */
     fx_open((size_t)256 << 10, c, true);
     fill_size = class_of(fx.m.cls[0].mag_size); /* a private field: test only */
-    enum { N = 4096 };
+    enum { N = 16384 };                         /* more than 256 KiB of the smallest class fills */
     static void *blk[N];
     /* Everything in CPU 0's magazines and the depot. */
     size_t n = fill(0, blk, N);

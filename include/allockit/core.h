@@ -214,6 +214,18 @@ typedef struct ak_byte_allocator {
     void *self;
 } ak_byte_allocator;
 
+/* The calls made on every allocation and free are defined here as well,
+ * for inlining, so that one through a handle costs one indirect call.
+ * GNU-style extern inline: this copy is only ever inlined, and src/core.c
+ * holds the library's own (for a pointer to the function, or a build that
+ * does not inline). Elsewhere (C++, other compilers) plain inline, whose
+ * external definition is the library's. */
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define AK_DISPATCH_INLINE extern __inline__ __attribute__((__gnu_inline__))
+#else
+#define AK_DISPATCH_INLINE inline
+#endif
+
 /** Give the allocator its first region [start, start+size). Unaligned
  *  edges are trimmed. @retval AK_ERR_INVALID_PARAM too small or wraps. */
 ak_error ak_byte_init(ak_byte_allocator h, uintptr_t start, size_t size);
@@ -224,13 +236,21 @@ ak_error ak_byte_add_memory(ak_byte_allocator h, uintptr_t start, size_t size);
  *  Size 0 gives a distinct valid pointer. On success stores it in *out.
  *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size/align
  *          too large to represent @retval AK_ERR_NO_MEMORY nothing fits. */
-ak_error ak_byte_alloc(ak_byte_allocator h, size_t size, size_t align, void **out);
+AK_DISPATCH_INLINE ak_error ak_byte_alloc(ak_byte_allocator h, size_t size, size_t align,
+                                          void **out)
+{
+    return h.ops->alloc(h.self, size, align, out);
+}
 /** Free a block, given the size and align passed to alloc (or another
  *  size the same block could have served: see the contract above).
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region or not
  *          allocated (already free) @retval AK_ERR_INVALID_PARAM the size or
  *          align cannot belong to that block. Nothing changes on error. */
-ak_error ak_byte_dealloc(ak_byte_allocator h, void *ptr, size_t size, size_t align);
+AK_DISPATCH_INLINE ak_error ak_byte_dealloc(ak_byte_allocator h, void *ptr, size_t size,
+                                            size_t align)
+{
+    return h.ops->dealloc(h.self, ptr, size, align);
+}
 /** Bytes under management (after trimming and in-region bookkeeping). */
 size_t ak_byte_total_bytes(ak_byte_allocator h);
 /** Bytes currently allocated: the usable sizes of the live blocks summed. */
@@ -278,7 +298,11 @@ const char *ak_byte_check(ak_byte_allocator h);
 ak_error ak_byte_cache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** A block cached by ak_byte_cache with this size and align becomes live
  *  again, as if just allocated with them (its first bytes undefined).
- *  Trusted: only the layer that cached it may call it, once. O(1). */
+ *  Also valid on any live block, where it clears whatever its first words
+ *  hold that could pass for a mark: a layer does so for every block it
+ *  takes fresh from the allocator, whose memory may hold a mark from an
+ *  earlier life. Trusted: only the layer that owns the block may call
+ *  it. O(1). */
 void ak_byte_uncache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** True if the allocator provides ak_byte_cache and ak_byte_uncache. */
 bool ak_byte_can_cache(ak_byte_allocator h);

@@ -1,66 +1,81 @@
-/* allockit slab: an object-caching byte allocator for small sizes, as
- * kernels use, with an internal TLSF as its page source and for large
- * requests.
+/* allockit slab: a plain slab allocator (after Bonwick, 1994) for small
+ * objects, with an internal TLSF as its page source and for everything
+ * else.
  *
- * Size classes (AK_SLAB_CLASS_COUNT = 28), derived from two rules:
+ * Size classes
+ * ------------
+ * The first AK_SLAB_CLASS_COUNT (28) classes of allockit's one size-class
+ * series, 16 to 4096 bytes:
  *   - 16-byte steps up to 128:  16 32 48 64 80 96 112 128
- *   - four classes per power of two above that, in steps of a quarter of
- *     the lower power:          160 192 224 256, 320 384 448 512,
- *                               640 768 896 1024, 1280 1536 1792 2048,
+ *   - four per power of two above, a quarter of the lower power apart:
+ *                               160 192 224 256, 320 384 448 512, ...,
  *                               2560 3072 3584 4096
- * A class of size c = k * 2^j (k odd) guarantees the alignment 2^j, its
- * lowest set bit: power-of-two classes are naturally aligned (64 -> 64,
- * 4096 -> 4096), the others less so (48 -> 16, 192 -> 64, 3072 -> 1024).
- * A request (size, align) takes the smallest class that is >= size
- * (size 0 counts as 1) and guarantees >= align. Requests above 4096 bytes
- * or with align above 4096 go "large": straight to the TLSF.
+ * A class of size k * 2^j (k odd) guarantees the alignment 2^j: 48 -> 16,
+ * 192 -> 64, 4096 -> 4096. A request (size, align) takes the smallest
+ * class that holds size (size 0 counts as 16) and guarantees align. A
+ * request above AK_SLAB_MAX_SMALL bytes or with an align above
+ * AK_SLAB_MAX_CLASS_ALIGN is "large" and goes to the TLSF as it is.
  *
- * Slabs: a slab is one power-of-two span taken from the TLSF, aligned to
- * its own size, so the slab of an object is align_down(ptr, slab_size).
- * Slab size: 4096 << max(0, log2(c) - 8), doubled for the classes from 320
- * up that are not powers of two: 4 KiB for classes 16..256, 8 KiB for
- * 320..512, 16 KiB for 640..1024, 32 KiB for 1280..2048, 64 KiB for
- * 2560..4096. The span is cut into object-sized slots; the last
- * AK_SLAB_TAIL bytes hold the TLSF header of the next block, so slabs the
- * TLSF places back to back tile memory exactly. A slab holds 15..255
- * objects; tail and slack cost at most 1/8 of a slab. The slab's metadata
- * is not in it: each region starts with a table of 64-byte descriptors,
- * one per 4 KiB frame (1/64 of the region, not counted in total_bytes),
- * and a slab's descriptor is the slot of its first frame.
+ * Slabs
+ * -----
+ * A slab is one block of the TLSF, of 2^S bytes less AK_SLAB_TAIL (the
+ * TLSF's header of the next block), aligned to 2^S, cut into objects of
+ * its class from its start. S = 12 (4 KiB) for the classes up to 128;
+ * above, the largest S up to 16 (64 KiB) for which the class size is a
+ * whole number of 2^(S-8)-byte granules: 8 + the class size's trailing
+ * zero bits (8 KiB for 160 and 224, 16 KiB for 192, 320 and 448, 32 KiB
+ * for 384, 640 and 896, 64 KiB for 256, 512, 768 and from 1024 up). That
+ * gives 15 to 255 objects per slab, at least 31 up to 2048 bytes. A slab
+ * holds nothing but its objects: its descriptor (a
+ * map with one bit per 2^(S-8) bytes, the class, the list links) sits in a
+ * table at the start of its region, 64 bytes for every 4 KiB frame of the
+ * region, so a free finds its slab from the pointer and the class alone.
+ * Each class allocates from the head of its list of slabs with free
+ * objects; a slab that fills leaves the list, and rejoins it on its first
+ * free. A slab that empties goes back to the TLSF, except that each class
+ * keeps up to two empty slabs (the head of its list and one more), so
+ * that an alloc and free that alternate at a slab boundary do not take and
+ * return a slab each time. The kept slabs go back when the TLSF cannot
+ * serve a request (and the request is retried once), and with
+ * ak_slab_trim.
  *
- * Waste, worst case: a request of s bytes uses its class size; the gap is
- * < 16 bytes up to 128 (size 1 in class 16 is the extreme) and < 25% of s
- * above (129 -> 160); add at most 12.5% of each slab for tail and slack, 1/64 of each
- * region for the descriptor table,
- * plus one empty slab cached per class (528 KiB if every class has one)
- * and the slabs that only magazine objects keep (at most AK_SLAB_MAGAZINE
- * per class), all given back whenever a TLSF allocation fails (and by
- * ak_slab_trim). Large blocks cost
- * what the TLSF costs. Nothing is reserved per class at init: slabs come
- * from, and go back to, the TLSF.
+ * Bounds
+ * ------
+ * alloc and free of a small object are O(1): allocation takes the highest
+ * free object of one word of the head slab's map (up to 256 / word-width
+ * words are looked at when that word has none); free checks the object's
+ * bit and sets it back. Taking a new slab or giving one back is one TLSF call.
+ * Large requests cost what the TLSF costs. A free whose pointer lies in
+ * another region than the last one's first finds its region in
+ * O(log regions).
+ * Waste, worst case, for a request of s bytes: the class rounds s up by
+ * less than 16 bytes up to 128 and by less than 25% of s above. Per slab:
+ * the tail and the end of the slab that holds no whole object, at most
+ * one object's size: 1/256 (class 16) to 1/16 (class 4096) of the slab.
+ * Per class: the free objects of partly used slabs (nothing bounds how
+ * many such slabs the frees leave, as in any allocator that does not move
+ * objects) and at most two empty slabs (together at most 1.9 MiB over all
+ * classes). Per region: a record of under 128 bytes and the descriptor
+ * table, 1/64 of the region (not counted in total_bytes). Large blocks:
+ * the TLSF's 8 bytes per block and its rounding.
  *
- * Magazines: each class keeps up to AK_SLAB_MAGAZINE (16) freed objects in
- * a LIFO inside the ak_slab object. A free puts the object there (its
- * allocated bit cleared, so a second free is still caught) and an alloc
- * takes the newest one back (bit set again), so a churn of alloc and free
- * touches neither the slab lists nor the bitmap search. A free into a full
- * magazine first returns its older half to the slabs; an alloc with an
- * empty magazine takes from the slabs. The slabs count magazine objects as
- * in use, so a slab empties only when they go back (ak_slab_flush).
+ * Checks
+ * ------
+ * Every free, resize and usable_size is checked exactly, from the
+ * descriptor tables, which lie outside every block: a pointer outside
+ * every region, into a region's own record and tables, into a released
+ * slab, into the middle or the tail of a slab, or at an object that is
+ * not live (a double free) is refused; so is a size or align of another
+ * class than the object's. Apart from the cache hooks' marks, the slab
+ * layer reads and writes no byte of any object: a write into a freed
+ * object cannot mislead it. A large block is
+ * checked by the TLSF (its header tag, see tlsf.h), after the slab layer
+ * has made sure that the pointer is not inside a slab. Nothing is read
+ * outside the regions.
  *
- * Costs: alloc and free of a small object are O(1): a table lookup for
- * the class, then the magazine, or else a clear bit of the head slab's
- * allocated bitmap (looked for first in the word of its last free);
- * counters. A free into a full magazine returns AK_SLAB_MAGAZINE / 2
- * objects to their slabs (O(AK_SLAB_MAGAZINE)). Taking a new slab or
- * releasing an empty one is one TLSF call. A free validates its
- * pointer in O(1) (O(regions) when it lies in another region than the last
- * free's): the slab span inside a region, its frame's descriptor naming
- * a slab of the right class, an object slot start, and an allocated bit
- * (so a double free is
- * detected exactly).
- *
- * Not thread-safe: callers serialise access (wrap the byte interface). */
+ * Not thread-safe: callers serialise access (wrap the byte interface),
+ * except for the cache hooks (see core.h).
+ */
 #ifndef ALLOCKIT_SLAB_H
 #define ALLOCKIT_SLAB_H
 
@@ -71,65 +86,52 @@
 extern "C" {
 #endif
 
-/** Number of size classes. */
+/** Number of size classes (16..4096 bytes). */
 #define AK_SLAB_CLASS_COUNT 28
 /** Largest request served from a slab; larger ones go to the TLSF. */
 #define AK_SLAB_MAX_SMALL 4096
 /** Largest alignment a class can guarantee; larger aligns go to the TLSF. */
 #define AK_SLAB_MAX_CLASS_ALIGN 4096
 /** Bytes at the end of each slab span left to the TLSF (its next block's
- *  header): a slab of S bytes is a TLSF block of S - AK_SLAB_TAIL bytes. */
+ *  header): a slab of S bytes asks the TLSF for S - AK_SLAB_TAIL bytes. */
 #define AK_SLAB_TAIL AK_TLSF_BLOCK_OVERHEAD
+/** Largest slab, and the least a region needs to serve the largest classes
+ *  (plus its table and the TLSF's overhead). */
+#define AK_SLAB_MAX_SLAB 65536
+/** Words of a slab's object map (256 bits), as the object stores it. */
+#define AK_SLAB_MAP_WORDS (256 / (sizeof(size_t) * CHAR_BIT))
 
-struct ak_slab_hdr; /* a slab's descriptor, in its region's frame table (in slab.c) */
-struct ak_region_list;
-
-/** Freed objects each class keeps in its magazine (build option
- *  AK_SLAB_MAGAZINE, 2..255, in <allockit/config.h>): a LIFO of recently
- *  freed objects that the next allocations of the class take first, so
- *  that a churn of alloc and free stays off the slab lists and bitmaps.
- *  It sizes ak_slab, so every file of a program must see the same value. */
-#ifndef AK_SLAB_MAGAZINE
-#define AK_SLAB_MAGAZINE 16
-#endif
-#if AK_SLAB_MAGAZINE < 2 || AK_SLAB_MAGAZINE > 255
-#error "AK_SLAB_MAGAZINE must be 2..255"
-#endif
-
-/** Per-class state (fields are private; read them through
- *  ak_slab_class_stats). */
-typedef struct ak_slab_class {
-    unsigned mag_n;              /* objects in the magazine */
-    size_t held;                 /* objects the slabs count as taken: allocated to callers
-                                    or in the magazine (so that neither fast path updates it) */
-    struct ak_slab_hdr *partial; /* slabs with free and used objects; allocs take the head */
-    size_t requested;          /* sum of the sizes requested by callers for theirs (apart from held,
-                                  so that the two updates stay two plain adds) */
-    struct ak_slab_hdr *empty; /* at most one cached empty slab */
-    size_t partial_count;
-    size_t slab_count; /* slabs held: partial, full (on no list) and the cached one */
-    size_t pad_;       /* to 8 words: the record of class c is then at c << 6 */
-} ak_slab_class;
+struct ak_slab_desc; /* a slab's descriptor, in its region's table (slab.c) */
 
 /** A slab allocator. A zero-initialised object is a valid empty allocator.
  *  Its fields are private. */
 typedef struct ak_slab {
-    ak_slab_class cls[AK_SLAB_CLASS_COUNT];
-    /* The magazines: entry i of class c is a freed object mag_p[c][i]
-       (newest last) whose allocated bit is mag_bit[c][i] in the bitmap
-       word *mag_word[c][i] of its slab's descriptor. Three arrays, so
-       that one index addresses all three. */
-    void *mag_p[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
-    size_t *mag_word[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
-    size_t mag_bit[AK_SLAB_CLASS_COUNT][AK_SLAB_MAGAZINE];
-    struct ak_region_list *regions; /* records at the start of each region, newest first */
-    unsigned char *tbl;             /* the frame table of the region the last free resolved */
-    uintptr_t fbase;                /* (a hint): its first frame */
-    size_t nframes;                 /* and its frame count */
-    size_t region_count;
-    size_t large_count;     /* live large blocks */
-    size_t large_requested; /* and their requested bytes */
-    ak_tlsf tlsf;           /* page source and large-block allocator */
+    /* The free fast path's view of the region found last: the first frame
+       that can hold a slab, how many 16-byte granules from it are covered
+       by ready descriptors, and that frame's descriptor. */
+    uintptr_t hint_base;
+    size_t hint_span;
+    unsigned char *hint_tbl;
+    /* Per align up to 16: size - 1 below this takes the fast paths (classes
+       up to 128) or the other classes' paths; 0 until init. */
+    size_t fast_limit[17];
+    size_t class_limit[17];
+    struct ak_slab_desc *head[AK_SLAB_CLASS_COUNT];      /* allocation takes from these */
+    size_t live[AK_SLAB_CLASS_COUNT];                    /* objects allocated, per class */
+    size_t rows[AK_SLAB_CLASS_COUNT][AK_SLAB_MAP_WORDS]; /* each class's object starts */
+    /* Per-class constants, filled at init: slab and granule masks, granule
+       shift, and the class of each 16-byte step of sizes up to 4096. */
+    uintptr_t slab_mask[AK_SLAB_CLASS_COUNT];
+    uintptr_t gran_mask[AK_SLAB_CLASS_COUNT];
+    unsigned char gran_shift[AK_SLAB_CLASS_COUNT];
+    unsigned char class_of[AK_SLAB_MAX_SMALL / 16];
+    struct ak_slab_desc *spare[AK_SLAB_CLASS_COUNT]; /* a kept empty slab, off the list */
+    size_t slabs[AK_SLAB_CLASS_COUNT];               /* slabs held, per class */
+    size_t large_count;                              /* live large blocks */
+    size_t large_bytes;                              /* and their usable bytes */
+    uintptr_t salt;                                  /* changes at every init: cache marks */
+    ak_region_index regions;
+    ak_tlsf tlsf; /* page source and large-block allocator */
 } ak_slab;
 
 /** Diagnostics of one size class. */
@@ -139,12 +141,10 @@ typedef struct ak_slab_class_info {
     size_t slab_size;        /**< bytes per slab (also its alignment) */
     size_t objects_per_slab; /**< objects one slab holds */
     size_t objects_in_use;   /**< objects currently allocated */
-    size_t objects_cached;   /**< freed objects held in the class's magazine */
-    size_t requested_bytes;  /**< sum of requested sizes of those objects */
-    size_t slabs_partial;    /**< slabs with both free and used objects */
+    size_t slabs_partial;    /**< slabs with both free and allocated objects */
     size_t slabs_full;       /**< slabs with no free object */
-    size_t slabs_empty;      /**< cached empty slabs (0 or 1) */
-    size_t waste_bytes;      /**< slab bytes not holding requested data */
+    size_t slabs_empty;      /**< kept empty slabs (0..2) */
+    size_t waste_bytes;      /**< bytes of the class's slabs not holding live objects */
 } ak_slab_class_info;
 
 /** Diagnostics of the whole allocator. */
@@ -152,71 +152,84 @@ typedef struct ak_slab_stats_info {
     size_t total_bytes;     /**< as ak_slab_total_bytes */
     size_t used_bytes;      /**< as ak_slab_used_bytes */
     size_t small_objects;   /**< live objects in every class */
-    size_t small_requested; /**< their requested bytes */
-    size_t slabs;           /**< slabs held from the TLSF (partial + full + empty) */
+    size_t small_bytes;     /**< their class sizes summed */
+    size_t slabs;           /**< slabs held from the TLSF */
     size_t slab_bytes;      /**< their bytes */
-    size_t slabs_empty;     /**< cached empty slabs */
-    size_t small_cached;    /**< freed objects held in magazines */
+    size_t slabs_empty;     /**< kept empty slabs */
     size_t large_blocks;    /**< live large blocks */
-    size_t large_requested; /**< their requested bytes */
-    size_t waste_bytes;     /**< slab_bytes - small_requested */
-    size_t tlsf_used_bytes; /**< TLSF used: slabs * (S - AK_SLAB_TAIL) + large */
+    size_t large_bytes;     /**< their usable bytes */
+    size_t waste_bytes;     /**< slab_bytes - small_bytes */
+    size_t tlsf_used_bytes; /**< what the TLSF counts as used (slabs and large blocks) */
     size_t region_count;    /**< regions added */
 } ak_slab_stats_info;
 
-/** Reset @p a and give it its first region [start, start+size). The
- *  region start holds a region record and the frame descriptor table
- *  (1/64 of the region); the rest goes to the
- *  TLSF. O(size / 4096) (the table is initialised).
+/** Called by ak_slab_walk for each block: @p ptr its first byte, @p size
+ *  its usable bytes, @p used whether it is allocated. */
+typedef void (*ak_slab_walker)(void *ptr, size_t size, bool used, void *ctx);
+
+/** Forget every region and block of @p a (zero-initialised or in use) and
+ *  give it the region [start, start+size). The region's start holds its
+ *  record and descriptor table (1/64 of the region); the rest goes to the
+ *  TLSF. Pointers handed out before are refused afterwards. O(1): the
+ *  table is filled as slabs reach into it.
  *  @retval AK_ERR_INVALID_PARAM the region wraps or is too small to hold
- *          anything (@p a is then a valid empty allocator). */
+ *          anything (@p a is then unchanged) */
 ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size);
 
 /** Add the region [start, start+size), laid out as for init.
- *  O(regions + size / 4096).
- *  @retval AK_ERR_MEMORY_OVERLAP it overlaps a region already added
- *  @retval AK_ERR_INVALID_PARAM it wraps or is too small (nothing changed) */
+ *  O(log regions), plus what ak_tlsf_add_memory costs.
+ *  @retval AK_ERR_MEMORY_OVERLAP it shares a byte with a region already
+ *          added @retval AK_ERR_INVALID_PARAM it wraps or is too small
+ *  Nothing changes on error. */
 ak_error ak_slab_add_memory(ak_slab *a, uintptr_t start, size_t size);
 
-/** Allocate @p size bytes aligned to @p align. Small requests (see the
- *  class rules above) come from a slab, others from the TLSF. O(1) (one
- *  TLSF call when a new slab is needed). If the TLSF runs out, every
- *  cached empty slab is released and the TLSF asked once more.
- *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or size/align
- *          too large to represent (nothing changed)
- *  @retval AK_ERR_NO_MEMORY nothing fits (cached empty slabs may have been
- *          released; no live block changed) */
+/** Allocate @p size bytes aligned to @p align and store the pointer in
+ *  *out. Small requests (see the class rules above) come from a slab of
+ *  their class, others from the TLSF. O(1), plus one TLSF call when a new
+ *  slab is needed. When the TLSF cannot serve a request that some region
+ *  could hold, the kept empty slabs are given back and the TLSF asked once
+ *  more.
+ *  @retval AK_ERR_INVALID_PARAM out is NULL, align is not a power of two,
+ *          or size/align is too large to represent (nothing changed)
+ *  @retval AK_ERR_NO_MEMORY nothing fits (no block changed; kept empty
+ *          slabs may have been given back, unless no region could ever
+ *          hold the request: then nothing changed at all) */
 ak_error ak_slab_alloc(ak_slab *a, size_t size, size_t align, void **out);
 
-/** Free a block, given the @p size and @p align passed to alloc (they pick
- *  the class, so the block's slab is found in O(1)).
- *  @retval AK_ERR_INVALID_PARAM align is not a power of two
+/** Free a block, given the @p size and @p align passed to alloc, or any
+ *  other pair that names the same class (for a large block: that the TLSF
+ *  accepts for it). O(1); see Checks above.
  *  @retval AK_ERR_NOT_ALLOCATED ptr is outside every region, not the start
- *          of an object, already free, or (size, align) name a class the
- *          block does not belong to (a large block freed as small, another
- *          class, a slab's own start freed as large). Any other large free
- *          of something that is not a live large block (a small object, a
- *          wrong size) gives what ak_tlsf_dealloc gives:
- *          AK_ERR_NOT_ALLOCATED or AK_ERR_INVALID_PARAM.
- *  Nothing changes on error. used_bytes assumes @p size is the size that
- *  was allocated (another size of the same class is not detectable). */
+ *          of a live block (already free, interior, in a slab's tail or a
+ *          region's tables, the start of a slab itself)
+ *  @retval AK_ERR_INVALID_PARAM align is not a power of two, or the block
+ *          is live but (size, align) cannot belong to it: a small object
+ *          freed with a size of another class or as large, a large block
+ *          freed with a small size (told apart from a pointer that is no
+ *          block by a walk of the TLSF's blocks, O(blocks), on this error
+ *          path only), a large block with a size the TLSF refuses
+ *  Nothing changes on error. */
 ak_error ak_slab_dealloc(ak_slab *a, void *ptr, size_t size, size_t align);
 
 /** Resize in place from @p old_size to @p new_size (same @p align): a
- *  small block when both sizes map to the same class; a large block
- *  through ak_tlsf_resize when both are large. O(1).
+ *  small block when new_size names the same class (nothing moves, nothing
+ *  is counted again), a large block through ak_tlsf_resize when both
+ *  sizes are large. O(1).
  *  @retval AK_ERR_NO_MEMORY not possible in place (block unchanged)
- *  @retval AK_ERR_NOT_ALLOCATED / AK_ERR_INVALID_PARAM as ak_slab_dealloc */
+ *  @retval AK_ERR_NOT_ALLOCATED, AK_ERR_INVALID_PARAM as ak_slab_dealloc
+ *          for (ptr, old_size, align) */
 ak_error ak_slab_resize(ak_slab *a, void *ptr, size_t old_size, size_t align, size_t new_size);
 
-/** Bytes usable at @p ptr: the class size for a small block, what the TLSF
- *  says for a large one; @p size if the block is not valid. O(1). */
+/** Bytes usable at @p ptr: the class size for a small object, what the
+ *  TLSF says for a large block; 0 if @p ptr is not a live block that
+ *  (size, align) can belong to. O(1). */
 size_t ak_slab_usable_size(const ak_slab *a, const void *ptr, size_t size, size_t align);
 
-/** Bytes under management (the TLSF's total: regions minus records and
- *  frame tables). O(1). */
+/** Bytes under management (the TLSF's total: regions less their records,
+ *  tables and the TLSF's own overhead). O(1). */
 size_t ak_slab_total_bytes(const ak_slab *a);
-/** Sum of the requested sizes of live blocks (small and large). O(classes). */
+/** Usable bytes of the live blocks: class sizes of the small objects plus
+ *  the large blocks' usable sizes. O(classes). */
 size_t ak_slab_used_bytes(const ak_slab *a);
 /** total - used. O(classes). */
 size_t ak_slab_available_bytes(const ak_slab *a);
@@ -229,32 +242,46 @@ size_t ak_slab_class_size(unsigned class_index);
  *  of two. O(1). */
 int ak_slab_class_of(size_t size, size_t align);
 
-/** Diagnostics of class @p class_index. O(1).
+/** Diagnostics of class @p class_index. O(slabs of the class on its list).
  *  @retval AK_ERR_INVALID_PARAM class_index >= AK_SLAB_CLASS_COUNT */
 ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_class_info *out);
 
-/** Diagnostics of the whole allocator. O(classes). */
+/** Diagnostics of the whole allocator. O(slabs on the class lists). */
 void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out);
 
-/** Return every magazine's objects to their slabs (a slab that empties
- *  then follows the one-cached-slab rule). O(classes * AK_SLAB_MAGAZINE).
- *  Returns the number of objects returned. */
-size_t ak_slab_flush(ak_slab *a);
-
-/** Flush the magazines, then release every cached empty slab to the TLSF
- *  (as under memory pressure). O(classes * AK_SLAB_MAGAZINE). Returns the
- *  number of slabs released. */
+/** Give every kept empty slab back to the TLSF (as memory pressure does).
+ *  O(classes). Returns the number of slabs given back. */
 size_t ak_slab_trim(ak_slab *a);
 
-/** Walk every class, every slab (descriptor, list membership, counters,
- *  allocated bitmap), the region records and frame tables, and the TLSF
- *  (ak_tlsf_check), and cross-check the counters with the TLSF's.
- *  O(slabs * objects per slab + TLSF). NULL if every invariant holds, else
- *  a static string naming the first broken one. */
+/** Walk the regions, their tables and every slab (descriptor, class, map,
+ *  list membership), each class's list, spare and counters, the TLSF
+ *  (ak_tlsf_check) and its blocks (every slab a TLSF block of its size,
+ *  the large blocks' count and bytes). O(frames + blocks + objects).
+ *  NULL if every invariant holds, else a static string naming the first
+ *  broken one. */
 const char *ak_slab_check(const ak_slab *a);
 
-/** The byte-allocator interface handle (name "slab"; resize, usable_size
- *  and check are provided). */
+/** Call @p fn for every block: each object slot of each slab (size: the
+ *  class size; used: allocated), and every other block of the TLSF (large
+ *  blocks and free space), in address order within a region, regions
+ *  newest first. O(blocks + objects). The callback must not allocate from
+ *  or free into @p a. */
+void ak_slab_walk(const ak_slab *a, ak_slab_walker fn, void *ctx);
+
+/** The cache hooks of core.h (ak_byte_cache): check the live block like
+ *  ak_slab_dealloc, refuse it if it is already cached, and mark it cached
+ *  (its first two words). Reads the allocator and writes only into the
+ *  block, so it may run without the allocator's lock (see core.h); the
+ *  one difference from dealloc: a live large block given with a size of a
+ *  slab class gives AK_ERR_NOT_ALLOCATED (dealloc's walk of the TLSF is not
+ *  made). O(log regions). */
+ak_error ak_slab_cache(ak_slab *a, void *ptr, size_t size, size_t align);
+/** The block cached by ak_slab_cache is live again (the mark is cleared).
+ *  Trusted. O(1). */
+void ak_slab_uncache(ak_slab *a, void *ptr, size_t size, size_t align);
+
+/** The byte-allocator interface handle (name "slab"; resize, usable_size,
+ *  check and the cache hooks are provided). */
 ak_byte_allocator ak_slab_as_byte(ak_slab *a);
 
 #ifdef __cplusplus

@@ -277,9 +277,8 @@ static void byte_check_stats(ak_byte_model *m)
     size_t used = ak_byte_used_bytes(m->h);
     size_t total = ak_byte_total_bytes(m->h);
     size_t avail = ak_byte_available_bytes(m->h);
-    /* Each block counts at its usable size (core.h); an allocator may count
-     * less, down to the requested size, where its usable_size rounds up. */
-    if (used < m->used || used > m->used_usable)
+    /* Each block counts at its usable size (core.h). */
+    if (used != m->used_usable)
         BFAIL(m, "used_bytes %zu, model %zu requested, %zu usable", used, m->used, m->used_usable);
     if (total != m->total)
         BFAIL(m, "total_bytes changed from %zu to %zu without add_memory", m->total, total);
