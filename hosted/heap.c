@@ -192,18 +192,19 @@ static unsigned log2_size(size_t x)
     return (unsigned)(sizeof(size_t) * 8 - 1) - (unsigned)__builtin_clzl((unsigned long)x);
 }
 
-/* The user bytes of a class block: its class less the header. */
-static inline size_t class_usable(const blk_hdr *hd)
+/* The user bytes of a class block: its class less the header and the
+ * heap's class shift. */
+static inline size_t class_usable(const ak_heap *h, const blk_hdr *hd)
 {
-    return ak_sc_size(hdr_class_plus1(hd) - 1) - MIN_ALIGN;
+    return ak_sc_size(hdr_class_plus1(hd) - 1) - MIN_ALIGN - h->class_shift;
 }
 
 /* The class of a request of size <= the largest cached one: header +
- * size, at least the 32-byte class, so that every class block has room
- * for the free tag. */
-static inline unsigned class_for(size_t size)
+ * size + shift, at least the 32-byte class, so that every class block has
+ * room for the free tag. */
+static inline unsigned class_for(const ak_heap *h, size_t size)
 {
-    unsigned c = ak_sc_index(size + MIN_ALIGN);
+    unsigned c = ak_sc_index(size + MIN_ALIGN + h->class_shift);
     return c + (c == 0);
 }
 
@@ -835,7 +836,7 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
     if (add_overflows(size, a, &total))
         return alloc_failed(h);
     if (a == MIN_ALIGN && size < h->class_limit) {
-        unsigned c = class_for(size);
+        unsigned c = class_for(h, size);
         uint8_t *b = block_alloc(h, c, 0, 0);
         if (!b)
             return alloc_failed(h);
@@ -876,7 +877,7 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
 static inline void *heap_alloc(ak_heap *h, size_t size, size_t align, bool *fresh)
 {
     if (LIKELY(size < h->class_limit && align <= MIN_ALIGN)) {
-        unsigned c = class_for(size);
+        unsigned c = class_for(h, size);
         ak_heap_thread *t = thread_get(h);
         void *b;
         if (LIKELY(t != NULL) && LIKELY(ak_mag_alloc_class(&h->mag, &t->mags, c, &b) == AK_OK)) {
@@ -1225,7 +1226,7 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
     if (kind == KIND_CLASS) {
         /* A class block keeps its class unless that would waste three
          * quarters of it. */
-        size_t usable = class_usable(hd);
+        size_t usable = class_usable(h, hd);
         if (size <= usable && (size >= usable / 4 || usable - size < 256))
             return ptr;
         void *q = realloc_move(h, ptr, usable, size);
@@ -1276,7 +1277,7 @@ size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr)
         if (!hdr_valid(ptr))
             return 0;
         if (hdr_kind(hd) == KIND_CLASS)
-            return class_usable(hd);
+            return class_usable(h, hd);
         return hdr_kind(hd) == KIND_BACKEND ? backend_usable(h, ptr) : 0;
     }
     heap_lock(h);
@@ -1308,24 +1309,46 @@ bool ak_heap_owns(ak_heap *h, const void *ptr)
 /* Set-up and tear-down                                                */
 /* ------------------------------------------------------------------ */
 
+/* Choose the class shift once, before any class block exists. Classes
+ * are multiples of 16, and so, with the 16-byte header, would be the
+ * requests. An allocator that keeps its own 8-byte header in a 16-byte
+ * granule (TLSF) then rounds every such request up by 8 bytes it could
+ * have given us: asking the layer for classes 8 bytes smaller (its
+ * class_shift) costs nothing there and saves 16 bytes on half the
+ * requests. The probe asks for one 32-byte block and looks at the usable
+ * size; the choice affects only the footprint, never correctness. */
+static size_t class_shift_probe(ak_heap *h)
+{
+    void *p;
+    if (ak_byte_alloc(h->backend, 2 * MIN_ALIGN, MIN_ALIGN, &p) != AK_OK)
+        return 0;
+    size_t shift =
+        ak_byte_usable_size(h->backend, p, 2 * MIN_ALIGN, MIN_ALIGN) >= 2 * MIN_ALIGN + 8;
+    ak_byte_dealloc(h->backend, p, 2 * MIN_ALIGN, MIN_ALIGN);
+    return shift * 8;
+}
+
 /* The magazine layer in front of the allocator, when it has the cache
  * hooks and the caller wants caching. Requests of at most cache_max user
- * bytes (header included: a class) are cached; the largest class sets
- * the real limit. */
+ * bytes are cached: the class of the largest (header and shift included)
+ * sets the real limit. */
 static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
 {
     h->layered = !(cfg->flags & AK_HEAP_NO_THREAD_CACHE) && ak_byte_can_cache(h->backend);
     if (!h->layered)
         return AK_OK;
+    h->class_shift = class_shift_probe(h);
+    const size_t over = MIN_ALIGN + h->class_shift; /* class size - user bytes */
     size_t max = cfg->cache_max ? cfg->cache_max : AK_HEAP_SMALL_MAX;
-    if (max > AK_MAG_MAX_CLASS_SIZE - MIN_ALIGN)
-        max = AK_MAG_MAX_CLASS_SIZE - MIN_ALIGN;
-    size_t top = ak_sc_size(ak_sc_index(max + MIN_ALIGN));
+    if (max > AK_MAG_MAX_CLASS_SIZE - over)
+        max = AK_MAG_MAX_CLASS_SIZE - over;
+    unsigned top = ak_sc_index(max + over);
     ak_mag_config mc = {
         .backend = h->backend,
         .rounds = CACHE_ROUNDS,
         .magazine_bytes = CACHE_MAGAZINE_BYTES,
-        .max_size = top,
+        .max_size = ak_sc_size(top) - h->class_shift,
+        .class_shift = h->class_shift,
         .max_align = MIN_ALIGN,
         .limit_bytes = cfg->cache_limit ? cfg->cache_limit : DEFAULT_CACHE_LIMIT,
         .lock = layer_lock,
@@ -1337,11 +1360,11 @@ static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
         return e;
     /* The heap's classes are the layer's: every class up to top, cached
      * with align 16. */
-    h->nclasses = ak_sc_index(top) + 1;
+    h->nclasses = top + 1;
     for (unsigned c = 0; c < h->nclasses; c++)
-        if (ak_mag_class_of(&h->mag, ak_sc_size(c), MIN_ALIGN) != c)
+        if (ak_mag_class_of(&h->mag, ak_sc_size(c) - h->class_shift, MIN_ALIGN) != c)
             return AK_ERR_INVALID_PARAM;
-    h->class_limit = top - MIN_ALIGN + 1;
+    h->class_limit = ak_sc_size(top) - over + 1;
     return AK_OK;
 }
 

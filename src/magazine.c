@@ -114,7 +114,7 @@ static void state_retire(ak_mag *m, const ak_mag_cpu *pc)
 static inline unsigned route(const ak_mag *m, size_t size, size_t align)
 {
     if (size <= m->class_max_request) {
-        unsigned c = ak_sc_index(size);
+        unsigned c = ak_sc_index(size + m->shift);
         if (align <= m->cls[c].align)
             return c;
     }
@@ -451,7 +451,7 @@ static AK_ALWAYS_INLINE ak_error alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size
     if (AK_UNLIKELY(!out || !ak_is_pow2(align)))
         return AK_ERR_INVALID_PARAM;
     if (AK_LIKELY(size <= m->class_max_request)) {
-        unsigned c = ak_sc_index(size);
+        unsigned c = ak_sc_index(size + m->shift);
         if (AK_LIKELY(align <= m->cls[c].align))
             return ak_mag_alloc_class(m, pc, c, out);
     }
@@ -567,7 +567,7 @@ static AK_ALWAYS_INLINE ak_error free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, s
     if (AK_UNLIKELY(!ak_is_pow2(align)))
         return AK_ERR_INVALID_PARAM;
     if (AK_LIKELY(size <= m->class_max_request)) {
-        unsigned c = ak_sc_index(size);
+        unsigned c = ak_sc_index(size + m->shift);
         /* The hook checks it as dealloc would, and marks it: from there a
          * second free of it is refused. */
         if (AK_LIKELY(align <= m->cls[c].align))
@@ -605,7 +605,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     const size_t max_align = cfg->max_align ? cfg->max_align : AK_MAG_DEFAULT_ALIGN;
     const size_t mag_bytes = cfg->magazine_bytes ? cfg->magazine_bytes : AK_MAG_MAGAZINE_BYTES;
     if (rounds > AK_MAG_MAX_ROUNDS || max_size > AK_MAG_MAX_CLASS_SIZE || !ak_is_pow2(max_align) ||
-        !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu)
+        !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu || cfg->class_shift > 15)
         return AK_ERR_INVALID_PARAM;
 
     const bool caching = ops->cache && ops->uncache;
@@ -613,11 +613,13 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     m->self = cfg->backend.self;
     m->cache = caching ? ops->cache : NULL;
     m->uncache = caching ? ops->uncache : NULL;
-    const unsigned top = ak_sc_index(max_size);
-    m->class_max_request = caching ? ak_sc_size(top) : 0;
+    const size_t shift = cfg->class_shift;
+    const unsigned top = ak_sc_index(max_size > AK_SC_MAX - shift ? AK_SC_MAX : max_size + shift);
+    m->shift = shift;
+    m->class_max_request = caching ? ak_sc_size(top) - shift : 0;
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         struct ak_mag_class *k = &m->cls[c];
-        k->size = ak_sc_size(c);
+        k->size = ak_sc_size(c) - shift;
         size_t per = mag_bytes / k->size;
         k->rounds = (uint32_t)(per < 1 ? 1 : per > rounds ? rounds : per);
         k->mag_size = MAG_HEADER + (size_t)k->rounds * sizeof(void *);
@@ -1054,11 +1056,12 @@ static const char *check_structure(const ak_mag *m)
         return "magazine: only one cache hook";
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         const struct ak_mag_class *k = &m->cls[c];
-        if (k->size != ak_sc_size(c) || (k->align && !ak_is_pow2(k->align)) || k->rounds < 1 ||
-            k->rounds > AK_MAG_MAX_ROUNDS ||
+        if (k->size != ak_sc_size(c) - m->shift || (k->align && !ak_is_pow2(k->align)) ||
+            k->rounds < 1 || k->rounds > AK_MAG_MAX_ROUNDS ||
             k->mag_size != MAG_HEADER + (size_t)k->rounds * sizeof(void *))
             return "magazine: a class's parameters are wrong";
-        if (k->align && (!m->cache || k->size > m->class_max_request || k->size % k->align))
+        if (k->align &&
+            (!m->cache || k->size > m->class_max_request || (k->size + m->shift) % k->align))
             return "magazine: a class is cached that cannot be";
         const char *why = check_depot_list(k, k->full, k->nfull, true, &depot, &mag_bytes, &mags);
         if (!why)

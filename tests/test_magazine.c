@@ -362,12 +362,16 @@ static void test_init_errors(void)
     bad = c;
     bad.cpus = fx.cpus;
     CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
+    bad = c;
+    bad.class_shift = 16;
+    CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
     CHECK(memcmp(before, &m2, sizeof m2) == 0);
     /* The largest values accepted are accepted. */
     bad = c;
     bad.rounds = AK_MAG_MAX_ROUNDS;
     bad.max_size = AK_MAG_MAX_CLASS_SIZE;
     bad.max_align = 4096;
+    bad.class_shift = 15;
     CHECK_OK(ak_mag_init(&m2, &bad));
     CHECK_INVARIANTS(ak_mag_check(&m2));
     /* Without states in the config the layer has one: CPU 0. */
@@ -1029,6 +1033,64 @@ static void test_abandon(void)
     CHECK(caching() || backend_used() == 0);
 }
 
+/* The class-indexed calls a caller with its own size mapping uses (the
+ * hosted heap): ak_mag_class_of agrees with the series, the inline alloc
+ * and free (and free as take + put) do what ak_mag_alloc_on and
+ * ak_mag_free_on do, refusals included; and config .class_shift asks each
+ * class that many bytes less of the backend. */
+static void test_class_calls(void)
+{
+    CACHING_ONLY();
+    for (size_t shift = 0; shift <= 8; shift += 8) {
+        ak_mag_config c = {.ncpu = 1, .rounds = 4, .max_size = 1000, .class_shift = shift};
+        fx_open((size_t)1 << 20, c, true);
+        ak_mag *m = &fx.m;
+        ak_mag_cpu *pc = &fx.cpus[0];
+        CHECK(ak_mag_class_of(m, 0, 1) == 0);
+        CHECK(ak_mag_class_of(m, 16 - shift, 16) == 0);
+        CHECK(ak_mag_class_of(m, 17 - shift, 16) == 1);
+        CHECK(ak_mag_class_of(m, 128 - shift, 16) == 7);
+        CHECK(ak_mag_class_of(m, 129 - shift, 16) == 8);   /* 160 */
+        CHECK(ak_mag_class_of(m, 1024 - shift, 16) == 19); /* max_size's class */
+        CHECK(ak_mag_class_of(m, 1025 - shift, 16) == AK_MAG_CLASSES);
+        CHECK(ak_mag_class_of(m, 100, 256) == AK_MAG_CLASSES); /* aligned beyond */
+        CHECK(ak_mag_class_of(m, 100, 24) == AK_MAG_CLASSES);  /* not a power of two */
+        void *blk[12];
+        for (int i = 0; i < 12; i++) {
+            CHECK_OK(ak_mag_alloc_class(m, pc, 2, &blk[i])); /* 48 - shift bytes */
+            CHECK(in_region(blk[i], 48 - shift));
+            CHECK(ak_mag_usable_size(m, blk[i], 40 - shift, 16) == 48 - shift);
+            memset(blk[i], 0x5a, 48 - shift);
+        }
+        used_is(12 * (48 - shift), 12 * (48 - shift));
+        lock_sane();
+        for (int i = 0; i < 6; i++)
+            CHECK_OK(ak_mag_free_class(m, pc, 2, blk[i]));
+        for (int i = 6; i < 12; i++) {
+            CHECK_OK(ak_mag_take_class(m, 2, blk[i]));
+            /* The block is the layer's, its bytes past the mark untouched. */
+            CHECK(((unsigned char *)blk[i])[16] == 0x5a);
+            ak_mag_put_class(m, pc, 2, blk[i]);
+        }
+        /* Refused exactly, whichever call: a block in a magazine, by
+         * class or by size; a pointer that is not a block. */
+        CHECK_ERR(ak_mag_free_class(m, pc, 2, blk[3]), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_mag_take_class(m, 2, blk[9]), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_mag_free_on(m, pc, blk[9], 40 - shift, 16), AK_ERR_NOT_ALLOCATED);
+        CHECK(ak_mag_free_class(m, pc, 2, (unsigned char *)blk[0] + 16) != AK_OK);
+        layer_sane();
+        used_is(0, 0);
+        ak_mag_stats_t st = stats();
+        CHECK(st.free_hits + st.free_misses == 12 && st.alloc_misses == 12);
+        /* Allocations by size hit what the class frees left. */
+        void *p = xalloc(0, 33 - shift, 16);
+        CHECK(stats().alloc_hits == 1);
+        xfree(0, p, 40 - shift, 16);
+        drain();
+        CHECK(backend_used() == 0);
+    }
+}
+
 /* config .magazine_bytes sets how many blocks a big class's magazine
  * holds: min(rounds, max(1, magazine_bytes / class size)). */
 static void test_magazine_bytes(void)
@@ -1589,6 +1651,7 @@ int main(int argc, char **argv)
         run_for(k, "attach_detach", test_attach_detach);
         run_for(k, "abandon", test_abandon);
         run_for(k, "magazine_bytes", test_magazine_bytes);
+        run_for(k, "class_calls", test_class_calls);
         run_for(k, "as_byte", test_as_byte);
         run_for(k, "defaults", test_defaults);
         run_for(k, "check_catches", test_check_catches);

@@ -22,9 +22,11 @@
  * that cannot cache its block (the bound, or no magazine to be had) gives
  * it back to the backend.
  *
- * Blocks of class c are taken from the backend with the class size and an
- * alignment of min(class alignment, max_align), and go back with the same,
- * so any cached block of a class serves any request of that class.
+ * Blocks of class c are taken from the backend with the class size (the
+ * series' size less config .class_shift, 0 by default: "class size" means
+ * that below) and an alignment of min(class alignment, max_align), and go
+ * back with the same, so any cached block of a class serves any request
+ * of that class.
  * Requests above the largest cached class (max_size) or with a larger
  * alignment than their class has go straight to the backend, as does
  * everything when the backend has no cache hooks (see below).
@@ -186,6 +188,13 @@ typedef struct ak_mag_config {
     /** Largest request cached, rounded up to its class; larger ones pass
      *  through (0: AK_MAG_MAX_CLASS_SIZE; at most that). */
     size_t max_size;
+    /** Bytes less than its class size that each class asks of the
+     *  backend (0..15; 0: none), so class c's blocks hold requests up to
+     *  size(c) - class_shift. For a backend that rounds a class size up by
+     *  that much for its own header (TLSF: an 8-byte header in 16-byte
+     *  granules takes a 32-byte request to 48 bytes, a 24-byte one to 32),
+     *  so that the blocks fill the granules they take. */
+    size_t class_shift;
     /** Largest alignment a class block is given (a power of two; 0: 16).
      *  Class c's blocks are aligned to min(its alignment, max_align), its
      *  alignment being the largest power of two dividing its size. */
@@ -212,6 +221,7 @@ typedef struct ak_mag {
     void (*uncache)(void *self, void *ptr, size_t size, size_t align);
     void *self;               /* backend.self */
     size_t class_max_request; /* requests above pass through */
+    size_t shift;             /* config .class_shift */
     struct ak_mag_class {
         size_t size;     /* the class size */
         size_t align;    /* its blocks' alignment; 0: not cached */

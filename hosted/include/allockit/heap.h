@@ -151,6 +151,7 @@ typedef struct ak_heap {
     bool layered;       /* the magazines serve the class blocks */
     unsigned nclasses;  /* classes 0 .. nclasses - 1 are cached (0: none) */
     size_t class_limit; /* requests below this (align <= 16) are class blocks */
+    size_t class_shift; /* 0 or 8: bytes asked less than each class size */
     pthread_key_t key;  /* its destructor flushes a thread's magazines */
     /* Range holding every allocator block: the pool or the reservation. */
     uintptr_t lo, hi;
