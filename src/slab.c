@@ -993,7 +993,10 @@ void ak_slab_uncache(ak_slab *a, void *ptr, size_t size, size_t align)
         return;
     }
     uintptr_t *w = (uintptr_t *)ptr;
+    /* Two equal words are never a mark; both written, so that the next
+     * cache reads defined memory (valgrind) even on a fresh block. */
     w[0] = ~cache_mark(a, (uintptr_t)ptr);
+    w[1] = w[0];
 }
 
 /* ------------------------------------------------------------------ */

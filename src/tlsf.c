@@ -949,7 +949,10 @@ void ak_tlsf_uncache(ak_tlsf *a, void *ptr, size_t size, size_t align)
     (void)size;
     (void)align;
     uintptr_t *m = (uintptr_t *)ptr;
-    m[1] = m[0]; /* never the complement of m[0]: no longer a mark */
+    /* Two equal words are never a mark; written, not copied, so that the
+     * next cache reads defined memory (valgrind) even on a fresh block. */
+    m[0] = 0;
+    m[1] = 0;
 }
 
 /* ---- walker, statistics ---- */
