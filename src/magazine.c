@@ -7,7 +7,8 @@
  *
  * Bounds: an alloc or free that hits a CPU's loaded or previous magazine
  * is O(1) with no lock and one cache-hook call; a depot exchange is O(1)
- * under the lock; a miss is one backend call under the lock; flush, trim
+ * under the lock; a miss is one backend call under the lock (up to
+ * miss_batch more to fill a magazine, when configured); flush, trim
  * and a memory-pressure release are O(blocks returned).
  *
  * Invariants (checked by ak_mag_check):
@@ -406,6 +407,46 @@ static AK_NOINLINE ak_error pass_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, s
 /* The loaded magazine is empty. Bonwick's order: the previous one if it
  * is full (a swap, no lock), else a full one from the depot in exchange
  * for an empty one, else one block from the backend. */
+/* After a miss, while the lock is held anyway: fill pc's empty magazines
+ * of class c with up to config .miss_batch fresh blocks (at most one
+ * magazine's worth), as far as pc's credit and the budget allow, so that
+ * a CPU that starts on a class, or keeps allocating without freeing,
+ * takes the lock once per batch rather than once per block. The blocks
+ * are marked cached like any other in a magazine. */
+static void miss_refill(ak_mag *m, ak_mag_cpu *pc, unsigned c)
+{
+    struct ak_mag_class *k = &m->cls[c];
+    const uint32_t want = m->miss_batch < k->rounds ? m->miss_batch : k->rounds;
+    magazine *mg = pc->loaded[c];
+    if (mg == &no_magazine && pc->previous[c] != &no_magazine) {
+        pc->loaded[c] = mg = pc->previous[c]; /* both are empty */
+        pc->previous[c] = &no_magazine;
+    }
+    if (mg == &no_magazine) {
+        credit_trim(m, pc, 0); /* so that its unused credit can pay for a magazine */
+        mg = depot_take_empty(m, c);
+        if (!mg)
+            return;
+        state_mag_in(pc, k);
+        pc->loaded[c] = mg;
+    }
+    (void)credit_fit(m, pc, k);
+    const ak_byte_allocator_ops *ops = m->backend.ops;
+    while (mg->n < want && pc->held + k->size <= pc->credit) {
+        void *p;
+        if (ops->alloc(m->self, k->size, k->align, &p) != AK_OK)
+            break;
+        m->uncache(m->self, p, k->size, k->align); /* no stale mark: see backend_alloc */
+        if (m->cache(m->self, p, k->size, k->align) != AK_OK) {
+            (void)ops->dealloc(m->self, p, k->size, k->align); /* cannot happen: fresh */
+            break;
+        }
+        ak_mag_rounds_(mg)[mg->n++] = p;
+        counter_set(&pc->held, pc->held + k->size);
+        m->class_out += k->size;
+    }
+}
+
 AK_NOINLINE ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
 {
     struct ak_mag_class *k = &m->cls[c];
@@ -422,6 +463,8 @@ AK_NOINLINE ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned
         if (e == AK_OK) {
             m->class_out += k->size;
             counter_set(&pc->alloc_misses, pc->alloc_misses + 1);
+            if (m->miss_batch)
+                miss_refill(m, pc, c);
         }
         unlock(m);
         return e;
@@ -605,7 +648,8 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     const size_t max_align = cfg->max_align ? cfg->max_align : AK_MAG_DEFAULT_ALIGN;
     const size_t mag_bytes = cfg->magazine_bytes ? cfg->magazine_bytes : AK_MAG_MAGAZINE_BYTES;
     if (rounds > AK_MAG_MAX_ROUNDS || max_size > AK_MAG_MAX_CLASS_SIZE || !ak_is_pow2(max_align) ||
-        !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu || cfg->class_shift > 15)
+        !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu || cfg->class_shift > 15 ||
+        cfg->miss_batch > AK_MAG_MAX_ROUNDS)
         return AK_ERR_INVALID_PARAM;
 
     const bool caching = ops->cache && ops->uncache;
@@ -616,6 +660,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     const size_t shift = cfg->class_shift;
     const unsigned top = ak_sc_index(max_size > AK_SC_MAX - shift ? AK_SC_MAX : max_size + shift);
     m->shift = shift;
+    m->miss_batch = cfg->miss_batch;
     m->class_max_request = caching ? ak_sc_size(top) - shift : 0;
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         struct ak_mag_class *k = &m->cls[c];

@@ -1091,6 +1091,56 @@ static void test_class_calls(void)
     }
 }
 
+/* config .miss_batch: a miss fills the CPU's magazine with that many more
+ * blocks under the same lock, within the bound; they are cached blocks
+ * like any other (marked, refused by a free), and allocations hit them. */
+static void test_miss_batch(void)
+{
+    CACHING_ONLY();
+    ak_mag_config c = {.ncpu = 1, .rounds = 8, .miss_batch = 4};
+    fx_open((size_t)1 << 20, c, true);
+    ak_mag m2;
+    ak_mag_config bad = c;
+    bad.backend = fx.backend;
+    bad.cpus = NULL;
+    bad.ncpu = 0;
+    bad.miss_batch = AK_MAG_MAX_ROUNDS + 1;
+    CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
+    void *blk[20];
+    unsigned long locks = fx.lock.acquisitions;
+    for (int i = 0; i < 20; i++)
+        blk[i] = xalloc(0, 100, 16);
+    /* A miss, then the 4 blocks it brought: 4 misses, 4 locks, for 20. */
+    CHECK(fx.lock.acquisitions - locks == 4);
+    ak_mag_stats_t st = stats();
+    CHECK(st.alloc_misses == 4 && st.alloc_hits == 16);
+    layer_sane();
+    used_is(20 * 112, 20 * 112);
+    /* One more miss leaves 4 cached blocks; a free of one is refused. */
+    void *extra = xalloc(0, 100, 16);
+    CHECK(stats().cached_bytes == 4 * 112);
+    layer_sane();
+    for (int i = 0; i < 20; i++)
+        xfree(0, blk[i], 100, 16);
+    xfree(0, extra, 100, 16);
+    layer_sane();
+    used_is(0, 0);
+    drain();
+    CHECK(backend_used() == 0);
+    /* Never beyond a magazine, nor beyond the bound. */
+    c.miss_batch = 100;
+    c.limit_bytes = 1024;
+    fx_open((size_t)1 << 20, c, true);
+    void *p = xalloc(0, 100, 16);
+    st = stats();
+    CHECK(st.cached_bytes + st.magazine_bytes <= 1024);
+    CHECK(st.cached_bytes <= 8 * 112);
+    layer_sane();
+    xfree(0, p, 100, 16);
+    drain();
+    CHECK(backend_used() == 0);
+}
+
 /* config .magazine_bytes sets how many blocks a big class's magazine
  * holds: min(rounds, max(1, magazine_bytes / class size)). */
 static void test_magazine_bytes(void)
@@ -1652,6 +1702,7 @@ int main(int argc, char **argv)
         run_for(k, "abandon", test_abandon);
         run_for(k, "magazine_bytes", test_magazine_bytes);
         run_for(k, "class_calls", test_class_calls);
+        run_for(k, "miss_batch", test_miss_batch);
         run_for(k, "as_byte", test_as_byte);
         run_for(k, "defaults", test_defaults);
         run_for(k, "check_catches", test_check_catches);

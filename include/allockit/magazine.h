@@ -18,9 +18,10 @@
  * depot has none). So a CPU takes the lock at most once per M allocations
  * or frees in a row of one class (M = the magazine's rounds), and a run
  * that alternates alloc and free never does. An alloc that finds no full
- * magazine anywhere takes one block from the backend (a miss); a free
- * that cannot cache its block (the bound, or no magazine to be had) gives
- * it back to the backend.
+ * magazine anywhere takes one block from the backend (a miss), and with
+ * config .miss_batch up to that many more into the CPU's magazine; a
+ * free that cannot cache its block (the bound, or no magazine to be had)
+ * gives it back to the backend.
  *
  * Blocks of class c are taken from the backend with the class size (the
  * series' size less config .class_shift, 0 by default: "class size" means
@@ -90,12 +91,12 @@
  * alloc and free that hit the loaded or previous magazine: O(1), no lock,
  * one class mapping and one cache-hook call. With a depot exchange: O(1)
  * under the lock (a few list operations; when the bound is short, also
- * the freeing of idle empty magazines, each once). A miss: one backend call under
- * the lock. Release under memory pressure (see ak_mag_alloc): O(blocks
- * held by that CPU and the depot) under the lock, at most once per alloc.
- * ak_mag_flush: O(blocks in that CPU's magazines); ak_mag_trim: O(blocks
- * in the depot); ak_mag_check: O(every cached block and magazine), a few
- * backend calls each.
+ * the freeing of idle empty magazines, each once). A miss: one backend
+ * call under the lock (with miss_batch: up to miss_batch + 1 calls, and
+ * the hook calls that mark the extra blocks). Release under memory pressure (see ak_mag_alloc):
+ * O(blocks held by that CPU and the depot) under the lock, at most once per alloc. ak_mag_flush:
+ * O(blocks in that CPU's magazines); ak_mag_trim: O(blocks in the depot); ak_mag_check: O(every
+ * cached block and magazine), a few backend calls each.
  *
  * CPUs, threads and the lock
  * --------------------------
@@ -195,6 +196,13 @@ typedef struct ak_mag_config {
      *  granules takes a 32-byte request to 48 bytes, a 24-byte one to 32),
      *  so that the blocks fill the granules they take. */
     size_t class_shift;
+    /** Blocks a miss takes from the backend beyond the caller's, into the
+     *  CPU's empty magazines of the class (0..AK_MAG_MAX_ROUNDS, at most
+     *  a magazine's rounds; 0: none, one block per miss as in Bonwick's
+     *  design), within the bound. Under the same lock: a CPU that starts
+     *  on a class, or allocates without freeing, takes the lock once per
+     *  batch instead of once per block. */
+    unsigned miss_batch;
     /** Largest alignment a class block is given (a power of two; 0: 16).
      *  Class c's blocks are aligned to min(its alignment, max_align), its
      *  alignment being the largest power of two dividing its size. */
@@ -222,6 +230,7 @@ typedef struct ak_mag {
     void *self;               /* backend.self */
     size_t class_max_request; /* requests above pass through */
     size_t shift;             /* config .class_shift */
+    unsigned miss_batch;      /* config .miss_batch */
     struct ak_mag_class {
         size_t size;     /* the class size */
         size_t align;    /* its blocks' alignment; 0: not cached */
