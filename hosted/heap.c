@@ -75,6 +75,10 @@
 #define CACHE_ROUNDS         32u
 #define CACHE_MAGAZINE_BYTES ((size_t)8192)
 #define DEFAULT_CACHE_LIMIT  ((size_t)8 << 20)
+/* Every this many acquisitions of the lock by the layer, the depot gives
+ * back the magazines that sat idle in it all along (the layer's
+ * reap_period). */
+#define CACHE_REAP_PERIOD 1024u
 
 /* The largest chunk. What a big chunk costs is address space, of which a
  * 64-bit process has plenty: its untouched pages are neither resident nor
@@ -1351,6 +1355,7 @@ static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
         .rounds = CACHE_ROUNDS,
         .magazine_bytes = CACHE_MAGAZINE_BYTES,
         .miss_batch = CACHE_ROUNDS / 2,
+        .reap_period = CACHE_REAP_PERIOD,
         .max_size = ak_sc_size(top) - h->class_shift,
         .class_shift = h->class_shift,
         .max_align = MIN_ALIGN,
@@ -1521,6 +1526,7 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
     s->cache_free_misses = ms.free_misses;
     s->exchanges = ms.exchanges;
     s->releases = ms.releases;
+    s->reaped = ms.reaped;
     s->flushes = h->flushes;
     s->trims = h->trims;
     s->lock_takes = h->lock_takes;
@@ -1600,6 +1606,7 @@ void ak_heap_write_stats(ak_heap *h, int fd)
     text_field(&t, "cache_free_misses", s.cache_free_misses);
     text_field(&t, "exchanges", s.exchanges);
     text_field(&t, "releases", s.releases);
+    text_field(&t, "reaped", s.reaped);
     text_field(&t, "flushes", s.flushes);
     text_field(&t, "trims", s.trims);
     text_field(&t, "lock_takes", s.lock_takes);

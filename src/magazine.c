@@ -250,7 +250,7 @@ static size_t trim_locked(ak_mag *m)
             magazine_free(m, k, mg);
             freed++;
         }
-        k->nfull = k->nempty = 0;
+        k->nfull = k->nempty = k->min_full = k->min_empty = 0;
     }
     return freed;
 }
@@ -305,6 +305,8 @@ static void depot_make_room(ak_mag *m, size_t room)
             k->nempty--;
             magazine_free(m, k, mg);
         }
+        if (k->min_empty > k->nempty)
+            k->min_empty = k->nempty;
     }
 }
 
@@ -318,6 +320,8 @@ static magazine *depot_take_empty(ak_mag *m, unsigned c)
     if (mg) {
         k->empty = mg->next;
         k->nempty--;
+        if (k->min_empty > k->nempty)
+            k->min_empty = k->nempty;
         return mg;
     }
     void *p;
@@ -368,11 +372,54 @@ static magazine *depot_take_full(ak_mag *m, ak_mag_cpu *pc, struct ak_mag_class 
     size_t bytes = (size_t)mg->n * k->size;
     k->full = mg->next;
     k->nfull--;
+    if (k->min_full > k->nfull)
+        k->min_full = k->nfull;
     m->depot_bytes -= bytes;
     counter_set(&pc->held, pc->held + bytes);
     pc->credit += bytes;
     m->granted += bytes;
     return mg;
+}
+
+/* The idle part of the depot goes back (Bonwick's working set, with the
+ * layer's own clock: no OS, no time). Every operation that takes the lock
+ * (a miss, an exchange, a call passed through, a free sent on to the
+ * backend) is a tick; every reap_period ticks, each class gives back the
+ * full and the empty magazines of its depot that no tick took since the
+ * last reap (the lowest counts its lists had meanwhile), blocks and all.
+ * Under the lock: O(classes + blocks given back), once per period. */
+static void depot_reap(ak_mag *m)
+{
+    for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
+        struct ak_mag_class *k = &m->cls[c];
+        for (; k->min_full; k->min_full--) {
+            magazine *mg = k->full;
+            k->full = mg->next;
+            k->nfull--;
+            m->depot_bytes -= (size_t)mg->n * k->size;
+            (void)magazine_empty_out(m, k, mg);
+            magazine_free(m, k, mg);
+            m->reaped++;
+        }
+        for (; k->min_empty; k->min_empty--) {
+            magazine *mg = k->empty;
+            k->empty = mg->next;
+            k->nempty--;
+            magazine_free(m, k, mg);
+            m->reaped++;
+        }
+        k->min_full = k->nfull;
+        k->min_empty = k->nempty;
+    }
+}
+
+/* One tick of that clock, at the end of a locked section. */
+static inline void tick(ak_mag *m)
+{
+    if (m->reap_period && ++m->ticks >= m->reap_period) {
+        m->ticks = 0;
+        depot_reap(m);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -400,6 +447,7 @@ static AK_NOINLINE ak_error pass_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, s
         m->pass_used += grown;
         m->pass_allocs++;
     }
+    tick(m);
     unlock(m);
     return e;
 }
@@ -466,6 +514,7 @@ AK_NOINLINE ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned
             if (m->miss_batch)
                 miss_refill(m, pc, c);
         }
+        tick(m);
         unlock(m);
         return e;
     }
@@ -482,6 +531,7 @@ AK_NOINLINE ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned
     pc->loaded[c] = full;
     m->exchanges++;
     credit_trim(m, pc, (size_t)k->rounds * k->size);
+    tick(m);
     unlock(m);
     magazine_pop(m, pc, k, full, out);
     return AK_OK;
@@ -549,6 +599,7 @@ static AK_NOINLINE ak_error pass_free(ak_mag *m, void *ptr, size_t size, size_t 
         m->pass_used -= before - backend_used(m);
         m->pass_frees++;
     }
+    tick(m);
     unlock(m);
     return e;
 }
@@ -593,12 +644,14 @@ AK_NOINLINE ak_error ak_mag_free_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned 
     }
     if (!credit_fit(m, pc, k))
         goto to_backend;
+    tick(m);
     unlock(m);
     magazine_push(pc, k, mg, ptr);
     return AK_OK;
 to_backend:
     block_return(m, k, ptr);
     counter_set(&pc->free_misses, pc->free_misses + 1);
+    tick(m);
     unlock(m);
     return AK_OK;
 }
@@ -674,8 +727,11 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
             k->align = a < max_align ? a : max_align;
         }
         k->full = k->empty = NULL;
-        k->nfull = k->nempty = 0;
+        k->nfull = k->nempty = k->min_full = k->min_empty = 0;
     }
+    m->reap_period = cfg->reap_period;
+    m->ticks = 0;
+    m->reaped = 0;
     m->limit = cfg->limit_bytes ? cfg->limit_bytes : AK_MAG_DEFAULT_LIMIT;
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
     m->magazines = 0;
@@ -882,6 +938,7 @@ void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
     out->passed = m->pass_allocs + m->pass_frees;
     out->exchanges = m->exchanges;
     out->releases = m->releases;
+    out->reaped = m->reaped;
     out->cached_bytes = held_total(m);
     out->depot_bytes = m->depot_bytes;
     out->magazine_bytes = m->mag_bytes;
@@ -910,8 +967,10 @@ static void forget_locked(ak_mag *m)
         state_clear(pc);
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         m->cls[c].full = m->cls[c].empty = NULL;
-        m->cls[c].nfull = m->cls[c].nempty = 0;
+        m->cls[c].nfull = m->cls[c].nempty = m->cls[c].min_full = m->cls[c].min_empty = 0;
     }
+    m->ticks = 0;
+    m->reaped = 0;
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
     m->magazines = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
@@ -1057,6 +1116,8 @@ static const char *check_depot_list(const struct ak_mag_class *k, const magazine
     }
     if (seen != count)
         return "depot: a list is shorter than its count";
+    if ((want_full ? k->min_full : k->min_empty) > count)
+        return "depot: a list's lowest count since the last reap is above its count";
     if (!k->align && count)
         return "depot: magazines for a class that is not cached";
     return NULL;

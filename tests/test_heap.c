@@ -886,6 +886,36 @@ static void test_no_thread_cache(void)
     close_heap();
 }
 
+/* The depot's idle magazines go back as the heap keeps working: after a
+ * burst of frees, enough operations that take the lock (here big blocks,
+ * which pass by the magazines) empty the depot of what nothing used. */
+static void test_depot_reap(void)
+{
+    open_os(0);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    if (!s.caching) {
+        printf("(no cache hooks: no magazines) ");
+        close_heap();
+        return;
+    }
+    static void *ps[2000];
+    for (int i = 0; i < 2000; i++)
+        ps[i] = ak_heap_malloc(&H, 200);
+    for (int i = 0; i < 2000; i++)
+        ak_heap_free(&H, ps[i]);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.depot_bytes > 0 && s.reaped == 0);
+    size_t used = s.backend_used;
+    for (int i = 0; i < 3000; i++)
+        ak_heap_free(&H, ak_heap_malloc(&H, 100000));
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.depot_bytes == 0 && s.reaped > 0);
+    CHECK(s.backend_used < used);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    close_heap();
+}
+
 /* ---- per-block overhead ---- */
 
 /* Fill a 4 MiB pool with n-byte blocks (with the magazines, whose class
@@ -956,6 +986,7 @@ static const named_test tests[] = {
     T(test_bad_config),
     T(test_thread_cache),
     T(test_cache_limit),
+    T(test_depot_reap),
     T(test_no_thread_cache),
     T(test_overhead),
 };

@@ -1141,6 +1141,73 @@ static void test_miss_batch(void)
     CHECK(backend_used() == 0);
 }
 
+/* Lock-taking operations on CPU 1 (big blocks passed through, each alloc
+ * and each free a tick) until the layer's clock has just reaped. */
+static void tick_until_reap(void)
+{
+    static void *big;
+    for (;;) {
+        const unsigned before = fx.m.ticks;
+        if (big) {
+            xfree(1, big, 100000, 16);
+            big = NULL;
+        } else {
+            big = xalloc(1, 100000, 16);
+        }
+        if (fx.m.ticks < before)
+            break;
+    }
+    if (big)
+        xfree(1, big, 100000, 16); /* a tick too */
+    big = NULL;
+}
+
+/* config .reap_period: the depot gives back what no lock-taking operation
+ * took from it over a whole period, and keeps what was used. */
+static void test_reap(void)
+{
+    CACHING_ONLY();
+    ak_mag_config c = {.ncpu = 2, .rounds = 4, .reap_period = 500};
+    fx_open((size_t)1 << 20, c, true);
+    /* CPU 0 frees 40 blocks of 100 bytes and 40 of 300: two magazines of
+     * each stay with it, the rest go to the depot, full. */
+    void *a[40], *b[40];
+    for (int i = 0; i < 40; i++) {
+        a[i] = xalloc(0, 100, 16);
+        b[i] = xalloc(0, 300, 16);
+    }
+    for (int i = 0; i < 40; i++) {
+        xfree(0, a[i], 100, 16);
+        xfree(0, b[i], 300, 16);
+    }
+    layer_sane();
+    ak_mag_stats_t st = stats();
+    CHECK(fx.m.ticks < 500 && st.reaped == 0);
+    const size_t depot0 = st.depot_bytes;
+    CHECK(depot0 == 32 * 112 + 32 * 320); /* 8 full magazines of each */
+    /* The first reap gives back nothing the depot never had less of:
+     * nothing was taken since init, and the depot started empty. */
+    tick_until_reap();
+    st = stats();
+    CHECK(st.reaped == 0 && st.depot_bytes == depot0);
+    /* Over the next period CPU 1 takes one full magazine of the 100-byte
+     * class from the depot (it has none to give in exchange): the other 7
+     * stay idle, and the 8 of the 300-byte class. */
+    void *p = xalloc(1, 100, 16);
+    CHECK(stats().depot_bytes == depot0 - 4 * 112);
+    tick_until_reap();
+    layer_sane();
+    st = stats();
+    CHECK(st.depot_bytes == 0 && st.reaped == 15);
+    /* What CPUs hold is never reaped. */
+    CHECK(st.cached_bytes == 8 * 112 + 8 * 320 + 3 * 112);
+    tick_until_reap();
+    CHECK(stats().reaped == 15 && stats().cached_bytes == st.cached_bytes);
+    xfree(1, p, 100, 16);
+    drain();
+    CHECK(backend_used() == 0);
+}
+
 /* config .magazine_bytes sets how many blocks a big class's magazine
  * holds: min(rounds, max(1, magazine_bytes / class size)). */
 static void test_magazine_bytes(void)
@@ -1703,6 +1770,7 @@ int main(int argc, char **argv)
         run_for(k, "magazine_bytes", test_magazine_bytes);
         run_for(k, "class_calls", test_class_calls);
         run_for(k, "miss_batch", test_miss_batch);
+        run_for(k, "reap", test_reap);
         run_for(k, "as_byte", test_as_byte);
         run_for(k, "defaults", test_defaults);
         run_for(k, "check_catches", test_check_catches);

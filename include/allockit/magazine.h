@@ -80,10 +80,14 @@
  * new magazine is paid first from its unused credit, then by freeing the
  * depot's idle empty magazines. The depot's blocks, the magazines and
  * every CPU's credit never sum to more than the limit (ak_mag_check
- * verifies it). A magazine of class c holds
+ * verifies it). Under the limit, the depot's idle part goes back too,
+ * with config .reap_period (Bonwick's working set, on a clock that counts
+ * the operations taking the lock instead of time): every reap_period of
+ * them, each class gives back the magazines its depot held throughout
+ * the period, with their blocks. A magazine of class c holds
  * min(rounds, max(1, magazine_bytes / class size)) blocks (config
  * .magazine_bytes, AK_MAG_MAGAZINE_BYTES by default).
- * Objects: sizeof(ak_mag) is about 3.4 KiB and sizeof(ak_mag_cpu) 784
+ * Objects: sizeof(ak_mag) is about 3.8 KiB and sizeof(ak_mag_cpu) 784
  * bytes on 64-bit targets; nothing else is allocated but magazines.
  *
  * Bounds
@@ -93,10 +97,13 @@
  * under the lock (a few list operations; when the bound is short, also
  * the freeing of idle empty magazines, each once). A miss: one backend
  * call under the lock (with miss_batch: up to miss_batch + 1 calls, and
- * the hook calls that mark the extra blocks). Release under memory pressure (see ak_mag_alloc):
- * O(blocks held by that CPU and the depot) under the lock, at most once per alloc. ak_mag_flush:
- * O(blocks in that CPU's magazines); ak_mag_trim: O(blocks in the depot); ak_mag_check: O(every
- * cached block and magazine), a few backend calls each.
+ * the hook calls that mark the extra blocks). Release under memory
+ * pressure (see ak_mag_alloc): O(blocks held by that CPU and the depot)
+ * under the lock, at most once per alloc. A reap (reap_period): O(classes
+ * + blocks given back), once per reap_period locked operations, inside
+ * one of them. ak_mag_flush: O(blocks in that CPU's magazines);
+ * ak_mag_trim: O(blocks in the depot); ak_mag_check: O(every cached
+ * block and magazine), a few backend calls each.
  *
  * CPUs, threads and the lock
  * --------------------------
@@ -203,6 +210,12 @@ typedef struct ak_mag_config {
      *  on a class, or allocates without freeing, takes the lock once per
      *  batch instead of once per block. */
     unsigned miss_batch;
+    /** Give back the depot's idle magazines every reap_period operations
+     *  that take the lock (misses, exchanges, calls passed through, frees
+     *  sent on to the backend): those no such operation took from the
+     *  depot since the previous reap, with their blocks (0: never; then
+     *  only ak_mag_trim and memory pressure empty the depot). */
+    unsigned reap_period;
     /** Largest alignment a class block is given (a power of two; 0: 16).
      *  Class c's blocks are aligned to min(its alignment, max_align), its
      *  alignment being the largest power of two dividing its size. */
@@ -231,12 +244,16 @@ typedef struct ak_mag {
     size_t class_max_request; /* requests above pass through */
     size_t shift;             /* config .class_shift */
     unsigned miss_batch;      /* config .miss_batch */
+    unsigned reap_period;     /* config .reap_period */
+    unsigned ticks;           /* lock-taking operations since the last reap */
+    uint64_t reaped;          /* magazines the reaps gave back */
     struct ak_mag_class {
         size_t size;     /* the class size */
         size_t align;    /* its blocks' alignment; 0: not cached */
         size_t mag_size; /* bytes of one magazine of the class */
         uint32_t rounds; /* blocks per magazine */
         uint32_t nfull, nempty;
+        uint32_t min_full, min_empty;         /* their lowest since the last reap */
         struct ak_mag_magazine *full, *empty; /* the depot */
     } cls[AK_MAG_CLASSES];
     ak_mag_cpu *cpus; /* indexed by cpu */
@@ -484,6 +501,7 @@ typedef struct ak_mag_stats {
     uint64_t passed;       /**< allocs and frees passed through */
     uint64_t exchanges;    /**< trades of a magazine with the depot */
     uint64_t releases;     /**< memory-pressure releases */
+    uint64_t reaped;       /**< idle depot magazines given back (reap_period) */
     size_t cached_bytes;   /**< blocks held, at class size (CPUs + depot) */
     size_t depot_bytes;    /**< of which in the depot */
     size_t magazine_bytes; /**< the magazines themselves */

@@ -213,6 +213,7 @@ typedef struct ak_heap_stats {
     uint64_t exchanges;         /**< magazines traded with the depot */
     uint64_t releases;          /**< the layer gave back what it held because
                                      the allocator was full */
+    uint64_t reaped;            /**< idle depot magazines given back */
     uint64_t flushes;           /**< a thread's magazines flushed (thread exit,
                                      ak_heap_flush_thread_cache) */
     uint64_t trims;             /**< the depot given back */
