@@ -48,6 +48,7 @@
 #include "ak_sizeclass.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -1021,9 +1022,9 @@ static __attribute__((noinline)) void count_not_live(ak_heap *h, const void *ptr
  * allocator's cache hook checks it exactly and marks it cached (the mark
  * covers the header's first two words: on 64-bit targets all of it), then
  * the free tag goes into its first user bytes, then the block onto t's
- * magazines (t NULL: the shared state's, under its mutex). The header is
- * not flipped: the mark would cover it, and the hook refuses a second
- * free exactly anyway. */
+ * magazines (t NULL: the shared state's, under its mutex). Nothing is
+ * written before the hook has accepted the block, so a refusal leaves
+ * everything as it was. */
 static inline void class_free(ak_heap *h, void *ptr, uint32_t info, unsigned c, ak_heap_thread *t)
 {
     void *b = (uint8_t *)ptr - MIN_ALIGN;
@@ -1033,6 +1034,10 @@ static inline void class_free(ak_heap *h, void *ptr, uint32_t info, unsigned c, 
     }
     free_tag tag = {info, hdr_check_word(ptr, info) ^ FREE_FLIP};
     memcpy(ptr, &tag, sizeof tag);
+    /* Where the mark leaves the check word alone (32-bit targets: two
+     * 4-byte words), the header says free too. */
+    if (offsetof(blk_hdr, check) >= 2 * sizeof(uintptr_t))
+        hdr_of(ptr)->check = tag.check;
     if (LIKELY(t != NULL)) {
         ak_mag_put_class(&h->mag, &t->mags, c, b);
         return;

@@ -37,11 +37,15 @@
  * to 32 allocations or frees of one class at most), or calls the
  * allocator. The layer holds at most cache_limit bytes in all (8 MiB by
  * default): cached blocks at their class size, plus the magazines; a free
- * beyond the bound goes to the allocator. Memory goes back: when the
- * allocator is full, the layer gives back the calling thread's magazines
- * and the depot before the heap grows; ak_heap_flush_thread_cache (and
- * malloc_trim in libakmalloc) returns the caller's magazines and the
- * depot; the depot is trimmed when the last thread with magazines exits.
+ * beyond the bound goes to the allocator. A miss (no full magazine
+ * anywhere) takes the block and half a magazine more of its class from
+ * the allocator under one lock. Memory goes back: every 1024 times the
+ * layer takes the lock, the depot gives back the magazines that sat idle
+ * in it all along (Bonwick's working set); when the allocator is full,
+ * the layer gives back the calling thread's magazines and the depot
+ * before the heap grows; ak_heap_flush_thread_cache (and malloc_trim in
+ * libakmalloc) returns the caller's magazines and the depot; the depot is
+ * trimmed when the last thread with magazines exits.
  * The layer needs the allocator's cache hooks (ak_byte_can_cache); without
  * them, or with AK_HEAP_NO_THREAD_CACHE, every block is asked of the
  * allocator under the lock, at its exact size. A thread holds magazines
@@ -61,7 +65,8 @@
  * pointer, and none reads memory the heap has not mapped itself. A pointer
  * is told apart by address (the pool, the chunks committed in the OS
  * reservation, or the hash set of directly mapped blocks), then by the
- * header's check word, which also marks a freed block: a double free is
+ * header's check word, which also marks a freed block (and, while a
+ * magazine holds it, a copy in its first user bytes): a double free is
  * detected, counted and ignored. Freeing a class block, the allocator's
  * cache hook then checks it exactly and refuses a block already in a
  * magazine.
