@@ -19,7 +19,7 @@ static _Alignas(64) unsigned char pool_mem[4u << 20];
 static bool heap_open;
 
 /* A test that failed left its heap open (registered for fork, holding a
- * thread-cache slot): close it before the next one. */
+ * thread's magazine slot): close it before the next one. */
 static void close_leftover(void)
 {
     if (heap_open)
@@ -453,10 +453,11 @@ static void check_freed_block(void *p, size_t size)
     ak_heap_stats s;
     ak_heap_stats_get(&H, &s);
     CHECK(s.foreign_frees == 0);
-    /* The mark sits in the header: while the block is in a thread cache it
-     * is always seen; once back in the allocator its header may have been
-     * overwritten by the allocator's own links, and then the pointer is
-     * merely a bad one. Either way it was refused. */
+    /* The mark sits in the header, and in the first user bytes while a
+     * magazine holds the block: there it is always seen; once back in the
+     * allocator the block may have been overwritten by the allocator's own
+     * links, and then the pointer is merely a bad one. Either way it was
+     * refused. */
     CHECK(s.double_frees + s.bad_frees == 2);
 }
 
@@ -472,7 +473,7 @@ static void double_free_case(unsigned flags, size_t size, bool flush)
     check_distinct_blocks(size, 300);
     check_freed_block(p, size);
     if (!flush && !(flags & AK_HEAP_NO_THREAD_CACHE) && size <= AK_HEAP_SMALL_MAX) {
-        /* It was in the cache: its header was certainly intact. */
+        /* It was in a magazine: its free mark was certainly intact. */
         ak_heap_stats s;
         ak_heap_stats_get(&H, &s);
         CHECKF(s.double_frees >= 1, "double_frees %llu", (unsigned long long)s.double_frees);
@@ -482,7 +483,7 @@ static void double_free_case(unsigned flags, size_t size, bool flush)
 
 static void *free_in_thread(void *p)
 {
-    ak_heap_free(&H, p); /* into this thread's cache, flushed at its exit */
+    ak_heap_free(&H, p); /* into this thread's magazines, flushed at its exit */
     return NULL;
 }
 
@@ -494,8 +495,8 @@ static void test_double_free(void)
         double_free_case(0, sizes[i], true);
         double_free_case(AK_HEAP_NO_THREAD_CACHE, sizes[i], false);
     }
-    /* Freed here, freed again in another thread (whose cache goes back to
-     * the allocator when it exits): still one block, handed out once. */
+    /* Freed here, freed again in another thread (whose magazines go back
+     * to the allocator when it exits): still one block, handed out once. */
     open_os(0);
     void *p = ak_heap_malloc(&H, 40);
     ak_heap_free(&H, p);
