@@ -700,12 +700,23 @@ static __attribute__((noinline)) ak_heap_thread *thread_create(ak_heap *h)
     return t;
 }
 
-static inline ak_heap_thread *thread_get(ak_heap *h)
+/* This thread's magazines for h, looked for in the other slots, or set
+ * up. */
+static __attribute__((noinline)) ak_heap_thread *thread_find(ak_heap *h)
 {
-    for (unsigned i = 0; i < AK_HEAP_TLS_SLOTS; i++)
+    for (unsigned i = 1; i < AK_HEAP_TLS_SLOTS; i++)
         if (tls_slots[i].heap_id == h->id)
             return tls_slots[i].t;
     return thread_create(h);
+}
+
+/* The first slot inline: a program with one heap (libakmalloc) finds its
+ * magazines there. */
+static inline ak_heap_thread *thread_get(ak_heap *h)
+{
+    if (LIKELY(tls_slots[0].heap_id == h->id))
+        return tls_slots[0].t;
+    return thread_find(h);
 }
 
 /* ------------------------------------------------------------------ */
