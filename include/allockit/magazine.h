@@ -234,6 +234,18 @@ typedef struct ak_mag_config {
     void *cpu_ctx;
 } ak_mag_config;
 
+/** One size class of a layer (private; at file scope so that the inline
+ *  functions below name the same type in C and C++). */
+struct ak_mag_class {
+    size_t size;     /* the class size */
+    size_t align;    /* its blocks' alignment; 0: not cached */
+    size_t mag_size; /* bytes of one magazine of the class */
+    uint32_t rounds; /* blocks per magazine */
+    uint32_t nfull, nempty;
+    uint32_t min_full, min_empty;         /* their lowest since the last reap */
+    struct ak_mag_magazine *full, *empty; /* the depot */
+};
+
 /** The layer. Complete so it can be static or embedded; the fields are
  *  private. Built by ak_mag_init; it owns no memory but its magazines. */
 typedef struct ak_mag {
@@ -247,15 +259,7 @@ typedef struct ak_mag {
     unsigned reap_period;     /* config .reap_period */
     unsigned ticks;           /* lock-taking operations since the last reap */
     uint64_t reaped;          /* magazines the reaps gave back */
-    struct ak_mag_class {
-        size_t size;     /* the class size */
-        size_t align;    /* its blocks' alignment; 0: not cached */
-        size_t mag_size; /* bytes of one magazine of the class */
-        uint32_t rounds; /* blocks per magazine */
-        uint32_t nfull, nempty;
-        uint32_t min_full, min_empty;         /* their lowest since the last reap */
-        struct ak_mag_magazine *full, *empty; /* the depot */
-    } cls[AK_MAG_CLASSES];
+    struct ak_mag_class cls[AK_MAG_CLASSES];
     ak_mag_cpu *cpus; /* indexed by cpu */
     unsigned ncpu;
     ak_mag_cpu *attached; /* every state, linked by ->next */
