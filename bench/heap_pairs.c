@@ -9,9 +9,12 @@
  *                     small churn, on one thread)
  *     N        pairs measured (after as many unmeasured ones to warm up)
  *
- * Prints ns per pair and the heap's lock takes. Only run_pairs() does the
- * measured work (warm_up() the same before it), so
- *   valgrind --tool=callgrind --toggle-collect=run_pairs heap-pairs ...
+ * Prints ns per pair, the heap's lock takes and the magazine hits; fails
+ * if fewer than 99% of the measured allocations hit the magazines (with
+ * an allocator that has cache hooks) or ak_heap_check finds a fault.
+ * Only run_pairs() does the measured work (warm_up() the same before it),
+ * so
+ *   valgrind --tool=callgrind '--toggle-collect=run_pairs*' heap-pairs ...
  * counts exactly the N pairs (the total divided by N is instructions per
  * pair, the loop's own few included: the random numbers of churn). */
 #include "ak_rng.h"
@@ -112,10 +115,23 @@ int main(int argc, char **argv)
     ak_heap_stats_get(&heap, &s0);
     double ns = run_pairs(churn, n, &r);
     ak_heap_stats_get(&heap, &s1);
-    printf("%s %s: %.2f ns per pair, %llu lock takes in %lu pairs\n", argv[1], argv[2], ns,
-           (unsigned long long)(s1.lock_takes - s0.lock_takes), n);
+    uint64_t hits = s1.cache_allocs - s0.cache_allocs;
+    printf("%s %s: %.2f ns per pair, %llu lock takes and %llu magazine hits in %lu pairs\n",
+           argv[1], argv[2], ns, (unsigned long long)(s1.lock_takes - s0.lock_takes),
+           (unsigned long long)hits, n);
+    /* What is measured must be the hit path, and the heap sound after. */
+    int rc = 0;
+    if (s1.caching && hits * 100 < (uint64_t)n * 99) {
+        fprintf(stderr, "heap-pairs: fewer than 99%% of the allocations hit the magazines\n");
+        rc = 1;
+    }
     for (unsigned k = 0; k < 256; k++)
         ak_heap_free(&heap, held[k]);
+    const char *why = ak_heap_check(&heap);
+    if (why) {
+        fprintf(stderr, "heap-pairs: %s\n", why);
+        rc = 1;
+    }
     ak_heap_destroy(&heap);
-    return 0;
+    return rc;
 }
