@@ -21,7 +21,7 @@
  *     O(R x L); a free or allocated stretch costs O(L) however long.
  * Size of the object: 8 * AK_BITMAP_ID_WORDS bytes of bitmap (one bit per
  * ID plus about 24% of summaries and run classes, for capacity + 64 bits)
- * plus 4 + 2 * AK_BITMAP_ID_MAX_RANGES words: 10,552 bytes for the default
+ * plus 5 + 2 * AK_BITMAP_ID_MAX_RANGES words: 10,560 bytes for the default
  * 65536 IDs on 64-bit.
  *
  * Not thread-safe: serialise calls on one object.

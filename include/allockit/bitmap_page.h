@@ -37,10 +37,10 @@
  * AK_BITMAP_PAGE_MAX_REGIONS = 16): one bit per page, plus about 24% for
  * the summaries (has-free, all-free, dirty) and the run-class bits that
  * let aligned searches skip fragmented stretches:
- *   256m:     10,568 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
- *   4g:      162,368 bytes    (1,048,576 pages: 128 KiB)
- *   64g:   2,590,736 bytes    (16,777,216 pages: 2 MiB)
- *   1t:   41,444,216 bytes    (268,435,456 pages: 32 MiB)
+ *   256m:     10,576 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
+ *   4g:      162,376 bytes    (1,048,576 pages: 128 KiB)
+ *   64g:   2,590,744 bytes    (16,777,216 pages: 2 MiB)
+ *   1t:   41,444,224 bytes    (268,435,456 pages: 32 MiB)
  * It is large: keep it static or on the heap, not on a small stack.
  *
  * Not thread-safe: serialise calls on one object.
