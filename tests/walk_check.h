@@ -187,4 +187,49 @@ static inline const char *wc_check_regions(const wc_walk *w, const wc_block *reg
     return why;
 }
 
+/* What the runs of a page or ID walk add up to. */
+typedef struct wc_runs {
+    size_t used_runs, free_runs, largest_free, used_units, free_units;
+} wc_runs;
+
+/* A page or ID walk against a model of `span` units, unit i at address
+ * first + i * unit, managed[i] if some region holds it, taken[i] if it is
+ * allocated (regions in the model never touch). NULL if the walk is
+ * exactly the maximal runs of managed units in one state, in address
+ * order, else what differs; *out gets the model's figures. */
+static inline const char *wc_check_runs(const wc_walk *w, const unsigned char *managed,
+                                        const unsigned char *taken, size_t span, uintptr_t first,
+                                        size_t unit, wc_runs *out)
+{
+    out->used_runs = out->free_runs = out->largest_free = out->used_units = out->free_units = 0;
+    if (w->out_of_memory)
+        return "walk_check: out of host memory";
+    size_t k = 0;
+    for (size_t i = 0; i < span;) {
+        if (!managed[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i + 1;
+        while (j < span && managed[j] && !taken[j] == !taken[i])
+            j++;
+        if (k == w->n)
+            return "walk: a run of the model is missing";
+        const wc_block *b = &w->v[k++];
+        if (b->start != first + i * unit || b->size != j - i || b->used != !!taken[i])
+            return "walk: a run differs from the model's";
+        if (taken[i]) {
+            out->used_runs++;
+            out->used_units += j - i;
+        } else {
+            out->free_runs++;
+            out->free_units += j - i;
+            if (j - i > out->largest_free)
+                out->largest_free = j - i;
+        }
+        i = j;
+    }
+    return k == w->n ? NULL : "walk: a run the model does not have";
+}
+
 #endif /* AK_WALK_CHECK_H */
