@@ -1569,7 +1569,8 @@ static void test_walk_and_stats(void)
         CHECK(st.free_bytes == st.total_bytes - st.used_bytes);
         wc_reset(&w);
         ak_buddy_walk(&a, wc_collect, &w);
-        memcpy(sorted, live, n * sizeof *live);
+        if (n)
+            memcpy(sorted, live, n * sizeof *live);
         const char *why = wc_check(&w, &st, sorted, n, WC_EXACT);
         CHECKF(why == NULL, "%s", why);
         why = wc_check_regions(&w, regions, 2);

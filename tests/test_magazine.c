@@ -1068,7 +1068,8 @@ static void check_layer_walk(wc_block *live, size_t n, bool drained)
     wc_reset(&w);
     CHECK_OK(ak_mag_walk(&fx.m, wc_collect, &w));
     lock_sane();
-    memcpy(sorted, live, n * sizeof *live);
+    if (n)
+        memcpy(sorted, live, n * sizeof *live);
     const char *why = wc_check(&w, &st, sorted, n, WC_LAYER);
     CHECKF(why == NULL, "%s", why);
     wc_block region = {(uintptr_t)fx.mem, fx.size, false};

@@ -1259,7 +1259,8 @@ static void check_walk(const ak_slab *a, wc_block *live, size_t n, const wc_bloc
     CHECK(st.region_count == nregions);
     wc_reset(&w);
     ak_slab_walk(a, wc_collect, &w);
-    memcpy(sorted, live, n * sizeof *live);
+    if (n)
+        memcpy(sorted, live, n * sizeof *live);
     const char *why = wc_check(&w, &st, sorted, n, WC_EXACT);
     CHECKF(why == NULL, "%s", why);
     why = wc_check_regions(&w, regions, nregions);

@@ -929,7 +929,8 @@ static void byte_walk_and_stats(void)
                refused);
         wc_reset(&w);
         CHECK_OK(ak_byte_walk(h, wc_collect, &w));
-        memcpy(sorted, live, n * sizeof *live);
+        if (n)
+            memcpy(sorted, live, n * sizeof *live);
         const char *why = wc_check(&w, &st, sorted, n, mode);
         CHECKF(why == NULL, "%s", why);
         why = wc_check_regions(&w, regions, 2);
