@@ -102,7 +102,7 @@ typedef struct contender {
     ckind kind;
     const char *preload; /* C_SYS: the library to LD_PRELOAD, "" for glibc */
     bool built;          /* pool/page/id: compiled into this build */
-    bool walker;         /* can draw a heap map (tlsf, buddy) */
+    bool walker;         /* can draw a heap map (tlsf, buddy, slab) */
     bool bounded;        /* promises a bound on a call's time: latency_scaling */
 } contender;
 
@@ -113,7 +113,7 @@ static const contender contenders[] = {
     {"tcmalloc", C_SYS, AK_BENCH_TCMALLOC, true, false, false},
     {"tlsf", C_POOL, NULL, AK_HAVE_TLSF, true, true},
     {"buddy", C_POOL, NULL, AK_HAVE_BUDDY, true, true},
-    {"slab", C_POOL, NULL, AK_HAVE_SLAB, false, false},
+    {"slab", C_POOL, NULL, AK_HAVE_SLAB, true, false},
     {"bitmap_page", C_PAGE, NULL, AK_HAVE_BITMAP_PAGE, false, false},
     {"bitmap_id", C_ID, NULL, AK_HAVE_BITMAP_ID, false, false},
 };

@@ -206,13 +206,12 @@ static const char *malloc_identity(void)
 /* Pool contenders                                                    */
 /* ------------------------------------------------------------------ */
 
-typedef void (*walk_cb)(void *ptr, size_t size, bool used, void *ctx);
-
 typedef struct pool_contender {
     const char *name;
     size_t obj_bytes;
     ak_byte_allocator (*handle)(void *obj);
-    void (*walk)(const void *obj, walk_cb cb, void *ctx); /* NULL: no walker */
+    /* The walk a heap map takes when the handle has none (NULL: none). */
+    void (*walk)(const void *obj, ak_walker cb, void *ctx);
 } pool_contender;
 
 #if AK_HAVE_TLSF
@@ -220,19 +219,26 @@ static ak_byte_allocator tlsf_handle(void *o)
 {
     return ak_tlsf_as_byte(o);
 }
-static void tlsf_walk(const void *o, walk_cb cb, void *ctx)
+/* TLSF's own walker reports a pointer; the heap map takes ak_walker. */
+typedef struct tlsf_walk_fwd {
+    ak_walker cb;
+    void *ctx;
+} tlsf_walk_fwd;
+static void tlsf_walk_block(void *ptr, size_t size, bool used, void *ctx)
 {
-    ak_tlsf_walk(o, cb, ctx);
+    const tlsf_walk_fwd *f = ctx;
+    f->cb((uintptr_t)ptr, size, used, f->ctx);
+}
+static void tlsf_walk(const void *o, ak_walker cb, void *ctx)
+{
+    tlsf_walk_fwd f = {cb, ctx};
+    ak_tlsf_walk(o, tlsf_walk_block, &f);
 }
 #endif
 #if AK_HAVE_BUDDY
 static ak_byte_allocator buddy_handle(void *o)
 {
     return ak_buddy_as_byte(o);
-}
-static void buddy_walk(const void *o, walk_cb cb, void *ctx)
-{
-    ak_buddy_walk(o, cb, ctx);
 }
 #endif
 #if AK_HAVE_SLAB
@@ -247,7 +253,7 @@ static const pool_contender pool_contenders[] = {
     {"tlsf", sizeof(ak_tlsf), tlsf_handle, tlsf_walk},
 #endif
 #if AK_HAVE_BUDDY
-    {"buddy", sizeof(ak_buddy), buddy_handle, buddy_walk},
+    {"buddy", sizeof(ak_buddy), buddy_handle, NULL},
 #endif
 #if AK_HAVE_SLAB
     {"slab", sizeof(ak_slab), slab_handle, NULL},
@@ -684,7 +690,7 @@ typedef struct map_walk {
     size_t n, cap;
 } map_walk;
 
-static void map_collect(void *ptr, size_t size, bool used, void *ctx)
+static void map_collect(uintptr_t start, size_t size, bool used, void *ctx)
 {
     map_walk *w = ctx;
     if (w->n == w->cap) {
@@ -693,7 +699,7 @@ static void map_collect(void *ptr, size_t size, bool used, void *ctx)
         if (!w->seg)
             bench_fail("no harness memory");
     }
-    w->seg[w->n++] = (map_seg){(uintptr_t)ptr, size, used};
+    w->seg[w->n++] = (map_seg){start, size, used};
 }
 
 /* One rectangle per block and row it covers; used blocks alternate two
@@ -745,8 +751,6 @@ static void heap_svg(const char *path, const char *name, const unsigned char *po
 
 static void heap_map(const pool_contender *pc, const char *outdir)
 {
-    if (!pc->walk)
-        bench_fail("%s has no walker to draw a heap map from", pc->name);
     size_t bytes = 4 * MiB;
     unsigned char *pool = pool_map(bytes, false);
     void *obj = object_new(pc->obj_bytes);
@@ -783,7 +787,11 @@ static void heap_map(const pool_contender *pc, const char *outdir)
         }
     }
     map_walk w = {0};
-    pc->walk(obj, map_collect, &w);
+    if (ak_byte_walk(h, map_collect, &w) != AK_OK) {
+        if (!pc->walk)
+            bench_fail("%s has no walker to draw a heap map from", pc->name);
+        pc->walk(obj, map_collect, &w);
+    }
     size_t used_blocks = 0, used_sum = 0;
     for (size_t i = 0; i < w.n; i++) {
         if (w.seg[i].at < (uintptr_t)pool || w.seg[i].at + w.seg[i].size > (uintptr_t)pool + bytes)
@@ -795,11 +803,13 @@ static void heap_map(const pool_contender *pc, const char *outdir)
     }
     if (used_blocks != n)
         bench_fail("%s: walker reports %zu used blocks, %zu are live", pc->name, used_blocks, n);
+    if (used_sum != ak_byte_used_bytes(h))
+        bench_fail("%s: walker's used blocks hold %zu bytes, used_bytes says %zu", pc->name,
+                   used_sum, ak_byte_used_bytes(h));
     char path[4096];
     snprintf(path, sizeof(path), "%s/heapmap_%s.svg", outdir, pc->name);
     heap_svg(path, pc->name, pool, bytes, &w, ak_byte_used_bytes(h));
     printf("heapmap %s %zu %zu\n", path, w.n, used_blocks);
-    (void)used_sum;
     for (size_t i = 0; i < n; i++)
         ak_byte_dealloc(h, set[i].p, set[i].size, 8);
     pool_after_run(pc, h, true);

@@ -23,8 +23,25 @@
         return X##_check((const X *)s);                                                            \
     }
 
-/* A byte allocator with the optional ops resize, usable_size and check. */
-#define AK_DEFINE_BYTE_ALLOCATOR(X, NAME) AK_DEFINE_BYTE_OPS_(X, NAME, .cache = 0, .uncache = 0)
+/* The walk and stats adapters of X, whose X_walk(const X *, ak_walker,
+ * void *) and X_stats(const X *, struct ak_KIND_stats *) cannot fail. */
+#define AK_INSPECT_ADAPTERS_(X, KIND)                                                              \
+    static ak_error X##_op_walk(const void *s, ak_walker fn, void *ctx)                            \
+    {                                                                                              \
+        X##_walk((const X *)s, fn, ctx);                                                           \
+        return AK_OK;                                                                              \
+    }                                                                                              \
+    static void X##_op_stats(const void *s, struct ak_##KIND##_stats *out)                         \
+    {                                                                                              \
+        X##_stats((const X *)s, out);                                                              \
+    }
+
+/* A byte allocator with the optional ops resize, usable_size, check, walk
+ * and stats. */
+#define AK_DEFINE_BYTE_ALLOCATOR(X, NAME)                                                          \
+    AK_INSPECT_ADAPTERS_(X, byte)                                                                  \
+    AK_DEFINE_BYTE_OPS_(X, NAME, .cache = 0, .uncache = 0, .walk = X##_op_walk,                    \
+                        .stats = X##_op_stats)
 
 /* The adapters and ops table; the trailing arguments are extra designated
  * initialisers for the table. */
@@ -77,9 +94,8 @@
         return h;                                                                                  \
     }
 
-/* A byte allocator with every optional op, the cache hooks included
- * (X_cache and X_uncache). */
-#define AK_DEFINE_BYTE_ALLOCATOR_CACHED(X, NAME)                                                   \
+/* The cache-hook adapters of X (X_cache and X_uncache). */
+#define AK_CACHE_ADAPTERS_(X)                                                                      \
     static ak_error X##_op_cache(void *s, void *ptr, size_t size, size_t align)                    \
     {                                                                                              \
         return X##_cache((X *)s, ptr, size, align);                                                \
@@ -87,12 +103,29 @@
     static void X##_op_uncache(void *s, void *ptr, size_t size, size_t align)                      \
     {                                                                                              \
         X##_uncache((X *)s, ptr, size, align);                                                     \
-    }                                                                                              \
-    AK_DEFINE_BYTE_OPS_(X, NAME, .cache = X##_op_cache, .uncache = X##_op_uncache)
+    }
 
-/* A page allocator (with its checker). */
+/* A byte allocator with every optional op: the cache hooks, walk and
+ * stats included. */
+#define AK_DEFINE_BYTE_ALLOCATOR_FULL(X, NAME)                                                     \
+    AK_CACHE_ADAPTERS_(X)                                                                          \
+    AK_INSPECT_ADAPTERS_(X, byte)                                                                  \
+    AK_DEFINE_BYTE_OPS_(X, NAME, .cache = X##_op_cache, .uncache = X##_op_uncache,                 \
+                        .walk = X##_op_walk, .stats = X##_op_stats)
+
+/* Transitional, for an allocator whose walk and stats do not take
+ * ak_walker and struct ak_byte_stats yet: every optional op but those two
+ * (NULL: the core's fallbacks). Goes once every allocator uses
+ * AK_DEFINE_BYTE_ALLOCATOR_FULL. */
+#define AK_DEFINE_BYTE_ALLOCATOR_CACHED(X, NAME)                                                   \
+    AK_CACHE_ADAPTERS_(X)                                                                          \
+    AK_DEFINE_BYTE_OPS_(X, NAME, .cache = X##_op_cache, .uncache = X##_op_uncache, .walk = 0,      \
+                        .stats = 0)
+
+/* A page allocator (with its checker, walk and stats). */
 #define AK_DEFINE_PAGE_ALLOCATOR(X, NAME)                                                          \
     AK_BASE_ADAPTERS_(X)                                                                           \
+    AK_INSPECT_ADAPTERS_(X, page)                                                                  \
     static ak_error X##_op_alloc_pages(void *s, size_t n, size_t align_pow2, uintptr_t *out)       \
     {                                                                                              \
         return X##_alloc_pages((X *)s, n, align_pow2, out);                                        \
@@ -134,6 +167,8 @@
         .available_pages = X##_op_available_pages,                                                 \
         .page_size = X##_op_page_size,                                                             \
         .check = X##_op_check,                                                                     \
+        .walk = X##_op_walk,                                                                       \
+        .stats = X##_op_stats,                                                                     \
     };                                                                                             \
     ak_page_allocator X##_as_page(X *a)                                                            \
     {                                                                                              \
@@ -141,9 +176,10 @@
         return h;                                                                                  \
     }
 
-/* An ID allocator (with its checker). */
+/* An ID allocator (with its checker, walk and stats). */
 #define AK_DEFINE_ID_ALLOCATOR(X, NAME)                                                            \
     AK_BASE_ADAPTERS_(X)                                                                           \
+    AK_INSPECT_ADAPTERS_(X, id)                                                                    \
     static ak_error X##_op_alloc_id(void *s, size_t count, size_t align_pow2, size_t *out)         \
     {                                                                                              \
         return X##_alloc_id((X *)s, count, align_pow2, out);                                       \
@@ -184,6 +220,8 @@
         .used = X##_op_used,                                                                       \
         .available = X##_op_available,                                                             \
         .check = X##_op_check,                                                                     \
+        .walk = X##_op_walk,                                                                       \
+        .stats = X##_op_stats,                                                                     \
     };                                                                                             \
     ak_id_allocator X##_as_id(X *a)                                                                \
     {                                                                                              \

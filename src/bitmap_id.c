@@ -24,6 +24,14 @@ _Static_assert(AK_BITMAP_ID_MAX_RANGES >= 1, "at least one range record");
 
 static const ak_hb_geom geom = AK_HB_GEOM(AK_BITMAP_ID_BITS);
 
+/* A failed allocation: counted for the stats. Out of line, off the fast
+ * path. */
+static AK_NOINLINE ak_error no_memory(ak_bitmap_id *a)
+{
+    a->failed_allocs++;
+    return AK_ERR_NO_MEMORY;
+}
+
 /* Add a planned range: re-base if it lies below the current base, then
  * mark its new IDs free. The base is kept a multiple of 64, so that
  * alignments of 64 and more start at bit 0 of a word. */
@@ -53,6 +61,7 @@ ak_error ak_bitmap_id_init(ak_bitmap_id *a, uintptr_t start, size_t size)
     a->size = 0;
     a->used = 0;
     a->nranges = 0;
+    a->failed_allocs = 0;
     for (size_t i = 0; i < 2 * AK_BITMAP_ID_MAX_RANGES; i++)
         a->ranges[i] = 0;
     ak_hb_clear(&geom, a->bits);
@@ -76,19 +85,19 @@ ak_error ak_bitmap_id_alloc_id(ak_bitmap_id *a, size_t count, size_t align_pow2,
     if (count == 0 || !ak_is_pow2(align_pow2))
         return AK_ERR_INVALID_PARAM;
     if (count > a->size - a->used)
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     size_t i;
     if (count == 1 && align_pow2 == 1) {
         /* The common case, inline: one find-first-set per level. */
         i = ak_hb_first_free(&geom, a->bits);
         if (i == AK_HB_NONE)
-            return AK_ERR_NO_MEMORY;
+            return no_memory(a);
         ak_hb_use_one(&geom, a->bits, i);
     } else {
         const size_t phase = (0 - a->base) & (align_pow2 - 1);
         i = ak_hb_find(&geom, a->bits, 0, count, align_pow2, phase);
         if (i == AK_HB_NONE)
-            return AK_ERR_NO_MEMORY;
+            return no_memory(a);
         ak_hb_set_used(&geom, a->bits, i, count);
     }
     a->used += count;
@@ -123,7 +132,7 @@ ak_error ak_bitmap_id_alloc_fixed_id(ak_bitmap_id *a, size_t id)
         return AK_ERR_INVALID_PARAM;
     const size_t i = id - a->base;
     if (!ak_hb_is_free(a->bits, i))
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     ak_hb_use_one(&geom, a->bits, i);
     a->used++;
     return AK_OK;
@@ -142,6 +151,27 @@ size_t ak_bitmap_id_used(const ak_bitmap_id *a)
 size_t ak_bitmap_id_available(const ak_bitmap_id *a)
 {
     return a->size - a->used;
+}
+
+/* ---- walk and statistics ---- */
+
+void ak_bitmap_id_walk(const ak_bitmap_id *a, ak_walker fn, void *ctx)
+{
+    ak_hb_ranges_walk(a->ranges, a->nranges, 0, a->base, &geom, a->bits, fn, ctx);
+}
+
+void ak_bitmap_id_stats(const ak_bitmap_id *a, struct ak_id_stats *out)
+{
+    ak_hb_runs runs;
+    ak_hb_ranges_runs(a->ranges, a->nranges, 0, a->base, &geom, a->bits, &runs);
+    out->total_ids = a->size;
+    out->used_ids = a->used;
+    out->free_ids = a->size - a->used;
+    out->largest_free = runs.largest_free;
+    out->used_runs = runs.used_runs;
+    out->free_runs = runs.free_runs;
+    out->region_count = a->nranges;
+    out->failed_allocs = a->failed_allocs;
 }
 
 const char *ak_bitmap_id_check(const ak_bitmap_id *a)

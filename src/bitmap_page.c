@@ -44,6 +44,14 @@ static inline bool align_ok(size_t align, size_t page_size)
     return ak_is_pow2(align) && align >= page_size && align <= AK_BITMAP_PAGE_MAX_ALIGN;
 }
 
+/* A failed allocation: counted for the stats. Out of line, off the fast
+ * path. */
+static AK_NOINLINE ak_error no_memory(ak_bitmap_page *a)
+{
+    a->failed_allocs++;
+    return AK_ERR_NO_MEMORY;
+}
+
 ak_error ak_bitmap_page_new(ak_bitmap_page *a, size_t page_size)
 {
     if (!ak_is_pow2(page_size) || page_size < AK_BITMAP_PAGE_MIN_PAGE_SIZE ||
@@ -55,6 +63,7 @@ ak_error ak_bitmap_page_new(ak_bitmap_page *a, size_t page_size)
     a->used = 0;
     a->nregions = 0;
     a->low_word = 0;
+    a->failed_allocs = 0;
     for (size_t i = 0; i < 2 * AK_BITMAP_PAGE_MAX_REGIONS; i++)
         a->regions[i] = 0;
     ak_hb_clear(&geom, a->bits);
@@ -95,6 +104,7 @@ ak_error ak_bitmap_page_init(ak_bitmap_page *a, uintptr_t start, size_t size)
     a->used = 0;
     a->nregions = 0;
     a->low_word = 0;
+    a->failed_allocs = 0;
     ak_hb_clear(&geom, a->bits);
     add_planned(a, &p);
     return AK_OK;
@@ -122,12 +132,12 @@ static AK_NOINLINE ak_error alloc_run(ak_bitmap_page *a, size_t num_pages, size_
     if (num_pages == 0 || !align_ok(align_pow2, ps))
         return AK_ERR_INVALID_PARAM;
     if (num_pages > a->total - a->used)
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     const size_t align = align_pow2 >> sh;
     const size_t phase = (size_t)(0 - a->base) & (align - 1);
     size_t i = ak_hb_find(&geom, a->bits, 0, num_pages, align, phase);
     if (i == AK_HB_NONE)
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     ak_hb_set_used(&geom, a->bits, i, num_pages);
     a->used += num_pages;
     *out = (a->base + i) << sh;
@@ -169,7 +179,7 @@ ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t 
      * word has one (sequential allocation); else one find-first-set per
      * level finds it. */
     if (a->used == a->total)
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     const size_t k = a->low_word;
     const uint64_t m = k < geom.words[0] ? a->bits[k] : 0;
     size_t i;
@@ -178,7 +188,7 @@ ak_error ak_bitmap_page_alloc_pages(ak_bitmap_page *a, size_t num_pages, size_t 
     } else {
         i = first_free_climb(a);
         if (i == AK_HB_NONE) /* cannot happen while the counters hold */
-            return AK_ERR_NO_MEMORY;
+            return no_memory(a);
     }
     unsigned left = ak_hb_use_word(&geom, a->bits, i >> 6, (uint64_t)1 << (i & 63));
     a->used++;
@@ -200,7 +210,7 @@ ak_error ak_bitmap_page_alloc_pages_at(ak_bitmap_page *a, uintptr_t base, size_t
         return AK_ERR_INVALID_PARAM;
     const size_t i = (size_t)(page - a->base);
     if (ak_hb_next_used(&geom, a->bits, i) - i < num_pages)
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     ak_hb_set_used(&geom, a->bits, i, num_pages);
     a->used += num_pages;
     *out = base;
@@ -277,6 +287,27 @@ size_t ak_bitmap_page_available_pages(const ak_bitmap_page *a)
 size_t ak_bitmap_page_page_size(const ak_bitmap_page *a)
 {
     return page_size_of(a);
+}
+
+/* ---- walk and statistics ---- */
+
+void ak_bitmap_page_walk(const ak_bitmap_page *a, ak_walker fn, void *ctx)
+{
+    ak_hb_ranges_walk(a->regions, a->nregions, page_shift_of(a), a->base, &geom, a->bits, fn, ctx);
+}
+
+void ak_bitmap_page_stats(const ak_bitmap_page *a, struct ak_page_stats *out)
+{
+    ak_hb_runs runs;
+    ak_hb_ranges_runs(a->regions, a->nregions, page_shift_of(a), a->base, &geom, a->bits, &runs);
+    out->total_pages = a->total;
+    out->used_pages = a->used;
+    out->free_pages = a->total - a->used;
+    out->largest_free = runs.largest_free;
+    out->used_runs = runs.used_runs;
+    out->free_runs = runs.free_runs;
+    out->region_count = a->nregions;
+    out->failed_allocs = a->failed_allocs;
 }
 
 const char *ak_bitmap_page_check(const ak_bitmap_page *a)

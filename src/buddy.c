@@ -441,7 +441,7 @@ ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
     a->nonempty = 0;
     ak_region_index_clear(&a->regions);
     a->total_bytes = a->used_bytes = a->peak_used_bytes = a->live_blocks = 0;
-    a->bookkeeping_bytes = a->trimmed_bytes = 0;
+    a->bookkeeping_bytes = a->trimmed_bytes = a->failed_allocs = 0;
     a->salt = next_salt(a->salt, a);
     region_install(a, start, &l);
     return AK_OK;
@@ -488,8 +488,10 @@ static AK_BUDDY_INLINE ak_error alloc_from(ak_buddy *a, const buddy_region *r, u
 static AK_BUDDY_NOINLINE ak_error alloc_slow(ak_buddy *a, unsigned k, void **out)
 {
     size_t fit = a->nonempty & ((size_t)-1 << k);
-    if (!fit)
+    if (!fit) {
+        a->failed_allocs++;
         return AK_ERR_NO_MEMORY;
+    }
     unsigned j = ak_ffs_size(fit);
     ak_region *r = ak_region_find(&a->regions, (uintptr_t)a->free_head[j]);
     AK_ASSERT(r != 0);
@@ -735,24 +737,37 @@ size_t ak_buddy_region_overhead(uintptr_t start, size_t size)
 
 /* ---- diagnostics ---- */
 
-void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out)
+/* Free blocks on the list of order k. */
+static size_t list_length(const ak_buddy *a, unsigned k)
 {
+    size_t n = 0;
+    for (const buddy_block *b = a->free_head[k]; b; b = b->next)
+        n++;
+    return n;
+}
+
+void ak_buddy_stats(const ak_buddy *a, struct ak_byte_stats *out)
+{
+    size_t free_blocks = 0;
+    for (unsigned k = MIN_SHIFT; k < AK_BUDDY_ORDERS; k++)
+        free_blocks += list_length(a, k);
     out->total_bytes = a->total_bytes;
     out->used_bytes = a->used_bytes;
-    out->available_bytes = a->total_bytes - a->used_bytes;
     out->free_bytes = a->total_bytes - a->used_bytes;
-    out->largest_free_block = a->nonempty ? (size_t)1 << ak_fls_size(a->nonempty) : 0;
-    out->live_blocks = a->live_blocks;
+    out->largest_free = a->nonempty ? (size_t)1 << ak_fls_size(a->nonempty) : 0;
+    out->used_blocks = a->live_blocks;
+    out->free_blocks = free_blocks;
+    out->region_count = a->regions.count;
+    out->failed_allocs = a->failed_allocs;
+}
+
+void ak_buddy_order_stats(const ak_buddy *a, struct ak_buddy_order_stats *out)
+{
+    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
+        out->free_blocks[k] = list_length(a, k);
     out->peak_used_bytes = a->peak_used_bytes;
     out->bookkeeping_bytes = a->bookkeeping_bytes;
     out->trimmed_bytes = a->trimmed_bytes;
-    out->region_count = a->regions.count;
-    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++) {
-        size_t n = 0;
-        for (const buddy_block *b = a->free_head[k]; b; b = b->next)
-            n++;
-        out->free_blocks[k] = n;
-    }
 }
 
 /* The leaf starting at p, which must start one: descend from the highest
@@ -796,13 +811,13 @@ static inline const buddy_region *next_region(const buddy_region *r)
     return (const buddy_region *)r->head.next;
 }
 
-void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx)
+void ak_buddy_walk(const ak_buddy *a, ak_walker fn, void *ctx)
 {
     size_t splits = 0;
     for (const buddy_region *r = first_region(a); r; r = next_region(r)) {
         for (uintptr_t p = r->head.lo; p < r->head.hi;) {
             size_t bs = (size_t)1 << leaf_order_at(r, p, &splits);
-            fn((void *)p, bs, node_allocated(r, ak_ffs_size(bs), p), ctx);
+            fn(p, bs, node_allocated(r, ak_ffs_size(bs), p), ctx);
             p += bs;
         }
     }
@@ -918,4 +933,4 @@ const char *ak_buddy_check(const ak_buddy *a)
 
 /* ---- the byte-allocator interface ---- */
 
-AK_DEFINE_BYTE_ALLOCATOR_CACHED(ak_buddy, "buddy")
+AK_DEFINE_BYTE_ALLOCATOR_FULL(ak_buddy, "buddy")

@@ -1,8 +1,8 @@
 /* allockit core: error strings and the interface dispatch.
  * Every call here is O(1) plus the cost of the operation it forwards to.
- * The optional ops (resize, usable_size, check) fall back to documented
- * answers when an implementation leaves them NULL, so generic code never
- * has to test for them. */
+ * The optional ops (resize, usable_size, check, walk, stats) fall back to
+ * documented answers when an implementation leaves them NULL, so generic
+ * code never has to test for them; the stats fallback costs a walk. */
 #include <allockit/core.h>
 
 const char *ak_strerror(ak_error e)
@@ -37,6 +37,44 @@ const char *ak_error_name(ak_error e)
         return "AK_ERR_NOT_ALLOCATED";
     }
     return "AK_ERR_?";
+}
+
+/* ---- walking and statistics: the fallback of the stats calls ---- */
+
+/* What a walk adds up. Cleared field by field: a struct initialiser may
+ * become a call to the compiler's runtime on some targets. */
+typedef struct walk_tally {
+    size_t used, free, free_units, largest;
+} walk_tally;
+
+static void tally_clear(walk_tally *t)
+{
+    t->used = t->free = t->free_units = t->largest = 0;
+}
+
+static void tally_one(uintptr_t start, size_t size, bool used, void *ctx)
+{
+    walk_tally *t = (walk_tally *)ctx;
+    (void)start;
+    if (used) {
+        t->used++;
+        return;
+    }
+    t->free++;
+    t->free_units += size;
+    if (size > t->largest)
+        t->largest = size;
+}
+
+/* Walk with `walk` if there is one; false (t cleared) if not. */
+static bool tally_walk(ak_error (*walk)(const void *, ak_walker, void *), const void *self,
+                       walk_tally *t)
+{
+    tally_clear(t);
+    if (walk && walk(self, tally_one, t) == AK_OK)
+        return true;
+    tally_clear(t);
+    return false;
 }
 
 /* ---- byte ---- */
@@ -120,6 +158,31 @@ bool ak_byte_can_cache(ak_byte_allocator h)
     return h.ops->cache && h.ops->uncache;
 }
 
+ak_error ak_byte_walk(ak_byte_allocator h, ak_walker fn, void *ctx)
+{
+    if (!fn || !h.ops->walk)
+        return AK_ERR_INVALID_PARAM;
+    return h.ops->walk(h.self, fn, ctx);
+}
+
+void ak_byte_stats(ak_byte_allocator h, struct ak_byte_stats *out)
+{
+    if (h.ops->stats) {
+        h.ops->stats(h.self, out);
+        return;
+    }
+    walk_tally t;
+    bool walked = tally_walk(h.ops->walk, h.self, &t);
+    out->total_bytes = h.ops->total_bytes(h.self);
+    out->used_bytes = h.ops->used_bytes(h.self);
+    out->free_bytes = walked ? t.free_units : h.ops->available_bytes(h.self);
+    out->largest_free = t.largest;
+    out->used_blocks = t.used;
+    out->free_blocks = t.free;
+    out->region_count = 0;
+    out->failed_allocs = 0;
+}
+
 /* ---- page ---- */
 
 ak_error ak_page_init(ak_page_allocator h, uintptr_t start, size_t size)
@@ -179,6 +242,31 @@ const char *ak_page_check(ak_page_allocator h)
     return h.ops->check ? h.ops->check(h.self) : (const char *)0;
 }
 
+ak_error ak_page_walk(ak_page_allocator h, ak_walker fn, void *ctx)
+{
+    if (!fn || !h.ops->walk)
+        return AK_ERR_INVALID_PARAM;
+    return h.ops->walk(h.self, fn, ctx);
+}
+
+void ak_page_stats(ak_page_allocator h, struct ak_page_stats *out)
+{
+    if (h.ops->stats) {
+        h.ops->stats(h.self, out);
+        return;
+    }
+    walk_tally t;
+    (void)tally_walk(h.ops->walk, h.self, &t);
+    out->total_pages = h.ops->total_pages(h.self);
+    out->used_pages = h.ops->used_pages(h.self);
+    out->free_pages = h.ops->available_pages(h.self);
+    out->largest_free = t.largest;
+    out->used_runs = t.used;
+    out->free_runs = t.free;
+    out->region_count = 0;
+    out->failed_allocs = 0;
+}
+
 /* ---- id ---- */
 
 ak_error ak_id_init(ak_id_allocator h, uintptr_t start, size_t size)
@@ -234,4 +322,29 @@ const char *ak_id_name(ak_id_allocator h)
 const char *ak_id_check(ak_id_allocator h)
 {
     return h.ops->check ? h.ops->check(h.self) : (const char *)0;
+}
+
+ak_error ak_id_walk(ak_id_allocator h, ak_walker fn, void *ctx)
+{
+    if (!fn || !h.ops->walk)
+        return AK_ERR_INVALID_PARAM;
+    return h.ops->walk(h.self, fn, ctx);
+}
+
+void ak_id_stats(ak_id_allocator h, struct ak_id_stats *out)
+{
+    if (h.ops->stats) {
+        h.ops->stats(h.self, out);
+        return;
+    }
+    walk_tally t;
+    (void)tally_walk(h.ops->walk, h.self, &t);
+    out->total_ids = h.ops->size(h.self);
+    out->used_ids = h.ops->used(h.self);
+    out->free_ids = h.ops->available(h.self);
+    out->largest_free = t.largest;
+    out->used_runs = t.used;
+    out->free_runs = t.free;
+    out->region_count = 0;
+    out->failed_allocs = 0;
 }

@@ -4,7 +4,9 @@
  *   next free / next in-use: O(levels); set n units: O(n/64 + levels);
  *   run search: O(levels) for one unit; otherwise a walk over the run
  *   class bits (one word per 64 level-0 words) testing only words where a
- *   long enough run starts; worst case O(nbits/64) word tests.
+ *   long enough run starts; worst case O(nbits/64) word tests;
+ *   the run-by-run walk: O(1) per run that ends in its first word, else
+ *   O(levels).
  * Invariants (ak_hb_check): any[l], full[l] and dirty[l] bits equal their
  * definition from level l-1; the run classes of every word that is not
  * pending (dirty) are right; every bit past the end is 0.
@@ -569,6 +571,14 @@ size_t ak_hb_count_all_free(const ak_hb_geom *g, const uint64_t *w)
     return count;
 }
 
+size_t ak_hb_run_end(const ak_hb_geom *g, const uint64_t *w, size_t i, size_t end)
+{
+    /* next_free gives AK_HB_NONE and next_used nbits past the last unit:
+     * both are at least end. */
+    size_t e = ak_hb_is_free(w, i) ? ak_hb_next_used(g, w, i) : ak_hb_next_free(g, w, i);
+    return e < end ? e : end;
+}
+
 /* Level 1 and the classes, group by group (a group: the 64 level-0 words
  * under one level-1 summary word). Groups that are entirely in use or
  * entirely free, with nothing pending, are verified by one reduction. */
@@ -784,4 +794,38 @@ const char *ak_hb_ranges_check(const uintptr_t *r, size_t n, size_t max, unsigne
     if (sum != total)
         return "ranges: the total does not match the records";
     return (const char *)0;
+}
+
+void ak_hb_ranges_walk(const uintptr_t *r, size_t n, unsigned shift, uintptr_t base,
+                       const ak_hb_geom *g, const uint64_t *w, ak_walker fn, void *ctx)
+{
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (size_t)(ak_hb_unit_first(r[2 * k], shift) - base);
+        const size_t end = (size_t)(ak_hb_unit_end(r[2 * k + 1], shift) - base);
+        while (i < end) {
+            size_t e = ak_hb_run_end(g, w, i, end);
+            fn((base + i) << shift, e - i, !ak_hb_is_free(w, i), ctx);
+            i = e;
+        }
+    }
+}
+
+static void runs_add(uintptr_t start, size_t size, bool used, void *ctx)
+{
+    ak_hb_runs *t = (ak_hb_runs *)ctx;
+    (void)start;
+    if (used) {
+        t->used_runs++;
+        return;
+    }
+    t->free_runs++;
+    if (size > t->largest_free)
+        t->largest_free = size;
+}
+
+void ak_hb_ranges_runs(const uintptr_t *r, size_t n, unsigned shift, uintptr_t base,
+                       const ak_hb_geom *g, const uint64_t *w, ak_hb_runs *out)
+{
+    out->used_runs = out->free_runs = out->largest_free = 0;
+    ak_hb_ranges_walk(r, n, shift, base, g, w, runs_add, out);
 }

@@ -231,6 +231,12 @@ size_t ak_hb_count_free(const uint64_t *w, size_t start, size_t n);
  * any[1] shows to have one. O(nbits/4096 + such words). */
 size_t ak_hb_count_all_free(const ak_hb_geom *g, const uint64_t *w);
 
+/* The end of the run unit i (< end <= nbits) belongs to, read from i on:
+ * the lowest index in (i, end) whose state differs from unit i's, or end.
+ * O(1) when that index is in i's word, else O(L) (the summaries cross
+ * whole free or whole in-use stretches at once). */
+size_t ak_hb_run_end(const ak_hb_geom *g, const uint64_t *w, size_t i, size_t end);
+
 /* NULL if every summary bit agrees with level 0, every run class of a word
  * not pending (neither it nor the next word dirty) is right, the dirty
  * summaries agree, and every bit past the end is 0; else the first broken
@@ -310,5 +316,23 @@ static inline size_t ak_hb_ranges_find(const uintptr_t *r, size_t n, uintptr_t u
 const char *ak_hb_ranges_check(const uintptr_t *r, size_t n, size_t max, unsigned shift,
                                uintptr_t base, size_t cap, size_t total, const ak_hb_geom *g,
                                const uint64_t *w);
+
+/* The walk of the page and ID allocators, written once: call fn once per
+ * maximal run of free or in-use units inside each of the n records of r,
+ * the records in order, each run from its first unit: start = (base + i)
+ * << shift for bit i (base: the unit of bit 0), size = its units, used =
+ * in use. R runs cost O(R + L x the runs that cross a 64-unit word), at
+ * most O(R x L); a free or in-use stretch costs O(L) however long. */
+void ak_hb_ranges_walk(const uintptr_t *r, size_t n, unsigned shift, uintptr_t base,
+                       const ak_hb_geom *g, const uint64_t *w, ak_walker fn, void *ctx);
+
+/* What that walk finds, for the allocators' stats. */
+typedef struct ak_hb_runs {
+    size_t used_runs, free_runs, largest_free;
+} ak_hb_runs;
+
+/* Count the runs of ak_hb_ranges_walk and the longest free one. Same cost. */
+void ak_hb_ranges_runs(const uintptr_t *r, size_t n, unsigned shift, uintptr_t base,
+                       const ak_hb_geom *g, const uint64_t *w, ak_hb_runs *out);
 
 #endif /* AK_HBITMAP_H */

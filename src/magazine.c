@@ -279,6 +279,8 @@ static ak_error backend_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t ali
         before = grown ? backend_used(m) : 0;
         e = ops->alloc(m->self, size, align, out);
     }
+    if (e == AK_ERR_NO_MEMORY)
+        m->failed_allocs++;
     if (e == AK_OK && grown)
         *grown = backend_used(m) - before;
     /* A fresh block's first words are whatever its memory held: clear any
@@ -734,7 +736,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     m->reaped = 0;
     m->limit = cfg->limit_bytes ? cfg->limit_bytes : AK_MAG_DEFAULT_LIMIT;
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
-    m->magazines = 0;
+    m->magazines = m->failed_allocs = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
     m->gone_alloc_hits = m->gone_alloc_misses = m->gone_free_hits = m->gone_free_misses = 0;
     m->lock = cfg->lock;
@@ -946,6 +948,45 @@ void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
     unlock(m);
 }
 
+/* Blocks the layer holds in the backend: the cached ones and the
+ * magazines. Other CPUs' slots are read without stopping them (relaxed
+ * loads; under the lock no magazine is freed or moved to the depot, only
+ * swapped within its state): exact when no other CPU is inside the
+ * layer. Under the lock. O(states x classes). */
+static size_t held_blocks(const ak_mag *m)
+{
+    size_t n = m->magazines;
+    for (const ak_mag_cpu *pc = m->attached; pc; pc = pc->next)
+        for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
+            const magazine *l = __atomic_load_n(&pc->loaded[c], __ATOMIC_RELAXED);
+            const magazine *v = __atomic_load_n(&pc->previous[c], __ATOMIC_RELAXED);
+            n += __atomic_load_n(&l->n, __ATOMIC_RELAXED);
+            n += __atomic_load_n(&v->n, __ATOMIC_RELAXED);
+        }
+    for (unsigned c = 0; c < AK_MAG_CLASSES; c++)
+        n += (size_t)m->cls[c].nfull * m->cls[c].rounds;
+    return n;
+}
+
+ak_error ak_mag_walk(const ak_mag *m, ak_walker fn, void *ctx)
+{
+    lock(m);
+    ak_error e = ak_byte_walk(m->backend, fn, ctx);
+    unlock(m);
+    return e;
+}
+
+void ak_mag_byte_stats(const ak_mag *m, struct ak_byte_stats *out)
+{
+    lock(m);
+    ak_byte_stats(m->backend, out);
+    size_t held = m->cache ? held_blocks(m) : 0;
+    out->used_bytes = used_locked(m);
+    out->used_blocks = out->used_blocks > held ? out->used_blocks - held : 0;
+    out->failed_allocs = m->failed_allocs;
+    unlock(m);
+}
+
 /* ------------------------------------------------------------------ */
 /* The byte interface                                                  */
 /* ------------------------------------------------------------------ */
@@ -972,7 +1013,7 @@ static void forget_locked(ak_mag *m)
     m->ticks = 0;
     m->reaped = 0;
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
-    m->magazines = 0;
+    m->magazines = m->failed_allocs = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
     m->gone_alloc_hits = m->gone_alloc_misses = m->gone_free_hits = m->gone_free_misses = 0;
 }
@@ -1054,6 +1095,16 @@ static const char *mag_op_check(const void *self)
     return ak_mag_check(self);
 }
 
+static ak_error mag_op_walk(const void *self, ak_walker fn, void *ctx)
+{
+    return ak_mag_walk(self, fn, ctx);
+}
+
+static void mag_op_stats(const void *self, struct ak_byte_stats *out)
+{
+    ak_mag_byte_stats(self, out);
+}
+
 static const ak_byte_allocator_ops mag_byte_ops = {
     .name = "magazine",
     .init = mag_op_init,
@@ -1066,6 +1117,8 @@ static const ak_byte_allocator_ops mag_byte_ops = {
     .resize = mag_op_resize,
     .usable_size = mag_op_usable_size,
     .check = mag_op_check,
+    .walk = mag_op_walk,
+    .stats = mag_op_stats,
 };
 
 ak_byte_allocator ak_mag_as_byte(ak_mag *m)

@@ -426,6 +426,13 @@ static ak_error tlsf_alloc_pressed(ak_slab *a, size_t size, size_t align, void *
     return e;
 }
 
+/* An allocation that found no memory: counted for the stats. */
+static AK_NOINLINE ak_error no_memory(ak_slab *a)
+{
+    a->failed_allocs++;
+    return AK_ERR_NO_MEMORY;
+}
+
 /* A new, empty slab of class c from the TLSF (not on the list), or NULL. */
 static AK_NOINLINE slab_desc *slab_new(ak_slab *a, unsigned c)
 {
@@ -500,6 +507,29 @@ static AK_NOINLINE ak_error slab_word_freed(ak_slab *a, unsigned c, slab_desc *s
 }
 
 /* ------------------------------------------------------------------ */
+/* The TLSF's blocks, walked                                           */
+/* ------------------------------------------------------------------ */
+
+/* Every walk of the TLSF's blocks goes through here, in the common
+ * walker's terms (the TLSF's own walker reports a pointer). */
+typedef struct tlsf_walk_fwd {
+    ak_walker fn;
+    void *ctx;
+} tlsf_walk_fwd;
+
+static void tlsf_walk_block(void *ptr, size_t size, bool used, void *ctx)
+{
+    const tlsf_walk_fwd *f = (const tlsf_walk_fwd *)ctx;
+    f->fn((uintptr_t)ptr, size, used, f->ctx);
+}
+
+static void tlsf_walk(const ak_tlsf *t, ak_walker fn, void *ctx)
+{
+    tlsf_walk_fwd f = {fn, ctx};
+    ak_tlsf_walk(t, tlsf_walk_block, &f);
+}
+
+/* ------------------------------------------------------------------ */
 /* Large blocks                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -508,11 +538,11 @@ typedef struct find_ctx {
     bool found;
 } find_ctx;
 
-static void find_used_block(void *ptr, size_t size, bool used, void *ctx)
+static void find_used_block(uintptr_t start, size_t size, bool used, void *ctx)
 {
     find_ctx *f = (find_ctx *)ctx;
     (void)size;
-    if (used && (uintptr_t)ptr == f->p)
+    if (used && start == f->p)
         f->found = true;
 }
 
@@ -524,7 +554,7 @@ static bool large_is_live(const ak_slab *a, const slab_region *r, uintptr_t p)
     if (slab_around(r, p, &c))
         return false;
     find_ctx f = {p, false};
-    ak_tlsf_walk(&a->tlsf, find_used_block, &f);
+    tlsf_walk(&a->tlsf, find_used_block, &f);
     return f.found;
 }
 
@@ -563,6 +593,8 @@ static AK_NOINLINE ak_error large_alloc(ak_slab *a, size_t size, size_t align, v
 {
     void *p;
     ak_error e = tlsf_alloc_pressed(a, size, align, &p);
+    if (e == AK_ERR_NO_MEMORY)
+        return no_memory(a);
     if (e != AK_OK)
         return e;
     a->large_count++;
@@ -609,7 +641,7 @@ static AK_NOINLINE ak_error alloc_refill(ak_slab *a, unsigned c, void **out)
     if (s)
         a->spare[c] = NULL;
     else if (!(s = slab_new(a, c)))
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     s->next = s->prev = NULL;
     a->head[c] = s;
     *out = slab_take(a, c, s);
@@ -705,7 +737,7 @@ static AK_NOINLINE ak_error alloc_any(ak_slab *a, size_t x, size_t align, void *
     if (c == LARGE)
         return large_alloc(a, size, align, out);
     if (!a->head[c]) /* zero-initialised: nothing to allocate from */
-        return AK_ERR_NO_MEMORY;
+        return no_memory(a);
     return alloc_class(a, c, out);
 }
 
@@ -1080,7 +1112,7 @@ ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size)
         for (unsigned w = 0; w < MAP_WORDS; w++)
             a->rows[c][w] = 0; /* init may be given an object that was never zeroed */
     }
-    a->large_count = a->large_bytes = 0;
+    a->large_count = a->large_bytes = a->failed_allocs = 0;
     /* A new salt per life: from the old one and a count of inits in this
      * program, so an object zeroed between inits does not repeat it. */
     a->salt = (a->salt + ++slab_inits) * MARK_MIX + (uintptr_t)0x632be59bd9b4e019ull;
@@ -1180,7 +1212,7 @@ ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_cla
     return AK_OK;
 }
 
-void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
+void ak_slab_usage_stats(const ak_slab *a, ak_slab_usage *out)
 {
     out->small_objects = out->small_bytes = 0;
     out->slabs = out->slab_bytes = out->slabs_empty = 0;
@@ -1193,13 +1225,10 @@ void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out)
         out->slab_bytes += a->slabs[c] * ci.slab_size;
         out->slabs_empty += ci.slabs_empty;
     }
-    out->total_bytes = ak_slab_total_bytes(a);
-    out->used_bytes = ak_slab_used_bytes(a);
     out->large_blocks = a->large_count;
     out->large_bytes = a->large_bytes;
     out->waste_bytes = out->slab_bytes - out->small_bytes;
     out->tlsf_used_bytes = ak_tlsf_used_bytes(&a->tlsf);
-    out->region_count = a->regions.count;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1220,31 +1249,77 @@ static const slab_desc *slab_at(const ak_slab *a, uintptr_t p, unsigned *cp)
 
 typedef struct walk_ctx {
     const ak_slab *a;
-    ak_slab_walker fn;
+    ak_walker fn;
     void *ctx;
 } walk_ctx;
 
-static void walk_block(void *ptr, size_t size, bool used, void *ctx)
+/* A TLSF block as the slab's walk reports it: a slab as its object slots,
+ * anything else as it is. */
+static void walk_block(uintptr_t start, size_t size, bool used, void *ctx)
 {
     const walk_ctx *w = (const walk_ctx *)ctx;
     unsigned c;
-    const slab_desc *s = used ? slab_at(w->a, (uintptr_t)ptr, &c) : NULL;
+    const slab_desc *s = used ? slab_at(w->a, start, &c) : NULL;
     if (!s) {
-        w->fn(ptr, size, used, w->ctx);
+        w->fn(start, size, used, w->ctx);
         return;
     }
     size_t osize = ak_sc_size(c), q = osize >> gran_shift(c), n = class_objects(c);
     for (size_t k = 0; k < n; k++) {
         size_t g = k * q;
         bool live = !((s->map[g >> WORD_SHIFT] >> (g & (WORD_BITS - 1))) & 1u);
-        w->fn((unsigned char *)ptr + k * osize, osize, live, w->ctx);
+        w->fn(start + k * osize, osize, live, w->ctx);
     }
 }
 
-void ak_slab_walk(const ak_slab *a, ak_slab_walker fn, void *ctx)
+void ak_slab_walk(const ak_slab *a, ak_walker fn, void *ctx)
 {
     walk_ctx w = {a, fn, ctx};
-    ak_tlsf_walk(&a->tlsf, walk_block, &w);
+    tlsf_walk(&a->tlsf, walk_block, &w);
+}
+
+/* The free side of the stats, from the TLSF's blocks: a slab's free
+ * objects from its map, a free TLSF block as it is. */
+typedef struct free_tally {
+    const ak_slab *a;
+    size_t blocks, bytes, largest;
+} free_tally;
+
+static void tally_block(uintptr_t start, size_t size, bool used, void *ctx)
+{
+    free_tally *t = (free_tally *)ctx;
+    unsigned c;
+    const slab_desc *s = used ? slab_at(t->a, start, &c) : NULL;
+    if (used && !s)
+        return; /* a large block */
+    size_t n = 1;
+    if (s) {
+        n = class_objects(c) - slab_live(t->a, c, s);
+        size = ak_sc_size(c);
+    }
+    if (!n)
+        return;
+    t->blocks += n;
+    t->bytes += n * size;
+    if (size > t->largest)
+        t->largest = size;
+}
+
+void ak_slab_stats(const ak_slab *a, struct ak_byte_stats *out)
+{
+    free_tally t = {a, 0, 0, 0};
+    tlsf_walk(&a->tlsf, tally_block, &t);
+    size_t live = a->large_count;
+    for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
+        live += a->live[c];
+    out->total_bytes = ak_slab_total_bytes(a);
+    out->used_bytes = ak_slab_used_bytes(a);
+    out->free_bytes = t.bytes;
+    out->largest_free = t.largest;
+    out->used_blocks = live;
+    out->free_blocks = t.blocks;
+    out->region_count = a->regions.count;
+    out->failed_allocs = a->failed_allocs;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1419,13 +1494,13 @@ typedef struct block_count {
     const char *why;
 } block_count;
 
-static void count_block(void *ptr, size_t size, bool used, void *ctx)
+static void count_block(uintptr_t start, size_t size, bool used, void *ctx)
 {
     block_count *b = (block_count *)ctx;
     unsigned c;
     if (!used)
         return;
-    if (slab_at(b->a, (uintptr_t)ptr, &c)) {
+    if (slab_at(b->a, start, &c)) {
         /* The TLSF may leave a leftover too small to split in the block. */
         if (size < slab_request(c) || size - slab_request(c) >= 2 * AK_TLSF_MIN_BLOCK)
             b->why = "tlsf: a slab's block is not of the slab's size";
@@ -1470,7 +1545,7 @@ const char *ak_slab_check(const ak_slab *a)
     if (why)
         return why;
     block_count b = {a, 0, 0, 0, NULL};
-    ak_tlsf_walk(&a->tlsf, count_block, &b);
+    tlsf_walk(&a->tlsf, count_block, &b);
     if (b.why)
         return b.why;
     if (b.slabs != slabs)
@@ -1486,4 +1561,4 @@ const char *ak_slab_check(const ak_slab *a)
 /* The byte-allocator interface                                        */
 /* ------------------------------------------------------------------ */
 
-AK_DEFINE_BYTE_ALLOCATOR_CACHED(ak_slab, "slab")
+AK_DEFINE_BYTE_ALLOCATOR_FULL(ak_slab, "slab")

@@ -7,6 +7,7 @@
  * after every bad call the state is unchanged). --ops sets the model
  * test's operations (default 1200000; --quick 60000). */
 #include "testlib.h"
+#include "walk_check.h"
 
 #include "hbitmap.h"
 #include <allockit.h>
@@ -255,6 +256,59 @@ static void test_interface(void)
     CHECK_INVARIANTS(ak_id_check(h));
 }
 
+/* The walk by hand: maximal runs in ID order, the ranges in order
+ * whatever order they came in; the handle gives the same; the stats and
+ * the failed allocations, which init forgets. */
+static void test_walk_stats(void)
+{
+    if (CAP < 64) {
+        printf("(capacity too small, skipped) ");
+        return;
+    }
+    wc_walk w = {0}, wh = {0};
+    struct ak_id_stats st, sh;
+    static ak_bitmap_id z; /* zero-initialised: nothing */
+    ak_bitmap_id_walk(&z, wc_collect, &w);
+    ak_bitmap_id_stats(&z, &st);
+    CHECK(w.n == 0 && st.total_ids == 0 && st.free_runs == 0 && st.region_count == 0);
+    CHECK_OK(ak_bitmap_id_init(&ids, 40, 5));
+    CHECK_OK(ak_bitmap_id_add_memory(&ids, 10, 20));
+    size_t id, x;
+    CHECK_OK(ak_bitmap_id_alloc_id(&ids, 3, 1, &id));
+    CHECK_OK(ak_bitmap_id_alloc_id(&ids, 2, 1, &x));
+    CHECK(id == 10 && x == 13);
+    CHECK_OK(ak_bitmap_id_alloc_fixed_id(&ids, 44));
+    ak_bitmap_id_walk(&ids, wc_collect, &w);
+    const wc_block want[] = {{10, 5, true}, {15, 15, false}, {40, 4, false}, {44, 1, true}};
+    CHECK(w.n == 4);
+    for (size_t i = 0; i < 4 && i < w.n; i++)
+        CHECKF(w.v[i].start == want[i].start && w.v[i].size == want[i].size &&
+                   w.v[i].used == want[i].used,
+               "run %zu", i);
+    CHECK_OK(ak_id_walk(ak_bitmap_id_as_id(&ids), wc_collect, &wh));
+    CHECK(wc_equal(&w, &wh));
+    ak_bitmap_id_stats(&ids, &st);
+    ak_id_stats(ak_bitmap_id_as_id(&ids), &sh);
+    CHECK(memcmp(&st, &sh, sizeof st) == 0);
+    CHECK(st.total_ids == 25 && st.used_ids == 6 && st.free_ids == 19);
+    CHECK(st.largest_free == 15 && st.used_runs == 2 && st.free_runs == 2);
+    CHECK(st.region_count == 2 && st.failed_allocs == 0);
+    CHECK_ERR(ak_bitmap_id_alloc_id(&ids, 16, 1, &x), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_bitmap_id_alloc_fixed_id(&ids, 44), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_bitmap_id_alloc_fixed_id(&ids, 35), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_bitmap_id_alloc_id(&ids, 0, 1, &x), AK_ERR_INVALID_PARAM);
+    while (ak_bitmap_id_alloc_id(&ids, 1, 1, &x) == AK_OK)
+        ;
+    ak_bitmap_id_stats(&ids, &st);
+    CHECK(st.failed_allocs == 3 && st.free_runs == 0 && st.used_runs == 2 && st.largest_free == 0);
+    CHECK_OK(ak_bitmap_id_init(&ids, 40, 5));
+    ak_bitmap_id_stats(&ids, &st);
+    CHECK(st.failed_allocs == 0 && st.region_count == 1 && st.largest_free == 5);
+    CHECK_ID(&ids);
+    wc_free(&w);
+    wc_free(&wh);
+}
+
 static void test_check_detects(void)
 {
     static const ak_hb_geom g = AK_HB_GEOM(AK_BITMAP_ID_BITS);
@@ -336,6 +390,30 @@ static bool model_free_run(size_t i, size_t n)
     return true;
 }
 
+/* The walk is the model's runs, the stats their figures, and the longest
+ * free run can be allocated. */
+static void model_walk_compare(size_t lowest, size_t span, size_t ranges, size_t failed)
+{
+    static wc_walk w;
+    wc_reset(&w);
+    ak_bitmap_id_walk(&ids, wc_collect, &w);
+    wc_runs m;
+    const char *why = wc_check_runs(&w, managed, taken, span, lowest, 1, &m);
+    CHECKF(why == NULL, "%s", why);
+    struct ak_id_stats st;
+    ak_bitmap_id_stats(&ids, &st);
+    CHECK(st.total_ids == m.used_units + m.free_units && st.used_ids == m.used_units);
+    CHECK(st.free_ids == m.free_units && st.largest_free == m.largest_free);
+    CHECK(st.used_runs == m.used_runs && st.free_runs == m.free_runs);
+    CHECK(st.region_count == ranges);
+    CHECKF(st.failed_allocs == failed, "failed_allocs %zu, %zu counted", st.failed_allocs, failed);
+    if (st.largest_free) {
+        size_t id;
+        CHECK_OK(ak_bitmap_id_alloc_id(&ids, st.largest_free, 1, &id));
+        CHECK_OK(ak_bitmap_id_dealloc_id(&ids, id, st.largest_free));
+    }
+}
+
 static void test_model(void)
 {
     const size_t span = CAP < MODEL_SPAN ? CAP : MODEL_SPAN;
@@ -362,6 +440,8 @@ static void test_model(void)
     for (size_t i = 0; i < span; i++)
         size += managed[i];
     check_counts(&ids, size, 0);
+    size_t failed = 0;
+    model_walk_compare(lowest, span, 3, 0);
     unsigned log_span = 0;
     while (((size_t)1 << log_span) < span)
         log_span++;
@@ -399,6 +479,7 @@ static void test_model(void)
                 CHECK_ERR(e, AK_ERR_NO_MEMORY);
                 CHECKF(want == SIZE_MAX, "NO_MEMORY but %zu fits n=%zu align=%zu", want, n, align);
                 CHECK(out == 0x77);
+                failed++;
             }
         } else if (kind < t_alloc + 8) {
             size_t i = (size_t)ak_rng_below(&r, span + 40);
@@ -410,6 +491,7 @@ static void test_model(void)
             else if (taken[idx])
                 want = AK_ERR_NO_MEMORY;
             CHECK_ERR(ak_bitmap_id_alloc_fixed_id(&ids, id), want);
+            failed += want == AK_ERR_NO_MEMORY;
             if (want == AK_OK) {
                 taken[idx] = 1;
                 live[nlive].id = id;
@@ -450,6 +532,8 @@ static void test_model(void)
                 CHECK(ak_bitmap_id_is_allocated(&ids, lowest + k) == (managed[k] && taken[k]));
         }
         CHECK(ak_bitmap_id_used(&ids) == used && ak_bitmap_id_size(&ids) == size);
+        if (op % 997 == 0)
+            model_walk_compare(lowest, span, 3, failed);
         if (op % 10007 == 0) {
             CHECK_ID(&ids);
             for (size_t k = 0; k < span; k++)
@@ -457,6 +541,8 @@ static void test_model(void)
         }
     }
     CHECK_ID(&ids);
+    CHECK(failed > 0);
+    model_walk_compare(lowest, span, 3, failed);
     while (nlive) {
         live_run b = live[--nlive];
         CHECK_OK(ak_bitmap_id_dealloc_id(&ids, b.id, b.n));
@@ -474,6 +560,7 @@ int main(int argc, char **argv)
     RUN(test_ranges_and_rebase);
     RUN(test_top_ids);
     RUN(test_interface);
+    RUN(test_walk_stats);
     RUN(test_check_detects);
     RUN(test_churn);
     RUN(test_model);

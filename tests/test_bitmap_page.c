@@ -8,6 +8,7 @@
  * unchanged). --ops sets the model test's operations (default 1200000;
  * --quick 60000). The allocator object is large, so it is static here. */
 #include "testlib.h"
+#include "walk_check.h"
 
 #include "hbitmap.h"
 #include <allockit.h>
@@ -581,6 +582,87 @@ static void test_interface(void)
     CHECK_INVARIANTS(ak_page_check(h));
 }
 
+/* The walk by hand: runs are maximal (adjacent allocations are one run),
+ * regions in address order whatever order they came in, nothing between
+ * them; the handle walks the same; the top of the address space; the
+ * counts of the stats, failed allocations included, and init forgets
+ * them. */
+static void expect_runs(const wc_walk *w, size_t n, const wc_block *want)
+{
+    CHECKF(w->n == n, "%zu runs, expected %zu", w->n, n);
+    for (size_t i = 0; i < n && i < w->n; i++)
+        CHECKF(w->v[i].start == want[i].start && w->v[i].size == want[i].size &&
+                   w->v[i].used == want[i].used,
+               "run %zu: %#lx %zu %d", i, (unsigned long)w->v[i].start, w->v[i].size, w->v[i].used);
+}
+
+static void test_walk_stats(void)
+{
+    wc_walk w = {0};
+    struct ak_page_stats st;
+    memset(&pb, 0, sizeof pb); /* zero-initialised: nothing to walk */
+    ak_bitmap_page_walk(&pb, wc_collect, &w);
+    CHECK(w.n == 0);
+    ak_bitmap_page_stats(&pb, &st);
+    CHECK(st.total_pages == 0 && st.free_runs == 0 && st.used_runs == 0 && st.region_count == 0);
+    CHECK_OK(ak_bitmap_page_new(&pa, PS));
+    CHECK_OK(ak_bitmap_page_init(&pa, 0x200000, 8 * PS));
+    CHECK_OK(
+        ak_bitmap_page_add_memory(&pa, 0x100000 + 100, 8 * PS)); /* below: pages 0x101..0x107 */
+    uintptr_t a1, a2, a3;
+    CHECK_OK(ak_bitmap_page_alloc_pages(&pa, 2, PS, &a1));
+    CHECK_OK(ak_bitmap_page_alloc_pages(&pa, 3, PS, &a2));
+    CHECK_OK(ak_bitmap_page_alloc_pages_at(&pa, 0x205000, 1, PS, &a3));
+    CHECK(a1 == 0x101000 && a2 == 0x103000);
+    wc_reset(&w);
+    ak_bitmap_page_walk(&pa, wc_collect, &w);
+    const wc_block want[] = {{0x101000, 5, true},
+                             {0x106000, 2, false},
+                             {0x200000, 5, false},
+                             {0x205000, 1, true},
+                             {0x206000, 2, false}};
+    expect_runs(&w, 5, want);
+    wc_walk wh = {0};
+    CHECK_OK(ak_page_walk(ak_bitmap_page_as_page(&pa), wc_collect, &wh));
+    CHECK(wc_equal(&w, &wh));
+    ak_bitmap_page_stats(&pa, &st);
+    CHECK(st.total_pages == 15 && st.used_pages == 6 && st.free_pages == 9);
+    CHECK(st.largest_free == 5 && st.used_runs == 2 && st.free_runs == 3);
+    CHECK(st.region_count == 2 && st.failed_allocs == 0);
+    struct ak_page_stats sh;
+    ak_page_stats(ak_bitmap_page_as_page(&pa), &sh);
+    CHECK(memcmp(&st, &sh, sizeof st) == 0);
+    /* Refusals for lack of pages count; bad input does not. */
+    uintptr_t x;
+    CHECK_ERR(ak_bitmap_page_alloc_pages(&pa, 6, PS, &x), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_bitmap_page_alloc_pages_at(&pa, 0x101000, 1, PS, &x), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_bitmap_page_alloc_pages(&pa, 100, PS, &x), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_bitmap_page_alloc_pages(&pa, 0, PS, &x), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_bitmap_page_alloc_pages_at(&pa, 0x150000, 1, PS, &x), AK_ERR_INVALID_PARAM);
+    ak_bitmap_page_stats(&pa, &st);
+    CHECK(st.failed_allocs == 3);
+    /* Every page taken one at a time: the one-page path counts too. */
+    while (ak_bitmap_page_alloc_pages(&pa, 1, PS, &x) == AK_OK)
+        ;
+    ak_bitmap_page_stats(&pa, &st);
+    CHECK(st.failed_allocs == 4 && st.free_runs == 0 && st.largest_free == 0);
+    CHECK(st.used_runs == 2 && st.used_pages == 15);
+    CHECK_OK(ak_bitmap_page_init(&pa, 0x200000, 8 * PS));
+    ak_bitmap_page_stats(&pa, &st);
+    CHECK(st.failed_allocs == 0 && st.region_count == 1 && st.free_runs == 1);
+    /* At the top of the address space. */
+    const uintptr_t top = (UINTPTR_MAX & ~(uintptr_t)(PS - 1)) - 15 * PS;
+    CHECK_OK(ak_bitmap_page_init(&pa, top, 16 * PS - 1));
+    CHECK_OK(ak_bitmap_page_alloc_pages_at(&pa, top + 14 * PS, 1, PS, &x));
+    wc_reset(&w);
+    ak_bitmap_page_walk(&pa, wc_collect, &w);
+    const wc_block want_top[] = {{top, 14, false}, {top + 14 * PS, 1, true}};
+    expect_runs(&w, 2, want_top);
+    CHECK_PA(&pa);
+    wc_free(&w);
+    wc_free(&wh);
+}
+
 /* The checker notices corruption of each kind it guards. */
 static void test_check_detects(void)
 {
@@ -681,6 +763,31 @@ static void model_mark(size_t i, size_t n, unsigned char v)
     memset(taken + i, v, n);
 }
 
+/* The walk is the model's runs, the stats their figures (with the region
+ * records and the failed allocations counted by the test), and the
+ * longest free run can be allocated. */
+static void model_walk_compare(ak_bitmap_page *a, uintptr_t lowest, size_t regions, size_t failed)
+{
+    static wc_walk w;
+    wc_reset(&w);
+    ak_bitmap_page_walk(a, wc_collect, &w);
+    wc_runs m;
+    const char *why = wc_check_runs(&w, managed, taken, MODEL_SPAN, lowest, PS, &m);
+    CHECKF(why == NULL, "%s", why);
+    struct ak_page_stats st;
+    ak_bitmap_page_stats(a, &st);
+    CHECK(st.total_pages == m.used_units + m.free_units && st.used_pages == m.used_units);
+    CHECK(st.free_pages == m.free_units && st.largest_free == m.largest_free);
+    CHECK(st.used_runs == m.used_runs && st.free_runs == m.free_runs);
+    CHECK(st.region_count == regions);
+    CHECKF(st.failed_allocs == failed, "failed_allocs %zu, %zu counted", st.failed_allocs, failed);
+    if (st.largest_free) {
+        uintptr_t at;
+        CHECK_OK(ak_bitmap_page_alloc_pages(a, st.largest_free, PS, &at));
+        CHECK_OK(ak_bitmap_page_dealloc_pages(a, at, st.largest_free));
+    }
+}
+
 static void test_model(void)
 {
     ak_rng r;
@@ -706,7 +813,8 @@ static void test_model(void)
         expect_total += managed[i];
     check_counts(&pa, expect_total, 0);
     model_compare(&pa, lowest);
-    size_t used = 0, lowest_checks = 0;
+    size_t used = 0, lowest_checks = 0, failed = 0;
+    model_walk_compare(&pa, lowest, 3, 0);
     for (uint64_t op = 0; op < ops; op++) {
         unsigned kind = (unsigned)ak_rng_below(&r, 100);
         uintptr_t addr = 0x77;
@@ -748,6 +856,7 @@ static void test_model(void)
                 CHECKF(want == SIZE_MAX, "NO_MEMORY but index %zu fits n=%zu align=%zu", want, n,
                        align);
                 CHECK(addr == 0x77);
+                failed++;
             }
         } else if (kind < t_alloc + 8) {
             /* alloc_pages_at anywhere in and around the window */
@@ -774,6 +883,7 @@ static void test_model(void)
             else
                 want = AK_OK;
             CHECK_ERR(e, want);
+            failed += e == AK_ERR_NO_MEMORY;
             if (e == AK_OK) {
                 CHECK(addr == at);
                 model_mark(idx, n, 1);
@@ -844,6 +954,7 @@ static void test_model(void)
                     want = AK_ERR_INVALID_PARAM;
             }
             CHECK_ERR(e, want);
+            failed += e == AK_ERR_NO_MEMORY; /* only allocs give it */
             CHECK(addr == 0x77);
             /* Nothing changed around the call's pages. */
             const size_t off = (size_t)(lowest / PS - pa.base);
@@ -857,10 +968,14 @@ static void test_model(void)
             model_compare(&pa, lowest);
             CHECK(model_used() == used);
         }
+        if (op % 997 == 0)
+            model_walk_compare(&pa, lowest, 3, failed);
     }
     CHECK(lowest_checks > 100 || ops < 10000);
+    CHECK(failed > 0);
     CHECK_PA(&pa);
     model_compare(&pa, lowest);
+    model_walk_compare(&pa, lowest, 3, failed);
     while (nlive) {
         live_block b = live[--nlive];
         CHECK_OK(ak_bitmap_page_dealloc_pages(&pa, b.addr, b.n));
@@ -887,6 +1002,7 @@ int main(int argc, char **argv)
     RUN(test_page_sizes);
     RUN(test_top_of_address_space);
     RUN(test_interface);
+    RUN(test_walk_stats);
     RUN(test_check_detects);
     RUN(test_sizeof);
     RUN(test_model);

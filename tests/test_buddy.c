@@ -9,6 +9,7 @@
  * ak_buddy_check run periodically, and at the end every region back to
  * its initial blocks. */
 #include "testlib.h"
+#include "walk_check.h"
 
 #include <allockit/buddy.h>
 #include <stdlib.h>
@@ -65,14 +66,14 @@ typedef struct walk_list {
     int overflow;
 } walk_list;
 
-static void walk_collect(void *ptr, size_t size, bool used, void *ctx)
+static void walk_collect(uintptr_t start, size_t size, bool used, void *ctx)
 {
     walk_list *l = ctx;
     if (l->n == MAX_WALK) {
         l->overflow = 1;
         return;
     }
-    l->v[l->n].p = (uintptr_t)ptr;
+    l->v[l->n].p = start;
     l->v[l->n].size = size;
     l->v[l->n].used = used;
     l->n++;
@@ -85,6 +86,45 @@ static void walk_take(const ak_buddy *a, walk_list *l)
     l->n = 0;
     l->overflow = 0;
     ak_buddy_walk(a, walk_collect, l);
+}
+
+/* The common statistics and the buddy's own, read together. They agree
+ * with each other (every free block is on its order's list) and with a
+ * walk: the live blocks' and the free blocks' counts and sizes. */
+typedef struct buddy_stats {
+    struct ak_byte_stats c;
+    struct ak_buddy_order_stats o;
+} buddy_stats;
+
+static void stats_get(const ak_buddy *a, buddy_stats *s)
+{
+    ak_buddy_stats(a, &s->c);
+    ak_buddy_order_stats(a, &s->o);
+    size_t listed = 0, largest = 0;
+    for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++) {
+        listed += s->o.free_blocks[k];
+        if (s->o.free_blocks[k])
+            largest = (size_t)1 << k;
+    }
+    CHECK(listed == s->c.free_blocks && largest == s->c.largest_free);
+    CHECK(s->c.free_bytes == s->c.total_bytes - s->c.used_bytes);
+    CHECK(s->c.used_bytes == ak_buddy_used_bytes(a) && s->c.total_bytes == ak_buddy_total_bytes(a));
+    walk_list w = {0};
+    walk_take(a, &w);
+    size_t used_n = 0, used_sum = 0, free_n = 0, free_sum = 0;
+    for (size_t i = 0; i < w.n; i++) {
+        if (w.v[i].used) {
+            used_n++;
+            used_sum += w.v[i].size;
+        } else {
+            free_n++;
+            free_sum += w.v[i].size;
+        }
+    }
+    CHECK(!w.overflow);
+    CHECK(used_n == s->c.used_blocks && used_sum == s->c.used_bytes);
+    CHECK(free_n == s->c.free_blocks && free_sum == s->c.free_bytes);
+    free(w.v);
 }
 
 #ifndef AK_BUDDY_TEST_MODEL
@@ -102,14 +142,14 @@ static int walk_equal(const walk_list *x, const walk_list *y)
 /* Everything observable about the allocator, to show an error changed
  * nothing: stats, the object itself and the block map. */
 typedef struct snapshot {
-    ak_buddy_stats_t st;
+    buddy_stats st;
     ak_buddy obj;
     walk_list walk;
 } snapshot;
 
 static void snap(const ak_buddy *a, snapshot *s)
 {
-    ak_buddy_stats(a, &s->st);
+    stats_get(a, &s->st);
     s->obj = *a;
     walk_take(a, &s->walk);
 }
@@ -168,9 +208,9 @@ static void test_zero_initialised(void)
     walk_take(&a, &w);
     CHECK(w.n == 0);
     free(w.v);
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
-    CHECK(st.region_count == 0 && st.largest_free_block == 0 && st.free_bytes == 0);
+    buddy_stats st;
+    stats_get(&a, &st);
+    CHECK(st.c.region_count == 0 && st.c.largest_free == 0 && st.c.free_bytes == 0);
     /* A static one too. */
     static ak_buddy s;
     CHECK_INVARIANTS(ak_buddy_check(&s));
@@ -190,19 +230,19 @@ static void test_zero_initialised(void)
  * blocks tile the area, and every initial block is maximal. */
 static void check_fresh_region(const ak_buddy *a, uintptr_t start, size_t size)
 {
-    ak_buddy_stats_t st;
-    ak_buddy_stats(a, &st);
-    CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == size);
-    CHECK(st.trimmed_bytes < 16);
-    CHECK(st.total_bytes == size - ak_buddy_region_overhead(start, size));
-    CHECK(st.used_bytes == 0 && st.live_blocks == 0 && st.free_bytes == st.total_bytes);
+    buddy_stats st;
+    stats_get(a, &st);
+    CHECK(st.c.total_bytes + st.o.bookkeeping_bytes + st.o.trimmed_bytes == size);
+    CHECK(st.o.trimmed_bytes < 16);
+    CHECK(st.c.total_bytes == size - ak_buddy_region_overhead(start, size));
+    CHECK(st.c.used_bytes == 0 && st.c.used_blocks == 0 && st.c.free_bytes == st.c.total_bytes);
     walk_list w = {0};
     walk_take(a, &w);
     CHECK(w.n > 0 && !w.overflow);
     uintptr_t lo = w.v[0].p, hi = w.v[w.n - 1].p + w.v[w.n - 1].size;
     CHECK(lo >= start && hi <= start + size);
-    CHECK(hi - lo == st.total_bytes);
-    CHECK(lo - start == st.bookkeeping_bytes);
+    CHECK(hi - lo == st.c.total_bytes);
+    CHECK(lo - start == st.o.bookkeeping_bytes);
     size_t per_order[AK_BUDDY_ORDERS] = {0};
     for (size_t i = 0; i < w.n; i++) {
         uintptr_t p = w.v[i].p;
@@ -218,10 +258,10 @@ static void check_fresh_region(const ak_buddy *a, uintptr_t start, size_t size)
         per_order[__builtin_ctzll((unsigned long long)bs)]++;
     }
     for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
-        CHECK(per_order[k] == st.free_blocks[k]);
+        CHECK(per_order[k] == st.o.free_blocks[k]);
     /* At most two maximal blocks of any order (one rising, one falling). */
     for (unsigned k = 0; k < AK_BUDDY_ORDERS; k++)
-        CHECK(st.free_blocks[k] <= 2);
+        CHECK(st.o.free_blocks[k] <= 2);
     free(w.v);
 }
 
@@ -233,8 +273,8 @@ static void test_init_accounting(void)
     CHECK_OK(ak_buddy_init(&a, ar.base, MiB));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     check_fresh_region(&a, ar.base, MiB);
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
+    buddy_stats st;
+    stats_get(&a, &st);
     /* Documented: record, fls(n0) + 1 words of order table, a map of
      * even(n0) + 4 * (n0 / 2 + fls(n0)) bits in whole words, then rounded
      * up to 16 (n0 = 65536 granules here, fls(n0) = 16). */
@@ -243,10 +283,10 @@ static void test_init_accounting(void)
     size_t expect_head = AK_BUDDY_REGION_RECORD_BYTES + 17 * sizeof(size_t) +
                          (map_bits + wbits - 1) / wbits * sizeof(size_t);
     expect_head = (expect_head + 15) & ~(size_t)15;
-    CHECK(st.bookkeeping_bytes == expect_head);
-    CHECK(st.bookkeeping_bytes <= MiB * 3 / 128 + 256);
-    CHECK(st.region_count == 1);
-    printf("(1 MiB region: %zu bytes of bookkeeping) ", st.bookkeeping_bytes);
+    CHECK(st.o.bookkeeping_bytes == expect_head);
+    CHECK(st.o.bookkeeping_bytes <= MiB * 3 / 128 + 256);
+    CHECK(st.c.region_count == 1);
+    printf("(1 MiB region: %zu bytes of bookkeeping) ", st.o.bookkeeping_bytes);
     /* Re-init forgets the old state. */
     void *p;
     CHECK_OK(ak_buddy_alloc(&a, 1000, 8, &p));
@@ -324,47 +364,47 @@ static void test_split_merge_chain(void)
     CHECK(start != 0);
     ak_buddy a;
     CHECK_OK(ak_buddy_init(&a, start, size));
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
-    CHECK(st.total_bytes == 64 * KiB);
-    CHECK(st.free_blocks[16] == 1 && st.largest_free_block == 64 * KiB);
+    buddy_stats st;
+    stats_get(&a, &st);
+    CHECK(st.c.total_bytes == 64 * KiB);
+    CHECK(st.o.free_blocks[16] == 1 && st.c.largest_free == 64 * KiB);
 
     void *p, *q, *r;
     CHECK_OK(ak_buddy_alloc(&a, 1, 1, &p));
     CHECK((uintptr_t)p == x);
-    ak_buddy_stats(&a, &st);
+    stats_get(&a, &st);
     for (unsigned k = 4; k < 16; k++)
-        CHECK(st.free_blocks[k] == 1);
-    CHECK(st.free_blocks[16] == 0);
-    CHECK(st.used_bytes == 16 && st.live_blocks == 1); /* the whole block counts */
+        CHECK(st.o.free_blocks[k] == 1);
+    CHECK(st.o.free_blocks[16] == 0);
+    CHECK(st.c.used_bytes == 16 && st.c.used_blocks == 1); /* the whole block counts */
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
     CHECK_OK(ak_buddy_alloc(&a, 16, 1, &q)); /* the buddy of p */
     CHECK((uintptr_t)q == x + 16);
     CHECK_OK(ak_buddy_alloc(&a, 32 * KiB, 1, &r)); /* the upper half */
     CHECK((uintptr_t)r == x + 32 * KiB);
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_blocks[4] == 0 && st.free_blocks[15] == 0);
+    stats_get(&a, &st);
+    CHECK(st.o.free_blocks[4] == 0 && st.o.free_blocks[15] == 0);
     for (unsigned k = 5; k < 15; k++)
-        CHECK(st.free_blocks[k] == 1);
+        CHECK(st.o.free_blocks[k] == 1);
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
     /* Freeing p cannot merge (q is in use). */
     CHECK_OK(ak_buddy_dealloc(&a, p, 1, 1));
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_blocks[4] == 1 && st.free_blocks[5] == 1);
+    stats_get(&a, &st);
+    CHECK(st.o.free_blocks[4] == 1 && st.o.free_blocks[5] == 1);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     /* Freeing q merges up to 32 KiB (r still holds the other half). */
     CHECK_OK(ak_buddy_dealloc(&a, q, 16, 1));
-    ak_buddy_stats(&a, &st);
+    stats_get(&a, &st);
     for (unsigned k = 4; k < 16; k++)
-        CHECK(st.free_blocks[k] == (k == 15));
+        CHECK(st.o.free_blocks[k] == (k == 15));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     CHECK_OK(ak_buddy_dealloc(&a, r, 32 * KiB, 1));
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_blocks[16] == 1 && st.free_bytes == 64 * KiB);
-    CHECK(st.used_bytes == 0 && st.live_blocks == 0);
-    CHECK(st.peak_used_bytes == 16 + 16 + 32 * KiB);
+    stats_get(&a, &st);
+    CHECK(st.o.free_blocks[16] == 1 && st.c.free_bytes == 64 * KiB);
+    CHECK(st.c.used_bytes == 0 && st.c.used_blocks == 0);
+    CHECK(st.o.peak_used_bytes == 16 + 16 + 32 * KiB);
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
     /* The whole area, then nothing more; freed, the whole area again. */
@@ -398,8 +438,8 @@ static void test_split_merge_chain(void)
         if (i % 512 == 0)
             CHECK_INVARIANTS(ak_buddy_check(&a));
     }
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_blocks[16] == 1 && st.free_bytes == 64 * KiB);
+    stats_get(&a, &st);
+    CHECK(st.o.free_blocks[16] == 1 && st.c.free_bytes == 64 * KiB);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     free(v);
     arena_free(&ar);
@@ -449,9 +489,9 @@ static void test_alloc_semantics(void)
             CHECK(z[i] != z[j]);
     }
     CHECK(ak_buddy_used_bytes(&a) == 64 * 16);
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
-    CHECK(st.live_blocks == 64 && st.used_bytes == 64 * 16);
+    buddy_stats st;
+    stats_get(&a, &st);
+    CHECK(st.c.used_blocks == 64 && st.c.used_bytes == 64 * 16);
     for (int i = 0; i < 64; i++)
         CHECK_OK(ak_buddy_dealloc(&a, z[i], 0, 1));
     /* used/available/peak. */
@@ -460,12 +500,12 @@ static void test_alloc_semantics(void)
     CHECK_OK(ak_buddy_alloc(&a, 3000, 8, &q));
     CHECK(ak_buddy_used_bytes(&a) == 1024 + 4096);
     CHECK(ak_buddy_available_bytes(&a) == ak_buddy_total_bytes(&a) - (1024 + 4096));
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_bytes == st.total_bytes - (1024 + 4096));
+    stats_get(&a, &st);
+    CHECK(st.c.free_bytes == st.c.total_bytes - (1024 + 4096));
     CHECK_OK(ak_buddy_dealloc(&a, p, 1000, 8));
     CHECK_OK(ak_buddy_dealloc(&a, q, 3000, 8));
-    ak_buddy_stats(&a, &st);
-    CHECK(st.used_bytes == 0 && st.peak_used_bytes >= 1024 + 4096);
+    stats_get(&a, &st);
+    CHECK(st.c.used_bytes == 0 && st.o.peak_used_bytes >= 1024 + 4096);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     /* Invalid requests change nothing. */
     snapshot s = {0};
@@ -517,8 +557,11 @@ static void test_huge_requests(void)
     snapshot s3 = {0};
     snap(&a, &s3);
     CHECK(walk_equal(&s3.walk, &s.walk));
-    CHECK(s3.st.peak_used_bytes == 64);
-    s3.st.peak_used_bytes = 0;
+    CHECK(s3.st.o.peak_used_bytes == 64);
+    s3.st.o.peak_used_bytes = 0;
+    /* ... and the count of failed allocations: the six above. */
+    CHECK(s3.st.c.failed_allocs == s.st.c.failed_allocs + 6);
+    s3.st.c.failed_allocs = s.st.c.failed_allocs;
     CHECK(memcmp(&s3.st, &s.st, sizeof s.st) == 0);
     snap_free(&s3);
     CHECK_INVARIANTS(ak_buddy_check(&a));
@@ -556,8 +599,8 @@ static void test_bad_frees(void)
     CHECK_OK(ak_buddy_dealloc(&a, pfree, 64, 8));
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
+    buddy_stats st;
+    stats_get(&a, &st);
     walk_list w = {0};
     walk_take(&a, &w);
     /* Region 1's block area, and a free 256-byte block somewhere. */
@@ -639,9 +682,9 @@ static void test_bad_frees(void)
     CHECK_OK(ak_buddy_dealloc(&a, big, 5000, 4096));
     CHECK_OK(ak_buddy_dealloc(&a, other, 48, 16));
     CHECK_OK(ak_buddy_dealloc(&a, huge1, 300 * KiB, 1));
-    CHECK(st.region_count == 2);
-    ak_buddy_stats(&a, &st);
-    CHECK(st.used_bytes == 0 && st.live_blocks == 0);
+    CHECK(st.c.region_count == 2);
+    stats_get(&a, &st);
+    CHECK(st.c.used_bytes == 0 && st.c.used_blocks == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     /* Both regions are back to their initial blocks: the same map as a
      * fresh allocator over the same memory. */
@@ -677,10 +720,10 @@ static void test_resize(void)
     /* Grow through free upper buddies: 128 -> 4096. */
     CHECK_OK(ak_buddy_resize(&a, p, 65, 8, 4000));
     CHECK(ak_pattern_ok(p, 65, 7));
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
-    CHECK(st.used_bytes == 4096 && st.live_blocks == 1);
-    CHECK(st.free_blocks[7] == 0 && st.free_blocks[12] == 1);
+    buddy_stats st;
+    stats_get(&a, &st);
+    CHECK(st.c.used_bytes == 4096 && st.c.used_blocks == 1);
+    CHECK(st.o.free_blocks[7] == 0 && st.o.free_blocks[12] == 1);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     /* Freed with the new size only. */
     snapshot s = {0};
@@ -690,9 +733,9 @@ static void test_resize(void)
     snap_free(&s);
     /* Shrink splits off upper halves, which can be allocated again. */
     CHECK_OK(ak_buddy_resize(&a, p, 4000, 8, 20));
-    ak_buddy_stats(&a, &st);
-    CHECK(st.used_bytes == 32 && st.live_blocks == 1);
-    CHECK(st.free_blocks[5] == 1 && st.free_blocks[11] == 1);
+    stats_get(&a, &st);
+    CHECK(st.c.used_bytes == 32 && st.c.used_blocks == 1);
+    CHECK(st.o.free_blocks[5] == 1 && st.o.free_blocks[11] == 1);
     CHECK(ak_pattern_ok(p, 20, 7));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     CHECK_OK(ak_buddy_alloc(&a, 32, 1, &q));
@@ -712,12 +755,12 @@ static void test_resize(void)
     CHECK_INVARIANTS(ak_buddy_check(&a));
     /* Grow to the whole area. */
     CHECK_OK(ak_buddy_resize(&a, p, 16, 8, 64 * KiB));
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_bytes == 0 && st.live_blocks == 1);
+    stats_get(&a, &st);
+    CHECK(st.c.free_bytes == 0 && st.c.used_blocks == 1);
     CHECK(ak_pattern_ok(p, 16, 7));
     CHECK_OK(ak_buddy_dealloc(&a, p, 64 * KiB, 8));
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_blocks[16] == 1 && st.used_bytes == 0);
+    stats_get(&a, &st);
+    CHECK(st.o.free_blocks[16] == 1 && st.c.used_bytes == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     arena_free(&ar);
 }
@@ -769,10 +812,10 @@ static void test_many_regions(void)
             CHECK_INVARIANTS(ak_buddy_check(&a));
     }
     CHECK(nreg >= 300);
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
-    CHECK(st.region_count == nreg);
-    CHECK(st.total_bytes + st.bookkeeping_bytes + st.trimmed_bytes == user_bytes);
+    buddy_stats st;
+    stats_get(&a, &st);
+    CHECK(st.c.region_count == nreg);
+    CHECK(st.c.total_bytes + st.o.bookkeeping_bytes + st.o.trimmed_bytes == user_bytes);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     walk_list initial = {0};
     walk_take(&a, &initial);
@@ -804,8 +847,8 @@ static void test_many_regions(void)
         sz[n] = 0;
         n++;
     }
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_bytes == 0 && st.largest_free_block == 0);
+    stats_get(&a, &st);
+    CHECK(st.c.free_bytes == 0 && st.c.largest_free == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     for (size_t i = 0; i < n; i++)
         if (sz[i]) {
@@ -886,8 +929,8 @@ static void test_no_leaked_fragmentation(void)
     arena_new(&ar, 8 * MiB, 4096);
     ak_buddy a;
     CHECK_OK(ak_buddy_init(&a, ar.base + 5, 8 * MiB - 11));
-    ak_buddy_stats_t st0, st;
-    ak_buddy_stats(&a, &st0);
+    buddy_stats st0, st;
+    stats_get(&a, &st0);
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed + 99);
     void *v[2000];
@@ -909,18 +952,18 @@ static void test_no_leaked_fragmentation(void)
             al[j] = al[n];
         }
     }
-    ak_buddy_stats(&a, &st);
-    CHECK(st.live_blocks == n);
+    stats_get(&a, &st);
+    CHECK(st.c.used_blocks == n);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     while (n > 0) {
         n--;
         CHECK_OK(ak_buddy_dealloc(&a, v[n], s[n], al[n]));
     }
-    ak_buddy_stats(&a, &st);
-    CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
+    stats_get(&a, &st);
+    CHECK(memcmp(st.o.free_blocks, st0.o.free_blocks, sizeof st.o.free_blocks) == 0);
     void *p;
-    CHECK_OK(ak_buddy_alloc(&a, st0.largest_free_block, 1, &p));
-    CHECK_OK(ak_buddy_dealloc(&a, p, st0.largest_free_block, 1));
+    CHECK_OK(ak_buddy_alloc(&a, st0.c.largest_free, 1, &p));
+    CHECK_OK(ak_buddy_dealloc(&a, p, st0.c.largest_free, 1));
     CHECK_INVARIANTS(ak_buddy_check(&a));
     arena_free(&ar);
 }
@@ -940,8 +983,8 @@ static void test_region_switching(void)
     ak_buddy a;
     CHECK_OK(ak_buddy_init(&a, ar.base, 8 * KiB));
     CHECK_OK(ak_buddy_add_memory(&a, ar.base + 32 * KiB, 8 * KiB + 16));
-    ak_buddy_stats_t st0, st;
-    ak_buddy_stats(&a, &st0);
+    buddy_stats st0, st;
+    stats_get(&a, &st0);
     static void *v[N];
     size_t n = 0;
     while (n < N && ak_buddy_alloc(&a, 16, 1, &v[n]) == AK_OK)
@@ -994,9 +1037,9 @@ static void test_region_switching(void)
         if (i % 64 == 0)
             CHECK_INVARIANTS(ak_buddy_check(&a));
     }
-    ak_buddy_stats(&a, &st);
-    CHECK(st.live_blocks == 0 && st.used_bytes == 0);
-    CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
+    stats_get(&a, &st);
+    CHECK(st.c.used_blocks == 0 && st.c.used_bytes == 0);
+    CHECK(memcmp(st.o.free_blocks, st0.o.free_blocks, sizeof st.o.free_blocks) == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     arena_free(&ar);
 }
@@ -1020,9 +1063,9 @@ static void test_check_detects(void)
     CHECK_OK(ak_buddy_alloc(&a, 100, 8, &z));
     CHECK_OK(ak_buddy_dealloc(&a, p, 100, 8));
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
-    CHECK(st.free_blocks[7] >= 2);
+    buddy_stats st;
+    stats_get(&a, &st);
+    CHECK(st.o.free_blocks[7] >= 2);
     ak_buddy saved = a;
 
     a.nonempty ^= (size_t)1 << 3;
@@ -1097,12 +1140,12 @@ static void test_check_detects_bit_flips(void)
         CHECK_OK(ak_buddy_alloc(&a, sizes[i], 1, &p[i]));
     CHECK_OK(ak_buddy_dealloc(&a, p[1], 100, 1)); /* leave a hole */
     CHECK_INVARIANTS(ak_buddy_check(&a));
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
+    buddy_stats st;
+    stats_get(&a, &st);
     /* The order table and the map follow the record; the head may end in
      * up to 15 bytes of padding, so stay 15 bytes short of its end. */
     size_t *map = (size_t *)(start + AK_BUDDY_REGION_RECORD_BYTES);
-    size_t words = (st.bookkeeping_bytes - AK_BUDDY_REGION_RECORD_BYTES - 15) / sizeof(size_t);
+    size_t words = (st.o.bookkeeping_bytes - AK_BUDDY_REGION_RECORD_BYTES - 15) / sizeof(size_t);
     CHECK(words >= 4);
     size_t flips = 0;
     for (size_t w = 0; w < words; w++)
@@ -1468,6 +1511,104 @@ static void test_reinit_refuses_old_pointers(void)
 }
 
 /* Through the generic interface. */
+/* The walker and the common statistics: every block once, the live ones
+ * at their pointers with their usable sizes, the stats equal to what the
+ * walk shows, through the handle as directly; failed_allocs counts the
+ * refusals for lack of memory and starts over at init. */
+static void test_walk_and_stats(void)
+{
+    arena ar;
+    arena_new(&ar, 3 * MiB, 4096);
+    /* Two regions, the second at an odd start, walked newest first. */
+    wc_block regions[2] = {{ar.base, MiB, false}, {ar.base + MiB + 40, 2 * MiB - 40, false}};
+    ak_buddy a;
+    CHECK_OK(ak_buddy_init(&a, regions[0].start, regions[0].size));
+    CHECK_OK(ak_buddy_add_memory(&a, regions[1].start, regions[1].size));
+    ak_byte_allocator h = ak_buddy_as_byte(&a);
+    enum { N = 2000 };
+    static wc_block live[N], sorted[N];
+    static size_t req[N], al[N];
+    size_t n = 0, refused = 0;
+    ak_rng r;
+    ak_rng_seed(&r, ak_t.seed);
+    wc_walk w = {0}, wh = {0};
+    uint64_t ops = ak_test_ops(20000, 4000);
+    for (uint64_t i = 0; i < ops; i++) {
+        if (n && (n == N || ak_rng_below(&r, 100) < 45)) {
+            size_t k = ak_rng_below(&r, n);
+            CHECK_OK(ak_buddy_dealloc(&a, (void *)live[k].start, req[k], al[k]));
+            live[k] = live[--n];
+            req[k] = req[n];
+            al[k] = al[n];
+        } else {
+            size_t size =
+                ak_rng_below(&r, 4) == 0 ? ak_rng_below(&r, 256 * KiB) : ak_rng_below(&r, 2 * KiB);
+            size_t align = (size_t)1 << ak_rng_below(&r, 10);
+            void *p;
+            ak_error e = ak_buddy_alloc(&a, size, align, &p);
+            if (e == AK_ERR_NO_MEMORY) {
+                refused++;
+            } else {
+                CHECK_OK(e);
+                live[n].start = (uintptr_t)p;
+                live[n].size = ak_buddy_usable_size(&a, p, size, align);
+                req[n] = size;
+                al[n] = align;
+                n++;
+            }
+        }
+        if (i % 97 != 0 && i + 1 != ops)
+            continue;
+        struct ak_byte_stats st, sh;
+        ak_buddy_stats(&a, &st);
+        ak_byte_stats(h, &sh);
+        CHECK(memcmp(&st, &sh, sizeof st) == 0);
+        CHECK(st.total_bytes == ak_buddy_total_bytes(&a) &&
+              st.used_bytes == ak_buddy_used_bytes(&a));
+        CHECK(st.region_count == 2 && st.failed_allocs == refused);
+        CHECK(st.free_bytes == st.total_bytes - st.used_bytes);
+        wc_reset(&w);
+        ak_buddy_walk(&a, wc_collect, &w);
+        if (n)
+            memcpy(sorted, live, n * sizeof *live);
+        const char *why = wc_check(&w, &st, sorted, n, WC_EXACT);
+        CHECKF(why == NULL, "%s", why);
+        why = wc_check_regions(&w, regions, 2);
+        CHECKF(why == NULL, "%s", why);
+        /* The blocks tile each block area: free + used == total. */
+        size_t sum = 0;
+        for (size_t k = 0; k < w.n; k++)
+            sum += w.v[k].size;
+        CHECK(sum == st.total_bytes);
+        /* The newer region comes first. */
+        CHECK(w.n && w.v[0].start >= regions[1].start);
+        wc_reset(&wh);
+        CHECK_OK(ak_byte_walk(h, wc_collect, &wh));
+        CHECK(wc_equal(&wh, &w));
+        /* largest_free can be had. */
+        if (st.largest_free) {
+            void *p;
+            CHECK_OK(ak_buddy_alloc(&a, st.largest_free, 1, &p));
+            CHECK_OK(ak_buddy_dealloc(&a, p, st.largest_free, 1));
+        }
+    }
+    CHECK(refused > 0);
+    CHECK_INVARIANTS(ak_buddy_check(&a));
+    /* init starts the counts over; a fresh region is all free blocks. */
+    CHECK_OK(ak_buddy_init(&a, regions[0].start, regions[0].size));
+    struct ak_byte_stats st;
+    ak_buddy_stats(&a, &st);
+    CHECK(st.failed_allocs == 0 && st.used_blocks == 0 && st.region_count == 1);
+    wc_reset(&w);
+    ak_buddy_walk(&a, wc_collect, &w);
+    const char *why = wc_check(&w, &st, live, 0, WC_EXACT);
+    CHECKF(why == NULL, "%s", why);
+    CHECK(w.n == st.free_blocks && w.n > 0);
+    wc_free(&w);
+    wc_free(&wh);
+    arena_free(&ar);
+}
+
 static void test_interface(void)
 {
     arena ar;
@@ -1475,7 +1616,7 @@ static void test_interface(void)
     ak_buddy a;
     ak_byte_allocator h = ak_buddy_as_byte(&a);
     CHECK(strcmp(ak_byte_name(h), "buddy") == 0);
-    CHECK(h.ops->resize && h.ops->usable_size && h.ops->check);
+    CHECK(h.ops->resize && h.ops->usable_size && h.ops->check && h.ops->walk && h.ops->stats);
     CHECK(h.self == &a);
     CHECK_OK(ak_byte_init(h, ar.base, MiB));
     CHECK_OK(ak_byte_add_memory(h, ar.base + MiB + 1, MiB - 1));
@@ -1610,8 +1751,8 @@ static void test_model(void)
         CHECK(r + 1 == nreg);
         free(w.v);
     }
-    ak_buddy_stats_t st0;
-    ak_buddy_stats(&a, &st0);
+    buddy_stats st0;
+    stats_get(&a, &st0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
 
     const size_t cap = 4096;
@@ -1674,26 +1815,27 @@ static void test_model(void)
             /* Now and then, the free blocks per order around the alloc:
              * it must split the smallest free block that fits. */
             const bool watch = ak_rng_below(&rng, 64) == 0;
-            ak_buddy_stats_t before, after;
+            buddy_stats before, after;
             if (watch)
-                ak_buddy_stats(&a, &before);
+                stats_get(&a, &before);
             ak_error e = ak_buddy_alloc(&a, size, align, &p);
             if (watch && e == AK_OK) {
                 unsigned k = (unsigned)__builtin_ctzll(
                     (unsigned long long)ak_buddy_usable_size(&a, p, size, align));
                 unsigned j = k;
-                while (j < AK_BUDDY_ORDERS && before.free_blocks[j] == 0)
+                while (j < AK_BUDDY_ORDERS && before.o.free_blocks[j] == 0)
                     j++;
                 CHECK(j < AK_BUDDY_ORDERS);
-                ak_buddy_stats(&a, &after);
+                stats_get(&a, &after);
                 for (unsigned m = 0; m < AK_BUDDY_ORDERS; m++) {
-                    size_t want = before.free_blocks[m];
+                    size_t want = before.o.free_blocks[m];
                     if (m == j)
                         want--;
                     else if (m >= k && m < j)
                         want++;
-                    CHECKF(after.free_blocks[m] == want, "order %u: %zu free blocks, expected %zu",
-                           m, after.free_blocks[m], want);
+                    CHECKF(after.o.free_blocks[m] == want,
+                           "order %u: %zu free blocks, expected %zu", m, after.o.free_blocks[m],
+                           want);
                 }
                 nwatched++;
             }
@@ -1701,9 +1843,9 @@ static void test_model(void)
                 noom++;
                 /* Only when no block of the needed order is free. */
                 size_t bs = block_size(size, align);
-                ak_buddy_stats_t st;
-                ak_buddy_stats(&a, &st);
-                CHECK(st.largest_free_block < bs);
+                buddy_stats st;
+                stats_get(&a, &st);
+                CHECK(st.c.largest_free < bs);
                 continue;
             }
             CHECK_OK(e);
@@ -1766,28 +1908,28 @@ static void test_model(void)
              * must merge up from the block's order k to some order K,
              * taking one free buddy off each order in [k, K). */
             const bool watch = ak_rng_below(&rng, 64) == 0;
-            ak_buddy_stats_t before, after;
+            buddy_stats before, after;
             if (watch)
-                ak_buddy_stats(&a, &before);
+                stats_get(&a, &before);
             CHECK_OK(ak_buddy_dealloc(&a, v[i].p, fsize, v[i].align));
             CHECK(ak_buddy_usable_size(&a, v[i].p, v[i].size, v[i].align) == 0);
             if (watch) {
-                ak_buddy_stats(&a, &after);
+                stats_get(&a, &after);
                 unsigned k = (unsigned)__builtin_ctzll((unsigned long long)bs);
                 unsigned top = k;
                 while (top < AK_BUDDY_ORDERS &&
-                       after.free_blocks[top] != before.free_blocks[top] + 1)
+                       after.o.free_blocks[top] != before.o.free_blocks[top] + 1)
                     top++;
                 CHECK(top < AK_BUDDY_ORDERS);
                 for (unsigned m = 0; m < AK_BUDDY_ORDERS; m++) {
-                    size_t want = before.free_blocks[m];
+                    size_t want = before.o.free_blocks[m];
                     if (m == top)
                         want++;
                     else if (m >= k && m < top)
                         want--;
-                    CHECKF(after.free_blocks[m] == want,
+                    CHECKF(after.o.free_blocks[m] == want,
                            "free of order %u: order %u has %zu free blocks, expected %zu", k, m,
-                           after.free_blocks[m], want);
+                           after.o.free_blocks[m], want);
                 }
                 nwatched++;
             }
@@ -1806,9 +1948,9 @@ static void test_model(void)
         if ((op + 1) % check_every == 0) {
             CHECK_INVARIANTS(ak_buddy_check(&a));
             check_disjoint(v, n, (const uintptr_t(*)[2])areas, nreg);
-            ak_buddy_stats_t st;
-            ak_buddy_stats(&a, &st);
-            CHECK(st.used_bytes == used && st.live_blocks == n + nheld);
+            buddy_stats st;
+            stats_get(&a, &st);
+            CHECK(st.c.used_bytes == used && st.c.used_blocks == n + nheld);
         }
     }
     CHECK_INVARIANTS(ak_buddy_check(&a));
@@ -1824,10 +1966,10 @@ static void test_model(void)
         CHECK(check_sparse(v[n].p, v[n].size, v[n].tag));
         CHECK_OK(ak_buddy_dealloc(&a, v[n].p, v[n].size, v[n].align));
     }
-    ak_buddy_stats_t st;
-    ak_buddy_stats(&a, &st);
-    CHECK(st.used_bytes == 0 && st.live_blocks == 0);
-    CHECK(memcmp(st.free_blocks, st0.free_blocks, sizeof st.free_blocks) == 0);
+    buddy_stats st;
+    stats_get(&a, &st);
+    CHECK(st.c.used_bytes == 0 && st.c.used_blocks == 0);
+    CHECK(memcmp(st.o.free_blocks, st0.o.free_blocks, sizeof st.o.free_blocks) == 0);
     CHECK_INVARIANTS(ak_buddy_check(&a));
     printf("(%llu ops: %llu alloc, %llu free (%llu with another size of the order), %llu cached, "
            "%llu/%llu resize ok, %llu oom, %llu bad frees) ",
@@ -1863,6 +2005,7 @@ int main(int argc, char **argv)
     RUN(test_check_detects);
     RUN(test_check_detects_bit_flips);
     RUN(test_interface);
+    RUN(test_walk_and_stats);
     RUN(test_free_any_size_of_the_order);
     RUN(test_tiny_regions);
     RUN(test_cache_hooks);

@@ -334,12 +334,59 @@ static void fb_uncache(void *s, void *p, size_t sz, size_t al)
     record("uncache", (uintptr_t)s, (uintptr_t)p, sz, al);
 }
 
+/* The fake walks report four blocks (two per interface's unit), used and
+ * free in turn; the fake stats ops fill a recognisable figure. */
+typedef struct walk_seen {
+    size_t n;
+    uintptr_t start[4];
+    size_t size[4];
+    bool used[4];
+} walk_seen;
+
+static void walk_record(uintptr_t start, size_t size, bool used, void *ctx)
+{
+    walk_seen *w = ctx;
+    if (w->n < 4) {
+        w->start[w->n] = start;
+        w->size[w->n] = size;
+        w->used[w->n] = used;
+    }
+    w->n++;
+}
+
+static ak_error fake_walk(const void *s, ak_walker fn, void *ctx)
+{
+    record("walk", (uintptr_t)s, 0, 0, 0);
+    fn(0x1000, 32, true, ctx);
+    fn(0x1020, 64, false, ctx);
+    fn(0x1060, 16, true, ctx);
+    fn(0x1070, 128, false, ctx);
+    return AK_OK;
+}
+
+static void fb_stats(const void *s, struct ak_byte_stats *out)
+{
+    record("stats", (uintptr_t)s, 0, 0, 0);
+    out->total_bytes = 4242;
+}
+
 static const ak_byte_allocator_ops fake_byte_full = {
-    "fake",   fb_init,   fb_add,    fb_alloc, fb_dealloc, fb_total,  fb_used,
-    fb_avail, fb_resize, fb_usable, fb_check, fb_cache,   fb_uncache};
+    "fake",    fb_init,   fb_add,   fb_alloc, fb_dealloc, fb_total,  fb_used, fb_avail,
+    fb_resize, fb_usable, fb_check, fb_cache, fb_uncache, fake_walk, fb_stats};
 static const ak_byte_allocator_ops fake_byte_min = {
-    NULL,     fb_init, fb_add, fb_alloc, fb_dealloc, fb_total, fb_used,
-    fb_avail, NULL,    NULL,   NULL,     NULL,       NULL};
+    NULL, fb_init, fb_add, fb_alloc, fb_dealloc, fb_total, fb_used, fb_avail,
+    NULL, NULL,    NULL,   NULL,     NULL,       NULL,     NULL};
+static const ak_byte_allocator_ops fake_byte_walk_only = {
+    "walks", fb_init, fb_add, fb_alloc, fb_dealloc, fb_total,  fb_used, fb_avail,
+    NULL,    NULL,    NULL,   NULL,     NULL,       fake_walk, NULL};
+
+static void check_fake_walk(const walk_seen *w)
+{
+    CHECK(w->n == 4);
+    CHECK(w->start[0] == 0x1000 && w->size[0] == 32 && w->used[0]);
+    CHECK(w->start[1] == 0x1020 && w->size[1] == 64 && !w->used[1]);
+    CHECK(w->start[3] == 0x1070 && w->size[3] == 128 && !w->used[3]);
+}
 
 static void test_byte_dispatch(void)
 {
@@ -376,6 +423,14 @@ static void test_byte_dispatch(void)
     CHECK(!strcmp(rec.last, "cache") && rec.a1 == 0x1234 && rec.a2 == 24 && rec.a3 == 8);
     ak_byte_uncache(h, p, 32, 16);
     CHECK(!strcmp(rec.last, "uncache") && rec.a1 == 0x1234 && rec.a2 == 32 && rec.a3 == 16);
+    walk_seen w = {0};
+    CHECK_OK(ak_byte_walk(h, walk_record, &w));
+    CHECK(!strcmp(rec.last, "walk") && rec.a0 == self);
+    check_fake_walk(&w);
+    CHECK_ERR(ak_byte_walk(h, NULL, &w), AK_ERR_INVALID_PARAM);
+    struct ak_byte_stats st;
+    ak_byte_stats(h, &st);
+    CHECK(!strcmp(rec.last, "stats") && rec.a0 == self && st.total_bytes == 4242);
 
     /* Optional ops left NULL give the documented fallbacks. */
     ak_byte_allocator m = {&fake_byte_min, &f};
@@ -386,8 +441,26 @@ static void test_byte_dispatch(void)
     CHECK(!ak_byte_can_cache(m));
     CHECK_ERR(ak_byte_cache(m, p, 24, 8), AK_ERR_INVALID_PARAM);
     ak_byte_uncache(m, p, 24, 8);
+    w.n = 0;
+    CHECK_ERR(ak_byte_walk(m, walk_record, &w), AK_ERR_INVALID_PARAM);
+    CHECK(w.n == 0);
     CHECK(!strcmp(rec.last, "none"));
     CHECK(!strcmp(ak_byte_name(m), "?"));
+    /* Stats without a stats op or a walk: the counters, free_bytes from
+     * available_bytes, the rest 0. */
+    st.largest_free = st.used_blocks = st.free_blocks = st.region_count = 99;
+    st.failed_allocs = 99;
+    ak_byte_stats(m, &st);
+    CHECK(st.total_bytes == 1000 && st.used_bytes == 300 && st.free_bytes == 700);
+    CHECK(st.largest_free == 0 && st.used_blocks == 0 && st.free_blocks == 0);
+    CHECK(st.region_count == 0 && st.failed_allocs == 0);
+    /* With a walk but no stats op: the walk's figures. */
+    ak_byte_allocator wo = {&fake_byte_walk_only, &f};
+    ak_byte_stats(wo, &st);
+    CHECK(st.total_bytes == 1000 && st.used_bytes == 300);
+    CHECK(st.free_bytes == 64 + 128 && st.largest_free == 128);
+    CHECK(st.used_blocks == 2 && st.free_blocks == 2);
+    CHECK(st.region_count == 0 && st.failed_allocs == 0);
 }
 
 static ak_error fp_init(void *s, uintptr_t st, size_t sz)
@@ -437,9 +510,20 @@ static size_t fp_pgsz(const void *s)
     (void)s;
     return 4096;
 }
-static const ak_page_allocator_ops fake_page = {"fakepage",  fp_init,    fp_add,   fp_alloc,
-                                                fp_alloc_at, fp_dealloc, fp_total, fp_used,
-                                                fp_avail,    fp_pgsz,    NULL};
+static void fp_stats(const void *s, struct ak_page_stats *out)
+{
+    record("stats", (uintptr_t)s, 0, 0, 0);
+    out->largest_free = 4343;
+}
+static const ak_page_allocator_ops fake_page = {
+    "fakepage", fp_init,  fp_add,  fp_alloc, fp_alloc_at, fp_dealloc, fp_total,
+    fp_used,    fp_avail, fp_pgsz, NULL,     fake_walk,   fp_stats};
+static const ak_page_allocator_ops fake_page_walk_only = {
+    "fakepage", fp_init,  fp_add,  fp_alloc, fp_alloc_at, fp_dealloc, fp_total,
+    fp_used,    fp_avail, fp_pgsz, NULL,     fake_walk,   NULL};
+static const ak_page_allocator_ops fake_page_min = {
+    "fakepage", fp_init,  fp_add,  fp_alloc, fp_alloc_at, fp_dealloc, fp_total,
+    fp_used,    fp_avail, fp_pgsz, NULL,     NULL,        NULL};
 
 static void test_page_dispatch(void)
 {
@@ -465,6 +549,26 @@ static void test_page_dispatch(void)
     CHECK(ak_page_page_size(h) == 4096);
     CHECK(!strcmp(ak_page_name(h), "fakepage"));
     CHECK(ak_page_check(h) == NULL);
+    walk_seen w = {0};
+    CHECK_OK(ak_page_walk(h, walk_record, &w));
+    check_fake_walk(&w);
+    CHECK_ERR(ak_page_walk(h, NULL, &w), AK_ERR_INVALID_PARAM);
+    struct ak_page_stats st;
+    ak_page_stats(h, &st);
+    CHECK(!strcmp(rec.last, "stats") && st.largest_free == 4343);
+    /* The fallbacks: runs from the walk, or none. */
+    ak_page_allocator wo = {&fake_page_walk_only, &f};
+    ak_page_stats(wo, &st);
+    CHECK(st.total_pages == 11 && st.used_pages == 4 && st.free_pages == 7);
+    CHECK(st.largest_free == 128 && st.used_runs == 2 && st.free_runs == 2);
+    CHECK(st.region_count == 0 && st.failed_allocs == 0);
+    ak_page_allocator mn = {&fake_page_min, &f};
+    w.n = 0;
+    CHECK_ERR(ak_page_walk(mn, walk_record, &w), AK_ERR_INVALID_PARAM);
+    CHECK(w.n == 0);
+    ak_page_stats(mn, &st);
+    CHECK(st.total_pages == 11 && st.used_pages == 4 && st.free_pages == 7);
+    CHECK(st.largest_free == 0 && st.used_runs == 0 && st.free_runs == 0);
 }
 
 static ak_error fi_init(void *s, uintptr_t st, size_t sz)
@@ -518,8 +622,20 @@ static const char *fi_check(const void *s)
     (void)s;
     return "counters disagree";
 }
-static const ak_id_allocator_ops fake_id = {"fakeid", fi_init, fi_add,  fi_alloc, fi_dealloc, fi_is,
-                                            fi_fixed, fi_size, fi_used, fi_avail, fi_check};
+static void fi_stats(const void *s, struct ak_id_stats *out)
+{
+    record("stats", (uintptr_t)s, 0, 0, 0);
+    out->free_runs = 4444;
+}
+static const ak_id_allocator_ops fake_id = {"fakeid", fi_init,   fi_add,  fi_alloc, fi_dealloc,
+                                            fi_is,    fi_fixed,  fi_size, fi_used,  fi_avail,
+                                            fi_check, fake_walk, fi_stats};
+static const ak_id_allocator_ops fake_id_walk_only = {
+    "fakeid", fi_init, fi_add,   fi_alloc, fi_dealloc, fi_is, fi_fixed,
+    fi_size,  fi_used, fi_avail, fi_check, fake_walk,  NULL};
+static const ak_id_allocator_ops fake_id_min = {"fakeid", fi_init,  fi_add,  fi_alloc, fi_dealloc,
+                                                fi_is,    fi_fixed, fi_size, fi_used,  fi_avail,
+                                                fi_check, NULL,     NULL};
 
 static void test_id_dispatch(void)
 {
@@ -544,6 +660,25 @@ static void test_id_dispatch(void)
     CHECK(ak_id_size(h) == 100 && ak_id_used(h) == 1 && ak_id_available(h) == 99);
     CHECK(!strcmp(ak_id_name(h), "fakeid"));
     CHECK(ak_id_check(h) != NULL && !strcmp(ak_id_check(h), "counters disagree"));
+    walk_seen w = {0};
+    CHECK_OK(ak_id_walk(h, walk_record, &w));
+    check_fake_walk(&w);
+    CHECK_ERR(ak_id_walk(h, NULL, &w), AK_ERR_INVALID_PARAM);
+    struct ak_id_stats st;
+    ak_id_stats(h, &st);
+    CHECK(!strcmp(rec.last, "stats") && st.free_runs == 4444);
+    ak_id_allocator wo = {&fake_id_walk_only, &f};
+    ak_id_stats(wo, &st);
+    CHECK(st.total_ids == 100 && st.used_ids == 1 && st.free_ids == 99);
+    CHECK(st.largest_free == 128 && st.used_runs == 2 && st.free_runs == 2);
+    CHECK(st.region_count == 0 && st.failed_allocs == 0);
+    ak_id_allocator mn = {&fake_id_min, &f};
+    w.n = 0;
+    CHECK_ERR(ak_id_walk(mn, walk_record, &w), AK_ERR_INVALID_PARAM);
+    CHECK(w.n == 0);
+    ak_id_stats(mn, &st);
+    CHECK(st.total_ids == 100 && st.used_ids == 1 && st.free_ids == 99);
+    CHECK(st.largest_free == 0 && st.used_runs == 0 && st.free_runs == 0);
 }
 
 static void test_config(void)

@@ -1,8 +1,9 @@
 /* Hierarchical bitmap tests: the storage and geometry macros, each
  * operation on hand-made cases (word edges, the top of the capacity,
  * padding), and a randomised model test of every query (next free, next
- * in use, find-run with alignment and phase) against a naive scan of a
- * plain byte-per-unit array, at capacities from one word to four levels.
+ * in use, the end of a run, find-run with alignment and phase) against a
+ * naive scan of a plain byte-per-unit array, at capacities from one word
+ * to four levels.
  * --ops scales the model test (default 1500000 operations over all
  * capacities; --quick 40000). */
 #include "testlib.h"
@@ -284,6 +285,14 @@ static void model_run(size_t n, uint64_t ops, ak_rng *r)
         } else if (kind < 70) {
             CHECKF(ak_hb_next_used(&p.g, p.w, from) == naive_next(&p, from, 0), "n=%zu from=%zu", n,
                    from);
+        } else if (kind < 78 && from < n) {
+            /* The run from `from`, up to a limit: where the state changes. */
+            size_t end = from + 1 + (size_t)ak_rng_below(r, n - from);
+            size_t want = from + 1;
+            while (want < end && p.model[want] == p.model[from])
+                want++;
+            CHECKF(ak_hb_run_end(&p.g, p.w, from, end) == want, "n=%zu from=%zu end=%zu", n, from,
+                   end);
         } else {
             size_t len = (size_t)ak_rng_log_uniform(r, 1, n + 1);
             size_t align = (size_t)1 << ak_rng_below(r, log_n + 2);

@@ -10,6 +10,7 @@
  * Options: --seed, --ops (model-test operations, default 1500000),
  * --quick (100000 operations). */
 #include "testlib.h"
+#include "walk_check.h"
 
 #include "ak_internal.h"
 #include <allockit.h>
@@ -46,7 +47,8 @@ static void free_regions(void)
 /* Everything observable about an allocator, to compare before and after
  * a call that must change nothing. */
 typedef struct snapshot {
-    ak_slab_stats_info all;
+    struct ak_byte_stats common;
+    ak_slab_usage all;
     ak_slab_class_info cls[AK_SLAB_CLASS_COUNT];
     size_t total, used, avail;
 } snapshot;
@@ -54,7 +56,9 @@ typedef struct snapshot {
 static void snap(const ak_slab *a, snapshot *s)
 {
     memset(s, 0, sizeof *s);
-    ak_slab_stats(a, &s->all);
+    ak_slab_stats(a, &s->common);
+    s->common.failed_allocs = 0; /* the one figure a refused call may change */
+    ak_slab_usage_stats(a, &s->all);
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
         CHECK_OK(ak_slab_class_stats(a, c, &s->cls[c]));
     s->total = ak_slab_total_bytes(a);
@@ -246,9 +250,11 @@ static void test_region_errors(void)
     CHECK_OK(ak_slab_add_memory(&a, r + MIB, MIB));
     CHECK(ak_slab_total_bytes(&a) > total + MIB - TABLE_MAX(MIB) - 4096);
     CHECK_INVARIANTS(ak_slab_check(&a));
-    ak_slab_stats_info st;
-    ak_slab_stats(&a, &st);
-    CHECK(st.region_count == 2);
+    ak_slab_usage st;
+    ak_slab_usage_stats(&a, &st);
+    struct ak_byte_stats bs;
+    ak_slab_stats(&a, &bs);
+    CHECK(bs.region_count == 2);
     /* Objects come from both regions. */
     void *p[64];
     unsigned n = 0;
@@ -292,8 +298,8 @@ static void test_class_boundaries(void)
         /* One past it: the next class, or large after the last. */
         CHECK_OK(ak_slab_alloc(&a, s + 1, 1, &q));
         memset(q, 0x5a, s + 1);
-        ak_slab_stats_info st;
-        ak_slab_stats(&a, &st);
+        ak_slab_usage st;
+        ak_slab_usage_stats(&a, &st);
         size_t uq = ak_slab_usable_size(&a, q, s + 1, 1);
         if (c + 1 < AK_SLAB_CLASS_COUNT) {
             ak_slab_class_info cn;
@@ -329,8 +335,8 @@ static void test_class_boundaries(void)
                 CHECK(cw.objects_in_use == 1 && cw.object_align >= align);
                 CHECK(ak_slab_usable_size(&a, p, s, align) == cw.object_size);
             } else {
-                ak_slab_stats_info st2;
-                ak_slab_stats(&a, &st2);
+                ak_slab_usage st2;
+                ak_slab_usage_stats(&a, &st2);
                 CHECK(st2.large_blocks == 1 && align > AK_SLAB_MAX_CLASS_ALIGN);
             }
             CHECK_INVARIANTS(ak_slab_check(&a));
@@ -356,8 +362,8 @@ static void test_full_slabs(void)
         size_t s = class_info_of(&a, c, &ci);
         size_t n = ci.objects_per_slab;
         CHECK(n <= 256);
-        ak_slab_stats_info st;
-        ak_slab_stats(&a, &st);
+        ak_slab_usage st;
+        ak_slab_usage_stats(&a, &st);
         size_t tlsf0 = st.tlsf_used_bytes;
         for (size_t i = 0; i < n; i++) {
             CHECK_OK(ak_slab_alloc(&a, s, 1, &objs[i]));
@@ -365,7 +371,7 @@ static void test_full_slabs(void)
         }
         class_info_of(&a, c, &ci);
         CHECK(ci.slabs_full == 1 && ci.slabs_partial == 0 && ci.objects_in_use == n);
-        ak_slab_stats(&a, &st);
+        ak_slab_usage_stats(&a, &st);
         CHECK(st.tlsf_used_bytes == tlsf0 + (ci.slab_size - AK_SLAB_TAIL));
         /* One slab, aligned to its size, objects on slot boundaries inside
          * it and disjoint. */
@@ -417,22 +423,22 @@ static void test_full_slabs(void)
         /* Two empty slabs kept now: the head and the spare. */
         class_info_of(&a, c, &ci);
         CHECK(ci.objects_in_use == 0 && ci.slabs_empty == 2 && ci.slabs_partial == 0);
-        ak_slab_stats(&a, &st);
+        ak_slab_usage_stats(&a, &st);
         CHECK(st.tlsf_used_bytes == tlsf0 + 2 * (ci.slab_size - AK_SLAB_TAIL));
         CHECK_INVARIANTS(ak_slab_check(&a));
         /* A kept slab is reused, not a new one taken. */
         void *again;
         CHECK_OK(ak_slab_alloc(&a, s, 1, &again));
-        ak_slab_stats(&a, &st);
+        ak_slab_usage_stats(&a, &st);
         CHECK(st.tlsf_used_bytes == tlsf0 + 2 * (ci.slab_size - AK_SLAB_TAIL));
         CHECK_OK(ak_slab_dealloc(&a, again, s, 1));
     }
-    ak_slab_stats_info st;
-    ak_slab_stats(&a, &st);
+    ak_slab_usage st;
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.slabs_empty == 2 * AK_SLAB_CLASS_COUNT && st.slabs == 2 * AK_SLAB_CLASS_COUNT);
     CHECK(ak_slab_trim(&a) == 2 * AK_SLAB_CLASS_COUNT);
-    ak_slab_stats(&a, &st);
-    CHECK(st.slabs == 0 && st.tlsf_used_bytes == 0 && st.used_bytes == 0);
+    ak_slab_usage_stats(&a, &st);
+    CHECK(st.slabs == 0 && st.tlsf_used_bytes == 0 && ak_slab_used_bytes(&a) == 0);
     CHECK(ak_slab_trim(&a) == 0);
     CHECK_INVARIANTS(ak_slab_check(&a));
     free_regions();
@@ -540,8 +546,8 @@ static void test_kept_empty(void)
         CHECK_OK(ak_slab_alloc(&a, s, 1, &p[i]));
     class_info_of(&a, 2, &ci);
     CHECK(ci.slabs_full == 3 && ci.slabs_partial == 1 && ci.slabs_empty == 0);
-    ak_slab_stats_info st;
-    ak_slab_stats(&a, &st);
+    ak_slab_usage st;
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.tlsf_used_bytes == 4 * (ci.slab_size - AK_SLAB_TAIL));
     /* Free everything: slabs go back to the TLSF as they empty, except the
      * head and one spare. */
@@ -552,8 +558,8 @@ static void test_kept_empty(void)
     }
     class_info_of(&a, 2, &ci);
     CHECK(ci.slabs_empty == 2 && ci.slabs_partial == 0 && ci.slabs_full == 0);
-    ak_slab_stats(&a, &st);
-    CHECK(st.tlsf_used_bytes == 2 * (ci.slab_size - AK_SLAB_TAIL) && st.used_bytes == 0);
+    ak_slab_usage_stats(&a, &st);
+    CHECK(st.tlsf_used_bytes == 2 * (ci.slab_size - AK_SLAB_TAIL) && ak_slab_used_bytes(&a) == 0);
     CHECK_INVARIANTS(ak_slab_check(&a));
 
     /* Alternating alloc/free at a slab boundary does not thrash: fill one
@@ -569,15 +575,15 @@ static void test_kept_empty(void)
         CHECK_OK(ak_slab_alloc(&a, s, 1, &q));
         CHECK(round == 0 || q == first);
         first = q;
-        ak_slab_stats(&a, &st);
+        ak_slab_usage_stats(&a, &st);
         CHECK(st.tlsf_used_bytes == 2 * (ci.slab_size - AK_SLAB_TAIL) && st.slabs == 2);
         CHECK_OK(ak_slab_dealloc(&a, q, s, 1));
-        ak_slab_stats(&a, &st);
+        ak_slab_usage_stats(&a, &st);
         CHECK(st.tlsf_used_bytes == 2 * (ci.slab_size - AK_SLAB_TAIL) && st.slabs_empty == 1);
     }
     for (size_t i = 0; i < n; i++)
         CHECK_OK(ak_slab_dealloc(&a, p[i], s, 1));
-    ak_slab_stats(&a, &st);
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.slabs == 2 && st.slabs_empty == 2);
     CHECK_INVARIANTS(ak_slab_check(&a));
     free_regions();
@@ -600,15 +606,15 @@ static void test_pressure(void)
         CHECK_OK(ak_slab_alloc(&a, s, 1, &p));
         CHECK_OK(ak_slab_dealloc(&a, p, s, 1));
     }
-    ak_slab_stats_info st;
-    ak_slab_stats(&a, &st);
+    ak_slab_usage st;
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.slabs == AK_SLAB_CLASS_COUNT && st.slabs_empty == AK_SLAB_CLASS_COUNT &&
-          st.used_bytes == 0);
+          ak_slab_used_bytes(&a) == 0);
     /* The largest block fits again: the TLSF fails, the kept slabs go
      * back and the request is retried. */
     void *big;
     CHECK_OK(ak_slab_alloc(&a, largest, 1, &big));
-    ak_slab_stats(&a, &st);
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.slabs == 0 && st.large_blocks == 1);
     CHECK_OK(ak_slab_dealloc(&a, big, largest, 1));
 
@@ -630,7 +636,7 @@ static void test_pressure(void)
         CHECK(n < cap);
     }
     CHECK(e == AK_ERR_NO_MEMORY);
-    ak_slab_stats(&a, &st);
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.slabs_empty == 0);
     CHECK(st.slab_bytes > size - size / 8);
     CHECK_INVARIANTS(ak_slab_check(&a));
@@ -666,8 +672,8 @@ static void test_large(void)
         memset(p[i], (int)i, sizes[i]);
         used += u;
     }
-    ak_slab_stats_info st;
-    ak_slab_stats(&a, &st);
+    ak_slab_usage st;
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.large_blocks == 6 && st.large_bytes == used && st.slabs == 0);
     CHECK(ak_slab_used_bytes(&a) == used);
     CHECK_INVARIANTS(ak_slab_check(&a));
@@ -675,7 +681,7 @@ static void test_large(void)
     void *q;
     CHECK_OK(ak_slab_alloc(&a, 16, 8192, &q));
     CHECK(ak_is_aligned((uintptr_t)q, 8192));
-    ak_slab_stats(&a, &st);
+    ak_slab_usage_stats(&a, &st);
     CHECK(st.large_blocks == 7 && st.slabs == 0);
     /* Freed as small: a live block with a size of a class (found by the
      * walk), refused. */
@@ -867,17 +873,17 @@ static void test_failed_init_keeps_state(void)
     CHECK_OK(ak_slab_alloc(&a, 100, 16, &p));
     CHECK_OK(ak_slab_alloc(&a, 5000, 16, &q));
     size_t total = ak_slab_total_bytes(&a), used = ak_slab_used_bytes(&a);
-    ak_slab_stats_info st0, st1;
-    ak_slab_stats(&a, &st0);
+    ak_slab_usage st0, st1;
+    ak_slab_usage_stats(&a, &st0);
     CHECK(used >= 5100);
     const uintptr_t starts[] = {r + MIB, UINTPTR_MAX - 100, r + MIB + 3};
     const size_t sizes[] = {0, 1000, 8};
     for (unsigned i = 0; i < 3; i++) {
         CHECK_ERR(ak_slab_init(&a, starts[i], sizes[i]), AK_ERR_INVALID_PARAM);
-        ak_slab_stats(&a, &st1);
+        ak_slab_usage_stats(&a, &st1);
         CHECK(ak_slab_total_bytes(&a) == total && ak_slab_used_bytes(&a) == used);
         CHECK(st1.slabs == st0.slabs && st1.large_blocks == st0.large_blocks &&
-              st1.region_count == st0.region_count && st1.tlsf_used_bytes == st0.tlsf_used_bytes);
+              st1.tlsf_used_bytes == st0.tlsf_used_bytes);
         CHECK_INVARIANTS(ak_slab_check(&a));
     }
     CHECK_OK(ak_slab_dealloc(&a, p, 100, 16));
@@ -1011,8 +1017,8 @@ static void test_impossible_request(void)
     CHECK_OK(ak_slab_dealloc(&a, p, 4000, 16));
     CHECK_OK(ak_slab_alloc(&a, 200, 16, &p)); /* and in class 224 */
     CHECK_OK(ak_slab_dealloc(&a, p, 200, 16));
-    ak_slab_stats_info st0, st1;
-    ak_slab_stats(&a, &st0);
+    ak_slab_usage st0, st1;
+    ak_slab_usage_stats(&a, &st0);
     size_t total = ak_slab_total_bytes(&a);
     const size_t sizes[] = {total, total + 1, size, SIZE_MAX / 2};
     const size_t aligns[] = {65536, 1 << 20, (size_t)1 << 30};
@@ -1020,7 +1026,7 @@ static void test_impossible_request(void)
         for (unsigned j = 0; j < sizeof aligns / sizeof aligns[0]; j++) {
             ak_error e = ak_slab_alloc(&a, sizes[i], aligns[j], &q);
             CHECK(e == AK_ERR_NO_MEMORY || e == AK_ERR_INVALID_PARAM);
-            ak_slab_stats(&a, &st1);
+            ak_slab_usage_stats(&a, &st1);
             CHECKF(st1.slabs_empty == st0.slabs_empty && st1.slabs == st0.slabs &&
                        st1.small_objects == st0.small_objects &&
                        st1.tlsf_used_bytes == st0.tlsf_used_bytes,
@@ -1236,70 +1242,125 @@ static void test_cache_hooks(void)
     free_regions();
 }
 
-/* ---- the walker ---- */
+/* ---- the walker and the statistics ---- */
 
-typedef struct walk_sum {
-    size_t blocks, used_blocks, used_bytes, free_bytes;
-    uintptr_t last, lo, hi;
-    int disorder;
-} walk_sum;
-
-static void walk_add(void *ptr, size_t size, bool used, void *ctx)
+/* The walk against the stats and the live blocks, directly and through
+ * the handle; the two must be the same. */
+static void check_walk(const ak_slab *a, wc_block *live, size_t n, const wc_block *regions,
+                       size_t nregions)
 {
-    walk_sum *w = ctx;
-    uintptr_t p = (uintptr_t)ptr;
-    w->blocks++;
-    if (used) {
-        w->used_blocks++;
-        w->used_bytes += size;
-    } else {
-        w->free_bytes += size;
-    }
-    if (p < w->lo || p + size > w->hi)
-        w->disorder = 1;
-    if (w->last && p < w->last)
-        w->disorder = 1;
-    w->last = p + size;
+    static wc_walk w, wh;
+    static wc_block sorted[2048];
+    struct ak_byte_stats st, sh;
+    ak_slab_stats(a, &st);
+    ak_byte_stats(ak_slab_as_byte((ak_slab *)a), &sh);
+    CHECK(memcmp(&st, &sh, sizeof st) == 0);
+    CHECK(st.total_bytes == ak_slab_total_bytes(a) && st.used_bytes == ak_slab_used_bytes(a));
+    CHECK(st.region_count == nregions);
+    wc_reset(&w);
+    ak_slab_walk(a, wc_collect, &w);
+    if (n)
+        memcpy(sorted, live, n * sizeof *live);
+    const char *why = wc_check(&w, &st, sorted, n, WC_EXACT);
+    CHECKF(why == NULL, "%s", why);
+    why = wc_check_regions(&w, regions, nregions);
+    CHECKF(why == NULL, "%s", why);
+    wc_reset(&wh);
+    CHECK_OK(ak_byte_walk(ak_slab_as_byte((ak_slab *)a), wc_collect, &wh));
+    CHECK(wc_equal(&w, &wh));
 }
 
 static void test_walk(void)
 {
     ak_slab a;
-    const size_t size = 8 * MIB;
-    uintptr_t r = region(size);
-    CHECK_OK(ak_slab_init(&a, r, size));
-    walk_sum w = {0, 0, 0, 0, 0, r, r + size, 0};
-    ak_slab_walk(&a, walk_add, &w);
-    CHECK(w.used_blocks == 0 && w.blocks >= 1 && !w.disorder);
-    enum { N = 500 };
-    static void *p[N];
-    static size_t sz[N];
+    wc_block regions[2] = {{region(8 * MIB), 8 * MIB, false}, {region(4 * MIB), 4 * MIB, false}};
+    CHECK_OK(ak_slab_init(&a, regions[0].start, regions[0].size));
+    check_walk(&a, NULL, 0, regions, 1);
+    CHECK_OK(ak_slab_add_memory(&a, regions[1].start, regions[1].size));
+    check_walk(&a, NULL, 0, regions, 2);
+    enum { N = 2000 };
+    static wc_block live[N];
+    static size_t req[N], al[N];
+    size_t n = 0;
     ak_rng rng;
     ak_rng_seed(&rng, ak_t.seed + 7);
-    for (unsigned i = 0; i < N; i++) {
-        sz[i] = ak_rng_below(&rng, 10) == 0 ? (size_t)ak_rng_range(&rng, 4097, 30000)
-                                            : (size_t)ak_rng_below(&rng, 4097);
-        CHECK_OK(ak_slab_alloc(&a, sz[i], 16, &p[i]));
+    uint64_t ops = ak_test_ops(20000, 5000);
+    for (uint64_t i = 0; i < ops; i++) {
+        if (n && (n == N || ak_rng_below(&rng, 100) < 45)) {
+            size_t k = ak_rng_below(&rng, n);
+            CHECK_OK(ak_slab_dealloc(&a, (void *)live[k].start, req[k], al[k]));
+            live[k] = live[--n];
+            req[k] = req[n];
+            al[k] = al[n];
+        } else {
+            size_t size = ak_rng_below(&rng, 10) == 0 ? (size_t)ak_rng_range(&rng, 4097, 30000)
+                                                      : (size_t)ak_rng_below(&rng, 4097);
+            size_t align = (size_t)1 << ak_rng_below(&rng, 8);
+            void *p;
+            CHECK_OK(ak_slab_alloc(&a, size, align, &p));
+            live[n].start = (uintptr_t)p;
+            live[n].size = ak_slab_usable_size(&a, p, size, align);
+            req[n] = size;
+            al[n] = align;
+            n++;
+        }
+        if (i % 101 == 0)
+            check_walk(&a, live, n, regions, 2);
     }
-    for (unsigned i = 0; i < N; i += 3)
-        CHECK_OK(ak_slab_dealloc(&a, p[i], sz[i], 16));
-    memset(&w, 0, sizeof w);
-    w.lo = r;
-    w.hi = r + size;
-    ak_slab_walk(&a, walk_add, &w);
-    CHECK(!w.disorder);
-    CHECK(w.used_blocks == N - (N + 2) / 3);
-    CHECK(w.used_bytes == ak_slab_used_bytes(&a));
-    CHECK(w.used_bytes + w.free_bytes <= ak_slab_total_bytes(&a));
-    for (unsigned i = 1; i < N; i += 3)
-        CHECK_OK(ak_slab_dealloc(&a, p[i], sz[i], 16));
-    for (unsigned i = 2; i < N; i += 3)
-        CHECK_OK(ak_slab_dealloc(&a, p[i], sz[i], 16));
-    memset(&w, 0, sizeof w);
-    w.lo = r;
-    w.hi = r + size;
-    ak_slab_walk(&a, walk_add, &w);
-    CHECK(w.used_blocks == 0 && w.used_bytes == 0 && !w.disorder);
+    check_walk(&a, live, n, regions, 2);
+    /* A block a cache layer holds is live to the slab. */
+    if (n) {
+        CHECK_OK(ak_slab_cache(&a, (void *)live[0].start, req[0], al[0]));
+        check_walk(&a, live, n, regions, 2);
+        ak_slab_uncache(&a, (void *)live[0].start, req[0], al[0]);
+    }
+    /* Kept empty slabs are free objects; trimmed, they are TLSF space. */
+    while (n) {
+        n--;
+        CHECK_OK(ak_slab_dealloc(&a, (void *)live[n].start, req[n], al[n]));
+    }
+    check_walk(&a, live, 0, regions, 2);
+    ak_slab_trim(&a);
+    check_walk(&a, live, 0, regions, 2);
+    struct ak_byte_stats st;
+    ak_slab_stats(&a, &st);
+    CHECK(st.used_blocks == 0 && st.used_bytes == 0 && st.failed_allocs == 0);
+    CHECK_INVARIANTS(ak_slab_check(&a));
+    free_regions();
+}
+
+/* failed_allocs counts every alloc that found no memory, small or large,
+ * and starts over at init. */
+static void test_failed_allocs(void)
+{
+    ak_slab a;
+    const size_t size = MIB;
+    uintptr_t r = region(size);
+    CHECK_OK(ak_slab_init(&a, r, size));
+    struct ak_byte_stats st;
+    void *p;
+    CHECK_ERR(ak_slab_alloc(&a, 8 * MIB, 16, &p), AK_ERR_NO_MEMORY);
+    CHECK_ERR(ak_slab_alloc(&a, 16, 16, NULL), AK_ERR_INVALID_PARAM);
+    ak_slab_stats(&a, &st);
+    CHECK(st.failed_allocs == 1);
+    size_t taken = 0;
+    while (ak_slab_alloc(&a, 2048, 16, &p) == AK_OK)
+        taken++;
+    ak_slab_stats(&a, &st);
+    CHECK(taken > 0 && st.failed_allocs == 2);
+    CHECK(st.used_blocks == taken);
+    CHECK_ERR(ak_slab_alloc(&a, 100000, 16, &p), AK_ERR_NO_MEMORY);
+    ak_slab_stats(&a, &st);
+    CHECK(st.failed_allocs == 3);
+    CHECK_OK(ak_slab_init(&a, r, size));
+    ak_slab_stats(&a, &st);
+    CHECK(st.failed_allocs == 0 && st.used_blocks == 0);
+    /* A zero-initialised slab has nothing to give. */
+    ak_slab z;
+    memset(&z, 0, sizeof z);
+    CHECK_ERR(ak_slab_alloc(&z, 16, 16, &p), AK_ERR_NO_MEMORY);
+    ak_slab_stats(&z, &st);
+    CHECK(st.failed_allocs == 1 && st.total_bytes == 0 && st.free_blocks == 0);
     free_regions();
 }
 
@@ -1457,15 +1518,15 @@ static void test_largest_again(void)
             CHECK_OK(ak_slab_dealloc(&a, ptr[n], sz[n], al[n]));
         }
         CHECK(ak_slab_used_bytes(&a) == 0);
-        ak_slab_stats_info st;
-        ak_slab_stats(&a, &st);
+        ak_slab_usage st;
+        ak_slab_usage_stats(&a, &st);
         /* Only kept empty slabs remain. */
         CHECK(st.slabs == st.slabs_empty && st.small_objects == 0 &&
               st.slabs_empty <= 2 * AK_SLAB_CLASS_COUNT);
         /* Exactly the largest allocation of the start fits again. */
         void *p;
         CHECK_OK(ak_slab_alloc(&a, largest, 1, &p));
-        ak_slab_stats(&a, &st);
+        ak_slab_usage_stats(&a, &st);
         CHECK(st.slabs == 0);
         CHECK_OK(ak_slab_dealloc(&a, p, largest, 1));
         CHECK(largest_alloc(&a) == largest);
@@ -1740,6 +1801,7 @@ int main(int argc, char **argv)
     RUN(test_resize);
     RUN(test_cache_hooks);
     RUN(test_walk);
+    RUN(test_failed_allocs);
     RUN(test_checker_catches);
     RUN(test_interface);
     RUN(test_largest_again);

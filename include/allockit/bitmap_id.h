@@ -15,10 +15,13 @@
  *     64-ID words where a long enough free run starts at an allowed
  *     alignment; worst case O(capacity/64) word tests, typically a few;
  *   dealloc_id, alloc_fixed_id, is_allocated: O(n/64 + L + log ranges);
- *   counters O(1); ak_bitmap_id_check O(capacity/64).
+ *   counters O(1); ak_bitmap_id_check O(capacity/64);
+ *   ak_bitmap_id_walk and ak_bitmap_id_stats: O(R + L x the runs that
+ *     cross a 64-ID word) for R runs of free or allocated IDs, at most
+ *     O(R x L); a free or allocated stretch costs O(L) however long.
  * Size of the object: 8 * AK_BITMAP_ID_WORDS bytes of bitmap (one bit per
  * ID plus about 24% of summaries and run classes, for capacity + 64 bits)
- * plus 4 + 2 * AK_BITMAP_ID_MAX_RANGES words: 10,552 bytes for the default
+ * plus 5 + 2 * AK_BITMAP_ID_MAX_RANGES words: 10,560 bytes for the default
  * 65536 IDs on 64-bit.
  *
  * Not thread-safe: serialise calls on one object.
@@ -50,11 +53,12 @@ extern "C" {
 /** The ID allocator. Fields are private; a zero-initialised object is a
  *  valid empty allocator (no IDs). */
 typedef struct ak_bitmap_id {
-    size_t base;    /* the ID of bit 0: the lowest managed ID rounded down
-                       to a multiple of 64 */
-    size_t size;    /* managed IDs */
-    size_t used;    /* allocated IDs */
-    size_t nranges; /* records in ranges[] */
+    size_t base;          /* the ID of bit 0: the lowest managed ID rounded down
+                             to a multiple of 64 */
+    size_t size;          /* managed IDs */
+    size_t used;          /* allocated IDs */
+    size_t nranges;       /* records in ranges[] */
+    size_t failed_allocs; /* allocs that gave AK_ERR_NO_MEMORY since init */
     /* ranges[2i], ranges[2i+1]: [first, end) IDs, sorted, disjoint,
      * non-adjacent */
     uintptr_t ranges[2 * AK_BITMAP_ID_MAX_RANGES];
@@ -112,13 +116,27 @@ size_t ak_bitmap_id_used(const ak_bitmap_id *a);
 /** size - used. O(1). */
 size_t ak_bitmap_id_available(const ak_bitmap_id *a);
 
+/** Call @p fn once per maximal run of free or allocated IDs of each range,
+ *  the ranges in order (see ak_walker in core.h): the run's first ID, its
+ *  count, whether they are allocated. IDs between ranges are not
+ *  reported; adjacent allocations are one run. @p fn must not call @p a.
+ *  Cost: see the header comment. */
+void ak_bitmap_id_walk(const ak_bitmap_id *a, ak_walker fn, void *ctx);
+
+/** Fill @p out (struct ak_id_stats in core.h): the ID counts, the range
+ *  records and failed_allocs from counters (O(1)); the runs and the
+ *  longest free run by the walk (its cost). An alloc_id of largest_free
+ *  IDs with align 1 succeeds. */
+void ak_bitmap_id_stats(const ak_bitmap_id *a, struct ak_id_stats *out);
+
 /** Verify the object: summary levels against level 0, no free bit outside
  *  the ranges, range records sorted/disjoint/in the window, and the
  *  counters against the bitmap. NULL if all hold, else a static string
  *  naming the first broken invariant. O(capacity/64). */
 const char *ak_bitmap_id_check(const ak_bitmap_id *a);
 
-/** The generic ID-allocator handle (name "bitmap_id"; check filled in). */
+/** The generic ID-allocator handle (name "bitmap_id"; check, walk and
+ *  stats filled in). */
 ak_id_allocator ak_bitmap_id_as_id(ak_bitmap_id *a);
 
 #ifdef __cplusplus

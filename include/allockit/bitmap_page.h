@@ -28,16 +28,19 @@
  *     plus bringing up to date the words changed by single-page calls
  *     since the last such search (amortised O(1) per change);
  *   alloc_pages_at, dealloc: O(n/64 + L + log regions);
- *   counters: O(1); ak_bitmap_page_check: O(capacity/64).
+ *   counters: O(1); ak_bitmap_page_check: O(capacity/64);
+ *   ak_bitmap_page_walk and ak_bitmap_page_stats: O(R + L x the runs that
+ *     cross a 64-page word) for R runs of free or allocated pages, at most
+ *     O(R x L); a free or allocated stretch costs O(L) however long.
  *
  * Size of the object, sizeof(ak_bitmap_page) (64-bit, default
  * AK_BITMAP_PAGE_MAX_REGIONS = 16): one bit per page, plus about 24% for
  * the summaries (has-free, all-free, dirty) and the run-class bits that
  * let aligned searches skip fragmented stretches:
- *   256m:     10,568 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
- *   4g:      162,368 bytes    (1,048,576 pages: 128 KiB)
- *   64g:   2,590,736 bytes    (16,777,216 pages: 2 MiB)
- *   1t:   41,444,216 bytes    (268,435,456 pages: 32 MiB)
+ *   256m:     10,576 bytes    (65,536 pages: 8 KiB of level-0 bitmap)
+ *   4g:      162,376 bytes    (1,048,576 pages: 128 KiB)
+ *   64g:   2,590,744 bytes    (16,777,216 pages: 2 MiB)
+ *   1t:   41,444,224 bytes    (268,435,456 pages: 32 MiB)
  * It is large: keep it static or on the heap, not on a small stack.
  *
  * Not thread-safe: serialise calls on one object.
@@ -79,13 +82,14 @@ extern "C" {
 /** The page allocator. Fields are private; a zero-initialised object is a
  *  valid empty allocator with 4096-byte pages. */
 typedef struct ak_bitmap_page {
-    size_t page_size; /* 0 means AK_BITMAP_PAGE_DEFAULT_PAGE_SIZE */
-    uintptr_t base;   /* page number of bit 0: the lowest managed page
-                         rounded down to a multiple of 64 */
-    size_t total;     /* managed pages */
-    size_t used;      /* allocated pages */
-    size_t nregions;  /* records in regions[] */
-    size_t low_word;  /* no free page in bitmap words below this one */
+    size_t page_size;     /* 0 means AK_BITMAP_PAGE_DEFAULT_PAGE_SIZE */
+    uintptr_t base;       /* page number of bit 0: the lowest managed page
+                             rounded down to a multiple of 64 */
+    size_t total;         /* managed pages */
+    size_t used;          /* allocated pages */
+    size_t nregions;      /* records in regions[] */
+    size_t low_word;      /* no free page in bitmap words below this one */
+    size_t failed_allocs; /* allocs that gave AK_ERR_NO_MEMORY since init */
     /* regions[2i], regions[2i+1]: [start, end) byte addresses as given,
      * sorted, disjoint, non-adjacent */
     uintptr_t regions[2 * AK_BITMAP_PAGE_MAX_REGIONS];
@@ -163,13 +167,28 @@ size_t ak_bitmap_page_available_pages(const ak_bitmap_page *a);
 /** The page size in bytes (4096 for a zero-initialised object). O(1). */
 size_t ak_bitmap_page_page_size(const ak_bitmap_page *a);
 
+/** Call @p fn once per maximal run of free or allocated pages of each
+ *  region, the regions in address order (see ak_walker in core.h): the
+ *  run's first page address, its pages, whether they are allocated. Pages
+ *  between regions are not reported. The bitmap keeps no boundaries
+ *  between allocations: adjacent allocations are one run. @p fn must not
+ *  call @p a. Cost: see the header comment. */
+void ak_bitmap_page_walk(const ak_bitmap_page *a, ak_walker fn, void *ctx);
+
+/** Fill @p out (struct ak_page_stats in core.h): the page counts, the
+ *  region records and failed_allocs from counters (O(1)); the runs and the
+ *  longest free run by the walk (its cost). An alloc_pages of largest_free
+ *  pages at page alignment succeeds. */
+void ak_bitmap_page_stats(const ak_bitmap_page *a, struct ak_page_stats *out);
+
 /** Verify the object: summary levels against level 0, no free bit outside
  *  the managed regions, region records sorted/disjoint/in the window, and
  *  the counters against the bitmap. NULL if all hold, else a static string
  *  naming the first broken invariant. O(capacity/64). */
 const char *ak_bitmap_page_check(const ak_bitmap_page *a);
 
-/** The generic page-allocator handle (name "bitmap_page"; check filled in). */
+/** The generic page-allocator handle (name "bitmap_page"; check, walk and
+ *  stats filled in). */
 ak_page_allocator ak_bitmap_page_as_page(ak_bitmap_page *a);
 
 #ifdef __cplusplus

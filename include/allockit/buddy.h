@@ -103,30 +103,20 @@ typedef struct ak_buddy {
     size_t live_blocks;       /* allocated blocks */
     size_t bookkeeping_bytes; /* region heads (record, table, bitmap, padding) */
     size_t trimmed_bytes;     /* region tails below 16 bytes */
+    size_t failed_allocs;     /* allocs that gave AK_ERR_NO_MEMORY since init */
     uintptr_t salt;           /* of the cache marks; new at every init */
 } ak_buddy;
 
-/** Diagnostics, filled by ak_buddy_stats(). As for TLSF, the function has
- *  the name of the struct tag, so the type is spelled
- *  `struct ak_buddy_stats` (or ak_buddy_stats_t). */
-typedef struct ak_buddy_stats {
-    size_t total_bytes;        /**< bytes in blocks (ak_buddy_total_bytes) */
-    size_t used_bytes;         /**< bytes in live blocks (their power-of-two sizes) */
-    size_t available_bytes;    /**< total_bytes - used_bytes */
-    size_t free_bytes;         /**< bytes in free blocks (available_bytes) */
-    size_t largest_free_block; /**< largest free block (0 if none) */
-    size_t live_blocks;        /**< number of allocated blocks */
-    size_t peak_used_bytes;    /**< highest used_bytes since init */
-    size_t bookkeeping_bytes;  /**< region heads: records, bitmaps, padding */
-    size_t trimmed_bytes;      /**< unusable region tails (< 16 bytes each) */
-    size_t region_count;       /**< regions under management */
+/** The buddy's own figures, beside the common ones of ak_buddy_stats:
+ *  filled by ak_buddy_order_stats(), so spelled `struct
+ *  ak_buddy_order_stats` (or ak_buddy_order_stats_t). */
+typedef struct ak_buddy_order_stats {
     /** Free blocks of each order: free_blocks[k] counts blocks of 2^k bytes. */
     size_t free_blocks[AK_BUDDY_ORDERS];
-} ak_buddy_stats_t;
-
-/** Called by ak_buddy_walk once per block: its address, its size (a power
- *  of two), whether it is allocated, and the caller's context. */
-typedef void (*ak_buddy_walker)(void *ptr, size_t size, bool used, void *ctx);
+    size_t peak_used_bytes;   /**< highest used_bytes since init */
+    size_t bookkeeping_bytes; /**< region heads: records, bitmaps, padding */
+    size_t trimmed_bytes;     /**< unusable region tails (< 16 bytes each) */
+} ak_buddy_order_stats_t;
 
 /** Reset @p a and give it its first region [start, start+size): any earlier
  *  state of @p a is forgotten (its memory is not touched). The region head
@@ -214,7 +204,7 @@ size_t ak_buddy_total_bytes(const ak_buddy *a);
  *  usable size). O(1). */
 size_t ak_buddy_used_bytes(const ak_buddy *a);
 /** total_bytes - used_bytes. O(1). Rounding means not all of it can be
- *  allocated; see ak_buddy_stats for the free bytes and largest block. */
+ *  allocated; see ak_buddy_stats for the largest free block. */
 size_t ak_buddy_available_bytes(const ak_buddy *a);
 
 /** Bytes of the region [start, start+size) that would not be in blocks if
@@ -223,16 +213,25 @@ size_t ak_buddy_available_bytes(const ak_buddy *a);
  *  O(1). Returns SIZE_MAX if the region is unusable (wraps, too small). */
 size_t ak_buddy_region_overhead(uintptr_t start, size_t size);
 
-/** Fill @p out with diagnostics (see struct ak_buddy_stats).
- *  O(orders + number of free blocks): free blocks per order are counted on
- *  the free lists. */
-void ak_buddy_stats(const ak_buddy *a, struct ak_buddy_stats *out);
+/** Fill @p out with the common statistics (struct ak_byte_stats in
+ *  core.h). The free blocks tile with the live ones: free_bytes is
+ *  total_bytes - used_bytes. From counters in O(1): all but free_blocks;
+ *  largest_free is the block of the highest non-empty order (an alloc of
+ *  that size succeeds). free_blocks is counted on the free lists:
+ *  O(orders + free blocks). */
+void ak_buddy_stats(const ak_buddy *a, struct ak_byte_stats *out);
 
-/** Call @p fn for every block, free or allocated, region by region (newest
+/** Fill @p out with the buddy's own figures (struct ak_buddy_order_stats):
+ *  O(orders + free blocks), the free blocks counted on the lists. */
+void ak_buddy_order_stats(const ak_buddy *a, struct ak_buddy_order_stats *out);
+
+/** Call @p fn once for every block, free or allocated (ak_walker in
+ *  core.h: its address, its power-of-two size, whether it is allocated; a
+ *  block a cache layer holds is allocated), region by region (newest
  *  region first), in address order within a region. The blocks of a region
- *  tile its block area exactly. @p fn must not change @p a.
+ *  tile its block area exactly. @p fn must not call @p a.
  *  O(blocks * orders). */
-void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
+void ak_buddy_walk(const ak_buddy *a, ak_walker fn, void *ctx);
 
 /** Verify every invariant: non-empty mask agrees with the lists; every list
  *  is well linked and holds exactly the free blocks the bitmaps describe,
@@ -246,8 +245,8 @@ void ak_buddy_walk(const ak_buddy *a, ak_buddy_walker fn, void *ctx);
  *          invariant. */
 const char *ak_buddy_check(const ak_buddy *a);
 
-/** The ak_byte_allocator handle for @p a (name "buddy"; resize,
- *  usable_size, check, cache and uncache provided). O(1). */
+/** The ak_byte_allocator handle for @p a (name "buddy"; every optional op:
+ *  resize, usable_size, check, cache, uncache, walk and stats). O(1). */
 ak_byte_allocator ak_buddy_as_byte(ak_buddy *a);
 
 #ifdef __cplusplus

@@ -146,6 +146,78 @@ typedef struct ak_region_index {
 } ak_region_index;
 
 /* ------------------------------------------------------------------ */
+/* Walking and statistics, the same for every allocator                */
+/* ------------------------------------------------------------------ */
+
+/** The walker of every allocator in the kit (ak_byte_walk, ak_page_walk,
+ *  ak_id_walk and each allocator's ak_X_walk): called once per block or
+ *  run, in address order within a region, region after region.
+ *    - byte allocators: @p start is the block's pointer, @p size its
+ *      usable bytes (for a live block what usable_size returns for it;
+ *      for a free one what the allocator counts it as), @p used whether
+ *      it is live (a block a cache layer holds is live to the allocator);
+ *      the order of the regions is the allocator's own (newest first);
+ *    - page allocator: @p start is the first page's address, @p size the
+ *      number of pages of the run, @p used whether they are allocated;
+ *    - ID allocator: @p start is the run's first ID, @p size its count.
+ *  Page and ID runs are maximal: the bitmaps keep no boundaries between
+ *  allocations, so two adjacent allocations show as one used run; their
+ *  regions come in address order. The callback must not call the
+ *  allocator being walked. */
+typedef void (*ak_walker)(uintptr_t start, size_t size, bool used, void *ctx);
+
+/** Statistics of a byte allocator (ak_byte_stats, ak_X_stats). The struct
+ *  has the function's name, so the type is spelled `struct ak_byte_stats`
+ *  (or ak_byte_stats_t). Each figure agrees with a walk made at the same
+ *  moment: the used blocks' sizes sum to used_bytes, the free blocks'
+ *  to free_bytes, and so on. total_bytes, used_bytes, region_count and
+ *  failed_allocs come from counters in every allocator; how the others are
+ *  found (counters, free lists or a walk) and at what cost each header
+ *  says. The cache layer, whose walk is its backend's, says how its
+ *  figures relate to it (magazine.h). */
+typedef struct ak_byte_stats {
+    size_t total_bytes;   /**< as total_bytes */
+    size_t used_bytes;    /**< as used_bytes: the live blocks' usable sizes */
+    size_t free_bytes;    /**< the free blocks' sizes, as the walk gives them;
+                               at most total - used, the rest being what the
+                               allocator keeps between blocks (headers, slab
+                               tails) */
+    size_t largest_free;  /**< the largest free block's size (0: none) */
+    size_t used_blocks;   /**< live blocks */
+    size_t free_blocks;   /**< free blocks */
+    size_t region_count;  /**< regions under management */
+    size_t failed_allocs; /**< allocs that gave AK_ERR_NO_MEMORY since init */
+} ak_byte_stats_t;
+
+/** Statistics of a page allocator (ak_page_stats, ak_X_stats), in pages,
+ *  agreeing with its walk. Type `struct ak_page_stats` or ak_page_stats_t. */
+typedef struct ak_page_stats {
+    size_t total_pages;   /**< as total_pages */
+    size_t used_pages;    /**< as used_pages */
+    size_t free_pages;    /**< total_pages - used_pages: the free runs' pages */
+    size_t largest_free;  /**< pages of the longest free run (0: none) */
+    size_t used_runs;     /**< maximal runs of allocated pages */
+    size_t free_runs;     /**< maximal runs of free pages */
+    size_t region_count;  /**< region records (regions that touch are one) */
+    size_t failed_allocs; /**< alloc_pages and alloc_pages_at that gave
+                               AK_ERR_NO_MEMORY since init */
+} ak_page_stats_t;
+
+/** Statistics of an ID allocator (ak_id_stats, ak_X_stats), in IDs,
+ *  agreeing with its walk. Type `struct ak_id_stats` or ak_id_stats_t. */
+typedef struct ak_id_stats {
+    size_t total_ids;     /**< as size */
+    size_t used_ids;      /**< as used */
+    size_t free_ids;      /**< total_ids - used_ids: the free runs' IDs */
+    size_t largest_free;  /**< IDs of the longest free run (0: none) */
+    size_t used_runs;     /**< maximal runs of allocated IDs */
+    size_t free_runs;     /**< maximal runs of free IDs */
+    size_t region_count;  /**< range records (ranges that touch are one) */
+    size_t failed_allocs; /**< alloc_id and alloc_fixed_id that gave
+                               AK_ERR_NO_MEMORY since init */
+} ak_id_stats_t;
+
+/* ------------------------------------------------------------------ */
 /* The byte-allocator interface                                        */
 /* ------------------------------------------------------------------ */
 
@@ -170,6 +242,10 @@ typedef struct ak_byte_allocator_ops {
      * needs to keep the contract (see ak_byte_cache) */
     ak_error (*cache)(void *self, void *ptr, size_t size, size_t align);
     void (*uncache)(void *self, void *ptr, size_t size, size_t align);
+    /* optional: see ak_byte_walk (AK_OK once walked, or why not) and
+     * ak_byte_stats */
+    ak_error (*walk)(const void *self, ak_walker fn, void *ctx);
+    void (*stats)(const void *self, struct ak_byte_stats *out);
 } ak_byte_allocator_ops;
 
 /* The contract every byte allocator keeps (TLSF, buddy, slab, and the
@@ -307,6 +383,17 @@ void ak_byte_uncache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** True if the allocator provides ak_byte_cache and ak_byte_uncache. */
 bool ak_byte_can_cache(ak_byte_allocator h);
 
+/** Call @p fn once for every block, free or live, as ak_walker says. The
+ *  cost is the allocator's walk (each header gives it; O(blocks) or so).
+ *  @retval AK_ERR_INVALID_PARAM fn is NULL, or the allocator has no walk
+ *          (then fn is not called) */
+ak_error ak_byte_walk(ak_byte_allocator h, ak_walker fn, void *ctx);
+/** Fill @p out (see struct ak_byte_stats). An allocator without a stats
+ *  op gets total_bytes and used_bytes from its counters and the rest from
+ *  a walk (region_count and failed_allocs 0); without a walk either,
+ *  free_bytes is available_bytes and the rest 0. */
+void ak_byte_stats(ak_byte_allocator h, struct ak_byte_stats *out);
+
 /* ------------------------------------------------------------------ */
 /* The page-allocator interface                                        */
 /* ------------------------------------------------------------------ */
@@ -326,6 +413,8 @@ typedef struct ak_page_allocator_ops {
     size_t (*page_size)(const void *self);
     /* optional */
     const char *(*check)(const void *self);
+    ak_error (*walk)(const void *self, ak_walker fn, void *ctx);
+    void (*stats)(const void *self, struct ak_page_stats *out);
 } ak_page_allocator_ops;
 
 /** A page-allocator handle: an object and its operations, by value. */
@@ -361,6 +450,14 @@ size_t ak_page_page_size(ak_page_allocator h);
 const char *ak_page_name(ak_page_allocator h);
 /** NULL if every invariant holds, else the first broken one. */
 const char *ak_page_check(ak_page_allocator h);
+/** Call @p fn once per maximal run of free or allocated pages, as
+ *  ak_walker says. @retval AK_ERR_INVALID_PARAM fn is NULL or the
+ *  allocator has no walk (fn is then not called). */
+ak_error ak_page_walk(ak_page_allocator h, ak_walker fn, void *ctx);
+/** Fill @p out (see struct ak_page_stats). Without a stats op: the page
+ *  counts from the counters, the runs from a walk (region_count and
+ *  failed_allocs 0); without a walk either, the runs 0. */
+void ak_page_stats(ak_page_allocator h, struct ak_page_stats *out);
 
 /* ------------------------------------------------------------------ */
 /* The ID-allocator interface                                          */
@@ -380,6 +477,8 @@ typedef struct ak_id_allocator_ops {
     size_t (*available)(const void *self);
     /* optional */
     const char *(*check)(const void *self);
+    ak_error (*walk)(const void *self, ak_walker fn, void *ctx);
+    void (*stats)(const void *self, struct ak_id_stats *out);
 } ak_id_allocator_ops;
 
 /** An ID-allocator handle: an object and its operations, by value. */
@@ -415,6 +514,14 @@ size_t ak_id_available(ak_id_allocator h);
 const char *ak_id_name(ak_id_allocator h);
 /** NULL if every invariant holds, else the first broken one. */
 const char *ak_id_check(ak_id_allocator h);
+/** Call @p fn once per maximal run of free or allocated IDs, as
+ *  ak_walker says. @retval AK_ERR_INVALID_PARAM fn is NULL or the
+ *  allocator has no walk (fn is then not called). */
+ak_error ak_id_walk(ak_id_allocator h, ak_walker fn, void *ctx);
+/** Fill @p out (see struct ak_id_stats). Without a stats op: the ID
+ *  counts from the counters, the runs from a walk (region_count and
+ *  failed_allocs 0); without a walk either, the runs 0. */
+void ak_id_stats(ak_id_allocator h, struct ak_id_stats *out);
 
 #ifdef __cplusplus
 }

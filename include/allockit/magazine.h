@@ -264,12 +264,13 @@ typedef struct ak_mag {
     unsigned ncpu;
     ak_mag_cpu *attached; /* every state, linked by ->next */
     size_t limit;
-    size_t depot_bytes; /* blocks in the depot, at class size */
-    size_t mag_bytes;   /* every magazine */
-    size_t granted;     /* every state's credit */
-    size_t class_out;   /* class blocks taken from the backend, class size */
-    size_t pass_used;   /* the backend's used_bytes of passed-through blocks */
-    size_t magazines;   /* in existence */
+    size_t depot_bytes;   /* blocks in the depot, at class size */
+    size_t mag_bytes;     /* every magazine */
+    size_t granted;       /* every state's credit */
+    size_t class_out;     /* class blocks taken from the backend, class size */
+    size_t pass_used;     /* the backend's used_bytes of passed-through blocks */
+    size_t magazines;     /* in existence */
+    size_t failed_allocs; /* allocs that gave AK_ERR_NO_MEMORY */
     uint64_t exchanges, releases, pass_allocs, pass_frees;
     /* the hit and miss counts of states detached or abandoned */
     uint64_t gone_alloc_hits, gone_alloc_misses, gone_free_hits, gone_free_misses;
@@ -517,6 +518,29 @@ typedef struct ak_mag_stats {
 /** Fill @p out (see struct ak_mag_stats). O(states + classes). */
 void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out);
 
+/** The backend's walk (ak_byte_walk), under the lock: the blocks as the
+ *  backend has them. The blocks the layer holds (cached blocks and the
+ *  magazines) are allocated in the backend, so they are reported used,
+ *  at the backend's sizes, although they are free to the layer's
+ *  callers; after ak_mag_flush of every CPU and ak_mag_trim the used
+ *  blocks are exactly the callers' live ones. @p fn must not call the
+ *  layer or its backend. Cost: the backend's walk.
+ *  @retval AK_ERR_INVALID_PARAM fn is NULL or the backend has no walk */
+ak_error ak_mag_walk(const ak_mag *m, ak_walker fn, void *ctx);
+
+/** The common statistics (struct ak_byte_stats in core.h) for the layer's
+ *  callers, under the lock: used_bytes as ak_mag_used_bytes; used_blocks
+ *  the backend's less the blocks the layer holds (cached blocks and
+ *  magazines); failed_allocs the layer's allocs that gave
+ *  AK_ERR_NO_MEMORY since ak_mag_init (or an init through the handle);
+ *  total_bytes, free_bytes, largest_free, free_blocks and region_count
+ *  the backend's (the blocks the layer holds are in neither the used nor
+ *  the free figures). So the free figures agree with ak_mag_walk, and the
+ *  used ones once the layer holds nothing. Other CPUs' magazines are read
+ *  as ak_mag_stats reads them. O(states x classes) plus the backend's
+ *  stats. */
+void ak_mag_byte_stats(const ak_mag *m, struct ak_byte_stats *out);
+
 /** Walk the layer: every magazine's count in range and its blocks of its
  *  class; every state's held bytes and credit; the depot's lists; every
  *  cached block live in the backend and marked cached, and none twice
@@ -533,8 +557,8 @@ const char *ak_mag_check(const ak_mag *m);
  *  names (CPU 0 without it); init and add_memory go to the backend (init
  *  also forgets every cached block and magazine, as the backend forgets
  *  them); total_bytes is the backend's; used_bytes as ak_mag_used_bytes;
- *  resize, usable_size and check as the ak_mag_* calls; no cache hooks
- *  of its own. */
+ *  resize, usable_size, check, walk and stats as the ak_mag_* calls
+ *  (ak_mag_byte_stats for stats); no cache hooks of its own. */
 ak_byte_allocator ak_mag_as_byte(ak_mag *m);
 
 #ifdef __cplusplus

@@ -129,6 +129,7 @@ typedef struct ak_slab {
     size_t slabs[AK_SLAB_CLASS_COUNT];               /* slabs held, per class */
     size_t large_count;                              /* live large blocks */
     size_t large_bytes;                              /* and their usable bytes */
+    size_t failed_allocs;                            /* allocs that found no memory */
     uintptr_t salt;                                  /* changes at every init: cache marks */
     ak_region_index regions;
     ak_tlsf tlsf; /* page source and large-block allocator */
@@ -147,10 +148,9 @@ typedef struct ak_slab_class_info {
     size_t waste_bytes;      /**< bytes of the class's slabs not holding live objects */
 } ak_slab_class_info;
 
-/** Diagnostics of the whole allocator. */
-typedef struct ak_slab_stats_info {
-    size_t total_bytes;     /**< as ak_slab_total_bytes */
-    size_t used_bytes;      /**< as ak_slab_used_bytes */
+/** The slab's own figures for the whole allocator, beside the common
+ *  ones of ak_slab_stats (filled by ak_slab_usage_stats). */
+typedef struct ak_slab_usage {
     size_t small_objects;   /**< live objects in every class */
     size_t small_bytes;     /**< their class sizes summed */
     size_t slabs;           /**< slabs held from the TLSF */
@@ -160,12 +160,7 @@ typedef struct ak_slab_stats_info {
     size_t large_bytes;     /**< their usable bytes */
     size_t waste_bytes;     /**< slab_bytes - small_bytes */
     size_t tlsf_used_bytes; /**< what the TLSF counts as used (slabs and large blocks) */
-    size_t region_count;    /**< regions added */
-} ak_slab_stats_info;
-
-/** Called by ak_slab_walk for each block: @p ptr its first byte, @p size
- *  its usable bytes, @p used whether it is allocated. */
-typedef void (*ak_slab_walker)(void *ptr, size_t size, bool used, void *ctx);
+} ak_slab_usage;
 
 /** Forget every region and block of @p a (zero-initialised or in use) and
  *  give it the region [start, start+size). The region's start holds its
@@ -246,8 +241,18 @@ int ak_slab_class_of(size_t size, size_t align);
  *  @retval AK_ERR_INVALID_PARAM class_index >= AK_SLAB_CLASS_COUNT */
 ak_error ak_slab_class_stats(const ak_slab *a, unsigned class_index, ak_slab_class_info *out);
 
-/** Diagnostics of the whole allocator. O(slabs on the class lists). */
-void ak_slab_stats(const ak_slab *a, ak_slab_stats_info *out);
+/** The common statistics (struct ak_byte_stats in core.h). From counters:
+ *  total_bytes, region_count and failed_allocs in O(1), used_bytes and
+ *  used_blocks (live objects and large blocks) in O(classes). The free
+ *  side, by a walk of the TLSF's blocks: a slab's free objects (read from
+ *  its map, O(1) per slab) and the TLSF's free blocks, each at its usable
+ *  size; O(TLSF blocks). free_bytes leaves out the ends of slabs that hold
+ *  no whole object and the TLSF's headers. */
+void ak_slab_stats(const ak_slab *a, struct ak_byte_stats *out);
+
+/** The slab's own figures (struct ak_slab_usage). O(classes + slabs on the
+ *  class lists). */
+void ak_slab_usage_stats(const ak_slab *a, ak_slab_usage *out);
 
 /** Give every kept empty slab back to the TLSF (as memory pressure does).
  *  O(classes). Returns the number of slabs given back. */
@@ -261,12 +266,13 @@ size_t ak_slab_trim(ak_slab *a);
  *  broken one. */
 const char *ak_slab_check(const ak_slab *a);
 
-/** Call @p fn for every block: each object slot of each slab (size: the
- *  class size; used: allocated), and every other block of the TLSF (large
- *  blocks and free space), in address order within a region, regions
- *  newest first. O(blocks + objects). The callback must not allocate from
- *  or free into @p a. */
-void ak_slab_walk(const ak_slab *a, ak_slab_walker fn, void *ctx);
+/** Call @p fn for every block (ak_walker in core.h): each object slot of
+ *  each slab (size: the class size; used: allocated, or held by a cache
+ *  layer), and every other block of the TLSF (large blocks and free space,
+ *  at their usable sizes), in address order within a region, regions
+ *  newest first. A slab's end that holds no whole object is not reported.
+ *  O(TLSF blocks + objects in slabs). @p fn must not call @p a. */
+void ak_slab_walk(const ak_slab *a, ak_walker fn, void *ctx);
 
 /** The cache hooks of core.h (ak_byte_cache): check the live block like
  *  ak_slab_dealloc, refuse it if it is already cached, and mark it cached
@@ -280,8 +286,8 @@ ak_error ak_slab_cache(ak_slab *a, void *ptr, size_t size, size_t align);
  *  Trusted. O(1). */
 void ak_slab_uncache(ak_slab *a, void *ptr, size_t size, size_t align);
 
-/** The byte-allocator interface handle (name "slab"; resize, usable_size,
- *  check and the cache hooks are provided). */
+/** The byte-allocator interface handle (name "slab"; every optional op:
+ *  resize, usable_size, check, the cache hooks, walk and stats). */
 ak_byte_allocator ak_slab_as_byte(ak_slab *a);
 
 #ifdef __cplusplus

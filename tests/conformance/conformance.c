@@ -7,7 +7,8 @@
  * NAME: tlsf buddy slab magazine libc (byte), bitmap_page, bitmap_id; --list prints
  * the ones built in. TIER:
  *   api        the contract call by call: empty objects, alignment, size 0,
- *              errors, regions, exhaustion and reuse, usable_size, resize
+ *              errors, regions, exhaustion and reuse, usable_size, resize;
+ *              the walk against the stats and the live blocks or a model
  *   workloads  (byte) the original crate's test workloads, each on a fresh
  *              128 MiB pool: a growing vector of 3,000,000 u32 then sort;
  *              30,000 x 64 u64 and 7,500 x 520 u64 blocks freed shuffled;
@@ -25,6 +26,7 @@
 
 #include "contenders.h"
 #include "model.h"
+#include "walk_check.h"
 
 static const ak_byte_contender *byte_c;
 static const ak_page_contender *page_c;
@@ -852,6 +854,114 @@ static void byte_resize(void)
     pool_close(&p);
 }
 
+/* The common walk and statistics through the handle: every block once,
+ * inside the regions, each region's blocks together and in address
+ * order; every live block as a used block at its pointer with its usable
+ * size; the stats equal to what the walk shows, to the counters, and
+ * counting the regions and the allocations refused for lack of memory
+ * (init starts that count over). The cache layer's walk is its
+ * backend's (magazine.h): there the used blocks include what the layer
+ * holds, at the backend's sizes. An allocator without a walk only has the
+ * stats' fallback checked. */
+static void byte_walk_and_stats(void)
+{
+    void *obj = calloc(1, byte_c->obj_size);
+    CHECK(obj != NULL);
+    ak_byte_allocator h = byte_c->make(obj);
+    if (!pool_mem) {
+        pool_mem = malloc(POOL_SIZE);
+        CHECK(pool_mem != NULL);
+    }
+    const size_t R = (size_t)2 << 20;
+    wc_block regions[2] = {{(uintptr_t)pool_mem + 4096, R, false},
+                           {(uintptr_t)pool_mem + R + 3 * 4096 + 24, R - 100, false}};
+    CHECK_OK(ak_byte_init(h, regions[0].start, regions[0].size));
+    CHECK_OK(ak_byte_add_memory(h, regions[1].start, regions[1].size));
+    struct ak_byte_stats st;
+    static wc_walk w, again;
+    wc_reset(&w);
+    if (ak_byte_walk(h, wc_collect, &w) != AK_OK) {
+        CHECK(w.n == 0);
+        ak_byte_stats(h, &st);
+        CHECK(st.total_bytes == ak_byte_total_bytes(h) && st.used_bytes == 0);
+        printf("(no walk: the stats' fallback) ");
+        free(obj);
+        return;
+    }
+    const int mode = !strcmp(byte_c->name, "magazine") ? WC_LAYER : WC_EXACT;
+    enum { N = 1500 };
+    static wc_block live[N], sorted[N];
+    static size_t req[N], al[N];
+    size_t n = 0, refused = 0;
+    ak_rng r;
+    ak_rng_seed(&r, ak_t.seed);
+    const uint64_t ops = scaled(8000, 2000);
+    for (uint64_t i = 0; i <= ops; i++) {
+        if (n && (n == N || ak_rng_below(&r, 100) < 45)) {
+            size_t k = ak_rng_below(&r, n);
+            CHECK_OK(ak_byte_dealloc(h, (void *)live[k].start, req[k], al[k]));
+            live[k] = live[--n];
+            req[k] = req[n];
+            al[k] = al[n];
+        } else {
+            size_t size = ak_rng_below(&r, 16) == 0 ? (size_t)ak_rng_range(&r, 5000, 100000)
+                                                    : (size_t)ak_rng_below(&r, 1500);
+            size_t align = (size_t)1 << ak_rng_below(&r, 8);
+            void *q;
+            ak_error e = ak_byte_alloc(h, size, align, &q);
+            if (e == AK_ERR_NO_MEMORY) {
+                refused++;
+            } else {
+                CHECK_OK(e);
+                live[n].start = (uintptr_t)q;
+                live[n].size = ak_byte_usable_size(h, q, size, align);
+                req[n] = size;
+                al[n] = align;
+                n++;
+            }
+        }
+        if (i % 211 != 0)
+            continue;
+        ak_byte_stats(h, &st);
+        CHECK(st.total_bytes == ak_byte_total_bytes(h) && st.used_bytes == ak_byte_used_bytes(h));
+        CHECK(st.region_count == 2);
+        CHECKF(st.failed_allocs == refused, "failed_allocs %zu, %zu refused", st.failed_allocs,
+               refused);
+        wc_reset(&w);
+        CHECK_OK(ak_byte_walk(h, wc_collect, &w));
+        if (n)
+            memcpy(sorted, live, n * sizeof *live);
+        const char *why = wc_check(&w, &st, sorted, n, mode);
+        CHECKF(why == NULL, "%s", why);
+        why = wc_check_regions(&w, regions, 2);
+        CHECKF(why == NULL, "%s", why);
+        wc_reset(&again); /* a walk changes nothing */
+        CHECK_OK(ak_byte_walk(h, wc_collect, &again));
+        CHECK(wc_equal(&w, &again));
+    }
+    void *q;
+    CHECK_ERR(ak_byte_alloc(h, 3 * R, 16, &q), AK_ERR_NO_MEMORY);
+    ak_byte_stats(h, &st);
+    CHECK(st.failed_allocs == refused + 1);
+    while (n) {
+        n--;
+        CHECK_OK(ak_byte_dealloc(h, (void *)live[n].start, req[n], al[n]));
+    }
+    ak_byte_stats(h, &st);
+    CHECK(st.used_bytes == 0);
+    CHECK(mode == WC_LAYER || st.used_blocks == 0);
+    CHECK_INVARIANTS(ak_byte_check(h));
+    CHECK_OK(ak_byte_init(h, regions[0].start, regions[0].size));
+    ak_byte_stats(h, &st);
+    CHECK(st.failed_allocs == 0 && st.region_count == 1 && st.used_bytes == 0);
+    CHECK(st.free_blocks > 0 && st.largest_free > 0 && st.free_bytes <= st.total_bytes);
+    wc_reset(&w);
+    CHECK_OK(ak_byte_walk(h, wc_collect, &w));
+    const char *why = wc_check(&w, &st, live, 0, mode);
+    CHECKF(why == NULL, "%s", why);
+    free(obj);
+}
+
 /* ------------------------------------------------------------------ */
 /* byte model tier                                                     */
 /* ------------------------------------------------------------------ */
@@ -1006,6 +1116,112 @@ static void page_regions(void)
     free(obj);
 }
 
+/* The page walk against a model of a window of pages: maximal runs of
+ * one state, regions in address order, nothing between them; the stats
+ * are the runs' figures, with the region records and the refused
+ * allocations counted; the longest free run can be allocated. */
+#define PW_SPAN 2048u
+static unsigned char pw_managed[PW_SPAN], pw_taken[PW_SPAN];
+
+static void page_walk_compare(ak_page_allocator h, size_t regions, size_t failed)
+{
+    static wc_walk w;
+    wc_reset(&w);
+    CHECK_OK(ak_page_walk(h, wc_collect, &w));
+    wc_runs m;
+    const char *why = wc_check_runs(&w, pw_managed, pw_taken, PW_SPAN, PBASE, PG, &m);
+    CHECKF(why == NULL, "%s", why);
+    struct ak_page_stats st;
+    ak_page_stats(h, &st);
+    CHECK(st.total_pages == ak_page_total_pages(h) && st.used_pages == ak_page_used_pages(h));
+    CHECK(st.total_pages == m.used_units + m.free_units && st.used_pages == m.used_units);
+    CHECK(st.free_pages == m.free_units && st.largest_free == m.largest_free);
+    CHECK(st.used_runs == m.used_runs && st.free_runs == m.free_runs);
+    CHECK(st.region_count == regions && st.failed_allocs == failed);
+    if (st.largest_free) {
+        uintptr_t a;
+        CHECK_OK(ak_page_alloc_pages(h, st.largest_free, PG, &a));
+        CHECK_OK(ak_page_dealloc_pages(h, a, st.largest_free));
+    }
+}
+
+static void page_walk_and_stats(void)
+{
+    ak_page_allocator h;
+    void *obj = page_new(&h);
+    static wc_walk w;
+    wc_reset(&w);
+    if (ak_page_walk(h, wc_collect, &w) != AK_OK) {
+        printf("(no walk) ");
+        free(obj);
+        return;
+    }
+    CHECK(w.n == 0);
+    memset(pw_managed, 0, sizeof pw_managed);
+    memset(pw_taken, 0, sizeof pw_taken);
+    /* Three regions with gaps, the lowest added last. */
+    const size_t reg[3][2] = {{1000, 1048}, {300, 600}, {0, 290}};
+    for (size_t k = 0; k < 3; k++) {
+        CHECK_OK(ak_page_add_memory(h, PBASE + reg[k][0] * PG, reg[k][1] * PG));
+        memset(pw_managed + reg[k][0], 1, reg[k][1]);
+    }
+    page_walk_compare(h, 3, 0);
+    typedef struct run {
+        uintptr_t at;
+        size_t n;
+    } run;
+    static run live[PW_SPAN];
+    size_t nlive = 0, failed = 0;
+    ak_rng r;
+    ak_rng_seed(&r, ak_t.seed);
+    const uint64_t ops = scaled(6000, 1500);
+    for (uint64_t i = 0; i < ops; i++) {
+        unsigned kind = (unsigned)ak_rng_below(&r, 100);
+        uintptr_t a;
+        if (kind < 45) {
+            size_t n = (size_t)ak_rng_log_uniform(&r, 1, 300);
+            ak_error e = ak_page_alloc_pages(h, n, PG << ak_rng_below(&r, 4), &a);
+            if (e == AK_ERR_NO_MEMORY) {
+                failed++;
+                continue;
+            }
+            CHECK_OK(e);
+            memset(pw_taken + (a - PBASE) / PG, 1, n);
+            live[nlive].at = a;
+            live[nlive++].n = n;
+        } else if (kind < 55) {
+            size_t idx = (size_t)ak_rng_below(&r, PW_SPAN - 8), n = 1 + ak_rng_below(&r, 8);
+            bool inside = true, free_run = true;
+            for (size_t k = idx; k < idx + n; k++) {
+                inside = inside && pw_managed[k] && pw_managed[idx];
+                free_run = free_run && !pw_taken[k];
+            }
+            ak_error e = ak_page_alloc_pages_at(h, PBASE + idx * PG, n, PG, &a);
+            CHECK_ERR(e, !inside ? AK_ERR_INVALID_PARAM : free_run ? AK_OK : AK_ERR_NO_MEMORY);
+            failed += e == AK_ERR_NO_MEMORY;
+            if (e == AK_OK) {
+                memset(pw_taken + idx, 1, n);
+                live[nlive].at = a;
+                live[nlive++].n = n;
+            }
+        } else if (nlive) {
+            size_t k = (size_t)ak_rng_below(&r, nlive);
+            CHECK_OK(ak_page_dealloc_pages(h, live[k].at, live[k].n));
+            memset(pw_taken + (live[k].at - PBASE) / PG, 0, live[k].n);
+            live[k] = live[--nlive];
+        }
+        if (i % 97 == 0)
+            page_walk_compare(h, 3, failed);
+    }
+    CHECK(failed > 0);
+    page_walk_compare(h, 3, failed);
+    CHECK_OK(ak_page_init(h, PBASE, 290 * PG));
+    memset(pw_managed + 300, 0, PW_SPAN - 300);
+    memset(pw_taken, 0, sizeof pw_taken);
+    page_walk_compare(h, 1, 0);
+    free(obj);
+}
+
 static void page_model(void)
 {
     ak_rng r;
@@ -1087,6 +1303,110 @@ static void id_empty_and_basics(void)
     CHECK(ak_id_available(h) == 0);
     CHECK_ERR(ak_id_alloc_id(h, 1, 1, &id), AK_ERR_NO_MEMORY);
     CHECK_INVARIANTS(ak_id_check(h));
+    free(obj);
+}
+
+/* The ID walk against a model, as for pages. */
+#define IW_SPAN 1024u
+static unsigned char iw_managed[IW_SPAN], iw_taken[IW_SPAN];
+
+static void id_walk_compare(ak_id_allocator h, size_t first, size_t regions, size_t failed)
+{
+    static wc_walk w;
+    wc_reset(&w);
+    CHECK_OK(ak_id_walk(h, wc_collect, &w));
+    wc_runs m;
+    const char *why = wc_check_runs(&w, iw_managed, iw_taken, IW_SPAN, first, 1, &m);
+    CHECKF(why == NULL, "%s", why);
+    struct ak_id_stats st;
+    ak_id_stats(h, &st);
+    CHECK(st.total_ids == ak_id_size(h) && st.used_ids == ak_id_used(h));
+    CHECK(st.total_ids == m.used_units + m.free_units && st.used_ids == m.used_units);
+    CHECK(st.free_ids == m.free_units && st.largest_free == m.largest_free);
+    CHECK(st.used_runs == m.used_runs && st.free_runs == m.free_runs);
+    CHECK(st.region_count == regions && st.failed_allocs == failed);
+    if (st.largest_free) {
+        size_t id;
+        CHECK_OK(ak_id_alloc_id(h, st.largest_free, 1, &id));
+        CHECK_OK(ak_id_dealloc_id(h, id, st.largest_free));
+    }
+}
+
+static void id_walk_and_stats(void)
+{
+    if (id_c->capacity_ids < IW_SPAN) {
+        printf("(capacity below %u IDs: skipped) ", IW_SPAN);
+        return;
+    }
+    void *obj = calloc(1, id_c->obj_size);
+    CHECK(obj != NULL);
+    ak_id_allocator h = id_c->make(obj);
+    static wc_walk w;
+    wc_reset(&w);
+    if (ak_id_walk(h, wc_collect, &w) != AK_OK) {
+        printf("(no walk) ");
+        free(obj);
+        return;
+    }
+    CHECK(w.n == 0);
+    const size_t first = 5000;
+    memset(iw_managed, 0, sizeof iw_managed);
+    memset(iw_taken, 0, sizeof iw_taken);
+    const size_t reg[3][2] = {{600, 424}, {100, 400}, {0, 90}};
+    for (size_t k = 0; k < 3; k++) {
+        CHECK_OK(ak_id_add_memory(h, first + reg[k][0], reg[k][1]));
+        memset(iw_managed + reg[k][0], 1, reg[k][1]);
+    }
+    id_walk_compare(h, first, 3, 0);
+    typedef struct run {
+        size_t id, n;
+    } run;
+    static run live[IW_SPAN];
+    size_t nlive = 0, failed = 0;
+    ak_rng r;
+    ak_rng_seed(&r, ak_t.seed);
+    const uint64_t ops = scaled(6000, 1500);
+    for (uint64_t i = 0; i < ops; i++) {
+        unsigned kind = (unsigned)ak_rng_below(&r, 100);
+        size_t id;
+        if (kind < 45) {
+            size_t n = (size_t)ak_rng_log_uniform(&r, 1, 200);
+            ak_error e = ak_id_alloc_id(h, n, (size_t)1 << ak_rng_below(&r, 4), &id);
+            if (e == AK_ERR_NO_MEMORY) {
+                failed++;
+                continue;
+            }
+            CHECK_OK(e);
+            memset(iw_taken + (id - first), 1, n);
+            live[nlive].id = id;
+            live[nlive++].n = n;
+        } else if (kind < 55) {
+            size_t idx = (size_t)ak_rng_below(&r, IW_SPAN);
+            ak_error e = ak_id_alloc_fixed_id(h, first + idx);
+            CHECK_ERR(e, !iw_managed[idx] ? AK_ERR_INVALID_PARAM
+                         : iw_taken[idx]  ? AK_ERR_NO_MEMORY
+                                          : AK_OK);
+            failed += e == AK_ERR_NO_MEMORY;
+            if (e == AK_OK) {
+                iw_taken[idx] = 1;
+                live[nlive].id = first + idx;
+                live[nlive++].n = 1;
+            }
+        } else if (nlive) {
+            size_t k = (size_t)ak_rng_below(&r, nlive);
+            CHECK_OK(ak_id_dealloc_id(h, live[k].id, live[k].n));
+            memset(iw_taken + (live[k].id - first), 0, live[k].n);
+            live[k] = live[--nlive];
+        }
+        if (i % 97 == 0)
+            id_walk_compare(h, first, 3, failed);
+    }
+    CHECK(failed > 0);
+    id_walk_compare(h, first, 3, failed);
+    CHECK_OK(ak_id_init(h, first, 90));
+    memset(iw_managed + 90, 0, IW_SPAN - 90);
+    memset(iw_taken, 0, sizeof iw_taken);
+    id_walk_compare(h, first, 1, 0);
     free(obj);
 }
 
@@ -1303,16 +1623,19 @@ int main(int argc, char **argv)
         RUN(byte_two_instances);
         RUN(byte_exhaust_and_reuse);
         RUN(byte_resize);
+        RUN(byte_walk_and_stats);
     } else if (byte_c && byte_c->in_pool && !strcmp(tier, "model")) {
         RUN(byte_model);
     } else if (page_c && !strcmp(tier, "api")) {
         RUN(page_empty_object);
         RUN(page_basics);
         RUN(page_regions);
+        RUN(page_walk_and_stats);
     } else if (page_c && !strcmp(tier, "model")) {
         RUN(page_model);
     } else if (id_c && !strcmp(tier, "api")) {
         RUN(id_empty_and_basics);
+        RUN(id_walk_and_stats);
     } else if (id_c && !strcmp(tier, "model")) {
         RUN(id_model);
     } else {

@@ -335,10 +335,20 @@ static const char *bump_check(const void *self)
     return 0;
 }
 
-static const ak_byte_allocator_ops bump_ops = {"bump",     bump_init,      bump_add_memory,
-                                               bump_alloc, bump_dealloc,   bump_total,
-                                               bump_used,  bump_available, 0,
-                                               0,          bump_check,     0,
+static const ak_byte_allocator_ops bump_ops = {"bump",
+                                               bump_init,
+                                               bump_add_memory,
+                                               bump_alloc,
+                                               bump_dealloc,
+                                               bump_total,
+                                               bump_used,
+                                               bump_available,
+                                               0,
+                                               0,
+                                               bump_check,
+                                               0,
+                                               0,
+                                               0,
                                                0};
 
 static ak_byte_allocator fresh_bump(void)
@@ -504,6 +514,8 @@ static const ak_byte_allocator_ops shim_ops = {"broken-align",
                                                0,
                                                shim_check,
                                                0,
+                                               0,
+                                               0,
                                                0};
 #endif
 
@@ -546,6 +558,42 @@ static int used_ok(ak_byte_allocator h, size_t requested, size_t usable)
      * has no usable_size that is the requested size. */
     (void)requested;
     return ak_byte_used_bytes(h) == usable;
+}
+
+/* The walk, where the subject has one, against its stats: the used and
+ * free blocks' counts and sizes and the largest free block, and the used
+ * blocks against the live ones the test holds. */
+typedef struct walk_sums {
+    size_t used, used_bytes, free, free_bytes, largest;
+} walk_sums;
+
+static void walk_add(uintptr_t start, size_t size, bool used, void *ctx)
+{
+    walk_sums *w = ctx;
+    (void)start;
+    if (used) {
+        w->used++;
+        w->used_bytes += size;
+        return;
+    }
+    w->free++;
+    w->free_bytes += size;
+    if (size > w->largest)
+        w->largest = size;
+}
+
+static void walk_agrees(ak_byte_allocator h, size_t live)
+{
+    walk_sums w = {0, 0, 0, 0, 0};
+    if (ak_byte_walk(h, walk_add, &w) != AK_OK)
+        return;
+    struct ak_byte_stats st;
+    ak_byte_stats(h, &st);
+    CHECKF(w.used == st.used_blocks && w.used == live, "walk: %zu used blocks, stats %zu, live %zu",
+           w.used, st.used_blocks, live);
+    CHECK(w.used_bytes == st.used_bytes && st.used_bytes == ak_byte_used_bytes(h));
+    CHECK(w.free == st.free_blocks && w.free_bytes == st.free_bytes &&
+          w.largest == st.largest_free);
 }
 
 /* Largest size (align 8) that fits: binary search with alloc/free. */
@@ -822,6 +870,7 @@ static void test_model(void)
                    ak_byte_used_bytes(h), used, usable);
             CHECK(ak_byte_available_bytes(h) == ak_byte_total_bytes(h) - ak_byte_used_bytes(h));
             CHECK_INVARIANTS(ak_byte_check(h));
+            walk_agrees(h, n);
         }
     }
     CHECK(allocs > cur->s.model_ops / 3);
