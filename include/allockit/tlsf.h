@@ -29,8 +29,13 @@
  * bitmap of non-empty first levels and one of non-empty lists per level
  * find a list in two find-first-set steps. alloc rounds its request up to
  * the next list boundary ("good fit"), so any block of the list found is
- * big enough; it takes the list's first block and splits the rest off as
- * a new free block. free merges the block with its free neighbours
+ * big enough; it takes the list's first block and, when the rest can be
+ * a block, cuts the new block from that free block's end: the free block
+ * keeps its address (and, when its size stays within its list, its list
+ * place), so blocks carved one after another lie at falling addresses,
+ * each in front of the one before it. (An aligned request is the
+ * exception: its block starts at the first suitable address and the gap
+ * in front of it stays free.) free merges the block with its free neighbours
  * (boundary tags: each header holds the block's size and whether it and
  * its predecessor are free; a free block keeps a link to itself in its
  * last word, for its successor) and puts the result on its list.
@@ -173,13 +178,13 @@ extern "C" {
  *  change. A zero-initialised object is a valid empty allocator. It does
  *  not own its regions: there is nothing to tear down. */
 typedef struct ak_tlsf {
-    uintptr_t fl_bitmap_;                                  /* private */
-    uint32_t sl_bitmap_[AK_TLSF_FL_COUNT + 1];             /* private */
-    uintptr_t salt_, mark_key_;                            /* private */
-    ak_region_index regions_;                              /* private */
-    void *largest_region_;                                 /* private */
-    size_t total_bytes_, used_bytes_, failed_;             /* private */
-    uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT]; /* private */
+    uintptr_t fl_bitmap_;                                      /* private */
+    uint32_t sl_bitmap_[AK_TLSF_FL_COUNT + 1];                 /* private */
+    uintptr_t salt_, mark_key_;                                /* private */
+    ak_region_index regions_;                                  /* private */
+    void *largest_region_;                                     /* private */
+    size_t total_bytes_, used_bytes_, failed_;                 /* private */
+    uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT + 1]; /* private */
 } ak_tlsf;
 
 /** Diagnostics, filled by ak_tlsf_stats(). The struct has the function's
