@@ -446,7 +446,7 @@ static inline void merge_next(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w, ui
 {
     uintptr_t n = b + bs;
     size_t ns = hdr_size(wn), ms = bs + ns;
-    hdr_set(b, size_field(ms) | F_FREE | (w & TAG_MASK));
+    hdr_set(b, (w | F_FREE) + size_field(ns));
     hdr_set(n, HDR_ABSORBED);
     *link_prev_phys(b + ms) = b;
     list_move(a, n, ns, b, ms);
@@ -837,10 +837,13 @@ static AK_ALWAYS_INLINE ak_error block_check(const ak_tlsf *a, const void *ptr, 
  * outside the region. On true, *pw is the predecessor's header word. */
 static inline bool prev_link_ok(uintptr_t lo, uintptr_t b, uintptr_t pb, uint64_t *pw)
 {
-    if (pb - lo >= b - lo || ((pb - lo) & (ALIGN - 1)) != 0)
+    uintptr_t dist = b - pb;
+    if (dist - 1 >= b - lo || (dist & (ALIGN - 1)) != 0)
         return false;
     *pw = hdr_get(pb);
-    return (*pw & F_FREE) && pb + hdr_size(*pw) == b;
+    /* Free, its own predecessor used (no two free blocks are adjacent),
+     * and dist bytes long: one compare above the tag. */
+    return (*pw >> TAG_BITS) == (((uint64_t)dist << (SIZE_SHIFT - TAG_BITS)) | 1);
 }
 
 /* ---- dealloc ---- */
