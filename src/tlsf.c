@@ -186,19 +186,12 @@ static inline size_t mapping_search(size_t size)
  * 2^SL_LOG2 bytes (32-bit targets); 0 where none is. */
 #define SAME_LIST_FLOOR (MIN_BLOCK >= ((size_t)1 << SL_LOG2) ? 0 : ((size_t)1 << SL_LOG2))
 
-/* Do blocks of x and y bytes (both at least MIN_BLOCK) share a list?
- * With t the top bit of the larger, they do when they agree above bit
+/* Do blocks of x and y bytes (y <= x, both at least MIN_BLOCK) share a
+ * list? With t the top bit of x, they do when they agree above bit
  * t - SL_LOG2; in level 0, where lists are one granule wide, that shift
  * is below ALIGN_LOG2, so two different sizes never agree. Cheaper than
  * two mappings. */
 static inline bool same_list(size_t x, size_t y)
-{
-    unsigned t = ak_fls_size(x | y | SAME_LIST_FLOOR);
-    return ((x ^ y) >> (t - SL_LOG2)) == 0;
-}
-
-/* same_list(x, y) for y <= x: t is x's top bit. */
-static inline bool same_list_shrunk(size_t x, size_t y)
 {
     return ((x ^ y) >> (ak_fls_size(x | SAME_LIST_FLOOR) - SL_LOG2)) == 0;
 }
@@ -256,16 +249,14 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b)
         list_emptied(a, (size_t)(back - a->heads_)); /* b was first and last */
 }
 
-/* The free block `from`, of from_size bytes, becomes the free block `to`
- * of `size` bytes: the same block grown or shrunk, a block that absorbed
- * it, or the rest of it after a split. When both sizes share a list (the
- * usual case when a large block changes by a little), `to` takes from's
- * place in it: no bitmap work. Reads only from's links, before it
- * writes to's. */
-static inline void list_move(ak_tlsf *a, uintptr_t from, size_t from_size, uintptr_t to,
-                             size_t size)
+/* The free block `from` becomes the free block `to` of `size` bytes: the
+ * same block grown or shrunk, a block that absorbed it, or the rest of it
+ * after a split. When `same` says both sizes share a list (the usual case
+ * when a large block changes by a little), `to` takes from's place in it:
+ * no bitmap work. Reads only from's links, before it writes to's. */
+static inline void list_move(ak_tlsf *a, uintptr_t from, uintptr_t to, size_t size, bool same)
 {
-    if (!same_list(from_size, size)) {
+    if (!same) {
         list_remove(a, from);
         list_insert(a, to, mapping_insert(size));
         return;
@@ -362,7 +353,7 @@ static inline size_t block_split(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t
     size_t rest = total - need;
     uintptr_t t = b + need;
     block_rest(a, t, rest);
-    list_move(a, from, from_size, t, rest);
+    list_move(a, from, t, rest, same_list(from_size, rest));
     return need;
 }
 
@@ -424,11 +415,11 @@ static inline void block_make_free(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t 
     list_insert(a, b, mapping_insert(bs));
 }
 
-/* The free block b keeps its place but changes from from_size to size
+/* The free block b keeps its place but grows from from_size to size
  * bytes: it moves to its new list only when the class changes. */
 static inline void list_resize(ak_tlsf *a, uintptr_t b, size_t from_size, size_t size)
 {
-    if (!same_list(from_size, size)) {
+    if (!same_list(size, from_size)) {
         list_remove(a, b);
         list_insert(a, b, mapping_insert(size));
     }
@@ -449,7 +440,7 @@ static inline void merge_next(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w, ui
     hdr_set(b, (w | F_FREE) + size_field(ns));
     hdr_set(n, HDR_ABSORBED);
     *link_prev_phys(b + ms) = b;
-    list_move(a, n, ns, b, ms);
+    list_move(a, n, b, ms, same_list(ms, ns));
 }
 
 /* The free predecessor pb absorbs b. */
@@ -711,7 +702,7 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
     AK_ASSERT(b != 0 && (w & F_FREE) && bs >= need);
     if (bs - need >= MIN_BLOCK) {
         *out = (void *)block_carve_tail(a, b, w, bs, need);
-        if (AK_UNLIKELY(!same_list_shrunk(bs, bs - need)))
+        if (AK_UNLIKELY(!same_list(bs, bs - need)))
             return carve_relist(a, b, bs - need);
         return AK_OK;
     }
