@@ -1,9 +1,14 @@
 /* TLSF: two-level segregated fit. include/allockit/tlsf.h is the manual
  * (constants, overheads, the fragmentation bound, what bad input does);
  * this file tells the algorithm top-down: the block header, the size
- * classes, the free lists, the blocks' take, split and merge steps, the
- * regions, then alloc, the checks every free makes, free, resize, the
- * cache hooks, and the checker.
+ * classes, the free lists, the blocks' steps (take, split, carve_tail,
+ * make_free, and the three merges), the regions, then alloc, the checks
+ * every free makes, free, resize, the cache hooks, and the checker.
+ *
+ * A plain alloc cuts its block from the end of the free block it found
+ * (carve_tail): the free block keeps its address, its tag and usually
+ * its list place, so the split touches no list. An aligned alloc cuts
+ * from the front, where the aligned address is, leaving the gap free.
  *
  * Bounds: alloc is one mapping, at most three find-first-set, one list
  * removal and at most two insertions (two only for an aligned request);

@@ -483,10 +483,12 @@ static void test_bad_frees(void)
         CHECK_ERR(ak_tlsf_resize(&a, (char *)big + off, 16, 1, 32), AK_ERR_NOT_ALLOCATED);
         CHECK(ak_tlsf_usable_size(&a, (char *)big + off, 16, 1) == 0);
     }
-    /* Pointers into the free tail. */
+    /* Pointers into the free block, which lies in front of the blocks cut
+     * from its end (big was the last of them). */
+    const size_t free_len = (size_t)((char *)big - mem) - AK_TLSF_REGION_OVERHEAD - 16;
     for (int i = 0; i < 20000; i++) {
-        size_t off = (size_t)ak_rng_range(&rng, 0, size - 200000);
-        char *t = (char *)big + 100008 + off;
+        size_t off = (size_t)ak_rng_range(&rng, 0, free_len);
+        char *t = (char *)big - 16 - off;
         CHECK_ERR(ak_tlsf_dealloc(&a, t, 0, 1), AK_ERR_NOT_ALLOCATED);
     }
     /* Wrong sizes: above the block's usable size. */
@@ -1103,6 +1105,15 @@ static void test_checker_detects(void)
     bad = saved + ((uint64_t)AK_TLSF_ALIGN << 20); /* the size */
     memcpy((char *)q - 8, &bad, 8);
     CHECK(ak_tlsf_check(&a) != NULL);
+    /* q's header is also p's successor's: a wrong tag bit there, or its
+     * prev-free bit (bit 19) saying that p is free, and p is refused. */
+    bad = saved ^ 2;
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
+    bad = saved | ((uint64_t)1 << 19);
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK(ak_tlsf_check(&a) != NULL);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
     memcpy((char *)q - 8, &saved, 8);
     check_inv(&a);
     /* A corrupt prev-physical link (it lives in free memory) is not
