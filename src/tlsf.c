@@ -98,6 +98,9 @@ _Static_assert((MAX_BLOCK >> (FL_COUNT + FL_SHIFT - 2)) == 1, "the last level ho
 _Static_assert(AK_IS_POW2(AK_TLSF_MAX_ALIGN) && AK_TLSF_MAX_ALIGN <= MAX_BLOCK, "max align");
 _Static_assert(TAG_BITS + 2 <= SIZE_SHIFT && TAG_BITS <= PTR_BITS, "tag, flags, size: no overlap");
 _Static_assert(sizeof(ak_region) == 8 * sizeof(void *), "AK_TLSF_REGION_OVERHEAD counts 8 words");
+/* What every free reads of the object (the region hint, the salt,
+ * used_bytes) comes first, within one 64-byte cache line. */
+_Static_assert(offsetof(ak_tlsf, used_bytes_) + sizeof(size_t) <= 64, "hot fields in one line");
 
 /* ---- the block header ----
  * A block is named by its payload address p; its header is the word below

@@ -178,12 +178,14 @@ extern "C" {
  *  change. A zero-initialised object is a valid empty allocator. It does
  *  not own its regions: there is nothing to tear down. */
 typedef struct ak_tlsf {
+    ak_region_index regions_;                                  /* private */
+    uintptr_t salt_;                                           /* private */
+    size_t used_bytes_;                                        /* private */
     uintptr_t fl_bitmap_;                                      /* private */
     uint32_t sl_bitmap_[AK_TLSF_FL_COUNT + 1];                 /* private */
-    uintptr_t salt_, mark_key_;                                /* private */
-    ak_region_index regions_;                                  /* private */
+    uintptr_t mark_key_;                                       /* private */
     void *largest_region_;                                     /* private */
-    size_t total_bytes_, used_bytes_, failed_;                 /* private */
+    size_t total_bytes_, failed_;                              /* private */
     uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT + 1]; /* private */
 } ak_tlsf;
 
