@@ -35,10 +35,11 @@
  * place), so blocks carved one after another lie at falling addresses,
  * each in front of the one before it. (An aligned request is the
  * exception: its block starts at the first suitable address and the gap
- * in front of it stays free.) free merges the block with its free neighbours
- * (boundary tags: each header holds the block's size and whether it and
- * its predecessor are free; a free block keeps a link to itself in its
- * last word, for its successor) and puts the result on its list.
+ * in front of it stays free.) free merges the block with its free
+ * neighbours (boundary tags: each header holds the block's size and
+ * whether it and its predecessor are free; a free block keeps a link to
+ * itself in its last word, for its successor) and puts the result on its
+ * list.
  *
  * Constants (64-bit / 32-bit targets)
  * -----------------------------------
@@ -66,9 +67,9 @@
  * - Per region: a record of 8 words at its start, an 8-byte sentinel at its
  *   end and trimming to the granule: at most AK_TLSF_REGION_OVERHEAD bytes
  *   of a region do not count in total_bytes.
- * - The object: one list head per list (FL_COUNT x SL_COUNT words), the
- *   bitmaps and a dozen words more: 9.25 KiB on 64-bit targets, 3.3 KiB on
- *   32-bit ones.
+ * - The object: one list head per list (FL_COUNT x SL_COUNT words, and
+ *   one spare), the bitmaps and a dozen words more: 9.25 KiB on 64-bit
+ *   targets, 3.3 KiB on 32-bit ones.
  *
  * Fragmentation bound
  * -------------------
