@@ -244,7 +244,10 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align);
 /** Grow or shrink the block at @p ptr in place, from @p old_size to
  *  @p new_size (same @p align). Shrinking splits the tail off as a free
  *  block when it is big enough to be one; growing takes what it needs from
- *  a free successor. O(1), with the checks of ak_tlsf_dealloc.
+ *  a free successor. Blocks are cut from the end of free blocks, so the
+ *  block allocated last is usually followed by the one allocated before
+ *  it, not by free space: it grows in place once that one is freed.
+ *  O(1), with the checks of ak_tlsf_dealloc.
  *  @retval AK_OK the block now holds new_size bytes
  *  @retval AK_ERR_NO_MEMORY cannot be done in place, or new_size >
  *          AK_TLSF_MAX_ALLOC (the block is unchanged)
