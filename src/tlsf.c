@@ -721,13 +721,13 @@ ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 
 /* ---- the checks of a pointer given back ---- */
 
-/* How a check finds the pointer's region: through the hint alone, as a
- * fast path that leaves everything else to a slow one (LOOKUP_LAST);
- * through the hint, then the tree, moving the hint there (LOOKUP_REMEMBER:
- * dealloc, resize); the same without moving it (LOOKUP_HINT: usable_size,
- * which may not write); through the tree alone (LOOKUP_TREE: the cache
- * hooks, which may run alongside calls that move the hint). */
-typedef enum lookup { LOOKUP_LAST, LOOKUP_REMEMBER, LOOKUP_HINT, LOOKUP_TREE } lookup;
+/* How a check finds the pointer's region: through the hint, then the
+ * tree, moving the hint there (LOOKUP_REMEMBER: dealloc, resize); the
+ * same without moving it (LOOKUP_HINT: usable_size, which may not write);
+ * through the tree alone (LOOKUP_TREE: the cache hooks, which may run
+ * alongside calls that move the hint). dealloc's fast path tries the
+ * hint alone, with the checks written out (ak_tlsf_dealloc). */
+typedef enum lookup { LOOKUP_REMEMBER, LOOKUP_HINT, LOOKUP_TREE } lookup;
 
 static AK_NOINLINE const ak_region *region_search_remember(ak_tlsf *a, uintptr_t b)
 {
@@ -747,8 +747,6 @@ static AK_ALWAYS_INLINE bool region_end(const ak_tlsf *a, uintptr_t p, lookup ho
         *hi = ix->last_lo + ix->last_span;
         return true;
     }
-    if (how == LOOKUP_LAST)
-        return false;
     const ak_region *r = how == LOOKUP_REMEMBER
                              ? region_search_remember((ak_tlsf *)a, p) /* a is not const */
                              : ak_region_search(ix, p);
