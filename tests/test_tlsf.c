@@ -483,13 +483,17 @@ static void test_bad_frees(void)
         CHECK_ERR(ak_tlsf_resize(&a, (char *)big + off, 16, 1, 32), AK_ERR_NOT_ALLOCATED);
         CHECK(ak_tlsf_usable_size(&a, (char *)big + off, 16, 1) == 0);
     }
-    /* Pointers into the free block, which lies in front of the blocks cut
-     * from its end (big was the last of them). */
-    const size_t free_len = (size_t)((char *)big - mem) - AK_TLSF_REGION_OVERHEAD - 16;
+    /* Pointers into the largest free block (its own address included). */
+    walk_log fw = walk(&a);
+    CHECK(fw.blocks <= 64);
+    size_t fi = fw.blocks;
+    for (size_t i = 0; i < fw.blocks; i++)
+        if (!fw.used_flags[i] && (fi == fw.blocks || fw.sizes[i] > fw.sizes[fi]))
+            fi = i;
+    CHECK(fi < fw.blocks && fw.sizes[fi] > 500000);
     for (int i = 0; i < 20000; i++) {
-        size_t off = (size_t)ak_rng_range(&rng, 0, free_len);
-        char *t = (char *)big - 16 - off;
-        CHECK_ERR(ak_tlsf_dealloc(&a, t, 0, 1), AK_ERR_NOT_ALLOCATED);
+        size_t off = (size_t)ak_rng_range(&rng, 0, fw.sizes[fi] - 1);
+        CHECK_ERR(ak_tlsf_dealloc(&a, (char *)fw.ptrs[fi] + off, 0, 1), AK_ERR_NOT_ALLOCATED);
     }
     /* Wrong sizes: above the block's usable size. */
     const size_t up = ak_tlsf_usable_size(&a, p, 100, 8), ubig = ak_tlsf_usable_size(&a, big, 1, 1);
