@@ -241,33 +241,39 @@ static void test_split_merge(void)
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &x));
     CHECK_OK(ak_tlsf_alloc(&a, 200, 8, &y));
     CHECK_OK(ak_tlsf_alloc(&a, 300, 8, &z));
-    /* Splitting: the three come from the front in address order, each
-     * followed directly by the next (block = header + size rounded). */
-    CHECK((char *)y == (char *)x + block_of(100));
-    CHECK((char *)z == (char *)y + block_of(200));
+    /* Splitting: each block is cut from the end of the free block, so the
+     * three lie back to back, each just in front of the one allocated
+     * before it (block = header + size rounded), and the free block
+     * stays at the front of the region. */
+    CHECK((char *)y + block_of(200) == (char *)x);
+    CHECK((char *)z + block_of(300) == (char *)y);
     walk_log w = walk(&a);
     CHECK(w.blocks == 4 && w.used == 3 && w.free == 1);
-    CHECK(w.ptrs[0] == x && w.used_flags[0] && w.sizes[0] == block_of(100) - 8);
-    CHECK(w.ptrs[1] == y && w.sizes[1] == block_of(200) - 8);
-    CHECK(w.ptrs[2] == z && w.sizes[2] == block_of(300) - 8);
-    CHECK(!w.used_flags[3]);
+    CHECK(!w.used_flags[0]);
+    CHECK(w.ptrs[1] == z && w.used_flags[1] && w.sizes[1] == block_of(300) - 8);
+    CHECK(w.ptrs[2] == y && w.sizes[2] == block_of(200) - 8);
+    CHECK(w.ptrs[3] == x && w.sizes[3] == block_of(100) - 8);
     /* Free the middle: a hole, not merged with anything. */
     CHECK_OK(ak_tlsf_dealloc(&a, y, 200, 8));
     w = walk(&a);
-    CHECK(w.blocks == 4 && w.free == 2 && !w.used_flags[1]);
+    CHECK(w.blocks == 4 && w.free == 2 && !w.used_flags[2]);
     check_inv(&a);
-    /* Free the first: merges forward with the hole. */
+    /* Free the last: merges backward into the hole, which keeps its
+     * address. */
     CHECK_OK(ak_tlsf_dealloc(&a, x, 100, 8));
     w = walk(&a);
-    CHECK(w.blocks == 3 && w.free == 2 && w.sizes[0] == block_of(100) + block_of(200) - 8);
+    CHECK(w.blocks == 3 && w.free == 2 && w.ptrs[2] == y);
+    CHECK(w.sizes[2] == block_of(100) + block_of(200) - 8);
     check_inv(&a);
-    /* A new 150-byte block reuses the hole's front (good fit from the
-     * hole, not the big tail). */
+    /* A new 150-byte block comes from the hole's end (good fit from the
+     * hole, not the big free block). */
     void *v;
     CHECK_OK(ak_tlsf_alloc(&a, 150, 8, &v));
-    CHECK(v == x);
+    CHECK((char *)v == (char *)x + block_of(100) - block_of(150));
     CHECK_OK(ak_tlsf_dealloc(&a, v, 150, 8));
-    /* Free the last: merges both ways, one block again. */
+    w = walk(&a);
+    CHECK(w.blocks == 3 && w.free == 2);
+    /* Free the first: merges both ways, one block again. */
     CHECK_OK(ak_tlsf_dealloc(&a, z, 300, 8));
     w = walk(&a);
     CHECK(w.blocks == 1 && w.free == 1 && w.payload_sum == ak_tlsf_total_bytes(&a));
@@ -477,11 +483,17 @@ static void test_bad_frees(void)
         CHECK_ERR(ak_tlsf_resize(&a, (char *)big + off, 16, 1, 32), AK_ERR_NOT_ALLOCATED);
         CHECK(ak_tlsf_usable_size(&a, (char *)big + off, 16, 1) == 0);
     }
-    /* Pointers into the free tail. */
+    /* Pointers into the largest free block (its own address included). */
+    walk_log fw = walk(&a);
+    CHECK(fw.blocks <= 64);
+    size_t fi = fw.blocks;
+    for (size_t i = 0; i < fw.blocks; i++)
+        if (!fw.used_flags[i] && (fi == fw.blocks || fw.sizes[i] > fw.sizes[fi]))
+            fi = i;
+    CHECK(fi < fw.blocks && fw.sizes[fi] > 500000);
     for (int i = 0; i < 20000; i++) {
-        size_t off = (size_t)ak_rng_range(&rng, 0, size - 200000);
-        char *t = (char *)big + 100008 + off;
-        CHECK_ERR(ak_tlsf_dealloc(&a, t, 0, 1), AK_ERR_NOT_ALLOCATED);
+        size_t off = (size_t)ak_rng_range(&rng, 0, fw.sizes[fi] - 1);
+        CHECK_ERR(ak_tlsf_dealloc(&a, (char *)fw.ptrs[fi] + off, 0, 1), AK_ERR_NOT_ALLOCATED);
     }
     /* Wrong sizes: above the block's usable size. */
     const size_t up = ak_tlsf_usable_size(&a, p, 100, 8), ubig = ak_tlsf_usable_size(&a, big, 1, 1);
@@ -621,47 +633,55 @@ static void test_resize(void)
     /* The granule as alignment: 16 on 64-bit targets; with 16 on 32-bit
      * ones (granule 8) the aligned path may put a gap block before x. */
     const size_t al = AK_TLSF_ALIGN;
-    void *x, *y, *z;
-    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &x));
-    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &y));
+    /* Each block is cut from the end of the free block: allocated in the
+     * order t, z, y, x, they lie as [free][x][y][z][t]. */
+    void *x, *y, *z, *t;
+    CHECK_OK(ak_tlsf_alloc(&a, 600000, al, &t));
     CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &z));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &y));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &x));
+    CHECK((char *)x + block_of(1000) == (char *)y && (char *)y + block_of(1000) == (char *)z);
+    const size_t used_t = usable_of(600000);
     ak_pattern_fill(x, 1000, 1);
     /* Grow x: its successor y is used. */
     CHECK_ERR(ak_tlsf_resize(&a, x, 1000, al, 1100), AK_ERR_NO_MEMORY);
     /* Within its own rounding: fine. */
     CHECK_ERR(ak_tlsf_resize(&a, x, 1000, al, 1004), AK_ERR_NO_MEMORY); /* needs 1024 */
     CHECK_OK(ak_tlsf_resize(&a, x, 1000, al, 1000 - 8));
-    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000));
+    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000) + used_t);
     CHECK_OK(ak_tlsf_resize(&a, x, 1000 - 8, al, 1000));
-    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000));
+    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000) + used_t);
     /* Free y, then x grows into it, keeping its contents. */
     CHECK_OK(ak_tlsf_dealloc(&a, y, 1000, al));
     CHECK_OK(ak_tlsf_resize(&a, x, 1000, al, 1500));
     CHECK(ak_pattern_ok(x, 1000, 1));
     CHECK(ak_tlsf_usable_size(&a, x, 1500, al) == usable_of(1500));
-    CHECK(ak_tlsf_used_bytes(&a) == usable_of(1500) + usable_of(1000));
+    CHECK(ak_tlsf_used_bytes(&a) == usable_of(1500) + usable_of(1000) + used_t);
     check_inv(&a);
     walk_log w = walk(&a);
-    CHECK(w.blocks == 4 && w.used_flags[0] && !w.used_flags[1] && w.used_flags[2]);
+    CHECK(w.blocks == 5 && !w.used_flags[0] && w.ptrs[1] == x && w.used_flags[1]);
+    CHECK(!w.used_flags[2] && w.used_flags[3] && w.used_flags[4]);
     /* Growing to all of x + y exactly: no leftover block. */
     size_t all = 2 * block_of(1000) - 8; /* x's and y's blocks, one header */
     CHECK_OK(ak_tlsf_resize(&a, x, 1500, al, all));
     w = walk(&a);
-    CHECK(w.blocks == 3 && w.sizes[0] == all);
+    CHECK(w.blocks == 4 && w.sizes[1] == all);
     CHECK_ERR(ak_tlsf_resize(&a, x, all, al, all + 1), AK_ERR_NO_MEMORY);
     check_inv(&a);
     /* Shrink: the tail becomes a free block. */
     CHECK_OK(ak_tlsf_resize(&a, x, all, al, 100));
     CHECK(ak_pattern_ok(x, 100, 1));
     w = walk(&a);
-    CHECK(w.blocks == 4 && w.sizes[0] == block_of(100) - 8 && !w.used_flags[1]);
+    CHECK(w.blocks == 5 && w.sizes[1] == block_of(100) - 8 && !w.used_flags[2]);
     check_inv(&a);
-    /* Shrink z at the front of the big free tail: the tail merges. */
+    /* Free t, the last block: z is now followed by a large free block.
+     * Shrink z: its tail merges with that block. */
+    CHECK_OK(ak_tlsf_dealloc(&a, t, 600000, al));
     CHECK_OK(ak_tlsf_resize(&a, z, 1000, al, 0));
     w = walk(&a);
-    CHECK(w.blocks == 4 && w.free == 2);
+    CHECK(w.blocks == 5 && w.free == 3 && w.ptrs[3] == z && !w.used_flags[4]);
     check_inv(&a);
-    /* Grow z into the big free tail. */
+    /* Grow z into that free block. */
     CHECK_OK(ak_tlsf_resize(&a, z, 0, al, 500000));
     memset(z, 1, 500000);
     CHECK(ak_tlsf_used_bytes(&a) == usable_of(500000) + usable_of(100));
@@ -1071,9 +1091,12 @@ static void test_checker_detects(void)
     ak_tlsf a = {0};
     char *mem = region(1 << 16);
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
-    void *p, *q;
-    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    /* Blocks are cut from the end of the free block: allocated in the
+     * order q, p, g, they lie as [free][g][p][q]. */
+    void *p, *q, *g;
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &q));
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &g));
     check_inv(&a);
     uint64_t saved;
     memcpy(&saved, (char *)q - 8, 8);
@@ -1086,6 +1109,15 @@ static void test_checker_detects(void)
     bad = saved + ((uint64_t)AK_TLSF_ALIGN << 20); /* the size */
     memcpy((char *)q - 8, &bad, 8);
     CHECK(ak_tlsf_check(&a) != NULL);
+    /* q's header is also p's successor's: a wrong tag bit there, or its
+     * prev-free bit (bit 19) saying that p is free, and p is refused. */
+    bad = saved ^ 2;
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
+    bad = saved | ((uint64_t)1 << 19);
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK(ak_tlsf_check(&a) != NULL);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
     memcpy((char *)q - 8, &saved, 8);
     check_inv(&a);
     /* A corrupt prev-physical link (it lives in free memory) is not

@@ -29,11 +29,17 @@
  * bitmap of non-empty first levels and one of non-empty lists per level
  * find a list in two find-first-set steps. alloc rounds its request up to
  * the next list boundary ("good fit"), so any block of the list found is
- * big enough; it takes the list's first block and splits the rest off as
- * a new free block. free merges the block with its free neighbours
- * (boundary tags: each header holds the block's size and whether it and
- * its predecessor are free; a free block keeps a link to itself in its
- * last word, for its successor) and puts the result on its list.
+ * big enough; it takes the list's first block and, when the rest can be
+ * a block, cuts the new block from that free block's end: the free block
+ * keeps its address (and, when its size stays within its list, its list
+ * place), so blocks carved one after another lie at falling addresses,
+ * each in front of the one before it. (An aligned request is the
+ * exception: its block starts at the first suitable address and the gap
+ * in front of it stays free.) free merges the block with its free
+ * neighbours (boundary tags: each header holds the block's size and
+ * whether it and its predecessor are free; a free block keeps a link to
+ * itself in its last word, for its successor) and puts the result on its
+ * list.
  *
  * Constants (64-bit / 32-bit targets)
  * -----------------------------------
@@ -61,9 +67,9 @@
  * - Per region: a record of 8 words at its start, an 8-byte sentinel at its
  *   end and trimming to the granule: at most AK_TLSF_REGION_OVERHEAD bytes
  *   of a region do not count in total_bytes.
- * - The object: one list head per list (FL_COUNT x SL_COUNT words), the
- *   bitmaps and a dozen words more: 9.25 KiB on 64-bit targets, 3.3 KiB on
- *   32-bit ones.
+ * - The object: one list head per list (FL_COUNT x SL_COUNT words, and
+ *   one spare), the bitmaps and a dozen words more: 9.25 KiB on 64-bit
+ *   targets, 3.3 KiB on 32-bit ones.
  *
  * Fragmentation bound
  * -------------------
@@ -173,13 +179,15 @@ extern "C" {
  *  change. A zero-initialised object is a valid empty allocator. It does
  *  not own its regions: there is nothing to tear down. */
 typedef struct ak_tlsf {
-    uintptr_t fl_bitmap_;                                  /* private */
-    uint32_t sl_bitmap_[AK_TLSF_FL_COUNT + 1];             /* private */
-    uintptr_t salt_, mark_key_;                            /* private */
-    ak_region_index regions_;                              /* private */
-    void *largest_region_;                                 /* private */
-    size_t total_bytes_, used_bytes_, failed_;             /* private */
-    uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT]; /* private */
+    ak_region_index regions_;                                  /* private */
+    uintptr_t salt_;                                           /* private */
+    size_t used_bytes_;                                        /* private */
+    uintptr_t fl_bitmap_;                                      /* private */
+    uint32_t sl_bitmap_[AK_TLSF_FL_COUNT + 1];                 /* private */
+    uintptr_t mark_key_;                                       /* private */
+    void *largest_region_;                                     /* private */
+    size_t total_bytes_, failed_;                              /* private */
+    uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT + 1]; /* private */
 } ak_tlsf;
 
 /** Diagnostics, filled by ak_tlsf_stats(). The struct has the function's
@@ -236,7 +244,10 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align);
 /** Grow or shrink the block at @p ptr in place, from @p old_size to
  *  @p new_size (same @p align). Shrinking splits the tail off as a free
  *  block when it is big enough to be one; growing takes what it needs from
- *  a free successor. O(1), with the checks of ak_tlsf_dealloc.
+ *  a free successor. Blocks are cut from the end of free blocks, so the
+ *  block allocated last is usually followed by the one allocated before
+ *  it, not by free space: it grows in place once that one is freed.
+ *  O(1), with the checks of ak_tlsf_dealloc.
  *  @retval AK_OK the block now holds new_size bytes
  *  @retval AK_ERR_NO_MEMORY cannot be done in place, or new_size >
  *          AK_TLSF_MAX_ALLOC (the block is unchanged)
