@@ -1043,7 +1043,7 @@ void ak_tlsf_uncache(ak_tlsf *a, void *ptr, size_t size, size_t align)
 
 /* ---- walker, statistics ---- */
 
-void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
+void ak_tlsf_walk(const ak_tlsf *a, ak_walker fn, void *ctx)
 {
     for (const ak_region *r = ak_region_first(&a->regions_); r; r = r->next) {
         for (uintptr_t b = r->lo; b < r->hi;) {
@@ -1051,7 +1051,7 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
             size_t bs = hdr_size(w);
             if (bs < MIN_BLOCK || bs > r->hi - b)
                 break; /* corrupt: ak_tlsf_check says where */
-            fn((void *)b, bs - HDR, !(w & F_FREE), ctx);
+            fn(b, bs - HDR, !(w & F_FREE), ctx);
             b += bs;
         }
     }
@@ -1061,21 +1061,21 @@ typedef struct stats_sum {
     size_t used_blocks, free_blocks, free_bytes, largest;
 } stats_sum;
 
-static void stats_add(void *ptr, size_t size, bool used, void *ctx)
+static void stats_add(uintptr_t start, size_t size, bool used, void *ctx)
 {
-    (void)ptr;
+    (void)start;
     stats_sum *s = (stats_sum *)ctx;
     if (used) {
         s->used_blocks++;
         return;
     }
     s->free_blocks++;
-    s->free_bytes += size + HDR;
+    s->free_bytes += size;
     if (size > s->largest)
         s->largest = size;
 }
 
-void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out)
+void ak_tlsf_stats(const ak_tlsf *a, struct ak_byte_stats *out)
 {
     stats_sum s = {0, 0, 0, 0};
     ak_tlsf_walk(a, stats_add, &s);
@@ -1204,4 +1204,4 @@ const char *ak_tlsf_check(const ak_tlsf *a)
 
 /* ---- the byte-allocator interface ---- */
 
-AK_DEFINE_BYTE_ALLOCATOR_CACHED(ak_tlsf, "tlsf")
+AK_DEFINE_BYTE_ALLOCATOR_FULL(ak_tlsf, "tlsf")

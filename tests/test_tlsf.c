@@ -12,6 +12,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE for the 2 TiB pool */
 #endif
 #include "testlib.h"
+#include "walk_check.h"
 
 #include <allockit/tlsf.h>
 
@@ -55,7 +56,7 @@ static void check_inv(const ak_tlsf *a)
     CHECK_INVARIANTS(ak_tlsf_check(a));
 }
 
-static bool stats_equal(const struct ak_tlsf_stats *x, const struct ak_tlsf_stats *y)
+static bool stats_equal(const struct ak_byte_stats *x, const struct ak_byte_stats *y)
 {
     return x->total_bytes == y->total_bytes && x->used_bytes == y->used_bytes &&
            x->free_bytes == y->free_bytes && x->largest_free == y->largest_free &&
@@ -71,11 +72,11 @@ typedef struct walk_log {
     bool used_flags[64];
 } walk_log;
 
-static void walk_record(void *ptr, size_t size, bool used, void *ctx)
+static void walk_record(uintptr_t start, size_t size, bool used, void *ctx)
 {
     walk_log *w = (walk_log *)ctx;
     if (w->blocks < 64) {
-        w->ptrs[w->blocks] = ptr;
+        w->ptrs[w->blocks] = (void *)start;
         w->sizes[w->blocks] = size;
         w->used_flags[w->blocks] = used;
     }
@@ -140,7 +141,7 @@ static void test_init_and_reinit(void)
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m2, 1 << 16));
     check_inv(&a);
     CHECK(ak_tlsf_used_bytes(&a) == 0);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.region_count == 1 && st.used_blocks == 0 && st.free_blocks == 1);
     CHECK(st.failed_allocs == 0);
@@ -152,7 +153,7 @@ static void test_init_and_reinit(void)
     CHECK_ERR(ak_tlsf_dealloc(&a, q, 2000, 16), AK_ERR_NOT_ALLOCATED);
     check_inv(&a);
     /* A failed init leaves the object as it was. */
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     CHECK_ERR(ak_tlsf_init(&a, (uintptr_t)m2, 16), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_tlsf_init(&a, UINTPTR_MAX - 100, 4096), AK_ERR_INVALID_PARAM);
@@ -303,7 +304,7 @@ static void test_alignment(void)
     }
     /* The gaps in front of aligned blocks became free blocks: the free
      * bytes plus used blocks account for the whole region. */
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_blocks == (size_t)n);
     /* A pointer freed with an alignment it does not have is refused. */
@@ -363,7 +364,7 @@ static void test_aligned_tiling(void)
         CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &q));
         CHECK(q == p[i]);
     }
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_blocks == N && st.free_blocks <= 2);
     check_inv(&a);
@@ -384,7 +385,7 @@ static void test_multi_region(void)
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[1] + 3, sizes[1] - 3)); /* unaligned */
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[2], sizes[2]));
     check_inv(&a);
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     CHECK(before.region_count == 3 && before.free_blocks == 3);
     /* Overlaps in every shape are refused with nothing changed. */
@@ -458,7 +459,7 @@ static void test_bad_frees(void)
         uint64_t v = ak_rng_next(&rng);
         memcpy((char *)big + i, &v, 8);
     }
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     int local;
     /* Outside every region. */
@@ -554,7 +555,7 @@ static void test_zero_size(void)
         used += u;
     }
     CHECK(ak_tlsf_used_bytes(&a) == used);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_blocks == 200);
     check_inv(&a);
@@ -572,7 +573,7 @@ static void test_huge_requests(void)
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 20));
     void *keep;
     CHECK_OK(ak_tlsf_alloc(&a, 5000, 32, &keep));
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     void *p = (void *)1;
     const size_t top = (size_t)1 << (sizeof(size_t) * 8 - 1);
@@ -703,7 +704,7 @@ static void test_largest_fits_again(void)
     size_t size = 4 << 20;
     char *mem = region(size);
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     size_t largest = st.largest_free;
     CHECK(largest == ak_tlsf_total_bytes(&a));
@@ -829,14 +830,15 @@ static void test_stats_and_handle(void)
     CHECK(ak_byte_usable_size(h, q, 500, 8) >= 500);
     CHECK(ak_byte_check(h) == NULL);
     CHECK_OK(ak_byte_resize(h, q, 500, 8, 400));
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_bytes == usable_of(3000) + usable_of(400) && st.used_blocks == 2);
     CHECK(st.region_count == 1 && st.failed_allocs == 0);
-    /* Every byte is in a block: used blocks, free blocks, and the first
-     * block's header that total_bytes leaves out. */
-    CHECK(st.free_bytes + st.used_bytes + 2 * 8 == st.total_bytes + 8);
-    CHECK(st.largest_free + 8 <= st.free_bytes && st.free_blocks >= 1);
+    /* Every byte is in a block: used blocks, free blocks, their headers
+     * but the first's, which total_bytes leaves out. */
+    CHECK(st.free_bytes + st.used_bytes + (st.used_blocks + st.free_blocks - 1) * 8 ==
+          st.total_bytes);
+    CHECK(st.largest_free <= st.free_bytes && st.free_blocks >= 1);
     CHECK_ERR(ak_byte_alloc(h, 1 << 20, 8, &p), AK_ERR_NO_MEMORY);
     ak_tlsf_stats(&a, &st);
     CHECK(st.failed_allocs == 1);
@@ -961,7 +963,7 @@ static void test_huge_pool(void)
     CHECK_OK(ak_tlsf_dealloc(&a, big, tib + 4096, 4096));
     CHECK_OK(ak_tlsf_dealloc(&a, mid, ((size_t)1 << 39) + 12345, (size_t)1 << 30));
     check_inv(&a);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.free_blocks == 1 && st.largest_free == total && st.used_bytes == 0);
     CHECK_OK(ak_tlsf_alloc(&a, total, 1, &p));
@@ -1029,7 +1031,7 @@ static void test_cache(void)
     CHECK_OK(ak_tlsf_alloc(&a, 0, 1, &r)); /* the smallest block holds the mark too */
     ak_pattern_fill(q, 200, 7);
     const size_t used = ak_tlsf_used_bytes(&a);
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     /* Cached blocks stay live: used_bytes, the walker and the checker see
      * them as before. */
@@ -1219,7 +1221,7 @@ static void test_model(void)
             CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)regs[i] + 5, reg_sizes[i] - 5));
     }
     check_inv(&a);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     const size_t largest_at_start = st.largest_free;
     static live_block live[MAXLIVE], sorted[MAXLIVE];
@@ -1326,6 +1328,19 @@ static void test_model(void)
                        (void *)sorted[i].p);
             for (size_t i = 0; i < nlive; i++)
                 CHECK(content_ok(&live[i]));
+            /* The walk: every block once, the live ones at their usable
+             * sizes, the stats what it shows. */
+            static wc_block wl[MAXLIVE];
+            static wc_walk ww;
+            for (size_t i = 0; i < nlive; i++) {
+                wl[i].start = (uintptr_t)live[i].p;
+                wl[i].size = live[i].usable;
+            }
+            wc_reset(&ww);
+            ak_tlsf_walk(&a, wc_collect, &ww);
+            ak_tlsf_stats(&a, &st);
+            const char *why = wc_check(&ww, &st, wl, nlive, WC_EXACT);
+            CHECKF(why == NULL, "%s", why);
         }
     }
     check_inv(&a);

@@ -190,20 +190,6 @@ typedef struct ak_tlsf {
     uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT + 1]; /* private */
 } ak_tlsf;
 
-/** Diagnostics, filled by ak_tlsf_stats(). The struct has the function's
- *  name, so the type is spelled `struct ak_tlsf_stats` (or
- *  ak_tlsf_stats_t). */
-typedef struct ak_tlsf_stats {
-    size_t total_bytes;   /**< as ak_tlsf_total_bytes */
-    size_t used_bytes;    /**< as ak_tlsf_used_bytes */
-    size_t free_bytes;    /**< free blocks' sizes summed, headers included */
-    size_t largest_free;  /**< usable bytes of the largest free block */
-    size_t used_blocks;   /**< live blocks */
-    size_t free_blocks;   /**< free blocks */
-    size_t region_count;  /**< regions managed */
-    size_t failed_allocs; /**< allocs that gave AK_ERR_NO_MEMORY since init */
-} ak_tlsf_stats_t;
-
 /** Forget everything @p a managed and give it the region [start,
  *  start+size). Works on a zero-initialised object, on one in use (its
  *  regions are dropped, not touched; their pointers are refused from now
@@ -269,10 +255,12 @@ size_t ak_tlsf_used_bytes(const ak_tlsf *a);
  *  fragmentation make the largest possible allocation smaller. */
 size_t ak_tlsf_available_bytes(const ak_tlsf *a);
 
-/** Fill @p out with diagnostics. Only used_bytes, total_bytes and
- *  failed_allocs are kept as counters; the rest is found by walking every
- *  block: O(blocks). */
-void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out);
+/** Fill @p out with the common statistics (struct ak_byte_stats in
+ *  core.h). total_bytes, used_bytes, region_count and failed_allocs are
+ *  counters, O(1); the rest is found by walking every block, O(blocks).
+ *  free_bytes is the free blocks' usable sizes summed: the headers of the
+ *  blocks are in neither it nor used_bytes. */
+void ak_tlsf_stats(const ak_tlsf *a, struct ak_byte_stats *out);
 
 /** Verify every invariant: the region index; each region walks from its
  *  first block to its sentinel with sizes summing to the region, every
@@ -284,15 +272,11 @@ void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out);
  *  invariant. */
 const char *ak_tlsf_check(const ak_tlsf *a);
 
-/** Called by ak_tlsf_walk for each block: @p ptr its payload, @p size its
- *  usable size, @p used whether it is live (a block held by a cache layer
- *  is live). */
-typedef void (*ak_tlsf_walker)(void *ptr, size_t size, bool used, void *ctx);
-
-/** Call @p fn for every block of every region, in address order within a
- *  region, regions newest first. O(blocks). The callback must not allocate
- *  from or free into @p a. */
-void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx);
+/** Call @p fn for every block of every region (ak_walker in core.h: its
+ *  payload address, its usable size, whether it is live; a block held by a
+ *  cache layer is live), in address order within a region, regions newest
+ *  first. O(blocks). @p fn must not call @p a. */
+void ak_tlsf_walk(const ak_tlsf *a, ak_walker fn, void *ctx);
 
 /** The cache hooks core.h describes (ak_byte_cache, ak_byte_uncache):
  *  ak_tlsf_cache checks ptr, size and align as ak_tlsf_dealloc does (the
@@ -303,8 +287,8 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx);
 ak_error ak_tlsf_cache(ak_tlsf *a, void *ptr, size_t size, size_t align);
 void ak_tlsf_uncache(ak_tlsf *a, void *ptr, size_t size, size_t align);
 
-/** The byte-allocator handle for @p a (name "tlsf", every optional op,
- *  the cache hooks included). */
+/** The byte-allocator handle for @p a (name "tlsf", every optional op:
+ *  the cache hooks, walk and stats included). */
 ak_byte_allocator ak_tlsf_as_byte(ak_tlsf *a);
 
 #ifdef __cplusplus
