@@ -210,29 +210,12 @@ typedef struct pool_contender {
     const char *name;
     size_t obj_bytes;
     ak_byte_allocator (*handle)(void *obj);
-    /* The walk a heap map takes when the handle has none (NULL: none). */
-    void (*walk)(const void *obj, ak_walker cb, void *ctx);
 } pool_contender;
 
 #if AK_HAVE_TLSF
 static ak_byte_allocator tlsf_handle(void *o)
 {
     return ak_tlsf_as_byte(o);
-}
-/* TLSF's own walker reports a pointer; the heap map takes ak_walker. */
-typedef struct tlsf_walk_fwd {
-    ak_walker cb;
-    void *ctx;
-} tlsf_walk_fwd;
-static void tlsf_walk_block(void *ptr, size_t size, bool used, void *ctx)
-{
-    const tlsf_walk_fwd *f = ctx;
-    f->cb((uintptr_t)ptr, size, used, f->ctx);
-}
-static void tlsf_walk(const void *o, ak_walker cb, void *ctx)
-{
-    tlsf_walk_fwd f = {cb, ctx};
-    ak_tlsf_walk(o, tlsf_walk_block, &f);
 }
 #endif
 #if AK_HAVE_BUDDY
@@ -250,15 +233,15 @@ static ak_byte_allocator slab_handle(void *o)
 
 static const pool_contender pool_contenders[] = {
 #if AK_HAVE_TLSF
-    {"tlsf", sizeof(ak_tlsf), tlsf_handle, tlsf_walk},
+    {"tlsf", sizeof(ak_tlsf), tlsf_handle},
 #endif
 #if AK_HAVE_BUDDY
-    {"buddy", sizeof(ak_buddy), buddy_handle, NULL},
+    {"buddy", sizeof(ak_buddy), buddy_handle},
 #endif
 #if AK_HAVE_SLAB
-    {"slab", sizeof(ak_slab), slab_handle, NULL},
+    {"slab", sizeof(ak_slab), slab_handle},
 #endif
-    {NULL, 0, NULL, NULL},
+    {NULL, 0, NULL},
 };
 
 static const pool_contender *find_pool_contender(const char *name)
@@ -787,11 +770,8 @@ static void heap_map(const pool_contender *pc, const char *outdir)
         }
     }
     map_walk w = {0};
-    if (ak_byte_walk(h, map_collect, &w) != AK_OK) {
-        if (!pc->walk)
-            bench_fail("%s has no walker to draw a heap map from", pc->name);
-        pc->walk(obj, map_collect, &w);
-    }
+    if (ak_byte_walk(h, map_collect, &w) != AK_OK)
+        bench_fail("%s has no walker to draw a heap map from", pc->name);
     size_t used_blocks = 0, used_sum = 0;
     for (size_t i = 0; i < w.n; i++) {
         if (w.seg[i].at < (uintptr_t)pool || w.seg[i].at + w.seg[i].size > (uintptr_t)pool + bytes)

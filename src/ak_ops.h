@@ -113,15 +113,6 @@
     AK_DEFINE_BYTE_OPS_(X, NAME, .cache = X##_op_cache, .uncache = X##_op_uncache,                 \
                         .walk = X##_op_walk, .stats = X##_op_stats)
 
-/* Transitional, for an allocator whose walk and stats do not take
- * ak_walker and struct ak_byte_stats yet: every optional op but those two
- * (NULL: the core's fallbacks). Goes once every allocator uses
- * AK_DEFINE_BYTE_ALLOCATOR_FULL. */
-#define AK_DEFINE_BYTE_ALLOCATOR_CACHED(X, NAME)                                                   \
-    AK_CACHE_ADAPTERS_(X)                                                                          \
-    AK_DEFINE_BYTE_OPS_(X, NAME, .cache = X##_op_cache, .uncache = X##_op_uncache, .walk = 0,      \
-                        .stats = 0)
-
 /* A page allocator (with its checker, walk and stats). */
 #define AK_DEFINE_PAGE_ALLOCATOR(X, NAME)                                                          \
     AK_BASE_ADAPTERS_(X)                                                                           \

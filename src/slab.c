@@ -507,29 +507,6 @@ static AK_NOINLINE ak_error slab_word_freed(ak_slab *a, unsigned c, slab_desc *s
 }
 
 /* ------------------------------------------------------------------ */
-/* The TLSF's blocks, walked                                           */
-/* ------------------------------------------------------------------ */
-
-/* Every walk of the TLSF's blocks goes through here, in the common
- * walker's terms (the TLSF's own walker reports a pointer). */
-typedef struct tlsf_walk_fwd {
-    ak_walker fn;
-    void *ctx;
-} tlsf_walk_fwd;
-
-static void tlsf_walk_block(void *ptr, size_t size, bool used, void *ctx)
-{
-    const tlsf_walk_fwd *f = (const tlsf_walk_fwd *)ctx;
-    f->fn((uintptr_t)ptr, size, used, f->ctx);
-}
-
-static void tlsf_walk(const ak_tlsf *t, ak_walker fn, void *ctx)
-{
-    tlsf_walk_fwd f = {fn, ctx};
-    ak_tlsf_walk(t, tlsf_walk_block, &f);
-}
-
-/* ------------------------------------------------------------------ */
 /* Large blocks                                                        */
 /* ------------------------------------------------------------------ */
 
@@ -554,7 +531,7 @@ static bool large_is_live(const ak_slab *a, const slab_region *r, uintptr_t p)
     if (slab_around(r, p, &c))
         return false;
     find_ctx f = {p, false};
-    tlsf_walk(&a->tlsf, find_used_block, &f);
+    ak_tlsf_walk(&a->tlsf, find_used_block, &f);
     return f.found;
 }
 
@@ -1275,7 +1252,7 @@ static void walk_block(uintptr_t start, size_t size, bool used, void *ctx)
 void ak_slab_walk(const ak_slab *a, ak_walker fn, void *ctx)
 {
     walk_ctx w = {a, fn, ctx};
-    tlsf_walk(&a->tlsf, walk_block, &w);
+    ak_tlsf_walk(&a->tlsf, walk_block, &w);
 }
 
 /* The free side of the stats, from the TLSF's blocks: a slab's free
@@ -1308,7 +1285,7 @@ static void tally_block(uintptr_t start, size_t size, bool used, void *ctx)
 void ak_slab_stats(const ak_slab *a, struct ak_byte_stats *out)
 {
     free_tally t = {a, 0, 0, 0};
-    tlsf_walk(&a->tlsf, tally_block, &t);
+    ak_tlsf_walk(&a->tlsf, tally_block, &t);
     size_t live = a->large_count;
     for (unsigned c = 0; c < AK_SLAB_CLASS_COUNT; c++)
         live += a->live[c];
@@ -1545,7 +1522,7 @@ const char *ak_slab_check(const ak_slab *a)
     if (why)
         return why;
     block_count b = {a, 0, 0, 0, NULL};
-    tlsf_walk(&a->tlsf, count_block, &b);
+    ak_tlsf_walk(&a->tlsf, count_block, &b);
     if (b.why)
         return b.why;
     if (b.slabs != slabs)

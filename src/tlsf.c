@@ -1,9 +1,14 @@
 /* TLSF: two-level segregated fit. include/allockit/tlsf.h is the manual
  * (constants, overheads, the fragmentation bound, what bad input does);
  * this file tells the algorithm top-down: the block header, the size
- * classes, the free lists, the blocks' take, split and merge steps, the
- * regions, then alloc, the checks every free makes, free, resize, the
- * cache hooks, and the checker.
+ * classes, the free lists, the blocks' steps (take, split, carve_tail,
+ * make_free, and the three merges), the regions, then alloc, the checks
+ * every free makes, free, resize, the cache hooks, and the checker.
+ *
+ * A plain alloc cuts its block from the end of the free block it found
+ * (carve_tail): the free block keeps its address, its tag and usually
+ * its list place, so the split touches no list. An aligned alloc cuts
+ * from the front, where the aligned address is, leaving the gap free.
  *
  * Bounds: alloc is one mapping, at most three find-first-set, one list
  * removal and at most two insertions (two only for an aligned request);
@@ -93,6 +98,9 @@ _Static_assert((MAX_BLOCK >> (FL_COUNT + FL_SHIFT - 2)) == 1, "the last level ho
 _Static_assert(AK_IS_POW2(AK_TLSF_MAX_ALIGN) && AK_TLSF_MAX_ALIGN <= MAX_BLOCK, "max align");
 _Static_assert(TAG_BITS + 2 <= SIZE_SHIFT && TAG_BITS <= PTR_BITS, "tag, flags, size: no overlap");
 _Static_assert(sizeof(ak_region) == 8 * sizeof(void *), "AK_TLSF_REGION_OVERHEAD counts 8 words");
+/* What every free reads of the object (the region hint, the salt,
+ * used_bytes) comes first, within one 64-byte cache line. */
+_Static_assert(offsetof(ak_tlsf, used_bytes_) + sizeof(size_t) <= 64, "hot fields in one line");
 
 /* ---- the block header ----
  * A block is named by its payload address p; its header is the word below
@@ -182,15 +190,18 @@ static inline size_t mapping_search(size_t size)
     return mapping_insert(size - 1) + 1;
 }
 
-/* Do blocks of x and y bytes (both at least MIN_BLOCK) share a list?
- * With t the top bit of the larger, they do when they agree above bit
+/* Keeps t >= SL_LOG2 in same_list where a block may be smaller than
+ * 2^SL_LOG2 bytes (32-bit targets); 0 where none is. */
+#define SAME_LIST_FLOOR (MIN_BLOCK >= ((size_t)1 << SL_LOG2) ? 0 : ((size_t)1 << SL_LOG2))
+
+/* Do blocks of x and y bytes (y <= x, both at least MIN_BLOCK) share a
+ * list? With t the top bit of x, they do when they agree above bit
  * t - SL_LOG2; in level 0, where lists are one granule wide, that shift
  * is below ALIGN_LOG2, so two different sizes never agree. Cheaper than
  * two mappings. */
 static inline bool same_list(size_t x, size_t y)
 {
-    unsigned t = ak_fls_size(x | y | ((size_t)1 << SL_LOG2));
-    return ((x ^ y) >> (t - SL_LOG2)) == 0;
+    return ((x ^ y) >> (ak_fls_size(x | SAME_LIST_FLOOR) - SL_LOG2)) == 0;
 }
 
 /* ---- free lists ----
@@ -200,9 +211,11 @@ static inline bool same_list(size_t x, size_t y)
 static inline void list_insert(ak_tlsf *a, uintptr_t b, size_t i)
 {
     uintptr_t head = a->heads_[i];
+    /* The head's store between b's two links keeps compilers from pairing
+     * those into one vector store, which costs more instructions. */
     *link_next_free(b) = head;
-    *link_back(b) = (uintptr_t)&a->heads_[i];
     a->heads_[i] = b;
+    *link_back(b) = (uintptr_t)&a->heads_[i];
     if (head) {
         *link_back(head) = (uintptr_t)link_next_free(b);
     } else {
@@ -244,16 +257,14 @@ static inline void list_remove(ak_tlsf *a, uintptr_t b)
         list_emptied(a, (size_t)(back - a->heads_)); /* b was first and last */
 }
 
-/* The free block `from`, of from_size bytes, becomes the free block `to`
- * of `size` bytes: the same block grown or shrunk, a block that absorbed
- * it, or the rest of it after a split. When both sizes share a list (the
- * usual case when a large block changes by a little), `to` takes from's
- * place in it: no bitmap work. Reads only from's links, before it
- * writes to's. */
-static inline void list_move(ak_tlsf *a, uintptr_t from, size_t from_size, uintptr_t to,
-                             size_t size)
+/* The free block `from` becomes the free block `to` of `size` bytes: the
+ * same block grown or shrunk, a block that absorbed it, or the rest of it
+ * after a split. When `same` says both sizes share a list (the usual case
+ * when a large block changes by a little), `to` takes from's place in it:
+ * no bitmap work. Reads only from's links, before it writes to's. */
+static inline void list_move(ak_tlsf *a, uintptr_t from, uintptr_t to, size_t size, bool same)
 {
-    if (!same_list(from_size, size)) {
+    if (!same) {
         list_remove(a, from);
         list_insert(a, to, mapping_insert(size));
         return;
@@ -350,7 +361,7 @@ static inline size_t block_split(ak_tlsf *a, uintptr_t b, uintptr_t from, size_t
     size_t rest = total - need;
     uintptr_t t = b + need;
     block_rest(a, t, rest);
-    list_move(a, from, from_size, t, rest);
+    list_move(a, from, t, rest, same_list(from_size, rest));
     return need;
 }
 
@@ -374,6 +385,32 @@ static inline void *block_make_used(ak_tlsf *a, uintptr_t b, uint64_t w, size_t 
     return (void *)b;
 }
 
+/* The plain alloc's split: a used block of `need` bytes is cut from the
+ * end of the free block b (bs bytes, header w), and b stays free in front
+ * of it with its address and its tag. Three header writes and a link;
+ * the caller moves b to another list if its new size needs one
+ * (carve_relist). Returns the new block. */
+static inline uintptr_t block_carve_tail(ak_tlsf *a, uintptr_t b, uint64_t w, size_t bs,
+                                         size_t need)
+{
+    uintptr_t u = b + (bs - need);
+    hdr_set(b, w - size_field(need));
+    hdr_set(u, size_field(need) | F_PREV_FREE | tag_of(a, u));
+    *link_prev_phys(u) = b;
+    hdr_set(u + need, hdr_get(u + need) & ~F_PREV_FREE);
+    a->used_bytes_ += need - HDR;
+    return u;
+}
+
+/* The free block b shrank to `rest` bytes, which map to another list.
+ * Out of line: a large block usually stays in its list. */
+static AK_NOINLINE ak_error carve_relist(ak_tlsf *a, uintptr_t b, size_t rest)
+{
+    list_remove(a, b);
+    list_insert(a, b, mapping_insert(rest));
+    return AK_OK;
+}
+
 /* The used block b of bs bytes (header w), whose neighbours are used (its
  * successor's header is wn), becomes a free block: its header, its
  * successor's prev-free bit and link, its list. */
@@ -386,42 +423,59 @@ static inline void block_make_free(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t 
     list_insert(a, b, mapping_insert(bs));
 }
 
-/* The used block b of bs bytes (header w, successor's header wn) becomes free, merged
- * with its free neighbours: the predecessor pb (header pw; pb is 0 if it
- * is used) and the successor when wn says free. The merged block takes
- * the list place of the neighbour it grows from (list_move): the
- * predecessor, which stays where it is, or else the successor; the other
- * leaves its list. Absorbed headers become HDR_ABSORBED. */
-static inline void block_merge(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w, uint64_t wn,
-                               uintptr_t pb, uint64_t pw)
+/* The free block b keeps its place but grows from from_size to size
+ * bytes: it moves to its new list only when the class changes. */
+static inline void list_resize(ak_tlsf *a, uintptr_t b, size_t from_size, size_t size)
 {
-    size_t ms = bs, from_size = 0;
-    uintptr_t start = b, from = 0;
-    uint64_t tag = w & TAG_MASK;
-    if (pb) {
-        from_size = hdr_size(pw);
-        hdr_set(b, HDR_ABSORBED);
-        start = from = pb;
-        tag = pw & TAG_MASK;
-        ms += from_size;
+    if (!same_list(size, from_size)) {
+        list_remove(a, b);
+        list_insert(a, b, mapping_insert(size));
     }
-    if (wn & F_FREE) {
-        uintptr_t n = b + bs;
-        size_t ns = hdr_size(wn);
-        if (from) {
-            list_remove(a, n);
-        } else {
-            from = n;
-            from_size = ns;
-        }
-        hdr_set(n, HDR_ABSORBED);
-        ms += ns;
-    }
-    list_move(a, from, from_size, start, ms);
-    hdr_set(start, size_field(ms) | F_FREE | tag);
-    uintptr_t e = start + ms;
-    hdr_set(e, hdr_get(e) | F_PREV_FREE);
-    *link_prev_phys(e) = start;
+}
+
+/* Merging, case by case. b is the used block being freed (bs bytes,
+ * header w, neither flag set), wn the header of its successor n = b + bs,
+ * pb its predecessor when that is free (header pw). The merged block
+ * keeps the list place of the free neighbour it grows from when its class
+ * stays the same; a header it absorbs becomes HDR_ABSORBED. Sizes are on
+ * top of the header word, so growing a header is one add. */
+
+/* b absorbs its free successor n and takes n's list place. */
+static inline void merge_next(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w, uint64_t wn)
+{
+    uintptr_t n = b + bs;
+    size_t ns = hdr_size(wn), ms = bs + ns;
+    hdr_set(b, (w | F_FREE) + size_field(ns));
+    hdr_set(n, HDR_ABSORBED);
+    *link_prev_phys(b + ms) = b;
+    list_move(a, n, b, ms, same_list(ms, ns));
+}
+
+/* The free predecessor pb absorbs b. */
+static inline void merge_prev(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t wn, uintptr_t pb,
+                              uint64_t pw)
+{
+    uintptr_t n = b + bs;
+    size_t ps = hdr_size(pw);
+    *link_prev_phys(n) = pb;
+    hdr_set(pb, pw + size_field(bs));
+    hdr_set(b, HDR_ABSORBED);
+    hdr_set(n, wn | F_PREV_FREE);
+    list_resize(a, pb, ps, ps + bs);
+}
+
+/* The free predecessor pb absorbs b and b's free successor n. */
+static inline void merge_both(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t wn, uintptr_t pb,
+                              uint64_t pw)
+{
+    uintptr_t n = b + bs;
+    size_t ps = hdr_size(pw), grow = bs + hdr_size(wn);
+    list_remove(a, n);
+    hdr_set(pb, pw + size_field(grow));
+    hdr_set(b, HDR_ABSORBED);
+    hdr_set(n, HDR_ABSORBED);
+    *link_prev_phys(pb + ps + grow) = pb;
+    list_resize(a, pb, ps, ps + grow);
 }
 
 /* ---- regions ---- */
@@ -494,7 +548,7 @@ static uint64_t mix64(uint64_t x)
 static void allocator_clear(ak_tlsf *a)
 {
     volatile uintptr_t *heads = a->heads_;
-    for (size_t i = 0; i < LIST_COUNT; i++)
+    for (size_t i = 0; i <= LIST_COUNT; i++)
         heads[i] = 0;
     volatile uint32_t *sl = a->sl_bitmap_;
     for (size_t i = 0; i <= FL_COUNT; i++)
@@ -625,56 +679,55 @@ static AK_NOINLINE ak_error alloc_exact(ak_tlsf *a, size_t need, void **out)
     return AK_OK;
 }
 
-/* The plain path's split, out of line and entered by a tail call: the
- * take, the usual case once a heap is warm, then saves no registers. */
-static AK_NOINLINE ak_error alloc_split(ak_tlsf *a, uintptr_t b, uint64_t w, size_t need)
-{
-    size_t bs = hdr_size(w);
-    block_make_used(a, b, w, need);
-    block_split(a, b, b, bs, bs, need);
-    return AK_OK;
-}
-
-/* The plain path: the good fit's list by the bitmaps, its first block,
- * split or taken whole. */
+/* The plain path: the good fit's list (its first block when it has one,
+ * else the bitmaps' next list), that block split from its end or taken
+ * whole. */
 ak_error ak_tlsf_alloc(ak_tlsf *a, size_t size, size_t align, void **out)
 {
     if (AK_UNLIKELY(!small_align(align) || !out))
         return alloc_slow(a, size, align, out);
-    /* The small lists are exact: the search list is the size's own. */
+    /* The small lists are exact: the search list is the size's own, and
+     * its first block, if any, is the one to take. */
     size_t need, i;
+    uintptr_t b = 0;
     if (size < SMALL_BLOCK - HDR) {
         need = adjust_request_size(size);
         i = need >> ALIGN_LOG2;
+        b = a->heads_[i];
     } else {
         if (AK_UNLIKELY(size > AK_TLSF_MAX_ALLOC))
             return alloc_slow(a, size, align, out);
         need = (size + HDR + ALIGN - 1) & ~(ALIGN - 1);
         i = mapping_search(need);
     }
-    if (AK_UNLIKELY(!find_suitable_block(a, &i)))
-        return alloc_exact(a, need, out);
-    uintptr_t b = a->heads_[i];
-    *out = (void *)b;
+    if (!b) {
+        if (AK_UNLIKELY(!find_suitable_block(a, &i)))
+            return alloc_exact(a, need, out);
+        b = a->heads_[i];
+    }
     uint64_t w = hdr_get(b);
     size_t bs = hdr_size(w);
     AK_ASSERT(b != 0 && (w & F_FREE) && bs >= need);
-    if (bs - need >= MIN_BLOCK)
-        return alloc_split(a, b, w, need);
+    if (bs - need >= MIN_BLOCK) {
+        *out = (void *)block_carve_tail(a, b, w, bs, need);
+        if (AK_UNLIKELY(!same_list(bs, bs - need)))
+            return carve_relist(a, b, bs - need);
+        return AK_OK;
+    }
+    *out = block_make_used(a, b, w, block_take(b, bs));
     list_pop(a, b, i);
-    block_make_used(a, b, w, block_take(b, bs));
     return AK_OK;
 }
 
 /* ---- the checks of a pointer given back ---- */
 
-/* How a check finds the pointer's region: through the hint alone, as a
- * fast path that leaves everything else to a slow one (LOOKUP_LAST);
- * through the hint, then the tree, moving the hint there (LOOKUP_REMEMBER:
- * dealloc, resize); the same without moving it (LOOKUP_HINT: usable_size,
- * which may not write); through the tree alone (LOOKUP_TREE: the cache
- * hooks, which may run alongside calls that move the hint). */
-typedef enum lookup { LOOKUP_LAST, LOOKUP_REMEMBER, LOOKUP_HINT, LOOKUP_TREE } lookup;
+/* How a check finds the pointer's region: through the hint, then the
+ * tree, moving the hint there (LOOKUP_REMEMBER: dealloc, resize); the
+ * same without moving it (LOOKUP_HINT: usable_size, which may not write);
+ * through the tree alone (LOOKUP_TREE: the cache hooks, which may run
+ * alongside calls that move the hint). dealloc's fast path tries the
+ * hint alone, with the checks written out (ak_tlsf_dealloc). */
+typedef enum lookup { LOOKUP_REMEMBER, LOOKUP_HINT, LOOKUP_TREE } lookup;
 
 static AK_NOINLINE const ak_region *region_search_remember(ak_tlsf *a, uintptr_t b)
 {
@@ -694,8 +747,6 @@ static AK_ALWAYS_INLINE bool region_end(const ak_tlsf *a, uintptr_t p, lookup ho
         *hi = ix->last_lo + ix->last_span;
         return true;
     }
-    if (how == LOOKUP_LAST)
-        return false;
     const ak_region *r = how == LOOKUP_REMEMBER
                              ? region_search_remember((ak_tlsf *)a, p) /* a is not const */
                              : ak_region_search(ix, p);
@@ -783,30 +834,48 @@ static AK_ALWAYS_INLINE ak_error block_check(const ak_tlsf *a, const void *ptr, 
  * outside the region. On true, *pw is the predecessor's header word. */
 static inline bool prev_link_ok(uintptr_t lo, uintptr_t b, uintptr_t pb, uint64_t *pw)
 {
-    if (pb - lo >= b - lo || ((pb - lo) & (ALIGN - 1)) != 0)
+    uintptr_t dist = b - pb;
+    if (dist - 1 >= b - lo || (dist & (ALIGN - 1)) != 0)
         return false;
     *pw = hdr_get(pb);
-    return (*pw & F_FREE) && pb + hdr_size(*pw) == b;
+    /* Free, its own predecessor used (no two free blocks are adjacent),
+     * and dist bytes long: one compare above the tag. */
+    return (*pw >> TAG_BITS) == (((uint64_t)dist << (SIZE_SHIFT - TAG_BITS)) | 1);
 }
 
 /* ---- dealloc ---- */
 
-/* The free of a block that passed the checks and has a free neighbour,
- * in the region the index looked up last (the checks left it there).
- * Out of line, entered by a tail call: the free of a block between used
- * ones (the usual case) then needs no saved registers. */
+/* The bits of ak_tlsf_dealloc's combined header test: a free neighbour,
+ * and everything that makes the pointer no live block. */
+#define X_MERGE F_PREV_FREE
+#define X_BAD   ((TAG_MASK | F_FREE | (F_PREV_FREE << 1)) & ~X_MERGE)
+_Static_assert((F_FREE << 1) == F_PREV_FREE, "the shift lines up the two free bits");
+
+/* The free of a block whose two headers, combined into x as in
+ * ak_tlsf_dealloc, do not both say "used" with their tags: a block with a
+ * free neighbour, in the region the index looked up last (the checks left
+ * it there), is merged; anything else is refused. Out of line, entered by
+ * a tail call: the free of a block between used ones then needs no saved
+ * registers. */
 static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, size_t bs, uint64_t w,
-                                          uint64_t wn)
+                                          uint64_t wn, uint64_t x)
 {
-    uintptr_t pb = 0;
-    uint64_t pw = 0;
-    if (w & F_PREV_FREE) {
-        pb = *link_prev_phys(b);
-        if (AK_UNLIKELY(!prev_link_ok(a->regions_.last_lo, b, pb, &pw)))
-            return AK_ERR_NOT_ALLOCATED;
+    if (AK_UNLIKELY((x & X_BAD) != 0))
+        return AK_ERR_NOT_ALLOCATED;
+    if (!(w & F_PREV_FREE)) {
+        a->used_bytes_ -= bs - HDR;
+        merge_next(a, b, bs, w, wn);
+        return AK_OK;
     }
+    uintptr_t pb = *link_prev_phys(b);
+    uint64_t pw;
+    if (AK_UNLIKELY(!prev_link_ok(a->regions_.last_lo, b, pb, &pw)))
+        return AK_ERR_NOT_ALLOCATED;
     a->used_bytes_ -= bs - HDR;
-    block_merge(a, b, bs, w, wn, pb, pw);
+    if (wn & F_FREE)
+        merge_both(a, b, bs, wn, pb, pw);
+    else
+        merge_prev(a, b, bs, wn, pb, pw);
     return AK_OK;
 }
 
@@ -814,7 +883,7 @@ static AK_NOINLINE ak_error dealloc_merge(ak_tlsf *a, uintptr_t b, size_t bs, ui
 static AK_ALWAYS_INLINE ak_error block_free(ak_tlsf *a, const live_block *lb)
 {
     if (((lb->w >> 1) | lb->wn) & F_FREE) /* a free neighbour: F_PREV_FREE is F_FREE << 1 */
-        return dealloc_merge(a, lb->b, lb->bs, lb->w, lb->wn);
+        return dealloc_merge(a, lb->b, lb->bs, lb->w, lb->wn, X_MERGE);
     a->used_bytes_ -= lb->bs - HDR;
     block_make_free(a, lb->b, lb->bs, lb->w, lb->wn);
     return AK_OK;
@@ -831,14 +900,31 @@ static AK_NOINLINE ak_error dealloc_slow(ak_tlsf *a, void *ptr, size_t size, siz
     return block_free(a, &lb);
 }
 
-/* The fast path: a good pointer in the last region used. */
+/* The fast path: the checks of block_check for a pointer in the last
+ * region used, arranged so that a good free passes them with few
+ * branches. The tags and the four flags of the two headers are one test:
+ * x is both headers xor their tags, the successor's shifted up a bit, so
+ * that its free bit lands on the block's prev-free bit. Then bit 19 of x
+ * says "a free neighbour" and every other bit up to bit 20 says "not a
+ * live block" (a tag bit wrong, the block free, or its successor saying
+ * the block is free). */
 ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
-    live_block lb;
-    if (AK_UNLIKELY(!align_ok((uintptr_t)ptr, align) ||
-                    block_find(a, (uintptr_t)ptr, size, LOOKUP_LAST, &lb) != AK_OK))
+    uintptr_t p = (uintptr_t)ptr, d = p - a->regions_.last_lo, span = a->regions_.last_span;
+    if (AK_UNLIKELY(d >= span || (p & (ALIGN - 1)) != 0 || ((p | align) & (align - 1)) != 0))
+        return dealloc_slow(a, ptr, size, align); /* another region, or a bad pointer or align */
+    uint64_t w = hdr_get(p);
+    size_t bs = hdr_size(w) & ~(ALIGN - 1);
+    if (AK_UNLIKELY(bs - 1 >= span - d || size > bs - HDR))
         return dealloc_slow(a, ptr, size, align);
-    return block_free(a, &lb);
+    uintptr_t n = p + bs;
+    uint64_t wn = hdr_get(n);
+    uint64_t x = (w ^ tag_of(a, p)) | ((wn ^ tag_of(a, n)) << 1);
+    if (AK_UNLIKELY((x & (X_BAD | X_MERGE)) != 0))
+        return dealloc_merge(a, p, bs, w, wn, x);
+    a->used_bytes_ -= bs - HDR;
+    block_make_free(a, p, bs, w, wn);
+    return AK_OK;
 }
 
 /* ---- resize ---- */
@@ -878,7 +964,7 @@ ak_error ak_tlsf_resize(ak_tlsf *a, void *ptr, size_t old_size, size_t align, si
         uint64_t wt = size_field(bs - need) | tag_of(a, t);
         hdr_set(t, wt);
         if (lb.wn & F_FREE)
-            block_merge(a, t, bs - need, wt, lb.wn, 0, 0);
+            merge_next(a, t, bs - need, wt, lb.wn);
         else
             block_make_free(a, t, bs - need, wt, lb.wn);
         bs = need;
@@ -957,7 +1043,7 @@ void ak_tlsf_uncache(ak_tlsf *a, void *ptr, size_t size, size_t align)
 
 /* ---- walker, statistics ---- */
 
-void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
+void ak_tlsf_walk(const ak_tlsf *a, ak_walker fn, void *ctx)
 {
     for (const ak_region *r = ak_region_first(&a->regions_); r; r = r->next) {
         for (uintptr_t b = r->lo; b < r->hi;) {
@@ -965,7 +1051,7 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx)
             size_t bs = hdr_size(w);
             if (bs < MIN_BLOCK || bs > r->hi - b)
                 break; /* corrupt: ak_tlsf_check says where */
-            fn((void *)b, bs - HDR, !(w & F_FREE), ctx);
+            fn(b, bs - HDR, !(w & F_FREE), ctx);
             b += bs;
         }
     }
@@ -975,21 +1061,21 @@ typedef struct stats_sum {
     size_t used_blocks, free_blocks, free_bytes, largest;
 } stats_sum;
 
-static void stats_add(void *ptr, size_t size, bool used, void *ctx)
+static void stats_add(uintptr_t start, size_t size, bool used, void *ctx)
 {
-    (void)ptr;
+    (void)start;
     stats_sum *s = (stats_sum *)ctx;
     if (used) {
         s->used_blocks++;
         return;
     }
     s->free_blocks++;
-    s->free_bytes += size + HDR;
+    s->free_bytes += size;
     if (size > s->largest)
         s->largest = size;
 }
 
-void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out)
+void ak_tlsf_stats(const ak_tlsf *a, struct ak_byte_stats *out)
 {
     stats_sum s = {0, 0, 0, 0};
     ak_tlsf_walk(a, stats_add, &s);
@@ -1056,6 +1142,8 @@ static const char *check_lists(const ak_tlsf *a, size_t limit, size_t *listed)
 {
     if ((a->fl_bitmap_ >> FL_COUNT) != 0 || a->sl_bitmap_[FL_COUNT] != 0)
         return "bitmap bits beyond the last level";
+    if (a->heads_[LIST_COUNT] != 0)
+        return "list head beyond the last list";
     for (unsigned i = 0; i < LIST_COUNT; i++) {
         unsigned fl = i / SL_COUNT, sl = i % SL_COUNT;
         if (sl == 0 && ((a->fl_bitmap_ >> fl) & 1) != (a->sl_bitmap_[fl] != 0))
@@ -1116,4 +1204,4 @@ const char *ak_tlsf_check(const ak_tlsf *a)
 
 /* ---- the byte-allocator interface ---- */
 
-AK_DEFINE_BYTE_ALLOCATOR_CACHED(ak_tlsf, "tlsf")
+AK_DEFINE_BYTE_ALLOCATOR_FULL(ak_tlsf, "tlsf")

@@ -12,6 +12,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS, MAP_NORESERVE for the 2 TiB pool */
 #endif
 #include "testlib.h"
+#include "walk_check.h"
 
 #include <allockit/tlsf.h>
 
@@ -55,7 +56,7 @@ static void check_inv(const ak_tlsf *a)
     CHECK_INVARIANTS(ak_tlsf_check(a));
 }
 
-static bool stats_equal(const struct ak_tlsf_stats *x, const struct ak_tlsf_stats *y)
+static bool stats_equal(const struct ak_byte_stats *x, const struct ak_byte_stats *y)
 {
     return x->total_bytes == y->total_bytes && x->used_bytes == y->used_bytes &&
            x->free_bytes == y->free_bytes && x->largest_free == y->largest_free &&
@@ -71,11 +72,11 @@ typedef struct walk_log {
     bool used_flags[64];
 } walk_log;
 
-static void walk_record(void *ptr, size_t size, bool used, void *ctx)
+static void walk_record(uintptr_t start, size_t size, bool used, void *ctx)
 {
     walk_log *w = (walk_log *)ctx;
     if (w->blocks < 64) {
-        w->ptrs[w->blocks] = ptr;
+        w->ptrs[w->blocks] = (void *)start;
         w->sizes[w->blocks] = size;
         w->used_flags[w->blocks] = used;
     }
@@ -140,7 +141,7 @@ static void test_init_and_reinit(void)
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)m2, 1 << 16));
     check_inv(&a);
     CHECK(ak_tlsf_used_bytes(&a) == 0);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.region_count == 1 && st.used_blocks == 0 && st.free_blocks == 1);
     CHECK(st.failed_allocs == 0);
@@ -152,7 +153,7 @@ static void test_init_and_reinit(void)
     CHECK_ERR(ak_tlsf_dealloc(&a, q, 2000, 16), AK_ERR_NOT_ALLOCATED);
     check_inv(&a);
     /* A failed init leaves the object as it was. */
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     CHECK_ERR(ak_tlsf_init(&a, (uintptr_t)m2, 16), AK_ERR_INVALID_PARAM);
     CHECK_ERR(ak_tlsf_init(&a, UINTPTR_MAX - 100, 4096), AK_ERR_INVALID_PARAM);
@@ -241,33 +242,39 @@ static void test_split_merge(void)
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &x));
     CHECK_OK(ak_tlsf_alloc(&a, 200, 8, &y));
     CHECK_OK(ak_tlsf_alloc(&a, 300, 8, &z));
-    /* Splitting: the three come from the front in address order, each
-     * followed directly by the next (block = header + size rounded). */
-    CHECK((char *)y == (char *)x + block_of(100));
-    CHECK((char *)z == (char *)y + block_of(200));
+    /* Splitting: each block is cut from the end of the free block, so the
+     * three lie back to back, each just in front of the one allocated
+     * before it (block = header + size rounded), and the free block
+     * stays at the front of the region. */
+    CHECK((char *)y + block_of(200) == (char *)x);
+    CHECK((char *)z + block_of(300) == (char *)y);
     walk_log w = walk(&a);
     CHECK(w.blocks == 4 && w.used == 3 && w.free == 1);
-    CHECK(w.ptrs[0] == x && w.used_flags[0] && w.sizes[0] == block_of(100) - 8);
-    CHECK(w.ptrs[1] == y && w.sizes[1] == block_of(200) - 8);
-    CHECK(w.ptrs[2] == z && w.sizes[2] == block_of(300) - 8);
-    CHECK(!w.used_flags[3]);
+    CHECK(!w.used_flags[0]);
+    CHECK(w.ptrs[1] == z && w.used_flags[1] && w.sizes[1] == block_of(300) - 8);
+    CHECK(w.ptrs[2] == y && w.sizes[2] == block_of(200) - 8);
+    CHECK(w.ptrs[3] == x && w.sizes[3] == block_of(100) - 8);
     /* Free the middle: a hole, not merged with anything. */
     CHECK_OK(ak_tlsf_dealloc(&a, y, 200, 8));
     w = walk(&a);
-    CHECK(w.blocks == 4 && w.free == 2 && !w.used_flags[1]);
+    CHECK(w.blocks == 4 && w.free == 2 && !w.used_flags[2]);
     check_inv(&a);
-    /* Free the first: merges forward with the hole. */
+    /* Free the last: merges backward into the hole, which keeps its
+     * address. */
     CHECK_OK(ak_tlsf_dealloc(&a, x, 100, 8));
     w = walk(&a);
-    CHECK(w.blocks == 3 && w.free == 2 && w.sizes[0] == block_of(100) + block_of(200) - 8);
+    CHECK(w.blocks == 3 && w.free == 2 && w.ptrs[2] == y);
+    CHECK(w.sizes[2] == block_of(100) + block_of(200) - 8);
     check_inv(&a);
-    /* A new 150-byte block reuses the hole's front (good fit from the
-     * hole, not the big tail). */
+    /* A new 150-byte block comes from the hole's end (good fit from the
+     * hole, not the big free block). */
     void *v;
     CHECK_OK(ak_tlsf_alloc(&a, 150, 8, &v));
-    CHECK(v == x);
+    CHECK((char *)v == (char *)x + block_of(100) - block_of(150));
     CHECK_OK(ak_tlsf_dealloc(&a, v, 150, 8));
-    /* Free the last: merges both ways, one block again. */
+    w = walk(&a);
+    CHECK(w.blocks == 3 && w.free == 2);
+    /* Free the first: merges both ways, one block again. */
     CHECK_OK(ak_tlsf_dealloc(&a, z, 300, 8));
     w = walk(&a);
     CHECK(w.blocks == 1 && w.free == 1 && w.payload_sum == ak_tlsf_total_bytes(&a));
@@ -297,7 +304,7 @@ static void test_alignment(void)
     }
     /* The gaps in front of aligned blocks became free blocks: the free
      * bytes plus used blocks account for the whole region. */
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_blocks == (size_t)n);
     /* A pointer freed with an alignment it does not have is refused. */
@@ -357,7 +364,7 @@ static void test_aligned_tiling(void)
         CHECK_OK(ak_tlsf_alloc(&a, S - 8, S, &q));
         CHECK(q == p[i]);
     }
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_blocks == N && st.free_blocks <= 2);
     check_inv(&a);
@@ -378,7 +385,7 @@ static void test_multi_region(void)
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[1] + 3, sizes[1] - 3)); /* unaligned */
     CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)m[2], sizes[2]));
     check_inv(&a);
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     CHECK(before.region_count == 3 && before.free_blocks == 3);
     /* Overlaps in every shape are refused with nothing changed. */
@@ -452,7 +459,7 @@ static void test_bad_frees(void)
         uint64_t v = ak_rng_next(&rng);
         memcpy((char *)big + i, &v, 8);
     }
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     int local;
     /* Outside every region. */
@@ -477,11 +484,17 @@ static void test_bad_frees(void)
         CHECK_ERR(ak_tlsf_resize(&a, (char *)big + off, 16, 1, 32), AK_ERR_NOT_ALLOCATED);
         CHECK(ak_tlsf_usable_size(&a, (char *)big + off, 16, 1) == 0);
     }
-    /* Pointers into the free tail. */
+    /* Pointers into the largest free block (its own address included). */
+    walk_log fw = walk(&a);
+    CHECK(fw.blocks <= 64);
+    size_t fi = fw.blocks;
+    for (size_t i = 0; i < fw.blocks; i++)
+        if (!fw.used_flags[i] && (fi == fw.blocks || fw.sizes[i] > fw.sizes[fi]))
+            fi = i;
+    CHECK(fi < fw.blocks && fw.sizes[fi] > 500000);
     for (int i = 0; i < 20000; i++) {
-        size_t off = (size_t)ak_rng_range(&rng, 0, size - 200000);
-        char *t = (char *)big + 100008 + off;
-        CHECK_ERR(ak_tlsf_dealloc(&a, t, 0, 1), AK_ERR_NOT_ALLOCATED);
+        size_t off = (size_t)ak_rng_range(&rng, 0, fw.sizes[fi] - 1);
+        CHECK_ERR(ak_tlsf_dealloc(&a, (char *)fw.ptrs[fi] + off, 0, 1), AK_ERR_NOT_ALLOCATED);
     }
     /* Wrong sizes: above the block's usable size. */
     const size_t up = ak_tlsf_usable_size(&a, p, 100, 8), ubig = ak_tlsf_usable_size(&a, big, 1, 1);
@@ -542,7 +555,7 @@ static void test_zero_size(void)
         used += u;
     }
     CHECK(ak_tlsf_used_bytes(&a) == used);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_blocks == 200);
     check_inv(&a);
@@ -560,7 +573,7 @@ static void test_huge_requests(void)
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 20));
     void *keep;
     CHECK_OK(ak_tlsf_alloc(&a, 5000, 32, &keep));
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     void *p = (void *)1;
     const size_t top = (size_t)1 << (sizeof(size_t) * 8 - 1);
@@ -621,47 +634,55 @@ static void test_resize(void)
     /* The granule as alignment: 16 on 64-bit targets; with 16 on 32-bit
      * ones (granule 8) the aligned path may put a gap block before x. */
     const size_t al = AK_TLSF_ALIGN;
-    void *x, *y, *z;
-    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &x));
-    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &y));
+    /* Each block is cut from the end of the free block: allocated in the
+     * order t, z, y, x, they lie as [free][x][y][z][t]. */
+    void *x, *y, *z, *t;
+    CHECK_OK(ak_tlsf_alloc(&a, 600000, al, &t));
     CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &z));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &y));
+    CHECK_OK(ak_tlsf_alloc(&a, 1000, al, &x));
+    CHECK((char *)x + block_of(1000) == (char *)y && (char *)y + block_of(1000) == (char *)z);
+    const size_t used_t = usable_of(600000);
     ak_pattern_fill(x, 1000, 1);
     /* Grow x: its successor y is used. */
     CHECK_ERR(ak_tlsf_resize(&a, x, 1000, al, 1100), AK_ERR_NO_MEMORY);
     /* Within its own rounding: fine. */
     CHECK_ERR(ak_tlsf_resize(&a, x, 1000, al, 1004), AK_ERR_NO_MEMORY); /* needs 1024 */
     CHECK_OK(ak_tlsf_resize(&a, x, 1000, al, 1000 - 8));
-    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000));
+    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000) + used_t);
     CHECK_OK(ak_tlsf_resize(&a, x, 1000 - 8, al, 1000));
-    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000));
+    CHECK(ak_tlsf_used_bytes(&a) == 3 * usable_of(1000) + used_t);
     /* Free y, then x grows into it, keeping its contents. */
     CHECK_OK(ak_tlsf_dealloc(&a, y, 1000, al));
     CHECK_OK(ak_tlsf_resize(&a, x, 1000, al, 1500));
     CHECK(ak_pattern_ok(x, 1000, 1));
     CHECK(ak_tlsf_usable_size(&a, x, 1500, al) == usable_of(1500));
-    CHECK(ak_tlsf_used_bytes(&a) == usable_of(1500) + usable_of(1000));
+    CHECK(ak_tlsf_used_bytes(&a) == usable_of(1500) + usable_of(1000) + used_t);
     check_inv(&a);
     walk_log w = walk(&a);
-    CHECK(w.blocks == 4 && w.used_flags[0] && !w.used_flags[1] && w.used_flags[2]);
+    CHECK(w.blocks == 5 && !w.used_flags[0] && w.ptrs[1] == x && w.used_flags[1]);
+    CHECK(!w.used_flags[2] && w.used_flags[3] && w.used_flags[4]);
     /* Growing to all of x + y exactly: no leftover block. */
     size_t all = 2 * block_of(1000) - 8; /* x's and y's blocks, one header */
     CHECK_OK(ak_tlsf_resize(&a, x, 1500, al, all));
     w = walk(&a);
-    CHECK(w.blocks == 3 && w.sizes[0] == all);
+    CHECK(w.blocks == 4 && w.sizes[1] == all);
     CHECK_ERR(ak_tlsf_resize(&a, x, all, al, all + 1), AK_ERR_NO_MEMORY);
     check_inv(&a);
     /* Shrink: the tail becomes a free block. */
     CHECK_OK(ak_tlsf_resize(&a, x, all, al, 100));
     CHECK(ak_pattern_ok(x, 100, 1));
     w = walk(&a);
-    CHECK(w.blocks == 4 && w.sizes[0] == block_of(100) - 8 && !w.used_flags[1]);
+    CHECK(w.blocks == 5 && w.sizes[1] == block_of(100) - 8 && !w.used_flags[2]);
     check_inv(&a);
-    /* Shrink z at the front of the big free tail: the tail merges. */
+    /* Free t, the last block: z is now followed by a large free block.
+     * Shrink z: its tail merges with that block. */
+    CHECK_OK(ak_tlsf_dealloc(&a, t, 600000, al));
     CHECK_OK(ak_tlsf_resize(&a, z, 1000, al, 0));
     w = walk(&a);
-    CHECK(w.blocks == 4 && w.free == 2);
+    CHECK(w.blocks == 5 && w.free == 3 && w.ptrs[3] == z && !w.used_flags[4]);
     check_inv(&a);
-    /* Grow z into the big free tail. */
+    /* Grow z into that free block. */
     CHECK_OK(ak_tlsf_resize(&a, z, 0, al, 500000));
     memset(z, 1, 500000);
     CHECK(ak_tlsf_used_bytes(&a) == usable_of(500000) + usable_of(100));
@@ -683,7 +704,7 @@ static void test_largest_fits_again(void)
     size_t size = 4 << 20;
     char *mem = region(size);
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, size));
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     size_t largest = st.largest_free;
     CHECK(largest == ak_tlsf_total_bytes(&a));
@@ -809,14 +830,15 @@ static void test_stats_and_handle(void)
     CHECK(ak_byte_usable_size(h, q, 500, 8) >= 500);
     CHECK(ak_byte_check(h) == NULL);
     CHECK_OK(ak_byte_resize(h, q, 500, 8, 400));
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.used_bytes == usable_of(3000) + usable_of(400) && st.used_blocks == 2);
     CHECK(st.region_count == 1 && st.failed_allocs == 0);
-    /* Every byte is in a block: used blocks, free blocks, and the first
-     * block's header that total_bytes leaves out. */
-    CHECK(st.free_bytes + st.used_bytes + 2 * 8 == st.total_bytes + 8);
-    CHECK(st.largest_free + 8 <= st.free_bytes && st.free_blocks >= 1);
+    /* Every byte is in a block: used blocks, free blocks, their headers
+     * but the first's, which total_bytes leaves out. */
+    CHECK(st.free_bytes + st.used_bytes + (st.used_blocks + st.free_blocks - 1) * 8 ==
+          st.total_bytes);
+    CHECK(st.largest_free <= st.free_bytes && st.free_blocks >= 1);
     CHECK_ERR(ak_byte_alloc(h, 1 << 20, 8, &p), AK_ERR_NO_MEMORY);
     ak_tlsf_stats(&a, &st);
     CHECK(st.failed_allocs == 1);
@@ -941,7 +963,7 @@ static void test_huge_pool(void)
     CHECK_OK(ak_tlsf_dealloc(&a, big, tib + 4096, 4096));
     CHECK_OK(ak_tlsf_dealloc(&a, mid, ((size_t)1 << 39) + 12345, (size_t)1 << 30));
     check_inv(&a);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     CHECK(st.free_blocks == 1 && st.largest_free == total && st.used_bytes == 0);
     CHECK_OK(ak_tlsf_alloc(&a, total, 1, &p));
@@ -1009,7 +1031,7 @@ static void test_cache(void)
     CHECK_OK(ak_tlsf_alloc(&a, 0, 1, &r)); /* the smallest block holds the mark too */
     ak_pattern_fill(q, 200, 7);
     const size_t used = ak_tlsf_used_bytes(&a);
-    struct ak_tlsf_stats before, after;
+    struct ak_byte_stats before, after;
     ak_tlsf_stats(&a, &before);
     /* Cached blocks stay live: used_bytes, the walker and the checker see
      * them as before. */
@@ -1071,9 +1093,12 @@ static void test_checker_detects(void)
     ak_tlsf a = {0};
     char *mem = region(1 << 16);
     CHECK_OK(ak_tlsf_init(&a, (uintptr_t)mem, 1 << 16));
-    void *p, *q;
-    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    /* Blocks are cut from the end of the free block: allocated in the
+     * order q, p, g, they lie as [free][g][p][q]. */
+    void *p, *q, *g;
     CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &q));
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &p));
+    CHECK_OK(ak_tlsf_alloc(&a, 100, 8, &g));
     check_inv(&a);
     uint64_t saved;
     memcpy(&saved, (char *)q - 8, 8);
@@ -1086,6 +1111,15 @@ static void test_checker_detects(void)
     bad = saved + ((uint64_t)AK_TLSF_ALIGN << 20); /* the size */
     memcpy((char *)q - 8, &bad, 8);
     CHECK(ak_tlsf_check(&a) != NULL);
+    /* q's header is also p's successor's: a wrong tag bit there, or its
+     * prev-free bit (bit 19) saying that p is free, and p is refused. */
+    bad = saved ^ 2;
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
+    bad = saved | ((uint64_t)1 << 19);
+    memcpy((char *)q - 8, &bad, 8);
+    CHECK(ak_tlsf_check(&a) != NULL);
+    CHECK_ERR(ak_tlsf_dealloc(&a, p, 100, 8), AK_ERR_NOT_ALLOCATED);
     memcpy((char *)q - 8, &saved, 8);
     check_inv(&a);
     /* A corrupt prev-physical link (it lives in free memory) is not
@@ -1187,7 +1221,7 @@ static void test_model(void)
             CHECK_OK(ak_tlsf_add_memory(&a, (uintptr_t)regs[i] + 5, reg_sizes[i] - 5));
     }
     check_inv(&a);
-    struct ak_tlsf_stats st;
+    struct ak_byte_stats st;
     ak_tlsf_stats(&a, &st);
     const size_t largest_at_start = st.largest_free;
     static live_block live[MAXLIVE], sorted[MAXLIVE];
@@ -1294,6 +1328,19 @@ static void test_model(void)
                        (void *)sorted[i].p);
             for (size_t i = 0; i < nlive; i++)
                 CHECK(content_ok(&live[i]));
+            /* The walk: every block once, the live ones at their usable
+             * sizes, the stats what it shows. */
+            static wc_block wl[MAXLIVE];
+            static wc_walk ww;
+            for (size_t i = 0; i < nlive; i++) {
+                wl[i].start = (uintptr_t)live[i].p;
+                wl[i].size = live[i].usable;
+            }
+            wc_reset(&ww);
+            ak_tlsf_walk(&a, wc_collect, &ww);
+            ak_tlsf_stats(&a, &st);
+            const char *why = wc_check(&ww, &st, wl, nlive, WC_EXACT);
+            CHECKF(why == NULL, "%s", why);
         }
     }
     check_inv(&a);

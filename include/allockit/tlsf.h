@@ -29,11 +29,17 @@
  * bitmap of non-empty first levels and one of non-empty lists per level
  * find a list in two find-first-set steps. alloc rounds its request up to
  * the next list boundary ("good fit"), so any block of the list found is
- * big enough; it takes the list's first block and splits the rest off as
- * a new free block. free merges the block with its free neighbours
- * (boundary tags: each header holds the block's size and whether it and
- * its predecessor are free; a free block keeps a link to itself in its
- * last word, for its successor) and puts the result on its list.
+ * big enough; it takes the list's first block and, when the rest can be
+ * a block, cuts the new block from that free block's end: the free block
+ * keeps its address (and, when its size stays within its list, its list
+ * place), so blocks carved one after another lie at falling addresses,
+ * each in front of the one before it. (An aligned request is the
+ * exception: its block starts at the first suitable address and the gap
+ * in front of it stays free.) free merges the block with its free
+ * neighbours (boundary tags: each header holds the block's size and
+ * whether it and its predecessor are free; a free block keeps a link to
+ * itself in its last word, for its successor) and puts the result on its
+ * list.
  *
  * Constants (64-bit / 32-bit targets)
  * -----------------------------------
@@ -61,9 +67,9 @@
  * - Per region: a record of 8 words at its start, an 8-byte sentinel at its
  *   end and trimming to the granule: at most AK_TLSF_REGION_OVERHEAD bytes
  *   of a region do not count in total_bytes.
- * - The object: one list head per list (FL_COUNT x SL_COUNT words), the
- *   bitmaps and a dozen words more: 9.25 KiB on 64-bit targets, 3.3 KiB on
- *   32-bit ones.
+ * - The object: one list head per list (FL_COUNT x SL_COUNT words, and
+ *   one spare), the bitmaps and a dozen words more: 9.25 KiB on 64-bit
+ *   targets, 3.3 KiB on 32-bit ones.
  *
  * Fragmentation bound
  * -------------------
@@ -173,28 +179,16 @@ extern "C" {
  *  change. A zero-initialised object is a valid empty allocator. It does
  *  not own its regions: there is nothing to tear down. */
 typedef struct ak_tlsf {
-    uintptr_t fl_bitmap_;                                  /* private */
-    uint32_t sl_bitmap_[AK_TLSF_FL_COUNT + 1];             /* private */
-    uintptr_t salt_, mark_key_;                            /* private */
-    ak_region_index regions_;                              /* private */
-    void *largest_region_;                                 /* private */
-    size_t total_bytes_, used_bytes_, failed_;             /* private */
-    uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT]; /* private */
+    ak_region_index regions_;                                  /* private */
+    uintptr_t salt_;                                           /* private */
+    size_t used_bytes_;                                        /* private */
+    uintptr_t fl_bitmap_;                                      /* private */
+    uint32_t sl_bitmap_[AK_TLSF_FL_COUNT + 1];                 /* private */
+    uintptr_t mark_key_;                                       /* private */
+    void *largest_region_;                                     /* private */
+    size_t total_bytes_, failed_;                              /* private */
+    uintptr_t heads_[AK_TLSF_FL_COUNT * AK_TLSF_SL_COUNT + 1]; /* private */
 } ak_tlsf;
-
-/** Diagnostics, filled by ak_tlsf_stats(). The struct has the function's
- *  name, so the type is spelled `struct ak_tlsf_stats` (or
- *  ak_tlsf_stats_t). */
-typedef struct ak_tlsf_stats {
-    size_t total_bytes;   /**< as ak_tlsf_total_bytes */
-    size_t used_bytes;    /**< as ak_tlsf_used_bytes */
-    size_t free_bytes;    /**< free blocks' sizes summed, headers included */
-    size_t largest_free;  /**< usable bytes of the largest free block */
-    size_t used_blocks;   /**< live blocks */
-    size_t free_blocks;   /**< free blocks */
-    size_t region_count;  /**< regions managed */
-    size_t failed_allocs; /**< allocs that gave AK_ERR_NO_MEMORY since init */
-} ak_tlsf_stats_t;
 
 /** Forget everything @p a managed and give it the region [start,
  *  start+size). Works on a zero-initialised object, on one in use (its
@@ -236,7 +230,10 @@ ak_error ak_tlsf_dealloc(ak_tlsf *a, void *ptr, size_t size, size_t align);
 /** Grow or shrink the block at @p ptr in place, from @p old_size to
  *  @p new_size (same @p align). Shrinking splits the tail off as a free
  *  block when it is big enough to be one; growing takes what it needs from
- *  a free successor. O(1), with the checks of ak_tlsf_dealloc.
+ *  a free successor. Blocks are cut from the end of free blocks, so the
+ *  block allocated last is usually followed by the one allocated before
+ *  it, not by free space: it grows in place once that one is freed.
+ *  O(1), with the checks of ak_tlsf_dealloc.
  *  @retval AK_OK the block now holds new_size bytes
  *  @retval AK_ERR_NO_MEMORY cannot be done in place, or new_size >
  *          AK_TLSF_MAX_ALLOC (the block is unchanged)
@@ -258,10 +255,12 @@ size_t ak_tlsf_used_bytes(const ak_tlsf *a);
  *  fragmentation make the largest possible allocation smaller. */
 size_t ak_tlsf_available_bytes(const ak_tlsf *a);
 
-/** Fill @p out with diagnostics. Only used_bytes, total_bytes and
- *  failed_allocs are kept as counters; the rest is found by walking every
- *  block: O(blocks). */
-void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out);
+/** Fill @p out with the common statistics (struct ak_byte_stats in
+ *  core.h). total_bytes, used_bytes, region_count and failed_allocs are
+ *  counters, O(1); the rest is found by walking every block, O(blocks).
+ *  free_bytes is the free blocks' usable sizes summed: the headers of the
+ *  blocks are in neither it nor used_bytes. */
+void ak_tlsf_stats(const ak_tlsf *a, struct ak_byte_stats *out);
 
 /** Verify every invariant: the region index; each region walks from its
  *  first block to its sentinel with sizes summing to the region, every
@@ -273,15 +272,11 @@ void ak_tlsf_stats(const ak_tlsf *a, struct ak_tlsf_stats *out);
  *  invariant. */
 const char *ak_tlsf_check(const ak_tlsf *a);
 
-/** Called by ak_tlsf_walk for each block: @p ptr its payload, @p size its
- *  usable size, @p used whether it is live (a block held by a cache layer
- *  is live). */
-typedef void (*ak_tlsf_walker)(void *ptr, size_t size, bool used, void *ctx);
-
-/** Call @p fn for every block of every region, in address order within a
- *  region, regions newest first. O(blocks). The callback must not allocate
- *  from or free into @p a. */
-void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx);
+/** Call @p fn for every block of every region (ak_walker in core.h: its
+ *  payload address, its usable size, whether it is live; a block held by a
+ *  cache layer is live), in address order within a region, regions newest
+ *  first. O(blocks). @p fn must not call @p a. */
+void ak_tlsf_walk(const ak_tlsf *a, ak_walker fn, void *ctx);
 
 /** The cache hooks core.h describes (ak_byte_cache, ak_byte_uncache):
  *  ak_tlsf_cache checks ptr, size and align as ak_tlsf_dealloc does (the
@@ -292,8 +287,8 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_tlsf_walker fn, void *ctx);
 ak_error ak_tlsf_cache(ak_tlsf *a, void *ptr, size_t size, size_t align);
 void ak_tlsf_uncache(ak_tlsf *a, void *ptr, size_t size, size_t align);
 
-/** The byte-allocator handle for @p a (name "tlsf", every optional op,
- *  the cache hooks included). */
+/** The byte-allocator handle for @p a (name "tlsf", every optional op:
+ *  the cache hooks, walk and stats included). */
 ak_byte_allocator ak_tlsf_as_byte(ak_tlsf *a);
 
 #ifdef __cplusplus
