@@ -332,9 +332,14 @@ static ak_error dbl_cache(void *self, void *ptr, size_t size, size_t align)
     dbl_region *g;
     size_t i;
     ak_error e = dbl_find(d, ptr, size, align, &g, &i);
+    uintptr_t *w = ptr, mk = dbl_mark(d, (uintptr_t)ptr);
+    /* INVALID_PARAM comes only for a live block start: its marks can be
+     * read. A cached block named with another class's size is a free of
+     * a block the caller no longer holds, as in the real backends. */
+    if (e == AK_ERR_INVALID_PARAM && w[0] == mk && w[1] == ~mk)
+        return AK_ERR_NOT_ALLOCATED;
     if (e != AK_OK)
         return e;
-    uintptr_t *w = ptr, mk = dbl_mark(d, (uintptr_t)ptr);
     if (w[0] == mk && w[1] == ~mk)
         return AK_ERR_NOT_ALLOCATED;
     w[0] = mk;
