@@ -413,12 +413,17 @@ EXPORT size_t malloc_usable_size(void *ptr)
     return h ? ak_heap_malloc_usable_size(h, ptr) : 0;
 }
 
-/* Nothing to trim: chunks are kept for reuse and large blocks are already
- * unmapped on free. (Without this, glibc's malloc_trim would set up its
- * own arena for nothing.) */
+/* The calling thread's magazines and the depot go back to the allocator,
+ * where other threads and other sizes can use the memory. Nothing goes
+ * back to the system (chunks are kept for reuse, large blocks are already
+ * unmapped on free), so the answer is 0. (Without this, glibc's
+ * malloc_trim would set up its own arena for nothing.) */
 EXPORT int malloc_trim(size_t pad)
 {
     (void)pad;
+    ak_heap *h = heap_if_ready();
+    if (h)
+        ak_heap_flush_thread_cache(h);
     return 0;
 }
 

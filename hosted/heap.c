@@ -4,33 +4,51 @@
  * The allocator is asked for A + size bytes aligned to A, where A =
  * max(16, requested alignment); the user pointer is block + A and the
  * header sits in the 16 bytes just below it. The header records the size
- * the allocator was asked for (so free can pass it back, as the byte
- * interface requires), log2(A), the size class, the kind (allocator block
- * or direct mapping) and a check word that catches most wild frees. The
- * check word has a second value for a freed block (in a thread cache or
- * given back to the allocator), so a double free is seen and ignored.
- * Only headers inside memory the heap mapped itself are read: the pool,
- * the committed chunks (a bitmap over the reservation says which parts
- * those are) or a directly mapped block found in its hash set.
+ * asked for (so free can pass the allocator block's size back, as the
+ * byte interface requires), log2(A), the kind (class block, other
+ * allocator block, or direct mapping) and a check word that catches most
+ * wild frees.
  *
- * Small blocks (<= 1024 B, alignment <= 16) use 20 size classes. Each
- * thread keeps per-class singly linked lists of free blocks (the link is in
- * the user bytes); an empty list is refilled with a batch under one lock
- * acquisition, an overfull one gives half back the same way. So a thread
- * churning small objects takes the lock about once per batch/2 operations.
+ * The per-thread cache is the magazine layer (allockit/magazine.h) in
+ * front of the allocator, one per heap: requests of at most cache_max
+ * bytes with alignment <= 16 become class blocks (header + size rounded
+ * up to a size class of src/ak_sizeclass.h), which the layer keeps in
+ * per-thread magazines (an ak_mag_cpu per thread, attached on the
+ * thread's first call and flushed at its exit) and a depot shared by the
+ * threads; every other allocator block passes through the layer to the
+ * allocator. The layer needs the allocator's cache hooks; without them,
+ * or with AK_HEAP_NO_THREAD_CACHE, the heap asks the allocator directly
+ * under its lock and rounds nothing.
  *
- * Costs: malloc/free of a small block with a warm cache: O(1), no lock, no
- * atomic read-modify-write. Otherwise: the allocator's cost under the heap
- * mutex, plus an mprotect when a new chunk is committed (O(log of the heap
- * size) times in the heap's life, chunks doubling) or an mmap/munmap for a
- * direct block. Direct blocks are tracked in an open-addressing hash set:
- * O(1) expected per lookup. Telling a pointer into a chunk from one into
- * an uncommitted hole of the reservation: one bit test, no lock.
+ * Frees are checked twice. The check word is the cheap first filter: a
+ * pointer whose header does not check is refused before anything else.
+ * Then the allocator's cache hook checks the block exactly and refuses one
+ * already cached, so a block is never in two magazines. A cached block's
+ * first two words carry the allocator's mark (on 64-bit targets, the whole
+ * header), so a freed block also carries a free tag, a copy of its flipped
+ * check word in its first user bytes, which the layer leaves alone: a
+ * second free of it is told apart from a wild pointer and counted as a
+ * double free. Only headers and tags inside memory the heap mapped itself
+ * are read: the pool, the committed chunks (a bitmap over the reservation
+ * says which parts those are) or a directly mapped block found in its
+ * hash set.
+ *
+ * Costs: malloc/free of a class block that hits the thread's magazines:
+ * O(1), no lock, no atomic read-modify-write, one cache-hook call of the
+ * allocator. Otherwise one depot exchange or one allocator call under the
+ * heap mutex, plus an mprotect when a new chunk is committed (O(log of the
+ * heap size) times in the heap's life, chunks doubling) or an mmap/munmap
+ * for a direct block. Direct blocks are tracked in an open-addressing hash
+ * set: O(1) expected per lookup. Telling a pointer into a chunk from one
+ * into an uncommitted hole of the reservation: one bit test, no lock.
  */
 #define _GNU_SOURCE 1
 #include <allockit/heap.h>
 
+#include "ak_sizeclass.h"
+
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -39,17 +57,29 @@
 /* Constants                                                           */
 /* ------------------------------------------------------------------ */
 
-#define MIN_ALIGN             ((size_t)AK_HEAP_HEADER)
-#define KIND_BACKEND          1u
-#define KIND_DIRECT           2u
-#define CHECK_MAGIC           0xa110c8edu
-#define FREE_FLIP             0x5eedf4eeu /* check word ^ this: the block is free */
-#define DEFAULT_CHUNK         ((size_t)1 << 20)
-#define DEFAULT_THRESHOLD     ((size_t)256 << 10)
-#define DYN_THRESHOLD_MAX     ((size_t)32 << 20)
-#define CACHE_BYTES_PER_CLASS 16384u /* a class's list holds about this much */
-#define CACHE_MIN_COUNT       8u
-#define CACHE_MAX_COUNT       64u
+#define MIN_ALIGN         ((size_t)AK_HEAP_HEADER)
+#define KIND_BACKEND      1u /* an allocator block outside the classes */
+#define KIND_DIRECT       2u /* mapped directly */
+#define KIND_CLASS        3u /* an allocator block of a size class: magazines */
+#define CHECK_MAGIC       0xa110c8edu
+#define FREE_FLIP         0x5eedf4eeu /* check word ^ this: the block is free */
+#define DEFAULT_CHUNK     ((size_t)1 << 20)
+#define DEFAULT_THRESHOLD ((size_t)256 << 10)
+#define DYN_THRESHOLD_MAX ((size_t)32 << 20)
+
+/* The magazines: at most CACHE_ROUNDS blocks and CACHE_MAGAZINE_BYTES of
+ * them per magazine (so 32 blocks up to 256 bytes, then fewer: 8 of
+ * 1 KiB, 1 of 8 KiB and above), two magazines per class per thread. A
+ * miss brings half a magazine (the layer's miss_batch), so that a thread
+ * that allocates without freeing takes the lock once per 16 blocks of a
+ * small class. */
+#define CACHE_ROUNDS         32u
+#define CACHE_MAGAZINE_BYTES ((size_t)8192)
+#define DEFAULT_CACHE_LIMIT  ((size_t)8 << 20)
+/* Every this many acquisitions of the lock by the layer, the depot gives
+ * back the magazines that sat idle in it all along (the layer's
+ * reap_period). */
+#define CACHE_REAP_PERIOD 1024u
 
 /* The largest chunk. What a big chunk costs is address space, of which a
  * 64-bit process has plenty: its untouched pages are neither resident nor
@@ -71,6 +101,9 @@
 #endif
 #define MIN_RESERVE ((size_t)16 << 20)
 
+_Static_assert(AK_HEAP_SMALL_MAX + AK_HEAP_HEADER <= AK_MAG_MAX_CLASS_SIZE,
+               "the default cached size fits the largest class");
+
 /* Thread-local storage in a library that may be LD_PRELOADed must not go
  * through __tls_get_addr, which can call malloc on first use. */
 #if defined(__GNUC__)
@@ -79,17 +112,12 @@
 #define TLS_IE
 #endif
 
-/* Class sizes: 16..128 by 16, then four steps per power of two. */
-static const uint16_t class_size[AK_HEAP_CLASSES] = {
-    16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640, 768, 896, 1024,
-};
-
 /* ------------------------------------------------------------------ */
-/* Block header                                                        */
+/* Block header and free tag                                           */
 /* ------------------------------------------------------------------ */
 
 typedef struct blk_hdr {
-    size_t size; /* user size; for class blocks the class size */
+    size_t size; /* user size asked for (class blocks: at least 1) */
 #if SIZE_MAX <= 0xffffffffu
     uint32_t pad;
 #endif
@@ -98,7 +126,13 @@ typedef struct blk_hdr {
 } blk_hdr;
 
 _Static_assert(sizeof(blk_hdr) == AK_HEAP_HEADER, "the header fills exactly 16 bytes");
-_Static_assert(AK_HEAP_CLASSES < 255, "class index fits the info byte");
+
+/* The free tag, in a freed block's first user bytes: its info and its
+ * flipped check word. Class blocks have at least 16 user bytes; other
+ * allocator blocks get a tag when they have 8. */
+typedef struct free_tag {
+    uint32_t info, check;
+} free_tag;
 
 static inline blk_hdr *hdr_of(const void *p)
 {
@@ -121,6 +155,7 @@ static inline uint32_t hdr_check_word(const void *p, uint32_t info)
     return CHECK_MAGIC ^ info ^ (uint32_t)a ^ (uint32_t)((uint64_t)a >> 32);
 }
 
+/* cls_plus1: a class block's class + 1, else 0. */
 static inline void hdr_set(void *p, size_t size, unsigned align_log2, unsigned cls_plus1,
                            unsigned kind)
 {
@@ -138,18 +173,11 @@ static inline bool hdr_valid(const void *p)
     return hd->check == hdr_check_word(p, hd->info);
 }
 
-/* A block freed by the heap (in a thread cache or back in the allocator)
- * whose header nothing has overwritten since. */
+/* A block freed by the heap whose header nothing has overwritten since. */
 static inline bool hdr_free(const void *p)
 {
     const blk_hdr *hd = hdr_of(p);
     return hd->check == (hdr_check_word(p, hd->info) ^ FREE_FLIP);
-}
-
-/* Live -> free and back. Only on a header known to be in the other state. */
-static inline void hdr_flip(void *p)
-{
-    hdr_of(p)->check ^= FREE_FLIP;
 }
 
 static inline size_t hdr_align(const blk_hdr *hd)
@@ -172,50 +200,66 @@ static unsigned log2_size(size_t x)
     return (unsigned)(sizeof(size_t) * 8 - 1) - (unsigned)__builtin_clzl((unsigned long)x);
 }
 
-/* The class of a small request (size <= AK_HEAP_SMALL_MAX). */
-static inline unsigned class_of(size_t size)
+/* The user bytes of a class block: its class less the header and the
+ * heap's class shift. */
+static inline size_t class_usable(const ak_heap *h, const blk_hdr *hd)
 {
-    if (size <= 128)
-        return size == 0 ? 0 : (unsigned)((size + 15) >> 4) - 1;
-    unsigned b = log2_size(size - 1); /* 7, 8 or 9 */
-    unsigned sub = (unsigned)((size - 1 - ((size_t)1 << b)) >> (b - 2));
-    return 8 + (b - 7) * 4 + sub;
+    return ak_sc_size(hdr_class_plus1(hd) - 1) - MIN_ALIGN - h->class_shift;
 }
 
-/* Bytes of user space asked for a block of class `cls` in heap h: the
- * class size, less the heap's class shift (see class_shift_probe). */
-static inline size_t class_bytes(const ak_heap *h, unsigned cls)
+/* The class of a request of size <= the largest cached one: header +
+ * size + shift, at least the 32-byte class, so that every class block has
+ * room for the free tag. */
+static inline unsigned class_for(const ak_heap *h, size_t size)
 {
-    return (size_t)class_size[cls] - h->class_shift;
+    unsigned c = ak_sc_index(size + MIN_ALIGN + h->class_shift);
+    return c + (c == 0);
 }
 
-static inline unsigned cache_limit(unsigned cls)
+/* Mark a live allocator block freed, before it leaves our hands: the
+ * header's check word flipped, and the same in the tag if the block has
+ * room for one. *saved gets the bytes the tag covers. */
+static inline void mark_freed(void *p, blk_hdr *hd, bool tag, free_tag *saved)
 {
-    unsigned n = CACHE_BYTES_PER_CLASS / class_size[cls];
-    return n < CACHE_MIN_COUNT ? CACHE_MIN_COUNT : n > CACHE_MAX_COUNT ? CACHE_MAX_COUNT : n;
+    free_tag t = {hd->info, hd->check ^ FREE_FLIP};
+    hd->check = t.check;
+    if (tag) {
+        memcpy(saved, p, sizeof *saved);
+        memcpy(p, &t, sizeof t);
+    }
+}
+
+/* The allocator refused the block after all (bytes that only looked like
+ * a header): put back what mark_freed changed. */
+static void unmark_freed(void *p, blk_hdr *hd, bool tag, const free_tag *saved)
+{
+    hd->check ^= FREE_FLIP;
+    if (tag)
+        memcpy(p, saved, sizeof *saved);
 }
 
 /* ------------------------------------------------------------------ */
-/* Thread caches                                                       */
+/* Threads, their magazines and the lock                               */
 /* ------------------------------------------------------------------ */
 
-typedef struct ak_heap_tcache {
-    struct ak_heap_tcache *next, *prev; /* in heap->caches */
+/* A thread's magazines for one heap, allocated from the heap's allocator
+ * (outside the layer) and linked in heap->threads. */
+typedef struct ak_heap_thread {
+    ak_mag_cpu mags; /* attached to heap->mag */
+    struct ak_heap_thread *next, *prev;
     ak_heap *heap;
     pthread_t owner;
-    void *bin[AK_HEAP_CLASSES];
-    uint32_t count[AK_HEAP_CLASSES]; /* written by the owner, read by stats */
-    uint64_t n_alloc, n_free;        /* likewise */
-} ak_heap_tcache;
+} ak_heap_thread;
 
 typedef struct tls_slot {
-    uint64_t heap_id;      /* 0: free slot */
-    ak_heap_tcache *cache; /* NULL: this thread has no cache for that heap */
+    uint64_t heap_id;  /* 0: free slot */
+    ak_heap_thread *t; /* NULL: this thread has no magazines for that heap */
 } tls_slot;
 
 static _Thread_local tls_slot tls_slots[AK_HEAP_TLS_SLOTS] TLS_IE;
-/* Set while a thread builds its cache: pthread_setspecific may call calloc,
- * which (in the LD_PRELOAD library) comes back here and must not recurse. */
+/* Set while a thread sets up its magazines: pthread_setspecific may call
+ * calloc, which (in the LD_PRELOAD library) comes back here and must not
+ * recurse. */
 static _Thread_local int tls_busy TLS_IE;
 
 static uint64_t next_heap_id;
@@ -223,16 +267,46 @@ static pthread_mutex_t heaps_lock = PTHREAD_MUTEX_INITIALIZER;
 static ak_heap *heaps;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static inline void bump(uint64_t *counter)
+#define LIKELY(x)   __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Every acquisition of the heap mutex goes through here, the layer's
+ * included, so the statistics can say how often it was taken. */
+static void heap_lock(ak_heap *h)
 {
-    __atomic_store_n(counter, *counter + 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&h->lock);
+    h->lock_takes++;
 }
 
-static inline void set_count(uint32_t *c, uint32_t v)
+static void heap_unlock(ak_heap *h)
 {
-    __atomic_store_n(c, v, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&h->lock);
 }
 
+static void note_backend_peak(ak_heap *h)
+{
+    size_t u = ak_byte_used_bytes(h->backend);
+    if (u > h->peak_backend_used)
+        h->peak_backend_used = u;
+}
+
+/* The layer's lock hooks: the heap mutex. The layer takes it around every
+ * allocator call it makes, so the peak is noted on the way out. */
+static void layer_lock(void *ctx)
+{
+    heap_lock(ctx);
+}
+
+static void layer_unlock(void *ctx)
+{
+    note_backend_peak(ctx);
+    heap_unlock(ctx);
+}
+
+static inline void count_relaxed(uint64_t *counter)
+{
+    __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
 /* ------------------------------------------------------------------ */
 /* OS source: reservation and chunks                                   */
 /* ------------------------------------------------------------------ */
@@ -352,13 +426,6 @@ static void *backend_alloc_locked(ak_heap *h, size_t total, size_t align)
     return NULL;
 }
 
-static void note_backend_peak(ak_heap *h)
-{
-    size_t u = ak_byte_used_bytes(h->backend);
-    if (u > h->peak_backend_used)
-        h->peak_backend_used = u;
-}
-
 /* ------------------------------------------------------------------ */
 /* Directly mapped blocks: a hash set of user pointers                 */
 /* ------------------------------------------------------------------ */
@@ -470,7 +537,7 @@ static void *direct_alloc(ak_heap *h, size_t size, size_t align)
     }
     void *p = base + align;
     hdr_set(p, size, log2_size(align), 0, KIND_DIRECT);
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     bool ok = set_insert(h, (uintptr_t)p);
     if (ok) {
         h->direct_bytes += len;
@@ -478,7 +545,7 @@ static void *direct_alloc(ak_heap *h, size_t size, size_t align)
             h->peak_direct_bytes = h->direct_bytes;
         h->direct_allocs++;
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     if (!ok) {
         munmap(base, len);
         return NULL;
@@ -487,38 +554,85 @@ static void *direct_alloc(ak_heap *h, size_t size, size_t align)
 }
 
 /* ------------------------------------------------------------------ */
-/* Fork and registration                                               */
+/* Thread magazines: set-up, exit, fork                                */
 /* ------------------------------------------------------------------ */
 
-static void cache_release_locked(ak_heap *h, ak_heap_tcache *tc);
+static void thread_unlink_locked(ak_heap *h, ak_heap_thread *t)
+{
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        h->threads = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    ak_byte_dealloc(h->backend, t, sizeof *t, 64);
+}
+
+/* Give back a thread's magazines (flushed, or abandoned when the thread
+ * is gone and may have stopped inside the layer) and free its record. */
+static void thread_release(ak_heap *h, ak_heap_thread *t, bool flush)
+{
+    if (t->mags.owner == &h->mag) {
+        if (flush)
+            (void)ak_mag_cpu_detach(&h->mag, &t->mags);
+        else
+            (void)ak_mag_cpu_abandon(&h->mag, &t->mags);
+    }
+    heap_lock(h);
+    if (flush)
+        h->flushes++;
+    thread_unlink_locked(h, t);
+    heap_unlock(h);
+}
+
+/* Everything the threads without magazines of their own left in the
+ * shared state (the layer's CPU 0), and the whole depot, back to the
+ * allocator. */
+static void cache_trim(ak_heap *h)
+{
+    pthread_mutex_lock(&h->shared_lock);
+    (void)ak_mag_flush(&h->mag, 0);
+    pthread_mutex_unlock(&h->shared_lock);
+    ak_mag_trim(&h->mag);
+    heap_lock(h);
+    h->trims++;
+    heap_unlock(h);
+}
 
 static void atfork_prepare(void)
 {
     pthread_mutex_lock(&heaps_lock);
-    for (ak_heap *h = heaps; h; h = h->next_heap)
+    for (ak_heap *h = heaps; h; h = h->next_heap) {
+        pthread_mutex_lock(&h->shared_lock);
         pthread_mutex_lock(&h->lock);
+    }
 }
 
 static void atfork_parent(void)
 {
-    for (ak_heap *h = heaps; h; h = h->next_heap)
+    for (ak_heap *h = heaps; h; h = h->next_heap) {
         pthread_mutex_unlock(&h->lock);
+        pthread_mutex_unlock(&h->shared_lock);
+    }
     pthread_mutex_unlock(&heaps_lock);
 }
 
-/* In the child only this thread exists: the other threads' caches can
- * never be used again, so their blocks go back to the heap. */
+/* In the child only this thread exists. The others may have stopped
+ * halfway through a magazine operation (those take no lock), so their
+ * magazines are abandoned, not flushed: the blocks in them are lost to
+ * the child, which is consistent, and bounded by the layer's limit. */
 static void atfork_child(void)
 {
     pthread_t self = pthread_self();
     for (ak_heap *h = heaps; h; h = h->next_heap) {
         pthread_mutex_init(&h->lock, NULL);
-        ak_heap_tcache *tc = h->caches;
-        while (tc) {
-            ak_heap_tcache *next = tc->next;
-            if (!pthread_equal(tc->owner, self))
-                cache_release_locked(h, tc);
-            tc = next;
+        pthread_mutex_init(&h->shared_lock, NULL);
+        ak_heap_thread *t = h->threads;
+        while (t) {
+            ak_heap_thread *next = t->next;
+            if (!pthread_equal(t->owner, self))
+                thread_release(h, t, false);
+            t = next;
         }
     }
     pthread_mutex_init(&heaps_lock, NULL);
@@ -529,66 +643,29 @@ static void atfork_register(void)
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-/* ------------------------------------------------------------------ */
-/* Thread caches                                                       */
-/* ------------------------------------------------------------------ */
-
-static void backend_free_small_locked(ak_heap *h, void *p, unsigned cls)
-{
-    ak_byte_dealloc(h->backend, (uint8_t *)p - MIN_ALIGN, MIN_ALIGN + class_bytes(h, cls),
-                    MIN_ALIGN);
-}
-
-/* Give back up to `n` blocks of list `cls`. Under the lock. */
-static void cache_drain_locked(ak_heap *h, ak_heap_tcache *tc, unsigned cls, uint32_t n)
-{
-    void *p = tc->bin[cls];
-    uint32_t c = tc->count[cls];
-    while (p && n--) {
-        void *next = *(void **)p;
-        backend_free_small_locked(h, p, cls);
-        p = next;
-        c--;
-    }
-    tc->bin[cls] = p;
-    set_count(&tc->count[cls], c);
-}
-
-/* Empty a cache, unlink it and free it. Under the lock. */
-static void cache_release_locked(ak_heap *h, ak_heap_tcache *tc)
-{
-    for (unsigned c = 0; c < AK_HEAP_CLASSES; c++)
-        cache_drain_locked(h, tc, c, UINT32_MAX);
-    if (tc->prev)
-        tc->prev->next = tc->next;
-    else
-        h->caches = tc->next;
-    if (tc->next)
-        tc->next->prev = tc->prev;
-    h->retired_cache_allocs += tc->n_alloc; /* keep the totals once the cache is gone */
-    h->retired_cache_frees += tc->n_free;
-    ak_byte_dealloc(h->backend, tc, sizeof *tc, 64);
-}
-
 /* pthread key destructor: the thread is exiting. */
-static void cache_thread_exit(void *arg)
+static void thread_exit(void *arg)
 {
-    ak_heap_tcache *tc = arg;
-    ak_heap *h = tc->heap;
-    uint64_t id = h->id;
-    pthread_mutex_lock(&h->lock);
-    cache_release_locked(h, tc);
-    pthread_mutex_unlock(&h->lock);
-    /* Keep the slot with no cache: later frees in this thread's remaining
-     * destructors go under the lock instead of building a new cache. */
+    ak_heap_thread *t = arg;
+    ak_heap *h = t->heap;
+    /* Keep the slot with no magazines: frees in this thread's remaining
+     * destructors use the shared state instead of setting up new ones. */
     for (unsigned i = 0; i < AK_HEAP_TLS_SLOTS; i++)
-        if (tls_slots[i].heap_id == id)
-            tls_slots[i].cache = NULL;
+        if (tls_slots[i].heap_id == h->id)
+            tls_slots[i].t = NULL;
+    thread_release(h, t, true);
+    heap_lock(h);
+    bool last = h->threads == NULL;
+    heap_unlock(h);
+    if (last)
+        cache_trim(h); /* no thread left to use the depot soon */
 }
 
-static ak_heap_tcache *cache_create(ak_heap *h)
+/* This thread's first call on h: its magazines, or NULL (no cache hooks,
+ * no free TLS slot, no memory, or called from inside the set-up). */
+static __attribute__((noinline)) ak_heap_thread *thread_create(ak_heap *h)
 {
-    if (h->flags & AK_HEAP_NO_THREAD_CACHE || tls_busy)
+    if (!h->layered || tls_busy)
         return NULL;
     unsigned slot = AK_HEAP_TLS_SLOTS;
     for (unsigned i = 0; i < AK_HEAP_TLS_SLOTS; i++)
@@ -599,82 +676,153 @@ static ak_heap_tcache *cache_create(ak_heap *h)
     if (slot == AK_HEAP_TLS_SLOTS)
         return NULL;
     tls_busy = 1;
-    pthread_mutex_lock(&h->lock);
-    ak_heap_tcache *tc = backend_alloc_locked(h, sizeof *tc, 64);
-    if (tc) {
-        memset(tc, 0, sizeof *tc);
-        tc->heap = h;
-        tc->owner = pthread_self();
-        tc->next = h->caches;
-        if (h->caches)
-            h->caches->prev = tc;
-        h->caches = tc;
+    heap_lock(h);
+    ak_heap_thread *t = backend_alloc_locked(h, sizeof *t, 64);
+    if (t) {
+        memset(t, 0, sizeof *t);
+        t->heap = h;
+        t->owner = pthread_self();
+        t->next = h->threads;
+        if (h->threads)
+            h->threads->prev = t;
+        h->threads = t;
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     tls_slots[slot].heap_id = h->id;
-    tls_slots[slot].cache = tc;
-    if (tc && (!h->key_ok || pthread_setspecific(h->key, tc) != 0)) {
-        /* Without the destructor the cache would outlive its thread. */
-        pthread_mutex_lock(&h->lock);
-        cache_release_locked(h, tc);
-        pthread_mutex_unlock(&h->lock);
-        tls_slots[slot].cache = tc = NULL;
+    /* Without the destructor the magazines would outlive their thread. */
+    if (t && (ak_mag_cpu_attach(&h->mag, &t->mags) != AK_OK || !h->key_ok ||
+              pthread_setspecific(h->key, t) != 0)) {
+        thread_release(h, t, true);
+        t = NULL;
     }
+    tls_slots[slot].t = t;
     tls_busy = 0;
-    return tc;
+    return t;
 }
 
-static inline ak_heap_tcache *cache_get(ak_heap *h)
+/* This thread's magazines for h, looked for in the other slots, or set
+ * up. */
+static __attribute__((noinline)) ak_heap_thread *thread_find(ak_heap *h)
 {
-    for (unsigned i = 0; i < AK_HEAP_TLS_SLOTS; i++)
+    for (unsigned i = 1; i < AK_HEAP_TLS_SLOTS; i++)
         if (tls_slots[i].heap_id == h->id)
-            return tls_slots[i].cache;
-    return cache_create(h);
+            return tls_slots[i].t;
+    return thread_create(h);
 }
 
-/* One small block under the lock, header written. */
-/* The header of a class block records the bytes usable in it (what the
- * allocator really gave, e.g. a whole power of two for buddy), so that
- * malloc_usable_size and realloc can use them; freeing uses the class
- * size. */
-static void *small_alloc_locked(ak_heap *h, unsigned cls)
+/* The first slot inline: a program with one heap (libakmalloc) finds its
+ * magazines there. */
+static inline ak_heap_thread *thread_get(ak_heap *h)
 {
-    size_t want = MIN_ALIGN + class_bytes(h, cls);
-    uint8_t *b = backend_alloc_locked(h, want, MIN_ALIGN);
-    if (!b)
-        return NULL;
-    size_t us = ak_byte_usable_size(h->backend, b, want, MIN_ALIGN);
-    hdr_set(b + MIN_ALIGN, (us > want ? us : want) - MIN_ALIGN, 4, cls + 1, KIND_BACKEND);
-    return b + MIN_ALIGN;
+    if (LIKELY(tls_slots[0].heap_id == h->id))
+        return tls_slots[0].t;
+    return thread_find(h);
 }
 
-/* The list for `cls` is empty: take half a cache's worth in one go. */
-static void *cache_refill(ak_heap *h, ak_heap_tcache *tc, unsigned cls)
+/* ------------------------------------------------------------------ */
+/* Allocator blocks: through the magazines, or straight                */
+/* ------------------------------------------------------------------ */
+
+/* The layer, on this thread's magazines, or on the shared state (CPU 0,
+ * under its own mutex) for a thread that has none. A class block (c <
+ * h->nclasses) goes by its class, any other by its size. */
+static ak_error layer_alloc(ak_heap *h, unsigned c, size_t total, size_t align, void **out)
 {
-    uint32_t want = cache_limit(cls) / 2;
-    void *first;
-    pthread_mutex_lock(&h->lock);
-    first = small_alloc_locked(h, cls);
-    uint32_t got = 0;
-    if (first) {
-        void *list = tc->bin[cls];
-        for (; got + 1 < want; got++) {
-            void *p = small_alloc_locked(h, cls);
-            if (!p)
-                break;
-            hdr_flip(p); /* a cached block is free */
-            *(void **)p = list;
-            list = p;
-        }
-        tc->bin[cls] = list;
-        set_count(&tc->count[cls], tc->count[cls] + got);
-        h->refills++;
-        note_backend_peak(h);
-    } else {
-        h->failed++;
+    ak_heap_thread *t = thread_get(h);
+    ak_mag_cpu *pc = t ? &t->mags : ak_mag_cpu_state(&h->mag, 0);
+    if (!t)
+        pthread_mutex_lock(&h->shared_lock);
+    ak_error e = c < h->nclasses ? ak_mag_alloc_class(&h->mag, pc, c, out)
+                                 : ak_mag_alloc_on(&h->mag, pc, total, align, out);
+    if (!t)
+        pthread_mutex_unlock(&h->shared_lock);
+    return e;
+}
+
+/* A block outside the classes back through the layer. */
+static ak_error layer_free(ak_heap *h, void *b, size_t total, size_t align)
+{
+    ak_heap_thread *t = thread_get(h);
+    if (t)
+        return ak_mag_free_on(&h->mag, &t->mags, b, total, align);
+    pthread_mutex_lock(&h->shared_lock);
+    ak_error e = ak_mag_free(&h->mag, 0, b, total, align);
+    pthread_mutex_unlock(&h->shared_lock);
+    return e;
+}
+
+/* An allocator block of class c (< h->nclasses), or else of `total`
+ * bytes aligned to `align`, through the layer or straight, growing the OS
+ * source when the allocator is full (the layer has given back what it
+ * held by then). NULL if there is no memory. */
+static void *block_alloc(ak_heap *h, unsigned c, size_t total, size_t align)
+{
+    void *b = NULL;
+    if (!h->layered) {
+        heap_lock(h);
+        b = backend_alloc_locked(h, total, align);
+        if (b)
+            note_backend_peak(h);
+        heap_unlock(h);
+        return b;
     }
-    pthread_mutex_unlock(&h->lock);
-    return first;
+    for (int attempt = 0;; attempt++) {
+        size_t seen = __atomic_load_n(&h->committed, __ATOMIC_RELAXED);
+        ak_error e = layer_alloc(h, c, total, align, &b);
+        if (e == AK_OK)
+            return b;
+        if (e != AK_ERR_NO_MEMORY || !h->os || attempt == 2)
+            break;
+        /* A fresh chunk should fit it; if the allocator's bookkeeping
+         * needs more than guessed, try once more with a bigger one. Not
+         * at all if another thread grew the heap in the meantime. */
+        size_t want = attempt == 0 ? total : total * 2;
+        heap_lock(h);
+        bool grown = h->committed != seen || (want >= total && os_grow(h, want, align));
+        heap_unlock(h);
+        if (!grown)
+            break;
+    }
+    return NULL;
+}
+
+static void *alloc_failed(ak_heap *h)
+{
+    heap_lock(h);
+    h->failed++;
+    heap_unlock(h);
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* Free an allocator block outside the classes (user pointer p, header
+ * checked). The layer, or the allocator, may still refuse it: then it was
+ * not a live block, and nothing changes. */
+static void block_free(ak_heap *h, void *p, blk_hdr *hd)
+{
+    size_t a = hdr_align(hd);
+    size_t total = a + hd->size;
+    bool tag = hd->size >= sizeof(free_tag);
+    free_tag saved;
+    mark_freed(p, hd, tag, &saved);
+    ak_error e;
+    if (h->layered) {
+        e = layer_free(h, (uint8_t *)p - a, total, a);
+        if (e == AK_OK)
+            count_relaxed(&h->slow_frees);
+    } else {
+        heap_lock(h);
+        e = ak_byte_dealloc(h->backend, (uint8_t *)p - a, total, a);
+        if (e == AK_OK)
+            count_relaxed(&h->slow_frees);
+        heap_unlock(h);
+    }
+    if (UNLIKELY(e != AK_OK)) {
+        unmark_freed(p, hd, tag, &saved);
+        heap_lock(h);
+        h->bad_frees++;
+        heap_unlock(h);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -696,49 +844,23 @@ static inline bool in_backend_range(const ak_heap *h, uintptr_t u)
     return (__atomic_load_n(&h->chunk_map[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1;
 }
 
-/* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
- * when the memory is known to be zero (a new mapping). Sets errno on
- * failure. */
-static void *heap_alloc(ak_heap *h, size_t size, size_t align, bool *fresh)
+/* The slow half of heap_alloc: blocks outside the classes (large, or
+ * aligned beyond 16), and the retry of a class block when the allocator
+ * was full. */
+static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, size_t align,
+                                                       bool *fresh)
 {
-    if (align <= MIN_ALIGN && size <= AK_HEAP_SMALL_MAX - h->class_shift) {
-        unsigned cls = class_of(size + h->class_shift);
-        ak_heap_tcache *tc = cache_get(h);
-        if (tc) {
-            void *p = tc->bin[cls];
-            bump(&tc->n_alloc);
-            if (p) {
-                tc->bin[cls] = *(void **)p;
-                set_count(&tc->count[cls], tc->count[cls] - 1);
-                hdr_flip(p); /* free -> live */
-                return p;
-            }
-            p = cache_refill(h, tc, cls);
-            if (!p)
-                errno = ENOMEM;
-            return p;
-        }
-        pthread_mutex_lock(&h->lock);
-        void *p = small_alloc_locked(h, cls);
-        if (p) {
-            h->slow_allocs++;
-            note_backend_peak(h);
-        } else {
-            h->failed++;
-        }
-        pthread_mutex_unlock(&h->lock);
-        if (!p)
-            errno = ENOMEM;
-        return p;
-    }
     size_t a = align < MIN_ALIGN ? MIN_ALIGN : align;
     size_t total;
-    if (add_overflows(size, a, &total)) {
-        pthread_mutex_lock(&h->lock);
-        h->failed++;
-        pthread_mutex_unlock(&h->lock);
-        errno = ENOMEM;
-        return NULL;
+    if (add_overflows(size, a, &total))
+        return alloc_failed(h);
+    if (a == MIN_ALIGN && size < h->class_limit) {
+        unsigned c = class_for(h, size);
+        uint8_t *b = block_alloc(h, c, 0, 0);
+        if (!b)
+            return alloc_failed(h);
+        hdr_set(b + MIN_ALIGN, size, 4, c + 1, KIND_CLASS);
+        return b + MIN_ALIGN;
     }
     bool direct = h->os && total >= __atomic_load_n(&h->mmap_threshold, __ATOMIC_RELAXED);
     if (direct) {
@@ -749,14 +871,9 @@ static void *heap_alloc(ak_heap *h, size_t size, size_t align, bool *fresh)
             return p;
         }
     }
-    pthread_mutex_lock(&h->lock);
-    uint8_t *b = backend_alloc_locked(h, total, a);
+    uint8_t *b = block_alloc(h, AK_MAG_CLASSES, total, a);
     if (b) {
-        h->slow_allocs++;
-        note_backend_peak(h);
-    }
-    pthread_mutex_unlock(&h->lock);
-    if (b) {
+        count_relaxed(&h->slow_allocs);
         hdr_set(b + a, size, log2_size(a), 0, KIND_BACKEND);
         return b + a;
     }
@@ -769,11 +886,26 @@ static void *heap_alloc(ak_heap *h, size_t size, size_t align, bool *fresh)
             return p;
         }
     }
-    pthread_mutex_lock(&h->lock);
-    h->failed++;
-    pthread_mutex_unlock(&h->lock);
-    errno = ENOMEM;
-    return NULL;
+    return alloc_failed(h);
+}
+
+/* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
+ * when the memory is known to be zero (a new mapping). Sets errno on
+ * failure. The fast path: a class block from this thread's magazines,
+ * its class recorded in the header for free. */
+static inline void *heap_alloc(ak_heap *h, size_t size, size_t align, bool *fresh)
+{
+    if (LIKELY(size < h->class_limit && align <= MIN_ALIGN)) {
+        unsigned c = class_for(h, size);
+        ak_heap_thread *t = thread_get(h);
+        void *b;
+        if (LIKELY(t != NULL) && LIKELY(ak_mag_alloc_class(&h->mag, &t->mags, c, &b) == AK_OK)) {
+            void *p = (uint8_t *)b + MIN_ALIGN;
+            hdr_set(p, size, 4, c + 1, KIND_CLASS);
+            return p;
+        }
+    }
+    return heap_alloc_slow(h, size, align, fresh);
 }
 
 void *ak_heap_malloc(ak_heap *h, size_t size)
@@ -864,100 +996,155 @@ static void direct_free(ak_heap *h, void *p)
 static void direct_forget_locked(ak_heap *h, size_t len)
 {
     h->direct_bytes -= len;
-    h->slow_frees++;
+    count_relaxed(&h->slow_frees);
     if (!(h->flags & AK_HEAP_FIXED_THRESHOLD) && len >= h->mmap_threshold &&
         len <= DYN_THRESHOLD_MAX)
         __atomic_store_n(&h->mmap_threshold, len + h->page, __ATOMIC_RELAXED);
 }
 
-/* A pointer in the heap's range whose header is not live: count it as a
- * double free (the header carries the free mark) or a bad pointer. */
-static void count_not_live(ak_heap *h, const void *ptr)
+/* Does p, whose header does not check, carry a free tag? Read only when
+ * the tag's bytes lie in the pool or a committed chunk too. */
+static bool tag_free(const ak_heap *h, const void *p)
 {
-    bool twice = hdr_free(ptr);
-    pthread_mutex_lock(&h->lock);
+    if (!in_backend_range(h, (uintptr_t)p + AK_HEAP_HEADER))
+        return false;
+    free_tag t;
+    memcpy(&t, p, sizeof t);
+    unsigned kind = (t.info >> 16) & 0xffu;
+    return (kind == KIND_CLASS || kind == KIND_BACKEND) &&
+           t.check == (hdr_check_word(p, t.info) ^ FREE_FLIP);
+}
+
+/* A pointer in the heap's range whose header is not live, or whose block
+ * the allocator refused: count it as a double free (the header or the tag
+ * carries the free mark) or a bad pointer. */
+static __attribute__((noinline)) void count_not_live(ak_heap *h, const void *ptr)
+{
+    bool twice = hdr_free(ptr) || tag_free(h, ptr);
+    heap_lock(h);
     if (twice)
         h->double_frees++;
     else
         h->bad_frees++;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
 }
 
-void ak_heap_free(ak_heap *h, void *ptr)
+/* Free a class block whose header checked (info is its info word): the
+ * allocator's cache hook checks it exactly and marks it cached (the mark
+ * covers the header's first two words: on 64-bit targets all of it), then
+ * the free tag goes into its first user bytes, then the block onto t's
+ * magazines (t NULL: the shared state's, under its mutex). Nothing is
+ * written before the hook has accepted the block, so a refusal leaves
+ * everything as it was. */
+static inline void class_free(ak_heap *h, void *ptr, uint32_t info, unsigned c, ak_heap_thread *t)
+{
+    void *b = (uint8_t *)ptr - MIN_ALIGN;
+    if (UNLIKELY(ak_mag_take_class(&h->mag, c, b) != AK_OK)) {
+        count_not_live(h, ptr);
+        return;
+    }
+    free_tag tag = {info, hdr_check_word(ptr, info) ^ FREE_FLIP};
+    memcpy(ptr, &tag, sizeof tag);
+    /* Where the mark leaves the check word alone (32-bit targets: two
+     * 4-byte words), the header says free too. */
+    if (offsetof(blk_hdr, check) >= 2 * sizeof(uintptr_t))
+        hdr_of(ptr)->check = tag.check;
+    if (LIKELY(t != NULL)) {
+        ak_mag_put_class(&h->mag, &t->mags, c, b);
+        return;
+    }
+    pthread_mutex_lock(&h->shared_lock);
+    ak_mag_put_class(&h->mag, ak_mag_cpu_state(&h->mag, 0), c, b);
+    pthread_mutex_unlock(&h->shared_lock);
+}
+
+/* Every free but that of a class block by a thread with magazines. */
+static __attribute__((noinline)) void heap_free_slow(ak_heap *h, void *ptr)
 {
     if (!ptr)
         return;
     uintptr_t u = (uintptr_t)ptr;
     if (in_backend_range(h, u)) {
         blk_hdr *hd = hdr_of(ptr);
-        if (!hdr_valid(ptr) || hdr_kind(hd) != KIND_BACKEND) {
+        unsigned kind = hdr_kind(hd), c = hdr_class_plus1(hd) - 1;
+        /* A class block's class is checked too: an index into the layer. */
+        if (!hdr_valid(ptr) || (kind == KIND_CLASS ? c >= h->nclasses : kind != KIND_BACKEND))
             count_not_live(h, ptr);
-            return;
-        }
-        /* Marked free before the block leaves our hands, so that a second
-         * free of it is seen, whether it then sits in a thread cache or
-         * in the allocator. */
-        hdr_flip(ptr);
-        unsigned c1 = hdr_class_plus1(hd);
-        if (c1) {
-            unsigned cls = c1 - 1;
-            ak_heap_tcache *tc = cache_get(h);
-            if (tc) {
-                *(void **)ptr = tc->bin[cls];
-                tc->bin[cls] = ptr;
-                uint32_t n = tc->count[cls] + 1;
-                set_count(&tc->count[cls], n);
-                bump(&tc->n_free);
-                if (n > cache_limit(cls)) {
-                    pthread_mutex_lock(&h->lock);
-                    cache_drain_locked(h, tc, cls, n / 2);
-                    h->flushes++;
-                    pthread_mutex_unlock(&h->lock);
-                }
-                return;
-            }
-        }
-        size_t a = hdr_align(hd);
-        size_t size = c1 ? class_bytes(h, c1 - 1) : hd->size; /* as asked of the allocator */
-        pthread_mutex_lock(&h->lock);
-        ak_error e = ak_byte_dealloc(h->backend, (uint8_t *)ptr - a, a + size, a);
-        if (e == AK_OK) {
-            h->slow_frees++;
-        } else {
-            /* Not a block of the allocator after all (bytes that only look
-             * like a header): put them back as they were. */
-            hdr_flip(ptr);
-            h->bad_frees++;
-        }
-        pthread_mutex_unlock(&h->lock);
+        else if (kind == KIND_CLASS)
+            class_free(h, ptr, hd->info, c, thread_get(h));
+        else
+            block_free(h, ptr, hd);
         return;
     }
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     bool direct = set_remove(h, u);
     if (direct)
         direct_forget_locked(h, direct_len(h, hdr_align(hdr_of(ptr)), hdr_of(ptr)->size));
     else
         h->foreign_frees++;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     if (direct)
         direct_free(h, ptr);
+}
+
+/* The fast path: a live class block (header, kind and class checked) by
+ * a thread that has its magazines. */
+void ak_heap_free(ak_heap *h, void *ptr)
+{
+    uintptr_t u = (uintptr_t)ptr;
+    if (LIKELY(in_backend_range(h, u))) {
+        const blk_hdr *hd = hdr_of(ptr);
+        uint32_t info = hd->info;
+        unsigned c = ((info >> 8) & 0xffu) - 1;
+        if (LIKELY(hd->check == hdr_check_word(ptr, info) && info >> 16 == KIND_CLASS &&
+                   c < h->nclasses)) {
+            ak_heap_thread *t = thread_get(h);
+            if (LIKELY(t != NULL)) {
+                class_free(h, ptr, info, c, t);
+                return;
+            }
+        }
+    }
+    heap_free_slow(h, ptr);
 }
 
 /* ------------------------------------------------------------------ */
 /* realloc and usable size                                             */
 /* ------------------------------------------------------------------ */
 
-/* The bytes the program may use in a live allocator block: what
- * malloc_usable_size reports. Under the lock for an unclassed block (the
- * allocator is asked). */
-static size_t backend_usable_locked(ak_heap *h, const void *ptr)
+/* The bytes the program may use in a live allocator block outside the
+ * classes: what malloc_usable_size reports. */
+static size_t backend_usable(ak_heap *h, const void *ptr)
 {
     const blk_hdr *hd = hdr_of(ptr);
-    if (hdr_class_plus1(hd))
-        return hd->size; /* recorded when the block was made */
-    size_t a = hdr_align(hd);
-    size_t us = ak_byte_usable_size(h->backend, (const uint8_t *)ptr - a, a + hd->size, a);
+    size_t a = hdr_align(hd), us;
+    const uint8_t *b = (const uint8_t *)ptr - a;
+    if (h->layered) {
+        us = ak_mag_usable_size(&h->mag, b, a + hd->size, a);
+    } else {
+        heap_lock(h);
+        us = ak_byte_usable_size(h->backend, b, a + hd->size, a);
+        heap_unlock(h);
+    }
     return us >= a + hd->size ? us - a : hd->size;
+}
+
+/* Resize an allocator block outside the classes in place. */
+static ak_error block_resize(ak_heap *h, void *b, size_t old_total, size_t align, size_t total)
+{
+    if (h->layered)
+        return ak_mag_resize(&h->mag, b, old_total, align, total);
+    heap_lock(h);
+    ak_error e = ak_byte_resize(h->backend, b, old_total, align, total);
+    if (e == AK_OK)
+        note_backend_peak(h);
+    heap_unlock(h);
+    return e;
+}
+
+static void count_realloc(ak_heap *h, bool in_place)
+{
+    count_relaxed(in_place ? &h->realloc_in_place : &h->realloc_moved);
 }
 
 /* Move a block: `keep` is its usable size, so every byte the program was
@@ -969,12 +1156,9 @@ static void *realloc_move(ak_heap *h, void *ptr, size_t keep, size_t size)
         return NULL;
     memcpy(q, ptr, keep < size ? keep : size);
     ak_heap_free(h, ptr);
-    pthread_mutex_lock(&h->lock);
-    h->realloc_moved++;
-    pthread_mutex_unlock(&h->lock);
+    count_realloc(h, false);
     return q;
 }
-
 static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
 {
     blk_hdr *hd = hdr_of(ptr);
@@ -994,10 +1178,10 @@ static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
         if (new_len < old_len)
             munmap(base + new_len, old_len - new_len);
         hdr_set(ptr, size, log2_size(a), 0, KIND_DIRECT);
-        pthread_mutex_lock(&h->lock);
+        heap_lock(h);
         h->direct_bytes -= old_len - new_len;
-        h->realloc_in_place++;
-        pthread_mutex_unlock(&h->lock);
+        count_relaxed(&h->realloc_in_place);
+        heap_unlock(h);
         return ptr;
     }
 #ifdef MREMAP_MAYMOVE
@@ -1006,7 +1190,7 @@ static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
         if (m != MAP_FAILED) {
             uint8_t *q = (uint8_t *)m + a;
             hdr_set(q, size, log2_size(a), 0, KIND_DIRECT);
-            pthread_mutex_lock(&h->lock);
+            heap_lock(h);
             set_remove(h, (uintptr_t)ptr);
             /* If the set cannot grow the block stays usable but is
              * forgotten: free then leaks it rather than crash. */
@@ -1016,11 +1200,8 @@ static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
                 h->direct_bytes -= old_len;
             if (h->direct_bytes > h->peak_direct_bytes)
                 h->peak_direct_bytes = h->direct_bytes;
-            if (q == (uint8_t *)ptr)
-                h->realloc_in_place++;
-            else
-                h->realloc_moved++;
-            pthread_mutex_unlock(&h->lock);
+            count_realloc(h, q == (uint8_t *)ptr);
+            heap_unlock(h);
             return q;
         }
     }
@@ -1034,9 +1215,9 @@ static void *realloc_refused(ak_heap *h, const void *ptr, bool in_range)
     if (in_range) {
         count_not_live(h, ptr);
     } else {
-        pthread_mutex_lock(&h->lock);
+        heap_lock(h);
         h->foreign_frees++;
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
     }
     errno = EINVAL;
     return NULL;
@@ -1052,9 +1233,9 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
     }
     uintptr_t u = (uintptr_t)ptr;
     if (!in_backend_range(h, u)) {
-        pthread_mutex_lock(&h->lock);
+        heap_lock(h);
         bool direct = set_find(h, u) != SIZE_MAX;
-        pthread_mutex_unlock(&h->lock);
+        heap_unlock(h);
         if (direct)
             return realloc_direct(h, ptr, size);
         /* Not ours. Its size is unknown and there is no cheap, portable
@@ -1062,21 +1243,27 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
         return realloc_refused(h, ptr, false);
     }
     blk_hdr *hd = hdr_of(ptr);
-    if (!hdr_valid(ptr) || hdr_kind(hd) != KIND_BACKEND)
+    unsigned kind = hdr_kind(hd);
+    if (!hdr_valid(ptr) || (kind != KIND_CLASS && kind != KIND_BACKEND))
         return realloc_refused(h, ptr, true);
+    if (kind == KIND_CLASS) {
+        /* A class block keeps its class unless that would waste three
+         * quarters of it. */
+        size_t usable = class_usable(h, hd);
+        if (size <= usable && (size >= usable / 4 || usable - size < 256))
+            return ptr;
+        void *q = realloc_move(h, ptr, usable, size);
+        return q || size > usable ? q : ptr; /* a failed shrink keeps the block */
+    }
     size_t a = hdr_align(hd);
     size_t old = hd->size;
-    unsigned c1 = hdr_class_plus1(hd);
-    if (size <= old && (c1 || size >= old / 4)) {
-        /* Shrinking: a class block keeps its class; a larger block gives
-         * its tail back only when that is worth a call. */
-        if (!c1 && size < old) {
-            pthread_mutex_lock(&h->lock);
-            if (ak_byte_resize(h->backend, (uint8_t *)ptr - a, a + old, a, a + size) == AK_OK)
-                hdr_set(ptr, size, log2_size(a), 0, KIND_BACKEND);
-            h->realloc_in_place++;
-            pthread_mutex_unlock(&h->lock);
-        }
+    uint8_t *b = (uint8_t *)ptr - a;
+    if (size <= old && (size >= old / 4 || old - size < 256)) {
+        /* Shrinking by little: in place, the tail given back if the
+         * allocator can; by much, the block moves to a smaller one. */
+        if (size < old && block_resize(h, b, a + old, a, a + size) == AK_OK)
+            hdr_set(ptr, size, log2_size(a), 0, KIND_BACKEND);
+        count_realloc(h, true);
         return ptr;
     }
     size_t total;
@@ -1084,18 +1271,12 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
         errno = ENOMEM;
         return NULL;
     }
-    size_t asked = c1 ? class_bytes(h, c1 - 1) : old; /* what the allocator was asked for */
-    pthread_mutex_lock(&h->lock);
-    size_t usable = backend_usable_locked(h, ptr);
-    if (ak_byte_resize(h->backend, (uint8_t *)ptr - a, a + asked, a, total) == AK_OK) {
-        /* Resized in place; a class block becomes an ordinary one. */
+    size_t usable = backend_usable(h, ptr);
+    if (block_resize(h, b, a + old, a, total) == AK_OK) {
         hdr_set(ptr, size, log2_size(a), 0, KIND_BACKEND);
-        h->realloc_in_place++;
-        note_backend_peak(h);
-        pthread_mutex_unlock(&h->lock);
+        count_realloc(h, true);
         return ptr;
     }
-    pthread_mutex_unlock(&h->lock);
     return realloc_move(h, ptr, usable, size);
 }
 
@@ -1116,18 +1297,15 @@ size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr)
     uintptr_t u = (uintptr_t)ptr;
     if (in_backend_range(h, u)) {
         const blk_hdr *hd = hdr_of(ptr);
-        if (!hdr_valid(ptr) || hdr_kind(hd) != KIND_BACKEND)
+        if (!hdr_valid(ptr))
             return 0;
-        if (hdr_class_plus1(hd))
-            return hd->size;
-        pthread_mutex_lock(&h->lock);
-        size_t us = backend_usable_locked(h, ptr);
-        pthread_mutex_unlock(&h->lock);
-        return us;
+        if (hdr_kind(hd) == KIND_CLASS)
+            return class_usable(h, hd);
+        return hdr_kind(hd) == KIND_BACKEND ? backend_usable(h, ptr) : 0;
     }
-    pthread_mutex_lock(&h->lock);
+    heap_lock(h);
     bool direct = set_find(h, u) != SIZE_MAX;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     if (!direct)
         return 0;
     const blk_hdr *hd = hdr_of(ptr);
@@ -1140,11 +1318,13 @@ bool ak_heap_owns(ak_heap *h, const void *ptr)
     uintptr_t u = (uintptr_t)ptr;
     if (!ptr)
         return false;
-    if (in_backend_range(h, u))
-        return hdr_valid(ptr) && hdr_kind(hdr_of(ptr)) == KIND_BACKEND;
-    pthread_mutex_lock(&h->lock);
+    if (in_backend_range(h, u)) {
+        unsigned kind = hdr_kind(hdr_of(ptr));
+        return hdr_valid(ptr) && (kind == KIND_CLASS || kind == KIND_BACKEND);
+    }
+    heap_lock(h);
     bool direct = set_find(h, u) != SIZE_MAX;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     return direct;
 }
 
@@ -1152,23 +1332,65 @@ bool ak_heap_owns(ak_heap *h, const void *ptr)
 /* Set-up and tear-down                                                */
 /* ------------------------------------------------------------------ */
 
-/* Choose the class shift once, before any class block exists. Classes are
- * multiples of 16 so that, with the 16-byte header, the allocator is asked
- * for multiples of 16. An allocator that keeps its own 8-byte header in a
- * 16-byte granule (TLSF) then rounds every such request up by 8 bytes it
- * could have given us: asking for 8 bytes less per class (shift 8) costs
- * nothing there and saves 16 bytes on half the requests. The probe asks
- * for one 32-byte block and looks at the usable size; the choice affects
- * only the footprint, never correctness (each header records what the
- * block really holds). */
-static void class_shift_probe(ak_heap *h)
+/* Choose the class shift once, before any class block exists. Classes
+ * are multiples of 16, and so, with the 16-byte header, would be the
+ * requests. An allocator that keeps its own 8-byte header in a 16-byte
+ * granule (TLSF) then rounds every such request up by 8 bytes it could
+ * have given us: asking the layer for classes 8 bytes smaller (its
+ * class_shift) costs nothing there and saves 16 bytes on half the
+ * requests. The probe asks for one 32-byte block and looks at the usable
+ * size; the choice affects only the footprint, never correctness. */
+static size_t class_shift_probe(ak_heap *h)
 {
     void *p;
     if (ak_byte_alloc(h->backend, 2 * MIN_ALIGN, MIN_ALIGN, &p) != AK_OK)
-        return;
-    if (ak_byte_usable_size(h->backend, p, 2 * MIN_ALIGN, MIN_ALIGN) >= 2 * MIN_ALIGN + 8)
-        h->class_shift = 8;
+        return 0;
+    size_t shift =
+        ak_byte_usable_size(h->backend, p, 2 * MIN_ALIGN, MIN_ALIGN) >= 2 * MIN_ALIGN + 8;
     ak_byte_dealloc(h->backend, p, 2 * MIN_ALIGN, MIN_ALIGN);
+    return shift * 8;
+}
+
+/* The magazine layer in front of the allocator, when it has the cache
+ * hooks and the caller wants caching. Requests of at most cache_max user
+ * bytes are cached: the class of the largest (header and shift included)
+ * sets the real limit. */
+static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
+{
+    h->layered = !(cfg->flags & AK_HEAP_NO_THREAD_CACHE) && ak_byte_can_cache(h->backend);
+    if (!h->layered)
+        return AK_OK;
+    h->class_shift = class_shift_probe(h);
+    const size_t over = MIN_ALIGN + h->class_shift; /* class size - user bytes */
+    size_t max = cfg->cache_max ? cfg->cache_max : AK_HEAP_SMALL_MAX;
+    if (max > AK_MAG_MAX_CLASS_SIZE - over)
+        max = AK_MAG_MAX_CLASS_SIZE - over;
+    unsigned top = ak_sc_index(max + over);
+    ak_mag_config mc = {
+        .backend = h->backend,
+        .rounds = CACHE_ROUNDS,
+        .magazine_bytes = CACHE_MAGAZINE_BYTES,
+        .miss_batch = CACHE_ROUNDS / 2,
+        .reap_period = CACHE_REAP_PERIOD,
+        .max_size = ak_sc_size(top) - h->class_shift,
+        .class_shift = h->class_shift,
+        .max_align = MIN_ALIGN,
+        .limit_bytes = cfg->cache_limit ? cfg->cache_limit : DEFAULT_CACHE_LIMIT,
+        .lock = layer_lock,
+        .unlock = layer_unlock,
+        .lock_ctx = h,
+    };
+    ak_error e = ak_mag_init(&h->mag, &mc);
+    if (e != AK_OK)
+        return e;
+    /* The heap's classes are the layer's: every class up to top, cached
+     * with align 16. */
+    h->nclasses = top + 1;
+    for (unsigned c = 0; c < h->nclasses; c++)
+        if (ak_mag_class_of(&h->mag, ak_sc_size(c) - h->class_shift, MIN_ALIGN) != c)
+            return AK_ERR_INVALID_PARAM;
+    h->class_limit = ak_sc_size(top) - over + 1;
+    return AK_OK;
 }
 
 ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
@@ -1205,7 +1427,8 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
             return AK_ERR_NO_MEMORY;
         uintptr_t al = cmax < h->hi - h->lo ? cmax : h->page;
         h->brk = (h->lo + al - 1) & ~(uintptr_t)(al - 1);
-        /* The first chunk now, so that the class probe has memory. */
+        /* The first chunk now, so that the allocator is set up before the
+         * layer and the threads reach it. */
         if (!chunk_map_create(h, chunk) || !os_grow(h, MIN_ALIGN, MIN_ALIGN)) {
             if (h->chunk_map)
                 munmap(h->chunk_map, h->chunk_map_bytes);
@@ -1213,16 +1436,21 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
             return AK_ERR_NO_MEMORY;
         }
     }
-    class_shift_probe(h);
-    if (pthread_mutex_init(&h->lock, NULL) != 0) {
+    ak_error e = cache_setup(h, cfg);
+    bool locks = e == AK_OK && pthread_mutex_init(&h->lock, NULL) == 0;
+    if (locks && pthread_mutex_init(&h->shared_lock, NULL) != 0) {
+        pthread_mutex_destroy(&h->lock);
+        locks = false;
+    }
+    if (!locks) {
         if (h->os) {
             munmap(h->chunk_map, h->chunk_map_bytes);
             munmap((void *)h->lo, h->hi - h->lo);
         }
-        return AK_ERR_NO_MEMORY;
+        return e != AK_OK ? e : AK_ERR_NO_MEMORY;
     }
-    if (!(h->flags & AK_HEAP_NO_THREAD_CACHE))
-        h->key_ok = pthread_key_create(&h->key, cache_thread_exit) == 0;
+    if (h->layered)
+        h->key_ok = pthread_key_create(&h->key, thread_exit) == 0;
     pthread_mutex_lock(&heaps_lock);
     h->next_heap = heaps;
     heaps = h;
@@ -1244,8 +1472,8 @@ void ak_heap_destroy(ak_heap *h)
         pthread_key_delete(h->key);
     for (unsigned i = 0; i < AK_HEAP_TLS_SLOTS; i++)
         if (tls_slots[i].heap_id == h->id)
-            tls_slots[i].heap_id = 0, tls_slots[i].cache = NULL;
-    pthread_mutex_lock(&h->lock);
+            tls_slots[i].heap_id = 0, tls_slots[i].t = NULL;
+    heap_lock(h);
     for (size_t i = 0; i < h->direct_cap; i++) {
         uintptr_t k = h->direct_tab[i];
         if (k != SET_EMPTY && k != SET_TOMB)
@@ -1257,23 +1485,26 @@ void ak_heap_destroy(ak_heap *h)
         munmap(h->chunk_map, h->chunk_map_bytes);
         munmap((void *)h->lo, h->hi - h->lo);
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     pthread_mutex_destroy(&h->lock);
+    pthread_mutex_destroy(&h->shared_lock);
     memset(h, 0, sizeof *h);
 }
 
 void ak_heap_flush_thread_cache(ak_heap *h)
 {
+    if (!h->layered)
+        return;
     for (unsigned i = 0; i < AK_HEAP_TLS_SLOTS; i++) {
-        ak_heap_tcache *tc = tls_slots[i].cache;
-        if (tls_slots[i].heap_id != h->id || !tc)
-            continue;
-        pthread_mutex_lock(&h->lock);
-        for (unsigned c = 0; c < AK_HEAP_CLASSES; c++)
-            cache_drain_locked(h, tc, c, UINT32_MAX);
-        h->flushes++;
-        pthread_mutex_unlock(&h->lock);
+        ak_heap_thread *t = tls_slots[i].t;
+        if (tls_slots[i].heap_id == h->id && t) {
+            ak_mag_flush_on(&h->mag, &t->mags);
+            heap_lock(h);
+            h->flushes++;
+            heap_unlock(h);
+        }
     }
+    cache_trim(h);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1283,7 +1514,11 @@ void ak_heap_flush_thread_cache(ak_heap *h)
 void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
 {
     memset(s, 0, sizeof *s);
-    pthread_mutex_lock(&h->lock);
+    ak_mag_stats_t ms;
+    memset(&ms, 0, sizeof ms);
+    if (h->layered)
+        ak_mag_stats(&h->mag, &ms); /* takes the heap lock itself */
+    heap_lock(h);
     s->backend = ak_byte_name(h->backend);
     s->backend_total = h->backend_has_memory ? ak_byte_total_bytes(h->backend) : 0;
     s->backend_used = h->backend_has_memory ? ak_byte_used_bytes(h->backend) : 0;
@@ -1293,30 +1528,34 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
     s->direct_bytes = h->direct_bytes;
     s->peak_direct_bytes = h->peak_direct_bytes;
     s->mmap_threshold = h->mmap_threshold;
-    s->cache_allocs = h->retired_cache_allocs;
-    s->cache_frees = h->retired_cache_frees;
-    for (ak_heap_tcache *tc = h->caches; tc; tc = tc->next) {
+    s->caching = h->layered;
+    s->cache_max = h->class_limit ? h->class_limit - 1 : 0;
+    s->cache_limit = ms.limit_bytes;
+    for (ak_heap_thread *t = h->threads; t; t = t->next)
         s->thread_caches++;
-        for (unsigned c = 0; c < AK_HEAP_CLASSES; c++) {
-            uint32_t n = __atomic_load_n(&tc->count[c], __ATOMIC_RELAXED);
-            s->cached_blocks += n;
-            s->cached_bytes += (size_t)n * (MIN_ALIGN + class_bytes(h, c));
-        }
-        s->cache_allocs += __atomic_load_n(&tc->n_alloc, __ATOMIC_RELAXED);
-        s->cache_frees += __atomic_load_n(&tc->n_free, __ATOMIC_RELAXED);
-    }
-    s->slow_allocs = h->slow_allocs;
-    s->slow_frees = h->slow_frees;
-    s->direct_allocs = h->direct_allocs;
-    s->refills = h->refills;
+    s->cached_bytes = ms.cached_bytes;
+    s->depot_bytes = ms.depot_bytes;
+    s->magazine_bytes = ms.magazine_bytes;
+    s->cache_allocs = ms.alloc_hits;
+    s->cache_frees = ms.free_hits;
+    s->cache_misses = ms.alloc_misses;
+    s->cache_free_misses = ms.free_misses;
+    s->exchanges = ms.exchanges;
+    s->releases = ms.releases;
+    s->reaped = ms.reaped;
     s->flushes = h->flushes;
-    s->realloc_in_place = h->realloc_in_place;
-    s->realloc_moved = h->realloc_moved;
+    s->trims = h->trims;
+    s->lock_takes = h->lock_takes;
+    s->slow_allocs = __atomic_load_n(&h->slow_allocs, __ATOMIC_RELAXED);
+    s->slow_frees = __atomic_load_n(&h->slow_frees, __ATOMIC_RELAXED);
+    s->direct_allocs = h->direct_allocs;
+    s->realloc_in_place = __atomic_load_n(&h->realloc_in_place, __ATOMIC_RELAXED);
+    s->realloc_moved = __atomic_load_n(&h->realloc_moved, __ATOMIC_RELAXED);
     s->failed = h->failed;
     s->foreign_frees = h->foreign_frees;
     s->bad_frees = h->bad_frees;
     s->double_frees = h->double_frees;
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
 }
 
 /* A little text buffer for write_stats: no stdio, no allocation. */
@@ -1369,13 +1608,24 @@ void ak_heap_write_stats(ak_heap *h, int fd)
     text_field(&t, "direct_allocs", s.direct_allocs);
     text_field(&t, "mmap_threshold", s.mmap_threshold);
     text_str(&t, "\nakmalloc stats:");
+    text_field(&t, "caching", s.caching);
+    text_field(&t, "cache_max", s.cache_max);
+    text_field(&t, "cache_limit", s.cache_limit);
     text_field(&t, "thread_caches", s.thread_caches);
-    text_field(&t, "cached_blocks", s.cached_blocks);
     text_field(&t, "cached_bytes", s.cached_bytes);
+    text_field(&t, "depot_bytes", s.depot_bytes);
+    text_field(&t, "magazine_bytes", s.magazine_bytes);
+    text_str(&t, "\nakmalloc stats:");
     text_field(&t, "cache_allocs", s.cache_allocs);
     text_field(&t, "cache_frees", s.cache_frees);
-    text_field(&t, "refills", s.refills);
+    text_field(&t, "cache_misses", s.cache_misses);
+    text_field(&t, "cache_free_misses", s.cache_free_misses);
+    text_field(&t, "exchanges", s.exchanges);
+    text_field(&t, "releases", s.releases);
+    text_field(&t, "reaped", s.reaped);
     text_field(&t, "flushes", s.flushes);
+    text_field(&t, "trims", s.trims);
+    text_field(&t, "lock_takes", s.lock_takes);
     text_str(&t, "\nakmalloc stats:");
     text_field(&t, "slow_allocs", s.slow_allocs);
     text_field(&t, "slow_frees", s.slow_frees);
@@ -1400,28 +1650,18 @@ void ak_heap_write_stats(ak_heap *h, int fd)
 
 const char *ak_heap_check(ak_heap *h)
 {
-    const char *why = NULL;
-    pthread_mutex_lock(&h->lock);
-    if (h->backend_has_memory)
+    /* The layer's checker walks every thread's magazines and the depot,
+     * and ends with the allocator's own check. */
+    const char *why = h->layered ? ak_mag_check(&h->mag) : NULL;
+    heap_lock(h);
+    if (!why && !h->layered && h->backend_has_memory)
         why = ak_byte_check(h->backend);
-    /* Only this thread's cache: the others belong to running threads. */
-    for (unsigned i = 0; !why && i < AK_HEAP_TLS_SLOTS; i++) {
-        ak_heap_tcache *tc = tls_slots[i].cache;
-        if (tls_slots[i].heap_id != h->id || !tc)
-            continue;
-        for (unsigned c = 0; !why && c < AK_HEAP_CLASSES; c++) {
-            uint32_t n = 0;
-            for (void *p = tc->bin[c]; p && !why; p = *(void **)p, n++) {
-                if (!in_backend_range(h, (uintptr_t)p))
-                    why = "heap: cached block outside the heap";
-                else if (!hdr_free(p) || hdr_class_plus1(hdr_of(p)) != c + 1)
-                    why = "heap: cached block without a free header";
-                else if (n > tc->count[c])
-                    why = "heap: cache list longer than its count";
-            }
-            if (!why && n != tc->count[c])
-                why = "heap: cache count differs from its list";
-        }
+    size_t n = 0;
+    for (ak_heap_thread *t = h->threads; !why && t; t = t->next) {
+        if (t->heap != h || t->mags.owner != &h->mag || (t->next && t->next->prev != t))
+            why = "heap: a thread's magazines are not attached to the heap";
+        else if (++n > (size_t)1 << 24)
+            why = "heap: the list of threads loops";
     }
     for (size_t i = 0; !why && i < h->direct_cap; i++) {
         uintptr_t k = h->direct_tab[i];
@@ -1429,6 +1669,6 @@ const char *ak_heap_check(ak_heap *h)
             (!hdr_valid((void *)k) || hdr_kind(hdr_of((void *)k)) != KIND_DIRECT))
             why = "heap: direct block with a bad header";
     }
-    pthread_mutex_unlock(&h->lock);
+    heap_unlock(h);
     return why;
 }

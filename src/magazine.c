@@ -7,14 +7,16 @@
  *
  * Bounds: an alloc or free that hits a CPU's loaded or previous magazine
  * is O(1) with no lock and one cache-hook call; a depot exchange is O(1)
- * under the lock; a miss is one backend call under the lock; flush, trim
+ * under the lock; a miss is one backend call under the lock (up to
+ * miss_batch more to fill a magazine, when configured); flush, trim
  * and a memory-pressure release are O(blocks returned).
  *
  * Invariants (checked by ak_mag_check):
  *   - a state's slots point at no_magazine or at a magazine of that class
  *     with n <= cap == the class's rounds; the previous one is empty or
  *     full; a state's held == the sum of n * class size over its slots,
- *     and held <= credit;
+ *     and held <= credit; its mags and mag_bytes count the magazines in
+ *     its slots;
  *   - the depot's full magazines have n == cap, its empty ones n == 0,
  *     and the lists are as long as their counts;
  *   - depot_bytes == the blocks of the full list, mag_bytes == every
@@ -35,17 +37,13 @@ _Static_assert(AK_MAG_MAX_CLASS_SIZE == AK_SC_MAX, "magazine.h and ak_sizeclass.
 /* Magazines                                                           */
 /* ------------------------------------------------------------------ */
 
-/* A stack of n cached blocks of one class, room for cap. Taken from the
- * backend, and itself marked cached there for as long as it lives: a bad
- * free that lands on a magazine is refused like one of a cached block,
- * instead of freeing the layer's own memory. The mark takes the first two
- * words. `next` links it into a depot list. */
-typedef struct ak_mag_magazine {
-    uintptr_t mark[2]; /* the backend's; never touched here */
-    struct ak_mag_magazine *next;
-    uint32_t n, cap;
-    void *round[];
-} magazine;
+/* A stack of n cached blocks of one class, room for cap (struct
+ * ak_mag_magazine in magazine.h, for the inline hit paths; the rounds
+ * follow it). Taken from the backend, and itself marked cached there for
+ * as long as it lives: a bad free that lands on a magazine is refused like
+ * one of a cached block, instead of freeing the layer's own memory. The
+ * mark takes the first two words. `next` links it into a depot list. */
+typedef struct ak_mag_magazine magazine;
 
 #define MAG_HEADER (sizeof(magazine))
 #define MAG_ALIGN  (_Alignof(magazine))
@@ -85,19 +83,48 @@ static void state_clear(ak_mag_cpu *pc)
 {
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++)
         pc->loaded[c] = pc->previous[c] = &no_magazine;
-    pc->held = pc->credit = 0;
+    pc->held = pc->credit = pc->mags = pc->mag_bytes = 0;
     pc->alloc_hits = pc->alloc_misses = pc->free_hits = pc->free_misses = 0;
+}
+
+/* A magazine of class k enters or leaves pc's slots. Under the lock, so
+ * that the counts are exact whatever pc's owner is doing without it (see
+ * ak_mag_cpu_abandon). */
+static void state_mag_in(ak_mag_cpu *pc, const struct ak_mag_class *k)
+{
+    pc->mags++;
+    pc->mag_bytes += k->mag_size;
+}
+
+static void state_mag_out(ak_mag_cpu *pc, const struct ak_mag_class *k)
+{
+    pc->mags--;
+    pc->mag_bytes -= k->mag_size;
+}
+
+/* A state's hit and miss counts stay in the totals once it is gone. */
+static void state_retire(ak_mag *m, const ak_mag_cpu *pc)
+{
+    m->gone_alloc_hits += counter_get(&pc->alloc_hits);
+    m->gone_alloc_misses += counter_get(&pc->alloc_misses);
+    m->gone_free_hits += counter_get(&pc->free_hits);
+    m->gone_free_misses += counter_get(&pc->free_misses);
 }
 
 /* The class that serves (size, align), or CLASS_PASS. */
 static inline unsigned route(const ak_mag *m, size_t size, size_t align)
 {
     if (size <= m->class_max_request) {
-        unsigned c = ak_sc_index(size);
+        unsigned c = ak_sc_index(size + m->shift);
         if (align <= m->cls[c].align)
             return c;
     }
     return CLASS_PASS;
+}
+
+unsigned ak_mag_class_of(const ak_mag *m, size_t size, size_t align)
+{
+    return ak_is_pow2(align) ? route(m, size, align) : CLASS_PASS;
 }
 
 /* ------------------------------------------------------------------ */
@@ -179,7 +206,7 @@ static size_t magazine_empty_out(ak_mag *m, const struct ak_mag_class *k, magazi
 {
     size_t n = mg->n;
     while (mg->n)
-        block_return(m, k, mg->round[--mg->n]);
+        block_return(m, k, ak_mag_rounds_(mg)[--mg->n]);
     return n;
 }
 
@@ -200,7 +227,7 @@ static size_t flush_locked(ak_mag *m, ak_mag_cpu *pc)
     }
     counter_set(&pc->held, 0);
     m->granted -= pc->credit;
-    pc->credit = 0;
+    pc->credit = pc->mags = pc->mag_bytes = 0;
     return freed;
 }
 
@@ -223,7 +250,7 @@ static size_t trim_locked(ak_mag *m)
             magazine_free(m, k, mg);
             freed++;
         }
-        k->nfull = k->nempty = 0;
+        k->nfull = k->nempty = k->min_full = k->min_empty = 0;
     }
     return freed;
 }
@@ -280,6 +307,8 @@ static void depot_make_room(ak_mag *m, size_t room)
             k->nempty--;
             magazine_free(m, k, mg);
         }
+        if (k->min_empty > k->nempty)
+            k->min_empty = k->nempty;
     }
 }
 
@@ -293,6 +322,8 @@ static magazine *depot_take_empty(ak_mag *m, unsigned c)
     if (mg) {
         k->empty = mg->next;
         k->nempty--;
+        if (k->min_empty > k->nempty)
+            k->min_empty = k->nempty;
         return mg;
     }
     void *p;
@@ -343,11 +374,54 @@ static magazine *depot_take_full(ak_mag *m, ak_mag_cpu *pc, struct ak_mag_class 
     size_t bytes = (size_t)mg->n * k->size;
     k->full = mg->next;
     k->nfull--;
+    if (k->min_full > k->nfull)
+        k->min_full = k->nfull;
     m->depot_bytes -= bytes;
     counter_set(&pc->held, pc->held + bytes);
     pc->credit += bytes;
     m->granted += bytes;
     return mg;
+}
+
+/* The idle part of the depot goes back (Bonwick's working set, with the
+ * layer's own clock: no OS, no time). Every operation that takes the lock
+ * (a miss, an exchange, a call passed through, a free sent on to the
+ * backend) is a tick; every reap_period ticks, each class gives back the
+ * full and the empty magazines of its depot that no tick took since the
+ * last reap (the lowest counts its lists had meanwhile), blocks and all.
+ * Under the lock: O(classes + blocks given back), once per period. */
+static void depot_reap(ak_mag *m)
+{
+    for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
+        struct ak_mag_class *k = &m->cls[c];
+        for (; k->min_full; k->min_full--) {
+            magazine *mg = k->full;
+            k->full = mg->next;
+            k->nfull--;
+            m->depot_bytes -= (size_t)mg->n * k->size;
+            (void)magazine_empty_out(m, k, mg);
+            magazine_free(m, k, mg);
+            m->reaped++;
+        }
+        for (; k->min_empty; k->min_empty--) {
+            magazine *mg = k->empty;
+            k->empty = mg->next;
+            k->nempty--;
+            magazine_free(m, k, mg);
+            m->reaped++;
+        }
+        k->min_full = k->nfull;
+        k->min_empty = k->nempty;
+    }
+}
+
+/* One tick of that clock, at the end of a locked section. */
+static inline void tick(ak_mag *m)
+{
+    if (m->reap_period && ++m->ticks >= m->reap_period) {
+        m->ticks = 0;
+        depot_reap(m);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -359,9 +433,7 @@ static magazine *depot_take_full(ak_mag *m, ak_mag_cpu *pc, struct ak_mag_class 
 static AK_ALWAYS_INLINE void magazine_pop(ak_mag *m, ak_mag_cpu *pc, const struct ak_mag_class *k,
                                           magazine *mg, void **out)
 {
-    void *p = mg->round[--mg->n];
-    counter_set(&pc->held, pc->held - k->size);
-    counter_set(&pc->alloc_hits, pc->alloc_hits + 1);
+    void *p = ak_mag_pop_(pc, k, mg);
     *out = p;
     m->uncache(m->self, p, k->size, k->align);
 }
@@ -377,6 +449,7 @@ static AK_NOINLINE ak_error pass_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, s
         m->pass_used += grown;
         m->pass_allocs++;
     }
+    tick(m);
     unlock(m);
     return e;
 }
@@ -384,7 +457,47 @@ static AK_NOINLINE ak_error pass_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, s
 /* The loaded magazine is empty. Bonwick's order: the previous one if it
  * is full (a swap, no lock), else a full one from the depot in exchange
  * for an empty one, else one block from the backend. */
-static AK_NOINLINE ak_error alloc_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
+/* After a miss, while the lock is held anyway: fill pc's empty magazines
+ * of class c with up to config .miss_batch fresh blocks (at most one
+ * magazine's worth), as far as pc's credit and the budget allow, so that
+ * a CPU that starts on a class, or keeps allocating without freeing,
+ * takes the lock once per batch rather than once per block. The blocks
+ * are marked cached like any other in a magazine. */
+static void miss_refill(ak_mag *m, ak_mag_cpu *pc, unsigned c)
+{
+    struct ak_mag_class *k = &m->cls[c];
+    const uint32_t want = m->miss_batch < k->rounds ? m->miss_batch : k->rounds;
+    magazine *mg = pc->loaded[c];
+    if (mg == &no_magazine && pc->previous[c] != &no_magazine) {
+        pc->loaded[c] = mg = pc->previous[c]; /* both are empty */
+        pc->previous[c] = &no_magazine;
+    }
+    if (mg == &no_magazine) {
+        credit_trim(m, pc, 0); /* so that its unused credit can pay for a magazine */
+        mg = depot_take_empty(m, c);
+        if (!mg)
+            return;
+        state_mag_in(pc, k);
+        pc->loaded[c] = mg;
+    }
+    (void)credit_fit(m, pc, k);
+    const ak_byte_allocator_ops *ops = m->backend.ops;
+    while (mg->n < want && pc->held + k->size <= pc->credit) {
+        void *p;
+        if (ops->alloc(m->self, k->size, k->align, &p) != AK_OK)
+            break;
+        m->uncache(m->self, p, k->size, k->align); /* no stale mark: see backend_alloc */
+        if (m->cache(m->self, p, k->size, k->align) != AK_OK) {
+            (void)ops->dealloc(m->self, p, k->size, k->align); /* cannot happen: fresh */
+            break;
+        }
+        ak_mag_rounds_(mg)[mg->n++] = p;
+        counter_set(&pc->held, pc->held + k->size);
+        m->class_out += k->size;
+    }
+}
+
+AK_NOINLINE ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
 {
     struct ak_mag_class *k = &m->cls[c];
     magazine *mg = pc->loaded[c], *prev = pc->previous[c];
@@ -400,20 +513,27 @@ static AK_NOINLINE ak_error alloc_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, vo
         if (e == AK_OK) {
             m->class_out += k->size;
             counter_set(&pc->alloc_misses, pc->alloc_misses + 1);
+            if (m->miss_batch)
+                miss_refill(m, pc, c);
         }
+        tick(m);
         unlock(m);
         return e;
     }
     /* Both of pc's magazines are empty: one stays as the previous, the
      * other (if it is a real one) goes to the depot. */
     magazine *keep = mg != &no_magazine ? mg : prev, *give = keep == mg ? prev : mg;
-    if (give != &no_magazine)
+    if (give != &no_magazine) {
         depot_put_empty(k, give);
+        state_mag_out(pc, k);
+    }
     magazine *full = depot_take_full(m, pc, k);
+    state_mag_in(pc, k);
     pc->previous[c] = keep;
     pc->loaded[c] = full;
     m->exchanges++;
     credit_trim(m, pc, (size_t)k->rounds * k->size);
+    tick(m);
     unlock(m);
     magazine_pop(m, pc, k, full, out);
     return AK_OK;
@@ -426,16 +546,9 @@ static AK_ALWAYS_INLINE ak_error alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size
     if (AK_UNLIKELY(!out || !ak_is_pow2(align)))
         return AK_ERR_INVALID_PARAM;
     if (AK_LIKELY(size <= m->class_max_request)) {
-        unsigned c = ak_sc_index(size);
-        const struct ak_mag_class *k = &m->cls[c];
-        if (AK_LIKELY(align <= k->align)) {
-            magazine *mg = pc->loaded[c];
-            if (AK_LIKELY(mg->n != 0)) {
-                magazine_pop(m, pc, k, mg, out);
-                return AK_OK;
-            }
-            return alloc_slow(m, pc, c, out);
-        }
+        unsigned c = ak_sc_index(size + m->shift);
+        if (AK_LIKELY(align <= m->cls[c].align))
+            return ak_mag_alloc_class(m, pc, c, out);
     }
     return pass_alloc(m, pc, size, align, out);
 }
@@ -459,9 +572,7 @@ ak_error ak_mag_alloc(ak_mag *m, unsigned cpu, size_t size, size_t align, void *
 static AK_ALWAYS_INLINE void magazine_push(ak_mag_cpu *pc, const struct ak_mag_class *k,
                                            magazine *mg, void *p)
 {
-    mg->round[mg->n++] = p;
-    counter_set(&pc->held, pc->held + k->size);
-    counter_set(&pc->free_hits, pc->free_hits + 1);
+    ak_mag_push_(pc, k, mg, p);
 }
 
 /* A block that sits in a magazine must not reach the backend's dealloc,
@@ -490,6 +601,7 @@ static AK_NOINLINE ak_error pass_free(ak_mag *m, void *ptr, size_t size, size_t 
         m->pass_used -= before - backend_used(m);
         m->pass_frees++;
     }
+    tick(m);
     unlock(m);
     return e;
 }
@@ -499,7 +611,7 @@ static AK_NOINLINE ak_error pass_free(ak_mag *m, void *ptr, size_t size, size_t 
  * magazine (no lock), else trade the full previous one for an empty one
  * at the depot; if there is no magazine or no budget, the block goes back
  * to the backend. */
-static AK_NOINLINE ak_error free_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
+AK_NOINLINE ak_error ak_mag_free_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
 {
     struct ak_mag_class *k = &m->cls[c];
     magazine *mg = pc->loaded[c], *prev = pc->previous[c];
@@ -521,8 +633,11 @@ static AK_NOINLINE ak_error free_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, voi
             magazine *fresh = depot_take_empty(m, c);
             if (!fresh)
                 goto to_backend;
-            if (prev != &no_magazine)
+            state_mag_in(pc, k);
+            if (prev != &no_magazine) {
                 depot_put_full(m, pc, k, prev);
+                state_mag_out(pc, k);
+            }
             pc->previous[c] = mg;
             pc->loaded[c] = fresh;
             mg = fresh;
@@ -531,12 +646,14 @@ static AK_NOINLINE ak_error free_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, voi
     }
     if (!credit_fit(m, pc, k))
         goto to_backend;
+    tick(m);
     unlock(m);
     magazine_push(pc, k, mg, ptr);
     return AK_OK;
 to_backend:
     block_return(m, k, ptr);
     counter_set(&pc->free_misses, pc->free_misses + 1);
+    tick(m);
     unlock(m);
     return AK_OK;
 }
@@ -548,21 +665,11 @@ static AK_ALWAYS_INLINE ak_error free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, s
     if (AK_UNLIKELY(!ak_is_pow2(align)))
         return AK_ERR_INVALID_PARAM;
     if (AK_LIKELY(size <= m->class_max_request)) {
-        unsigned c = ak_sc_index(size);
-        const struct ak_mag_class *k = &m->cls[c];
-        if (AK_LIKELY(align <= k->align)) {
-            /* Checked as dealloc would check it, and marked: from here a
-             * second free of it is refused. */
-            ak_error e = m->cache(m->self, ptr, k->size, k->align);
-            if (AK_UNLIKELY(e != AK_OK))
-                return e;
-            magazine *mg = pc->loaded[c];
-            if (AK_LIKELY(mg->n < mg->cap && pc->held + k->size <= pc->credit)) {
-                magazine_push(pc, k, mg, ptr);
-                return AK_OK;
-            }
-            return free_slow(m, pc, c, ptr);
-        }
+        unsigned c = ak_sc_index(size + m->shift);
+        /* The hook checks it as dealloc would, and marks it: from there a
+         * second free of it is refused. */
+        if (AK_LIKELY(align <= m->cls[c].align))
+            return ak_mag_free_class(m, pc, c, ptr);
     }
     return pass_free(m, ptr, size, align);
 }
@@ -594,8 +701,10 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     const unsigned rounds = cfg->rounds ? cfg->rounds : AK_MAG_DEFAULT_ROUNDS;
     const size_t max_size = cfg->max_size ? cfg->max_size : AK_MAG_MAX_CLASS_SIZE;
     const size_t max_align = cfg->max_align ? cfg->max_align : AK_MAG_DEFAULT_ALIGN;
+    const size_t mag_bytes = cfg->magazine_bytes ? cfg->magazine_bytes : AK_MAG_MAGAZINE_BYTES;
     if (rounds > AK_MAG_MAX_ROUNDS || max_size > AK_MAG_MAX_CLASS_SIZE || !ak_is_pow2(max_align) ||
-        !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu)
+        !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu || cfg->class_shift > 15 ||
+        cfg->miss_batch > AK_MAG_MAX_ROUNDS)
         return AK_ERR_INVALID_PARAM;
 
     const bool caching = ops->cache && ops->uncache;
@@ -603,12 +712,15 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     m->self = cfg->backend.self;
     m->cache = caching ? ops->cache : NULL;
     m->uncache = caching ? ops->uncache : NULL;
-    const unsigned top = ak_sc_index(max_size);
-    m->class_max_request = caching ? ak_sc_size(top) : 0;
+    const size_t shift = cfg->class_shift;
+    const unsigned top = ak_sc_index(max_size > AK_SC_MAX - shift ? AK_SC_MAX : max_size + shift);
+    m->shift = shift;
+    m->miss_batch = cfg->miss_batch;
+    m->class_max_request = caching ? ak_sc_size(top) - shift : 0;
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         struct ak_mag_class *k = &m->cls[c];
-        k->size = ak_sc_size(c);
-        size_t per = AK_MAG_MAGAZINE_BYTES / k->size;
+        k->size = ak_sc_size(c) - shift;
+        size_t per = mag_bytes / k->size;
         k->rounds = (uint32_t)(per < 1 ? 1 : per > rounds ? rounds : per);
         k->mag_size = MAG_HEADER + (size_t)k->rounds * sizeof(void *);
         k->align = 0;
@@ -617,12 +729,16 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
             k->align = a < max_align ? a : max_align;
         }
         k->full = k->empty = NULL;
-        k->nfull = k->nempty = 0;
+        k->nfull = k->nempty = k->min_full = k->min_empty = 0;
     }
+    m->reap_period = cfg->reap_period;
+    m->ticks = 0;
+    m->reaped = 0;
     m->limit = cfg->limit_bytes ? cfg->limit_bytes : AK_MAG_DEFAULT_LIMIT;
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
     m->magazines = m->failed_allocs = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
+    m->gone_alloc_hits = m->gone_alloc_misses = m->gone_free_hits = m->gone_free_misses = 0;
     m->lock = cfg->lock;
     m->unlock = cfg->unlock;
     m->lock_ctx = cfg->lock_ctx;
@@ -654,25 +770,57 @@ ak_error ak_mag_cpu_attach(ak_mag *m, ak_mag_cpu *pc)
     return AK_OK;
 }
 
-ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc)
+/* Where pc is linked among m's states, if it is an attached one that was
+ * not given at init; NULL if not. Under the lock. */
+static ak_mag_cpu **attached_link(ak_mag *m, const ak_mag_cpu *pc)
 {
     const uintptr_t at = (uintptr_t)pc, first = (uintptr_t)m->cpus;
-    if (!pc || pc->owner != m || (at >= first && at < first + m->ncpu * sizeof *pc))
-        return AK_ERR_INVALID_PARAM;
-    lock(m);
+    if (at >= first && at < first + m->ncpu * sizeof *pc)
+        return NULL;
     ak_mag_cpu **link = &m->attached;
     while (*link && *link != pc)
         link = &(*link)->next;
-    if (!*link) {
+    return *link ? link : NULL;
+}
+
+/* Detach pc, flushed or abandoned; either way its counts join the
+ * layer's totals. */
+static ak_error detach(ak_mag *m, ak_mag_cpu *pc, bool flush)
+{
+    if (!pc || pc->owner != m)
+        return AK_ERR_INVALID_PARAM;
+    lock(m);
+    ak_mag_cpu **link = attached_link(m, pc);
+    if (!link) {
         unlock(m);
         return AK_ERR_INVALID_PARAM;
     }
-    (void)flush_locked(m, pc);
+    if (flush) {
+        (void)flush_locked(m, pc);
+    } else {
+        /* Its magazines and blocks are lost. Only counters that change
+         * under the lock are read: exact, whatever its owner was doing
+         * without the lock. */
+        m->mag_bytes -= pc->mag_bytes;
+        m->magazines -= pc->mags;
+        m->granted -= pc->credit;
+    }
+    state_retire(m, pc);
     *link = pc->next;
     pc->next = NULL;
     pc->owner = NULL;
     unlock(m);
     return AK_OK;
+}
+
+ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc)
+{
+    return detach(m, pc, true);
+}
+
+ak_error ak_mag_cpu_abandon(ak_mag *m, ak_mag_cpu *pc)
+{
+    return detach(m, pc, false);
 }
 
 ak_mag_cpu *ak_mag_cpu_state(ak_mag *m, unsigned cpu)
@@ -776,8 +924,11 @@ void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
 {
     /* Field by field: a struct cleared at once becomes a call to the
      * compiler's runtime (__aeabi_memclr8) on some targets. */
-    out->alloc_hits = out->alloc_misses = out->free_hits = out->free_misses = 0;
     lock(m);
+    out->alloc_hits = m->gone_alloc_hits;
+    out->alloc_misses = m->gone_alloc_misses;
+    out->free_hits = m->gone_free_hits;
+    out->free_misses = m->gone_free_misses;
     out->caching = m->cache != NULL;
     for (const ak_mag_cpu *pc = m->attached; pc; pc = pc->next) {
         out->alloc_hits += counter_get(&pc->alloc_hits);
@@ -789,6 +940,7 @@ void ak_mag_stats(const ak_mag *m, struct ak_mag_stats *out)
     out->passed = m->pass_allocs + m->pass_frees;
     out->exchanges = m->exchanges;
     out->releases = m->releases;
+    out->reaped = m->reaped;
     out->cached_bytes = held_total(m);
     out->depot_bytes = m->depot_bytes;
     out->magazine_bytes = m->mag_bytes;
@@ -856,11 +1008,14 @@ static void forget_locked(ak_mag *m)
         state_clear(pc);
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         m->cls[c].full = m->cls[c].empty = NULL;
-        m->cls[c].nfull = m->cls[c].nempty = 0;
+        m->cls[c].nfull = m->cls[c].nempty = m->cls[c].min_full = m->cls[c].min_empty = 0;
     }
+    m->ticks = 0;
+    m->reaped = 0;
     m->depot_bytes = m->mag_bytes = m->granted = m->class_out = m->pass_used = 0;
     m->magazines = m->failed_allocs = 0;
     m->exchanges = m->releases = m->pass_allocs = m->pass_frees = 0;
+    m->gone_alloc_hits = m->gone_alloc_misses = m->gone_free_hits = m->gone_free_misses = 0;
 }
 
 static ak_error mag_op_init(void *self, uintptr_t start, size_t size)
@@ -1014,6 +1169,8 @@ static const char *check_depot_list(const struct ak_mag_class *k, const magazine
     }
     if (seen != count)
         return "depot: a list is shorter than its count";
+    if ((want_full ? k->min_full : k->min_empty) > count)
+        return "depot: a list's lowest count since the last reap is above its count";
     if (!k->align && count)
         return "depot: magazines for a class that is not cached";
     return NULL;
@@ -1023,7 +1180,7 @@ static const char *check_depot_list(const struct ak_mag_class *k, const magazine
 static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *mag_bytes,
                                size_t *mags)
 {
-    size_t held = 0;
+    size_t held = 0, own = 0, own_bytes = 0;
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         const struct ak_mag_class *k = &m->cls[c];
         const magazine *lo = pc->loaded[c], *pr = pc->previous[c];
@@ -1036,9 +1193,13 @@ static const char *check_state(const ak_mag *m, const ak_mag_cpu *pc, size_t *ma
             return "magazine: one magazine is both loaded and previous";
         held += (size_t)(lo->n + pr->n) * k->size;
         const size_t here = (size_t)(lo != &no_magazine) + (pr != &no_magazine);
-        *mag_bytes += here * k->mag_size;
-        *mags += here;
+        own_bytes += here * k->mag_size;
+        own += here;
     }
+    if (own != pc->mags || own_bytes != pc->mag_bytes)
+        return "magazine: a state's count of magazines does not match its slots";
+    *mag_bytes += own_bytes;
+    *mags += own;
     if (held != counter_get(&pc->held))
         return "magazine: a state's held bytes do not match its magazines";
     if (held > pc->credit)
@@ -1054,11 +1215,12 @@ static const char *check_structure(const ak_mag *m)
         return "magazine: only one cache hook";
     for (unsigned c = 0; c < AK_MAG_CLASSES; c++) {
         const struct ak_mag_class *k = &m->cls[c];
-        if (k->size != ak_sc_size(c) || (k->align && !ak_is_pow2(k->align)) || k->rounds < 1 ||
-            k->rounds > AK_MAG_MAX_ROUNDS ||
+        if (k->size != ak_sc_size(c) - m->shift || (k->align && !ak_is_pow2(k->align)) ||
+            k->rounds < 1 || k->rounds > AK_MAG_MAX_ROUNDS ||
             k->mag_size != MAG_HEADER + (size_t)k->rounds * sizeof(void *))
             return "magazine: a class's parameters are wrong";
-        if (k->align && (!m->cache || k->size > m->class_max_request || k->size % k->align))
+        if (k->align &&
+            (!m->cache || k->size > m->class_max_request || (k->size + m->shift) % k->align))
             return "magazine: a class is cached that cannot be";
         const char *why = check_depot_list(k, k->full, k->nfull, true, &depot, &mag_bytes, &mags);
         if (!why)
@@ -1120,7 +1282,7 @@ typedef struct block_walk {
 static void check_blocks_of(ak_mag *m, const struct ak_mag_class *k, magazine *mg, block_walk *w)
 {
     for (uint32_t i = 0; i < mg->n; i++) {
-        void *p = mg->round[i];
+        void *p = ak_mag_rounds_(mg)[i];
         size_t usable = ak_byte_usable_size(m->backend, p, k->size, k->align);
         if (w->restore) {
             if (usable)

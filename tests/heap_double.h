@@ -8,7 +8,10 @@
  * rounded up to a power of two and kept on one list per power, tagged with
  * their alignment (a request takes the first block at least as aligned).
  * No headers: dealloc is given the size. resize succeeds when the rounded
- * size does not change. Not thread-safe (the heap locks around it). */
+ * size does not change. Not thread-safe (the heap locks around it), except
+ * for the cache hooks (core.h), which read nothing but the count of live
+ * blocks and mark a block in its first two words, so that the heap's
+ * magazines run over the double too. */
 #ifndef AK_HEAP_DOUBLE_H
 #define AK_HEAP_DOUBLE_H
 
@@ -168,6 +171,40 @@ static const char *dbl_check(const void *self)
     return NULL;
 }
 
+/* The mark of a cached block at p: a hash of p and the double's address,
+ * and its complement. */
+static uintptr_t dbl_mark(const dbl_alloc *a, uintptr_t p)
+{
+    uintptr_t x = (p ^ (uintptr_t)a) * (uintptr_t)0x9e3779b97f4a7c15ull;
+    return x ^ (x >> 13);
+}
+
+/* Checked as dealloc checks (a double with live blocks), then marked;
+ * a block marked already is refused. */
+static ak_error dbl_cache(void *self, void *ptr, size_t size, size_t align)
+{
+    dbl_alloc *a = self;
+    (void)size;
+    (void)align;
+    if (!ptr || !__atomic_load_n(&a->live, __ATOMIC_RELAXED))
+        return AK_ERR_NOT_ALLOCATED;
+    uintptr_t *w = ptr, m = dbl_mark(a, (uintptr_t)ptr);
+    if (w[0] == m && w[1] == ~m)
+        return AK_ERR_NOT_ALLOCATED;
+    w[0] = m;
+    w[1] = ~m;
+    return AK_OK;
+}
+
+static void dbl_uncache(void *self, void *ptr, size_t size, size_t align)
+{
+    (void)self;
+    (void)size;
+    (void)align;
+    uintptr_t *w = ptr;
+    w[0] = w[1] = 0;
+}
+
 static const ak_byte_allocator_ops dbl_ops = {
     .name = "double",
     .init = dbl_init,
@@ -180,6 +217,8 @@ static const ak_byte_allocator_ops dbl_ops = {
     .resize = dbl_resize,
     .usable_size = dbl_usable,
     .check = dbl_check,
+    .cache = dbl_cache,
+    .uncache = dbl_uncache,
 };
 
 static inline ak_byte_allocator dbl_as_byte(dbl_alloc *a)

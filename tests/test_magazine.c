@@ -363,12 +363,16 @@ static void test_init_errors(void)
     bad = c;
     bad.cpus = fx.cpus;
     CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
+    bad = c;
+    bad.class_shift = 16;
+    CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
     CHECK(memcmp(before, &m2, sizeof m2) == 0);
     /* The largest values accepted are accepted. */
     bad = c;
     bad.rounds = AK_MAG_MAX_ROUNDS;
     bad.max_size = AK_MAG_MAX_CLASS_SIZE;
     bad.max_align = 4096;
+    bad.class_shift = 15;
     CHECK_OK(ak_mag_init(&m2, &bad));
     CHECK_INVARIANTS(ak_mag_check(&m2));
     /* Without states in the config the layer has one: CPU 0. */
@@ -965,6 +969,267 @@ static void test_attach_detach(void)
         CHECK_OK(ak_mag_cpu_detach(&fx.m, &mine[i]));
     layer_sane();
     used_is(0, 0);
+    drain();
+    CHECK(backend_used() == 0);
+}
+
+/* A state abandoned as a fork child abandons the threads it did not copy:
+ * even torn halfway through a lock-free swap of its two magazines, the
+ * layer stays sound; its blocks and magazines stay allocated and marked
+ * cached (a free of one is still refused), its counts stay in the stats,
+ * and they alone are left in the backend once everything else is back. */
+static void test_abandon(void)
+{
+    ak_mag_config c = {.ncpu = 1, .rounds = 4};
+    fx_open((size_t)1 << 20, c, true);
+    static ak_mag_cpu gone, other;
+    gone.owner = other.owner = NULL;
+    CHECK_OK(ak_mag_cpu_attach(&fx.m, &gone));
+    CHECK_OK(ak_mag_cpu_attach(&fx.m, &other));
+    void *blk[24];
+    for (int i = 0; i < 24; i++)
+        CHECK_OK(ak_mag_alloc_on(&fx.m, &gone, 100, 16, &blk[i]));
+    for (int i = 0; i < 24; i++)
+        CHECK_OK(ak_mag_free_on(&fx.m, &gone, blk[i], 100, 16));
+    void *p;
+    CHECK_OK(ak_mag_alloc_on(&fx.m, &gone, 100, 16, &p)); /* a hit */
+    layer_sane();
+    const ak_mag_stats_t before = stats();
+    const size_t gone_held = gone.held, gone_mags = gone.mags;
+    CHECK(!caching() || (gone_held > 0 && gone_mags == 2));
+    /* Torn: both slots name the loaded magazine, the previous one is in
+     * neither. Abandon must not read the slots. */
+    const unsigned c100 = 6; /* 100 B: the 112-byte class */
+    CHECK(class_of(100) == 112);
+    gone.previous[c100] = gone.loaded[c100];
+    CHECK_OK(ak_mag_cpu_abandon(&fx.m, &gone));
+    CHECK(gone.owner == NULL);
+    CHECK_ERR(ak_mag_cpu_abandon(&fx.m, &gone), AK_ERR_INVALID_PARAM);
+    CHECK_ERR(ak_mag_cpu_abandon(&fx.m, &fx.cpus[0]), AK_ERR_INVALID_PARAM); /* given at init */
+    CHECK_ERR(ak_mag_cpu_abandon(&fx.m, NULL), AK_ERR_INVALID_PARAM);
+    layer_sane();
+    const ak_mag_stats_t after = stats();
+    CHECK(after.alloc_hits == before.alloc_hits && after.free_hits == before.free_hits);
+    CHECK(after.alloc_misses == before.alloc_misses);
+    CHECK(!caching() || after.magazines == before.magazines - gone_mags);
+    CHECK(!caching() || after.cached_bytes == before.cached_bytes - gone_held);
+    /* The lost blocks are still cached to the backend: a free of one, from
+     * any state, is refused. (The depot may hold some of the 24 too.) */
+    if (caching()) {
+        unsigned refused = 0;
+        for (int i = 0; i < 24; i++)
+            if (blk[i] != p) {
+                ak_error e = ak_mag_free_on(&fx.m, &other, blk[i], 100, 16);
+                CHECK(e == AK_ERR_NOT_ALLOCATED);
+                refused += e == AK_ERR_NOT_ALLOCATED;
+            }
+        CHECK(refused == 23);
+    }
+    CHECK_OK(ak_mag_free_on(&fx.m, &other, p, 100, 16));
+    CHECK_OK(ak_mag_cpu_detach(&fx.m, &other));
+    drain();
+    /* What is left: the abandoned state's blocks (at least the class size
+     * each) and its magazines. */
+    CHECK(!caching() || backend_used() >= gone_held);
+    CHECK(caching() || backend_used() == 0);
+}
+
+/* The class-indexed calls a caller with its own size mapping uses (the
+ * hosted heap): ak_mag_class_of agrees with the series, the inline alloc
+ * and free (and free as take + put) do what ak_mag_alloc_on and
+ * ak_mag_free_on do, refusals included; and config .class_shift asks each
+ * class that many bytes less of the backend. */
+static void test_class_calls(void)
+{
+    CACHING_ONLY();
+    for (size_t shift = 0; shift <= 8; shift += 8) {
+        ak_mag_config c = {.ncpu = 1, .rounds = 4, .max_size = 1000, .class_shift = shift};
+        fx_open((size_t)1 << 20, c, true);
+        ak_mag *m = &fx.m;
+        ak_mag_cpu *pc = &fx.cpus[0];
+        CHECK(ak_mag_class_of(m, 0, 1) == 0);
+        CHECK(ak_mag_class_of(m, 16 - shift, 16) == 0);
+        CHECK(ak_mag_class_of(m, 17 - shift, 16) == 1);
+        CHECK(ak_mag_class_of(m, 128 - shift, 16) == 7);
+        CHECK(ak_mag_class_of(m, 129 - shift, 16) == 8);   /* 160 */
+        CHECK(ak_mag_class_of(m, 1024 - shift, 16) == 19); /* max_size's class */
+        CHECK(ak_mag_class_of(m, 1025 - shift, 16) == AK_MAG_CLASSES);
+        CHECK(ak_mag_class_of(m, 100, 256) == AK_MAG_CLASSES); /* aligned beyond */
+        CHECK(ak_mag_class_of(m, 100, 24) == AK_MAG_CLASSES);  /* not a power of two */
+        void *blk[12];
+        for (int i = 0; i < 12; i++) {
+            CHECK_OK(ak_mag_alloc_class(m, pc, 2, &blk[i])); /* 48 - shift bytes */
+            CHECK(in_region(blk[i], 48 - shift));
+            CHECK(ak_mag_usable_size(m, blk[i], 40 - shift, 16) == 48 - shift);
+            memset(blk[i], 0x5a, 48 - shift);
+        }
+        used_is(12 * (48 - shift), 12 * (48 - shift));
+        lock_sane();
+        for (int i = 0; i < 6; i++)
+            CHECK_OK(ak_mag_free_class(m, pc, 2, blk[i]));
+        for (int i = 6; i < 12; i++) {
+            CHECK_OK(ak_mag_take_class(m, 2, blk[i]));
+            /* The block is the layer's, its bytes past the mark untouched. */
+            CHECK(((unsigned char *)blk[i])[16] == 0x5a);
+            ak_mag_put_class(m, pc, 2, blk[i]);
+        }
+        /* Refused exactly, whichever call: a block in a magazine, by
+         * class or by size; a pointer that is not a block. */
+        CHECK_ERR(ak_mag_free_class(m, pc, 2, blk[3]), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_mag_take_class(m, 2, blk[9]), AK_ERR_NOT_ALLOCATED);
+        CHECK_ERR(ak_mag_free_on(m, pc, blk[9], 40 - shift, 16), AK_ERR_NOT_ALLOCATED);
+        CHECK(ak_mag_free_class(m, pc, 2, (unsigned char *)blk[0] + 16) != AK_OK);
+        layer_sane();
+        used_is(0, 0);
+        ak_mag_stats_t st = stats();
+        CHECK(st.free_hits + st.free_misses == 12 && st.alloc_misses == 12);
+        /* Allocations by size hit what the class frees left. */
+        void *p = xalloc(0, 33 - shift, 16);
+        CHECK(stats().alloc_hits == 1);
+        xfree(0, p, 40 - shift, 16);
+        drain();
+        CHECK(backend_used() == 0);
+    }
+}
+
+/* config .miss_batch: a miss fills the CPU's magazine with that many more
+ * blocks under the same lock, within the bound; they are cached blocks
+ * like any other (marked, refused by a free), and allocations hit them. */
+static void test_miss_batch(void)
+{
+    CACHING_ONLY();
+    ak_mag_config c = {.ncpu = 1, .rounds = 8, .miss_batch = 4};
+    fx_open((size_t)1 << 20, c, true);
+    ak_mag m2;
+    ak_mag_config bad = c;
+    bad.backend = fx.backend;
+    bad.cpus = NULL;
+    bad.ncpu = 0;
+    bad.miss_batch = AK_MAG_MAX_ROUNDS + 1;
+    CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
+    void *blk[20];
+    unsigned long locks = fx.lock.acquisitions;
+    for (int i = 0; i < 20; i++)
+        blk[i] = xalloc(0, 100, 16);
+    /* A miss, then the 4 blocks it brought: 4 misses, 4 locks, for 20. */
+    CHECK(fx.lock.acquisitions - locks == 4);
+    ak_mag_stats_t st = stats();
+    CHECK(st.alloc_misses == 4 && st.alloc_hits == 16);
+    layer_sane();
+    used_is(20 * 112, 20 * 112);
+    /* One more miss leaves 4 cached blocks; a free of one is refused. */
+    void *extra = xalloc(0, 100, 16);
+    CHECK(stats().cached_bytes == 4 * 112);
+    layer_sane();
+    for (int i = 0; i < 20; i++)
+        xfree(0, blk[i], 100, 16);
+    xfree(0, extra, 100, 16);
+    layer_sane();
+    used_is(0, 0);
+    drain();
+    CHECK(backend_used() == 0);
+    /* Never beyond a magazine, nor beyond the bound. */
+    c.miss_batch = 100;
+    c.limit_bytes = 1024;
+    fx_open((size_t)1 << 20, c, true);
+    void *p = xalloc(0, 100, 16);
+    st = stats();
+    CHECK(st.cached_bytes + st.magazine_bytes <= 1024);
+    CHECK(st.cached_bytes <= 8 * 112);
+    layer_sane();
+    xfree(0, p, 100, 16);
+    drain();
+    CHECK(backend_used() == 0);
+}
+
+/* Lock-taking operations on CPU 1 (big blocks passed through, each alloc
+ * and each free a tick) until the layer's clock has just reaped. */
+static void tick_until_reap(void)
+{
+    static void *big;
+    for (;;) {
+        const unsigned before = fx.m.ticks;
+        if (big) {
+            xfree(1, big, 100000, 16);
+            big = NULL;
+        } else {
+            big = xalloc(1, 100000, 16);
+        }
+        if (fx.m.ticks < before)
+            break;
+    }
+    if (big)
+        xfree(1, big, 100000, 16); /* a tick too */
+    big = NULL;
+}
+
+/* config .reap_period: the depot gives back what no lock-taking operation
+ * took from it over a whole period, and keeps what was used. */
+static void test_reap(void)
+{
+    CACHING_ONLY();
+    ak_mag_config c = {.ncpu = 2, .rounds = 4, .reap_period = 500};
+    fx_open((size_t)1 << 20, c, true);
+    /* CPU 0 frees 40 blocks of 100 bytes and 40 of 300: two magazines of
+     * each stay with it, the rest go to the depot, full. */
+    void *a[40], *b[40];
+    for (int i = 0; i < 40; i++) {
+        a[i] = xalloc(0, 100, 16);
+        b[i] = xalloc(0, 300, 16);
+    }
+    for (int i = 0; i < 40; i++) {
+        xfree(0, a[i], 100, 16);
+        xfree(0, b[i], 300, 16);
+    }
+    layer_sane();
+    ak_mag_stats_t st = stats();
+    CHECK(fx.m.ticks < 500 && st.reaped == 0);
+    const size_t depot0 = st.depot_bytes;
+    CHECK(depot0 == 32 * 112 + 32 * 320); /* 8 full magazines of each */
+    /* The first reap gives back nothing the depot never had less of:
+     * nothing was taken since init, and the depot started empty. */
+    tick_until_reap();
+    st = stats();
+    CHECK(st.reaped == 0 && st.depot_bytes == depot0);
+    /* Over the next period CPU 1 takes one full magazine of the 100-byte
+     * class from the depot (it has none to give in exchange): the other 7
+     * stay idle, and the 8 of the 300-byte class. */
+    void *p = xalloc(1, 100, 16);
+    CHECK(stats().depot_bytes == depot0 - 4 * 112);
+    tick_until_reap();
+    layer_sane();
+    st = stats();
+    CHECK(st.depot_bytes == 0 && st.reaped == 15);
+    /* What CPUs hold is never reaped. */
+    CHECK(st.cached_bytes == 8 * 112 + 8 * 320 + 3 * 112);
+    tick_until_reap();
+    CHECK(stats().reaped == 15 && stats().cached_bytes == st.cached_bytes);
+    xfree(1, p, 100, 16);
+    drain();
+    CHECK(backend_used() == 0);
+}
+
+/* config .magazine_bytes sets how many blocks a big class's magazine
+ * holds: min(rounds, max(1, magazine_bytes / class size)). */
+static void test_magazine_bytes(void)
+{
+    ak_mag_config c = {.ncpu = 1, .rounds = 64, .magazine_bytes = 2048};
+    fx_open((size_t)1 << 20, c, true);
+    CHECK(fx.m.cls[0].rounds == 64); /* 16 B: 128 fit, rounds cap */
+    CHECK(fx.m.cls[7].rounds == 16); /* 128 B */
+    CHECK(fx.m.cls[11].rounds == 8); /* 256 B */
+    CHECK(fx.m.cls[19].rounds == 2); /* 1024 B */
+    CHECK(fx.m.cls[27].rounds == 1); /* 4096 B: at least one */
+    CHECK(fx.m.cls[43].rounds == 1); /* 64 KiB */
+    void *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = xalloc(0, 1000, 16);
+    for (int i = 0; i < 3; i++)
+        xfree(0, p[i], 1000, 16);
+    layer_sane();
+    /* Two magazines of two blocks on the CPU; the third block went on to
+     * the depot in a full magazine, or back to the backend. */
+    CHECK(!caching() || fx.cpus[0].held <= 4 * 1024);
     drain();
     CHECK(backend_used() == 0);
 }
@@ -1636,6 +1901,11 @@ int main(int argc, char **argv)
         run_for(k, "memory_pressure", test_memory_pressure);
         run_for(k, "per_cpu_lock", test_per_cpu_lock);
         run_for(k, "attach_detach", test_attach_detach);
+        run_for(k, "abandon", test_abandon);
+        run_for(k, "magazine_bytes", test_magazine_bytes);
+        run_for(k, "class_calls", test_class_calls);
+        run_for(k, "miss_batch", test_miss_batch);
+        run_for(k, "reap", test_reap);
         run_for(k, "as_byte", test_as_byte);
         run_for(k, "walk_stats", test_walk_stats);
         run_for(k, "defaults", test_defaults);

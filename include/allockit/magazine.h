@@ -18,13 +18,16 @@
  * depot has none). So a CPU takes the lock at most once per M allocations
  * or frees in a row of one class (M = the magazine's rounds), and a run
  * that alternates alloc and free never does. An alloc that finds no full
- * magazine anywhere takes one block from the backend (a miss); a free
- * that cannot cache its block (the bound, or no magazine to be had) gives
- * it back to the backend.
+ * magazine anywhere takes one block from the backend (a miss), and with
+ * config .miss_batch up to that many more into the CPU's magazine; a
+ * free that cannot cache its block (the bound, or no magazine to be had)
+ * gives it back to the backend.
  *
- * Blocks of class c are taken from the backend with the class size and an
- * alignment of min(class alignment, max_align), and go back with the same,
- * so any cached block of a class serves any request of that class.
+ * Blocks of class c are taken from the backend with the class size (the
+ * series' size less config .class_shift, 0 by default: "class size" means
+ * that below) and an alignment of min(class alignment, max_align), and go
+ * back with the same, so any cached block of a class serves any request
+ * of that class.
  * Requests above the largest cached class (max_size) or with a larger
  * alignment than their class has go straight to the backend, as does
  * everything when the backend has no cache hooks (see below).
@@ -73,13 +76,18 @@
  * budget is handed out as credit: a CPU caches without the lock up to its
  * credit and asks for more, under the lock, when it runs out. Whenever it
  * takes the lock it gives back the credit beyond what it holds plus one
- * magazine of the class at hand (at most AK_MAG_MAGAZINE_BYTES), and a
+ * magazine of the class at hand (at most config .magazine_bytes), and a
  * new magazine is paid first from its unused credit, then by freeing the
  * depot's idle empty magazines. The depot's blocks, the magazines and
  * every CPU's credit never sum to more than the limit (ak_mag_check
- * verifies it). A magazine of class c holds
- * min(rounds, max(1, AK_MAG_MAGAZINE_BYTES / class size)) blocks.
- * Objects: sizeof(ak_mag) is about 3.4 KiB and sizeof(ak_mag_cpu) 768
+ * verifies it). Under the limit, the depot's idle part goes back too,
+ * with config .reap_period (Bonwick's working set, on a clock that counts
+ * the operations taking the lock instead of time): every reap_period of
+ * them, each class gives back the magazines its depot held throughout
+ * the period, with their blocks. A magazine of class c holds
+ * min(rounds, max(1, magazine_bytes / class size)) blocks (config
+ * .magazine_bytes, AK_MAG_MAGAZINE_BYTES by default).
+ * Objects: sizeof(ak_mag) is about 3.8 KiB and sizeof(ak_mag_cpu) 784
  * bytes on 64-bit targets; nothing else is allocated but magazines.
  *
  * Bounds
@@ -87,12 +95,15 @@
  * alloc and free that hit the loaded or previous magazine: O(1), no lock,
  * one class mapping and one cache-hook call. With a depot exchange: O(1)
  * under the lock (a few list operations; when the bound is short, also
- * the freeing of idle empty magazines, each once). A miss: one backend call under
- * the lock. Release under memory pressure (see ak_mag_alloc): O(blocks
- * held by that CPU and the depot) under the lock, at most once per alloc.
- * ak_mag_flush: O(blocks in that CPU's magazines); ak_mag_trim: O(blocks
- * in the depot); ak_mag_check: O(every cached block and magazine), a few
- * backend calls each.
+ * the freeing of idle empty magazines, each once). A miss: one backend
+ * call under the lock (with miss_batch: up to miss_batch + 1 calls, and
+ * the hook calls that mark the extra blocks). Release under memory
+ * pressure (see ak_mag_alloc): O(blocks held by that CPU and the depot)
+ * under the lock, at most once per alloc. A reap (reap_period): O(classes
+ * + blocks given back), once per reap_period locked operations, inside
+ * one of them. ak_mag_flush: O(blocks in that CPU's magazines);
+ * ak_mag_trim: O(blocks in the depot); ak_mag_check: O(every cached
+ * block and magazine), a few backend calls each.
  *
  * CPUs, threads and the lock
  * --------------------------
@@ -157,8 +168,10 @@ struct ak_mag;
 typedef struct ak_mag_cpu {
     struct ak_mag_magazine *loaded[AK_MAG_CLASSES];
     struct ak_mag_magazine *previous[AK_MAG_CLASSES];
-    size_t held;   /* bytes of blocks in these magazines, at class size */
-    size_t credit; /* held may grow to this without the lock */
+    size_t held;            /* bytes of blocks in these magazines, at class size */
+    size_t credit;          /* held may grow to this without the lock */
+    size_t mags, mag_bytes; /* magazines in the slots, and their bytes:
+                               changed under the lock only */
     size_t alloc_hits, alloc_misses, free_hits, free_misses;
     struct ak_mag_cpu *next; /* the layer's list of states */
     struct ak_mag *owner;    /* NULL: not attached */
@@ -175,9 +188,34 @@ typedef struct ak_mag_config {
     unsigned ncpu;
     /** Blocks per magazine, 1..AK_MAG_MAX_ROUNDS (0: 16). */
     unsigned rounds;
+    /** Bytes of blocks a magazine of a big class may hold (0:
+     *  AK_MAG_MAGAZINE_BYTES): class c's magazines hold min(rounds,
+     *  max(1, magazine_bytes / class size)) blocks, so a smaller value
+     *  keeps fewer big blocks per CPU. */
+    size_t magazine_bytes;
     /** Largest request cached, rounded up to its class; larger ones pass
      *  through (0: AK_MAG_MAX_CLASS_SIZE; at most that). */
     size_t max_size;
+    /** Bytes less than its class size that each class asks of the
+     *  backend (0..15; 0: none), so class c's blocks hold requests up to
+     *  size(c) - class_shift. For a backend that rounds a class size up by
+     *  that much for its own header (TLSF: an 8-byte header in 16-byte
+     *  granules takes a 32-byte request to 48 bytes, a 24-byte one to 32),
+     *  so that the blocks fill the granules they take. */
+    size_t class_shift;
+    /** Blocks a miss takes from the backend beyond the caller's, into the
+     *  CPU's empty magazines of the class (0..AK_MAG_MAX_ROUNDS, at most
+     *  a magazine's rounds; 0: none, one block per miss as in Bonwick's
+     *  design), within the bound. Under the same lock: a CPU that starts
+     *  on a class, or allocates without freeing, takes the lock once per
+     *  batch instead of once per block. */
+    unsigned miss_batch;
+    /** Give back the depot's idle magazines every reap_period operations
+     *  that take the lock (misses, exchanges, calls passed through, frees
+     *  sent on to the backend): those no such operation took from the
+     *  depot since the previous reap, with their blocks (0: never; then
+     *  only ak_mag_trim and memory pressure empty the depot). */
+    unsigned reap_period;
     /** Largest alignment a class block is given (a power of two; 0: 16).
      *  Class c's blocks are aligned to min(its alignment, max_align), its
      *  alignment being the largest power of two dividing its size. */
@@ -196,6 +234,18 @@ typedef struct ak_mag_config {
     void *cpu_ctx;
 } ak_mag_config;
 
+/** One size class of a layer (private; at file scope so that the inline
+ *  functions below name the same type in C and C++). */
+struct ak_mag_class {
+    size_t size;     /* the class size */
+    size_t align;    /* its blocks' alignment; 0: not cached */
+    size_t mag_size; /* bytes of one magazine of the class */
+    uint32_t rounds; /* blocks per magazine */
+    uint32_t nfull, nempty;
+    uint32_t min_full, min_empty;         /* their lowest since the last reap */
+    struct ak_mag_magazine *full, *empty; /* the depot */
+};
+
 /** The layer. Complete so it can be static or embedded; the fields are
  *  private. Built by ak_mag_init; it owns no memory but its magazines. */
 typedef struct ak_mag {
@@ -204,14 +254,12 @@ typedef struct ak_mag {
     void (*uncache)(void *self, void *ptr, size_t size, size_t align);
     void *self;               /* backend.self */
     size_t class_max_request; /* requests above pass through */
-    struct ak_mag_class {
-        size_t size;     /* the class size */
-        size_t align;    /* its blocks' alignment; 0: not cached */
-        size_t mag_size; /* bytes of one magazine of the class */
-        uint32_t rounds; /* blocks per magazine */
-        uint32_t nfull, nempty;
-        struct ak_mag_magazine *full, *empty; /* the depot */
-    } cls[AK_MAG_CLASSES];
+    size_t shift;             /* config .class_shift */
+    unsigned miss_batch;      /* config .miss_batch */
+    unsigned reap_period;     /* config .reap_period */
+    unsigned ticks;           /* lock-taking operations since the last reap */
+    uint64_t reaped;          /* magazines the reaps gave back */
+    struct ak_mag_class cls[AK_MAG_CLASSES];
     ak_mag_cpu *cpus; /* indexed by cpu */
     unsigned ncpu;
     ak_mag_cpu *attached; /* every state, linked by ->next */
@@ -224,6 +272,8 @@ typedef struct ak_mag {
     size_t magazines;     /* in existence */
     size_t failed_allocs; /* allocs that gave AK_ERR_NO_MEMORY */
     uint64_t exchanges, releases, pass_allocs, pass_frees;
+    /* the hit and miss counts of states detached or abandoned */
+    uint64_t gone_alloc_hits, gone_alloc_misses, gone_free_hits, gone_free_misses;
     void (*lock)(void *ctx);
     void (*unlock)(void *ctx);
     void *lock_ctx;
@@ -257,6 +307,18 @@ ak_error ak_mag_cpu_attach(ak_mag *m, ak_mag_cpu *pc);
  *  given at init. */
 ak_error ak_mag_cpu_detach(ak_mag *m, ak_mag_cpu *pc);
 
+/** Detach a state whose CPU or thread is gone and may have stopped inside
+ *  the layer's lock-free paths (in a fork child: the threads fork did not
+ *  copy), without reading its magazines: they and their blocks stay
+ *  allocated in the backend, marked cached, and are lost; the layer stops
+ *  counting them as its own (its blocks count in ak_mag_used_bytes, like
+ *  blocks a caller never freed) and takes back the state's credit. Exact
+ *  whatever the state's owner was doing, unless it held the lock. Not for
+ *  the states given at init. Takes the lock. O(states).
+ *  @retval AK_ERR_INVALID_PARAM pc is not attached to m or was given at
+ *          init. */
+ak_error ak_mag_cpu_abandon(ak_mag *m, ak_mag_cpu *pc);
+
 /** The state of CPU @p cpu, or NULL if cpu >= the number of CPUs. O(1). */
 ak_mag_cpu *ak_mag_cpu_state(ak_mag *m, unsigned cpu);
 
@@ -289,6 +351,116 @@ ak_error ak_mag_free(ak_mag *m, unsigned cpu, void *ptr, size_t size, size_t ali
 ak_error ak_mag_alloc_on(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t align, void **out);
 /** ak_mag_free with the state itself (attached to m). */
 ak_error ak_mag_free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size, size_t align);
+
+/* ---- The hit path inline, for a caller that maps sizes itself ----
+ * A caller on a hot path (the hosted heap) finds a request's class once,
+ * with ak_mag_class_of or the same series of its own, and calls the two
+ * inline functions below: a hit is then a few loads and stores and the
+ * cache-hook call, with no call into the layer. */
+
+/** The class in which the layer caches a request of @p size bytes aligned
+ *  to @p align (a power of two), or AK_MAG_CLASSES if the request passes
+ *  through: larger than max_size's class, aligned beyond its class's
+ *  blocks, or a backend without cache hooks. O(1). */
+unsigned ak_mag_class_of(const ak_mag *m, size_t size, size_t align);
+
+/** A magazine: n blocks of one class, room for cap, the block pointers
+ *  right after the struct. The layout is private; it is here for the
+ *  inline functions. The first two words carry the backend's cache mark:
+ *  a magazine is held marked cached, like the blocks in it. */
+struct ak_mag_magazine {
+    uintptr_t mark[2];
+    struct ak_mag_magazine *next; /* in a depot list */
+    uint32_t n, cap;
+};
+
+/* The out-of-line halves of ak_mag_alloc_class and ak_mag_put_class (a
+ * miss, or a magazine exchange). Not for direct use. */
+ak_error ak_mag_alloc_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out);
+ak_error ak_mag_free_class_slow(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr);
+
+/* Private helpers of the inline functions: the rounds of a magazine, and
+ * a block off or onto one with pc's counters. The counters are written by
+ * pc's owner alone and read by others: relaxed stores, no read-modify-
+ * write. */
+static inline void **ak_mag_rounds_(struct ak_mag_magazine *mg)
+{
+    return (void **)(void *)(mg + 1);
+}
+
+static inline void *ak_mag_pop_(ak_mag_cpu *pc, const struct ak_mag_class *k,
+                                struct ak_mag_magazine *mg)
+{
+    void *p = ak_mag_rounds_(mg)[--mg->n];
+    __atomic_store_n(&pc->held, pc->held - k->size, __ATOMIC_RELAXED);
+    __atomic_store_n(&pc->alloc_hits, pc->alloc_hits + 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static inline void ak_mag_push_(ak_mag_cpu *pc, const struct ak_mag_class *k,
+                                struct ak_mag_magazine *mg, void *p)
+{
+    ak_mag_rounds_(mg)[mg->n++] = p;
+    __atomic_store_n(&pc->held, pc->held + k->size, __ATOMIC_RELAXED);
+    __atomic_store_n(&pc->free_hits, pc->free_hits + 1, __ATOMIC_RELAXED);
+}
+
+/** ak_mag_alloc_on for a request of class @p c, which must be a class
+ *  ak_mag_class_of gives (not AK_MAG_CLASSES): a block of the class's
+ *  size and alignment. Inline hit: pop the loaded magazine, then the
+ *  backend's uncache hook. Errors as ak_mag_alloc_on. */
+static inline ak_error ak_mag_alloc_class(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
+{
+    struct ak_mag_magazine *mg = pc->loaded[c];
+    if (__builtin_expect(mg->n != 0, 1)) {
+        const struct ak_mag_class *k = &m->cls[c];
+        void *p = ak_mag_pop_(pc, k, mg);
+        *out = p;
+        m->uncache(m->self, p, k->size, k->align);
+        return AK_OK;
+    }
+    return ak_mag_alloc_class_slow(m, pc, c, out);
+}
+
+/** The first half of ak_mag_free_class, for a caller that has something
+ *  to do between the two: the backend's cache hook checks the block as
+ *  dealloc would, with class @p c's size and align, and marks it cached.
+ *  On AK_OK the block is the layer's and must be given to
+ *  ak_mag_put_class next (on any state); its bytes after the first two
+ *  words stay as they were until the layer hands it out again (the layer
+ *  writes nothing into a cached block but the mark), so the caller may
+ *  write there first. Needs no state and no lock. Errors as
+ *  ak_mag_free_on (nothing changes). */
+static inline ak_error ak_mag_take_class(ak_mag *m, unsigned c, void *ptr)
+{
+    const struct ak_mag_class *k = &m->cls[c];
+    return m->cache(m->self, ptr, k->size, k->align);
+}
+
+/** The second half: a block ak_mag_take_class accepted goes onto pc's
+ *  loaded magazine (inline hit), else as ak_mag_free_on's slow path has
+ *  it (a depot exchange, or back to the backend). */
+static inline void ak_mag_put_class(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
+{
+    const struct ak_mag_class *k = &m->cls[c];
+    struct ak_mag_magazine *mg = pc->loaded[c];
+    if (__builtin_expect(mg->n < mg->cap && pc->held + k->size <= pc->credit, 1))
+        ak_mag_push_(pc, k, mg, ptr);
+    else
+        (void)ak_mag_free_class_slow(m, pc, c, ptr);
+}
+
+/** ak_mag_free_on for a block of class @p c (a class ak_mag_class_of
+ *  gives for the size and align it was allocated with): take, then put.
+ *  Errors as ak_mag_free_on (nothing changes). */
+static inline ak_error ak_mag_free_class(ak_mag *m, ak_mag_cpu *pc, unsigned c, void *ptr)
+{
+    ak_error e = ak_mag_take_class(m, c, ptr);
+    if (__builtin_expect(e != AK_OK, 0))
+        return e;
+    ak_mag_put_class(m, pc, c, ptr);
+    return AK_OK;
+}
 
 /** Return every block in CPU @p cpu's magazines, and the magazines, to
  *  the backend, and its credit to the layer. Runs on that CPU or while it
@@ -324,7 +496,8 @@ ak_error ak_mag_resize(ak_mag *m, void *ptr, size_t old_size, size_t align, size
 size_t ak_mag_used_bytes(const ak_mag *m);
 
 /** Diagnostics, filled by ak_mag_stats(). As for TLSF, the function has
- *  the struct's name. Counters summed over every state. */
+ *  the struct's name. Counters summed over every state, those detached
+ *  or abandoned since ak_mag_init included. */
 typedef struct ak_mag_stats {
     uint64_t alloc_hits;   /**< allocs served from a magazine */
     uint64_t alloc_misses; /**< class allocs that went to the backend */
@@ -333,6 +506,7 @@ typedef struct ak_mag_stats {
     uint64_t passed;       /**< allocs and frees passed through */
     uint64_t exchanges;    /**< trades of a magazine with the depot */
     uint64_t releases;     /**< memory-pressure releases */
+    uint64_t reaped;       /**< idle depot magazines given back (reap_period) */
     size_t cached_bytes;   /**< blocks held, at class size (CPUs + depot) */
     size_t depot_bytes;    /**< of which in the depot */
     size_t magazine_bytes; /**< the magazines themselves */

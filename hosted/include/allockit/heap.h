@@ -18,25 +18,45 @@
  *
  * Per-block bookkeeping: free() gets no size, so every block carries a
  * 16-byte header just below the pointer (requested size, alignment, kind,
- * a check word). Small requests (<= AK_HEAP_SMALL_MAX bytes, alignment <=
- * 16) are rounded up to one of AK_HEAP_CLASSES size classes so that blocks
- * can be recycled by the per-thread caches (an allocator that would round
- * header + class up by 8 bytes, like TLSF, is asked for 8 bytes less per
- * class; ak_heap_init probes for that). So the per-block overhead is
- * 16 bytes + class rounding (at most 25% above 128 bytes, at most 15 bytes
- * up to 128) + the allocator's own overhead; test_heap prints the measured
- * total per allocator.
+ * a check word). Requests of at most cache_max bytes (AK_HEAP_SMALL_MAX by
+ * default) with alignment <= 16 are class blocks: header + size rounded up
+ * to one of allockit's size classes (16 bytes to 64 KiB: 16-byte steps to
+ * 128, then four per power of two), so that freed blocks can be reused by
+ * any request of the class. So the per-block overhead is 16 bytes + class
+ * rounding (under 16 bytes up to 128, under 25% above) + the allocator's
+ * own overhead; test_heap prints the measured total per allocator.
  *
- * Threads: one mutex per heap guards the allocator. Each thread keeps a
- * cache of free small blocks per size class (refilled and flushed in
- * batches, so a thread takes the lock once per batch, not per call); the
- * cache is flushed back when the thread exits. A thread holds caches for
- * at most AK_HEAP_TLS_SLOTS heaps at once; further heaps are served under
- * the lock only.
+ * The per-thread cache: the magazine layer (allockit/magazine.h) sits in
+ * front of the allocator, one per heap. Each thread has its own magazines
+ * (an ak_mag_cpu: two magazines per class, a magazine being a stack of up
+ * to 32 freed blocks of one class, fewer for big classes: at most 8 KiB of
+ * blocks, at least one), set up on its first call and flushed back when
+ * it exits. A class malloc or free that its magazines can serve takes no
+ * lock; otherwise the thread trades a full or empty magazine with the
+ * depot, shared by all threads, under the heap's mutex (once per run of up
+ * to 32 allocations or frees of one class at most), or calls the
+ * allocator. The layer holds at most cache_limit bytes in all (8 MiB by
+ * default): cached blocks at their class size, plus the magazines; a free
+ * beyond the bound goes to the allocator. A miss (no full magazine
+ * anywhere) takes the block and half a magazine more of its class from
+ * the allocator under one lock. Memory goes back: every 1024 times the
+ * layer takes the lock, the depot gives back the magazines that sat idle
+ * in it all along (Bonwick's working set); when the allocator is full,
+ * the layer gives back the calling thread's magazines and the depot
+ * before the heap grows; ak_heap_flush_thread_cache (and malloc_trim in
+ * libakmalloc) returns the caller's magazines and the depot; the depot is
+ * trimmed when the last thread with magazines exits.
+ * The layer needs the allocator's cache hooks (ak_byte_can_cache); without
+ * them, or with AK_HEAP_NO_THREAD_CACHE, every block is asked of the
+ * allocator under the lock, at its exact size. A thread holds magazines
+ * for at most AK_HEAP_TLS_SLOTS heaps at once; further heaps (and a thread
+ * inside its own set-up or exit) share one more state under a mutex.
  *
- * Fork: every heap's lock is taken across fork() (pthread_atfork); in the
- * child the caches of threads that no longer exist are returned to the
- * heap.
+ * Fork: every heap's locks are taken across fork() (pthread_atfork); in
+ * the child the magazines of the threads that do not exist there are
+ * abandoned (their blocks are lost to the child: a thread may have
+ * stopped halfway through a lock-free magazine operation, so they cannot
+ * be read safely).
  *
  * Pointers that are not live blocks of the heap (never handed out, or
  * already freed): ak_heap_free ignores them and counts them,
@@ -45,13 +65,17 @@
  * pointer, and none reads memory the heap has not mapped itself. A pointer
  * is told apart by address (the pool, the chunks committed in the OS
  * reservation, or the hash set of directly mapped blocks), then by the
- * header's check word, which also marks a freed block: a double free is
- * detected, counted and ignored.
+ * header's check word, which also marks a freed block (and, while a
+ * magazine holds it, a copy in its first user bytes): a double free is
+ * detected, counted and ignored. Freeing a class block, the allocator's
+ * cache hook then checks it exactly and refuses a block already in a
+ * magazine.
  */
 #ifndef ALLOCKIT_HEAP_H
 #define ALLOCKIT_HEAP_H
 
 #include <allockit/core.h>
+#include <allockit/magazine.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,15 +88,13 @@ extern "C" {
 /** Size of the header in front of every block (and the minimum alignment
  *  of every pointer the heap returns: alignof(max_align_t) on x86-64). */
 #define AK_HEAP_HEADER 16u
-/** Largest request served from the size classes and the thread caches. */
-#define AK_HEAP_SMALL_MAX 1024u
-/** Number of size classes: 16..128 by 16, then four per power of two up
- *  to 1024. */
-#define AK_HEAP_CLASSES 20u
+/** Largest request served from the size classes and the magazines by
+ *  default (config .cache_max): its class, header included, is 16 KiB. */
+#define AK_HEAP_SMALL_MAX 16368u
 /** How many heaps one thread can hold caches for at the same time. */
 #define AK_HEAP_TLS_SLOTS 4u
 
-/** ak_heap_config.flags: serve every call under the lock, no caches. */
+/** ak_heap_config.flags: serve every call under the lock, no magazines. */
 #define AK_HEAP_NO_THREAD_CACHE 1u
 /** ak_heap_config.flags: keep mmap_threshold fixed (by default it rises to
  *  the size of the largest directly mapped block freed, up to 32 MiB, as
@@ -107,11 +129,19 @@ typedef struct ak_heap_config {
     /** OS source: address space reserved for chunks (default 256 GiB on
      *  64-bit targets, 1 GiB on 32-bit; halved until the OS agrees). */
     size_t reserve;
+    /** Largest request (bytes) served from the size classes and the
+     *  magazines (default AK_HEAP_SMALL_MAX; at most 65520). Requests up to
+     *  its class, less the 16-byte header, are served. */
+    size_t cache_max;
+    /** The magazines' bound: most bytes they and the depot may hold,
+     *  blocks at their class size plus the magazines (default 8 MiB;
+     *  SIZE_MAX: no bound). */
+    size_t cache_limit;
     /** AK_HEAP_NO_THREAD_CACHE, AK_HEAP_FIXED_THRESHOLD. */
     unsigned flags;
 } ak_heap_config;
 
-struct ak_heap_tcache;
+struct ak_heap_thread;
 
 /** A heap. The fields are private; the type is complete so that a heap can
  *  live in static storage. Initialise with ak_heap_init. */
@@ -123,8 +153,11 @@ typedef struct ak_heap {
     bool os; /* OS source (else fixed pool) */
     bool backend_has_memory;
     bool key_ok;
-    unsigned class_shift; /* 0 or 8: bytes asked less than the class size */
-    pthread_key_t key;    /* its destructor flushes a thread's cache */
+    bool layered;       /* the magazines serve the class blocks */
+    unsigned nclasses;  /* classes 0 .. nclasses - 1 are cached (0: none) */
+    size_t class_limit; /* requests below this (align <= 16) are class blocks */
+    size_t class_shift; /* 0 or 8: bytes asked less than each class size */
+    pthread_key_t key;  /* its destructor flushes a thread's magazines */
     /* Range holding every allocator block: the pool or the reservation. */
     uintptr_t lo, hi;
     uintptr_t brk; /* OS: end of the committed chunks */
@@ -137,42 +170,69 @@ typedef struct ak_heap {
     /* Directly mapped blocks: open-addressing set of user pointers. */
     uintptr_t *direct_tab;
     size_t direct_cap, direct_used, direct_live, direct_bytes;
-    struct ak_heap_tcache *caches;
-    struct ak_heap *next_heap; /* in the process-wide list used by fork */
-    /* statistics (under the lock) */
+    struct ak_heap_thread *threads; /* every thread's magazines */
+    struct ak_heap *next_heap;      /* in the process-wide list used by fork */
+    /* statistics: under the lock, but those of the second line atomic */
     size_t committed, peak_backend_used, peak_direct_bytes;
-    uint64_t slow_allocs, slow_frees, direct_allocs, refills, flushes, failed, foreign_frees,
-        bad_frees, double_frees, realloc_in_place, realloc_moved, retired_cache_allocs,
-        retired_cache_frees;
+    uint64_t direct_allocs, flushes, trims, lock_takes, failed, foreign_frees, bad_frees,
+        double_frees;
+    uint64_t slow_allocs, slow_frees, realloc_in_place, realloc_moved;
+    /* The magazine layer; its lock hooks take `lock`. The shared state
+     * (its CPU 0) serves threads without magazines of their own, under
+     * shared_lock (taken before `lock`, never inside it). */
+    pthread_mutex_t shared_lock;
+    ak_mag mag;
 } ak_heap;
 
-/** What ak_heap_stats reports. Byte counts are as of the call; the cache
- *  counts are read without stopping the threads that own the caches. */
+/** What ak_heap_stats reports. Byte counts are as of the call; the
+ *  magazine counts are read without stopping the threads that own them.
+ *  (Before the magazine layer, the per-thread cache reported
+ *  cached_blocks, refills and flushes of batches; cached_bytes,
+ *  exchanges and flushes below replace them.) */
 typedef struct ak_heap_stats {
-    const char *backend;       /**< the allocator's name */
-    size_t backend_total;      /**< bytes the allocator manages */
-    size_t backend_used;       /**< bytes allocated from it (headers included) */
-    size_t peak_backend_used;  /**< highest backend_used seen at a slow-path call */
-    size_t committed;          /**< OS source: bytes of chunks committed */
-    size_t direct_blocks;      /**< live directly mapped blocks */
-    size_t direct_bytes;       /**< their mapped bytes */
-    size_t peak_direct_bytes;  /**< highest direct_bytes */
-    size_t mmap_threshold;     /**< current threshold for direct mapping */
-    size_t cached_blocks;      /**< free small blocks held in thread caches */
-    size_t cached_bytes;       /**< their sizes (headers included) */
-    size_t thread_caches;      /**< live thread caches */
-    uint64_t cache_allocs;     /**< allocations served by a thread cache */
-    uint64_t cache_frees;      /**< frees absorbed by a thread cache */
-    uint64_t slow_allocs;      /**< allocations under the lock */
-    uint64_t slow_frees;       /**< frees under the lock */
-    uint64_t direct_allocs;    /**< blocks mapped directly */
-    uint64_t refills, flushes; /**< cache batches taken from / given back */
-    uint64_t realloc_in_place; /**< realloc answered without moving */
-    uint64_t realloc_moved;    /**< realloc that copied */
-    uint64_t failed;           /**< requests answered with ENOMEM */
-    uint64_t foreign_frees;    /**< free/realloc of pointers not from this heap */
-    uint64_t bad_frees;        /**< free/realloc in the heap's range, bad header */
-    uint64_t double_frees;     /**< free/realloc of a block already freed */
+    const char *backend;        /**< the allocator's name */
+    size_t backend_total;       /**< bytes the allocator manages */
+    size_t backend_used;        /**< bytes allocated from it: live blocks,
+                                     cached blocks, magazines, headers */
+    size_t peak_backend_used;   /**< highest backend_used seen under the lock */
+    size_t committed;           /**< OS source: bytes of chunks committed */
+    size_t direct_blocks;       /**< live directly mapped blocks */
+    size_t direct_bytes;        /**< their mapped bytes */
+    size_t peak_direct_bytes;   /**< highest direct_bytes */
+    size_t mmap_threshold;      /**< current threshold for direct mapping */
+    bool caching;               /**< the magazines serve class blocks (false:
+                                     AK_HEAP_NO_THREAD_CACHE, or an allocator
+                                     without cache hooks) */
+    size_t cache_max;           /**< largest request served by the magazines */
+    size_t cache_limit;         /**< the magazines' bound */
+    size_t thread_caches;       /**< threads with magazines for this heap */
+    size_t cached_bytes;        /**< blocks held in magazines and the depot,
+                                     at class size (headers included) */
+    size_t depot_bytes;         /**< of which in the depot */
+    size_t magazine_bytes;      /**< the magazines themselves */
+    uint64_t cache_allocs;      /**< allocations served from a magazine */
+    uint64_t cache_frees;       /**< frees kept in a magazine */
+    uint64_t cache_misses;      /**< class allocations no magazine could serve */
+    uint64_t cache_free_misses; /**< class frees sent on to the allocator
+                                     (no room under the bound) */
+    uint64_t exchanges;         /**< magazines traded with the depot */
+    uint64_t releases;          /**< the layer gave back what it held because
+                                     the allocator was full */
+    uint64_t reaped;            /**< idle depot magazines given back */
+    uint64_t flushes;           /**< a thread's magazines flushed (thread exit,
+                                     ak_heap_flush_thread_cache) */
+    uint64_t trims;             /**< the depot given back */
+    uint64_t lock_takes;        /**< acquisitions of the heap's mutex */
+    uint64_t slow_allocs;       /**< allocator blocks outside the classes (all
+                                     of them without the magazines) */
+    uint64_t slow_frees;        /**< their frees, and direct blocks' */
+    uint64_t direct_allocs;     /**< blocks mapped directly */
+    uint64_t realloc_in_place;  /**< realloc answered without moving */
+    uint64_t realloc_moved;     /**< realloc that copied */
+    uint64_t failed;            /**< requests answered with ENOMEM */
+    uint64_t foreign_frees;     /**< free/realloc of pointers not from this heap */
+    uint64_t bad_frees;         /**< free/realloc in the heap's range, bad header */
+    uint64_t double_frees;      /**< free/realloc of a block already freed */
 } ak_heap_stats;
 
 /** Set up @p h over cfg->backend. O(1) plus one mmap for the OS source.
@@ -183,23 +243,25 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg);
 
 /** Release everything: unmaps the OS reservation and every directly mapped
  *  block. Every pointer from @p h becomes invalid. Other threads must not
- *  use the heap any more; their caches are discarded with the memory.
- *  O(direct blocks + caches). */
+ *  use the heap any more; their magazines are discarded with the memory.
+ *  O(direct blocks). */
 void ak_heap_destroy(ak_heap *h);
 
 /** malloc: @p size bytes aligned to AK_HEAP_HEADER. Size 0 gives a unique
- *  minimum-size block (not NULL: programs take NULL for failure). O(1) from
- *  a thread cache, else the allocator's cost under the lock.
+ *  minimum-size block (not NULL: programs take NULL for failure). O(1)
+ *  from this thread's magazines, else a depot exchange or the allocator's
+ *  cost under the lock.
  *  @return the block, or NULL with errno = ENOMEM. */
 void *ak_heap_malloc(ak_heap *h, size_t size);
 
 /** free: NULL is a no-op; a pointer the heap did not hand out is ignored
  *  (and counted), and so is a block that is already free (a double free:
  *  counted in double_frees, never handed out twice). The free mark lives
- *  in the block's header, so it is not seen once the allocator has handed
- *  the memory out again (a use after free, not detectable here), and two
- *  threads freeing the same block at the same instant are not detected.
- *  O(1) into a thread cache, else under the lock. */
+ *  in the block's header (and, while the block is cached, in its first
+ *  user bytes), so it is not seen once the allocator has handed the memory
+ *  out again (a use after free, not detectable here), and two threads
+ *  freeing the same block at the same instant are not detected. O(1) into
+ *  this thread's magazines, else under the lock. */
 void ak_heap_free(ak_heap *h, void *ptr);
 
 /** calloc: @p n * @p size zeroed bytes. NULL with errno = ENOMEM when the
@@ -253,7 +315,7 @@ size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr);
  *  block). */
 bool ak_heap_owns(ak_heap *h, const void *ptr);
 
-/** Fill *out with the heap's statistics. O(caches + size classes). */
+/** Fill *out with the heap's statistics. O(threads + size classes). */
 void ak_heap_stats_get(ak_heap *h, ak_heap_stats *out);
 
 /** Write the statistics as text to file descriptor @p fd with write(2)
@@ -261,13 +323,21 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *out);
  *  inside a malloc replacement. */
 void ak_heap_write_stats(ak_heap *h, int fd);
 
-/** Check the heap: the allocator's own invariants (ak_byte_check) and the
- *  header of every block held in a thread cache. NULL if all hold, else a
- *  static string naming the first broken one. Takes the lock. */
+/** Check the heap: the magazine layer (ak_mag_check: every thread's
+ *  magazines and the depot, each cached block live in the allocator and
+ *  marked cached, none twice, the bound), the allocator's own invariants
+ *  (ak_byte_check), the list of threads and the direct blocks' headers.
+ *  NULL if all hold, else a static string naming the first broken one.
+ *  Run it while no other thread is inside the heap (the magazines are
+ *  used without a lock). Takes the lock. O(cached blocks + threads +
+ *  direct blocks) plus the allocator's check. */
 const char *ak_heap_check(ak_heap *h);
 
-/** Give this thread's cache for @p h back to the heap now (it is also done
- *  at thread exit). Useful before measuring used bytes. */
+/** Give this thread's magazines for @p h back to the allocator now (it is
+ *  also done at thread exit), and with them the shared state's and the
+ *  depot's: afterwards only other threads' magazines hold cached blocks.
+ *  Useful before measuring used bytes, and what malloc_trim does in
+ *  libakmalloc. O(blocks returned), under the lock. */
 void ak_heap_flush_thread_cache(ak_heap *h);
 
 #ifdef __cplusplus
