@@ -15,7 +15,7 @@ AK_TEST_QUICK=1 ctest --test-dir "$build" -L "unit|model" -j "$jobs" \
 rc=$?
 grep -E "tests passed|tests failed" "$build/ctest.log"
 echo "---- lines per file ----"
-gcovr -r . --object-directory "$build" --filter 'src/' -j "$jobs"
+gcovr -r . --object-directory "$build" --filter 'src/' -j "$jobs" --print-summary || rc=1
 echo "---- branches per file ----"
-gcovr -r . --object-directory "$build" --filter 'src/' -j "$jobs" --branches --print-summary
+gcovr -r . --object-directory "$build" --filter 'src/' -j "$jobs" --branches --print-summary || rc=1
 exit $rc
