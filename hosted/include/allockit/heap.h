@@ -157,15 +157,19 @@ typedef struct ak_heap {
     unsigned nclasses;  /* classes 0 .. nclasses - 1 are cached (0: none) */
     size_t class_limit; /* requests below this (align <= 16) are class blocks */
     size_t class_shift; /* 0 or 8: bytes asked less than each class size */
+    size_t class_bias;  /* header + shift + 15: see class_of */
     pthread_key_t key;  /* its destructor flushes a thread's magazines */
     /* Range holding every allocator block: the pool or the reservation. */
     uintptr_t lo, hi;
     uintptr_t brk; /* OS: end of the committed chunks */
     size_t next_chunk, chunk_max, mmap_threshold, page;
     /* OS: one bit per chunk_size granule of the reservation, set once the
-     * granule belongs to a committed chunk (only those are ever read). */
+     * granule belongs to a committed chunk (only those are ever read).
+     * chunk_bits: where the map's word for granule 0 would be (granules
+     * counted from address 0); a pool maps to one word of ones. */
     uint64_t *chunk_map;
     size_t chunk_map_bytes;
+    uintptr_t chunk_bits;
     unsigned granule_log2;
     /* Directly mapped blocks: open-addressing set of user pointers. */
     uintptr_t *direct_tab;
@@ -182,6 +186,9 @@ typedef struct ak_heap {
      * shared_lock (taken before `lock`, never inside it). */
     pthread_mutex_t shared_lock;
     ak_mag mag;
+    /* The class of a request of n < class_limit bytes:
+     * class_of[(n + class_bias) / 16], one load on malloc's fast path. */
+    uint8_t class_of[AK_MAG_MAX_CLASS_SIZE / 16 + 1];
 } ak_heap;
 
 /** What ak_heap_stats reports. Byte counts are as of the call; the
