@@ -20,27 +20,30 @@
  * or with AK_HEAP_NO_THREAD_CACHE, the heap asks the allocator directly
  * under its lock and rounds nothing.
  *
- * Frees are checked twice. The check word is the cheap first filter: a
- * pointer whose header does not check is refused before anything else.
- * Then the allocator's cache hook checks the block exactly and refuses one
- * already cached, so a block is never in two magazines. A cached block's
- * first two words carry the allocator's mark (on 64-bit targets, the whole
- * header), so a freed block also carries a free tag, a copy of its flipped
- * check word in its first user bytes, which the layer leaves alone: a
- * second free of it is told apart from a wild pointer and counted as a
- * double free. Only headers and tags inside memory the heap mapped itself
- * are read: the pool, the committed chunks (a bitmap over the reservation
- * says which parts those are) or a directly mapped block found in its
- * hash set.
+ * Frees are checked by the header: its check word, kind, class and size.
+ * A block in a magazine carries the allocator's cache mark in its first
+ * two words, which are the header (on 64-bit targets all of it; on 32-bit
+ * ones the heap flips the check word too), and a mark never reads as a
+ * live class header (class_header_ok), so a double free, or the free of a
+ * block a magazine holds, is refused exactly, and recognised as a double
+ * free by its mark (hdr_cached). Where the allocator publishes its mark
+ * (ak_byte_cache_key: TLSF, buddy, slab) the layer writes it inline and
+ * the header is the whole check; over another allocator with cache hooks
+ * the hook checks the block exactly first, and a free tag (the flipped
+ * check word in the first user bytes) tells a second free from a wild
+ * pointer. Blocks outside the classes get the tag too, and the hook's
+ * check before the allocator's free. Only headers and tags inside memory
+ * the heap mapped itself are read: the pool, the committed chunks (a
+ * bitmap over the reservation says which parts those are) or a directly
+ * mapped block found in its hash set.
  *
  * Costs: malloc/free of a class block that hits the thread's magazines:
- * O(1), no lock, no atomic read-modify-write, one cache-hook call of the
- * allocator. Otherwise one depot exchange or one allocator call under the
- * heap mutex, plus an mprotect when a new chunk is committed (O(log of the
- * heap size) times in the heap's life, chunks doubling) or an mmap/munmap
- * for a direct block. Direct blocks are tracked in an open-addressing hash
- * set: O(1) expected per lookup. Telling a pointer into a chunk from one
- * into an uncommitted hole of the reservation: one bit test, no lock.
+ * O(1), no lock, no atomic read-modify-write, no call (over an allocator
+ * that publishes its mark; else one cache-hook call). Otherwise one depot exchange or one allocator
+ * call under the heap mutex, plus an mprotect when a new chunk is committed (O(log of the heap
+ * size) times in the heap's life, chunks doubling) or an mmap/munmap for a direct block. Direct
+ * blocks are tracked in an open-addressing hash set: O(1) expected per lookup. Telling a pointer
+ * into a chunk from one into an uncommitted hole of the reservation: one bit test, no lock.
  */
 #define _GNU_SOURCE 1
 #include <allockit/heap.h>
@@ -332,6 +335,7 @@ static bool os_reserve(ak_heap *h, size_t want)
         if (p != MAP_FAILED) {
             h->lo = (uintptr_t)p;
             h->hi = (uintptr_t)p + size;
+            h->span = size;
             return true;
         }
     }
@@ -735,11 +739,12 @@ static __attribute__((noinline)) ak_heap_thread *thread_find(ak_heap *h)
 }
 
 /* The fast paths look in the first slot alone, where a program with one
- * heap (libakmalloc) finds its magazines: NULL sends them to the slow
- * paths, which look further. */
+ * heap (libakmalloc) finds its magazines, and only over an allocator
+ * whose mark the layer writes inline (fast_id is the heap's id then, else
+ * no slot's): NULL sends them to the slow paths, which look further. */
 static inline ak_heap_thread *thread_fast(const ak_heap *h)
 {
-    return LIKELY(tls_slots[0].heap_id == h->id) ? tls_slots[0].t : NULL;
+    return LIKELY(tls_slots[0].heap_id == h->fast_id) ? tls_slots[0].t : NULL;
 }
 
 /* The first slot inline, then the others. */
@@ -870,7 +875,7 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
 static inline bool in_backend_range(const ak_heap *h, uintptr_t u)
 {
     uintptr_t hd = u - AK_HEAP_HEADER;
-    if ((u & (MIN_ALIGN - 1)) || hd - h->lo >= h->hi - h->lo)
+    if ((u & (MIN_ALIGN - 1)) || hd - h->lo >= h->span)
         return false;
     uintptr_t g = hd >> h->granule_log2;
     return (__atomic_load_n(chunk_word(h, g), __ATOMIC_RELAXED) >> (g % 64)) & 1;
@@ -1100,7 +1105,9 @@ static inline bool class_header_ok(const ak_heap *h, const blk_hdr *hd, uint32_t
 static inline void class_free(ak_heap *h, void *ptr, uint32_t info, unsigned c, ak_heap_thread *t)
 {
     void *b = (uint8_t *)ptr - MIN_ALIGN;
-    if (UNLIKELY(ak_mag_take_class_trusted(&h->mag, c, b) != AK_OK)) {
+    if (LIKELY(ak_mag_marks_inline(&h->mag)))
+        ak_mag_take_class_trusted(&h->mag, b);
+    else if (UNLIKELY(ak_mag_take_class(&h->mag, c, b) != AK_OK)) {
         count_not_live(h, ptr);
         return;
     }
@@ -1160,13 +1167,13 @@ void ak_heap_free(ak_heap *h, void *ptr)
         uint32_t info = hd->info, check = hd->check;
         ak_heap_thread *t = thread_fast(h);
         if (LIKELY(check == hdr_check_word(ptr, info) && info >> 16 == KIND_CLASS &&
-                   class_header_ok(h, hd, info) && t != NULL && ak_mag_marks_inline(&h->mag))) {
+                   class_header_ok(h, hd, info) && t != NULL)) {
             unsigned c = ((info >> 8) & 0xffu) - 1;
             void *b = (uint8_t *)ptr - MIN_ALIGN;
             /* Inline, so it cannot refuse; the mark it writes over the
              * header is what a second free finds (hdr_cached): no free
              * tag is needed. */
-            (void)ak_mag_take_class_trusted(&h->mag, c, b);
+            ak_mag_take_class_trusted(&h->mag, b);
             if (offsetof(blk_hdr, check) >= 2 * sizeof(uintptr_t))
                 hd->check = check ^ FREE_FLIP;
             ak_mag_put_class(&h->mag, &t->mags, c, b);
@@ -1488,6 +1495,7 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
         h->backend_has_memory = true;
         h->lo = start;
         h->hi = h->brk = end;
+        h->span = end - start;
         h->mmap_threshold = SIZE_MAX;
         pool_map_set(h);
     } else {
@@ -1527,6 +1535,7 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
     }
     if (h->layered)
         h->key_ok = pthread_key_create(&h->key, thread_exit) == 0;
+    h->fast_id = h->layered && ak_mag_marks_inline(&h->mag) ? h->id : UINT64_MAX;
     pthread_mutex_lock(&heaps_lock);
     h->next_heap = heaps;
     heaps = h;

@@ -65,11 +65,15 @@
  * pointer, and none reads memory the heap has not mapped itself. A pointer
  * is told apart by address (the pool, the chunks committed in the OS
  * reservation, or the hash set of directly mapped blocks), then by the
- * header's check word, which also marks a freed block (and, while a
- * magazine holds it, a copy in its first user bytes): a double free is
- * detected, counted and ignored. Freeing a class block, the allocator's
- * cache hook then checks it exactly and refuses a block already in a
- * magazine.
+ * header (check word, kind, class and size). A freed block's header no
+ * longer checks: the allocator's cache mark covers it while a magazine
+ * holds the block (and can never read as a live header), and other freed
+ * blocks carry a flipped check word and a copy in their first user bytes.
+ * So a double free is detected, counted and ignored, exactly for a block
+ * in a magazine. Over an allocator that publishes its mark
+ * (ak_byte_cache_key: TLSF, buddy, slab) the header is the whole check of
+ * a class block's free and the mark is written inline; over others the
+ * allocator's cache hook then checks the block exactly.
  */
 #ifndef ALLOCKIT_HEAP_H
 #define ALLOCKIT_HEAP_H
@@ -148,7 +152,8 @@ struct ak_heap_thread;
 typedef struct ak_heap {
     pthread_mutex_t lock;
     ak_byte_allocator backend;
-    uint64_t id; /* unique for the process lifetime; names the heap in TLS */
+    uint64_t id;      /* unique for the process lifetime; names the heap in TLS */
+    uint64_t fast_id; /* id, or UINT64_MAX: the fast paths are off (see thread_fast) */
     unsigned flags;
     bool os; /* OS source (else fixed pool) */
     bool backend_has_memory;
@@ -160,8 +165,8 @@ typedef struct ak_heap {
     size_t class_bias;  /* header + shift + 15: see class_of */
     pthread_key_t key;  /* its destructor flushes a thread's magazines */
     /* Range holding every allocator block: the pool or the reservation. */
-    uintptr_t lo, hi;
-    uintptr_t brk; /* OS: end of the committed chunks */
+    uintptr_t lo, hi, span; /* span = hi - lo */
+    uintptr_t brk;          /* OS: end of the committed chunks */
     size_t next_chunk, chunk_max, mmap_threshold, page;
     /* OS: one bit per chunk_size granule of the reservation, set once the
      * granule belongs to a committed chunk (only those are ever read).
