@@ -20,27 +20,30 @@
  * or with AK_HEAP_NO_THREAD_CACHE, the heap asks the allocator directly
  * under its lock and rounds nothing.
  *
- * Frees are checked twice. The check word is the cheap first filter: a
- * pointer whose header does not check is refused before anything else.
- * Then the allocator's cache hook checks the block exactly and refuses one
- * already cached, so a block is never in two magazines. A cached block's
- * first two words carry the allocator's mark (on 64-bit targets, the whole
- * header), so a freed block also carries a free tag, a copy of its flipped
- * check word in its first user bytes, which the layer leaves alone: a
- * second free of it is told apart from a wild pointer and counted as a
- * double free. Only headers and tags inside memory the heap mapped itself
- * are read: the pool, the committed chunks (a bitmap over the reservation
- * says which parts those are) or a directly mapped block found in its
- * hash set.
+ * Frees are checked by the header: its check word, kind, class and size.
+ * A block in a magazine carries the allocator's cache mark in its first
+ * two words, which are the header (on 64-bit targets all of it; on 32-bit
+ * ones the heap flips the check word too), and a mark never reads as a
+ * live class header (class_header_ok), so a double free, or the free of a
+ * block a magazine holds, is refused exactly, and recognised as a double
+ * free by its mark (hdr_cached). Where the allocator publishes its mark
+ * (ak_byte_cache_key: TLSF, buddy, slab) the layer writes it inline and
+ * the header is the whole check; over another allocator with cache hooks
+ * the hook checks the block exactly first, and a free tag (the flipped
+ * check word in the first user bytes) tells a second free from a wild
+ * pointer. Blocks outside the classes get the tag too, and the hook's
+ * check before the allocator's free. Only headers and tags inside memory
+ * the heap mapped itself are read: the pool, the committed chunks (a
+ * bitmap over the reservation says which parts those are) or a directly
+ * mapped block found in its hash set.
  *
  * Costs: malloc/free of a class block that hits the thread's magazines:
- * O(1), no lock, no atomic read-modify-write, one cache-hook call of the
- * allocator. Otherwise one depot exchange or one allocator call under the
- * heap mutex, plus an mprotect when a new chunk is committed (O(log of the
- * heap size) times in the heap's life, chunks doubling) or an mmap/munmap
- * for a direct block. Direct blocks are tracked in an open-addressing hash
- * set: O(1) expected per lookup. Telling a pointer into a chunk from one
- * into an uncommitted hole of the reservation: one bit test, no lock.
+ * O(1), no lock, no atomic read-modify-write, no call (over an allocator
+ * that publishes its mark; else one cache-hook call). Otherwise one depot exchange or one allocator
+ * call under the heap mutex, plus an mprotect when a new chunk is committed (O(log of the heap
+ * size) times in the heap's life, chunks doubling) or an mmap/munmap for a direct block. Direct
+ * blocks are tracked in an open-addressing hash set: O(1) expected per lookup. Telling a pointer
+ * into a chunk from one into an uncommitted hole of the reservation: one bit test, no lock.
  */
 #define _GNU_SOURCE 1
 #include <allockit/heap.h>
@@ -149,10 +152,12 @@ static inline bool mul_overflows(size_t a, size_t b, size_t *out)
     return __builtin_mul_overflow(a, b, out);
 }
 
+/* Of the address, bits 4 to 35 (a header is 16-aligned): one shift. Two
+ * headers 64 GiB apart share them, which does not matter: a header that
+ * checks is one the heap wrote at that very address. */
 static inline uint32_t hdr_check_word(const void *p, uint32_t info)
 {
-    uintptr_t a = (uintptr_t)p >> 4;
-    return CHECK_MAGIC ^ info ^ (uint32_t)a ^ (uint32_t)((uint64_t)a >> 32);
+    return CHECK_MAGIC ^ info ^ (uint32_t)((uintptr_t)p >> 4);
 }
 
 /* cls_plus1: a class block's class + 1, else 0. */
@@ -207,10 +212,16 @@ static inline size_t class_usable(const ak_heap *h, const blk_hdr *hd)
     return ak_sc_size(hdr_class_plus1(hd) - 1) - MIN_ALIGN - h->class_shift;
 }
 
-/* The class of a request of size <= the largest cached one: header +
- * size + shift, at least the 32-byte class, so that every class block has
- * room for the free tag. */
+/* The class of a request of size < class_limit: header + size + shift,
+ * at least the 32-byte class, so that every class block has room for the
+ * free tag. From the table cache_setup fills (classes are multiples of
+ * 16, so the 16-byte step of the index loses nothing). */
 static inline unsigned class_for(const ak_heap *h, size_t size)
+{
+    return h->class_of[(size + h->class_bias) / 16];
+}
+
+static unsigned class_compute(const ak_heap *h, size_t size)
 {
     unsigned c = ak_sc_index(size + MIN_ALIGN + h->class_shift);
     return c + (c == 0);
@@ -324,6 +335,7 @@ static bool os_reserve(ak_heap *h, size_t want)
         if (p != MAP_FAILED) {
             h->lo = (uintptr_t)p;
             h->hi = (uintptr_t)p + size;
+            h->span = size;
             return true;
         }
     }
@@ -334,16 +346,21 @@ static bool os_reserve(ak_heap *h, size_t want)
  * reservation, set when the granule becomes part of a committed chunk.
  * Chunks are multiples of the granule and aligned to at least one, so the
  * bits are exact. The rest of the reservation is PROT_NONE: a pointer into
- * it must be recognised as foreign without reading its header. */
-static inline size_t granule_of(const ak_heap *h, uintptr_t u)
+ * it must be recognised as foreign without reading its header. Granules
+ * are numbered from address 0 (u >> granule_log2) and the map's first
+ * word holds those from the multiple of 64 at or below the reservation's
+ * first: chunk_bits is the address word 0 would have, so that a lookup is
+ * a shift and a load. */
+static inline const uint64_t *chunk_word(const ak_heap *h, uintptr_t g)
 {
-    return (size_t)((u >> h->granule_log2) - (h->lo >> h->granule_log2));
+    return (const uint64_t *)(h->chunk_bits + (g / 64) * sizeof(uint64_t));
 }
 
 static bool chunk_map_create(ak_heap *h, size_t granule)
 {
     h->granule_log2 = log2_size(granule);
-    size_t words = granule_of(h, h->hi - 1) / 64 + 1;
+    uintptr_t first = (h->lo >> h->granule_log2) / 64;
+    size_t words = (size_t)(((h->hi - 1) >> h->granule_log2) / 64 - first + 1);
     size_t bytes = (words * sizeof(uint64_t) + h->page - 1) & ~(h->page - 1);
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
@@ -351,7 +368,18 @@ static bool chunk_map_create(ak_heap *h, size_t granule)
         return false;
     h->chunk_map = m;
     h->chunk_map_bytes = bytes;
+    h->chunk_bits = (uintptr_t)m - first * sizeof(uint64_t);
     return true;
+}
+
+/* A fixed pool is readable throughout: one word of ones, which every
+ * granule of a pool maps to (a granule as large as the address space). */
+static const uint64_t pool_map = ~(uint64_t)0;
+
+static void pool_map_set(ak_heap *h)
+{
+    h->granule_log2 = sizeof(uintptr_t) * 8 - 1;
+    h->chunk_bits = (uintptr_t)&pool_map;
 }
 
 /* Mark [pos, pos + len) committed. Under the lock, before brk is published
@@ -359,12 +387,12 @@ static bool chunk_map_create(ak_heap *h, size_t granule)
  * cleared while the heap lives. */
 static void chunk_map_set(ak_heap *h, uintptr_t pos, size_t len)
 {
-    size_t g = granule_of(h, pos), end = granule_of(h, pos + len - 1) + 1;
+    uintptr_t g = pos >> h->granule_log2, end = ((pos + len - 1) >> h->granule_log2) + 1;
     while (g < end) {
         unsigned b = (unsigned)(g % 64);
-        size_t n = end - g < 64 - b ? end - g : 64 - b;
+        uintptr_t n = end - g < 64 - b ? end - g : 64 - b;
         uint64_t mask = (n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1) << b;
-        __atomic_fetch_or(&h->chunk_map[g / 64], mask, __ATOMIC_RELAXED);
+        __atomic_fetch_or((uint64_t *)(uintptr_t)chunk_word(h, g), mask, __ATOMIC_RELAXED);
         g += n;
     }
 }
@@ -710,8 +738,16 @@ static __attribute__((noinline)) ak_heap_thread *thread_find(ak_heap *h)
     return thread_create(h);
 }
 
-/* The first slot inline: a program with one heap (libakmalloc) finds its
- * magazines there. */
+/* The fast paths look in the first slot alone, where a program with one
+ * heap (libakmalloc) finds its magazines, and only over an allocator
+ * whose mark the layer writes inline (fast_id is the heap's id then, else
+ * no slot's): NULL sends them to the slow paths, which look further. */
+static inline ak_heap_thread *thread_fast(const ak_heap *h)
+{
+    return LIKELY(tls_slots[0].heap_id == h->fast_id) ? tls_slots[0].t : NULL;
+}
+
+/* The first slot inline, then the others. */
 static inline ak_heap_thread *thread_get(ak_heap *h)
 {
     if (LIKELY(tls_slots[0].heap_id == h->id))
@@ -832,16 +868,17 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
 /* Could u be an allocator block's user pointer: is it 16-aligned (every
  * block is) with its header inside the pool or a committed chunk? Only
  * then may the header be read. A 16-aligned u has all 16 header bytes in
- * one granule, so one bit answers. No lock (see chunk_map_set). */
+ * one granule, so one bit answers (for a pool, the one word of ones). No
+ * lock: a bit is set after its chunk is committed, never cleared while
+ * the heap lives, and a pointer into a chunk reaches another thread only
+ * through the heap's lock or the program's own synchronisation. */
 static inline bool in_backend_range(const ak_heap *h, uintptr_t u)
 {
-    if ((u & (MIN_ALIGN - 1)) || u < h->lo + AK_HEAP_HEADER ||
-        u >= __atomic_load_n(&h->brk, __ATOMIC_ACQUIRE))
+    uintptr_t hd = u - AK_HEAP_HEADER;
+    if ((u & (MIN_ALIGN - 1)) || hd - h->lo >= h->span)
         return false;
-    if (!h->os)
-        return true;
-    size_t g = granule_of(h, u - AK_HEAP_HEADER);
-    return (__atomic_load_n(&h->chunk_map[g / 64], __ATOMIC_RELAXED) >> (g % 64)) & 1;
+    uintptr_t g = hd >> h->granule_log2;
+    return (__atomic_load_n(chunk_word(h, g), __ATOMIC_RELAXED) >> (g % 64)) & 1;
 }
 
 /* The slow half of heap_alloc: blocks outside the classes (large, or
@@ -891,15 +928,17 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
 
 /* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
  * when the memory is known to be zero (a new mapping). Sets errno on
- * failure. The fast path: a class block from this thread's magazines,
- * its class recorded in the header for free. */
-static inline void *heap_alloc(ak_heap *h, size_t size, size_t align, bool *fresh)
+ * failure. The fast path, a leaf: a class block from the loaded magazine
+ * of this thread, its class recorded in the header for free; anything
+ * else (an empty magazine too) goes to the slow path. */
+static inline __attribute__((always_inline)) void *heap_alloc(ak_heap *h, size_t size, size_t align,
+                                                              bool *fresh)
 {
     if (LIKELY(size < h->class_limit && align <= MIN_ALIGN)) {
         unsigned c = class_for(h, size);
-        ak_heap_thread *t = thread_get(h);
+        ak_heap_thread *t = thread_fast(h);
         void *b;
-        if (LIKELY(t != NULL) && LIKELY(ak_mag_alloc_class(&h->mag, &t->mags, c, &b) == AK_OK)) {
+        if (LIKELY(t != NULL) && LIKELY((b = ak_mag_pop_class(&h->mag, &t->mags, c)) != NULL)) {
             void *p = (uint8_t *)b + MIN_ALIGN;
             hdr_set(p, size, 4, c + 1, KIND_CLASS);
             return p;
@@ -1015,12 +1054,24 @@ static bool tag_free(const ak_heap *h, const void *p)
            t.check == (hdr_check_word(p, t.info) ^ FREE_FLIP);
 }
 
+/* Does p's header hold the allocator's cache mark, where the allocator
+ * publishes it: is the block in a magazine? The header is readable. */
+static bool hdr_cached(const ak_heap *h, const void *p)
+{
+    const uintptr_t *key = h->layered ? ak_byte_cache_key(h->backend) : NULL;
+    if (!key)
+        return false;
+    uintptr_t w[2], x = (uintptr_t)hdr_of(p) * *key;
+    memcpy(w, hdr_of(p), sizeof w);
+    return w[0] == x && w[1] == ~x;
+}
+
 /* A pointer in the heap's range whose header is not live, or whose block
  * the allocator refused: count it as a double free (the header or the tag
  * carries the free mark) or a bad pointer. */
 static __attribute__((noinline)) void count_not_live(ak_heap *h, const void *ptr)
 {
-    bool twice = hdr_free(ptr) || tag_free(h, ptr);
+    bool twice = hdr_free(ptr) || hdr_cached(h, ptr) || tag_free(h, ptr);
     heap_lock(h);
     if (twice)
         h->double_frees++;
@@ -1029,17 +1080,34 @@ static __attribute__((noinline)) void count_not_live(ak_heap *h, const void *ptr
     heap_unlock(h);
 }
 
-/* Free a class block whose header checked (info is its info word): the
- * allocator's cache hook checks it exactly and marks it cached (the mark
- * covers the header's first two words: on 64-bit targets all of it), then
- * the free tag goes into its first user bytes, then the block onto t's
- * magazines (t NULL: the shared state's, under its mutex). Nothing is
- * written before the hook has accepted the block, so a refusal leaves
- * everything as it was. */
+/* The rest of a class block's header, once its check word and kind have
+ * passed: its class, an index into the layer, and its size, below
+ * class_limit (at most 64 KiB), as every class block's is. The size test
+ * is what makes the header check exact against the allocator's mark,
+ * which covers the header of a block in a magazine: a mark is the words
+ * x, ~x (core.h, ak_byte_cache_key), and x below 2^16 makes ~x's kind
+ * byte 0xff, so a marked header never passes for a live one and a double
+ * free is refused whatever the mark. */
+static inline bool class_header_ok(const ak_heap *h, const blk_hdr *hd, uint32_t info)
+{
+    return ((info >> 8) & 0xffu) - 1 < h->nclasses && hd->size < h->class_limit;
+}
+
+/* Free a class block whose header checked (info is its info word, and
+ * class_header_ok held): the block is marked cached (the mark covers the
+ * header's first two words: on 64-bit targets all of it), then the free
+ * tag goes into its first user bytes, then the block onto t's magazines
+ * (t NULL: the shared state's, under its mutex). The header is the check
+ * (see class_header_ok): the layer writes the allocator's mark inline,
+ * where the allocator publishes it, else the allocator's cache hook
+ * checks the block exactly first. Nothing is written before the block is
+ * accepted, so a refusal leaves everything as it was. */
 static inline void class_free(ak_heap *h, void *ptr, uint32_t info, unsigned c, ak_heap_thread *t)
 {
     void *b = (uint8_t *)ptr - MIN_ALIGN;
-    if (UNLIKELY(ak_mag_take_class(&h->mag, c, b) != AK_OK)) {
+    if (LIKELY(ak_mag_marks_inline(&h->mag)))
+        ak_mag_take_class_trusted(&h->mag, b);
+    else if (UNLIKELY(ak_mag_take_class(&h->mag, c, b) != AK_OK)) {
         count_not_live(h, ptr);
         return;
     }
@@ -1066,12 +1134,12 @@ static __attribute__((noinline)) void heap_free_slow(ak_heap *h, void *ptr)
     uintptr_t u = (uintptr_t)ptr;
     if (in_backend_range(h, u)) {
         blk_hdr *hd = hdr_of(ptr);
-        unsigned kind = hdr_kind(hd), c = hdr_class_plus1(hd) - 1;
-        /* A class block's class is checked too: an index into the layer. */
-        if (!hdr_valid(ptr) || (kind == KIND_CLASS ? c >= h->nclasses : kind != KIND_BACKEND))
+        unsigned kind = hdr_kind(hd);
+        if (!hdr_valid(ptr) ||
+            (kind == KIND_CLASS ? !class_header_ok(h, hd, hd->info) : kind != KIND_BACKEND))
             count_not_live(h, ptr);
         else if (kind == KIND_CLASS)
-            class_free(h, ptr, hd->info, c, thread_get(h));
+            class_free(h, ptr, hd->info, hdr_class_plus1(hd) - 1, thread_get(h));
         else
             block_free(h, ptr, hd);
         return;
@@ -1087,22 +1155,29 @@ static __attribute__((noinline)) void heap_free_slow(ak_heap *h, void *ptr)
         direct_free(h, ptr);
 }
 
-/* The fast path: a live class block (header, kind and class checked) by
- * a thread that has its magazines. */
+/* The fast path, a leaf but for the layer's slow path: a live class block
+ * (header, kind, class and size checked) by a thread whose magazines are
+ * in the first slot, over an allocator whose mark the layer writes
+ * inline; class_free written out for that case. */
 void ak_heap_free(ak_heap *h, void *ptr)
 {
     uintptr_t u = (uintptr_t)ptr;
     if (LIKELY(in_backend_range(h, u))) {
-        const blk_hdr *hd = hdr_of(ptr);
-        uint32_t info = hd->info;
-        unsigned c = ((info >> 8) & 0xffu) - 1;
-        if (LIKELY(hd->check == hdr_check_word(ptr, info) && info >> 16 == KIND_CLASS &&
-                   c < h->nclasses)) {
-            ak_heap_thread *t = thread_get(h);
-            if (LIKELY(t != NULL)) {
-                class_free(h, ptr, info, c, t);
-                return;
-            }
+        blk_hdr *hd = hdr_of(ptr);
+        uint32_t info = hd->info, check = hd->check;
+        ak_heap_thread *t = thread_fast(h);
+        if (LIKELY(check == hdr_check_word(ptr, info) && info >> 16 == KIND_CLASS &&
+                   class_header_ok(h, hd, info) && t != NULL)) {
+            unsigned c = ((info >> 8) & 0xffu) - 1;
+            void *b = (uint8_t *)ptr - MIN_ALIGN;
+            /* Inline, so it cannot refuse; the mark it writes over the
+             * header is what a second free finds (hdr_cached): no free
+             * tag is needed. */
+            ak_mag_take_class_trusted(&h->mag, b);
+            if (offsetof(blk_hdr, check) >= 2 * sizeof(uintptr_t))
+                hd->check = check ^ FREE_FLIP;
+            ak_mag_put_class(&h->mag, &t->mags, c, b);
+            return;
         }
     }
     heap_free_slow(h, ptr);
@@ -1390,6 +1465,13 @@ static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
         if (ak_mag_class_of(&h->mag, ak_sc_size(c) - h->class_shift, MIN_ALIGN) != c)
             return AK_ERR_INVALID_PARAM;
     h->class_limit = ak_sc_size(top) - over + 1;
+    h->class_bias = over + 15;
+    for (size_t i = 0; i * 16 <= ak_sc_size(top); i++) {
+        /* The largest request with index i, if any maps there. */
+        size_t n = i * 16 + 15 - h->class_bias;
+        if (i * 16 + 15 >= h->class_bias)
+            h->class_of[i] = (uint8_t)class_compute(h, n < h->class_limit ? n : h->class_limit - 1);
+    }
     return AK_OK;
 }
 
@@ -1413,7 +1495,9 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
         h->backend_has_memory = true;
         h->lo = start;
         h->hi = h->brk = end;
+        h->span = end - start;
         h->mmap_threshold = SIZE_MAX;
+        pool_map_set(h);
     } else {
         h->os = true;
         size_t chunk = cfg->chunk_size ? cfg->chunk_size : DEFAULT_CHUNK;
@@ -1451,6 +1535,7 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
     }
     if (h->layered)
         h->key_ok = pthread_key_create(&h->key, thread_exit) == 0;
+    h->fast_id = h->layered && ak_mag_marks_inline(&h->mag) ? h->id : UINT64_MAX;
     pthread_mutex_lock(&heaps_lock);
     h->next_heap = heaps;
     heaps = h;

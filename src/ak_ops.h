@@ -94,7 +94,7 @@
         return h;                                                                                  \
     }
 
-/* The cache-hook adapters of X (X_cache and X_uncache). */
+/* The cache-hook adapters of X (X_cache, X_uncache and X_cache_key). */
 #define AK_CACHE_ADAPTERS_(X)                                                                      \
     static ak_error X##_op_cache(void *s, void *ptr, size_t size, size_t align)                    \
     {                                                                                              \
@@ -103,6 +103,10 @@
     static void X##_op_uncache(void *s, void *ptr, size_t size, size_t align)                      \
     {                                                                                              \
         X##_uncache((X *)s, ptr, size, align);                                                     \
+    }                                                                                              \
+    static const uintptr_t *X##_op_cache_key(const void *s)                                        \
+    {                                                                                              \
+        return X##_cache_key((const X *)s);                                                        \
     }
 
 /* A byte allocator with every optional op: the cache hooks, walk and
@@ -111,7 +115,7 @@
     AK_CACHE_ADAPTERS_(X)                                                                          \
     AK_INSPECT_ADAPTERS_(X, byte)                                                                  \
     AK_DEFINE_BYTE_OPS_(X, NAME, .cache = X##_op_cache, .uncache = X##_op_uncache,                 \
-                        .walk = X##_op_walk, .stats = X##_op_stats)
+                        .walk = X##_op_walk, .stats = X##_op_stats, .cache_key = X##_op_cache_key)
 
 /* A page allocator (with its checker, walk and stats). */
 #define AK_DEFINE_PAGE_ALLOCATOR(X, NAME)                                                          \

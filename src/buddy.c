@@ -426,7 +426,7 @@ static uintptr_t next_salt(uintptr_t old, const ak_buddy *a)
         ((uint64_t)old + 0x9e3779b97f4a7c15ull * (uint64_t)++buddy_inits) ^ (uint64_t)(uintptr_t)a;
     x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
     x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return (uintptr_t)(x ^ (x >> 31));
+    return (uintptr_t)(x ^ (x >> 31)) | 1; /* odd: p -> p * salt is one-to-one */
 }
 
 ak_error ak_buddy_init(ak_buddy *a, uintptr_t start, size_t size)
@@ -670,14 +670,18 @@ size_t ak_buddy_usable_size(const ak_buddy *a, const void *ptr, size_t size, siz
 
 /* ---- cache hooks ---- */
 
-/* The mark of a cached block at p: two words, a hash of p and the
- * allocator (its salt and address) and its complement. */
+/* The mark of a cached block at p: two words, p times the salt (odd, new
+ * at every init, mixed from the object's address) and its complement:
+ * the form core.h publishes (ak_byte_cache_key), so a layer can write it
+ * inline. */
 static inline uintptr_t cache_mark(const ak_buddy *a, uintptr_t p)
 {
-    uint64_t x = ((uint64_t)p ^ (uint64_t)a->salt) + (uint64_t)(uintptr_t)a;
-    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ull;
-    x = (x ^ (x >> 32)) * 0xd6e8feb86659fd93ull;
-    return (uintptr_t)(x ^ (x >> 32));
+    return p * a->salt;
+}
+
+const uintptr_t *ak_buddy_cache_key(const ak_buddy *a)
+{
+    return &a->salt;
 }
 
 ak_error ak_buddy_cache(ak_buddy *a, void *ptr, size_t size, size_t align)

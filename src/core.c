@@ -158,6 +158,12 @@ bool ak_byte_can_cache(ak_byte_allocator h)
     return h.ops->cache && h.ops->uncache;
 }
 
+const uintptr_t *ak_byte_cache_key(ak_byte_allocator h)
+{
+    return ak_byte_can_cache(h) && h.ops->cache_key ? h.ops->cache_key(h.self)
+                                                    : (const uintptr_t *)0;
+}
+
 ak_error ak_byte_walk(ak_byte_allocator h, ak_walker fn, void *ctx)
 {
     if (!fn || !h.ops->walk)

@@ -712,6 +712,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     m->self = cfg->backend.self;
     m->cache = caching ? ops->cache : NULL;
     m->uncache = caching ? ops->uncache : NULL;
+    m->mark_key = caching ? ak_byte_cache_key(cfg->backend) : NULL;
     const size_t shift = cfg->class_shift;
     const unsigned top = ak_sc_index(max_size > AK_SC_MAX - shift ? AK_SC_MAX : max_size + shift);
     m->shift = shift;

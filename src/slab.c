@@ -946,17 +946,18 @@ size_t ak_slab_usable_size(const ak_slab *a, const void *ptr, size_t size, size_
 /* The cache hooks                                                     */
 /* ------------------------------------------------------------------ */
 
-#define MARK_MIX ((uintptr_t)0x9e3779b97f4a7c15ull)
-
-/* Inits in this program so far, mixed into every new salt. */
-static uintptr_t slab_inits;
-
-/* The mark of a cached block at p: a hash of p and the allocator's salt
- * (word 0) and its complement (word 1). */
+/* The mark of a cached block at p: p times the internal TLSF's key (new
+ * at every init of the slab, which inits the TLSF) and its complement,
+ * the TLSF's own mark for its large blocks: one form for every block, so
+ * that a layer can write it inline (ak_byte_cache_key). */
 static inline uintptr_t cache_mark(const ak_slab *a, uintptr_t p)
 {
-    uintptr_t x = (p ^ a->salt) * MARK_MIX;
-    return x ^ (x >> (AK_SIZE_BITS / 2));
+    return p * *ak_tlsf_cache_key(&a->tlsf);
+}
+
+const uintptr_t *ak_slab_cache_key(const ak_slab *a)
+{
+    return ak_tlsf_cache_key(&a->tlsf);
 }
 
 /* Checks as dealloc does, reading only: the region by the tree (not the
@@ -1090,9 +1091,6 @@ ak_error ak_slab_init(ak_slab *a, uintptr_t start, size_t size)
             a->rows[c][w] = 0; /* init may be given an object that was never zeroed */
     }
     a->large_count = a->large_bytes = a->failed_allocs = 0;
-    /* A new salt per life: from the old one and a count of inits in this
-     * program, so an object zeroed between inits does not repeat it. */
-    a->salt = (a->salt + ++slab_inits) * MARK_MIX + (uintptr_t)0x632be59bd9b4e019ull;
     ak_region_index_clear(&a->regions);
     region_install(a, &l, ak_tlsf_total_bytes(&a->tlsf));
     fast_arm(a);

@@ -1029,6 +1029,11 @@ ak_error ak_tlsf_cache(ak_tlsf *a, void *ptr, size_t size, size_t align)
     return AK_OK;
 }
 
+const uintptr_t *ak_tlsf_cache_key(const ak_tlsf *a)
+{
+    return &a->mark_key_;
+}
+
 void ak_tlsf_uncache(ak_tlsf *a, void *ptr, size_t size, size_t align)
 {
     (void)a;

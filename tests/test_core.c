@@ -333,6 +333,12 @@ static void fb_uncache(void *s, void *p, size_t sz, size_t al)
 {
     record("uncache", (uintptr_t)s, (uintptr_t)p, sz, al);
 }
+static const uintptr_t fb_key = 0x9e37;
+static const uintptr_t *fb_cache_key(const void *s)
+{
+    record("cache_key", (uintptr_t)s, 0, 0, 0);
+    return &fb_key;
+}
 
 /* The fake walks report four blocks (two per interface's unit), used and
  * free in turn; the fake stats ops fill a recognisable figure. */
@@ -371,14 +377,14 @@ static void fb_stats(const void *s, struct ak_byte_stats *out)
 }
 
 static const ak_byte_allocator_ops fake_byte_full = {
-    "fake",    fb_init,   fb_add,   fb_alloc, fb_dealloc, fb_total,  fb_used, fb_avail,
-    fb_resize, fb_usable, fb_check, fb_cache, fb_uncache, fake_walk, fb_stats};
+    "fake",    fb_init,   fb_add,   fb_alloc, fb_dealloc, fb_total,  fb_used,  fb_avail,
+    fb_resize, fb_usable, fb_check, fb_cache, fb_uncache, fake_walk, fb_stats, fb_cache_key};
 static const ak_byte_allocator_ops fake_byte_min = {
     NULL, fb_init, fb_add, fb_alloc, fb_dealloc, fb_total, fb_used, fb_avail,
-    NULL, NULL,    NULL,   NULL,     NULL,       NULL,     NULL};
+    NULL, NULL,    NULL,   NULL,     NULL,       NULL,     NULL,    NULL};
 static const ak_byte_allocator_ops fake_byte_walk_only = {
     "walks", fb_init, fb_add, fb_alloc, fb_dealloc, fb_total,  fb_used, fb_avail,
-    NULL,    NULL,    NULL,   NULL,     NULL,       fake_walk, NULL};
+    NULL,    NULL,    NULL,   NULL,     NULL,       fake_walk, NULL,    NULL};
 
 static void check_fake_walk(const walk_seen *w)
 {
@@ -423,6 +429,7 @@ static void test_byte_dispatch(void)
     CHECK(!strcmp(rec.last, "cache") && rec.a1 == 0x1234 && rec.a2 == 24 && rec.a3 == 8);
     ak_byte_uncache(h, p, 32, 16);
     CHECK(!strcmp(rec.last, "uncache") && rec.a1 == 0x1234 && rec.a2 == 32 && rec.a3 == 16);
+    CHECK(ak_byte_cache_key(h) == &fb_key && !strcmp(rec.last, "cache_key") && rec.a0 == self);
     walk_seen w = {0};
     CHECK_OK(ak_byte_walk(h, walk_record, &w));
     CHECK(!strcmp(rec.last, "walk") && rec.a0 == self);
@@ -441,6 +448,7 @@ static void test_byte_dispatch(void)
     CHECK(!ak_byte_can_cache(m));
     CHECK_ERR(ak_byte_cache(m, p, 24, 8), AK_ERR_INVALID_PARAM);
     ak_byte_uncache(m, p, 24, 8);
+    CHECK(ak_byte_cache_key(m) == NULL);
     w.n = 0;
     CHECK_ERR(ak_byte_walk(m, walk_record, &w), AK_ERR_INVALID_PARAM);
     CHECK(w.n == 0);

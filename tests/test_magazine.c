@@ -1087,6 +1087,27 @@ static void test_class_calls(void)
         void *p = xalloc(0, 33 - shift, 16);
         CHECK(stats().alloc_hits == 1);
         xfree(0, p, 40 - shift, 16);
+        /* The kit's allocators publish their mark: the inline calls write
+         * exactly what the backend's own hook writes and recognises. */
+        const bool kit = strcmp(fx.kind->name, "double") && strcmp(fx.kind->name, "double_slack");
+        CHECK(ak_mag_marks_inline(m) == kit);
+        CHECK((ak_byte_cache_key(fx.backend) != NULL) == kit);
+        if (kit) {
+            void *q, *r;
+            CHECK_OK(ak_mag_alloc_class(m, pc, 2, &q));
+            CHECK_OK(ak_byte_cache(fx.backend, q, 48 - shift, 16)); /* unmarked: accepted */
+            ak_byte_uncache(fx.backend, q, 48 - shift, 16);
+            ak_mag_take_class_trusted(m, q);
+            CHECK_ERR(ak_byte_cache(fx.backend, q, 48 - shift, 16), AK_ERR_NOT_ALLOCATED);
+            ak_mag_put_class(m, pc, 2, q);
+            CHECK_ERR(ak_mag_free_class(m, pc, 2, q), AK_ERR_NOT_ALLOCATED);
+            layer_sane(); /* the checker finds the block marked */
+            r = ak_mag_pop_class(m, pc, 2);
+            CHECK(r == q);
+            CHECK(((const uintptr_t *)r)[0] != ~((const uintptr_t *)r)[1]); /* no mark left */
+            CHECK_OK(ak_mag_free_class(m, pc, 2, r));
+            layer_sane();
+        }
         drain();
         CHECK(backend_used() == 0);
     }

@@ -198,6 +198,10 @@ ak_error ak_buddy_cache(ak_buddy *a, void *ptr, size_t size, size_t align);
  *  is cleared (its first two words become 0). Trusted: no check. O(1). */
 void ak_buddy_uncache(ak_buddy *a, void *ptr, size_t size, size_t align);
 
+/** The mark's key (ak_byte_cache_key): the mark of a block at p is
+ *  p * K and ~(p * K), K (the salt, odd) new at every init. O(1). */
+const uintptr_t *ak_buddy_cache_key(const ak_buddy *a);
+
 /** Bytes in blocks under management (regions minus heads and tails). O(1). */
 size_t ak_buddy_total_bytes(const ak_buddy *a);
 /** Bytes in live blocks, each counted at its power-of-two size (its

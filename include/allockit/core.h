@@ -246,6 +246,9 @@ typedef struct ak_byte_allocator_ops {
      * ak_byte_stats */
     ak_error (*walk)(const void *self, ak_walker fn, void *ctx);
     void (*stats)(const void *self, struct ak_byte_stats *out);
+    /* optional, with the cache hooks: see ak_byte_cache_key (last, so that
+     * tables written in order need not name it) */
+    const uintptr_t *(*cache_key)(const void *self);
 } ak_byte_allocator_ops;
 
 /* The contract every byte allocator keeps (TLSF, buddy, slab, and the
@@ -382,6 +385,17 @@ ak_error ak_byte_cache(ak_byte_allocator h, void *ptr, size_t size, size_t align
 void ak_byte_uncache(ak_byte_allocator h, void *ptr, size_t size, size_t align);
 /** True if the allocator provides ak_byte_cache and ak_byte_uncache. */
 bool ak_byte_can_cache(ak_byte_allocator h);
+/** Where the allocator publishes its cache mark: the address of a word K
+ *  such that the mark ak_byte_cache writes on a block at p is the two
+ *  words p * K and ~(p * K), and any other two words are no mark (so
+ *  overwriting them with anything else is ak_byte_uncache). K changes at
+ *  init (its address does not); read it at each use. With it a caller
+ *  that has made sure by its own means that a block is live, fits the
+ *  size and align, and is not cached (the hosted heap does, with its
+ *  checked block header) may mark and unmark the block inline, without
+ *  the allocator's check; the same concurrency rules apply. NULL if the
+ *  allocator has no cache hooks or does not say how it marks. O(1). */
+const uintptr_t *ak_byte_cache_key(ak_byte_allocator h);
 
 /** Call @p fn once for every block, free or live, as ak_walker says. The
  *  cost is the allocator's walk (each header gives it; O(blocks) or so).

@@ -47,6 +47,13 @@
  * is what keeps the per-CPU path free of locks (core.h). A backend
  * without the hooks (ak_byte_can_cache false) gets no caching at all: the
  * layer passes every call through under its lock.
+ * Where the backend publishes its mark (core.h's ak_byte_cache_key: the
+ * kit's TLSF, buddy and slab do), the layer writes and clears it inline
+ * instead of calling the hooks on its hit paths, and offers a caller that
+ * checks its blocks by its own means (the hosted heap, by its header) a
+ * take without the backend's check (ak_mag_take_class_trusted) and a
+ * hit with no call at all (ak_mag_pop_class): a hit is then a few loads
+ * and stores.
  * The layer tells sizes apart by class, as the slab does: a free or
  * usable_size gives the size and align that alloc was given, or another
  * size of the same class. A size of another class is refused when the
@@ -93,7 +100,7 @@
  * Bounds
  * ------
  * alloc and free that hit the loaded or previous magazine: O(1), no lock,
- * one class mapping and one cache-hook call. With a depot exchange: O(1)
+ * one class mapping and one cache-hook call (or the mark inline). With a depot exchange: O(1)
  * under the lock (a few list operations; when the bound is short, also
  * the freeing of idle empty magazines, each once). A miss: one backend
  * call under the lock (with miss_batch: up to miss_batch + 1 calls, and
@@ -252,13 +259,14 @@ typedef struct ak_mag {
     ak_byte_allocator backend;
     ak_error (*cache)(void *self, void *ptr, size_t size, size_t align);
     void (*uncache)(void *self, void *ptr, size_t size, size_t align);
-    void *self;               /* backend.self */
-    size_t class_max_request; /* requests above pass through */
-    size_t shift;             /* config .class_shift */
-    unsigned miss_batch;      /* config .miss_batch */
-    unsigned reap_period;     /* config .reap_period */
-    unsigned ticks;           /* lock-taking operations since the last reap */
-    uint64_t reaped;          /* magazines the reaps gave back */
+    const uintptr_t *mark_key; /* ak_byte_cache_key: the mark inline; NULL: the hooks */
+    void *self;                /* backend.self */
+    size_t class_max_request;  /* requests above pass through */
+    size_t shift;              /* config .class_shift */
+    unsigned miss_batch;       /* config .miss_batch */
+    unsigned reap_period;      /* config .reap_period */
+    unsigned ticks;            /* lock-taking operations since the last reap */
+    uint64_t reaped;           /* magazines the reaps gave back */
     struct ak_mag_class cls[AK_MAG_CLASSES];
     ak_mag_cpu *cpus; /* indexed by cpu */
     unsigned ncpu;
@@ -354,9 +362,10 @@ ak_error ak_mag_free_on(ak_mag *m, ak_mag_cpu *pc, void *ptr, size_t size, size_
 
 /* ---- The hit path inline, for a caller that maps sizes itself ----
  * A caller on a hot path (the hosted heap) finds a request's class once,
- * with ak_mag_class_of or the same series of its own, and calls the two
+ * with ak_mag_class_of or the same series of its own, and calls the
  * inline functions below: a hit is then a few loads and stores and the
- * cache-hook call, with no call into the layer. */
+ * cache-hook call (none where the backend publishes its mark), with no
+ * call into the layer. */
 
 /** The class in which the layer caches a request of @p size bytes aligned
  *  to @p align (a power of two), or AK_MAG_CLASSES if the request passes
@@ -405,10 +414,28 @@ static inline void ak_mag_push_(ak_mag_cpu *pc, const struct ak_mag_class *k,
     __atomic_store_n(&pc->free_hits, pc->free_hits + 1, __ATOMIC_RELAXED);
 }
 
+/* The backend's mark on p (the form core.h's ak_byte_cache_key publishes),
+ * or two words that are no mark, written inline. Byte copies: the caller
+ * may write the same words through its own types right after. */
+static inline void ak_mag_mark_(const struct ak_mag *m, void *p)
+{
+    uintptr_t w[2];
+    w[0] = (uintptr_t)p * *m->mark_key;
+    w[1] = ~w[0];
+    __builtin_memcpy(p, w, sizeof w);
+}
+
+static inline void ak_mag_unmark_(void *p)
+{
+    const uintptr_t w[2] = {0, 0};
+    __builtin_memcpy(p, w, sizeof w);
+}
+
 /** ak_mag_alloc_on for a request of class @p c, which must be a class
  *  ak_mag_class_of gives (not AK_MAG_CLASSES): a block of the class's
- *  size and alignment. Inline hit: pop the loaded magazine, then the
- *  backend's uncache hook. Errors as ak_mag_alloc_on. */
+ *  size and alignment. Inline hit: pop the loaded magazine, then clear
+ *  the mark (inline where the backend publishes it, else its uncache
+ *  hook). Errors as ak_mag_alloc_on. */
 static inline ak_error ak_mag_alloc_class(ak_mag *m, ak_mag_cpu *pc, unsigned c, void **out)
 {
     struct ak_mag_magazine *mg = pc->loaded[c];
@@ -416,7 +443,10 @@ static inline ak_error ak_mag_alloc_class(ak_mag *m, ak_mag_cpu *pc, unsigned c,
         const struct ak_mag_class *k = &m->cls[c];
         void *p = ak_mag_pop_(pc, k, mg);
         *out = p;
-        m->uncache(m->self, p, k->size, k->align);
+        if (__builtin_expect(m->mark_key != NULL, 1))
+            ak_mag_unmark_(p);
+        else
+            m->uncache(m->self, p, k->size, k->align);
         return AK_OK;
     }
     return ak_mag_alloc_class_slow(m, pc, c, out);
@@ -435,6 +465,43 @@ static inline ak_error ak_mag_take_class(ak_mag *m, unsigned c, void *ptr)
 {
     const struct ak_mag_class *k = &m->cls[c];
     return m->cache(m->self, ptr, k->size, k->align);
+}
+
+/** True if the backend publishes its mark (ak_byte_cache_key): then
+ *  ak_mag_pop_class serves hits and ak_mag_take_class_trusted marks
+ *  blocks inline, with no call. O(1). */
+static inline bool ak_mag_marks_inline(const ak_mag *m)
+{
+    return m->mark_key != NULL;
+}
+
+/** The hit of ak_mag_alloc_class alone, with no call at all, for a caller
+ *  whose hot path must stay a leaf, over a backend that publishes its
+ *  mark (ak_mag_marks_inline, which the caller checks once): the top
+ *  block of pc's loaded magazine of class @p c, unmarked, or NULL (the
+ *  magazine is empty) with nothing changed: then call
+ *  ak_mag_alloc_class. */
+static inline void *ak_mag_pop_class(ak_mag *m, ak_mag_cpu *pc, unsigned c)
+{
+    struct ak_mag_magazine *mg = pc->loaded[c];
+    if (__builtin_expect(mg->n == 0, 0))
+        return NULL;
+    void *p = ak_mag_pop_(pc, &m->cls[c], mg);
+    ak_mag_unmark_(p);
+    return p;
+}
+
+/** ak_mag_take_class without the backend's check, over a backend that
+ *  publishes its mark (ak_mag_marks_inline, which the caller checks
+ *  once), for a caller that has made sure by its own means that @p ptr is
+ *  a live block of a class that the layer does not hold (the hosted heap
+ *  does, with its checked header): the block is marked cached inline and
+ *  is then the layer's, for ak_mag_put_class. Given any other pointer,
+ *  the layer may later hand out memory that is not a free block: a misuse
+ *  it does not detect. Needs no state and no lock. */
+static inline void ak_mag_take_class_trusted(ak_mag *m, void *ptr)
+{
+    ak_mag_mark_(m, ptr);
 }
 
 /** The second half: a block ak_mag_take_class accepted goes onto pc's

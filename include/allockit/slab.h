@@ -130,7 +130,6 @@ typedef struct ak_slab {
     size_t large_count;                              /* live large blocks */
     size_t large_bytes;                              /* and their usable bytes */
     size_t failed_allocs;                            /* allocs that found no memory */
-    uintptr_t salt;                                  /* changes at every init: cache marks */
     ak_region_index regions;
     ak_tlsf tlsf; /* page source and large-block allocator */
 } ak_slab;
@@ -285,6 +284,10 @@ ak_error ak_slab_cache(ak_slab *a, void *ptr, size_t size, size_t align);
 /** The block cached by ak_slab_cache is live again (the mark is cleared).
  *  Trusted. O(1). */
 void ak_slab_uncache(ak_slab *a, void *ptr, size_t size, size_t align);
+/** The mark's key (ak_byte_cache_key): that of the slab's internal TLSF,
+ *  which marks its large blocks, so small and large blocks carry the same
+ *  form of mark, p * K and ~(p * K), K new at every init. O(1). */
+const uintptr_t *ak_slab_cache_key(const ak_slab *a);
 
 /** The byte-allocator interface handle (name "slab"; every optional op:
  *  resize, usable_size, check, the cache hooks, walk and stats). */

@@ -286,6 +286,9 @@ void ak_tlsf_walk(const ak_tlsf *a, ak_walker fn, void *ctx);
  *  used_bytes). O(log regions). ak_tlsf_uncache clears the mark. O(1). */
 ak_error ak_tlsf_cache(ak_tlsf *a, void *ptr, size_t size, size_t align);
 void ak_tlsf_uncache(ak_tlsf *a, void *ptr, size_t size, size_t align);
+/** The mark's key (ak_byte_cache_key): the mark of a block at p is
+ *  p * K and ~(p * K), K new at every init. O(1). */
+const uintptr_t *ak_tlsf_cache_key(const ak_tlsf *a);
 
 /** The byte-allocator handle for @p a (name "tlsf", every optional op:
  *  the cache hooks, walk and stats included). */

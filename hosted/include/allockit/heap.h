@@ -65,11 +65,15 @@
  * pointer, and none reads memory the heap has not mapped itself. A pointer
  * is told apart by address (the pool, the chunks committed in the OS
  * reservation, or the hash set of directly mapped blocks), then by the
- * header's check word, which also marks a freed block (and, while a
- * magazine holds it, a copy in its first user bytes): a double free is
- * detected, counted and ignored. Freeing a class block, the allocator's
- * cache hook then checks it exactly and refuses a block already in a
- * magazine.
+ * header (check word, kind, class and size). A freed block's header no
+ * longer checks: the allocator's cache mark covers it while a magazine
+ * holds the block (and can never read as a live header), and other freed
+ * blocks carry a flipped check word and a copy in their first user bytes.
+ * So a double free is detected, counted and ignored, exactly for a block
+ * in a magazine. Over an allocator that publishes its mark
+ * (ak_byte_cache_key: TLSF, buddy, slab) the header is the whole check of
+ * a class block's free and the mark is written inline; over others the
+ * allocator's cache hook then checks the block exactly.
  */
 #ifndef ALLOCKIT_HEAP_H
 #define ALLOCKIT_HEAP_H
@@ -148,7 +152,8 @@ struct ak_heap_thread;
 typedef struct ak_heap {
     pthread_mutex_t lock;
     ak_byte_allocator backend;
-    uint64_t id; /* unique for the process lifetime; names the heap in TLS */
+    uint64_t id;      /* unique for the process lifetime; names the heap in TLS */
+    uint64_t fast_id; /* id, or UINT64_MAX: the fast paths are off (see thread_fast) */
     unsigned flags;
     bool os; /* OS source (else fixed pool) */
     bool backend_has_memory;
@@ -157,15 +162,19 @@ typedef struct ak_heap {
     unsigned nclasses;  /* classes 0 .. nclasses - 1 are cached (0: none) */
     size_t class_limit; /* requests below this (align <= 16) are class blocks */
     size_t class_shift; /* 0 or 8: bytes asked less than each class size */
+    size_t class_bias;  /* header + shift + 15: see class_of */
     pthread_key_t key;  /* its destructor flushes a thread's magazines */
     /* Range holding every allocator block: the pool or the reservation. */
-    uintptr_t lo, hi;
-    uintptr_t brk; /* OS: end of the committed chunks */
+    uintptr_t lo, hi, span; /* span = hi - lo */
+    uintptr_t brk;          /* OS: end of the committed chunks */
     size_t next_chunk, chunk_max, mmap_threshold, page;
     /* OS: one bit per chunk_size granule of the reservation, set once the
-     * granule belongs to a committed chunk (only those are ever read). */
+     * granule belongs to a committed chunk (only those are ever read).
+     * chunk_bits: where the map's word for granule 0 would be (granules
+     * counted from address 0); a pool maps to one word of ones. */
     uint64_t *chunk_map;
     size_t chunk_map_bytes;
+    uintptr_t chunk_bits;
     unsigned granule_log2;
     /* Directly mapped blocks: open-addressing set of user pointers. */
     uintptr_t *direct_tab;
@@ -182,6 +191,9 @@ typedef struct ak_heap {
      * shared_lock (taken before `lock`, never inside it). */
     pthread_mutex_t shared_lock;
     ak_mag mag;
+    /* The class of a request of n < class_limit bytes:
+     * class_of[(n + class_bias) / 16], one load on malloc's fast path. */
+    uint8_t class_of[AK_MAG_MAX_CLASS_SIZE / 16 + 1];
 } ak_heap;
 
 /** What ak_heap_stats reports. Byte counts are as of the call; the

@@ -349,6 +349,7 @@ static const ak_byte_allocator_ops bump_ops = {"bump",
                                                0,
                                                0,
                                                0,
+                                               0,
                                                0};
 
 static ak_byte_allocator fresh_bump(void)
@@ -513,6 +514,7 @@ static const ak_byte_allocator_ops shim_ops = {"broken-align",
                                                0,
                                                0,
                                                shim_check,
+                                               0,
                                                0,
                                                0,
                                                0,
