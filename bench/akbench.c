@@ -20,6 +20,9 @@
  *                     0: never wait, only record the probe)
  *   BENCH_COUNT=0     no instruction counts
  *   BENCH_COUNT_SCALE=F  the counting runs' scale (default COUNT_SCALE)
+ *   BENCH_MT_THREADS=1,2,4  thread counts of the multi-threaded workloads
+ *                     (default 1,2,4; 2 under QUICK and SMOKE)
+ *   BENCH_MT_SCALE=F  their scale (default: the mode's)
  *
  * `akbench --probe` only runs the memory probe (see mem_probe_ns) and
  * prints its two figures.
@@ -1850,14 +1853,21 @@ int main(int argc, char **argv)
      * under 3 minutes, on a busy 2-core host, building included. */
     int runs = smoke ? 2 : 3;
     double scale = smoke ? 0.002 : quick ? 0.05 : 1.0;
-    /* The multi-threaded workloads: in QUICK at a fifth (a twentieth would
-     * time little more than starting the threads). */
-    double mt_scale = smoke ? 0.002 : quick ? 0.2 : 1.0;
+    /* The multi-threaded workloads: the same, unless BENCH_MT_SCALE says
+     * otherwise (QUICK's twentieth times their threads' start-up as much as
+     * their work; a fifth costs QUICK about 2 s more). */
+    double mt_scale = scale;
     int repeats = smoke ? 2 : quick ? 3 : 5; /* memory: seeds */
     /* latency_scaling: replays; cheap, and more of them leave fewer
      * disturbed calls in the per-call minima */
     int replays = smoke ? 2 : quick ? 5 : 9;
     const char *e;
+    if ((e = getenv("BENCH_MT_SCALE")) && *e)
+        mt_scale = atof(e);
+    if (mt_scale <= 0 || mt_scale > 100) {
+        fprintf(stderr, "BENCH_MT_SCALE must be in (0, 100]\n");
+        return 2;
+    }
     if ((e = getenv("BENCH_RUNS")) && *e)
         runs = atoi(e);
     if (runs < 1 || runs > MAXRUNS) {

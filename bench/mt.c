@@ -26,13 +26,14 @@
  *                       the main thread allocates N 8-byte objects in a row
  *                       (neighbours on a cache line) and gives one to each
  *                       thread, which frees it and then, over and over,
- *                       allocates an 8-byte object, writes it 100 times
- *                       and frees it. An allocator that hands a thread the
- *                       block another thread's neighbour sits next to
- *                       makes the threads fight over one cache line
+ *                       allocates an 8-byte object, updates it 100 times
+ *                       (read-modify-write) and frees it. An allocator
+ *                       that hands a thread back the block it freed, next
+ *                       to another thread's, makes the threads fight over
+ *                       one cache line
  *
  * "op": one malloc together with its free (mt_cache_scratch: with the
- * object's 100 writes). The total work is the same at every thread count,
+ * object's 100 updates). The total work is the same at every thread count,
  * split evenly between the threads, so perfect scaling halves the wall
  * time per op from 1 to 2 threads on two CPUs (and 4 threads on two CPUs
  * can do no better than 2).
