@@ -103,11 +103,10 @@ static const workload workloads[] = {
     {"latency_scaling", K_SCALING, "worst-case call latency, 1 MiB vs 32 MiB vs 1 GiB pool", 0},
     {"memory", K_MEMORY, "bookkeeping overhead and max fill of a 16 MiB pool", 0},
     {"heap_map", K_HEAPMAP, "SVG map of a fragmented 4 MiB pool, from the walker", 0},
-#define MT_WORKLOAD(name, what)                                                                    \
-    {name "_t1", K_MT, what, 1}, {name "_t2", K_MT, what, 2},                                      \
-    {                                                                                              \
-        name "_t4", K_MT, what, 4                                                                  \
-    }
+/* clang-format off */
+#define MT_WORKLOAD(name, what) \
+    {name "_t1", K_MT, what, 1}, {name "_t2", K_MT, what, 2}, {name "_t4", K_MT, what, 4}
+    /* clang-format on */
     MT_WORKLOAD("mt_larson", "server churn: each thread replaces random slots of its 1,000 blocks "
                              "(16..1000 B); every quarter of the work a new thread takes over the "
                              "array and frees what the old one allocated"),
