@@ -48,16 +48,16 @@ test-targets:
 	@./scripts/deps.sh targets
 	@JOBS=$(JOBS) WERROR=$(WERROR) ./scripts/test-targets.sh $(BUILD)/targets
 
-# Builds only what it runs (akbench, and libakmalloc.so for the real
-# programs of a full run): building everything would take a QUICK run's
-# whole budget.
+# Builds only what it runs (akbench, and libakmalloc.so for the
+# multi-threaded workloads and the real programs): building everything
+# would take a QUICK run's whole budget.
 bench:
 	@./scripts/deps.sh bench
 	@$(MAKE) --no-print-directory configure
 	@grep -q '^AK_BUILD_BENCH:BOOL=ON' $(BUILD)/CMakeCache.txt || \
 	   { echo "make bench: $(BUILD) is configured with -DAK_BUILD_BENCH=OFF"; exit 1; }
-	@t=akbench; case "$${BENCH_QUICK:-0}" in 0) grep -q '^AK_BUILD_HOSTED:BOOL=ON' \
-	   $(BUILD)/CMakeCache.txt && t="$$t akmalloc";; esac; cmake --build $(BUILD) -j $(JOBS) --target $$t
+	@t=akbench; grep -q '^AK_BUILD_HOSTED:BOOL=ON' $(BUILD)/CMakeCache.txt && t="$$t akmalloc"; \
+	   cmake --build $(BUILD) -j $(JOBS) --target $$t
 	@$(BUILD)/bench/akbench; rc=$$?; ./bench/realprog.sh $(BUILD) || rc=1; exit $$rc
 
 docs: configure

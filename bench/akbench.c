@@ -20,6 +20,9 @@
  *                     0: never wait, only record the probe)
  *   BENCH_COUNT=0     no instruction counts
  *   BENCH_COUNT_SCALE=F  the counting runs' scale (default COUNT_SCALE)
+ *   BENCH_MT_THREADS=1,2,4  thread counts of the multi-threaded workloads
+ *                     (default 1,2,4; 2 under QUICK and SMOKE)
+ *   BENCH_MT_SCALE=F  their scale (default: the mode's)
  *
  * `akbench --probe` only runs the memory probe (see mem_probe_ns) and
  * prints its two figures.
@@ -65,35 +68,56 @@
 #ifndef AK_BENCH_HAVE_CALLGRIND
 #define AK_BENCH_HAVE_CALLGRIND 0
 #endif
+#ifndef AK_BENCH_AKMALLOC
+#define AK_BENCH_AKMALLOC ""
+#endif
 
 /* ------------------------------------------------------------------ */
 /* What there is to run                                               */
 /* ------------------------------------------------------------------ */
 
-typedef enum kind { K_BYTE, K_PAGE, K_ID, K_SCALING, K_MEMORY, K_HEAPMAP } kind;
-typedef enum ckind { C_SYS, C_POOL, C_PAGE, C_ID } ckind;
+typedef enum kind { K_BYTE, K_PAGE, K_ID, K_SCALING, K_MEMORY, K_HEAPMAP, K_MT } kind;
+/* C_AKM: libakmalloc.so with one of allockit's allocators, LD_PRELOADed
+ * like the system allocators (multi-threaded workloads only). */
+typedef enum ckind { C_SYS, C_POOL, C_PAGE, C_ID, C_AKM } ckind;
 
 typedef struct workload {
     const char *name;
     kind kind;
     const char *what;
+    int threads; /* K_MT: threads the workload runs (its name ends in _tN) */
 } workload;
 
 static const workload workloads[] = {
-    {"vec_push_3M", K_BYTE, "push 3M u32, vector grows by alloc-copy-free; op = push"},
-    {"vec_rand_free_25K_64", K_BYTE, "25K blocks of 64 u64, freed shuffled; op = block"},
-    {"vec_rand_free_7500_520", K_BYTE, "7500 blocks of 520 u64, freed shuffled; op = block"},
-    {"btree_map_50K", K_BYTE, "50K B-tree ops, \"key_%u\" keys, 1 in 5 pop-first; op = map op"},
-    {"small_churn", K_BYTE, "8..256 B, 10M calls, 100K live; op = alloc+free"},
-    {"small_churn_hot", K_BYTE, "small_churn's mix, 1M calls, 1K live (in L2); op = alloc+free"},
-    {"mixed_aligned", K_BYTE, "8 B..64 KiB log-uniform, align 8..4096; op = alloc+free"},
-    {"page_single_1M", K_PAGE, "1M single pages, freed in random order; op = alloc+free"},
-    {"page_mixed", K_PAGE, "1..64-page runs aligned to 1..512 pages; op = alloc+free"},
-    {"page_64_aligned", K_PAGE, "64-page runs aligned to 64 pages, 1 GiB live; op = alloc+free"},
-    {"id_churn_1M", K_ID, "1M ID alloc+free pairs, half the IDs live; op = alloc+free"},
-    {"latency_scaling", K_SCALING, "worst-case call latency, 1 MiB vs 32 MiB vs 1 GiB pool"},
-    {"memory", K_MEMORY, "bookkeeping overhead and max fill of a 16 MiB pool"},
-    {"heap_map", K_HEAPMAP, "SVG map of a fragmented 4 MiB pool, from the walker"},
+    {"vec_push_3M", K_BYTE, "push 3M u32, vector grows by alloc-copy-free; op = push", 0},
+    {"vec_rand_free_25K_64", K_BYTE, "25K blocks of 64 u64, freed shuffled; op = block", 0},
+    {"vec_rand_free_7500_520", K_BYTE, "7500 blocks of 520 u64, freed shuffled; op = block", 0},
+    {"btree_map_50K", K_BYTE, "50K B-tree ops, \"key_%u\" keys, 1 in 5 pop-first; op = map op", 0},
+    {"small_churn", K_BYTE, "8..256 B, 10M calls, 100K live; op = alloc+free", 0},
+    {"small_churn_hot", K_BYTE, "small_churn's mix, 1M calls, 1K live (in L2); op = alloc+free", 0},
+    {"mixed_aligned", K_BYTE, "8 B..64 KiB log-uniform, align 8..4096; op = alloc+free", 0},
+    {"page_single_1M", K_PAGE, "1M single pages, freed in random order; op = alloc+free", 0},
+    {"page_mixed", K_PAGE, "1..64-page runs aligned to 1..512 pages; op = alloc+free", 0},
+    {"page_64_aligned", K_PAGE, "64-page runs aligned to 64 pages, 1 GiB live; op = alloc+free", 0},
+    {"id_churn_1M", K_ID, "1M ID alloc+free pairs, half the IDs live; op = alloc+free", 0},
+    {"latency_scaling", K_SCALING, "worst-case call latency, 1 MiB vs 32 MiB vs 1 GiB pool", 0},
+    {"memory", K_MEMORY, "bookkeeping overhead and max fill of a 16 MiB pool", 0},
+    {"heap_map", K_HEAPMAP, "SVG map of a fragmented 4 MiB pool, from the walker", 0},
+/* clang-format off */
+#define MT_WORKLOAD(name, what) \
+    {name "_t1", K_MT, what, 1}, {name "_t2", K_MT, what, 2}, {name "_t4", K_MT, what, 4}
+    /* clang-format on */
+    MT_WORKLOAD("mt_larson", "server churn: each thread replaces random slots of its 1,000 blocks "
+                             "(16..1000 B); every quarter of the work a new thread takes over the "
+                             "array and frees what the old one allocated"),
+    MT_WORKLOAD("mt_xmalloc", "producer/consumer: half the threads allocate batches of 64 blocks "
+                              "(16..512 B), the other half free them (1 thread: both, in turn)"),
+    MT_WORKLOAD("mt_glibc_thread", "per-thread loops: each thread replaces random slots of its "
+                                   "own 32 blocks of 16..1024 B, nothing shared"),
+    MT_WORKLOAD("mt_cache_scratch", "false sharing: each thread frees an 8-byte object the main "
+                                    "thread allocated next to the others', then allocates, "
+                                    "updates 100 times and frees its own, over and over"),
+#undef MT_WORKLOAD
 };
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
@@ -116,6 +140,9 @@ static const contender contenders[] = {
     {"slab", C_POOL, NULL, AK_HAVE_SLAB, true, false},
     {"bitmap_page", C_PAGE, NULL, AK_HAVE_BITMAP_PAGE, false, false},
     {"bitmap_id", C_ID, NULL, AK_HAVE_BITMAP_ID, false, false},
+    {"akmalloc-tlsf", C_AKM, AK_BENCH_AKMALLOC, AK_HAVE_TLSF, false, false},
+    {"akmalloc-buddy", C_AKM, AK_BENCH_AKMALLOC, AK_HAVE_BUDDY, false, false},
+    {"akmalloc-slab", C_AKM, AK_BENCH_AKMALLOC, AK_HAVE_SLAB, false, false},
 };
 #define NCONTENDERS (sizeof(contenders) / sizeof(contenders[0]))
 
@@ -134,6 +161,8 @@ static bool runs_on(const workload *w, const contender *c)
         return c->kind == C_POOL;
     case K_HEAPMAP:
         return c->kind == C_POOL && c->walker;
+    case K_MT:
+        return c->kind == C_SYS || c->kind == C_AKM;
     }
     return false;
 }
@@ -154,8 +183,11 @@ typedef struct task {
     char msg[300];
     size_t pool_bytes;
     double ns_op[MAXRUNS];
+    double cpu_op[MAXRUNS]; /* K_MT: CPU ns per op of the process (all threads) */
     int nruns;
     double med, min, max;
+    double cpu_med, cpu_min, cpu_max, busy; /* K_MT; busy: median CPUs busy (CPU / wall) */
+    double ops;                             /* ops of the last timed run */
     bool have_lat;
     double lat[4];     /* alloc p99.9, alloc max, free p99.9, free max (ns) */
     double lat_raw[2]; /* alloc, free: largest single sample as measured */
@@ -193,12 +225,19 @@ static task *find_ok(const char *w, const char *c)
     return t && t->status == ST_OK ? t : NULL;
 }
 
-static double ratio_to_glibc(const task *t)
+/* t's median over the median of contender `base` on the same workload
+ * (byte and multi-threaded workloads); -1 when there is none. */
+static double ratio_to(const task *t, const char *base)
 {
-    const task *g = find_ok(t->w->name, "glibc");
-    if (t->w->kind != K_BYTE || !g || t->status != ST_OK || g->med <= 0)
+    const task *g = find_ok(t->w->name, base);
+    if ((t->w->kind != K_BYTE && t->w->kind != K_MT) || !g || t->status != ST_OK || g->med <= 0)
         return -1;
     return t->med / g->med;
+}
+
+static double ratio_to_glibc(const task *t)
+{
+    return ratio_to(t, "glibc");
 }
 
 /* ------------------------------------------------------------------ */
@@ -555,7 +594,18 @@ static char out_dir[4096];
 
 static const char *expected_malloc(const contender *c)
 {
-    return c->kind == C_SYS ? c->name : "glibc";
+    return c->kind == C_SYS || c->kind == C_AKM ? c->name : "glibc";
+}
+
+/* The process's own malloc: the workers of these contenders run "system". */
+static bool preloads(const contender *c)
+{
+    return c->kind == C_SYS || c->kind == C_AKM;
+}
+
+static bool timed_kind(kind k)
+{
+    return k == K_BYTE || k == K_PAGE || k == K_ID || k == K_MT;
 }
 
 /* A worker process: its stdin takes commands, its stdout gives lines. */
@@ -592,9 +642,13 @@ static void parse_line(worker *wk, char *line)
         rt_seen = rt_seen == 0 ? 0 : (x[0] != 0);
     } else if (sscanf(line, "pool %lf", &x[0]) == 1) {
         t->pool_bytes = (size_t)x[0];
-    } else if (sscanf(line, "run %lf %lf %lf", &x[0], &x[1], &x[2]) == 3) {
-        if (t->nruns < MAXRUNS && x[2] > 0)
+    } else if (sscanf(line, "run %lf %lf %lf %lf", &x[0], &x[1], &x[2], &x[3]) >= 3) {
+        /* multi-threaded workloads: x[1] wall ns, x[3] CPU ns */
+        if (t->nruns < MAXRUNS && x[2] > 0) {
+            t->ops = x[2];
+            t->cpu_op[t->nruns] = t->w->kind == K_MT ? x[3] / x[2] : 0;
             t->ns_op[t->nruns++] = x[1] / x[2];
+        }
     } else if (sscanf(line, "lat %255s %lf %lf %lf %lf", a, &x[0], &x[1], &x[2], &x[3]) == 5) {
         int k = strcmp(a, "alloc") == 0 ? 0 : 2;
         t->lat[k] = x[1];
@@ -632,16 +686,21 @@ static bool spawn(worker *wk, task *t, int runs, double scale)
     char runs_s[16], scale_s[32];
     snprintf(runs_s, sizeof(runs_s), "%d", runs);
     snprintf(scale_s, sizeof(scale_s), "%g", scale);
-    const char *wc = t->c->kind == C_SYS ? "system" : t->c->name;
+    const char *wc = preloads(t->c) ? "system" : t->c->name;
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         dup2(in[0], 0);
         dup2(outp[1], 1);
-        if (t->c->kind == C_SYS && t->c->preload[0])
+        if (preloads(t->c) && t->c->preload[0])
             setenv("LD_PRELOAD", t->c->preload, 1);
         else
             unsetenv("LD_PRELOAD");
+        /* libakmalloc.so: which of allockit's allocators it runs */
+        if (t->c->kind == C_AKM)
+            setenv("AK_MALLOC", t->c->name + strlen("akmalloc-"), 1);
+        else
+            unsetenv("AK_MALLOC");
         execl(worker_path, worker_path, t->w->name, wc, runs_s, scale_s, out_dir, (char *)NULL);
         _exit(127);
     }
@@ -714,8 +773,14 @@ static void finish(worker *wk, int runs)
         t->status = ST_OK;
     if (t->nruns)
         summarize(t->ns_op, t->nruns, &t->med, &t->min, &t->max);
-    bool timed = t->w->kind == K_BYTE || t->w->kind == K_PAGE || t->w->kind == K_ID;
-    if (t->status == ST_OK && timed && t->nruns != runs) {
+    if (t->nruns && t->w->kind == K_MT) {
+        double busy[MAXRUNS], dummy;
+        summarize(t->cpu_op, t->nruns, &t->cpu_med, &t->cpu_min, &t->cpu_max);
+        for (int i = 0; i < t->nruns; i++)
+            busy[i] = t->ns_op[i] > 0 ? t->cpu_op[i] / t->ns_op[i] : 0;
+        summarize(busy, t->nruns, &t->busy, &dummy, &dummy);
+    }
+    if (t->status == ST_OK && timed_kind(t->w->kind) && t->nruns != runs) {
         t->status = ST_FAIL;
         snprintf(t->msg, sizeof(t->msg), "%d timed runs reported, %d expected", t->nruns, runs);
     }
@@ -737,7 +802,11 @@ static void run_group(task **g, size_t n, int runs, double scale)
     }
     size_t wi = (size_t)(g[0]->w - workloads);
     for (int r = 0; r < runs; r++) {
-        quiet_gate(wi);
+        /* Not before the threaded workloads: what moves their wall time is
+         * other processes' CPU use, which the probe does not see, and their
+         * 36 rounds would cost seconds of probing. */
+        if (g[0]->w->kind != K_MT)
+            quiet_gate(wi);
         for (size_t k = 0; k < n; k++) {
             if (!live[k])
                 continue;
@@ -1362,7 +1431,7 @@ static void instr_table(void)
         const contender *c = &contenders[j];
         task *skipped = NULL;
         for (size_t i = 0; i < ntasks; i++)
-            if (tasks[i].c == c && tasks[i].status == ST_SKIP)
+            if (tasks[i].c == c && tasks[i].status == ST_SKIP && tasks[i].w->kind == K_BYTE)
                 skipped = &tasks[i];
         if (skipped)
             out("%s- %s: no column, %s\n", first ? "\n" : "", c->name, skipped->msg);
@@ -1471,6 +1540,78 @@ static void memory_table(void)
     }
 }
 
+/* The multi-threaded workloads: one block of rows per workload and
+ * thread count, one row per contender. */
+static void mt_table(void)
+{
+    bool any = false;
+    for (size_t i = 0; i < ntasks; i++)
+        any = any || tasks[i].w->kind == K_MT;
+    if (!any)
+        return;
+    out("\n## Multi-threaded workloads (malloc family)\n\n");
+    out("Wall time per op (one malloc with its free; mt_cache_scratch: with the object's 100\n"
+        "updates) over the whole run, threads started and joined included: median, min and max\n"
+        "of the timed runs. The work is the same at every thread count, split between the\n"
+        "threads, so on 2 CPUs perfect scaling halves the 1-thread figure at 2 threads and can\n"
+        "do no better at 4. cpu = CPU ns of the process (all threads) per op; CPUs = CPU time /\n"
+        "wall time, the CPUs the run kept busy (near 1 at 2 threads: the threads did not run\n"
+        "side by side, because they waited for each other or other processes had the CPU).\n"
+        "x mimalloc, x glibc: median / their median at the same thread count. Wall time only:\n"
+        "valgrind runs one thread at a time, so an instruction count would show no contention.\n");
+    /* Each workload once, with the ops of one run (the same at every
+     * thread count but larson's, whose live arrays grow with the threads). */
+    const char *said = "";
+    for (size_t i = 0; i < ntasks; i++) {
+        const workload *w = tasks[i].w;
+        size_t n = strlen(w->name) - 3; /* without _tN */
+        if (w->kind != K_MT || !strncmp(said, w->name, n))
+            continue;
+        said = w->name;
+        double ops = 0;
+        for (size_t k = i; k < ntasks; k++)
+            if (tasks[k].w == w && tasks[k].ops > 0 && ops == 0)
+                ops = tasks[k].ops;
+        out("- %.*s: %s", (int)n, w->name, w->what);
+        if (ops > 0)
+            out("; %.0f ops per run at %d thread%s", ops, w->threads, w->threads > 1 ? "s" : "");
+        out("\n");
+    }
+    out("\n| %-19s | %7s | %-14s | %8s | %8s | %8s | %8s | %5s | %10s | %7s |\n", "workload",
+        "threads", "contender", "median", "min", "max", "cpu", "CPUs", "x mimalloc", "x glibc");
+    out("|---------------------|--------:|----------------|---------:|---------:|---------:|"
+        "---------:|------:|-----------:|--------:|\n");
+    const char *last = "";
+    for (size_t i = 0; i < ntasks; i++) {
+        task *t = &tasks[i];
+        if (t->w->kind != K_MT)
+            continue;
+        char base[64], th[16];
+        snprintf(base, sizeof(base), "%.*s", (int)strlen(t->w->name) - 3, t->w->name);
+        snprintf(th, sizeof(th), "%d", t->w->threads);
+        bool first = strcmp(last, t->w->name) != 0;
+        last = t->w->name;
+        if (t->status != ST_OK) {
+            out("| %-19s | %7s | %-14s | %s: %s |\n", first ? base : "", first ? th : "",
+                t->c->name, t->status == ST_SKIP ? "skipped" : "FAIL", t->msg);
+            continue;
+        }
+        char med[16], mn[16], mx[16], cpu[16], rm[16] = "-", rg[16] = "-";
+        fmt_ns(med, sizeof(med), t->med);
+        fmt_ns(mn, sizeof(mn), t->min);
+        fmt_ns(mx, sizeof(mx), t->max);
+        fmt_ns(cpu, sizeof(cpu), t->cpu_med);
+        double r = ratio_to(t, "mimalloc");
+        if (r >= 0)
+            snprintf(rm, sizeof(rm), "%.2f", r);
+        r = ratio_to(t, "glibc");
+        if (r >= 0)
+            snprintf(rg, sizeof(rg), "%.2f", r);
+        out("| %-19s | %7s | %-14s | %8s | %8s | %8s | %8s | %5.2f | %10s | %7s |\n",
+            first ? base : "", first ? th : "", t->c->name, med, mn, mx, cpu, t->busy, rm, rg);
+    }
+}
+
 static void csv_field(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -1515,6 +1656,30 @@ static void write_csv(const char *path)
             for (int k = 0; k < 4; k++) {
                 fprintf(f, "memory,%s,%s,,,,,,,,,,,,16777216,%s,%g,", t->w->name, t->c->name, m[k],
                         t->mem[k]);
+                csv_field(f, status);
+                fputc('\n', f);
+            }
+        } else if (t->w->kind == K_MT) {
+            /* Wall ns per op, with the ratio to mimalloc as the row's
+             * metric; then CPU ns per op, with the CPUs kept busy. */
+            double rm = t->status == ST_OK ? ratio_to(t, "mimalloc") : -1;
+            double rg = t->status == ST_OK ? ratio_to(t, "glibc") : -1;
+            for (int row = 0; row < 2; row++) {
+                fprintf(f, "%s,%s,%s,%d,", row ? "mt_cpu" : "mt", t->w->name, t->c->name, t->nruns);
+                if (t->status == ST_OK && row == 0)
+                    fprintf(f, "%.3f,%.3f,%.3f,", t->med, t->min, t->max);
+                else if (t->status == ST_OK)
+                    fprintf(f, "%.3f,%.3f,%.3f,", t->cpu_med, t->cpu_min, t->cpu_max);
+                else
+                    fprintf(f, ",,,");
+                if (row == 0 && rg >= 0)
+                    fprintf(f, "%.3f", rg);
+                fprintf(f, ",,,,,,,,%s,", row ? "cpus_busy" : "ratio_mimalloc");
+                if (row == 0 && rm >= 0)
+                    fprintf(f, "%.3f", rm);
+                else if (row == 1 && t->status == ST_OK)
+                    fprintf(f, "%.3f", t->busy);
+                fputc(',', f);
                 csv_field(f, status);
                 fputc('\n', f);
             }
@@ -1687,11 +1852,21 @@ int main(int argc, char **argv)
      * under 3 minutes, on a busy 2-core host, building included. */
     int runs = smoke ? 2 : 3;
     double scale = smoke ? 0.002 : quick ? 0.05 : 1.0;
+    /* The multi-threaded workloads: the same, unless BENCH_MT_SCALE says
+     * otherwise (QUICK's twentieth times their threads' start-up as much as
+     * their work; a fifth costs QUICK about 2 s more). */
+    double mt_scale = scale;
     int repeats = smoke ? 2 : quick ? 3 : 5; /* memory: seeds */
     /* latency_scaling: replays; cheap, and more of them leave fewer
      * disturbed calls in the per-call minima */
     int replays = smoke ? 2 : quick ? 5 : 9;
     const char *e;
+    if ((e = getenv("BENCH_MT_SCALE")) && *e)
+        mt_scale = atof(e);
+    if (mt_scale <= 0 || mt_scale > 100) {
+        fprintf(stderr, "BENCH_MT_SCALE must be in (0, 100]\n");
+        return 2;
+    }
     if ((e = getenv("BENCH_RUNS")) && *e)
         runs = atoi(e);
     if (runs < 1 || runs > MAXRUNS) {
@@ -1708,6 +1883,22 @@ int main(int argc, char **argv)
             fprintf(stderr, " %s", contenders[i].name);
         fprintf(stderr, "\n");
         return 2;
+    }
+    /* The thread counts of the multi-threaded workloads: 1, 2 and 4 in a
+     * full run; QUICK and SMOKE have time for the 2-thread point only. */
+    const char *mt_threads = (e = getenv("BENCH_MT_THREADS")) && *e ? e
+                             : quick || smoke                       ? "2"
+                                                                    : "1,2,4";
+    for (size_t i = 0; i < NWORKLOADS; i++) {
+        if (workloads[i].kind != K_MT)
+            continue;
+        bool want = false;
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%s", mt_threads);
+        for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save))
+            want = want || atoi(tok) == workloads[i].threads;
+        wsel[i] = wsel[i] && want;
     }
     if (argv[1] && !strcmp(argv[1], "--list")) {
         for (size_t i = 0; i < NWORKLOADS; i++)
@@ -1749,7 +1940,16 @@ int main(int argc, char **argv)
             memset(t, 0, sizeof(*t));
             t->w = &workloads[i];
             t->c = c;
-            if (c->kind == C_SYS && c->preload[0] == 0 && strcmp(c->name, "glibc") != 0) {
+            if (c->kind == C_AKM && !c->preload[0]) {
+                t->status = ST_SKIP;
+                snprintf(t->msg, sizeof(t->msg),
+                         "libakmalloc.so is not part of this build (-DAK_BUILD_HOSTED=OFF)");
+            } else if (c->kind == C_AKM && access(c->preload, R_OK) != 0) {
+                t->status = ST_SKIP;
+                snprintf(t->msg, sizeof(t->msg),
+                         "libakmalloc.so not built (make bench builds it; or cmake --build "
+                         "BUILD --target akmalloc)");
+            } else if (c->kind == C_SYS && c->preload[0] == 0 && strcmp(c->name, "glibc") != 0) {
                 t->status = ST_SKIP;
                 snprintf(t->msg, sizeof(t->msg),
                          "not installed (Debian: libjemalloc-dev "
@@ -1827,6 +2027,15 @@ int main(int argc, char **argv)
             QUIET_FACTOR, quiet_budget);
     else if (quick)
         out("- QUICK: no quiet gate and no probe before each round\n");
+    bool any_mt = false;
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        any_mt = any_mt || (wsel[i] && workloads[i].kind == K_MT);
+    if (any_mt)
+        out("- multi-threaded workloads (mt_*): over the malloc family, at %s thread(s) "
+            "(BENCH_MT_THREADS); wall time, each pair in its own process, libakmalloc.so\n"
+            "  LD_PRELOADed with AK_MALLOC=tlsf|buddy|slab like the system allocators; no quiet "
+            "gate\n",
+            mt_threads);
     if (probe0_cache > 0 && probe0_mem > 0)
         out("- memory probe at start (ns per dependent load over random lines): %.1f in %zu MiB "
             "(half the last-level cache, at most %zu), %.1f in %zu MiB\n",
@@ -1836,14 +2045,15 @@ int main(int argc, char **argv)
         const contender *c = &contenders[j];
         if (!csel[j])
             continue;
+        const char *part = c->kind == C_AKM ? c->name + strlen("akmalloc-") : c->name;
         if (c->kind != C_SYS && !c->built)
             out("- %s: not in this build (configured with -DAK_%s=OFF or not yet present)\n",
                 c->name,
-                !strcmp(c->name, "bitmap_page") ? "BITMAP_PAGE"
-                : !strcmp(c->name, "bitmap_id") ? "BITMAP_ID"
-                : !strcmp(c->name, "tlsf")      ? "TLSF"
-                : !strcmp(c->name, "buddy")     ? "BUDDY"
-                                                : "SLAB");
+                !strcmp(part, "bitmap_page") ? "BITMAP_PAGE"
+                : !strcmp(part, "bitmap_id") ? "BITMAP_ID"
+                : !strcmp(part, "tlsf")      ? "TLSF"
+                : !strcmp(part, "buddy")     ? "BUDDY"
+                                             : "SLAB");
         else if (c->kind == C_SYS && strcmp(c->name, "glibc") && !c->preload[0])
             out("- %s: skipped, not installed (make bench installs it as root on Debian)\n",
                 c->name);
@@ -1869,12 +2079,12 @@ int main(int argc, char **argv)
                 grp[ng++] = &tasks[i];
         if (!ng)
             continue;
-        bool timed = w->kind == K_BYTE || w->kind == K_PAGE || w->kind == K_ID;
+        bool timed = timed_kind(w->kind);
         if (timed) {
             printf("[%2zu-%zu/%zu] %-22s %zu contenders, %d runs each, in turn ...\n", done + 1,
                    done + ng, todo, w->name, ng, runs);
             fflush(stdout);
-            run_group(grp, ng, runs, scale);
+            run_group(grp, ng, runs, w->kind == K_MT ? mt_scale : scale);
         }
         for (size_t k = 0; k < ng; k++) {
             task *t = grp[k];
@@ -1934,6 +2144,7 @@ int main(int argc, char **argv)
     probe_report(probe_cache, probe0_mem);
     scaling_table();
     memory_table();
+    mt_table();
 
     int met = 0, missed = 0, unchecked = 0;
     for (int i = 0; i < ntargets; i++)

@@ -285,4 +285,12 @@ void bench_btree_map(bench_ctx *c, size_t n);
 void bench_churn(bench_ctx *c, const char *wl, size_t live, size_t calls,
                  void (*pick)(bench_rng *r, size_t *size, size_t *align));
 
+/* ---- multi-threaded workloads over the process's malloc (mt.c) ---- */
+
+/* NAME is one of them (mt_larson_t2 and the like). */
+bool bench_mt_is(const char *name);
+/* Serve the driver for NAME at `scale` (see mt.c); returns after the
+ * checking run, or stops the worker on a wrong result. */
+void bench_mt_serve(const char *name, double scale);
+
 #endif /* AKBENCH_BENCH_H */

@@ -11,7 +11,8 @@ fail() { echo "bench_smoke: FAIL: $*"; exit 1; }
 # The workloads the benchmark promises; a name that disappears is a defect.
 for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K \
          small_churn small_churn_hot mixed_aligned page_single_1M page_mixed page_64_aligned \
-         id_churn_1M latency_scaling memory heap_map; do
+         id_churn_1M latency_scaling memory heap_map \
+         mt_larson_t2 mt_xmalloc_t2 mt_glibc_thread_t2 mt_cache_scratch_t2; do
     BENCH_FILTER=$w "$akbench" --list >/dev/null 2>&1 || fail "akbench does not know workload $w"
 done
 
@@ -22,7 +23,7 @@ cat "$out/log.txt"
 [ -s "$out/results.csv" ] || fail "no results.csv"
 [ -s "$out/results.md" ] || fail "no results.md"
 
-expected=$(BENCH_FILTER= "$akbench" --list)
+expected=$(BENCH_SMOKE=1 BENCH_FILTER= "$akbench" --list)
 [ -n "$expected" ] || fail "akbench --list is empty"
 n=0
 for pair in $expected; do
@@ -32,13 +33,14 @@ for pair in $expected; do
     case "$c,$row" in
     *'"ok"' | *',"skipped: '*) ;;
     # A preloaded third-party malloc may have bugs of its own (the row then
-    # says FAIL with the reason); allockit's allocators and glibc may not.
+    # says FAIL with the reason); allockit's allocators (libakmalloc.so
+    # included) and glibc may not.
     jemalloc,*',"fail: '* | mimalloc,*',"fail: '* | tcmalloc,*',"fail: '*)
         echo "bench_smoke: note: $w / $c failed: $row" ;;
     *) fail "row for $w / $c is not ok: $row" ;;
     esac
     case "$row" in
-    perf,*'"ok"')
+    perf,*'"ok"' | mt,*'"ok"')
         # runs and a positive median
         echo "$row" | awk -F, '{ exit !($4 >= 1 && $5 > 0) }' || fail "no timing in: $row" ;;
     esac
@@ -49,6 +51,12 @@ for w in vec_push_3M vec_rand_free_25K_64 vec_rand_free_7500_520 btree_map_50K s
     grep -q "^perf,$w,glibc,.*\"ok\"$" "$out/results.csv" || fail "no glibc row for $w"
 done
 grep -q "targets met:" "$out/log.txt" || fail "no targets summary"
+# The multi-threaded workloads: their own table, with the glibc baseline.
+grep -q "^## Multi-threaded workloads" "$out/log.txt" || fail "no multi-threaded table"
+for w in mt_larson_t2 mt_xmalloc_t2 mt_glibc_thread_t2 mt_cache_scratch_t2; do
+    grep -q "^mt,$w,glibc,.*\"ok\"$" "$out/results.csv" || fail "no glibc row for $w"
+    grep -q "^mt_cpu,$w,glibc,.*\"ok\"$" "$out/results.csv" || fail "no CPU row for $w"
+done
 # Instructions per op: every pair whose timed runs went well was counted,
 # unless the counts were skipped (no valgrind), which the report must say.
 if grep -q "^Instruction counts skipped: " "$out/log.txt"; then

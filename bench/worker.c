@@ -1,7 +1,8 @@
 /* akbench-worker: runs one workload against one contender, in a process
  * of its own, and reports on stdout in lines the driver parses:
  *
- *   malloc <glibc|jemalloc|mimalloc|tcmalloc>   whose malloc this process has
+ *   malloc <glibc|jemalloc|mimalloc|tcmalloc|akmalloc-BACKEND>
+ *                                        whose malloc this process has
  *   timer <name> <ticks per ns> <overhead ns>
  *   pool <bytes>                         pool contenders: the pool's size
  *   ready                                set up and warmed up; waiting for
@@ -22,7 +23,9 @@
  *   CONTENDER: system (whatever malloc the process has: glibc, or one
  *   brought in with LD_PRELOAD by the driver), tlsf, buddy, slab,
  *   bitmap_page, bitmap_id.
- *   WORKLOAD: a name from workloads.c, or latency_scaling, memory, heap_map.
+ *   WORKLOAD: a name from workloads.c, or latency_scaling, memory, heap_map,
+ *   or a multi-threaded one of mt.c (contender system only; its "run"
+ *   lines add the process's CPU ns: run <i> <wall ns> <ops> <cpu ns>).
  * usage: akbench-worker --count SCALE WORKLOAD:CONTENDER...
  *   under callgrind: instructions per op (see count_main).
  *
@@ -190,9 +193,17 @@ static const ak_byte_allocator_ops sys_ops = {
 };
 
 /* Whose malloc is this process using? Each of the preloadable ones exports
- * a symbol of its own. */
+ * a symbol of its own; libakmalloc.so also says which allocator it runs. */
 static const char *malloc_identity(void)
 {
+    static char ak[64];
+    void *sym = dlsym(RTLD_DEFAULT, "ak_malloc_backend");
+    if (sym) {
+        const char *(*backend)(void);
+        memcpy(&backend, &sym, sizeof(backend));
+        snprintf(ak, sizeof(ak), "akmalloc-%s", backend());
+        return ak;
+    }
     if (dlsym(RTLD_DEFAULT, "mallctl"))
         return "jemalloc";
     if (dlsym(RTLD_DEFAULT, "mi_version"))
@@ -986,6 +997,17 @@ int main(int argc, char **argv)
     if (runs < 1 || scale <= 0) {
         fprintf(stderr, "%s: RUNS must be >= 1 and SCALE > 0\n", argv[0]);
         return 2;
+    }
+    if (bench_mt_is(wname)) {
+        /* Threads over the process's malloc: no pool, no per-call clock. */
+        printf("malloc %s\n", malloc_identity());
+        fflush(stdout);
+        if (strcmp(cname, "system") != 0)
+            bench_fail("%s runs over the process's malloc (contender system), not %s", wname,
+                       cname);
+        bench_mt_serve(wname, scale);
+        printf("ok\n");
+        return 0;
     }
     bench_ticks_init();
     uint64_t over = UINT64_MAX;
