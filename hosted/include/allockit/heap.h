@@ -29,12 +29,12 @@
  * The per-thread cache: the magazine layer (allockit/magazine.h) sits in
  * front of the allocator, one per heap. Each thread has its own magazines
  * (an ak_mag_cpu: two magazines per class, a magazine being a stack of up
- * to 32 freed blocks of one class, fewer for big classes: at most 8 KiB of
- * blocks, at least one), set up on its first call and flushed back when
+ * to 64 freed blocks of one class, fewer for big classes: at most 64 KiB
+ * of blocks, at least one), set up on its first call and flushed back when
  * it exits. A class malloc or free that its magazines can serve takes no
  * lock; otherwise the thread trades a full or empty magazine with the
  * depot, shared by all threads, under the heap's mutex (once per run of up
- * to 32 allocations or frees of one class at most), or calls the
+ * to 64 allocations or frees of one class at most), or calls the
  * allocator. The layer holds at most cache_limit bytes in all (8 MiB by
  * default): cached blocks at their class size, plus the magazines; a free
  * beyond the bound goes to the allocator. A miss (no full magazine
