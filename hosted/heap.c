@@ -310,6 +310,19 @@ static void layer_lock(void *ctx)
     heap_lock(ctx);
 }
 
+/* Defined below, with the OS source. */
+static bool os_grow(ak_heap *h, size_t total, size_t align);
+
+/* The layer's grow hook: pressure that came back soon after a release is
+ * met by a new chunk (under the heap's lock, which the layer holds), so
+ * that a heap whose allocator is nearly all in magazines does not empty
+ * and refill them on every miss. */
+static bool layer_grow(void *ctx, size_t size, size_t align)
+{
+    ak_heap *h = ctx;
+    return h->os && os_grow(h, size, align);
+}
+
 static void layer_unlock(void *ctx)
 {
     note_backend_peak(ctx);
@@ -1471,6 +1484,8 @@ static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
         .lock = layer_lock,
         .unlock = layer_unlock,
         .lock_ctx = h,
+        .grow = layer_grow,
+        .grow_ctx = h,
     };
     ak_error e = ak_mag_init(&h->mag, &mc);
     if (e != AK_OK)

@@ -274,8 +274,14 @@ static ak_error backend_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t ali
     const ak_byte_allocator_ops *ops = m->backend.ops;
     size_t before = grown ? backend_used(m) : 0;
     ak_error e = ops->alloc(m->self, size, align, out);
+    /* Pressure again soon after a release: the caller may add memory
+     * rather than have the magazines emptied once more (config .grow). */
+    if (e == AK_ERR_NO_MEMORY && m->grow && m->releases &&
+        m->clock - m->release_clock < AK_MAG_PRESSURE_WINDOW && m->grow(m->grow_ctx, size, align))
+        e = ops->alloc(m->self, size, align, out);
     if (e == AK_ERR_NO_MEMORY && m->cache && size <= ops->total_bytes(m->self) &&
         release_locked(m, pc)) {
+        m->release_clock = m->clock;
         before = grown ? backend_used(m) : 0;
         e = ops->alloc(m->self, size, align, out);
     }
@@ -418,6 +424,7 @@ static void depot_reap(ak_mag *m)
 /* One tick of that clock, at the end of a locked section. */
 static inline void tick(ak_mag *m)
 {
+    m->clock++;
     if (m->reap_period && ++m->ticks >= m->reap_period) {
         m->ticks = 0;
         depot_reap(m);
@@ -745,6 +752,9 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     m->lock_ctx = cfg->lock_ctx;
     m->cpu_index = cfg->cpu_index;
     m->cpu_ctx = cfg->cpu_ctx;
+    m->grow = cfg->grow;
+    m->grow_ctx = cfg->grow_ctx;
+    m->clock = m->release_clock = 0;
     m->cpus = cfg->cpus ? cfg->cpus : &m->own;
     m->ncpu = cfg->cpus ? cfg->ncpu : 1;
     m->attached = NULL;

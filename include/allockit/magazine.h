@@ -239,7 +239,21 @@ typedef struct ak_mag_config {
      *  the handle always uses CPU 0. */
     unsigned (*cpu_index)(void *ctx);
     void *cpu_ctx;
+    /** Memory pressure that comes back: when the backend is out of memory
+     *  again within AK_MAG_PRESSURE_WINDOW locked operations of the last
+     *  release, the layer first calls grow (under the lock), which may add
+     *  memory to the backend (ak_byte_add_memory) and return true; the
+     *  request is then tried again and the magazines are kept. Without it
+     *  (NULL, or false), the CPU's magazines and the depot go back, as on
+     *  the first pressure. A pool that is nearly all in magazines would
+     *  otherwise be emptied and refilled on almost every miss. */
+    bool (*grow)(void *ctx, size_t size, size_t align);
+    void *grow_ctx;
 } ak_mag_config;
+
+/** Locked operations after a release within which the backend running
+ *  out again counts as pressure that came back (config .grow). */
+#define AK_MAG_PRESSURE_WINDOW 1024u
 
 /** One size class of a layer (private; at file scope so that the inline
  *  functions below name the same type in C and C++). */
@@ -287,7 +301,11 @@ typedef struct ak_mag {
     void *lock_ctx;
     unsigned (*cpu_index)(void *ctx);
     void *cpu_ctx;
-    ak_mag_cpu own; /* CPU 0 when the config gives no states */
+    bool (*grow)(void *ctx, size_t size, size_t align);
+    void *grow_ctx;
+    uint64_t clock;         /* locked operations, never reset */
+    uint64_t release_clock; /* clock at the last release */
+    ak_mag_cpu own;         /* CPU 0 when the config gives no states */
 } ak_mag;
 
 /** Build a layer over cfg->backend, with no cached blocks; attach the
