@@ -277,7 +277,7 @@ static ak_error backend_alloc(ak_mag *m, ak_mag_cpu *pc, size_t size, size_t ali
     /* Pressure again soon after a release: the caller may add memory
      * rather than have the magazines emptied once more (config .grow). */
     if (e == AK_ERR_NO_MEMORY && m->grow && m->releases &&
-        m->clock - m->release_clock < AK_MAG_PRESSURE_WINDOW && m->grow(m->grow_ctx, size, align))
+        m->clock - m->release_clock < m->grow_window && m->grow(m->grow_ctx, size, align))
         e = ops->alloc(m->self, size, align, out);
     if (e == AK_ERR_NO_MEMORY && m->cache && size <= ops->total_bytes(m->self) &&
         release_locked(m, pc)) {
@@ -754,6 +754,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     m->cpu_ctx = cfg->cpu_ctx;
     m->grow = cfg->grow;
     m->grow_ctx = cfg->grow_ctx;
+    m->grow_window = cfg->grow_window ? cfg->grow_window : AK_MAG_PRESSURE_WINDOW;
     m->clock = m->release_clock = 0;
     m->cpus = cfg->cpus ? cfg->cpus : &m->own;
     m->ncpu = cfg->cpus ? cfg->ncpu : 1;

@@ -240,8 +240,8 @@ typedef struct ak_mag_config {
     unsigned (*cpu_index)(void *ctx);
     void *cpu_ctx;
     /** Memory pressure that comes back: when the backend is out of memory
-     *  again within AK_MAG_PRESSURE_WINDOW locked operations of the last
-     *  release, the layer first calls grow (under the lock), which may add
+     *  again within grow_window locked operations of the last release
+     *  (0: AK_MAG_PRESSURE_WINDOW), the layer first calls grow (under the lock), which may add
      *  memory to the backend (ak_byte_add_memory) and return true; the
      *  request is then tried again and the magazines are kept. Without it
      *  (NULL, or false), the CPU's magazines and the depot go back, as on
@@ -249,10 +249,12 @@ typedef struct ak_mag_config {
      *  otherwise be emptied and refilled on almost every miss. */
     bool (*grow)(void *ctx, size_t size, size_t align);
     void *grow_ctx;
+    unsigned grow_window;
 } ak_mag_config;
 
 /** Locked operations after a release within which the backend running
- *  out again counts as pressure that came back (config .grow). */
+ *  out again counts as pressure that came back (config .grow_window's
+ *  default). */
 #define AK_MAG_PRESSURE_WINDOW 1024u
 
 /** One size class of a layer (private; at file scope so that the inline
@@ -303,6 +305,7 @@ typedef struct ak_mag {
     void *cpu_ctx;
     bool (*grow)(void *ctx, size_t size, size_t align);
     void *grow_ctx;
+    unsigned grow_window;   /* config .grow_window */
     uint64_t clock;         /* locked operations, never reset */
     uint64_t release_clock; /* clock at the last release */
     ak_mag_cpu own;         /* CPU 0 when the config gives no states */
