@@ -1487,8 +1487,9 @@ static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
         .grow = layer_grow,
         .grow_ctx = h,
         /* Short: only pressure that comes back at once (a release every
-         * few misses) grows the heap; a window of 1024 cost 1-2 MiB of
-         * RSS on mimalloc-bench's espresso and larson. */
+         * few misses) grows the heap. On mimalloc-bench the geometric mean
+         * of max RSS was 10.0 MiB without the hook, 10.25 with a window
+         * of 1024 and 10.17 with 64. */
         .grow_window = 64,
     };
     ak_error e = ak_mag_init(&h->mag, &mc);

@@ -241,9 +241,10 @@ typedef struct ak_mag_config {
     void *cpu_ctx;
     /** Memory pressure that comes back: when the backend is out of memory
      *  again within grow_window locked operations of the last release
-     *  (0: AK_MAG_PRESSURE_WINDOW), the layer first calls grow (under the lock), which may add
-     *  memory to the backend (ak_byte_add_memory) and return true; the
-     *  request is then tried again and the magazines are kept. Without it
+     *  (0: AK_MAG_PRESSURE_WINDOW), the layer first calls grow (under the
+     *  lock), which may add memory to the backend (ak_byte_add_memory)
+     *  and return true; the request is then tried again and the
+     *  magazines are kept. Without it
      *  (NULL, or false), the CPU's magazines and the depot go back, as on
      *  the first pressure. A pool that is nearly all in magazines would
      *  otherwise be emptied and refilled on almost every miss. */
