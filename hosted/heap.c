@@ -262,6 +262,14 @@ typedef struct ak_heap_thread {
     struct ak_heap_thread *next, *prev;
     ak_heap *heap;
     pthread_t owner;
+    /* Pages (see "Pages" below), per class: the current one (PAGE_NONE
+     * if none), those with free blocks, the full ones; and empty spans
+     * kept for the next pages. */
+    struct ak_page *cur[AK_HEAP_PAGE_CLASSES];
+    struct ak_page *avail[AK_HEAP_PAGE_CLASSES];
+    struct ak_page *full[AK_HEAP_PAGE_CLASSES];
+    struct ak_page *spare;
+    unsigned nspare;
 } ak_heap_thread;
 
 typedef struct tls_slot {
@@ -611,10 +619,17 @@ static void thread_unlink_locked(ak_heap *h, ak_heap_thread *t)
     ak_byte_dealloc(h->backend, t, sizeof *t, 64);
 }
 
+static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty);
+static void page_trim_orphans(ak_heap *h);
+#define PAGE_NONE ((struct ak_page *)page_none_mem)
+static _Alignas(64) uint64_t page_none_mem[9];
+
 /* Give back a thread's magazines (flushed, or abandoned when the thread
  * is gone and may have stopped inside the layer) and free its record. */
 static void thread_release(ak_heap *h, ak_heap_thread *t, bool flush)
 {
+    if (h->page_spans)
+        page_drop_thread(h, t, false);
     if (t->mags.owner == &h->mag) {
         if (flush)
             (void)ak_mag_cpu_detach(&h->mag, &t->mags);
@@ -637,6 +652,7 @@ static void cache_trim(ak_heap *h)
     (void)ak_mag_flush(&h->mag, 0);
     pthread_mutex_unlock(&h->shared_lock);
     ak_mag_trim(&h->mag);
+    page_trim_orphans(h);
     heap_lock(h);
     h->trims++;
     heap_unlock(h);
@@ -738,6 +754,8 @@ static __attribute__((noinline)) ak_heap_thread *thread_create(ak_heap *h)
     ak_heap_thread *t = backend_alloc_locked(h, sizeof *t, 64);
     if (t) {
         memset(t, 0, sizeof *t);
+        for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++)
+            t->cur[c] = PAGE_NONE;
         t->heap = h;
         t->owner = pthread_self();
         t->next = h->threads;
@@ -892,6 +910,640 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
 }
 
 /* ------------------------------------------------------------------ */
+/* Pages: small blocks without a header                                */
+/* ------------------------------------------------------------------ */
+
+/* Requests of at most AK_HEAP_PAGE_MAX bytes with alignment <= 16, by a
+ * thread with its own state, come from pages: 64 KiB spans aligned to
+ * 64 KiB, taken from the allocator as blocks outside the classes, each
+ * cut into blocks of one size class and owned by one thread (after
+ * mimalloc's free-list sharding, with bitmaps for lists). The page's
+ * descriptor, at its start, holds two bitmaps with one bit per block:
+ *   map:  set = free and known to the owner. Only the owner writes it;
+ *         alloc takes the lowest set bit of the word at the cursor, a free
+ *         by the owner tests and sets the block's bit.
+ *   rmap: set = freed by another thread since the owner last looked.
+ *         Others set bits with an atomic OR; the owner takes whole words
+ *         with an atomic exchange when it needs blocks (collect).
+ * The heap's side table, one word per 64 KiB span of the reservation,
+ * says which spans are pages, of which class and which thread owns them,
+ * so free finds a block's page and index by address alone: no header, no
+ * lock, and the block's memory is never read or written by the heap. A
+ * byte per span tells the owner that a page has remote frees waiting (it
+ * is set after the bit, and cleared by the owner before it collects, so
+ * none is missed).
+ * Each bit is the exact state of its block: a free of a block whose bit
+ * is set (in map, or in rmap before it is collected) is a double free,
+ * counted and refused; so is one found when collecting. Two threads
+ * freeing one block at the same instant are not told apart.
+ * A thread keeps per class a current page, a list of pages with free
+ * blocks and a list of full ones. A page that empties goes back (kept as
+ * one of PAGE_SPARES empty spans of the thread, or to the allocator),
+ * unless it is the current one. When a thread exits, its empty pages go
+ * back and the others are left to the heap (orphans); the next thread
+ * that needs a page of that class adopts one.
+ * Costs: alloc from the current page, free by the owner: O(1), no lock,
+ * no atomic read-modify-write. A free by another thread: one atomic OR.
+ * When the current page runs out: O(words of its map), then the first
+ * page with room (a list pop), or a look at the waiting-frees byte of each
+ * full page of the class, or an orphan (under the lock), or a new span
+ * from the allocator (under the lock). */
+
+#define PAGE_SHIFT   16u
+#define PAGE_BYTES   ((size_t)1 << PAGE_SHIFT)
+#define PAGE_MAP_OFF 64u
+#define PAGE_SPARES  2u               /* empty spans a thread keeps for its next pages */
+#define PAGE_ADOPT   8u               /* orphans looked at by one allocation */
+#define PAGE_OWNER   (~(uintptr_t)63) /* side-table bits naming the owner */
+
+enum { PG_CUR = 1, PG_AVAIL, PG_FULL, PG_ORPHAN };
+
+/* The descriptor's first 64 bytes; the map follows at PAGE_MAP_OFF. */
+typedef struct ak_page {
+    uint32_t cursor;      /* the map word allocations take from */
+    uint32_t used;        /* blocks handed out that the owner has not seen freed */
+    uint32_t size, first; /* the class's, where the alloc path reads them */
+    uint16_t words;
+    uint8_t cls, state;
+    struct ak_page *next, *prev; /* in its owner's list, or the orphans' */
+} ak_page;
+
+_Static_assert(sizeof(ak_page) <= PAGE_MAP_OFF, "the descriptor's head fits its line");
+
+/* A class's page layout: block size, the reciprocal that turns an offset
+ * into an index, where block 0 starts, how many blocks, map words, and
+ * where rmap starts (on a line of its own, away from the owner's). */
+typedef struct page_class {
+    uint32_t size, recip, first, nblocks, words, rmap_off;
+} page_class;
+
+static page_class page_cls[AK_HEAP_PAGE_CLASSES];
+static uint8_t page_class_of[AK_HEAP_PAGE_MAX / 16 + 1];
+
+/* The "no page yet" page: its only map word is 0, so the alloc path's
+ * first test sends the thread to the slow path. Never written. */
+_Static_assert(sizeof page_none_mem == PAGE_MAP_OFF + 8, "the none page has one map word");
+
+static inline uint64_t *page_map(const ak_page *pg)
+{
+    return (uint64_t *)((uintptr_t)pg + PAGE_MAP_OFF);
+}
+
+static inline uint64_t *page_rmap(const ak_page *pg, const page_class *L)
+{
+    return (uint64_t *)((uintptr_t)pg + L->rmap_off);
+}
+
+static void page_classes_init(void)
+{
+    for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++) {
+        page_class *L = &page_cls[c];
+        uint32_t size = (uint32_t)ak_sc_size(c);
+        uint32_t words = (uint32_t)((PAGE_BYTES / size + 63) / 64);
+        L->size = size;
+        L->words = words;
+        L->rmap_off = PAGE_MAP_OFF + ((words * 8 + 63) & ~63u);
+        L->first = (L->rmap_off + words * 8 + 63) & ~63u;
+        L->nblocks = (uint32_t)((PAGE_BYTES - L->first) / size);
+        L->words = (L->nblocks + 63) / 64; /* the layout left room for more */
+        /* floor(2^32 / size) + 1: (off * recip) >> 32 is off / size for
+         * every off < 2^16 (the error stays below 2^-16 < 1 / size). */
+        L->recip = (uint32_t)(((uint64_t)1 << 32) / size + 1);
+    }
+    for (unsigned i = 0; i <= AK_HEAP_PAGE_MAX / 16; i++)
+        page_class_of[i] = (uint8_t)ak_sc_index((size_t)i * 16);
+}
+
+static inline size_t page_index(const ak_heap *h, uintptr_t u)
+{
+    return (u >> PAGE_SHIFT) - h->page_base;
+}
+
+static inline void page_set_entry(ak_heap *h, const ak_page *pg, uintptr_t v)
+{
+    __atomic_store_n(&h->page_tab[page_index(h, (uintptr_t)pg)], v, __ATOMIC_RELEASE);
+}
+
+static inline bool page_pending(const ak_heap *h, const ak_page *pg)
+{
+    return __atomic_load_n(&h->page_flag[page_index(h, (uintptr_t)pg)], __ATOMIC_SEQ_CST) != 0;
+}
+
+static void list_push(ak_page **head, ak_page *pg)
+{
+    pg->prev = NULL;
+    pg->next = *head;
+    if (*head)
+        (*head)->prev = pg;
+    *head = pg;
+}
+
+static void list_remove(ak_page **head, ak_page *pg)
+{
+    if (pg->prev)
+        pg->prev->next = pg->next;
+    else
+        *head = pg->next;
+    if (pg->next)
+        pg->next->prev = pg->prev;
+    pg->next = pg->prev = NULL;
+}
+
+static unsigned page_free_blocks(const ak_page *pg)
+{
+    const uint64_t *map = page_map(pg);
+    unsigned n = 0;
+    for (unsigned w = 0; w < pg->words; w++)
+        n += (unsigned)__builtin_popcountll(map[w]);
+    return n;
+}
+
+/* Blocks found free twice (a double free that reached the page). */
+static __attribute__((noinline)) void page_count_double(ak_heap *h, unsigned n)
+{
+    heap_lock(h);
+    h->double_frees += n;
+    heap_unlock(h);
+}
+
+static __attribute__((noinline)) void page_count_bad(ak_heap *h)
+{
+    heap_lock(h);
+    h->bad_frees++;
+    heap_unlock(h);
+}
+
+/* Take the page's remote frees into its map (the owner, or a thread that
+ * holds the page alone). The waiting byte is cleared first: a bit set
+ * after the words are read sets the byte again. Returns the double frees
+ * found: bits set in both maps. */
+static unsigned page_collect(ak_heap *h, ak_page *pg)
+{
+    const page_class *L = &page_cls[pg->cls];
+    uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
+    unsigned dups = 0;
+    (void)__atomic_exchange_n(&h->page_flag[page_index(h, (uintptr_t)pg)], 0, __ATOMIC_SEQ_CST);
+    for (unsigned w = 0; w < L->words; w++) {
+        if (!__atomic_load_n(&rmap[w], __ATOMIC_SEQ_CST))
+            continue;
+        uint64_t r = __atomic_exchange_n(&rmap[w], 0, __ATOMIC_ACQ_REL);
+        uint64_t m = map[w], fresh = r & ~m;
+        dups += (unsigned)__builtin_popcountll(r & m);
+        __atomic_store_n(&map[w], m | fresh, __ATOMIC_RELAXED);
+        pg->used -= (uint32_t)__builtin_popcountll(fresh);
+    }
+    return dups;
+}
+
+/* Make the cursor name a map word with a free block, if there is one. */
+static bool page_seek(ak_page *pg)
+{
+    const uint64_t *map = page_map(pg);
+    unsigned w = pg->cursor;
+    for (unsigned k = 0; k < pg->words; k++) {
+        if (map[w]) {
+            pg->cursor = w;
+            return true;
+        }
+        if (++w == pg->words)
+            w = 0;
+    }
+    return false;
+}
+
+/* The alloc path: the lowest free block of the cursor's word, or NULL. */
+static inline void *page_pop(ak_page *pg)
+{
+    uint64_t *map = page_map(pg);
+    uint32_t w = pg->cursor;
+    uint64_t m = map[w];
+    if (UNLIKELY(m == 0))
+        return NULL;
+    __atomic_store_n(&map[w], m & (m - 1), __ATOMIC_RELAXED);
+    pg->used++;
+    return (uint8_t *)pg + pg->first + ((size_t)w * 64 + (size_t)__builtin_ctzll(m)) * pg->size;
+}
+
+/* A span back to the allocator. Spans are taken and given back under
+ * the heap lock, past the magazine layer: nothing of the layer's is
+ * needed for them (they are never cached), and its pass-through free
+ * would first run the allocator's cache hook without the lock. */
+static void page_release(ak_heap *h, ak_page *pg)
+{
+    heap_lock(h);
+    (void)ak_byte_dealloc(h->backend, pg, PAGE_BYTES, PAGE_BYTES);
+    heap_unlock(h);
+    __atomic_sub_fetch(&h->pages_held, 1, __ATOMIC_RELAXED);
+}
+
+/* An empty page leaves the side table; t keeps the span if it has room
+ * for a spare (t NULL: never). */
+static void page_retire(ak_heap *h, ak_heap_thread *t, ak_page *pg)
+{
+    page_set_entry(h, pg, 0);
+    if (t && t->nspare < PAGE_SPARES) {
+        pg->next = t->spare;
+        t->spare = pg;
+        t->nspare++;
+        return;
+    }
+    page_release(h, pg);
+}
+
+static void page_init(ak_heap *h, ak_page *pg, unsigned c)
+{
+    const page_class *L = &page_cls[c];
+    uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
+    pg->cursor = 0;
+    pg->used = 0;
+    pg->size = L->size;
+    pg->first = L->first;
+    pg->words = (uint16_t)L->words;
+    pg->cls = (uint8_t)c;
+    pg->next = pg->prev = NULL;
+    for (unsigned w = 0; w < L->words; w++) {
+        unsigned left = L->nblocks - w * 64;
+        map[w] = left >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << left) - 1;
+        rmap[w] = 0;
+    }
+    __atomic_store_n(&h->page_flag[page_index(h, (uintptr_t)pg)], 0, __ATOMIC_RELAXED);
+}
+
+/* A fresh page of class c for t: a spare span, else one from the
+ * allocator (which grows the heap if it must). */
+static ak_page *page_new(ak_heap *h, ak_heap_thread *t, unsigned c)
+{
+    ak_page *pg = t->spare;
+    if (pg) {
+        t->spare = pg->next;
+        t->nspare--;
+    } else {
+        heap_lock(h);
+        pg = backend_alloc_locked(h, PAGE_BYTES, PAGE_BYTES);
+        if (pg)
+            note_backend_peak(h);
+        heap_unlock(h);
+        if (!pg)
+            return NULL;
+        __atomic_add_fetch(&h->pages_held, 1, __ATOMIC_RELAXED);
+    }
+    page_init(h, pg, c);
+    page_set_entry(h, pg, (uintptr_t)t | (c + 1));
+    return pg;
+}
+
+/* An orphan of class c, adopted by t with its remote frees collected, or
+ * NULL. Full ones go on t's full list; at most PAGE_ADOPT are taken. */
+static ak_page *page_adopt(ak_heap *h, ak_heap_thread *t, unsigned c)
+{
+    if (!__atomic_load_n(&h->orphans[c], __ATOMIC_RELAXED))
+        return NULL;
+    for (unsigned k = 0; k < PAGE_ADOPT; k++) {
+        heap_lock(h);
+        ak_page *pg = h->orphans[c];
+        if (pg) {
+            list_remove(&h->orphans[c], pg);
+            h->page_orphan_count--;
+        }
+        heap_unlock(h);
+        if (!pg)
+            return NULL;
+        page_set_entry(h, pg, (uintptr_t)t | (c + 1));
+        unsigned dups = page_collect(h, pg);
+        if (dups)
+            page_count_double(h, dups);
+        /* Its owner may have stopped anywhere (fork): recount. */
+        pg->used = page_cls[c].nblocks - page_free_blocks(pg);
+        pg->cursor = 0;
+        if (pg->used < page_cls[c].nblocks)
+            return pg;
+        pg->state = PG_FULL;
+        list_push(&t->full[c], pg);
+    }
+    return NULL;
+}
+
+/* Collect every full page of class c whose remote frees wait: those with
+ * room move to the list of pages with free blocks, empty ones go back. */
+static void page_scan_full(ak_heap *h, ak_heap_thread *t, unsigned c)
+{
+    unsigned dups = 0;
+    ak_page *next;
+    for (ak_page *pg = t->full[c]; pg; pg = next) {
+        next = pg->next;
+        if (!page_pending(h, pg))
+            continue;
+        dups += page_collect(h, pg);
+        if (pg->used == page_cls[c].nblocks)
+            continue;
+        list_remove(&t->full[c], pg);
+        if (pg->used == 0 && t->avail[c]) {
+            page_retire(h, t, pg);
+        } else {
+            pg->state = PG_AVAIL;
+            list_push(&t->avail[c], pg);
+        }
+    }
+    if (dups)
+        page_count_double(h, dups);
+}
+
+/* The current page of class c has no free block: the next page. */
+static ak_page *page_next(ak_heap *h, ak_heap_thread *t, unsigned c)
+{
+    if (!t->avail[c])
+        page_scan_full(h, t, c);
+    ak_page *pg = t->avail[c];
+    if (pg) {
+        list_remove(&t->avail[c], pg);
+        return pg;
+    }
+    pg = page_adopt(h, t, c);
+    return pg ? pg : page_new(h, t, c);
+}
+
+/* The alloc path's slow half: the current page's other words, its remote
+ * frees, then the next page. NULL when there is no memory. */
+static __attribute__((noinline)) void *page_alloc_slow(ak_heap *h, ak_heap_thread *t, unsigned c)
+{
+    ak_page *pg = t->cur[c];
+    if (pg != PAGE_NONE) {
+        if (page_seek(pg))
+            return page_pop(pg);
+        if (page_pending(h, pg)) {
+            unsigned dups = page_collect(h, pg);
+            if (dups)
+                page_count_double(h, dups);
+            if (page_seek(pg))
+                return page_pop(pg);
+        }
+        pg->state = PG_FULL;
+        list_push(&t->full[c], pg);
+        t->cur[c] = PAGE_NONE;
+    }
+    pg = page_next(h, t, c);
+    if (!pg)
+        return NULL;
+    pg->state = PG_CUR;
+    t->cur[c] = pg;
+    (void)page_seek(pg);
+    return page_pop(pg);
+}
+
+/* The owner freed a block of a full page, or emptied a page. */
+static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread *t, ak_page *pg)
+{
+    unsigned c = pg->cls;
+    if (pg->state == PG_FULL) {
+        list_remove(&t->full[c], pg);
+        if (pg->used) {
+            pg->state = PG_AVAIL;
+            list_push(&t->avail[c], pg);
+            return;
+        }
+    } else if (pg->state == PG_AVAIL && pg->used == 0) {
+        list_remove(&t->avail[c], pg);
+    } else {
+        return; /* the current page stays, empty or not */
+    }
+    page_retire(h, t, pg);
+}
+
+/* Where the block at u sits in the page of side-table entry e: its index
+ * in *ip, false if u is not the start of a block. */
+static inline bool page_block_index(uintptr_t u, uintptr_t e, size_t *ip)
+{
+    const page_class *L = &page_cls[(e & 63) - 1];
+    uint64_t off = (uint64_t)(u & (PAGE_BYTES - 1)) - L->first;
+    uint64_t i = (off * L->recip) >> 32;
+    *ip = (size_t)i;
+    return off < PAGE_BYTES && i * L->size == off && i < L->nblocks;
+}
+
+/* A free or realloc of u refused: a block start whose bit says free is a
+ * double free, anything else a bad pointer. */
+static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uintptr_t e)
+{
+    size_t i;
+    if (page_block_index(u, e, &i))
+        page_count_double(h, 1);
+    else
+        page_count_bad(h);
+}
+
+/* A free by a thread that does not own the page (or by none: an orphan's,
+ * or a thread without state). */
+static void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e, size_t i, size_t pi)
+{
+    ak_page *pg = (ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
+    const page_class *L = &page_cls[(e & 63) - 1];
+    uint64_t bit = (uint64_t)1 << (i & 63);
+    if (__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) & bit) {
+        page_count_double(h, 1);
+        return;
+    }
+    if (__atomic_fetch_or(&page_rmap(pg, L)[i >> 6], bit, __ATOMIC_SEQ_CST) & bit) {
+        page_count_double(h, 1);
+        return;
+    }
+    if (!__atomic_load_n(&h->page_flag[pi], __ATOMIC_SEQ_CST))
+        __atomic_store_n(&h->page_flag[pi], 1, __ATOMIC_SEQ_CST);
+}
+
+/* Free a block of a page (e: its side-table entry, nonzero; pi: its
+ * span's index); t is the calling thread's state or NULL. */
+static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak_heap_thread *t)
+{
+    size_t i;
+    if (UNLIKELY(!page_block_index(u, e, &i))) {
+        page_count_bad(h);
+        return;
+    }
+    if (LIKELY(t != NULL && (e & PAGE_OWNER) == (uintptr_t)t)) {
+        ak_page *pg = (ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
+        uint64_t *map = page_map(pg) + (i >> 6), bit = (uint64_t)1 << (i & 63), m = *map;
+        if (UNLIKELY(m & bit)) {
+            page_count_double(h, 1);
+            return;
+        }
+        __atomic_store_n(map, m | bit, __ATOMIC_RELAXED);
+        pg->used--;
+        /* Only a page off the current slot can move: one that had no room
+         * (now it has) or that emptied. */
+        if (UNLIKELY(pg->state != PG_CUR) && (pg->used == 0 || pg->state == PG_FULL))
+            page_owner_note(h, t, pg);
+        return;
+    }
+    page_free_remote(h, u, e, i, pi);
+}
+
+/* The side-table entry of u's span if it is a page, else 0. */
+static inline uintptr_t page_entry(const ak_heap *h, uintptr_t u, size_t *pi)
+{
+    *pi = page_index(h, u);
+    return *pi < h->page_spans ? __atomic_load_n(&h->page_tab[*pi], __ATOMIC_ACQUIRE) : 0;
+}
+
+/* Is the block at u of the page with entry e live (handed out, not
+ * freed)? Its usable size if so, else 0. */
+static size_t page_live_size(uintptr_t u, uintptr_t e)
+{
+    size_t i;
+    if (!page_block_index(u, e, &i))
+        return 0;
+    const ak_page *pg = (const ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
+    const page_class *L = &page_cls[(e & 63) - 1];
+    uint64_t bit = (uint64_t)1 << (i & 63);
+    if ((__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) |
+         __atomic_load_n(&page_rmap(pg, L)[i >> 6], __ATOMIC_RELAXED)) &
+        bit)
+        return 0;
+    return L->size;
+}
+
+/* Every page of t leaves it: empty ones go back to the allocator (or the
+ * spares, if keep_spares), the others to the orphans; with `collect`, the
+ * remote frees are taken first (the thread is gone, or it is the caller).
+ * The spares go back unless keep_spares. */
+static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty)
+{
+    unsigned dups = 0;
+    for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++) {
+        ak_page *lists[3] = {t->cur[c] != PAGE_NONE ? t->cur[c] : NULL, t->avail[c], t->full[c]};
+        if (lists[0])
+            lists[0]->next = NULL;
+        t->cur[c] = PAGE_NONE;
+        t->avail[c] = t->full[c] = NULL;
+        for (unsigned k = 0; k < 3; k++) {
+            ak_page *next;
+            for (ak_page *pg = lists[k]; pg; pg = next) {
+                next = pg->next;
+                dups += page_collect(h, pg);
+                pg->used = page_cls[c].nblocks - page_free_blocks(pg);
+                if (pg->used == 0) {
+                    page_set_entry(h, pg, 0);
+                    page_release(h, pg);
+                } else if (keep_nonempty) {
+                    bool room = pg->used < page_cls[c].nblocks;
+                    pg->state = room ? PG_AVAIL : PG_FULL;
+                    list_push(room ? &t->avail[c] : &t->full[c], pg);
+                } else {
+                    page_set_entry(h, pg, c + 1);
+                    pg->state = PG_ORPHAN;
+                    heap_lock(h);
+                    list_push(&h->orphans[c], pg);
+                    h->page_orphan_count++;
+                    heap_unlock(h);
+                }
+            }
+        }
+    }
+    while (t->spare) {
+        ak_page *pg = t->spare;
+        t->spare = pg->next;
+        page_release(h, pg);
+    }
+    t->nspare = 0;
+    if (dups)
+        page_count_double(h, dups);
+}
+
+/* Orphans that have emptied (every block freed by other threads) go back
+ * to the allocator. */
+static void page_trim_orphans(ak_heap *h)
+{
+    if (!h->page_spans)
+        return;
+    ak_page *empty = NULL;
+    unsigned dups = 0;
+    heap_lock(h);
+    for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++) {
+        ak_page *next;
+        for (ak_page *pg = h->orphans[c]; pg; pg = next) {
+            next = pg->next;
+            dups += page_collect(h, pg);
+            if (page_free_blocks(pg) == page_cls[c].nblocks) {
+                list_remove(&h->orphans[c], pg);
+                h->page_orphan_count--;
+                page_set_entry(h, pg, 0);
+                pg->next = empty;
+                empty = pg;
+            }
+        }
+    }
+    h->double_frees += dups;
+    heap_unlock(h);
+    while (empty) {
+        ak_page *pg = empty;
+        empty = pg->next;
+        page_release(h, pg);
+    }
+}
+
+/* The side table over the reservation, when pages are on. */
+static bool page_setup(ak_heap *h, const ak_heap_config *cfg)
+{
+    if (!h->os || !h->layered || h->fast_id != h->id || (cfg->flags & AK_HEAP_NO_PAGES) ||
+        SIZE_MAX <= 0xffffffffu)
+        return true;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, page_classes_init);
+    uintptr_t first = h->lo >> PAGE_SHIFT, last = (h->hi - 1) >> PAGE_SHIFT;
+    size_t n = last - first + 1;
+    size_t bytes = n * sizeof(uintptr_t) + n;
+    void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (m == MAP_FAILED)
+        return true; /* no pages; everything else works */
+    h->page_tab = m;
+    h->page_flag = (uint8_t *)m + n * sizeof(uintptr_t);
+    h->page_tab_bytes = bytes;
+    h->page_base = first;
+    h->page_spans = n;
+    h->page_lim = AK_HEAP_PAGE_MAX + 1;
+    return true;
+}
+
+/* For ak_heap_check: t's pages (t NULL: the orphans) are where their
+ * entries say, with counts that add up. Called under the heap lock with
+ * no thread inside the heap. */
+static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_t owner, unsigned c,
+                                   unsigned state)
+{
+    size_t n = 0;
+    for (; pg; pg = pg->next) {
+        const page_class *L = &page_cls[c];
+        size_t pi = page_index(h, (uintptr_t)pg);
+        if (((uintptr_t)pg & (PAGE_BYTES - 1)) || pi >= h->page_spans)
+            return "heap: a page is not a span of the reservation";
+        if (h->page_tab[pi] != (owner | (c + 1)) || pg->cls != c || pg->state != state)
+            return "heap: a page's side-table entry, class or state is wrong";
+        if (pg->size != L->size || pg->first != L->first || pg->words != L->words ||
+            pg->cursor >= L->words)
+            return "heap: a page's layout is not its class's";
+        const uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
+        size_t free_now = 0, waiting = 0;
+        for (unsigned w = 0; w < L->words; w++) {
+            unsigned left = L->nblocks - w * 64;
+            uint64_t valid = left >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << left) - 1;
+            if ((map[w] | rmap[w]) & ~valid)
+                return "heap: a page's map has bits past its last block";
+            free_now += (size_t)__builtin_popcountll(map[w]);
+            waiting += (size_t)__builtin_popcountll(rmap[w] & ~map[w]);
+        }
+        if (owner && pg->used + free_now + waiting != L->nblocks)
+            return "heap: a page's used count does not match its maps";
+        if (owner && state == PG_AVAIL && free_now + waiting == 0)
+            return "heap: a page on the list with room has none";
+        if (pg->next && pg->next->prev != pg)
+            return "heap: a page list's links disagree";
+        if (++n > h->page_spans)
+            return "heap: a page list loops";
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* Allocation                                                          */
 /* ------------------------------------------------------------------ */
 
@@ -919,6 +1571,10 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
 {
     size_t a = align < MIN_ALIGN ? MIN_ALIGN : align;
     size_t total;
+    /* At least one byte: a user pointer is inside its allocator block,
+     * never at its end (where the next block, or a page, may start). */
+    if (size == 0)
+        size = 1;
     if (add_overflows(size, a, &total))
         return alloc_failed(h);
     if (a == MIN_ALIGN && size < h->class_limit) {
@@ -964,6 +1620,18 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
 static inline __attribute__((always_inline)) void *heap_alloc(ak_heap *h, size_t size, size_t align,
                                                               bool *fresh)
 {
+    if (LIKELY(size < h->page_lim && align <= MIN_ALIGN)) {
+        ak_heap_thread *t = thread_fast(h);
+        if (LIKELY(t != NULL)) {
+            unsigned c = page_class_of[(size + 15) >> 4];
+            void *p = page_pop(t->cur[c]);
+            if (LIKELY(p != NULL))
+                return p;
+            p = page_alloc_slow(h, t, c);
+            if (p)
+                return p;
+        }
+    }
     if (LIKELY(size < h->class_limit && align <= MIN_ALIGN)) {
         unsigned c = class_for(h, size);
         ak_heap_thread *t = thread_fast(h);
@@ -1192,6 +1860,12 @@ static __attribute__((noinline)) void heap_free_slow(ak_heap *h, void *ptr)
 void ak_heap_free(ak_heap *h, void *ptr)
 {
     uintptr_t u = (uintptr_t)ptr;
+    size_t pi;
+    uintptr_t e = page_entry(h, u, &pi);
+    if (e) {
+        page_free(h, u, e, pi, thread_fast(h));
+        return;
+    }
     if (LIKELY(in_backend_range(h, u))) {
         blk_hdr *hd = hdr_of(ptr);
         uint32_t info = hd->info, check = hd->check;
@@ -1337,6 +2011,22 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
         return NULL;
     }
     uintptr_t u = (uintptr_t)ptr;
+    size_t pi;
+    uintptr_t e = page_entry(h, u, &pi);
+    if (e) {
+        size_t usable = page_live_size(u, e);
+        if (!usable) {
+            page_refused(h, u, e);
+            errno = EINVAL;
+            return NULL;
+        }
+        if (size <= usable && (size >= usable / 4 || usable - size < 256)) {
+            count_realloc(h, true);
+            return ptr;
+        }
+        void *q = realloc_move(h, ptr, usable, size);
+        return q || size > usable ? q : ptr; /* a failed shrink keeps the block */
+    }
     if (!in_backend_range(h, u)) {
         heap_lock(h);
         bool direct = set_find(h, u) != SIZE_MAX;
@@ -1400,6 +2090,10 @@ size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr)
     if (!ptr)
         return 0;
     uintptr_t u = (uintptr_t)ptr;
+    size_t pi;
+    uintptr_t e = page_entry(h, u, &pi);
+    if (e)
+        return page_live_size(u, e);
     if (in_backend_range(h, u)) {
         const blk_hdr *hd = hdr_of(ptr);
         if (!hdr_valid(ptr))
@@ -1423,6 +2117,10 @@ bool ak_heap_owns(ak_heap *h, const void *ptr)
     uintptr_t u = (uintptr_t)ptr;
     if (!ptr)
         return false;
+    size_t pi;
+    uintptr_t e = page_entry(h, u, &pi);
+    if (e)
+        return page_live_size(u, e) != 0;
     if (in_backend_range(h, u)) {
         unsigned kind = hdr_kind(hdr_of(ptr));
         return hdr_valid(ptr) && (kind == KIND_CLASS || kind == KIND_BACKEND);
@@ -1573,6 +2271,7 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
     if (h->layered)
         h->key_ok = pthread_key_create(&h->key, thread_exit) == 0;
     h->fast_id = h->layered && ak_mag_marks_inline(&h->mag) ? h->id : UINT64_MAX;
+    page_setup(h, cfg);
     pthread_mutex_lock(&heaps_lock);
     h->next_heap = heaps;
     heaps = h;
@@ -1607,6 +2306,8 @@ void ak_heap_destroy(ak_heap *h)
         munmap(h->chunk_map, h->chunk_map_bytes);
         munmap((void *)h->lo, h->hi - h->lo);
     }
+    if (h->page_tab)
+        munmap(h->page_tab, h->page_tab_bytes);
     heap_unlock(h);
     pthread_mutex_destroy(&h->lock);
     pthread_mutex_destroy(&h->shared_lock);
@@ -1620,6 +2321,8 @@ void ak_heap_flush_thread_cache(ak_heap *h)
     for (unsigned i = 0; i < AK_HEAP_TLS_SLOTS; i++) {
         ak_heap_thread *t = tls_slots[i].t;
         if (tls_slots[i].heap_id == h->id && t) {
+            if (h->page_spans)
+                page_drop_thread(h, t, true);
             ak_mag_flush_on(&h->mag, &t->mags);
             heap_lock(h);
             h->flushes++;
@@ -1677,6 +2380,9 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
     s->foreign_frees = h->foreign_frees;
     s->bad_frees = h->bad_frees;
     s->double_frees = h->double_frees;
+    s->paging = h->page_spans != 0;
+    s->pages = __atomic_load_n(&h->pages_held, __ATOMIC_RELAXED);
+    s->page_orphans = h->page_orphan_count;
     heap_unlock(h);
 }
 
@@ -1785,6 +2491,21 @@ const char *ak_heap_check(ak_heap *h)
         else if (++n > (size_t)1 << 24)
             why = "heap: the list of threads loops";
     }
+    for (ak_heap_thread *t = h->threads; !why && h->page_spans && t; t = t->next)
+        for (unsigned c = 0; !why && c < AK_HEAP_PAGE_CLASSES; c++) {
+            if (t->cur[c] != PAGE_NONE) {
+                if (t->cur[c]->next || t->cur[c]->prev)
+                    why = "heap: a current page is on a list";
+                else
+                    why = page_check_list(h, t->cur[c], (uintptr_t)t, c, PG_CUR);
+            }
+            if (!why)
+                why = page_check_list(h, t->avail[c], (uintptr_t)t, c, PG_AVAIL);
+            if (!why)
+                why = page_check_list(h, t->full[c], (uintptr_t)t, c, PG_FULL);
+        }
+    for (unsigned c = 0; !why && h->page_spans && c < AK_HEAP_PAGE_CLASSES; c++)
+        why = page_check_list(h, h->orphans[c], 0, c, PG_ORPHAN);
     for (size_t i = 0; !why && i < h->direct_cap; i++) {
         uintptr_t k = h->direct_tab[i];
         if (k != SET_EMPTY && k != SET_TOMB &&

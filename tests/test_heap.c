@@ -56,13 +56,6 @@ static bool aligned(const void *p, size_t a)
     return ((uintptr_t)p & (a - 1)) == 0;
 }
 
-static uint64_t frees_so_far(void)
-{
-    ak_heap_stats s;
-    ak_heap_stats_get(&H, &s);
-    return s.cache_frees + s.cache_free_misses + s.slow_frees;
-}
-
 /* ---- malloc / free ---- */
 
 static void test_malloc_basic(void)
@@ -204,9 +197,9 @@ static void test_realloc(void)
     CHECK(errno == ENOMEM);
     CHECK(ak_pattern_ok(p, 1, 7));
     /* realloc(p, 0) frees p and returns NULL (documented). */
-    uint64_t before = frees_so_far();
+    CHECK(ak_heap_owns(&H, p));
     CHECK(ak_heap_realloc(&H, p, 0) == NULL);
-    CHECK(frees_so_far() == before + 1);
+    CHECK(!ak_heap_owns(&H, p));
     close_heap();
 }
 
@@ -782,9 +775,10 @@ static void test_bad_config(void)
 
 /* ---- thread cache: the magazines ---- */
 
+/* The magazines' own behaviour: small requests go to them, not to pages. */
 static void test_thread_cache(void)
 {
-    open_os(0);
+    open_os(AK_HEAP_NO_PAGES);
     ak_heap_stats s;
     ak_heap_stats_get(&H, &s);
     if (!s.caching) {
@@ -836,7 +830,7 @@ static void test_thread_cache(void)
     ak_heap_flush_thread_cache(&H);
     ak_heap_stats_get(&H, &s);
     CHECK(s.cached_bytes == 0 && s.magazine_bytes == 0 && s.flushes == 1 && s.trims == 1);
-    CHECK(s.backend_used <= 1024); /* only this thread's record, rounded up */
+    CHECK(s.backend_used <= 2048); /* only this thread's record, rounded up */
     CHECK_INVARIANTS(ak_heap_check(&H));
     close_heap();
 }
@@ -846,7 +840,8 @@ static void test_thread_cache(void)
 static void test_cache_limit(void)
 {
     close_leftover();
-    ak_heap_config cfg = {.backend = cur->make(), .cache_limit = 8192, .cache_max = 100};
+    ak_heap_config cfg = {
+        .backend = cur->make(), .cache_limit = 8192, .cache_max = 100, .flags = AK_HEAP_NO_PAGES};
     CHECK_OK(ak_heap_init(&H, &cfg));
     heap_open = true;
     ak_heap_stats s;
@@ -892,7 +887,7 @@ static void test_no_thread_cache(void)
  * which pass by the magazines) empty the depot of what nothing used. */
 static void test_depot_reap(void)
 {
-    open_os(0);
+    open_os(AK_HEAP_NO_PAGES);
     ak_heap_stats s;
     ak_heap_stats_get(&H, &s);
     if (!s.caching) {
@@ -963,6 +958,99 @@ typedef struct named_test {
     {                                                                                              \
 #f, f                                                                                      \
     }
+/* ---- pages: small blocks without a header ---- */
+
+/* Small blocks come from pages: 16-aligned, usable size their class's,
+ * contents kept; a double free, an interior pointer and a free of a block
+ * never handed out are refused and counted; a zero-size aligned block
+ * right below a page frees cleanly (its pointer is inside its own block,
+ * not at the page's first byte). */
+static void test_pages(void)
+{
+    open_os(0);
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    /* The first call of a thread sets it up (a header block); after that,
+     * pages, over allocators whose cache mark the heap writes inline. */
+    void *first = ak_heap_malloc(&H, 8);
+    ak_heap_stats_get(&H, &s);
+    if (!s.paging) {
+        printf("(no pages over %s) ", cur->name);
+        ak_heap_free(&H, first);
+        close_heap();
+        return;
+    }
+    enum { N = 3000 };
+    static unsigned char *p[N];
+    static size_t n[N];
+    ak_rng r;
+    ak_rng_seed(&r, ak_t.seed);
+    for (unsigned i = 0; i < N; i++) {
+        n[i] = (size_t)ak_rng_below(&r, AK_HEAP_PAGE_MAX + 1);
+        p[i] = ak_heap_malloc(&H, n[i]);
+        CHECK(p[i] && aligned(p[i], 16));
+        size_t us = ak_heap_malloc_usable_size(&H, p[i]);
+        CHECK(us >= n[i] && us <= AK_HEAP_PAGE_MAX);
+        ak_pattern_fill(p[i], n[i], i);
+    }
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.pages >= 1);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    /* Every other one freed, checked, the rest still intact. */
+    for (unsigned i = 0; i < N; i += 2) {
+        CHECK(ak_pattern_ok(p[i], n[i], i));
+        ak_heap_free(&H, p[i]);
+        CHECK(!ak_heap_owns(&H, p[i]) && ak_heap_malloc_usable_size(&H, p[i]) == 0);
+    }
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    ak_heap_stats_get(&H, &s);
+    uint64_t dbl = s.double_frees, bad = s.bad_frees;
+    ak_heap_free(&H, p[0]);     /* double free */
+    ak_heap_free(&H, p[1] + 1); /* not a block start */
+    errno = 0;
+    CHECK(ak_heap_realloc(&H, p[2], 10) == NULL && errno == EINVAL); /* freed */
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.double_frees == dbl + 2 && s.bad_frees == bad + 1);
+    CHECK(ak_pattern_ok(p[1], n[1], 1));
+    /* The freed blocks come back, each once. */
+    for (unsigned i = 0; i < N; i += 2) {
+        p[i] = ak_heap_malloc(&H, n[i]);
+        CHECK(p[i]);
+        ak_pattern_fill(p[i], n[i], i);
+    }
+    for (unsigned i = 0; i < N; i++)
+        for (unsigned j = i + 1; j < N && j < i + 64; j++)
+            CHECK(p[i] != p[j]);
+    /* realloc inside the class keeps the block, past it moves it. */
+    size_t us = ak_heap_malloc_usable_size(&H, p[1]);
+    CHECK(ak_heap_realloc(&H, p[1], us) == p[1]);
+    unsigned char *q = ak_heap_realloc(&H, p[1], 5000);
+    CHECK(q && ak_pattern_ok(q, n[1] < us ? n[1] : us, 1));
+    p[1] = q;
+    n[1] = n[1] < us ? n[1] : us;
+    /* Zero-size blocks aligned to 4 KiB among the pages. */
+    static void *z[64];
+    for (unsigned i = 0; i < 64; i++) {
+        z[i] = ak_heap_aligned_alloc(&H, 4096, 0);
+        CHECK(z[i] && aligned(z[i], 4096));
+    }
+    for (unsigned i = 0; i < N; i++) {
+        CHECK(ak_pattern_ok(p[i], n[i], i));
+        ak_heap_free(&H, p[i]);
+    }
+    for (unsigned i = 0; i < 64; i++)
+        ak_heap_free(&H, z[i]);
+    ak_heap_free(&H, first);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.double_frees == dbl + 2 && s.bad_frees == bad + 1);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    /* Flushing gives the empty pages back. */
+    ak_heap_flush_thread_cache(&H);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.pages == 0);
+    close_heap();
+}
+
 static const named_test tests[] = {
     T(test_malloc_basic),
     T(test_malloc_zero),
@@ -989,6 +1077,7 @@ static const named_test tests[] = {
     T(test_cache_limit),
     T(test_depot_reap),
     T(test_no_thread_cache),
+    T(test_pages),
     T(test_overhead),
 };
 

@@ -15,6 +15,7 @@
 #include "heap_backends.h"
 #include "testlib.h"
 #include <allockit/heap.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -152,7 +153,9 @@ static void *churn_thread(void *arg)
                 continue;
             }
             if (!q) {
-                fail_at("realloc failed", n, l->tag);
+                fail_at(errno == EINVAL ? "realloc refused a live block (EINVAL)"
+                                        : "realloc failed",
+                        n, l->tag);
                 continue;
             }
             live moved = {q, l->size, l->tag};
@@ -214,7 +217,8 @@ static void test_churn(void)
     CHECK(s.thread_caches == 0);
     CHECK(s.cached_bytes == 0 && s.magazine_bytes == 0); /* the last exit trimmed the depot */
     CHECK(s.direct_blocks == 0);
-    CHECKF(s.backend_used == 0, "%zu bytes still in use", s.backend_used);
+    CHECKF(s.backend_used == 0, "%zu bytes still in use (pages %zu, orphans %zu, bad frees %llu)",
+           s.backend_used, s.pages, s.page_orphans, (unsigned long long)s.bad_frees);
     CHECK(!s.caching || s.cache_allocs > s.slow_allocs); /* the magazines did the work */
     CHECK(s.bad_frees == 0 && s.foreign_frees == 0);
     CHECK_INVARIANTS(ak_heap_check(&H));
@@ -364,10 +368,80 @@ static void test_fork(void)
     ak_heap_destroy(&H);
 }
 
+/* Pages across threads: blocks freed by another thread go back to their
+ * page (the owner reuses them: no new pages), a remote double free is
+ * refused, and the pages of a thread that exits with live blocks become
+ * orphans that go back once those blocks are freed. */
+enum { REMOTE_N = 20000 };
+static void *remote_blocks[REMOTE_N];
+static pthread_barrier_t remote_bar;
+
+static void *remote_owner(void *arg)
+{
+    (void)arg;
+    ak_heap_free(&H, ak_heap_malloc(&H, 8)); /* the thread's set-up */
+    for (unsigned round = 0; round < 2; round++) {
+        for (unsigned i = 0; i < REMOTE_N; i++) {
+            remote_blocks[i] = ak_heap_malloc(&H, 24 + (i % 4) * 16);
+            if (remote_blocks[i])
+                memset(remote_blocks[i], (int)(i & 0xff), 24);
+        }
+        pthread_barrier_wait(&remote_bar); /* main frees them */
+        pthread_barrier_wait(&remote_bar);
+    }
+    return NULL; /* exits holding the second round's blocks */
+}
+
+static void test_page_remote(void)
+{
+    ak_heap_config cfg = {.backend = cur->make()};
+    CHECK_OK(ak_heap_init(&H, &cfg));
+    ak_heap_stats s;
+    pthread_barrier_init(&remote_bar, NULL, 2);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, remote_owner, NULL) == 0);
+    size_t pages[2] = {0, 0};
+    for (unsigned round = 0; round < 2; round++) {
+        pthread_barrier_wait(&remote_bar);
+        ak_heap_stats_get(&H, &s);
+        pages[round] = s.pages;
+        if (round == 0) {
+            for (unsigned i = 0; i < REMOTE_N; i++) {
+                CHECK(remote_blocks[i] && ((unsigned char *)remote_blocks[i])[23] == (i & 0xff));
+                ak_heap_free(&H, remote_blocks[i]);
+            }
+            uint64_t dbl = s.double_frees;
+            ak_heap_free(&H, remote_blocks[7]); /* a remote double free */
+            ak_heap_stats_get(&H, &s);
+            CHECK(!s.paging || s.double_frees == dbl + 1);
+        }
+        pthread_barrier_wait(&remote_bar);
+    }
+    pthread_join(t, NULL);
+    ak_heap_stats_get(&H, &s);
+    if (s.paging) {
+        /* The second round reused the blocks the first freed remotely. */
+        CHECKF(pages[1] == pages[0], "pages %zu then %zu", pages[0], pages[1]);
+        CHECK(s.page_orphans > 0);
+    }
+    for (unsigned i = 0; i < REMOTE_N; i++) {
+        CHECK(remote_blocks[i] && ((unsigned char *)remote_blocks[i])[23] == (i & 0xff));
+        ak_heap_free(&H, remote_blocks[i]);
+    }
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    ak_heap_flush_thread_cache(&H);
+    ak_heap_stats_get(&H, &s);
+    printf("[pages %zu then %zu] ", pages[0], pages[1]);
+    CHECK(s.pages == 0 && s.page_orphans == 0 && s.bad_frees == 0);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    pthread_barrier_destroy(&remote_bar);
+    ak_heap_destroy(&H);
+}
+
 int main(int argc, char **argv)
 {
     ak_test_init(argc, argv, "test_heap_threads");
-    static char names[HEAP_BACKEND_COUNT][3][64];
+    static char names[HEAP_BACKEND_COUNT][4][64];
     for (size_t b = 0; b < HEAP_BACKEND_COUNT; b++) {
         cur = &heap_backends[b];
         snprintf(names[b][0], sizeof names[b][0], "test_churn[%s]", cur->name);
@@ -376,6 +450,8 @@ int main(int argc, char **argv)
         ak_test_run(names[b][1], test_fork);
         snprintf(names[b][2], sizeof names[b][2], "test_small_churn[%s]", cur->name);
         ak_test_run(names[b][2], test_small_churn);
+        snprintf(names[b][3], sizeof names[b][3], "test_page_remote[%s]", cur->name);
+        ak_test_run(names[b][3], test_page_remote);
     }
     return ak_test_finish();
 }

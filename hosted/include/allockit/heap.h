@@ -95,11 +95,19 @@ extern "C" {
 /** Largest request served from the size classes and the magazines by
  *  default (config .cache_max): its class, header included, is 16 KiB. */
 #define AK_HEAP_SMALL_MAX 16368u
+/** Requests of at most this many bytes (alignment <= 16) are served from
+ *  per-thread pages, without a header (see "Pages" above). */
+#define AK_HEAP_PAGE_MAX 1024u
+/** The size classes pages serve: 16 bytes to AK_HEAP_PAGE_MAX. */
+#define AK_HEAP_PAGE_CLASSES 20u
 /** How many heaps one thread can hold caches for at the same time. */
 #define AK_HEAP_TLS_SLOTS 4u
 
 /** ak_heap_config.flags: serve every call under the lock, no magazines. */
 #define AK_HEAP_NO_THREAD_CACHE 1u
+/** ak_heap_config.flags: no pages; small requests are class blocks with
+ *  a header in the magazines, as larger ones are. */
+#define AK_HEAP_NO_PAGES 4u
 /** ak_heap_config.flags: keep mmap_threshold fixed (by default it rises to
  *  the size of the largest directly mapped block freed, up to 32 MiB, as
  *  glibc does, so a program that keeps allocating and freeing the same
@@ -141,11 +149,12 @@ typedef struct ak_heap_config {
      *  blocks at their class size plus the magazines (default 8 MiB;
      *  SIZE_MAX: no bound). */
     size_t cache_limit;
-    /** AK_HEAP_NO_THREAD_CACHE, AK_HEAP_FIXED_THRESHOLD. */
+    /** AK_HEAP_NO_THREAD_CACHE, AK_HEAP_FIXED_THRESHOLD, AK_HEAP_NO_PAGES. */
     unsigned flags;
 } ak_heap_config;
 
 struct ak_heap_thread;
+struct ak_page;
 
 /** A heap. The fields are private; the type is complete so that a heap can
  *  live in static storage. Initialise with ak_heap_init. */
@@ -191,6 +200,19 @@ typedef struct ak_heap {
      * shared_lock (taken before `lock`, never inside it). */
     pthread_mutex_t shared_lock;
     ak_mag mag;
+    /* Pages: one word per 64 KiB span of the reservation (the owning
+     * thread's record | class + 1; class + 1 alone for a page no thread
+     * owns; 0: not a page), one byte per span (set: frees by other threads
+     * are waiting in the page), the number of the reservation's first
+     * span and how many there are (0: pages are off). */
+    uintptr_t *page_tab;
+    uint8_t *page_flag;
+    uintptr_t page_base;
+    size_t page_spans, page_tab_bytes;
+    size_t page_lim;   /* requests below this go to pages (0: off) */
+    size_t pages_held; /* spans held as pages (atomic) */
+    size_t page_orphan_count;
+    struct ak_page *orphans[AK_HEAP_PAGE_CLASSES]; /* pages of exited threads */
     /* The class of a request of n < class_limit bytes:
      * class_of[(n + class_bias) / 16], one load on malloc's fast path. */
     uint8_t class_of[AK_MAG_MAX_CLASS_SIZE / 16 + 1];
@@ -245,6 +267,10 @@ typedef struct ak_heap_stats {
     uint64_t foreign_frees;     /**< free/realloc of pointers not from this heap */
     uint64_t bad_frees;         /**< free/realloc in the heap's range, bad header */
     uint64_t double_frees;      /**< free/realloc of a block already freed */
+    bool paging;                /**< small requests are served from pages */
+    size_t pages;               /**< 64 KiB spans held as pages (in use,
+                                     spare or left by exited threads) */
+    size_t page_orphans;        /**< of which left by exited threads */
 } ak_heap_stats;
 
 /** Set up @p h over cfg->backend. O(1) plus one mmap for the OS source.
