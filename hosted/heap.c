@@ -960,6 +960,7 @@ enum { PG_CUR = 1, PG_AVAIL, PG_FULL, PG_ORPHAN };
 
 /* The descriptor's first 64 bytes; the map follows at PAGE_MAP_OFF. */
 typedef struct ak_page {
+    uint64_t nonempty;    /* bit w set: map word w may have a free block */
     uint32_t cursor;      /* the map word allocations take from */
     uint32_t used;        /* blocks handed out that the owner has not seen freed */
     uint32_t size, first; /* the class's, where the alloc path reads them */
@@ -1089,6 +1090,8 @@ static unsigned page_collect(ak_heap *h, ak_page *pg)
         uint64_t r = __atomic_exchange_n(&rmap[w], 0, __ATOMIC_ACQ_REL);
         uint64_t m = map[w], fresh = r & ~m;
         dups += (unsigned)__builtin_popcountll(r & m);
+        if (fresh)
+            pg->nonempty |= (uint64_t)1 << w;
         __atomic_store_n(&map[w], m | fresh, __ATOMIC_RELAXED);
         pg->used -= (uint32_t)__builtin_popcountll(fresh);
     }
@@ -1099,15 +1102,24 @@ static unsigned page_collect(ak_heap *h, ak_page *pg)
 static bool page_seek(ak_page *pg)
 {
     const uint64_t *map = page_map(pg);
-    unsigned w = pg->cursor;
-    for (unsigned k = 0; k < pg->words; k++) {
+    /* Round robin from the cursor on, so that a word's frees pile up
+     * until the cursor comes back (fewer, fuller visits than always
+     * taking the lowest word). Bits of words that emptied since are
+     * cleared as they are met: each once, so a seek is O(1) amortised. */
+    uint64_t ne = pg->nonempty;
+    unsigned from = pg->cursor + 1;
+    while (ne) {
+        uint64_t after = from < 64 ? ne & (~(uint64_t)0 << from) : 0;
+        unsigned w = (unsigned)__builtin_ctzll(after ? after : ne);
         if (map[w]) {
             pg->cursor = w;
+            pg->nonempty = ne;
             return true;
         }
-        if (++w == pg->words)
-            w = 0;
+        ne &= ~((uint64_t)1 << w);
+        from = w + 1;
     }
+    pg->nonempty = 0;
     return false;
 }
 
@@ -1156,6 +1168,7 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
     uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
     pg->cursor = 0;
     pg->used = 0;
+    pg->nonempty = L->words == 64 ? ~(uint64_t)0 : ((uint64_t)1 << L->words) - 1;
     pg->size = L->size;
     pg->first = L->first;
     pg->words = (uint16_t)L->words;
@@ -1215,6 +1228,7 @@ static ak_page *page_adopt(ak_heap *h, ak_heap_thread *t, unsigned c)
         /* Its owner may have stopped anywhere (fork): recount. */
         pg->used = page_cls[c].nblocks - page_free_blocks(pg);
         pg->cursor = 0;
+        pg->nonempty = ~(uint64_t)0 >> (64 - page_cls[c].words);
         if (pg->used < page_cls[c].nblocks)
             return pg;
         pg->state = PG_FULL;
@@ -1333,7 +1347,8 @@ static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uint
 
 /* A free by a thread that does not own the page (or by none: an orphan's,
  * or a thread without state). */
-static void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e, size_t i, size_t pi)
+static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e,
+                                                       size_t i, size_t pi)
 {
     ak_page *pg = (ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
     const page_class *L = &page_cls[(e & 63) - 1];
@@ -1367,6 +1382,10 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak
             return;
         }
         __atomic_store_n(map, m | bit, __ATOMIC_RELAXED);
+        pg->nonempty |= (uint64_t)1 << (i >> 6);
+        /* The next allocation takes from this word: the block just freed
+         * or one near it, still in the cache (LIFO-like reuse). */
+        pg->cursor = (uint32_t)(i >> 6);
         pg->used--;
         /* Only a page off the current slot can move: one that had no room
          * (now it has) or that emptied. */
@@ -1612,6 +1631,14 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
     return alloc_failed(h);
 }
 
+/* The page path's slow half, then (no memory for a page) the rest. */
+static __attribute__((noinline)) void *page_alloc_next(ak_heap *h, ak_heap_thread *t, unsigned c,
+                                                       size_t size, bool *fresh)
+{
+    void *p = page_alloc_slow(h, t, c);
+    return p ? p : heap_alloc_slow(h, size, MIN_ALIGN, fresh);
+}
+
 /* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
  * when the memory is known to be zero (a new mapping). Sets errno on
  * failure. The fast path, a leaf: a class block from the loaded magazine
@@ -1627,9 +1654,7 @@ static inline __attribute__((always_inline)) void *heap_alloc(ak_heap *h, size_t
             void *p = page_pop(t->cur[c]);
             if (LIKELY(p != NULL))
                 return p;
-            p = page_alloc_slow(h, t, c);
-            if (p)
-                return p;
+            return page_alloc_next(h, t, c, size, fresh);
         }
     }
     if (LIKELY(size < h->class_limit && align <= MIN_ALIGN)) {
@@ -1853,19 +1878,30 @@ static __attribute__((noinline)) void heap_free_slow(ak_heap *h, void *ptr)
         direct_free(h, ptr);
 }
 
-/* The fast path, a leaf but for the layer's slow path: a live class block
- * (header, kind, class and size checked) by a thread whose magazines are
- * in the first slot, over an allocator whose mark the layer writes
- * inline; class_free written out for that case. */
+static void heap_free_header(ak_heap *h, void *ptr);
+
+/* A block of a page, found by address; anything else goes to
+ * heap_free_header. */
+
 void ak_heap_free(ak_heap *h, void *ptr)
 {
     uintptr_t u = (uintptr_t)ptr;
     size_t pi;
     uintptr_t e = page_entry(h, u, &pi);
-    if (e) {
+    if (LIKELY(e != 0)) {
         page_free(h, u, e, pi, thread_fast(h));
         return;
     }
+    heap_free_header(h, ptr);
+}
+
+/* ak_heap_free of a block that is not in a page: the fast path of a live
+ * class block (header, kind, class and size checked) by a thread whose
+ * magazines are in the first slot, over an allocator whose mark the layer
+ * writes inline (class_free written out for that case); the rest. */
+static __attribute__((noinline)) void heap_free_header(ak_heap *h, void *ptr)
+{
+    uintptr_t u = (uintptr_t)ptr;
     if (LIKELY(in_backend_range(h, u))) {
         blk_hdr *hd = hdr_of(ptr);
         uint32_t info = hd->info, check = hd->check;
