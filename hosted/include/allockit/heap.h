@@ -16,8 +16,15 @@
  *     requests at or above mmap_threshold are mapped directly and unmapped on
  *     free. Committed chunks are kept for reuse, like a brk heap.
  *
- * Per-block bookkeeping: free() gets no size, so every block carries a
- * 16-byte header just below the pointer (requested size, alignment, kind,
+ * Pages: requests of at most AK_HEAP_PAGE_MAX (1 KiB) bytes with alignment
+ * <= 16, by a thread with its own state, come from that thread's pages:
+ * 64 KiB spans of one size class with a bitmap of free blocks and no
+ * per-block header; a free by another thread sets a bit with one atomic
+ * OR, and the owner collects those bits when it runs out (hosted/README.md,
+ * "How it works"). AK_HEAP_NO_PAGES turns them off.
+ *
+ * Per-block bookkeeping (blocks outside the pages): free() gets no size,
+ * so every block carries a 16-byte header just below the pointer (requested size, alignment, kind,
  * a check word). Requests of at most cache_max bytes (AK_HEAP_SMALL_MAX by
  * default) with alignment <= 16 are class blocks: header + size rounded up
  * to one of allockit's size classes (16 bytes to 64 KiB: 16-byte steps to
