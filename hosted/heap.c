@@ -995,6 +995,18 @@ static inline uint64_t *page_rmap(const ak_page *pg, const page_class *L)
     return (uint64_t *)((uintptr_t)pg + L->rmap_off);
 }
 
+/* The lowest n bits set (n <= 64; more counts as 64). */
+static inline uint64_t low_bits(unsigned n)
+{
+    return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
+}
+
+/* The bits of map word w that stand for blocks of class L. */
+static inline uint64_t page_word_blocks(const page_class *L, unsigned w)
+{
+    return low_bits(L->nblocks - w * 64);
+}
+
 static void page_classes_init(void)
 {
     for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++) {
@@ -1168,15 +1180,14 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
     uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
     pg->cursor = 0;
     pg->used = 0;
-    pg->nonempty = L->words == 64 ? ~(uint64_t)0 : ((uint64_t)1 << L->words) - 1;
+    pg->nonempty = low_bits(L->words);
     pg->size = L->size;
     pg->first = L->first;
     pg->words = (uint16_t)L->words;
     pg->cls = (uint8_t)c;
     pg->next = pg->prev = NULL;
     for (unsigned w = 0; w < L->words; w++) {
-        unsigned left = L->nblocks - w * 64;
-        map[w] = left >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << left) - 1;
+        map[w] = page_word_blocks(L, w);
         rmap[w] = 0;
     }
     __atomic_store_n(&h->page_flag[page_index(h, (uintptr_t)pg)], 0, __ATOMIC_RELAXED);
@@ -1228,7 +1239,7 @@ static ak_page *page_adopt(ak_heap *h, ak_heap_thread *t, unsigned c)
         /* Its owner may have stopped anywhere (fork): recount. */
         pg->used = page_cls[c].nblocks - page_free_blocks(pg);
         pg->cursor = 0;
-        pg->nonempty = ~(uint64_t)0 >> (64 - page_cls[c].words);
+        pg->nonempty = low_bits(page_cls[c].words);
         if (pg->used < page_cls[c].nblocks)
             return pg;
         pg->state = PG_FULL;
@@ -1420,10 +1431,10 @@ static size_t page_live_size(uintptr_t u, uintptr_t e)
     return L->size;
 }
 
-/* Every page of t leaves it: empty ones go back to the allocator (or the
- * spares, if keep_spares), the others to the orphans; with `collect`, the
- * remote frees are taken first (the thread is gone, or it is the caller).
- * The spares go back unless keep_spares. */
+/* t's pages, their remote frees collected first (t is exiting, gone, or
+ * the caller): empty ones and the spares go back to the allocator; the
+ * others become orphans, or with keep_nonempty (a flush by t itself) stay
+ * t's, sorted onto its lists. */
 static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty)
 {
     unsigned dups = 0;
@@ -1543,9 +1554,7 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
         const uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
         size_t free_now = 0, waiting = 0;
         for (unsigned w = 0; w < L->words; w++) {
-            unsigned left = L->nblocks - w * 64;
-            uint64_t valid = left >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << left) - 1;
-            if ((map[w] | rmap[w]) & ~valid)
+            if ((map[w] | rmap[w]) & ~page_word_blocks(L, w))
                 return "heap: a page's map has bits past its last block";
             free_now += (size_t)__builtin_popcountll(map[w]);
             waiting += (size_t)__builtin_popcountll(rmap[w] & ~map[w]);
