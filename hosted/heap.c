@@ -1,5 +1,11 @@
 /* ak_heap: the malloc family over an allockit byte allocator (hosted).
  *
+ * Requests of at most AK_HEAP_PAGE_MAX bytes (alignment <= 16) by a thread
+ * with its own state come from that thread's pages, blocks without a
+ * header found by address (section "Pages" below: alloc and a free by the
+ * owner O(1) with no lock and no atomic read-modify-write, a free by
+ * another thread one atomic OR). Everything else has a header:
+ *
  * Layout of a block: [allocator block ... | header (16 B) | user bytes].
  * The allocator is asked for A + size bytes aligned to A, where A =
  * max(16, requested alignment); the user pointer is block + A and the
