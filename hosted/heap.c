@@ -45,11 +45,13 @@
  *
  * Costs: malloc/free of a class block that hits the thread's magazines:
  * O(1), no lock, no atomic read-modify-write, no call (over an allocator
- * that publishes its mark; else one cache-hook call). Otherwise one depot exchange or one allocator
- * call under the heap mutex, plus an mprotect when a new chunk is committed (O(log of the heap
- * size) times in the heap's life, chunks doubling) or an mmap/munmap for a direct block. Direct
- * blocks are tracked in an open-addressing hash set: O(1) expected per lookup. Telling a pointer
- * into a chunk from one into an uncommitted hole of the reservation: one bit test, no lock.
+ * that publishes its mark; else one cache-hook call). Otherwise one depot
+ * exchange or one allocator call under the heap mutex, plus an mprotect
+ * when a new chunk is committed (O(log of the heap size) times in the
+ * heap's life, chunks doubling) or an mmap/munmap for a direct block.
+ * Direct blocks are tracked in an open-addressing hash set: O(1) expected
+ * per lookup. Telling a pointer into a chunk from one into an uncommitted
+ * hole of the reservation: one bit test, no lock.
  */
 #define _GNU_SOURCE 1
 #include <allockit/heap.h>
@@ -206,6 +208,12 @@ static inline unsigned hdr_class_plus1(const blk_hdr *hd)
 static inline unsigned hdr_kind(const blk_hdr *hd)
 {
     return (hd->info >> 16) & 0xffu;
+}
+
+/* The lowest n bits set (n <= 64; more counts as 64). */
+static inline uint64_t low_bits(unsigned n)
+{
+    return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
 }
 
 static unsigned log2_size(size_t x)
@@ -420,7 +428,7 @@ static void chunk_map_set(ak_heap *h, uintptr_t pos, size_t len)
     while (g < end) {
         unsigned b = (unsigned)(g % 64);
         uintptr_t n = end - g < 64 - b ? end - g : 64 - b;
-        uint64_t mask = (n == 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1) << b;
+        uint64_t mask = low_bits((unsigned)n) << b;
         __atomic_fetch_or((uint64_t *)(uintptr_t)chunk_word(h, g), mask, __ATOMIC_RELAXED);
         g += n;
     }
@@ -921,7 +929,7 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
 
 /* Requests of at most AK_HEAP_PAGE_MAX bytes with alignment <= 16, by a
  * thread with its own state, come from pages: 64 KiB spans aligned to
- * 64 KiB, taken from the allocator as blocks outside the classes, each
+ * 64 KiB, taken from the allocator under the heap's lock, each
  * cut into blocks of one size class and owned by one thread (after
  * mimalloc's free-list sharding, with bitmaps for lists). The page's
  * descriptor, at its start, holds two bitmaps with one bit per block:
@@ -950,8 +958,10 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * that needs a page of that class adopts one.
  * Costs: alloc from the current page, free by the owner: O(1), no lock,
  * no atomic read-modify-write. A free by another thread: one atomic OR.
- * When the current page runs out: O(words of its map), then the first
- * page with room (a list pop), or a look at the waiting-frees byte of each
+ * When the current cursor word runs out: the next word with a free block
+ * (O(1) amortised, through a summary of the nonempty words), then the
+ * remote frees (O(words of the map)), then the first page with room (a
+ * list pop), or a look at the waiting-frees byte of each
  * full page of the class, or an orphan (under the lock), or a new span
  * from the allocator (under the lock). */
 
@@ -970,7 +980,6 @@ typedef struct ak_page {
     uint32_t cursor;      /* the map word allocations take from */
     uint32_t used;        /* blocks handed out that the owner has not seen freed */
     uint32_t size, first; /* the class's, where the alloc path reads them */
-    uint16_t words;
     uint8_t cls, state;
     struct ak_page *next, *prev; /* in its owner's list, or the orphans' */
 } ak_page;
@@ -1001,12 +1010,6 @@ static inline uint64_t *page_rmap(const ak_page *pg, const page_class *L)
     return (uint64_t *)((uintptr_t)pg + L->rmap_off);
 }
 
-/* The lowest n bits set (n <= 64; more counts as 64). */
-static inline uint64_t low_bits(unsigned n)
-{
-    return n >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << n) - 1;
-}
-
 /* The bits of map word w that stand for blocks of class L. */
 static inline uint64_t page_word_blocks(const page_class *L, unsigned w)
 {
@@ -1031,6 +1034,17 @@ static void page_classes_init(void)
     }
     for (unsigned i = 0; i <= AK_HEAP_PAGE_MAX / 16; i++)
         page_class_of[i] = (uint8_t)ak_sc_index((size_t)i * 16);
+}
+
+/* The page holding address u, and the class of a side-table entry. */
+static inline ak_page *page_of(uintptr_t u)
+{
+    return (ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
+}
+
+static inline const page_class *entry_class(uintptr_t e)
+{
+    return &page_cls[(e & 63) - 1];
 }
 
 static inline size_t page_index(const ak_heap *h, uintptr_t u)
@@ -1072,7 +1086,7 @@ static unsigned page_free_blocks(const ak_page *pg)
 {
     const uint64_t *map = page_map(pg);
     unsigned n = 0;
-    for (unsigned w = 0; w < pg->words; w++)
+    for (unsigned w = 0; w < page_cls[pg->cls].words; w++)
         n += (unsigned)__builtin_popcountll(map[w]);
     return n;
 }
@@ -1113,6 +1127,16 @@ static unsigned page_collect(ak_heap *h, ak_page *pg)
         __atomic_store_n(&map[w], m | fresh, __ATOMIC_RELAXED);
         pg->used -= (uint32_t)__builtin_popcountll(fresh);
     }
+    return dups;
+}
+
+/* Collect, then count the used blocks again from the map (for a page
+ * whose owner is gone, may have stopped anywhere (fork), or is about to
+ * change). Returns the double frees found. */
+static unsigned page_recount(ak_heap *h, ak_page *pg)
+{
+    unsigned dups = page_collect(h, pg);
+    pg->used = page_cls[pg->cls].nblocks - page_free_blocks(pg);
     return dups;
 }
 
@@ -1189,7 +1213,6 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
     pg->nonempty = low_bits(L->words);
     pg->size = L->size;
     pg->first = L->first;
-    pg->words = (uint16_t)L->words;
     pg->cls = (uint8_t)c;
     pg->next = pg->prev = NULL;
     for (unsigned w = 0; w < L->words; w++) {
@@ -1239,11 +1262,9 @@ static ak_page *page_adopt(ak_heap *h, ak_heap_thread *t, unsigned c)
         if (!pg)
             return NULL;
         page_set_entry(h, pg, (uintptr_t)t | (c + 1));
-        unsigned dups = page_collect(h, pg);
+        unsigned dups = page_recount(h, pg);
         if (dups)
             page_count_double(h, dups);
-        /* Its owner may have stopped anywhere (fork): recount. */
-        pg->used = page_cls[c].nblocks - page_free_blocks(pg);
         pg->cursor = 0;
         pg->nonempty = low_bits(page_cls[c].words);
         if (pg->used < page_cls[c].nblocks)
@@ -1317,8 +1338,9 @@ static __attribute__((noinline)) void *page_alloc_slow(ak_heap *h, ak_heap_threa
         return NULL;
     pg->state = PG_CUR;
     t->cur[c] = pg;
-    (void)page_seek(pg);
-    return page_pop(pg);
+    /* A fresh page starts at word 0; an adopted one may need a seek. */
+    void *p = page_pop(pg);
+    return p || !page_seek(pg) ? p : page_pop(pg);
 }
 
 /* The owner freed a block of a full page, or emptied a page. */
@@ -1344,7 +1366,7 @@ static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread
  * in *ip, false if u is not the start of a block. */
 static inline bool page_block_index(uintptr_t u, uintptr_t e, size_t *ip)
 {
-    const page_class *L = &page_cls[(e & 63) - 1];
+    const page_class *L = entry_class(e);
     uint64_t off = (uint64_t)(u & (PAGE_BYTES - 1)) - L->first;
     uint64_t i = (off * L->recip) >> 32;
     *ip = (size_t)i;
@@ -1367,8 +1389,8 @@ static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uint
 static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e,
                                                        size_t i, size_t pi)
 {
-    ak_page *pg = (ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
-    const page_class *L = &page_cls[(e & 63) - 1];
+    ak_page *pg = page_of(u);
+    const page_class *L = entry_class(e);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if (__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) & bit) {
         page_count_double(h, 1);
@@ -1392,7 +1414,7 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak
         return;
     }
     if (LIKELY(t != NULL && (e & PAGE_OWNER) == (uintptr_t)t)) {
-        ak_page *pg = (ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
+        ak_page *pg = page_of(u);
         uint64_t *map = page_map(pg) + (i >> 6), bit = (uint64_t)1 << (i & 63), m = *map;
         if (UNLIKELY(m & bit)) {
             page_count_double(h, 1);
@@ -1427,8 +1449,8 @@ static size_t page_live_size(uintptr_t u, uintptr_t e)
     size_t i;
     if (!page_block_index(u, e, &i))
         return 0;
-    const ak_page *pg = (const ak_page *)(u & ~(uintptr_t)(PAGE_BYTES - 1));
-    const page_class *L = &page_cls[(e & 63) - 1];
+    const ak_page *pg = page_of(u);
+    const page_class *L = entry_class(e);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if ((__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) |
          __atomic_load_n(&page_rmap(pg, L)[i >> 6], __ATOMIC_RELAXED)) &
@@ -1454,11 +1476,9 @@ static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty)
             ak_page *next;
             for (ak_page *pg = lists[k]; pg; pg = next) {
                 next = pg->next;
-                dups += page_collect(h, pg);
-                pg->used = page_cls[c].nblocks - page_free_blocks(pg);
+                dups += page_recount(h, pg);
                 if (pg->used == 0) {
-                    page_set_entry(h, pg, 0);
-                    page_release(h, pg);
+                    page_retire(h, NULL, pg);
                 } else if (keep_nonempty) {
                     bool room = pg->used < page_cls[c].nblocks;
                     pg->state = room ? PG_AVAIL : PG_FULL;
@@ -1497,8 +1517,8 @@ static void page_trim_orphans(ak_heap *h)
         ak_page *next;
         for (ak_page *pg = h->orphans[c]; pg; pg = next) {
             next = pg->next;
-            dups += page_collect(h, pg);
-            if (page_free_blocks(pg) == page_cls[c].nblocks) {
+            dups += page_recount(h, pg);
+            if (pg->used == 0) {
                 list_remove(&h->orphans[c], pg);
                 h->page_orphan_count--;
                 page_set_entry(h, pg, 0);
@@ -1517,11 +1537,11 @@ static void page_trim_orphans(ak_heap *h)
 }
 
 /* The side table over the reservation, when pages are on. */
-static bool page_setup(ak_heap *h, const ak_heap_config *cfg)
+static void page_setup(ak_heap *h, const ak_heap_config *cfg)
 {
     if (!h->os || !h->layered || h->fast_id != h->id || (cfg->flags & AK_HEAP_NO_PAGES) ||
         SIZE_MAX <= 0xffffffffu)
-        return true;
+        return;
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, page_classes_init);
     uintptr_t first = h->lo >> PAGE_SHIFT, last = (h->hi - 1) >> PAGE_SHIFT;
@@ -1530,14 +1550,13 @@ static bool page_setup(ak_heap *h, const ak_heap_config *cfg)
     void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
                    -1, 0);
     if (m == MAP_FAILED)
-        return true; /* no pages; everything else works */
+        return; /* no pages; everything else works */
     h->page_tab = m;
     h->page_flag = (uint8_t *)m + n * sizeof(uintptr_t);
     h->page_tab_bytes = bytes;
     h->page_base = first;
     h->page_spans = n;
     h->page_lim = AK_HEAP_PAGE_MAX + 1;
-    return true;
 }
 
 /* For ak_heap_check: t's pages (t NULL: the orphans) are where their
@@ -1554,8 +1573,7 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
             return "heap: a page is not a span of the reservation";
         if (h->page_tab[pi] != (owner | (c + 1)) || pg->cls != c || pg->state != state)
             return "heap: a page's side-table entry, class or state is wrong";
-        if (pg->size != L->size || pg->first != L->first || pg->words != L->words ||
-            pg->cursor >= L->words)
+        if (pg->size != L->size || pg->first != L->first || pg->cursor >= L->words)
             return "heap: a page's layout is not its class's";
         const uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
         size_t free_now = 0, waiting = 0;
@@ -1989,6 +2007,18 @@ static void *realloc_move(ak_heap *h, void *ptr, size_t keep, size_t size)
     count_realloc(h, false);
     return q;
 }
+/* realloc of a block with a fixed usable size (a class block, a page
+ * block): it stays unless that would waste three quarters of it. */
+static void *realloc_sized(ak_heap *h, void *ptr, size_t usable, size_t size)
+{
+    if (size <= usable && (size >= usable / 4 || usable - size < 256)) {
+        count_realloc(h, true);
+        return ptr;
+    }
+    void *q = realloc_move(h, ptr, usable, size);
+    return q || size > usable ? q : ptr; /* a failed shrink keeps the block */
+}
+
 static void *realloc_direct(ak_heap *h, void *ptr, size_t size)
 {
     blk_hdr *hd = hdr_of(ptr);
@@ -2071,12 +2101,7 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
             errno = EINVAL;
             return NULL;
         }
-        if (size <= usable && (size >= usable / 4 || usable - size < 256)) {
-            count_realloc(h, true);
-            return ptr;
-        }
-        void *q = realloc_move(h, ptr, usable, size);
-        return q || size > usable ? q : ptr; /* a failed shrink keeps the block */
+        return realloc_sized(h, ptr, usable, size);
     }
     if (!in_backend_range(h, u)) {
         heap_lock(h);
@@ -2092,15 +2117,8 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
     unsigned kind = hdr_kind(hd);
     if (!hdr_valid(ptr) || (kind != KIND_CLASS && kind != KIND_BACKEND))
         return realloc_refused(h, ptr, true);
-    if (kind == KIND_CLASS) {
-        /* A class block keeps its class unless that would waste three
-         * quarters of it. */
-        size_t usable = class_usable(h, hd);
-        if (size <= usable && (size >= usable / 4 || usable - size < 256))
-            return ptr;
-        void *q = realloc_move(h, ptr, usable, size);
-        return q || size > usable ? q : ptr; /* a failed shrink keeps the block */
-    }
+    if (kind == KIND_CLASS)
+        return realloc_sized(h, ptr, class_usable(h, hd), size);
     size_t a = hdr_align(hd);
     size_t old = hd->size;
     uint8_t *b = (uint8_t *)ptr - a;

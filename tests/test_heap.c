@@ -961,15 +961,15 @@ typedef struct named_test {
 /* ---- pages: small blocks without a header ---- */
 
 /* Small blocks come from pages: 16-aligned, usable size their class's,
- * contents kept; a double free, an interior pointer and a free of a block
- * never handed out are refused and counted; a zero-size aligned block
- * right below a page frees cleanly (its pointer is inside its own block,
- * not at the page's first byte). */
+ * contents kept; a double free, an interior pointer and a realloc of a
+ * freed block are refused and counted; freed blocks come back once each;
+ * zero-size blocks aligned to 4 KiB, allocated among the pages, free
+ * cleanly (a user pointer is inside its own block, never where a page may
+ * start). */
 static void test_pages(void)
 {
     open_os(0);
     ak_heap_stats s;
-    ak_heap_stats_get(&H, &s);
     /* The first call of a thread sets it up (a header block); after that,
      * pages, over allocators whose cache mark the heap writes inline. */
     void *first = ak_heap_malloc(&H, 8);
@@ -1019,7 +1019,7 @@ static void test_pages(void)
         ak_pattern_fill(p[i], n[i], i);
     }
     for (unsigned i = 0; i < N; i++)
-        for (unsigned j = i + 1; j < N && j < i + 64; j++)
+        for (unsigned j = i + 1; j < N; j++)
             CHECK(p[i] != p[j]);
     /* realloc inside the class keeps the block, past it moves it. */
     size_t us = ak_heap_malloc_usable_size(&H, p[1]);

@@ -24,14 +24,13 @@
  * "How it works"). AK_HEAP_NO_PAGES turns them off.
  *
  * Per-block bookkeeping (blocks outside the pages): free() gets no size,
- * so every block carries a 16-byte header just below the pointer (requested size, alignment, kind,
- * a check word). Requests of at most cache_max bytes (AK_HEAP_SMALL_MAX by
- * default) with alignment <= 16 are class blocks: header + size rounded up
- * to one of allockit's size classes (16 bytes to 64 KiB: 16-byte steps to
- * 128, then four per power of two), so that freed blocks can be reused by
- * any request of the class. So the per-block overhead is 16 bytes + class
- * rounding (under 16 bytes up to 128, under 25% above) + the allocator's
- * own overhead; test_heap prints the measured total per allocator.
+ * so every block carries a 16-byte header just below the pointer
+ * (requested size, alignment, kind, a check word). Requests of at most cache_max bytes
+ * (AK_HEAP_SMALL_MAX by default) with alignment <= 16 are class blocks: header + size rounded up to
+ * one of allockit's size classes (16 bytes to 64 KiB: 16-byte steps to 128, then four per power of
+ * two), so that freed blocks can be reused by any request of the class. So the per-block overhead
+ * is 16 bytes + class rounding (under 16 bytes up to 128, under 25% above) + the allocator's own
+ * overhead; test_heap prints the measured total per allocator.
  *
  * The per-thread cache: the magazine layer (allockit/magazine.h) sits in
  * front of the allocator, one per heap. Each thread has its own magazines
