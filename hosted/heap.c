@@ -464,7 +464,8 @@ static bool os_grow(ak_heap *h, size_t total, size_t align)
     h->backend_has_memory = true;
     chunk_map_set(h, pos, c);
     __atomic_store_n(&h->brk, pos + c, __ATOMIC_RELEASE);
-    h->committed += c;
+    /* Read without the lock by block_alloc's retry test. */
+    __atomic_store_n(&h->committed, h->committed + c, __ATOMIC_RELAXED);
     if (h->next_chunk < h->chunk_max)
         h->next_chunk *= 2;
     return true;

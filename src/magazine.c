@@ -585,7 +585,9 @@ static AK_ALWAYS_INLINE void magazine_push(ak_mag_cpu *pc, const struct ak_mag_c
 /* A block that sits in a magazine must not reach the backend's dealloc,
  * which does not look at the mark, even when a bad free's size or align
  * routes it past the classes: the cache hook refuses it (and checks the
- * rest as dealloc would), then the mark comes off again. */
+ * rest as dealloc would), then the mark comes off again. Called with the
+ * lock held: the hooks read the backend's structures, which another
+ * thread's locked dealloc may be changing next to this block. */
 static ak_error refuse_cached(ak_mag *m, void *ptr, size_t size, size_t align)
 {
     if (!m->cache)
@@ -598,10 +600,12 @@ static ak_error refuse_cached(ak_mag *m, void *ptr, size_t size, size_t align)
 
 static AK_NOINLINE ak_error pass_free(ak_mag *m, void *ptr, size_t size, size_t align)
 {
-    ak_error e = refuse_cached(m, ptr, size, align);
-    if (e != AK_OK)
-        return e;
     lock(m);
+    ak_error e = refuse_cached(m, ptr, size, align);
+    if (e != AK_OK) {
+        unlock(m);
+        return e;
+    }
     size_t before = backend_used(m);
     e = m->backend.ops->dealloc(m->self, ptr, size, align);
     if (e == AK_OK) {
@@ -908,22 +912,23 @@ ak_error ak_mag_resize(ak_mag *m, void *ptr, size_t old_size, size_t align, size
         return AK_ERR_INVALID_PARAM;
     if (route(m, old_size, align) != CLASS_PASS || route(m, new_size, align) != CLASS_PASS)
         return AK_ERR_NO_MEMORY;
+    lock(m);
     if (m->cache) {
         /* Not a block in a magazine (see refuse_cached), and its contents
          * kept: the hook's mark lands on its first two words. */
-        lock(m);
-        size_t live = ak_byte_usable_size(m->backend, ptr, old_size, align);
-        unlock(m);
-        if (!live)
+        if (!ak_byte_usable_size(m->backend, ptr, old_size, align)) {
+            unlock(m);
             return AK_ERR_NOT_ALLOCATED;
+        }
         uintptr_t *w = ptr, keep0 = w[0], keep1 = w[1];
         ak_error e = refuse_cached(m, ptr, old_size, align);
-        if (e != AK_OK)
+        if (e != AK_OK) {
+            unlock(m);
             return e; /* the hook wrote nothing */
+        }
         w[0] = keep0;
         w[1] = keep1;
     }
-    lock(m);
     size_t before = backend_used(m);
     ak_error e = ak_byte_resize(m->backend, ptr, old_size, align, new_size);
     if (e == AK_OK)

@@ -78,7 +78,7 @@ static ak_error dbl_alloc_fn(void *self, size_t size, size_t align, void **out)
         a->small[r / DBL_STEP] = *(void **)p;
         *out = p;
         a->used += size;
-        a->live++;
+        __atomic_store_n(&a->live, a->live + 1, __ATOMIC_RELAXED); /* the hook reads it unlocked */
         return AK_OK;
     }
     if (r > DBL_SMALL || align > DBL_STEP) {
@@ -88,7 +88,8 @@ static ak_error dbl_alloc_fn(void *self, size_t size, size_t align, void **out)
                 *pp = (*pp)->next;
                 *out = p;
                 a->used += size;
-                a->live++;
+                __atomic_store_n(&a->live, a->live + 1,
+                                 __ATOMIC_RELAXED); /* the hook reads it unlocked */
                 return AK_OK;
             }
         }
@@ -98,7 +99,7 @@ static ak_error dbl_alloc_fn(void *self, size_t size, size_t align, void **out)
         return AK_ERR_NO_MEMORY;
     a->cur = p + r;
     a->used += size;
-    a->live++;
+    __atomic_store_n(&a->live, a->live + 1, __ATOMIC_RELAXED); /* the hook reads it unlocked */
     *out = (void *)p;
     return AK_OK;
 }
@@ -119,7 +120,7 @@ static ak_error dbl_dealloc(void *self, void *ptr, size_t size, size_t align)
         a->big[dbl_log2(r)] = b;
     }
     a->used -= size;
-    a->live--;
+    __atomic_store_n(&a->live, a->live - 1, __ATOMIC_RELAXED);
     return AK_OK;
 }
 
