@@ -1,6 +1,7 @@
 #!/bin/sh
 # `make test`: the main build's ctest (unit, model, build tiers, valgrind,
-# -m32, fuzz corpus replay), then the sanitizer build (scripts/sanitize.sh).
+# -m32, fuzz corpus replay), then the sanitizer builds (scripts/sanitize.sh,
+# scripts/sanitize-thread.sh).
 # Says what was skipped and why, and ends with one line "N passed, M
 # failed" over everything; exits non-zero on any failure.
 # usage: run-tests.sh BUILDDIR JOBS
@@ -19,7 +20,7 @@ count() { # log
     passed=$((passed + t - f - nrun)); failed=$((failed + f))
 }
 
-log=$(mktemp); trap 'rm -f "$log" "$log.asan"' EXIT
+log=$(mktemp); trap 'rm -f "$log" "$log.asan" "$log.tsan"' EXIT
 (cd "$build" && ctest --output-on-failure -j "$jobs") 2>&1 | tee "$log"
 count "$log"
 # Each skipped test with the reason it printed (a line "...: skipped: why").
@@ -45,6 +46,15 @@ if [ "$rc" = 77 ] || grep -q '^sanitize: .*skipped' "$log.asan"; then
 else
     count "$log.asan"
 fi
+
+./scripts/sanitize-thread.sh build-tsan "$jobs" 2>&1 | tee "$log.tsan"
+if grep -q '^sanitize-thread: .*skipped' "$log.tsan"; then
+    skipped="${skipped}skipped: thread sanitizer build ($(grep '^sanitize-thread:' "$log.tsan" | tail -1))
+"
+else
+    count "$log.tsan"
+fi
+rm -f "$log.tsan"
 
 # Bare metal and foreign CPUs: one count per target (a target is a whole
 # test program run on that machine).
