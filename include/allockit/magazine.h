@@ -124,9 +124,10 @@
  *     return; the layer does no atomic read-modify-write.
  *   - The lock hooks (config .lock / .unlock, or none for single-threaded
  *     use) guard the depot and the backend: the layer takes the lock
- *     around every backend call except the cache hooks, never recursively,
- *     and always releases it before returning. Code that also calls the
- *     backend directly must do it under the same lock.
+ *     around every backend call except the cache hooks of a class free
+ *     (a free or resize past the classes runs them under the lock), never
+ *     recursively, and always releases it before returning. Code that also
+ *     calls the backend directly must do it under the same lock.
  *   - ak_mag_flush of a CPU runs on that CPU or while it is stopped;
  *     ak_mag_check, ak_mag_init and the init of ak_mag_as_byte run while
  *     no other CPU is inside the layer. Everything else may run anywhere.
