@@ -125,8 +125,7 @@ static size_t boot_used;
 
 static bool in_boot(const void *p)
 {
-    return (const unsigned char *)p >= boot_area &&
-           (const unsigned char *)p < boot_area + BOOT_SIZE;
+    return (uintptr_t)p - (uintptr_t)boot_area < BOOT_SIZE; /* one test for both ends */
 }
 
 /* Each block: its size in the 16 bytes before it. Never freed. */

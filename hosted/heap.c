@@ -973,13 +973,21 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
 #define PAGE_ADOPT   8u               /* orphans looked at by one allocation */
 #define PAGE_OWNER   (~(uintptr_t)63) /* side-table bits naming the owner */
 
+/* The owner named by an orphan's side-table entry: no thread's state, and
+ * not NULL, so that free's owner test needs no test of its own for a
+ * thread without state. Never read or written. */
+static _Alignas(64) char page_orphan_owner;
+#define PAGE_ORPHANED ((uintptr_t)&page_orphan_owner)
+
 enum { PG_CUR = 1, PG_AVAIL, PG_FULL, PG_ORPHAN };
 
 /* The descriptor's first 64 bytes; the map follows at PAGE_MAP_OFF. */
 typedef struct ak_page {
-    uint64_t nonempty;    /* bit w set: map word w may have a free block */
-    uint32_t cursor;      /* the map word allocations take from */
-    uint32_t used;        /* blocks handed out that the owner has not seen freed */
+    uint64_t nonempty; /* bit w set: map word w may have a free block */
+    uint32_t cursor;   /* the map word allocations take from */
+    /* Blocks handed out that the owner has not seen freed; not kept while
+     * the page is current (set again when it stops being). */
+    uint32_t used;
     uint32_t size, first; /* the class's, where the alloc path reads them */
     uint8_t cls, state;
     struct ak_page *next, *prev; /* in its owner's list, or the orphans' */
@@ -1175,7 +1183,6 @@ static inline void *page_pop(ak_page *pg)
     if (UNLIKELY(m == 0))
         return NULL;
     __atomic_store_n(&map[w], m & (m - 1), __ATOMIC_RELAXED);
-    pg->used++;
     return (uint8_t *)pg + pg->first + ((size_t)w * 64 + (size_t)__builtin_ctzll(m)) * pg->size;
 }
 
@@ -1330,6 +1337,7 @@ static __attribute__((noinline)) void *page_alloc_slow(ak_heap *h, ak_heap_threa
             if (page_seek(pg))
                 return page_pop(pg);
         }
+        pg->used = page_cls[c].nblocks; /* its map is all clear */
         pg->state = PG_FULL;
         list_push(&t->full[c], pg);
         t->cur[c] = PAGE_NONE;
@@ -1344,7 +1352,8 @@ static __attribute__((noinline)) void *page_alloc_slow(ak_heap *h, ak_heap_threa
     return p || !page_seek(pg) ? p : page_pop(pg);
 }
 
-/* The owner freed a block of a full page, or emptied a page. */
+/* The owner freed a block of a full page, or emptied a page (neither
+ * its current one). */
 static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread *t, ak_page *pg)
 {
     unsigned c = pg->cls;
@@ -1368,10 +1377,12 @@ static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread
 static inline bool page_block_index(uintptr_t u, uintptr_t e, size_t *ip)
 {
     const page_class *L = entry_class(e);
-    uint64_t off = (uint64_t)(u & (PAGE_BYTES - 1)) - L->first;
-    uint64_t i = (off * L->recip) >> 32;
+    /* Below block 0 the offset wraps to at least 2^32 - 2^16, and its
+     * index comes out far past the last block: one test covers both. */
+    uint32_t off = (uint32_t)(u & (PAGE_BYTES - 1)) - L->first;
+    uint64_t i = ((uint64_t)off * L->recip) >> 32;
     *ip = (size_t)i;
-    return off < PAGE_BYTES && i * L->size == off && i < L->nblocks;
+    return i < L->nblocks && i * L->size == off;
 }
 
 /* A free or realloc of u refused: a block start whose bit says free is a
@@ -1414,7 +1425,7 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak
         page_count_bad(h);
         return;
     }
-    if (LIKELY(t != NULL && (e & PAGE_OWNER) == (uintptr_t)t)) {
+    if (LIKELY((e & PAGE_OWNER) == (uintptr_t)t)) { /* entries never name NULL */
         ak_page *pg = page_of(u);
         uint64_t *map = page_map(pg) + (i >> 6), bit = (uint64_t)1 << (i & 63), m = *map;
         if (UNLIKELY(m & bit)) {
@@ -1426,10 +1437,9 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak
         /* The next allocation takes from this word: the block just freed
          * or one near it, still in the cache (LIFO-like reuse). */
         pg->cursor = (uint32_t)(i >> 6);
-        pg->used--;
-        /* Only a page off the current slot can move: one that had no room
-         * (now it has) or that emptied. */
-        if (UNLIKELY(pg->state != PG_CUR) && (pg->used == 0 || pg->state == PG_FULL))
+        /* Only a page off the current slot counts its blocks, and can
+         * move: one that had no room (now it has) or that emptied. */
+        if (UNLIKELY(pg->state != PG_CUR) && (--pg->used == 0 || pg->state == PG_FULL))
             page_owner_note(h, t, pg);
         return;
     }
@@ -1485,7 +1495,7 @@ static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty)
                     pg->state = room ? PG_AVAIL : PG_FULL;
                     list_push(room ? &t->avail[c] : &t->full[c], pg);
                 } else {
-                    page_set_entry(h, pg, c + 1);
+                    page_set_entry(h, pg, PAGE_ORPHANED | (c + 1));
                     pg->state = PG_ORPHAN;
                     heap_lock(h);
                     list_push(&h->orphans[c], pg);
@@ -1584,9 +1594,9 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
             free_now += (size_t)__builtin_popcountll(map[w]);
             waiting += (size_t)__builtin_popcountll(rmap[w] & ~map[w]);
         }
-        if (owner && pg->used + free_now + waiting != L->nblocks)
+        if ((state == PG_AVAIL || state == PG_FULL) && pg->used + free_now + waiting != L->nblocks)
             return "heap: a page's used count does not match its maps";
-        if (owner && state == PG_AVAIL && free_now + waiting == 0)
+        if (state == PG_AVAIL && free_now + waiting == 0)
             return "heap: a page on the list with room has none";
         if (pg->next && pg->next->prev != pg)
             return "heap: a page list's links disagree";
@@ -2575,7 +2585,7 @@ const char *ak_heap_check(ak_heap *h)
                 why = page_check_list(h, t->full[c], (uintptr_t)t, c, PG_FULL);
         }
     for (unsigned c = 0; !why && h->page_spans && c < AK_HEAP_PAGE_CLASSES; c++)
-        why = page_check_list(h, h->orphans[c], 0, c, PG_ORPHAN);
+        why = page_check_list(h, h->orphans[c], PAGE_ORPHANED, c, PG_ORPHAN);
     for (size_t i = 0; !why && i < h->direct_cap; i++) {
         uintptr_t k = h->direct_tab[i];
         if (k != SET_EMPTY && k != SET_TOMB &&
