@@ -36,7 +36,8 @@
  * front of the allocator, one per heap. Each thread has its own magazines
  * (an ak_mag_cpu: two magazines per class, a magazine being a stack of up
  * to 64 freed blocks of one class, fewer for big classes: at most 64 KiB
- * of blocks, at least one), set up on its first call and flushed back when
+ * of blocks, 16 KiB when pages serve the small requests, at least one),
+ * set up on its first call and flushed back when
  * it exits. A class malloc or free that its magazines can serve takes no
  * lock; otherwise the thread trades a full or empty magazine with the
  * depot, shared by all threads, under the heap's mutex (once per run of up
