@@ -32,32 +32,33 @@
  * is 16 bytes + class rounding (under 16 bytes up to 128, under 25% above) + the allocator's own
  * overhead; test_heap prints the measured total per allocator.
  *
- * The per-thread cache: the magazine layer (allockit/magazine.h) sits in
- * front of the allocator, one per heap. Each thread has its own magazines
- * (an ak_mag_cpu: two magazines per class, a magazine being a stack of up
- * to 64 freed blocks of one class, fewer for big classes: at most 64 KiB
- * of blocks, 16 KiB when pages serve the small requests, at least one),
- * set up on its first call and flushed back when
- * it exits. A class malloc or free that its magazines can serve takes no
+ * The per-thread cache: the magazine layer (allockit/magazine.h) sits
+ * in front of the allocator, one per heap. Each thread has its own
+ * magazines (an ak_mag_cpu: two magazines per class, a magazine being a
+ * stack of up to 64 freed blocks of one class, fewer for big classes:
+ * at most 64 KiB of blocks, 16 KiB when pages serve the small requests,
+ * at least one), set up on its first call and flushed back when it
+ * exits. A class malloc or free that its magazines can serve takes no
  * lock; otherwise the thread trades a full or empty magazine with the
- * depot, shared by all threads, under the heap's mutex (once per run of up
- * to 64 allocations or frees of one class at most), or calls the
+ * depot, shared by all threads, under the heap's mutex (once per run of
+ * up to 64 allocations or frees of one class at most), or calls the
  * allocator. The layer holds at most cache_limit bytes in all (8 MiB by
- * default): cached blocks at their class size, plus the magazines; a free
- * beyond the bound goes to the allocator. A miss (no full magazine
+ * default): cached blocks at their class size, plus the magazines; a
+ * free beyond the bound goes to the allocator. A miss (no full magazine
  * anywhere) takes the block and half a magazine more of its class from
  * the allocator under one lock. Memory goes back: every 1024 times the
- * layer takes the lock, the depot gives back the magazines that sat idle
- * in it all along (Bonwick's working set); when the allocator is full,
- * the layer gives back the calling thread's magazines and the depot
- * before the heap grows; ak_heap_flush_thread_cache (and malloc_trim in
- * libakmalloc) returns the caller's magazines and the depot; the depot is
- * trimmed when the last thread with magazines exits.
- * The layer needs the allocator's cache hooks (ak_byte_can_cache); without
- * them, or with AK_HEAP_NO_THREAD_CACHE, every block is asked of the
- * allocator under the lock, at its exact size. A thread holds magazines
- * for at most AK_HEAP_TLS_SLOTS heaps at once; further heaps (and a thread
- * inside its own set-up or exit) share one more state under a mutex.
+ * layer takes the lock, the depot gives back the magazines that sat
+ * idle in it all along (Bonwick's working set); when the allocator is
+ * full, the layer gives back the calling thread's magazines and the
+ * depot before the heap grows; ak_heap_flush_thread_cache (and
+ * malloc_trim in libakmalloc) returns the caller's magazines and the
+ * depot; the depot is trimmed when the last thread with magazines
+ * exits. The layer needs the allocator's cache hooks
+ * (ak_byte_can_cache); without them, or with AK_HEAP_NO_THREAD_CACHE,
+ * every block is asked of the allocator under the lock, at its exact
+ * size. A thread holds magazines for at most AK_HEAP_TLS_SLOTS heaps at
+ * once; further heaps (and a thread inside its own set-up or exit)
+ * share one more state under a mutex.
  *
  * Fork: every heap's locks are taken across fork() (pthread_atfork); in
  * the child the magazines of the threads that do not exist there are
