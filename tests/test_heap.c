@@ -1056,6 +1056,63 @@ static void test_pages(void)
     close_heap();
 }
 
+/* Empty pages' spans are kept for the next pages (a thread's spares and
+ * the heap's pool, at least 16 spans; past the pool's bound, back to the
+ * allocator): a second wave of as many pages holds as many spans, at
+ * least 16 of them the first wave's, and uses no more of the allocator;
+ * the checker accounts for the pool. */
+static void test_page_pool(void)
+{
+    open_os(0);
+    ak_heap_stats s;
+    void *first = ak_heap_malloc(&H, 8);
+    ak_heap_stats_get(&H, &s);
+    if (!s.paging) {
+        printf("(no pages over %s) ", cur->name);
+        ak_heap_free(&H, first);
+        close_heap();
+        return;
+    }
+    enum { N = 40000 }; /* 64-byte blocks: about 40 pages */
+    static unsigned char *p[N];
+    size_t pages[2], peak[2], nspan = 0, again = 0;
+    static uintptr_t span[N / 64];
+    for (unsigned wave = 0; wave < 2; wave++) {
+        for (unsigned i = 0; i < N; i++) {
+            p[i] = ak_heap_malloc(&H, 64);
+            CHECK(p[i]);
+            ak_pattern_fill(p[i], 64, i + wave);
+            uintptr_t base = (uintptr_t)p[i] & ~(uintptr_t)0xffff; /* its 64 KiB span */
+            if (i && base == ((uintptr_t)p[i - 1] & ~(uintptr_t)0xffff))
+                continue;
+            bool seen = false;
+            for (size_t k = 0; k < nspan && !seen; k++)
+                seen = span[k] == base;
+            if (wave == 0 && !seen && nspan < N / 64)
+                span[nspan++] = base;
+            again += wave == 1 && seen;
+        }
+        ak_heap_stats_get(&H, &s);
+        pages[wave] = s.pages;
+        peak[wave] = s.peak_backend_used;
+        CHECK_INVARIANTS(ak_heap_check(&H));
+        for (unsigned i = N; i-- > 0;) {
+            CHECK(ak_pattern_ok(p[i], 64, i + wave));
+            ak_heap_free(&H, p[i]);
+        }
+        CHECK_INVARIANTS(ak_heap_check(&H));
+    }
+    printf("[%zu then %zu spans, %zu again] ", pages[0], pages[1], again);
+    CHECK(pages[0] >= N * 64 / 65536 && pages[1] == pages[0] && peak[1] == peak[0]);
+    CHECK(again >= 16);
+    ak_heap_free(&H, first);
+    ak_heap_flush_thread_cache(&H);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.pages == 0);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    close_heap();
+}
+
 static const named_test tests[] = {
     T(test_malloc_basic),
     T(test_malloc_zero),
@@ -1083,6 +1140,7 @@ static const named_test tests[] = {
     T(test_depot_reap),
     T(test_no_thread_cache),
     T(test_pages),
+    T(test_page_pool),
     T(test_overhead),
 };
 

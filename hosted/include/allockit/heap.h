@@ -209,17 +209,20 @@ typedef struct ak_heap {
     pthread_mutex_t shared_lock;
     ak_mag mag;
     /* Pages: one word per 64 KiB span of the reservation (the owning
-     * thread's record | class + 1; class + 1 alone for a page no thread
-     * owns; 0: not a page), one byte per span (set: frees by other threads
-     * are waiting in the page), the number of the reservation's first
-     * span and how many there are (0: pages are off). */
+     * thread's record | class + 1; a static placeholder's address | class
+     * + 1 for a page no thread owns; 0: not a page), one byte per span
+     * (set: frees by other threads are waiting in the page), the number of
+     * the reservation's first span and how many there are (0: pages are
+     * off). */
     uintptr_t *page_tab;
     uint8_t *page_flag;
     uintptr_t page_base;
     size_t page_spans, page_tab_bytes;
     size_t page_lim;   /* requests below this go to pages (0: off) */
-    size_t pages_held; /* spans held as pages (atomic) */
+    size_t pages_held; /* spans held for pages, spares and pool included (atomic) */
     size_t page_orphan_count;
+    struct ak_page *span_pool; /* empty spans kept for pages (under lock) */
+    size_t span_pool_n;
     struct ak_page *orphans[AK_HEAP_PAGE_CLASSES]; /* pages of exited threads */
     /* The class of a request of n < class_limit bytes:
      * class_of[(n + class_bias) / 16], one load on malloc's fast path. */
