@@ -713,9 +713,10 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
     const size_t max_size = cfg->max_size ? cfg->max_size : AK_MAG_MAX_CLASS_SIZE;
     const size_t max_align = cfg->max_align ? cfg->max_align : AK_MAG_DEFAULT_ALIGN;
     const size_t mag_bytes = cfg->magazine_bytes ? cfg->magazine_bytes : AK_MAG_MAGAZINE_BYTES;
-    if (rounds > AK_MAG_MAX_ROUNDS || max_size > AK_MAG_MAX_CLASS_SIZE || !ak_is_pow2(max_align) ||
-        !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu || cfg->class_shift > 15 ||
-        cfg->miss_batch > AK_MAG_MAX_ROUNDS)
+    const unsigned min_rounds = cfg->min_rounds ? cfg->min_rounds : 1;
+    if (rounds > AK_MAG_MAX_ROUNDS || min_rounds > rounds || max_size > AK_MAG_MAX_CLASS_SIZE ||
+        !ak_is_pow2(max_align) || !cfg->lock != !cfg->unlock || !cfg->cpus != !cfg->ncpu ||
+        cfg->class_shift > 15 || cfg->miss_batch > AK_MAG_MAX_ROUNDS)
         return AK_ERR_INVALID_PARAM;
 
     const bool caching = ops->cache && ops->uncache;
@@ -733,7 +734,7 @@ ak_error ak_mag_init(ak_mag *m, const ak_mag_config *cfg)
         struct ak_mag_class *k = &m->cls[c];
         k->size = ak_sc_size(c) - shift;
         size_t per = mag_bytes / k->size;
-        k->rounds = (uint32_t)(per < 1 ? 1 : per > rounds ? rounds : per);
+        k->rounds = (uint32_t)(per < min_rounds ? min_rounds : per > rounds ? rounds : per);
         k->mag_size = MAG_HEADER + (size_t)k->rounds * sizeof(void *);
         k->align = 0;
         if (caching && c <= top) {

@@ -374,6 +374,10 @@ static void test_init_errors(void)
     bad = c;
     bad.class_shift = 16;
     CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
+    bad = c;
+    bad.rounds = 8;
+    bad.min_rounds = 9; /* more than rounds */
+    CHECK_ERR(ak_mag_init(&m2, &bad), AK_ERR_INVALID_PARAM);
     CHECK(memcmp(before, &m2, sizeof m2) == 0);
     /* The largest values accepted are accepted. */
     bad = c;
@@ -1259,6 +1263,22 @@ static void test_magazine_bytes(void)
     /* Two magazines of two blocks on the CPU; the third block went on to
      * the depot in a full magazine, or back to the backend. */
     CHECK(!caching() || fx.cpus[0].held <= 4 * 1024);
+    drain();
+    CHECK(backend_used() == 0);
+    /* config .min_rounds raises the big classes to that many blocks:
+     * min(rounds, max(min_rounds, magazine_bytes / class size)). */
+    ak_mag_config c2 = {.ncpu = 1, .rounds = 64, .magazine_bytes = 2048, .min_rounds = 4};
+    fx_open((size_t)1 << 20, c2, true);
+    CHECK(fx.m.cls[7].rounds == 16); /* 128 B: magazine_bytes decides */
+    CHECK(fx.m.cls[19].rounds == 4); /* 1024 B: 2 fit, the floor is 4 */
+    CHECK(fx.m.cls[43].rounds == 4); /* 64 KiB */
+    for (int i = 0; i < 3; i++)
+        p[i] = xalloc(0, 1000, 16);
+    for (int i = 0; i < 3; i++)
+        xfree(0, p[i], 1000, 16);
+    layer_sane();
+    /* All three fit the loaded magazine of four. */
+    CHECK(!caching() || fx.cpus[0].held == 3 * 1024);
     drain();
     CHECK(backend_used() == 0);
 }

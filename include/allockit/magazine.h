@@ -92,8 +92,9 @@
  * the operations taking the lock instead of time): every reap_period of
  * them, each class gives back the magazines its depot held throughout
  * the period, with their blocks. A magazine of class c holds
- * min(rounds, max(1, magazine_bytes / class size)) blocks (config
- * .magazine_bytes, AK_MAG_MAGAZINE_BYTES by default).
+ * min(rounds, max(min_rounds, magazine_bytes / class size)) blocks
+ * (config .magazine_bytes, AK_MAG_MAGAZINE_BYTES by default; config
+ * .min_rounds, 1 by default).
  * Objects: sizeof(ak_mag) is about 3.8 KiB and sizeof(ak_mag_cpu) 784
  * bytes on 64-bit targets; nothing else is allocated but magazines.
  *
@@ -252,6 +253,12 @@ typedef struct ak_mag_config {
     bool (*grow)(void *ctx, size_t size, size_t align);
     void *grow_ctx;
     unsigned grow_window;
+    /** Blocks a magazine holds at least, whatever magazine_bytes says
+     *  (0: 1; at most rounds): class c's magazines hold min(rounds,
+     *  max(min_rounds, magazine_bytes / class size)) blocks. Big blocks
+     *  freed on one CPU and allocated on another then still travel a few
+     *  to a trip through the depot. */
+    unsigned min_rounds;
 } ak_mag_config;
 
 /** Locked operations after a release within which the backend running
