@@ -89,16 +89,18 @@
 #define CACHE_ROUNDS         64u
 #define CACHE_MAGAZINE_BYTES ((size_t)65536)
 #define DEFAULT_CACHE_LIMIT  ((size_t)8 << 20)
-/* With pages, the magazines see only requests above AK_HEAP_PAGE_MAX:
- * 16 KiB a magazine, at least 8 blocks (16 of 1 KiB, 8 of 2 KiB and up).
+/* With pages, the magazines see only requests above AK_HEAP_PAGE_MAX,
+ * and hold 16 KiB of blocks each (16 of 1 KiB, 2 of 8 KiB, 1 of 16 KiB).
  * On mimalloc-bench, max RSS of glibc-thread went from 4.1 to 3.0-3.2
  * MiB and of espresso from 4.1 to 3.3-3.6 against 64 KiB, with the lock
- * taken as rarely on glibc-thread (once per 4,000 iterations). Without
- * the floor of 8 blocks, rptest (blocks of 8 to 16000 bytes freed by
- * the other thread) traded magazines with the depot 56,000 times against
- * 6,000 with 64 KiB; with it, 11,000. */
+ * taken as rarely on glibc-thread (once per 4,000 iterations). The cost
+ * is rptest (blocks of 8 to 16000 bytes freed by the other thread): it
+ * traded magazines with the depot 56,000 times against 6,000 with 64 KiB
+ * (rptest 1.67x -> 2.03x mimalloc). A floor of 8 blocks a magazine
+ * (config .min_rounds) brought that to 11,000 and rptest to 1.89x, but
+ * the suite's mean max RSS to 10.5 MiB against glibc's 10.0 in the same
+ * run (10.2 against 10.3 without it): not taken. */
 #define CACHE_MAGAZINE_BYTES_PAGED ((size_t)16384)
-#define CACHE_MIN_ROUNDS_PAGED     8u
 /* Every this many acquisitions of the lock by the layer, the depot gives
  * back the magazines that sat idle in it all along (the layer's
  * reap_period). */
@@ -2324,7 +2326,6 @@ static ak_error cache_setup(ak_heap *h, const ak_heap_config *cfg)
         .backend = h->backend,
         .rounds = CACHE_ROUNDS,
         .magazine_bytes = pages_wanted(h, cfg) ? CACHE_MAGAZINE_BYTES_PAGED : CACHE_MAGAZINE_BYTES,
-        .min_rounds = pages_wanted(h, cfg) ? CACHE_MIN_ROUNDS_PAGED : 1,
         .miss_batch = CACHE_ROUNDS / 2,
         .reap_period = CACHE_REAP_PERIOD,
         .max_size = ak_sc_size(top) - h->class_shift,
