@@ -960,6 +960,25 @@ typedef struct named_test {
     }
 /* ---- pages: small blocks without a header ---- */
 
+/* A heap over the OS source with this thread set up: the first call
+ * of a thread sets it up (a header block, returned in *first); after
+ * that, pages, over allocators whose cache mark the heap writes inline.
+ * False (the heap closed again) over an allocator without pages. */
+static bool open_paged(void **first)
+{
+    open_os(0);
+    ak_heap_stats s;
+    *first = ak_heap_malloc(&H, 8);
+    ak_heap_stats_get(&H, &s);
+    if (!s.paging) {
+        printf("(no pages over %s) ", cur->name);
+        ak_heap_free(&H, *first);
+        close_heap();
+        return false;
+    }
+    return true;
+}
+
 /* Small blocks come from pages: 16-aligned, usable size their class's,
  * contents kept; a double free, an interior pointer, pointers into a
  * page's head and a realloc of a freed block are refused and counted;
@@ -968,18 +987,10 @@ typedef struct named_test {
  * own block, never where a page may start). */
 static void test_pages(void)
 {
-    open_os(0);
     ak_heap_stats s;
-    /* The first call of a thread sets it up (a header block); after that,
-     * pages, over allocators whose cache mark the heap writes inline. */
-    void *first = ak_heap_malloc(&H, 8);
-    ak_heap_stats_get(&H, &s);
-    if (!s.paging) {
-        printf("(no pages over %s) ", cur->name);
-        ak_heap_free(&H, first);
-        close_heap();
+    void *first;
+    if (!open_paged(&first))
         return;
-    }
     enum { N = 3000 };
     static unsigned char *p[N];
     static size_t n[N];
@@ -1063,16 +1074,10 @@ static void test_pages(void)
  * the checker accounts for the pool. */
 static void test_page_pool(void)
 {
-    open_os(0);
     ak_heap_stats s;
-    void *first = ak_heap_malloc(&H, 8);
-    ak_heap_stats_get(&H, &s);
-    if (!s.paging) {
-        printf("(no pages over %s) ", cur->name);
-        ak_heap_free(&H, first);
-        close_heap();
+    void *first;
+    if (!open_paged(&first))
         return;
-    }
     enum { N = 40000 }; /* 64-byte blocks: about 40 pages */
     static unsigned char *p[N];
     size_t pages[2], peak[2], nspan = 0, again = 0;
