@@ -1118,6 +1118,52 @@ static void test_page_pool(void)
     close_heap();
 }
 
+/* A full page that gets room joins the end of its class's list of pages
+ * with room: blocks freed in two full pages come back in the order the
+ * pages got room, after the current page is used up. */
+static void test_page_order(void)
+{
+    void *first;
+    if (!open_paged(&first))
+        return;
+    enum { N = 800, SIZE = 256 }; /* four pages of 256-byte blocks */
+    static unsigned char *p[N + 300];
+    for (unsigned i = 0; i < N; i++) {
+        p[i] = ak_heap_malloc(&H, SIZE);
+        CHECK(p[i]);
+        ak_pattern_fill(p[i], SIZE, i);
+    }
+    uintptr_t span_a = (uintptr_t)p[10] & ~(uintptr_t)0xffff;
+    uintptr_t span_b = (uintptr_t)p[300] & ~(uintptr_t)0xffff;
+    uintptr_t span_cur = (uintptr_t)p[N - 1] & ~(uintptr_t)0xffff;
+    CHECK(span_a != span_b && span_a != span_cur && span_b != span_cur);
+    unsigned char *a = p[10], *b = p[300];
+    ak_heap_free(&H, a);
+    ak_heap_free(&H, b);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    unsigned got_a = 0, got_b = 0;
+    for (unsigned i = N; i < N + 300 && !got_b; i++) {
+        p[i] = ak_heap_malloc(&H, SIZE);
+        CHECK(p[i]);
+        if (p[i] == a && !got_a)
+            got_a = i;
+        if (p[i] == b)
+            got_b = i;
+    }
+    printf("[a back at %u, b at %u] ", got_a, got_b);
+    CHECK(got_a && got_b && got_a < got_b);
+    for (unsigned i = 0; i < N + 300; i++) {
+        if (i == 10 || i == 300 || !p[i] || (i >= N && i > got_b))
+            continue;
+        if (i < N)
+            CHECK(ak_pattern_ok(p[i], SIZE, i));
+        ak_heap_free(&H, p[i]);
+    }
+    ak_heap_free(&H, first);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    close_heap();
+}
+
 static const named_test tests[] = {
     T(test_malloc_basic),
     T(test_malloc_zero),
@@ -1146,6 +1192,7 @@ static const named_test tests[] = {
     T(test_no_thread_cache),
     T(test_pages),
     T(test_page_pool),
+    T(test_page_order),
     T(test_overhead),
 };
 
