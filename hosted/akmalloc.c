@@ -21,6 +21,10 @@
  * leaving it alone. A double free is ignored (see <allockit/heap.h>).
  */
 #define _GNU_SOURCE 1
+/* One translation unit with the heap, so that malloc and free have the
+ * heap's fast paths inline, on a heap whose address is a constant. */
+#include "heap.c"
+
 #include <allockit.h>
 #include <allockit/heap.h>
 
@@ -33,7 +37,9 @@
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
+#ifndef TLS_IE
 #define TLS_IE __attribute__((tls_model("initial-exec")))
+#endif
 
 extern char **environ;
 
@@ -288,18 +294,33 @@ __attribute__((destructor)) static void akmalloc_at_exit(void)
 /* The malloc family                                                   */
 /* ------------------------------------------------------------------ */
 
-EXPORT void *malloc(size_t size)
+static __attribute__((noinline)) void *malloc_slow(size_t size)
 {
     ak_heap *h = heap();
     return h ? ak_heap_malloc(h, size) : boot_alloc(size, 16);
 }
 
+/* A block of the thread's current page inline; anything else (and the
+ * heap's set-up) in malloc_slow. */
+EXPORT void *malloc(size_t size)
+{
+    if (LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY)) {
+        void *p = heap_page_pop(&heap_obj, size);
+        if (LIKELY(p != NULL))
+            return p;
+    }
+    return malloc_slow(size);
+}
+
+/* A block of a page first: NULL and the bootstrap area's blocks are in no
+ * page. */
 EXPORT void free(void *ptr)
 {
-    ak_heap *h;
-    if (!ptr || in_boot(ptr) || !(h = heap_if_ready()))
+    if (UNLIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_READY))
         return;
-    ak_heap_free(h, ptr);
+    if (LIKELY(heap_page_free(&heap_obj, ptr)) || !ptr || in_boot(ptr))
+        return;
+    heap_free_header(&heap_obj, ptr);
 }
 
 EXPORT void cfree(void *ptr)

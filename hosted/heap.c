@@ -1022,7 +1022,8 @@ typedef struct ak_page {
     /* Blocks handed out that the owner has not seen freed; not kept while
      * the page is current (set again when it stops being). */
     uint32_t used;
-    uint32_t size, first; /* the class's, where the alloc path reads them */
+    uint32_t size;  /* the class's, where the alloc path reads it */
+    uint8_t *first; /* block 0 */
     uint8_t cls, state;
     struct ak_page *next, *prev; /* in its owner's list, or the orphans' */
 } ak_page;
@@ -1249,7 +1250,7 @@ static inline void *page_pop(ak_page *pg)
     if (UNLIKELY(m == 0))
         return NULL;
     __atomic_store_n(&map[w], m & (m - 1), __ATOMIC_RELAXED);
-    return (uint8_t *)pg + pg->first + ((size_t)w * 64 + (size_t)__builtin_ctzll(m)) * pg->size;
+    return pg->first + ((size_t)w * 64 + (unsigned)__builtin_ctzll(m)) * pg->size;
 }
 
 /* A span given back to the allocator first gives its memory back to the
@@ -1329,7 +1330,7 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
     pg->used = 0;
     pg->nonempty = low_bits(L->words);
     pg->size = L->size;
-    pg->first = L->first - (uint32_t)((uintptr_t)pg & (PAGE_BYTES - 1)); /* from pg */
+    pg->first = (uint8_t *)page_span(pg) + L->first;
     pg->cls = (uint8_t)c;
     pg->next = pg->prev = NULL;
     for (unsigned w = 0; w < L->words; w++) {
@@ -1504,9 +1505,14 @@ static inline bool page_block_index(uintptr_t u, uintptr_t e, size_t *ip)
     /* Below block 0 the offset wraps to at least 2^32 - 2^16, and its
      * index comes out far past the last block: one test covers both. */
     uint32_t off = (uint32_t)(u & (PAGE_BYTES - 1)) - L->first;
-    uint64_t i = ((uint64_t)off * L->recip) >> 32;
+    uint64_t prod = (uint64_t)off * L->recip, i = prod >> 32;
     *ip = (size_t)i;
-    return i < L->nblocks && i * L->size == off;
+    /* recip = (2^32 + d) / size with 1 <= d <= size, so for off = q *
+     * size + r the product is q * 2^32 + q * d + r * recip: below 2^16,
+     * its low half is q * d <= off < recip when r = 0, and at least
+     * recip (with no carry, sizes being far below 2^16) when r > 0. So
+     * the low half tells a block start without multiplying back. */
+    return i < L->nblocks && (uint32_t)prod < L->recip;
 }
 
 /* A free or realloc of u refused: a block start whose bit says free is a
@@ -1709,7 +1715,7 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
         if (h->page_tab[pi] != (owner | (c + 1)) || pg->cls != c || pg->state != state)
             return "heap: a page's side-table entry, class or state is wrong";
         if (pg->size != L->size || pg->cursor >= L->words ||
-            pg->first != L->first - ((uintptr_t)pg & (PAGE_BYTES - 1)))
+            pg->first != (uint8_t *)page_span(pg) + L->first)
             return "heap: a page's layout is not its class's";
         const uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
         size_t free_now = 0, waiting = 0;
@@ -1800,6 +1806,20 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
         }
     }
     return alloc_failed(h);
+}
+
+/* The page path's fast half: a block of the calling thread's current
+ * page of the class, or NULL (past the pages, no state of its own, or no
+ * free block at the page's cursor). Also for libakmalloc's malloc, which
+ * has it inline and calls ak_heap_malloc when it answers NULL. */
+static inline __attribute__((always_inline)) void *heap_page_pop(const ak_heap *h, size_t size)
+{
+    if (LIKELY(size < h->page_lim)) {
+        ak_heap_thread *t = thread_fast(h);
+        if (LIKELY(t != NULL))
+            return page_pop(t->cur[page_class_of[(size + 15) >> 4]]);
+    }
+    return NULL;
 }
 
 /* The page path's slow half, then (no memory for a page) the rest. */
@@ -2051,21 +2071,28 @@ static __attribute__((noinline)) void heap_free_slow(ak_heap *h, void *ptr)
 
 static void heap_free_header(ak_heap *h, void *ptr);
 
-/* A block of a page, found by address; anything else goes to
- * heap_free_header. */
-
-void ak_heap_free(ak_heap *h, void *ptr)
+/* Free ptr if it is a block of a page (true), else false with nothing
+ * done. Also for libakmalloc's free, which has it inline. */
+static inline __attribute__((always_inline)) bool heap_page_free(ak_heap *h, void *ptr)
 {
     uintptr_t u = (uintptr_t)ptr;
     size_t pi;
     uintptr_t e = page_entry(h, u, &pi);
-    if (LIKELY(e != 0)) {
-        /* The first slot's state without the test that it is this heap's:
-         * an entry names a state of this heap, and no other heap's state
-         * can be equal to it (pages exist only where fast_id is id). */
-        page_free(h, u, e, pi, tls_slots[0].t);
+    if (UNLIKELY(e == 0))
+        return false;
+    /* The first slot's state without the test that it is this heap's: an
+     * entry names a state of this heap, and no other heap's state can be
+     * equal to it (pages exist only where fast_id is id). */
+    page_free(h, u, e, pi, tls_slots[0].t);
+    return true;
+}
+
+/* A block of a page, found by address; anything else goes to
+ * heap_free_header. */
+void ak_heap_free(ak_heap *h, void *ptr)
+{
+    if (LIKELY(heap_page_free(h, ptr)))
         return;
-    }
     heap_free_header(h, ptr);
 }
 

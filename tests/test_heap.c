@@ -1164,6 +1164,38 @@ static void test_page_order(void)
     close_heap();
 }
 
+/* Every 16-aligned pointer inside a page block, past its start, is
+ * refused as a bad free and changes nothing, for every size up to
+ * AK_HEAP_PAGE_MAX (the page's index and block-start test). */
+static void test_page_interior(void)
+{
+    void *first;
+    if (!open_paged(&first))
+        return;
+    ak_heap_stats s;
+    ak_heap_stats_get(&H, &s);
+    uint64_t bad = s.bad_frees, dbl = s.double_frees, tried = 0;
+    for (size_t n = 16; n <= AK_HEAP_PAGE_MAX; n += 16) {
+        unsigned char *p = ak_heap_malloc(&H, n);
+        CHECK(p);
+        size_t us = ak_heap_malloc_usable_size(&H, p);
+        ak_pattern_fill(p, us, (uint32_t)n);
+        for (size_t off = 16; off < us; off += 16, tried++)
+            ak_heap_free(&H, p + off);
+        ak_heap_free(&H, p + 8);
+        tried++;
+        CHECK(ak_pattern_ok(p, us, (uint32_t)n));
+        CHECK(ak_heap_malloc_usable_size(&H, p) == us);
+        ak_heap_free(&H, p);
+    }
+    ak_heap_stats_get(&H, &s);
+    printf("[%llu refused] ", (unsigned long long)tried);
+    CHECK(s.bad_frees == bad + tried && s.double_frees == dbl);
+    ak_heap_free(&H, first);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    close_heap();
+}
+
 static const named_test tests[] = {
     T(test_malloc_basic),
     T(test_malloc_zero),
@@ -1193,6 +1225,7 @@ static const named_test tests[] = {
     T(test_pages),
     T(test_page_pool),
     T(test_page_order),
+    T(test_page_interior),
     T(test_overhead),
 };
 
