@@ -305,20 +305,18 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 EXPORT void *malloc(size_t size)
 {
     if (LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY)) {
-        void *p = heap_page_pop(&heap_obj, size);
+        void *p = heap_page_pop(&heap_obj, size, true);
         if (LIKELY(p != NULL))
             return p;
     }
     return malloc_slow(size);
 }
 
-/* A block of a page first: NULL and the bootstrap area's blocks are in no
- * page. */
+/* A block of a page first (before the heap is set up, no pointer is in
+ * a page; NULL and the bootstrap area's blocks never are). */
 EXPORT void free(void *ptr)
 {
-    if (UNLIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) != ST_READY))
-        return;
-    if (LIKELY(heap_page_free(&heap_obj, ptr)) || !ptr || in_boot(ptr))
+    if (LIKELY(heap_page_free(&heap_obj, ptr)) || !ptr || in_boot(ptr) || !heap_if_ready())
         return;
     heap_free_header(&heap_obj, ptr);
 }

@@ -1579,8 +1579,11 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak
 /* The side-table entry of u's span if it is a page, else 0. */
 static inline uintptr_t page_entry(const ak_heap *h, uintptr_t u, size_t *pi)
 {
+    /* page_spans first (set last, by page_setup): libakmalloc's free
+     * comes here before it knows that the heap is ready. */
+    size_t n = __atomic_load_n(&h->page_spans, __ATOMIC_ACQUIRE);
     *pi = page_index(h, u);
-    return *pi < h->page_spans ? __atomic_load_n(&h->page_tab[*pi], __ATOMIC_ACQUIRE) : 0;
+    return *pi < n ? __atomic_load_n(&h->page_tab[*pi], __ATOMIC_ACQUIRE) : 0;
 }
 
 /* Is the block at u of the page with entry e live (handed out, not
@@ -1695,7 +1698,7 @@ static void page_setup(ak_heap *h, const ak_heap_config *cfg)
     h->page_flag = (uint8_t *)m + n * sizeof(uintptr_t);
     h->page_tab_bytes = bytes;
     h->page_base = first;
-    h->page_spans = n;
+    __atomic_store_n(&h->page_spans, n, __ATOMIC_RELEASE); /* see page_entry */
     h->page_lim = AK_HEAP_PAGE_MAX + 1;
 }
 
@@ -1811,11 +1814,15 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
 /* The page path's fast half: a block of the calling thread's current
  * page of the class, or NULL (past the pages, no state of its own, or no
  * free block at the page's cursor). Also for libakmalloc's malloc, which
- * has it inline and calls ak_heap_malloc when it answers NULL. */
-static inline __attribute__((always_inline)) void *heap_page_pop(const ak_heap *h, size_t size)
+ * has it inline and calls ak_heap_malloc when it answers NULL (unused
+ * where heap.c is compiled alone). */
+static inline __attribute__((always_inline, unused)) void *
+heap_page_pop(const ak_heap *h, size_t size, bool only_heap)
 {
     if (LIKELY(size < h->page_lim)) {
-        ak_heap_thread *t = thread_fast(h);
+        /* only_heap: h is the program's one heap (libakmalloc), so the
+         * first slot's state, if any, is h's. */
+        ak_heap_thread *t = only_heap ? tls_slots[0].t : thread_fast(h);
         if (LIKELY(t != NULL))
             return page_pop(t->cur[page_class_of[(size + 15) >> 4]]);
     }
