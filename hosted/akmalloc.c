@@ -300,15 +300,12 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
     return h ? ak_heap_malloc(h, size) : boot_alloc(size, 16);
 }
 
-/* A block of the thread's current page inline; anything else (and the
- * heap's set-up) in malloc_slow. */
+/* A block of the thread's current page inline (heap_malloc_only); the
+ * heap's set-up in malloc_slow. */
 EXPORT void *malloc(size_t size)
 {
-    if (LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY)) {
-        void *p = heap_page_pop(&heap_obj, size, true);
-        if (LIKELY(p != NULL))
-            return p;
-    }
+    if (LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY))
+        return heap_malloc_only(&heap_obj, size);
     return malloc_slow(size);
 }
 

@@ -1811,30 +1811,31 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
     return alloc_failed(h);
 }
 
-/* The page path's fast half: a block of the calling thread's current
- * page of the class, or NULL (past the pages, no state of its own, or no
- * free block at the page's cursor). Also for libakmalloc's malloc, which
- * has it inline and calls ak_heap_malloc when it answers NULL (unused
- * where heap.c is compiled alone). */
-static inline __attribute__((always_inline, unused)) void *
-heap_page_pop(const ak_heap *h, size_t size, bool only_heap)
-{
-    if (LIKELY(size < h->page_lim)) {
-        /* only_heap: h is the program's one heap (libakmalloc), so the
-         * first slot's state, if any, is h's. */
-        ak_heap_thread *t = only_heap ? tls_slots[0].t : thread_fast(h);
-        if (LIKELY(t != NULL))
-            return page_pop(t->cur[page_class_of[(size + 15) >> 4]]);
-    }
-    return NULL;
-}
-
 /* The page path's slow half, then (no memory for a page) the rest. */
 static __attribute__((noinline)) void *page_alloc_next(ak_heap *h, ak_heap_thread *t, unsigned c,
                                                        size_t size, bool *fresh)
 {
     void *p = page_alloc_slow(h, t, c);
     return p ? p : heap_alloc_slow(h, size, MIN_ALIGN, fresh);
+}
+
+/* malloc for libakmalloc, where h is the program's only heap (so the
+ * first slot's state, if any, is h's): the current page inline, its slow
+ * half straight after, anything else through ak_heap_malloc. Unused where
+ * heap.c is compiled alone. */
+static inline __attribute__((always_inline, unused)) void *heap_malloc_only(ak_heap *h, size_t size)
+{
+    if (LIKELY(size < h->page_lim)) {
+        ak_heap_thread *t = tls_slots[0].t;
+        if (LIKELY(t != NULL)) {
+            unsigned c = page_class_of[(size + 15) >> 4];
+            void *p = page_pop(t->cur[c]);
+            if (LIKELY(p != NULL))
+                return p;
+            return page_alloc_next(h, t, c, size, NULL);
+        }
+    }
+    return ak_heap_malloc(h, size);
 }
 
 /* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
