@@ -963,7 +963,7 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * bytes in (the blocks start past the last colour, at one offset for
  * every span of the class). On a larson-like churn of 5000 blocks under
  * cachegrind (1 MiB, 16-way last level) this took the last-level misses
- * from 3.0 to 0.17 an operation, its time from 0.53 to 0.50 s (20M
+ * from 3.0 to 0.17 an operation, its time from 0.54 to 0.50 s (20M
  * operations, median of 5).
  *   map:  set = free and known to the owner. Only the owner writes it;
  *         alloc takes the lowest set bit of the word at the cursor, a free
