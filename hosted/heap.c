@@ -955,7 +955,13 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * 64 KiB, taken from the allocator under the heap's lock, each
  * cut into blocks of one size class and owned by one thread (after
  * mimalloc's free-list sharding, with bitmaps for lists). The page's
- * descriptor, near its start, holds two bitmaps with one bit per block.
+ * descriptor, near its start, holds two bitmaps with one bit per block:
+ *   map:  set = free and known to the owner. Only the owner writes it;
+ *         alloc takes the lowest set bit of the word at the cursor, a free
+ *         by the owner tests and sets the block's bit.
+ *   rmap: set = freed by another thread since the owner last looked.
+ *         Others set bits with an atomic OR; the owner takes whole words
+ *         with an atomic exchange when it needs blocks (collect).
  * Spans are 64 KiB-aligned, so descriptors at the same offset would all
  * fall in the same few sets of a cache indexed by address bits below 16:
  * a cache would hold only as many descriptors as it has ways. Each span
@@ -965,12 +971,6 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * cachegrind (1 MiB, 16-way last level) this took the last-level misses
  * from 3.0 to 0.17 an operation, its time from 0.54 to 0.50 s (20M
  * operations, median of 5).
- *   map:  set = free and known to the owner. Only the owner writes it;
- *         alloc takes the lowest set bit of the word at the cursor, a free
- *         by the owner tests and sets the block's bit.
- *   rmap: set = freed by another thread since the owner last looked.
- *         Others set bits with an atomic OR; the owner takes whole words
- *         with an atomic exchange when it needs blocks (collect).
  * The heap's side table, one word per 64 KiB span of the reservation,
  * says which spans are pages, of which class and which thread owns them,
  * so free finds a block's page and index by address alone: no header, no
@@ -983,20 +983,17 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * counted and refused; so is one found when collecting. Two threads
  * freeing one block at the same instant are not told apart.
  * A thread keeps per class a current page, a list of pages with free
- * blocks (first in, first out) and a list of full ones. A page that empties goes back (kept as
- * one of PAGE_SPARES empty spans of the thread, or in the heap's pool of
- * spans, or given to the allocator: see page_release), unless it is the
- * current one. When a thread exits, its empty pages go
- * back and the others are left to the heap (orphans); the next thread
- * that needs a page of that class adopts one.
- * Costs: alloc from the current page, free by the owner: O(1), no lock,
- * no atomic read-modify-write. A free by another thread: one atomic OR.
- * When the current cursor word runs out: the next word with a free block
- * (O(1) amortised, through a summary of the nonempty words), then the
- * remote frees (O(words of the map)), then the first page with room (a
- * list pop), or a look at the waiting-frees byte of each
- * full page of the class, or an orphan (under the lock), or a span of
- * the pool or a new one from the allocator (under the lock). */
+ * blocks (first in, first out: see page_owner_note) and a list of full
+ * ones. A page that empties goes back (kept as one of PAGE_SPARES empty
+ * spans of the thread, or in the heap's pool of spans, or given to the
+ * allocator: see page_release), unless it is the current one. When a thread exits, its empty pages
+ * go back and the others are left to the heap (orphans); the next thread that needs a page of that
+ * class adopts one. Costs: alloc from the current page, free by the owner: O(1), no lock, no atomic
+ * read-modify-write. A free by another thread: one atomic OR. When the current cursor word runs
+ * out: the next word with a free block (O(1) amortised, through a summary of the nonempty words),
+ * then the remote frees (O(words of the map)), then the first page with room (a list pop), or a
+ * look at the waiting-frees byte of each full page of the class, or an orphan (under the lock), or
+ * a span of the pool or a new one from the allocator (under the lock). */
 
 #define PAGE_SHIFT    16u
 #define PAGE_BYTES    ((size_t)1 << PAGE_SHIFT)
