@@ -986,14 +986,18 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * blocks (first in, first out: see page_owner_note) and a list of full
  * ones. A page that empties goes back (kept as one of PAGE_SPARES empty
  * spans of the thread, or in the heap's pool of spans, or given to the
- * allocator: see page_release), unless it is the current one. When a thread exits, its empty pages
- * go back and the others are left to the heap (orphans); the next thread that needs a page of that
- * class adopts one. Costs: alloc from the current page, free by the owner: O(1), no lock, no atomic
- * read-modify-write. A free by another thread: one atomic OR. When the current cursor word runs
- * out: the next word with a free block (O(1) amortised, through a summary of the nonempty words),
- * then the remote frees (O(words of the map)), then the first page with room (a list pop), or a
- * look at the waiting-frees byte of each full page of the class, or an orphan (under the lock), or
- * a span of the pool or a new one from the allocator (under the lock). */
+ * allocator: see page_release), unless it is the current one. When a
+ * thread exits, its empty pages go back and the others are left to the
+ * heap (orphans); the next thread that needs a page of that class adopts
+ * one.
+ * Costs: alloc from the current page, free by the owner: O(1), no lock,
+ * no atomic read-modify-write. A free by another thread: one atomic OR.
+ * When the current cursor word runs out: the next word with a free block
+ * (O(1) amortised, through a summary of the nonempty words), then the
+ * remote frees (O(words of the map)), then the first page with room (a
+ * list pop), or a look at the waiting-frees byte of each full page of
+ * the class, or an orphan (under the lock), or a span of the pool or a
+ * new one from the allocator (under the lock). */
 
 #define PAGE_SHIFT    16u
 #define PAGE_BYTES    ((size_t)1 << PAGE_SHIFT)
