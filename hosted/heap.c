@@ -1820,6 +1820,18 @@ static __attribute__((noinline)) void *page_alloc_next(ak_heap *h, ak_heap_threa
     return p ? p : heap_alloc_slow(h, size, MIN_ALIGN, fresh);
 }
 
+/* A block of size (below page_lim) for t, the calling thread's state:
+ * its current page's inline, else the page path's slow half. */
+static inline __attribute__((always_inline)) void *page_alloc(ak_heap *h, ak_heap_thread *t,
+                                                              size_t size, bool *fresh)
+{
+    unsigned c = page_class_of[(size + 15) >> 4];
+    void *p = page_pop(t->cur[c]);
+    if (LIKELY(p != NULL))
+        return p;
+    return page_alloc_next(h, t, c, size, fresh);
+}
+
 /* malloc for libakmalloc, where h is the program's only heap (so the
  * first slot's state, if any, is h's): the current page inline, its slow
  * half straight after, anything else through ak_heap_malloc. Unused where
@@ -1828,13 +1840,8 @@ static inline __attribute__((always_inline, unused)) void *heap_malloc_only(ak_h
 {
     if (LIKELY(size < h->page_lim)) {
         ak_heap_thread *t = tls_slots[0].t;
-        if (LIKELY(t != NULL)) {
-            unsigned c = page_class_of[(size + 15) >> 4];
-            void *p = page_pop(t->cur[c]);
-            if (LIKELY(p != NULL))
-                return p;
-            return page_alloc_next(h, t, c, size, NULL);
-        }
+        if (LIKELY(t != NULL))
+            return page_alloc(h, t, size, NULL);
     }
     return ak_heap_malloc(h, size);
 }
@@ -1849,13 +1856,8 @@ static inline __attribute__((always_inline)) void *heap_alloc(ak_heap *h, size_t
 {
     if (LIKELY(size < h->page_lim && align <= MIN_ALIGN)) {
         ak_heap_thread *t = thread_fast(h);
-        if (LIKELY(t != NULL)) {
-            unsigned c = page_class_of[(size + 15) >> 4];
-            void *p = page_pop(t->cur[c]);
-            if (LIKELY(p != NULL))
-                return p;
-            return page_alloc_next(h, t, c, size, fresh);
-        }
+        if (LIKELY(t != NULL))
+            return page_alloc(h, t, size, fresh);
     }
     if (LIKELY(size < h->class_limit && align <= MIN_ALIGN)) {
         unsigned c = class_for(h, size);
