@@ -129,6 +129,15 @@
 _Static_assert(AK_HEAP_SMALL_MAX + AK_HEAP_HEADER <= AK_MAG_MAX_CLASS_SIZE,
                "the default cached size fits the largest class");
 
+/* Pages (section "Pages" below) come in two kinds of span: 64 KiB for
+ * the classes up to 1 KiB, 256 KiB above, up to AK_HEAP_PAGE_MAX. The
+ * side table has one entry per 64 KiB (PAGE_SHIFT). */
+#define PAGE_SHIFT         16u
+#define PAGE_BYTES         ((size_t)1 << PAGE_SHIFT)
+#define PAGE_BIG_SHIFT     18u
+#define PAGE_SMALL_CLASSES 20u /* classes of at most 1 KiB */
+#define PAGE_KINDS         2u
+
 /* Thread-local storage in a library that may be LD_PRELOADed must not go
  * through __tls_get_addr, which can call malloc on first use. */
 #if defined(__GNUC__)
@@ -294,8 +303,8 @@ typedef struct ak_heap_thread {
     struct ak_page *cur[AK_HEAP_PAGE_CLASSES];
     struct ak_page *avail[AK_HEAP_PAGE_CLASSES];
     struct ak_page *full[AK_HEAP_PAGE_CLASSES];
-    struct ak_page *spare;
-    unsigned nspare;
+    struct ak_page *spare[PAGE_KINDS];
+    unsigned nspare[PAGE_KINDS];
 } ak_heap_thread;
 
 typedef struct tls_slot {
@@ -951,10 +960,16 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
 /* ------------------------------------------------------------------ */
 
 /* Requests of at most AK_HEAP_PAGE_MAX bytes with alignment <= 16, by a
- * thread with its own state, come from pages: 64 KiB spans aligned to
- * 64 KiB, taken from the allocator under the heap's lock, each
- * cut into blocks of one size class and owned by one thread (after
- * mimalloc's free-list sharding, with bitmaps for lists). The page's
+ * thread with its own state, come from pages: spans aligned to their
+ * size, taken from the allocator under the heap's lock, each cut into
+ * blocks of one size class and owned by one thread (after mimalloc's
+ * free-list sharding, with bitmaps for lists). Spans are 64 KiB for the
+ * classes up to 1 KiB and 256 KiB above, so that a page of 16 KiB blocks
+ * holds 15 of them, not 3. Up to 1 KiB only, rptest (blocks of 8 to
+ * 16000 bytes, many freed by the other thread) crossed the magazine
+ * depot under the heap's mutex 130,000 times a run and took 1.7x
+ * mimalloc's time; with pages up to 16 KiB it needs the mutex only for
+ * spans, and runs faster than mimalloc. The page's
  * descriptor, near its start, holds two bitmaps with one bit per block:
  *   map:  set = free and known to the owner. Only the owner writes it;
  *         alloc takes the lowest set bit of the word at the cursor, a free
@@ -965,17 +980,18 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * Spans are 64 KiB-aligned, so descriptors at the same offset would all
  * fall in the same few sets of a cache indexed by address bits below 16:
  * a cache would hold only as many descriptors as it has ways. Each span
- * puts its descriptor at a colour of its own, 64 * (span number mod 16)
- * bytes in (the blocks start past the last colour, at one offset for
+ * puts its descriptor at a colour of its own, 64 bytes times one of 16
+ * (page_at) in (the blocks start past the last colour, at one offset for
  * every span of the class). On a larson-like churn of 5000 blocks under
  * cachegrind (1 MiB, 16-way last level) this took the last-level misses
  * from 3.0 to 0.17 an operation, its time from 0.54 to 0.50 s (20M
  * operations, median of 5).
- * The heap's side table, one word per 64 KiB span of the reservation,
- * says which spans are pages, of which class and which thread owns them,
- * so free finds a block's page and index by address alone: no header, no
- * lock, and the block's memory is never read or written by the heap. A
- * byte per span tells the owner that a page has remote frees waiting (it
+ * The heap's side table, one word per 64 KiB of the reservation (a 256
+ * KiB span has four), says which spans are pages, of which class and
+ * which thread owns them, so free finds a block's page and index by
+ * address alone: no header, no lock, and the block's memory is never read
+ * or written by the heap. A byte per span (its first 64 KiB's) tells the
+ * owner that a page has remote frees waiting (it
  * is set after the bit, and cleared by the owner before it collects, so
  * none is missed).
  * Each bit is the exact state of its block: a free of a block whose bit
@@ -999,14 +1015,13 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * the class, or an orphan (under the lock), or a span of the pool or a
  * new one from the allocator (under the lock). */
 
-#define PAGE_SHIFT    16u
-#define PAGE_BYTES    ((size_t)1 << PAGE_SHIFT)
-#define PAGE_MAP_OFF  64u
-#define PAGE_SPARES   2u               /* empty spans a thread keeps for its next pages */
-#define PAGE_ADOPT    8u               /* orphans looked at by one allocation */
-#define PAGE_POOL_MIN 16u              /* empty spans the heap may keep whatever is in use */
-#define PAGE_OWNER    (~(uintptr_t)63) /* side-table bits naming the owner */
-#define PAGE_COLOURS  16u              /* descriptor offsets, 64 bytes apart */
+#define PAGE_MAP_OFF 64u
+#define PAGE_SPARES  2u /* empty spans of a kind a thread keeps */
+#define PAGE_ADOPT   8u /* orphans looked at by one allocation */
+#define PAGE_POOL_MIN_BYTES                                                                        \
+    ((size_t)1 << 20)                 /* the pool of a kind may keep this whatever is in use */
+#define PAGE_OWNER   (~(uintptr_t)63) /* side-table bits naming the owner */
+#define PAGE_COLOURS 16u              /* descriptor offsets, 64 bytes apart */
 
 /* The owner named by an orphan's side-table entry: no thread's state, and
  * not NULL, so that free's owner test needs no test of its own for a
@@ -1032,10 +1047,11 @@ typedef struct ak_page {
 _Static_assert(sizeof(ak_page) <= PAGE_MAP_OFF, "the descriptor's head fits its line");
 
 /* A class's page layout: block size, the reciprocal that turns an offset
- * into an index, where block 0 starts, how many blocks, map words, and
- * where rmap starts (on a line of its own, away from the owner's). */
+ * into an index, where block 0 starts, how many blocks, map words, where
+ * rmap starts (on a line of its own, away from the owner's), the span's
+ * size less one, its kind and its side-table entries. */
 typedef struct page_class {
-    uint32_t size, recip, first, nblocks, words, rmap_off;
+    uint32_t size, recip, first, nblocks, words, rmap_off, mask, kind, entries;
 } page_class;
 
 static page_class page_cls[AK_HEAP_PAGE_CLASSES];
@@ -1066,37 +1082,44 @@ static void page_classes_init(void)
     for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++) {
         page_class *L = &page_cls[c];
         uint32_t size = (uint32_t)ak_sc_size(c);
-        uint32_t words = (uint32_t)((PAGE_BYTES / size + 63) / 64);
+        size_t span = (size_t)1 << (c < PAGE_SMALL_CLASSES ? PAGE_SHIFT : PAGE_BIG_SHIFT);
+        uint32_t words = (uint32_t)((span / size + 63) / 64);
+        L->mask = (uint32_t)(span - 1);
+        L->kind = c >= PAGE_SMALL_CLASSES;
+        L->entries = (uint32_t)(span >> PAGE_SHIFT);
         L->size = size;
         L->words = words;
         L->rmap_off = PAGE_MAP_OFF + ((words * 8 + 63) & ~63u);
         L->first = ((L->rmap_off + words * 8 + 63) & ~63u) + (PAGE_COLOURS - 1) * 64;
-        L->nblocks = (uint32_t)((PAGE_BYTES - L->first) / size);
+        L->nblocks = (uint32_t)((span - L->first) / size);
         L->words = (L->nblocks + 63) / 64; /* the layout left room for more */
         /* floor(2^32 / size) + 1: (off * recip) >> 32 is off / size for
-         * every off < 2^16 (the error stays below 2^-16 < 1 / size). */
+         * every block's offset (see page_block_index). */
         L->recip = (uint32_t)(((uint64_t)1 << 32) / size + 1);
     }
     for (unsigned i = 0; i <= AK_HEAP_PAGE_MAX / 16; i++)
         page_class_of[i] = (uint8_t)ak_sc_index((size_t)i * 16);
 }
 
-/* The descriptor of the span at s (its colour), the page holding
- * address u, the span of a descriptor, and the class of a side-table
- * entry. */
+/* The descriptor of the span at s (its colour), the page of class L
+ * holding address u, the span of a descriptor, and the class of a
+ * side-table entry. The colour mixes the span number's bits 0-3 with
+ * 2-5, so that consecutive spans of either kind (the 256 KiB ones have
+ * bits 0-1 clear) take all 16 colours. */
 static inline ak_page *page_at(uintptr_t s)
 {
-    return (ak_page *)(s | ((s >> PAGE_SHIFT) & (PAGE_COLOURS - 1)) << 6);
+    return (ak_page *)(s | (((s >> PAGE_SHIFT) ^ (s >> (PAGE_SHIFT + 2))) & (PAGE_COLOURS - 1))
+                               << 6);
 }
 
-static inline ak_page *page_of(uintptr_t u)
+static inline ak_page *page_of(uintptr_t u, const page_class *L)
 {
-    return page_at(u & ~(uintptr_t)(PAGE_BYTES - 1));
+    return page_at(u & ~(uintptr_t)L->mask);
 }
 
 static inline void *page_span(const ak_page *pg)
 {
-    return (void *)((uintptr_t)pg & ~(uintptr_t)(PAGE_BYTES - 1));
+    return (void *)((uintptr_t)pg & ~(uintptr_t)page_cls[pg->cls].mask);
 }
 
 static inline const page_class *entry_class(uintptr_t e)
@@ -1109,9 +1132,12 @@ static inline size_t page_index(const ak_heap *h, uintptr_t u)
     return (u >> PAGE_SHIFT) - h->page_base;
 }
 
+/* Set the side-table entries of pg's span (its class already set). */
 static inline void page_set_entry(ak_heap *h, const ak_page *pg, uintptr_t v)
 {
-    __atomic_store_n(&h->page_tab[page_index(h, (uintptr_t)pg)], v, __ATOMIC_RELEASE);
+    uintptr_t *e = &h->page_tab[page_index(h, (uintptr_t)page_span(pg))];
+    for (unsigned k = 0; k < page_cls[pg->cls].entries; k++)
+        __atomic_store_n(&e[k], v, __ATOMIC_RELEASE);
 }
 
 static inline bool page_pending(const ak_heap *h, const ak_page *pg)
@@ -1260,16 +1286,19 @@ static inline void *page_pop(ak_page *pg)
  * pages would stay resident beside the new ones. */
 static void page_span_to_backend(ak_heap *h, ak_page *pg)
 {
-    (void)madvise(page_span(pg), PAGE_BYTES, MADV_DONTNEED);
+    const page_class *L = &page_cls[pg->cls];
+    size_t bytes = (size_t)L->mask + 1;
+    (void)madvise(page_span(pg), bytes, MADV_DONTNEED);
     heap_lock(h);
-    (void)ak_byte_dealloc(h->backend, page_span(pg), PAGE_BYTES, PAGE_BYTES);
+    (void)ak_byte_dealloc(h->backend, page_span(pg), bytes, bytes);
     heap_unlock(h);
-    __atomic_sub_fetch(&h->pages_held, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&h->pages_held[L->kind], 1, __ATOMIC_RELAXED);
 }
 
-/* A span back to the heap's pool of empty spans, the next ones taken for
- * pages; to the allocator once the pool holds four times as many spans
- * as are in use as pages (and at least PAGE_POOL_MIN). On xmalloc-test
+/* A span back to the heap's pool of empty spans of its kind, the next
+ * ones taken for pages; to the allocator once the pool holds four times
+ * as many spans as are in use as pages of the kind (and at least
+ * PAGE_POOL_MIN_BYTES of them). On xmalloc-test
  * (waves of pages filled by one thread and emptied by another), max RSS
  * went from 53 MiB to 13-15 MiB, its time from 1.2 s to 1.5 s; with the
  * bound at once the spans in use, 9 MiB and 2.1 s (more spans given back
@@ -1280,12 +1309,14 @@ static void page_span_to_backend(ak_heap *h, ak_page *pg)
  * cache hook. */
 static void page_release(ak_heap *h, ak_page *pg)
 {
+    const page_class *L = &page_cls[pg->cls];
+    unsigned k = L->kind;
     heap_lock(h);
-    size_t held = __atomic_load_n(&h->pages_held, __ATOMIC_RELAXED);
-    if (h->span_pool_n < PAGE_POOL_MIN || h->span_pool_n < 4 * (held - h->span_pool_n)) {
-        pg->next = h->span_pool;
-        h->span_pool = pg;
-        h->span_pool_n++;
+    size_t held = __atomic_load_n(&h->pages_held[k], __ATOMIC_RELAXED), n = h->span_pool_n[k];
+    if (n < PAGE_POOL_MIN_BYTES / (L->mask + 1) || n < 4 * (held - n)) {
+        pg->next = h->span_pool[k];
+        h->span_pool[k] = pg;
+        h->span_pool_n[k]++;
         heap_unlock(h);
         return;
     }
@@ -1297,15 +1328,17 @@ static void page_release(ak_heap *h, ak_page *pg)
  * flush). */
 static void page_drain_pool(ak_heap *h)
 {
-    heap_lock(h);
-    ak_page *pg = h->span_pool;
-    h->span_pool = NULL;
-    h->span_pool_n = 0;
-    heap_unlock(h);
-    while (pg) {
-        ak_page *next = pg->next;
-        page_span_to_backend(h, pg);
-        pg = next;
+    for (unsigned k = 0; k < PAGE_KINDS; k++) {
+        heap_lock(h);
+        ak_page *pg = h->span_pool[k];
+        h->span_pool[k] = NULL;
+        h->span_pool_n[k] = 0;
+        heap_unlock(h);
+        while (pg) {
+            ak_page *next = pg->next;
+            page_span_to_backend(h, pg);
+            pg = next;
+        }
     }
 }
 
@@ -1313,11 +1346,12 @@ static void page_drain_pool(ak_heap *h)
  * for a spare (t NULL: never). */
 static void page_retire(ak_heap *h, ak_heap_thread *t, ak_page *pg)
 {
+    unsigned k = page_cls[pg->cls].kind;
     page_set_entry(h, pg, 0);
-    if (t && t->nspare < PAGE_SPARES) {
-        pg->next = t->spare;
-        t->spare = pg;
-        t->nspare++;
+    if (t && t->nspare[k] < PAGE_SPARES) {
+        pg->next = t->spare[k];
+        t->spare[k] = pg;
+        t->nspare[k]++;
         return;
     }
     page_release(h, pg);
@@ -1331,8 +1365,8 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
     pg->used = 0;
     pg->nonempty = low_bits(L->words);
     pg->size = L->size;
-    pg->first = (uint8_t *)page_span(pg) + L->first;
     pg->cls = (uint8_t)c;
+    pg->first = (uint8_t *)page_span(pg) + L->first;
     pg->next = pg->prev = NULL;
     for (unsigned w = 0; w < L->words; w++) {
         map[w] = page_word_blocks(L, w);
@@ -1345,26 +1379,29 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
  * else one from the allocator (which grows the heap if it must). */
 static ak_page *page_new(ak_heap *h, ak_heap_thread *t, unsigned c)
 {
-    ak_page *pg = t->spare;
+    const page_class *L = &page_cls[c];
+    unsigned k = L->kind;
+    ak_page *pg = t->spare[k];
     if (pg) {
-        t->spare = pg->next;
-        t->nspare--;
+        t->spare[k] = pg->next;
+        t->nspare[k]--;
     } else {
         heap_lock(h);
-        pg = h->span_pool;
+        pg = h->span_pool[k];
         if (pg) {
-            h->span_pool = pg->next;
-            h->span_pool_n--;
+            h->span_pool[k] = pg->next;
+            h->span_pool_n[k]--;
             heap_unlock(h);
         } else {
-            void *span = backend_alloc_locked(h, PAGE_BYTES, PAGE_BYTES);
+            size_t bytes = (size_t)L->mask + 1;
+            void *span = backend_alloc_locked(h, bytes, bytes);
             if (span)
                 note_backend_peak(h);
             heap_unlock(h);
             if (!span)
                 return NULL;
             pg = page_at((uintptr_t)span);
-            __atomic_add_fetch(&h->pages_held, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&h->pages_held[k], 1, __ATOMIC_RELAXED);
         }
     }
     page_init(h, pg, c);
@@ -1500,19 +1537,21 @@ static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread
 
 /* Where the block at u sits in the page of side-table entry e: its index
  * in *ip, false if u is not the start of a block. */
-static inline bool page_block_index(uintptr_t u, uintptr_t e, size_t *ip)
+static inline bool page_block_index(uintptr_t u, const page_class *L, size_t *ip)
 {
-    const page_class *L = entry_class(e);
-    /* Below block 0 the offset wraps to at least 2^32 - 2^16, and its
+    /* Below block 0 the offset wraps to at least 2^32 - 2^18, and its
      * index comes out far past the last block: one test covers both. */
-    uint32_t off = (uint32_t)(u & (PAGE_BYTES - 1)) - L->first;
+    uint32_t off = (uint32_t)(u & L->mask) - L->first;
     uint64_t prod = (uint64_t)off * L->recip, i = prod >> 32;
     *ip = (size_t)i;
     /* recip = (2^32 + d) / size with 1 <= d <= size, so for off = q *
-     * size + r the product is q * 2^32 + q * d + r * recip: below 2^16,
-     * its low half is q * d <= off < recip when r = 0, and at least
-     * recip (with no carry, sizes being far below 2^16) when r > 0. So
-     * the low half tells a block start without multiplying back. */
+     * size + r the product is q * 2^32 + q * d + r * recip. Inside the
+     * blocks (q < nblocks), d * (q * size + size) <= size * span <= 2^30
+     * (a 64 KiB span's classes are at most 1 KiB) or 2^32 (256 KiB, 16
+     * KiB), so the low half is q * d < recip when r = 0, and at least
+     * recip, with no carry into the high half, when r > 0. So the low
+     * half tells a block start without multiplying back; past the
+     * blocks, i >= nblocks whatever it is. */
     return i < L->nblocks && (uint32_t)prod < L->recip;
 }
 
@@ -1521,7 +1560,7 @@ static inline bool page_block_index(uintptr_t u, uintptr_t e, size_t *ip)
 static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uintptr_t e)
 {
     size_t i;
-    if (page_block_index(u, e, &i))
+    if (page_block_index(u, entry_class(e), &i))
         page_count_double(h, 1);
     else
         page_count_bad(h);
@@ -1529,11 +1568,11 @@ static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uint
 
 /* A free by a thread that does not own the page (or by none: an orphan's,
  * or a thread without state). */
-static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e,
-                                                       size_t i, size_t pi)
+static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, const page_class *L,
+                                                       size_t i)
 {
-    ak_page *pg = page_of(u);
-    const page_class *L = entry_class(e);
+    ak_page *pg = page_of(u, L);
+    size_t pi = page_index(h, (uintptr_t)pg);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if (__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) & bit) {
         page_count_double(h, 1);
@@ -1547,17 +1586,18 @@ static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, 
         __atomic_store_n(&h->page_flag[pi], 1, __ATOMIC_SEQ_CST);
 }
 
-/* Free a block of a page (e: its side-table entry, nonzero; pi: its
- * span's index); t is the calling thread's state or NULL. */
-static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak_heap_thread *t)
+/* Free a block of a page (e: its side-table entry, nonzero); t is the
+ * calling thread's state or NULL. */
+static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, ak_heap_thread *t)
 {
+    const page_class *L = entry_class(e);
     size_t i;
-    if (UNLIKELY(!page_block_index(u, e, &i))) {
+    if (UNLIKELY(!page_block_index(u, L, &i))) {
         page_count_bad(h);
         return;
     }
     if (LIKELY((e & PAGE_OWNER) == (uintptr_t)t)) { /* entries never name NULL */
-        ak_page *pg = page_of(u);
+        ak_page *pg = page_of(u, L);
         uint64_t *map = page_map(pg) + (i >> 6), bit = (uint64_t)1 << (i & 63), m = *map;
         if (UNLIKELY(m & bit)) {
             page_count_double(h, 1);
@@ -1574,28 +1614,28 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, size_t pi, ak
             page_owner_note(h, t, pg);
         return;
     }
-    page_free_remote(h, u, e, i, pi);
+    page_free_remote(h, u, L, i);
 }
 
 /* The side-table entry of u's span if it is a page, else 0. */
-static inline uintptr_t page_entry(const ak_heap *h, uintptr_t u, size_t *pi)
+static inline uintptr_t page_entry(const ak_heap *h, uintptr_t u)
 {
     /* page_spans first (set last, by page_setup): libakmalloc's free
      * comes here before it knows that the heap is ready. */
     size_t n = __atomic_load_n(&h->page_spans, __ATOMIC_ACQUIRE);
-    *pi = page_index(h, u);
-    return *pi < n ? __atomic_load_n(&h->page_tab[*pi], __ATOMIC_ACQUIRE) : 0;
+    size_t pi = page_index(h, u);
+    return pi < n ? __atomic_load_n(&h->page_tab[pi], __ATOMIC_ACQUIRE) : 0;
 }
 
 /* Is the block at u of the page with entry e live (handed out, not
  * freed)? Its usable size if so, else 0. */
 static size_t page_live_size(uintptr_t u, uintptr_t e)
 {
-    size_t i;
-    if (!page_block_index(u, e, &i))
-        return 0;
-    const ak_page *pg = page_of(u);
     const page_class *L = entry_class(e);
+    size_t i;
+    if (!page_block_index(u, L, &i))
+        return 0;
+    const ak_page *pg = page_of(u, L);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if ((__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) |
          __atomic_load_n(&page_rmap(pg, L)[i >> 6], __ATOMIC_RELAXED)) &
@@ -1639,12 +1679,14 @@ static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty)
             }
         }
     }
-    while (t->spare) {
-        ak_page *pg = t->spare;
-        t->spare = pg->next;
-        page_release(h, pg);
+    for (unsigned k = 0; k < PAGE_KINDS; k++) {
+        while (t->spare[k]) {
+            ak_page *pg = t->spare[k];
+            t->spare[k] = pg->next;
+            page_release(h, pg);
+        }
+        t->nspare[k] = 0;
     }
-    t->nspare = 0;
     if (dups)
         page_count_double(h, dups);
 }
@@ -1714,10 +1756,13 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
     for (; pg; last = pg, pg = pg->next) {
         const page_class *L = &page_cls[c];
         size_t pi = page_index(h, (uintptr_t)pg);
-        if (pg != page_of((uintptr_t)pg) || pi >= h->page_spans)
+        if (pg != page_of((uintptr_t)pg, L) || pi + L->entries > h->page_spans)
             return "heap: a page is not a span of the reservation";
-        if (h->page_tab[pi] != (owner | (c + 1)) || pg->cls != c || pg->state != state)
-            return "heap: a page's side-table entry, class or state is wrong";
+        if (pg->cls != c || pg->state != state)
+            return "heap: a page's class or state is wrong";
+        for (unsigned k = 0; k < L->entries; k++)
+            if (h->page_tab[pi + k] != (owner | (c + 1)))
+                return "heap: a page's side-table entries are wrong";
         if (pg->size != L->size || pg->cursor >= L->words ||
             pg->first != (uint8_t *)page_span(pg) + L->first)
             return "heap: a page's layout is not its class's";
@@ -2087,14 +2132,13 @@ static void heap_free_header(ak_heap *h, void *ptr);
 static inline __attribute__((always_inline)) bool heap_page_free(ak_heap *h, void *ptr)
 {
     uintptr_t u = (uintptr_t)ptr;
-    size_t pi;
-    uintptr_t e = page_entry(h, u, &pi);
+    uintptr_t e = page_entry(h, u);
     if (UNLIKELY(e == 0))
         return false;
     /* The first slot's state without the test that it is this heap's: an
      * entry names a state of this heap, and no other heap's state can be
      * equal to it (pages exist only where fast_id is id). */
-    page_free(h, u, e, pi, tls_slots[0].t);
+    page_free(h, u, e, tls_slots[0].t);
     return true;
 }
 
@@ -2271,8 +2315,7 @@ void *ak_heap_realloc(ak_heap *h, void *ptr, size_t size)
         return NULL;
     }
     uintptr_t u = (uintptr_t)ptr;
-    size_t pi;
-    uintptr_t e = page_entry(h, u, &pi);
+    uintptr_t e = page_entry(h, u);
     if (e) {
         size_t usable = page_live_size(u, e);
         if (!usable) {
@@ -2338,8 +2381,7 @@ size_t ak_heap_malloc_usable_size(ak_heap *h, const void *ptr)
     if (!ptr)
         return 0;
     uintptr_t u = (uintptr_t)ptr;
-    size_t pi;
-    uintptr_t e = page_entry(h, u, &pi);
+    uintptr_t e = page_entry(h, u);
     if (e)
         return page_live_size(u, e);
     if (in_backend_range(h, u)) {
@@ -2365,8 +2407,7 @@ bool ak_heap_owns(ak_heap *h, const void *ptr)
     uintptr_t u = (uintptr_t)ptr;
     if (!ptr)
         return false;
-    size_t pi;
-    uintptr_t e = page_entry(h, u, &pi);
+    uintptr_t e = page_entry(h, u);
     if (e)
         return page_live_size(u, e) != 0;
     if (in_backend_range(h, u)) {
@@ -2629,7 +2670,9 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
     s->bad_frees = h->bad_frees;
     s->double_frees = h->double_frees;
     s->paging = h->page_spans != 0;
-    s->pages = __atomic_load_n(&h->pages_held, __ATOMIC_RELAXED);
+    s->pages =
+        __atomic_load_n(&h->pages_held[0], __ATOMIC_RELAXED) +
+        (__atomic_load_n(&h->pages_held[1], __ATOMIC_RELAXED) << (PAGE_BIG_SHIFT - PAGE_SHIFT));
     s->page_orphans = h->page_orphan_count;
     heap_unlock(h);
 }
@@ -2757,16 +2800,23 @@ const char *ak_heap_check(ak_heap *h)
         }
     for (unsigned c = 0; !why && h->page_spans && c < AK_HEAP_PAGE_CLASSES; c++)
         why = page_check_list(h, h->orphans[c], PAGE_ORPHANED, c, PG_ORPHAN);
-    n = 0;
-    for (const ak_page *pg = h->span_pool; !why && pg; pg = pg->next) {
-        size_t pi = page_index(h, (uintptr_t)pg);
-        if (pg != page_of((uintptr_t)pg) || pi >= h->page_spans || h->page_tab[pi] != 0)
-            why = "heap: a pooled span is not a free span of the reservation";
-        else if (++n > h->span_pool_n)
-            why = "heap: the span pool holds more than its count";
+    for (unsigned k = 0; !why && k < PAGE_KINDS; k++) {
+        n = 0;
+        for (const ak_page *pg = h->span_pool[k]; !why && pg; pg = pg->next) {
+            const page_class *L = &page_cls[pg->cls];
+            size_t pi = page_index(h, (uintptr_t)pg);
+            bool ok =
+                L->kind == k && pg == page_of((uintptr_t)pg, L) && pi + L->entries <= h->page_spans;
+            for (unsigned j = 0; ok && j < L->entries; j++)
+                ok = h->page_tab[pi + j] == 0;
+            if (!ok)
+                why = "heap: a pooled span is not a free span of the reservation";
+            else if (++n > h->span_pool_n[k])
+                why = "heap: the span pool holds more than its count";
+        }
+        if (!why && n != h->span_pool_n[k])
+            why = "heap: the span pool holds fewer than its count";
     }
-    if (!why && n != h->span_pool_n)
-        why = "heap: the span pool holds fewer than its count";
     for (size_t i = 0; !why && i < h->direct_cap; i++) {
         uintptr_t k = h->direct_tab[i];
         if (k != SET_EMPTY && k != SET_TOMB &&

@@ -16,12 +16,12 @@
  *     requests at or above mmap_threshold are mapped directly and unmapped on
  *     free. Committed chunks are kept for reuse, like a brk heap.
  *
- * Pages: requests of at most AK_HEAP_PAGE_MAX (1 KiB) bytes with alignment
- * <= 16, by a thread with its own state, come from that thread's pages:
- * 64 KiB spans of one size class with a bitmap of free blocks and no
- * per-block header; a free by another thread sets a bit with one atomic
- * OR, and the owner collects those bits when it runs out (hosted/README.md,
- * "How it works"). AK_HEAP_NO_PAGES turns them off.
+ * Pages: requests of at most AK_HEAP_PAGE_MAX (16 KiB) bytes with
+ * alignment <= 16, by a thread with its own state, come from that
+ * thread's pages: spans of one size class (64 KiB for classes up to 1 KiB,
+ * 256 KiB above) with a bitmap of free blocks and no per-block header; a free by another thread
+ * sets a bit with one atomic OR, and the owner collects those bits when it runs out
+ * (hosted/README.md, "How it works"). AK_HEAP_NO_PAGES turns them off.
  *
  * Per-block bookkeeping (blocks outside the pages): free() gets no size,
  * so every block carries a 16-byte header just below the pointer
@@ -105,9 +105,9 @@ extern "C" {
 #define AK_HEAP_SMALL_MAX 16368u
 /** Requests of at most this many bytes (alignment <= 16) are served from
  *  per-thread pages, without a header (see "Pages" above). */
-#define AK_HEAP_PAGE_MAX 1024u
+#define AK_HEAP_PAGE_MAX 16384u
 /** The size classes pages serve: 16 bytes to AK_HEAP_PAGE_MAX. */
-#define AK_HEAP_PAGE_CLASSES 20u
+#define AK_HEAP_PAGE_CLASSES 36u
 /** How many heaps one thread can hold caches for at the same time. */
 #define AK_HEAP_TLS_SLOTS 4u
 
@@ -208,21 +208,23 @@ typedef struct ak_heap {
      * shared_lock (taken before `lock`, never inside it). */
     pthread_mutex_t shared_lock;
     ak_mag mag;
-    /* Pages: one word per 64 KiB span of the reservation (the owning
-     * thread's record | class + 1; a static placeholder's address | class
-     * + 1 for a page no thread owns; 0: not a page), one byte per span
-     * (set: frees by other threads are waiting in the page), the number of
-     * the reservation's first span and how many there are (0: pages are
-     * off). */
+    /* Pages: one word per 64 KiB of the reservation, four for a 256 KiB
+     * span (the owning thread's record | class + 1; a static
+     * placeholder's address | class + 1 for a page no thread owns; 0: not
+     * a page), one byte per 64 KiB (set in a page's first: frees by other
+     * threads are waiting in the page), the number of the reservation's
+     * first 64 KiB and how many there are (0: pages are off). */
     uintptr_t *page_tab;
     uint8_t *page_flag;
     uintptr_t page_base;
     size_t page_spans, page_tab_bytes;
-    size_t page_lim;   /* requests below this go to pages (0: off) */
-    size_t pages_held; /* spans held for pages, spares and pool included (atomic) */
+    size_t page_lim; /* requests below this go to pages (0: off) */
+    /* Spans of each kind (64 KiB, 256 KiB): held for pages, spares and
+     * pool included (atomic); the empty ones kept for pages (under lock). */
+    size_t pages_held[2];
     size_t page_orphan_count;
-    struct ak_page *span_pool; /* empty spans kept for pages (under lock) */
-    size_t span_pool_n;
+    struct ak_page *span_pool[2];
+    size_t span_pool_n[2];
     struct ak_page *orphans[AK_HEAP_PAGE_CLASSES]; /* pages of exited threads */
     /* The class of a request of n < class_limit bytes:
      * class_of[(n + class_bias) / 16], one load on malloc's fast path. */
@@ -279,9 +281,10 @@ typedef struct ak_heap_stats {
     uint64_t bad_frees;         /**< free/realloc in the heap's range, bad header */
     uint64_t double_frees;      /**< free/realloc of a block already freed */
     bool paging;                /**< small requests are served from pages */
-    size_t pages;               /**< 64 KiB spans held as pages (in use,
-                                     spare or left by exited threads) */
-    size_t page_orphans;        /**< of which left by exited threads */
+    size_t pages;               /**< memory held as pages, in 64 KiB
+                                     units (in use, spare or left by
+                                     exited threads) */
+    size_t page_orphans;        /**< pages left by exited threads */
 } ak_heap_stats;
 
 /** Set up @p h over cfg->backend. O(1) plus one mmap for the OS source.
