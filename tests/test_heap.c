@@ -979,6 +979,54 @@ static bool open_paged(void **first)
     return true;
 }
 
+/* Spans are cut from 1 MiB groups, one kind a group: one block of each
+ * of the 36 page classes takes 20 spans of 64 KiB (two groups) and 16 of
+ * 256 KiB (four), not a block of the allocator each; freed and flushed,
+ * the groups go back to the allocator. */
+static void test_span_groups(void)
+{
+    ak_heap_stats s;
+    void *first;
+    if (!open_paged(&first))
+        return;
+    ak_heap_flush_thread_cache(&H);
+    ak_heap_stats_get(&H, &s);
+    size_t used0 = s.backend_used;
+    enum { C = AK_HEAP_PAGE_CLASSES };
+    unsigned char *p[C];
+    uintptr_t mib[2][C];
+    size_t nmib[2] = {0, 0};
+    for (unsigned c = 0; c < C; c++) {
+        size_t n = c < 8 ? 16 * (c + 1) : (size_t)(32u << ((c - 8) / 4)) * (5 + (c - 8) % 4);
+        p[c] = ak_heap_malloc(&H, n);
+        CHECK(p[c] && ak_heap_malloc_usable_size(&H, p[c]) == n);
+        ak_pattern_fill(p[c], n, c);
+        unsigned k = n > 1024;
+        uintptr_t m = (uintptr_t)p[c] >> 20;
+        bool seen = false;
+        for (size_t i = 0; i < nmib[k] && !seen; i++)
+            seen = mib[k][i] == m;
+        if (!seen)
+            mib[k][nmib[k]++] = m;
+    }
+    ak_heap_stats_get(&H, &s);
+    printf("[%zu spans in %zu + %zu MiB] ", s.pages, nmib[0], nmib[1]);
+    CHECK(s.pages == 20 + 16 * 4);
+    CHECK(nmib[0] == 2 && nmib[1] == 4);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    for (unsigned c = 0; c < C; c++) {
+        CHECK(ak_pattern_ok(p[c], ak_heap_malloc_usable_size(&H, p[c]), c));
+        ak_heap_free(&H, p[c]);
+    }
+    ak_heap_flush_thread_cache(&H);
+    ak_heap_stats_get(&H, &s);
+    CHECK(s.pages == 0);
+    CHECKF(s.backend_used == used0, "%zu bytes in use, %zu before", s.backend_used, used0);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    ak_heap_free(&H, first);
+    close_heap();
+}
+
 /* Small blocks come from pages: 16-aligned, usable size their class's,
  * contents kept; a double free, an interior pointer, pointers into a
  * page's head and a realloc of a freed block are refused and counted;
@@ -1226,6 +1274,7 @@ static const named_test tests[] = {
     T(test_page_pool),
     T(test_page_order),
     T(test_page_interior),
+    T(test_span_groups),
     T(test_overhead),
 };
 

@@ -218,6 +218,11 @@ typedef struct ak_heap {
     uint8_t *page_flag;
     uintptr_t page_base;
     size_t page_spans, page_tab_bytes;
+    /* Span groups (heap.c): a record per MiB of the reservation, after
+     * the side table; the first group of each kind with a span free. */
+    void *page_groups;
+    uintptr_t group_base;
+    uint32_t group_avail[2];
     size_t page_lim; /* requests below this go to pages (0: off) */
     /* Spans of each kind (64 KiB, 256 KiB): held for pages, spares and
      * pool included (atomic); the empty ones kept for pages (under lock). */
