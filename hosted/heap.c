@@ -1010,13 +1010,12 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * the class, or an orphan (under the lock), or a span of the pool or a
  * new one from the allocator (under the lock). */
 
-#define PAGE_MAP_OFF 64u
-#define PAGE_SPARES  2u /* empty spans of a kind a thread keeps */
-#define PAGE_ADOPT   8u /* orphans looked at by one allocation */
-#define PAGE_POOL_MIN_BYTES                                                                        \
-    ((size_t)1 << 20)                 /* the pool of a kind may keep this whatever is in use */
-#define PAGE_OWNER   (~(uintptr_t)63) /* side-table bits naming the owner */
-#define PAGE_COLOURS 16u              /* descriptor offsets, 64 bytes apart */
+#define PAGE_MAP_OFF  64u
+#define PAGE_SPARES   2u                /* empty spans of a kind a thread keeps */
+#define PAGE_ADOPT    8u                /* orphans looked at by one allocation */
+#define PAGE_POOL_MIN ((size_t)1 << 20) /* bytes a kind's pool may keep whatever is in use */
+#define PAGE_OWNER    (~(uintptr_t)63)  /* side-table bits naming the owner */
+#define PAGE_COLOURS  16u               /* descriptor offsets, 64 bytes apart */
 
 /* The owner named by an orphan's side-table entry: no thread's state, and
  * not NULL, so that free's owner test needs no test of its own for a
@@ -1419,7 +1418,7 @@ static void page_span_to_backend(ak_heap *h, ak_page *pg)
 /* A span back to the heap's pool of empty spans of its kind, the next
  * ones taken for pages; to the allocator once the pool holds four times
  * as many spans as are in use as pages of the kind (and at least
- * PAGE_POOL_MIN_BYTES of them). On xmalloc-test
+ * PAGE_POOL_MIN of them). On xmalloc-test
  * (waves of pages filled by one thread and emptied by another), max RSS
  * went from 53 MiB to 13-15 MiB, its time from 1.2 s to 1.5 s; with the
  * bound at once the spans in use, 9 MiB and 2.1 s (more spans given back
@@ -1434,7 +1433,7 @@ static void page_release(ak_heap *h, ak_page *pg)
     unsigned k = L->kind;
     heap_lock(h);
     size_t held = __atomic_load_n(&h->pages_held[k], __ATOMIC_RELAXED), n = h->span_pool_n[k];
-    if (n < PAGE_POOL_MIN_BYTES / (L->mask + 1) || n < 4 * (held - n)) {
+    if (n < PAGE_POOL_MIN / (L->mask + 1) || n < 4 * (held - n)) {
         pg->next = h->span_pool[k];
         h->span_pool[k] = pg;
         h->span_pool_n[k]++;
