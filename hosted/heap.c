@@ -1416,13 +1416,16 @@ static void page_span_to_backend(ak_heap *h, ak_page *pg)
 }
 
 /* A span back to the heap's pool of empty spans of its kind, the next
- * ones taken for pages; to the allocator once the pool holds four times
- * as many spans as are in use as pages of the kind (and at least
- * PAGE_POOL_MIN of them). On xmalloc-test
- * (waves of pages filled by one thread and emptied by another), max RSS
- * went from 53 MiB to 13-15 MiB, its time from 1.2 s to 1.5 s; with the
- * bound at once the spans in use, 9 MiB and 2.1 s (more spans given back
- * and faulted in again); with no bound, 36 MiB and 1.1 s.
+ * ones taken for pages; to its group once the pool holds four times as
+ * many 64 KiB spans as are in use as pages (once as many 256 KiB ones),
+ * and at least PAGE_POOL_MIN bytes of them. On xmalloc-test (waves of
+ * 64-byte blocks' pages filled by one thread and emptied by another),
+ * max RSS went from 53 MiB to 13-15 MiB, its time from 1.2 s to 1.5 s;
+ * with the bound at once the spans in use, 9 MiB and 2.1 s (more spans
+ * given back and faulted in again); with no bound, 36 MiB and 1.1 s. For
+ * the 256 KiB spans, once rather than four times took rptest's max RSS
+ * from 19-24 MiB to 18-20 (5 runs each), at the same time, and changed
+ * neither time nor RSS of glibc-thread, alloc-test, mstress or espresso.
  * Spans are taken and given back under the heap lock, past the magazine
  * layer: nothing of the layer's is needed for them (they are never
  * cached), and its pass-through free would first run the allocator's
@@ -1433,7 +1436,7 @@ static void page_release(ak_heap *h, ak_page *pg)
     unsigned k = L->kind;
     heap_lock(h);
     size_t held = __atomic_load_n(&h->pages_held[k], __ATOMIC_RELAXED), n = h->span_pool_n[k];
-    if (n < PAGE_POOL_MIN / (L->mask + 1) || n < 4 * (held - n)) {
+    if (n < PAGE_POOL_MIN / (L->mask + 1) || n < (k ? 1u : 4u) * (held - n)) {
         pg->next = h->span_pool[k];
         h->span_pool[k] = pg;
         h->span_pool_n[k]++;
