@@ -1096,9 +1096,9 @@ static void page_classes_init(void)
         page_class_of[i] = (uint8_t)ak_sc_index((size_t)i * 16);
 }
 
-/* The descriptor of the span at s (its colour), the page of class L
- * holding address u, the span of a descriptor, and the class of a
- * side-table entry. The colour mixes the span number's bits 0-3 with
+/* The descriptor of the span at s (its colour), the page holding
+ * address u, the span of a descriptor, and the class of a side-table
+ * entry. The colour mixes the span number's bits 0-3 with
  * 2-5, so that consecutive spans of either kind (the 256 KiB ones have
  * bits 0-1 clear) take all 16 colours. */
 static inline ak_page *page_at(uintptr_t s)
@@ -1107,19 +1107,14 @@ static inline ak_page *page_at(uintptr_t s)
                                << 6);
 }
 
-static inline ak_page *page_of(uintptr_t u, const page_class *L)
-{
-    return page_at(u & ~(uintptr_t)L->mask);
-}
-
-/* The page of the block at u, from its side-table entry e alone. Free's
- * owner path tests the descriptor's state, a branch that often goes
- * either way: with the span of a small class taken from u first (a
- * predicted branch on e, not a load of the class record), the state's
- * load need not wait for the class record, and a mispredicted state
- * test costs less. On a larson-like churn of 5000 blocks (one thread),
- * 0.43 s -> 0.37 s against page_of. */
-static inline ak_page *page_of_entry(uintptr_t u, uintptr_t e)
+/* The page holding address u, from its side-table entry e alone (the
+ * span of a small class from u and a predicted test of e, not a load of
+ * the class record). Free's owner path then tests the descriptor's
+ * state, a branch that often goes either way; with the span's mask
+ * loaded from the class record, the state's load waited for it and a
+ * misprediction cost more: on a larson-like churn of 5000 blocks (one
+ * thread), 0.44 s against 0.38 s (medians of 8). */
+static inline ak_page *page_of(uintptr_t u, uintptr_t e)
 {
     if (LIKELY((e & 63) <= PAGE_SMALL_CLASSES))
         return page_at(u & ~(uintptr_t)(PAGE_BYTES - 1));
@@ -1688,10 +1683,11 @@ static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uint
 
 /* A free by a thread that does not own the page (or by none: an orphan's,
  * or a thread without state). */
-static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, const page_class *L,
+static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e,
                                                        size_t i)
 {
-    ak_page *pg = page_of(u, L);
+    const page_class *L = entry_class(e);
+    ak_page *pg = page_of(u, e);
     size_t pi = page_index(h, (uintptr_t)pg);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if (__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) & bit) {
@@ -1717,7 +1713,7 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, ak_heap_threa
         return;
     }
     if (LIKELY((e & PAGE_OWNER) == (uintptr_t)t)) { /* entries never name NULL */
-        ak_page *pg = page_of_entry(u, e);
+        ak_page *pg = page_of(u, e);
         uint64_t *map = page_map(pg) + (i >> 6), bit = (uint64_t)1 << (i & 63), m = *map;
         if (UNLIKELY(m & bit)) {
             page_count_double(h, 1);
@@ -1734,7 +1730,7 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, ak_heap_threa
             page_owner_note(h, t, pg);
         return;
     }
-    page_free_remote(h, u, L, i);
+    page_free_remote(h, u, e, i);
 }
 
 /* The side-table entry of u's span if it is a page, else 0. */
@@ -1755,7 +1751,7 @@ static size_t page_live_size(uintptr_t u, uintptr_t e)
     size_t i;
     if (!page_block_index(u, L, &i))
         return 0;
-    const ak_page *pg = page_of(u, L);
+    const ak_page *pg = page_of(u, e);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if ((__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) |
          __atomic_load_n(&page_rmap(pg, L)[i >> 6], __ATOMIC_RELAXED)) &
@@ -1880,7 +1876,7 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
     for (; pg; last = pg, pg = pg->next) {
         const page_class *L = &page_cls[c];
         size_t pi = page_index(h, (uintptr_t)pg);
-        if (pg != page_of((uintptr_t)pg, L) || pi + L->entries > h->page_spans)
+        if (pg != page_of((uintptr_t)pg, c + 1) || pi + L->entries > h->page_spans)
             return "heap: a page is not a span of the reservation";
         if (pg->cls != c || pg->state != state)
             return "heap: a page's class or state is wrong";
@@ -2929,8 +2925,8 @@ const char *ak_heap_check(ak_heap *h)
         for (const ak_page *pg = h->span_pool[k]; !why && pg; pg = pg->next) {
             const page_class *L = &page_cls[pg->cls];
             size_t pi = page_index(h, (uintptr_t)pg);
-            bool ok =
-                L->kind == k && pg == page_of((uintptr_t)pg, L) && pi + L->entries <= h->page_spans;
+            bool ok = L->kind == k && pg == page_of((uintptr_t)pg, pg->cls + 1u) &&
+                      pi + L->entries <= h->page_spans;
             for (unsigned j = 0; ok && j < L->entries; j++)
                 ok = h->page_tab[pi + j] == 0;
             if (!ok)
