@@ -37,9 +37,6 @@
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
-#ifndef TLS_IE
-#define TLS_IE __attribute__((tls_model("initial-exec")))
-#endif
 
 extern char **environ;
 

@@ -133,6 +133,11 @@ _Static_assert(AK_HEAP_SMALL_MAX + AK_HEAP_HEADER <= AK_MAG_MAX_CLASS_SIZE,
 #define PAGE_SMALL_CLASSES 20u /* classes of at most 1 KiB */
 #define PAGE_KINDS         2u
 
+static inline unsigned span_shift(unsigned kind)
+{
+    return kind ? PAGE_BIG_SHIFT : PAGE_SHIFT;
+}
+
 /* Thread-local storage in a library that may be LD_PRELOADed must not go
  * through __tls_get_addr, which can call malloc on first use. */
 #if defined(__GNUC__)
@@ -1044,10 +1049,9 @@ _Static_assert(sizeof(ak_page) <= PAGE_MAP_OFF, "the descriptor's head fits its 
 /* A class's page layout: block size, the reciprocal that turns an offset
  * into an index, where block 0 starts, how many blocks, map words, where
  * rmap starts (on a line of its own, away from the owner's), the span's
- * size less one, its kind and its side-table entries. */
+ * size less one and its kind. */
 typedef struct page_class {
-    uint32_t size, recip, first, nblocks, words, rmap_off, mask;
-    uint16_t kind, entries;
+    uint32_t size, recip, first, nblocks, words, rmap_off, mask, kind;
 } __attribute__((aligned(32))) page_class;
 
 static page_class page_cls[AK_HEAP_PAGE_CLASSES];
@@ -1078,11 +1082,10 @@ static void page_classes_init(void)
     for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++) {
         page_class *L = &page_cls[c];
         uint32_t size = (uint32_t)ak_sc_size(c);
-        size_t span = (size_t)1 << (c < PAGE_SMALL_CLASSES ? PAGE_SHIFT : PAGE_BIG_SHIFT);
+        L->kind = c >= PAGE_SMALL_CLASSES;
+        size_t span = (size_t)1 << span_shift(L->kind);
         uint32_t words = (uint32_t)((span / size + 63) / 64);
         L->mask = (uint32_t)(span - 1);
-        L->kind = c >= PAGE_SMALL_CLASSES;
-        L->entries = (uint16_t)(span >> PAGE_SHIFT);
         L->size = size;
         L->words = words;
         L->rmap_off = PAGE_MAP_OFF + ((words * 8 + 63) & ~63u);
@@ -1127,6 +1130,12 @@ static inline void *page_span(const ak_page *pg)
     return (void *)((uintptr_t)pg & ~(uintptr_t)page_cls[pg->cls].mask);
 }
 
+/* How many side-table entries a span of class L has. */
+static inline unsigned page_entries(const page_class *L)
+{
+    return (L->mask >> PAGE_SHIFT) + 1;
+}
+
 static inline const page_class *entry_class(uintptr_t e)
 {
     return &page_cls[(e & 63) - 1];
@@ -1141,7 +1150,7 @@ static inline size_t page_index(const ak_heap *h, uintptr_t u)
 static inline void page_set_entry(ak_heap *h, const ak_page *pg, uintptr_t v)
 {
     uintptr_t *e = &h->page_tab[page_index(h, (uintptr_t)page_span(pg))];
-    for (unsigned k = 0; k < page_cls[pg->cls].entries; k++)
+    for (unsigned k = 0; k < page_entries(&page_cls[pg->cls]); k++)
         __atomic_store_n(&e[k], v, __ATOMIC_RELEASE);
 }
 
@@ -1306,14 +1315,9 @@ typedef struct span_group {
     uint32_t next, prev; /* on its kind's list: group numbers + 1, 0 none */
 } span_group;
 
-static inline unsigned group_span_shift(unsigned k)
-{
-    return k ? PAGE_BIG_SHIFT : PAGE_SHIFT;
-}
-
 static inline uint16_t group_all(unsigned k)
 {
-    return (uint16_t)low_bits(GROUP_BYTES >> group_span_shift(k));
+    return (uint16_t)low_bits(GROUP_BYTES >> span_shift(k));
 }
 
 static inline span_group *group_rec(const ak_heap *h, uint32_t gn)
@@ -1373,7 +1377,7 @@ static void *span_take_locked(ak_heap *h, unsigned k)
     g->free &= (uint16_t)(g->free - 1);
     if (!g->free)
         group_unlist(h, g);
-    return (void *)(base + ((uintptr_t)u << group_span_shift(k)));
+    return (void *)(base + ((uintptr_t)u << span_shift(k)));
 }
 
 /* Span s of kind k back to its group; the group back to the allocator
@@ -1383,7 +1387,7 @@ static void span_give_locked(ak_heap *h, uintptr_t s, unsigned k)
     uint32_t gn = group_num(h, s);
     span_group *g = group_rec(h, gn);
     bool was_full = g->free == 0;
-    g->free |= (uint16_t)(1u << ((s & (GROUP_BYTES - 1)) >> group_span_shift(k)));
+    g->free |= (uint16_t)(1u << ((s & (GROUP_BYTES - 1)) >> span_shift(k)));
     if (g->free == group_all(k)) {
         if (!was_full)
             group_unlist(h, g);
@@ -1877,11 +1881,11 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
     for (; pg; last = pg, pg = pg->next) {
         const page_class *L = &page_cls[c];
         size_t pi = page_index(h, (uintptr_t)pg);
-        if (pg != page_of((uintptr_t)pg, c + 1) || pi + L->entries > h->page_spans)
+        if (pg != page_of((uintptr_t)pg, c + 1) || pi + page_entries(L) > h->page_spans)
             return "heap: a page is not a span of the reservation";
         if (pg->cls != c || pg->state != state)
             return "heap: a page's class or state is wrong";
-        for (unsigned k = 0; k < L->entries; k++)
+        for (unsigned k = 0; k < page_entries(L); k++)
             if (h->page_tab[pi + k] != (owner | (c + 1)))
                 return "heap: a page's side-table entries are wrong";
         if (pg->size != L->size || pg->cursor >= L->words ||
@@ -2927,8 +2931,8 @@ const char *ak_heap_check(ak_heap *h)
             const page_class *L = &page_cls[pg->cls];
             size_t pi = page_index(h, (uintptr_t)pg);
             bool ok = L->kind == k && pg == page_of((uintptr_t)pg, pg->cls + 1u) &&
-                      pi + L->entries <= h->page_spans;
-            for (unsigned j = 0; ok && j < L->entries; j++)
+                      pi + page_entries(L) <= h->page_spans;
+            for (unsigned j = 0; ok && j < page_entries(L); j++)
                 ok = h->page_tab[pi + j] == 0;
             if (!ok)
                 why = "heap: a pooled span is not a free span of the reservation";
