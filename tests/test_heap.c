@@ -4,6 +4,7 @@
  * unmapped holes, foreign reallocs), in forked children where a crash is
  * possible. Ends with the measured per-block overhead per allocator. */
 #define _GNU_SOURCE 1
+#include "ak_sizeclass.h"
 #include "heap_backends.h"
 #include "testlib.h"
 #include <allockit/heap.h>
@@ -997,7 +998,7 @@ static void test_span_groups(void)
     uintptr_t mib[2][C];
     size_t nmib[2] = {0, 0};
     for (unsigned c = 0; c < C; c++) {
-        size_t n = c < 8 ? 16 * (c + 1) : (size_t)(32u << ((c - 8) / 4)) * (5 + (c - 8) % 4);
+        size_t n = ak_sc_size(c);
         p[c] = ak_heap_malloc(&H, n);
         CHECK(p[c] && ak_heap_malloc_usable_size(&H, p[c]) == n);
         ak_pattern_fill(p[c], n, c);
