@@ -1,5 +1,5 @@
-/* libakmalloc.so: the process's malloc family served by an ak_heap, for
- * LD_PRELOAD=libakmalloc.so.
+/* libakmalloc.so: the process's malloc family, and C++'s operator new and
+ * delete, served by an ak_heap, for LD_PRELOAD=libakmalloc.so.
  *
  * One global heap over the OS source (see <allockit/heap.h>), created on
  * the first call. Environment, read without allocating (a scan of environ,
@@ -10,15 +10,15 @@
  *   AK_MALLOC_STATS=1           print the heap's statistics to stderr at
  *                               exit (write(2) only)
  *
- * Start-up: nothing here calls dlsym or the libc allocator. A call that
- * arrives while the heap is being built on the same thread (a libc routine
- * the set-up uses may allocate) is served from a small static bootstrap
- * area whose blocks are never reused; other threads wait for the set-up to
- * finish. Pointers this library did not hand out (the bootstrap area, or
- * memory from before it was loaded) are ignored by free and reported as 0
- * by malloc_usable_size; realloc copies a bootstrap block (its size is
- * known) and refuses any other such pointer with NULL and errno = EINVAL,
- * leaving it alone. A double free is ignored (see <allockit/heap.h>).
+ * Start-up: nothing here calls dlsym (only an operator new that failed
+ * does, see below) or the libc allocator. A call that arrives while the
+ * heap is being built on the same thread (a libc routine the set-up uses
+ * may allocate) is served from a small static bootstrap area whose blocks
+ * are never reused; other threads wait for the set-up to finish. Pointers this library did not hand
+ * out (the bootstrap area, or memory from before it was loaded) are ignored by free and reported as
+ * 0 by malloc_usable_size; realloc copies a bootstrap block (its size is known) and refuses any
+ * other such pointer with NULL and errno = EINVAL, leaving it alone. A double free is ignored (see
+ * <allockit/heap.h>).
  */
 #define _GNU_SOURCE 1
 /* One translation unit with the heap, so that malloc and free have the
@@ -299,25 +299,37 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
 
 /* A block of the thread's current page inline (heap_malloc_only); the
  * heap's set-up in malloc_slow. */
-EXPORT void *malloc(size_t size)
+static inline __attribute__((always_inline)) void *malloc_inline(size_t size)
 {
     if (LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY))
         return heap_malloc_only(&heap_obj, size);
     return malloc_slow(size);
 }
 
+EXPORT void *malloc(size_t size)
+{
+    return malloc_inline(size);
+}
+
 /* A block of a page first (before the heap is set up, no pointer is in
- * a page; NULL and the bootstrap area's blocks never are). */
-EXPORT void free(void *ptr)
+ * a page; NULL and the bootstrap area's blocks never are). Inline in
+ * free and in C++'s operator delete: a call to free from inside this
+ * library would go through the PLT. */
+static inline __attribute__((always_inline)) void free_inline(void *ptr)
 {
     if (LIKELY(heap_page_free(&heap_obj, ptr)) || !ptr || in_boot(ptr) || !heap_if_ready())
         return;
     heap_free_header(&heap_obj, ptr);
 }
 
+EXPORT void free(void *ptr)
+{
+    free_inline(ptr);
+}
+
 EXPORT void cfree(void *ptr)
 {
-    free(ptr);
+    free_inline(ptr);
 }
 
 EXPORT void *calloc(size_t n, size_t size)
@@ -438,6 +450,190 @@ EXPORT int malloc_trim(size_t pad)
         ak_heap_flush_thread_cache(h);
     return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* C++'s operator new and delete                                       */
+/* ------------------------------------------------------------------ */
+
+/* C++ programs allocate through operator new, whose libstdc++ version
+ * calls malloc through the PLT (and delete calls free): two calls and a
+ * loop around the allocation for each one. Defined here, under their
+ * mangled names, they take the same inline paths as malloc and free. On
+ * larson (C++), libstdc++'s two wrappers were 9% of the instructions run
+ * under libakmalloc (callgrind). Only an allocation that fails leaves the
+ * fast path: the C++ runtime's own operator (found with dlsym, after this
+ * library) is asked to retry, so that the new-handler, std::bad_alloc
+ * and the nothrow forms behave as the runtime defines them. The frames
+ * here carry unwind tables (-fexceptions) for that exception. Itanium
+ * names for LP64 (size_t is unsigned long, "m") and ILP32 ("j"). */
+#if __SIZEOF_SIZE_T__ == 8 && __SIZEOF_LONG__ == 8
+#define CXX_SZ m
+#elif __SIZEOF_SIZE_T__ == 4 && __SIZEOF_INT__ == 4
+#define CXX_SZ j
+#endif
+
+#ifdef CXX_SZ
+#include <dlfcn.h>
+
+#define CXX_CAT2(a, b)    a##b
+#define CXX_CAT(a, b)     CXX_CAT2(a, b)
+#define CXX_STR2(a)       #a
+#define CXX_STR(a)        CXX_STR2(a)
+#define CXX_NOTHROW(name) CXX_CAT(name, RKSt9nothrow_t)
+#define CXX_ALIGN(name)   CXX_CAT(name, St11align_val_t)
+
+#define CXX_NEW           CXX_CAT(_Znw, CXX_SZ)
+#define CXX_NEW_ARR       CXX_CAT(_Zna, CXX_SZ)
+#define CXX_DEL_SIZED     CXX_CAT(_ZdlPv, CXX_SZ)
+#define CXX_DEL_ARR_SIZED CXX_CAT(_ZdaPv, CXX_SZ)
+
+/* The runtime's operator called `name`, asked again after ours failed.
+ * Without one (no C++ runtime after this library) the throwing forms
+ * stop the program, as an uncaught std::bad_alloc would. */
+static __attribute__((noinline)) void *cxx_retry(const char *name, size_t size, size_t align,
+                                                 bool nothrow)
+{
+    void *next = dlsym(RTLD_NEXT, name);
+    if (next) {
+        if (align)
+            return ((void *(*)(size_t, size_t))next)(size, align);
+        return ((void *(*)(size_t))next)(size);
+    }
+    if (nothrow)
+        return NULL;
+    say("akmalloc: out of memory in operator new, and no C++ runtime to throw std::bad_alloc\n");
+    abort();
+}
+
+static inline __attribute__((always_inline)) void *cxx_new(size_t size, const char *name,
+                                                           bool nothrow)
+{
+    void *p = malloc_inline(size);
+    return LIKELY(p != NULL) ? p : cxx_retry(name, size, 0, nothrow);
+}
+
+static __attribute__((noinline)) void *cxx_new_aligned(size_t size, size_t align, const char *name,
+                                                       bool nothrow)
+{
+    ak_heap *h = heap();
+    void *p = h ? ak_heap_memalign(h, align, size) : boot_alloc(size, align);
+    return p ? p : cxx_retry(name, size, align, nothrow);
+}
+
+/* A declaration before each definition, for -Wmissing-prototypes. */
+#define CXX_NEW_FN(fn, params)                                                                     \
+    EXPORT void *fn params;                                                                        \
+    EXPORT void *fn params
+#define CXX_DEL_FN(fn, params)                                                                     \
+    EXPORT void fn params;                                                                         \
+    EXPORT void fn params
+
+/* The nothrow_t argument is a reference (a pointer); never read. */
+CXX_NEW_FN(CXX_NEW, (size_t size))
+{
+    return cxx_new(size, CXX_STR(CXX_NEW), false);
+}
+CXX_NEW_FN(CXX_NEW_ARR, (size_t size))
+{
+    return cxx_new(size, CXX_STR(CXX_NEW_ARR), false);
+}
+CXX_NEW_FN(CXX_NOTHROW(CXX_NEW), (size_t size, const void *nt))
+{
+    (void)nt;
+    return cxx_new(size, CXX_STR(CXX_NOTHROW(CXX_NEW)), true);
+}
+CXX_NEW_FN(CXX_NOTHROW(CXX_NEW_ARR), (size_t size, const void *nt))
+{
+    (void)nt;
+    return cxx_new(size, CXX_STR(CXX_NOTHROW(CXX_NEW_ARR)), true);
+}
+CXX_NEW_FN(CXX_ALIGN(CXX_NEW), (size_t size, size_t align))
+{
+    return cxx_new_aligned(size, align, CXX_STR(CXX_ALIGN(CXX_NEW)), false);
+}
+CXX_NEW_FN(CXX_ALIGN(CXX_NEW_ARR), (size_t size, size_t align))
+{
+    return cxx_new_aligned(size, align, CXX_STR(CXX_ALIGN(CXX_NEW_ARR)), false);
+}
+CXX_NEW_FN(CXX_NOTHROW(CXX_ALIGN(CXX_NEW)), (size_t size, size_t align, const void *nt))
+{
+    (void)nt;
+    return cxx_new_aligned(size, align, CXX_STR(CXX_NOTHROW(CXX_ALIGN(CXX_NEW))), true);
+}
+CXX_NEW_FN(CXX_NOTHROW(CXX_ALIGN(CXX_NEW_ARR)), (size_t size, size_t align, const void *nt))
+{
+    (void)nt;
+    return cxx_new_aligned(size, align, CXX_STR(CXX_NOTHROW(CXX_ALIGN(CXX_NEW_ARR))), true);
+}
+
+/* Every delete is free: the heap finds a block's size and alignment
+ * itself, so the sized and aligned forms' arguments are not needed. The
+ * plain and sized forms (what new-expressions call) have free inline;
+ * the rest call it once. */
+static __attribute__((noinline)) void cxx_delete(void *ptr)
+{
+    free_inline(ptr);
+}
+
+CXX_DEL_FN(_ZdlPv, (void *ptr))
+{
+    free_inline(ptr);
+}
+CXX_DEL_FN(_ZdaPv, (void *ptr))
+{
+    free_inline(ptr);
+}
+CXX_DEL_FN(CXX_DEL_SIZED, (void *ptr, size_t size))
+{
+    (void)size;
+    free_inline(ptr);
+}
+CXX_DEL_FN(CXX_DEL_ARR_SIZED, (void *ptr, size_t size))
+{
+    (void)size;
+    free_inline(ptr);
+}
+CXX_DEL_FN(CXX_NOTHROW(_ZdlPv), (void *ptr, const void *nt))
+{
+    (void)nt;
+    cxx_delete(ptr);
+}
+CXX_DEL_FN(CXX_NOTHROW(_ZdaPv), (void *ptr, const void *nt))
+{
+    (void)nt;
+    cxx_delete(ptr);
+}
+CXX_DEL_FN(CXX_ALIGN(_ZdlPv), (void *ptr, size_t align))
+{
+    (void)align;
+    cxx_delete(ptr);
+}
+CXX_DEL_FN(CXX_ALIGN(_ZdaPv), (void *ptr, size_t align))
+{
+    (void)align;
+    cxx_delete(ptr);
+}
+CXX_DEL_FN(CXX_ALIGN(CXX_DEL_SIZED), (void *ptr, size_t size, size_t align))
+{
+    (void)size, (void)align;
+    cxx_delete(ptr);
+}
+CXX_DEL_FN(CXX_ALIGN(CXX_DEL_ARR_SIZED), (void *ptr, size_t size, size_t align))
+{
+    (void)size, (void)align;
+    cxx_delete(ptr);
+}
+CXX_DEL_FN(CXX_NOTHROW(CXX_ALIGN(_ZdlPv)), (void *ptr, size_t align, const void *nt))
+{
+    (void)align, (void)nt;
+    cxx_delete(ptr);
+}
+CXX_DEL_FN(CXX_NOTHROW(CXX_ALIGN(_ZdaPv)), (void *ptr, size_t align, const void *nt))
+{
+    (void)align, (void)nt;
+    cxx_delete(ptr);
+}
+#endif
 
 /** The allocator serving this process ("tlsf", ...): lets a program (or a
  *  test) see that libakmalloc is loaded and which backend it chose. */

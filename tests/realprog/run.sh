@@ -3,7 +3,7 @@
 # (AK_MALLOC=<backend>), and compare what it produced. Each workload is
 # deterministic and takes a few seconds at most.
 # usage: run.sh CASE BACKEND LIBAKMALLOC WORKDIR SRCDIR PRELOAD_PROG [SANITIZE]
-#   CASE: preload python sqlite git sort gcc
+#   CASE: preload python sqlite git sort gcc cxx
 # Exit 0: same output; 1: different or failed; 77: skipped (says why).
 # With TIMING=1 only the named mode runs (MODE=plain|ak|peer) for timing
 # loops; MODE=peer preloads PEER_LIB (another malloc) instead.
@@ -129,6 +129,10 @@ case_gcc() {
     done >out 2>err
 }
 
+case_cxx() {
+    "$work/cxx_prog" >out 2>err
+}
+
 case "$case_name" in
 preload) [ -x "$preload_prog" ] || skip "heap_preload_prog not built" ;;
 python) need python3 ;;
@@ -136,6 +140,12 @@ sqlite) need sqlite3 ;;
 git) need git ;;
 sort) need sort ;;
 gcc) need gcc; need objcopy ;;
+cxx)
+    need c++
+    mkdir -p "$work"
+    c++ -std=c++17 -O2 -Wall -Wextra -o "$work/cxx_prog" "$src/tests/realprog/cxx.cc" $( [ "$(uname)" = Linux ] && echo -ldl ) \
+        || skip "c++ cannot build tests/realprog/cxx.cc"
+    ;;
 *) echo "unknown case $case_name"; exit 2 ;;
 esac
 
