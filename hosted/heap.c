@@ -644,6 +644,10 @@ static void *direct_alloc(ak_heap *h, size_t size, size_t align)
 /* Thread magazines: set-up, exit, fork                                */
 /* ------------------------------------------------------------------ */
 
+/* A thread's state is aligned so that the low 10 bits of a side-table
+ * entry, which names it, are free for the page's class and colour. */
+#define THREAD_ALIGN 1024u
+
 static void thread_unlink_locked(ak_heap *h, ak_heap_thread *t)
 {
     if (t->prev)
@@ -652,7 +656,7 @@ static void thread_unlink_locked(ak_heap *h, ak_heap_thread *t)
         h->threads = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    ak_byte_dealloc(h->backend, t, sizeof *t, 64);
+    ak_byte_dealloc(h->backend, t, sizeof *t, THREAD_ALIGN);
 }
 
 static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty);
@@ -797,7 +801,7 @@ static __attribute__((noinline)) ak_heap_thread *thread_create(ak_heap *h)
         return NULL;
     tls_busy = 1;
     heap_lock(h);
-    ak_heap_thread *t = backend_alloc_locked(h, sizeof *t, 64);
+    ak_heap_thread *t = backend_alloc_locked(h, sizeof *t, THREAD_ALIGN);
     if (t) {
         memset(t, 0, sizeof *t);
         for (unsigned c = 0; c < AK_HEAP_PAGE_CLASSES; c++)
@@ -1020,13 +1024,19 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
 #define PAGE_SPARES   2u                /* empty spans of a kind a thread keeps */
 #define PAGE_ADOPT    8u                /* orphans looked at by one allocation */
 #define PAGE_POOL_MIN ((size_t)1 << 20) /* bytes a kind's pool may keep whatever is in use */
-#define PAGE_OWNER    (~(uintptr_t)63)  /* side-table bits naming the owner */
 #define PAGE_COLOURS  16u               /* descriptor offsets, 64 bytes apart */
+/* A side-table entry: the owner's address (THREAD_ALIGN-aligned), the
+ * descriptor's colour times 64 (bits 6-9) and the class + 1 (bits 0-5;
+ * never 0, so a page's entry never is). */
+#define PAGE_OWNER        (~(uintptr_t)(THREAD_ALIGN - 1))
+#define PAGE_ENTRY_COLOUR ((uintptr_t)(PAGE_COLOURS - 1) << 6)
+_Static_assert(AK_HEAP_PAGE_CLASSES < 64 && PAGE_COLOURS * 64 <= THREAD_ALIGN,
+               "a side-table entry's low bits hold the class and the colour");
 
 /* The owner named by an orphan's side-table entry: no thread's state, and
  * not NULL, so that free's owner test needs no test of its own for a
  * thread without state. Never read or written. */
-static _Alignas(64) char page_orphan_owner;
+static _Alignas(THREAD_ALIGN) char page_orphan_owner;
 #define PAGE_ORPHANED ((uintptr_t)&page_orphan_owner)
 
 enum { PG_CUR = 1, PG_AVAIL, PG_FULL, PG_ORPHAN };
@@ -1035,16 +1045,41 @@ enum { PG_CUR = 1, PG_AVAIL, PG_FULL, PG_ORPHAN };
 typedef struct ak_page {
     uint64_t nonempty; /* bit w set: map word w may have a free block */
     uint32_t cursor;   /* the map word allocations take from */
-    /* Blocks handed out that the owner has not seen freed; not kept while
-     * the page is current (set again when it stops being). */
+    /* Blocks handed out that the owner has not seen freed, with
+     * PAGE_USED_FULL while the page is full; not kept while the page is
+     * current (PAGE_USED_CUR then, set again when it stops being). */
     uint32_t used;
-    uint32_t size;  /* the class's, where the alloc path reads it */
+    /* The class's, where alloc and free read them (free reads nothing of
+     * the class record: one line fewer) */
+    uint32_t size, recip;
     uint8_t *first; /* block 0 */
+    uint32_t nblocks;
     uint8_t cls, state;
     struct ak_page *next, *prev; /* in its owner's list, or the orphans' */
 } ak_page;
 
 _Static_assert(sizeof(ak_page) <= PAGE_MAP_OFF, "the descriptor's head fits its line");
+
+/* The owner's free counts used down and calls page_owner_note when it
+ * reaches 0 or less as a signed number: an available page that empties,
+ * a full page at its first free (its flag makes it negative), and the
+ * current page never (it starts far above 0 and is set there again if it
+ * gets down). One decrement and one test that hardly ever passes, in
+ * place of a test of the state, which went either way often: on a
+ * larson-like churn 60% of the owner's frees are off the current page. */
+#define PAGE_USED_FULL (UINT32_C(1) << 31)
+#define PAGE_USED_CUR  (UINT32_C(1) << 30)
+
+static inline uint32_t page_used(const ak_page *pg)
+{
+    return pg->used & ~PAGE_USED_FULL;
+}
+
+static inline void page_mark_full(ak_page *pg)
+{
+    pg->state = PG_FULL;
+    pg->used |= PAGE_USED_FULL;
+}
 
 /* A class's page layout: block size, the reciprocal that turns an offset
  * into an index, where block 0 starts, how many blocks, map words, where
@@ -1111,18 +1146,17 @@ static inline ak_page *page_at(uintptr_t s)
                                << 6);
 }
 
-/* The page holding address u, from its side-table entry e alone (the
- * span of a small class from u and a predicted test of e, not a load of
- * the class record). Free's owner path then tests the descriptor's
- * state, a branch that often goes either way; with the span's mask
- * loaded from the class record, the state's load waited for it and a
- * misprediction cost more: on a larson-like churn of 5000 blocks (one
- * thread), 0.44 s against 0.38 s (medians of 8). */
+/* The page holding address u, from its side-table entry e alone: the
+ * span from u and a predicted test of e's class, the colour from e. Not
+ * from the class record: with the span's mask loaded from it, the loads
+ * from the descriptor that follow waited for it, and on a larson-like
+ * churn of 5000 blocks (one thread) free's mispredictions cost more:
+ * 0.44 s against 0.38 s (medians of 8). */
 static inline ak_page *page_of(uintptr_t u, uintptr_t e)
 {
     if (LIKELY((e & 63) <= PAGE_SMALL_CLASSES))
-        return page_at(u & ~(uintptr_t)(PAGE_BYTES - 1));
-    return page_at(u & ~(((uintptr_t)1 << PAGE_BIG_SHIFT) - 1));
+        return (ak_page *)((u & ~(uintptr_t)(PAGE_BYTES - 1)) | (e & PAGE_ENTRY_COLOUR));
+    return (ak_page *)((u & ~(((uintptr_t)1 << PAGE_BIG_SHIFT) - 1)) | (e & PAGE_ENTRY_COLOUR));
 }
 
 static inline void *page_span(const ak_page *pg)
@@ -1144,6 +1178,12 @@ static inline const page_class *entry_class(uintptr_t e)
 static inline size_t page_index(const ak_heap *h, uintptr_t u)
 {
     return (u >> PAGE_SHIFT) - h->page_base;
+}
+
+/* The side-table entry of pg for owner, class c. */
+static inline uintptr_t page_entry_for(const ak_page *pg, uintptr_t owner, unsigned c)
+{
+    return owner | ((uintptr_t)pg & PAGE_ENTRY_COLOUR) | (c + 1);
 }
 
 /* Set the side-table entries of pg's span (its class already set). */
@@ -1488,6 +1528,8 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
     pg->used = 0;
     pg->nonempty = low_bits(L->words);
     pg->size = L->size;
+    pg->recip = L->recip;
+    pg->nblocks = L->nblocks;
     pg->cls = (uint8_t)c;
     pg->first = (uint8_t *)page_span(pg) + L->first;
     pg->next = pg->prev = NULL;
@@ -1525,7 +1567,7 @@ static ak_page *page_new(ak_heap *h, ak_heap_thread *t, unsigned c)
         }
     }
     page_init(h, pg, c);
-    page_set_entry(h, pg, (uintptr_t)t | (c + 1));
+    page_set_entry(h, pg, page_entry_for(pg, (uintptr_t)t, c));
     return pg;
 }
 
@@ -1545,7 +1587,7 @@ static ak_page *page_adopt(ak_heap *h, ak_heap_thread *t, unsigned c)
         heap_unlock(h);
         if (!pg)
             return NULL;
-        page_set_entry(h, pg, (uintptr_t)t | (c + 1));
+        page_set_entry(h, pg, page_entry_for(pg, (uintptr_t)t, c));
         unsigned dups = page_recount(h, pg);
         if (dups)
             page_count_double(h, dups);
@@ -1553,7 +1595,7 @@ static ak_page *page_adopt(ak_heap *h, ak_heap_thread *t, unsigned c)
         pg->nonempty = low_bits(page_cls[c].words);
         if (pg->used < page_cls[c].nblocks)
             return pg;
-        pg->state = PG_FULL;
+        page_mark_full(pg);
         list_push(&t->full[c], pg);
     }
     return NULL;
@@ -1570,9 +1612,10 @@ static void page_scan_full(ak_heap *h, ak_heap_thread *t, unsigned c)
         if (!page_pending(h, pg))
             continue;
         dups += page_collect(h, pg);
-        if (pg->used == page_cls[c].nblocks)
+        if (page_used(pg) == page_cls[c].nblocks)
             continue;
         list_remove(&t->full[c], pg);
+        pg->used = page_used(pg);
         if (pg->used == 0 && t->avail[c]) {
             page_retire(h, t, pg);
         } else {
@@ -1614,7 +1657,7 @@ static __attribute__((noinline)) void *page_alloc_slow(ak_heap *h, ak_heap_threa
                 return page_pop(pg);
         }
         pg->used = page_cls[c].nblocks; /* its map is all clear */
-        pg->state = PG_FULL;
+        page_mark_full(pg);
         list_push(&t->full[c], pg);
         t->cur[c] = PAGE_NONE;
     }
@@ -1622,6 +1665,7 @@ static __attribute__((noinline)) void *page_alloc_slow(ak_heap *h, ak_heap_threa
     if (!pg)
         return NULL;
     pg->state = PG_CUR;
+    pg->used = PAGE_USED_CUR;
     t->cur[c] = pg;
     /* A fresh page starts at word 0; an adopted one may need a seek. */
     void *p = page_pop(pg);
@@ -1642,6 +1686,7 @@ static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread
     unsigned c = pg->cls;
     if (pg->state == PG_FULL) {
         list_remove(&t->full[c], pg);
+        pg->used = page_used(pg);
         if (pg->used) {
             pg->state = PG_AVAIL;
             list_append(&t->avail[c], pg);
@@ -1650,19 +1695,23 @@ static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread
     } else if (pg->state == PG_AVAIL && pg->used == 0) {
         list_remove(&t->avail[c], pg);
     } else {
-        return; /* the current page stays, empty or not */
+        /* The current page stays, empty or not; its count, not kept, is
+         * set far from 0 again. */
+        if (pg->state == PG_CUR)
+            pg->used = PAGE_USED_CUR;
+        return;
     }
     page_retire(h, t, pg);
 }
 
-/* Where the block at u sits in the page of side-table entry e: its index
- * in *ip, false if u is not the start of a block. */
-static inline bool page_block_index(uintptr_t u, const page_class *L, size_t *ip)
+/* Where the block at u sits in page pg (u's span): its index in *ip,
+ * false if u is not the start of a block. */
+static inline bool page_block_index(uintptr_t u, const ak_page *pg, size_t *ip)
 {
     /* Below block 0 the offset wraps to at least 2^32 - 2^18, and its
      * index comes out far past the last block: one test covers both. */
-    uint32_t off = (uint32_t)(u & L->mask) - L->first;
-    uint64_t prod = (uint64_t)off * L->recip, i = prod >> 32;
+    uint32_t off = (uint32_t)(u - (uintptr_t)pg->first);
+    uint64_t prod = (uint64_t)off * pg->recip, i = prod >> 32;
     *ip = (size_t)i;
     /* recip = (2^32 + d) / size with 1 <= d <= size, so for off = q *
      * size + r the product is q * 2^32 + q * d + r * recip. Inside the
@@ -1672,7 +1721,7 @@ static inline bool page_block_index(uintptr_t u, const page_class *L, size_t *ip
      * recip, with no carry into the high half, when r > 0. So the low
      * half tells a block start without multiplying back; past the
      * blocks, i >= nblocks whatever it is. */
-    return i < L->nblocks && (uint32_t)prod < L->recip;
+    return i < pg->nblocks && (uint32_t)prod < pg->recip;
 }
 
 /* A free or realloc of u refused: a block start whose bit says free is a
@@ -1680,7 +1729,7 @@ static inline bool page_block_index(uintptr_t u, const page_class *L, size_t *ip
 static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uintptr_t e)
 {
     size_t i;
-    if (page_block_index(u, entry_class(e), &i))
+    if (page_block_index(u, page_of(u, e), &i))
         page_count_double(h, 1);
     else
         page_count_bad(h);
@@ -1688,11 +1737,10 @@ static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uint
 
 /* A free by a thread that does not own the page (or by none: an orphan's,
  * or a thread without state). */
-static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e,
+static __attribute__((noinline)) void page_free_remote(ak_heap *h, ak_page *pg, uintptr_t e,
                                                        size_t i)
 {
     const page_class *L = entry_class(e);
-    ak_page *pg = page_of(u, e);
     size_t pi = page_index(h, (uintptr_t)pg);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if (__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) & bit) {
@@ -1711,14 +1759,13 @@ static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, 
  * calling thread's state or NULL. */
 static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, ak_heap_thread *t)
 {
-    const page_class *L = entry_class(e);
+    ak_page *pg = page_of(u, e);
     size_t i;
-    if (UNLIKELY(!page_block_index(u, L, &i))) {
+    if (UNLIKELY(!page_block_index(u, pg, &i))) {
         page_count_bad(h);
         return;
     }
     if (LIKELY((e & PAGE_OWNER) == (uintptr_t)t)) { /* entries never name NULL */
-        ak_page *pg = page_of(u, e);
         uint64_t *map = page_map(pg) + (i >> 6), bit = (uint64_t)1 << (i & 63), m = *map;
         if (UNLIKELY(m & bit)) {
             page_count_double(h, 1);
@@ -1729,13 +1776,13 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, ak_heap_threa
         /* The next allocation takes from this word: the block just freed
          * or one near it, still in the cache (LIFO-like reuse). */
         pg->cursor = (uint32_t)(i >> 6);
-        /* Only a page off the current slot counts its blocks, and can
-         * move: one that had no room (now it has) or that emptied. */
-        if (UNLIKELY(pg->state != PG_CUR) && (--pg->used == 0 || pg->state == PG_FULL))
+        /* Only a page off the current slot can move: one that had no
+         * room (now it has) or that emptied (see PAGE_USED_FULL). */
+        if (UNLIKELY((int32_t)--pg->used <= 0))
             page_owner_note(h, t, pg);
         return;
     }
-    page_free_remote(h, u, e, i);
+    page_free_remote(h, pg, e, i);
 }
 
 /* The side-table entry of u's span if it is a page, else 0. */
@@ -1753,10 +1800,10 @@ static inline uintptr_t page_entry(const ak_heap *h, uintptr_t u)
 static size_t page_live_size(uintptr_t u, uintptr_t e)
 {
     const page_class *L = entry_class(e);
-    size_t i;
-    if (!page_block_index(u, L, &i))
-        return 0;
     const ak_page *pg = page_of(u, e);
+    size_t i;
+    if (!page_block_index(u, pg, &i))
+        return 0;
     uint64_t bit = (uint64_t)1 << (i & 63);
     if ((__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) |
          __atomic_load_n(&page_rmap(pg, L)[i >> 6], __ATOMIC_RELAXED)) &
@@ -1787,10 +1834,12 @@ static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty)
                     page_retire(h, NULL, pg);
                 } else if (keep_nonempty) {
                     bool room = pg->used < page_cls[c].nblocks;
-                    pg->state = room ? PG_AVAIL : PG_FULL;
+                    pg->state = PG_AVAIL;
+                    if (!room)
+                        page_mark_full(pg);
                     list_push(room ? &t->avail[c] : &t->full[c], pg);
                 } else {
-                    page_set_entry(h, pg, PAGE_ORPHANED | (c + 1));
+                    page_set_entry(h, pg, page_entry_for(pg, PAGE_ORPHANED, c));
                     pg->state = PG_ORPHAN;
                     heap_lock(h);
                     list_push(&h->orphans[c], pg);
@@ -1881,15 +1930,16 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
     for (; pg; last = pg, pg = pg->next) {
         const page_class *L = &page_cls[c];
         size_t pi = page_index(h, (uintptr_t)pg);
-        if (pg != page_of((uintptr_t)pg, c + 1) || pi + page_entries(L) > h->page_spans)
+        if (pg != page_at((uintptr_t)page_span(pg)) || pi + page_entries(L) > h->page_spans)
             return "heap: a page is not a span of the reservation";
         if (pg->cls != c || pg->state != state)
             return "heap: a page's class or state is wrong";
         for (unsigned k = 0; k < page_entries(L); k++)
-            if (h->page_tab[pi + k] != (owner | (c + 1)))
+            if (h->page_tab[pi + k] != page_entry_for(pg, owner, c))
                 return "heap: a page's side-table entries are wrong";
         if (pg->size != L->size || pg->cursor >= L->words ||
-            pg->first != (uint8_t *)page_span(pg) + L->first)
+            pg->first != (uint8_t *)page_span(pg) + L->first || pg->recip != L->recip ||
+            pg->nblocks != L->nblocks)
             return "heap: a page's layout is not its class's";
         const uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
         size_t free_now = 0, waiting = 0;
@@ -1899,8 +1949,11 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
             free_now += (size_t)__builtin_popcountll(map[w]);
             waiting += (size_t)__builtin_popcountll(rmap[w] & ~map[w]);
         }
-        if ((state == PG_AVAIL || state == PG_FULL) && pg->used + free_now + waiting != L->nblocks)
+        if ((state == PG_AVAIL || state == PG_FULL) &&
+            page_used(pg) + free_now + waiting != L->nblocks)
             return "heap: a page's used count does not match its maps";
+        if (state != PG_CUR && !(pg->used & PAGE_USED_FULL) != (state != PG_FULL))
+            return "heap: a page's full mark disagrees with its list";
         if (state == PG_AVAIL && free_now + waiting == 0)
             return "heap: a page on the list with room has none";
         if (pg->next && pg->next->prev != pg)
@@ -2930,7 +2983,7 @@ const char *ak_heap_check(ak_heap *h)
         for (const ak_page *pg = h->span_pool[k]; !why && pg; pg = pg->next) {
             const page_class *L = &page_cls[pg->cls];
             size_t pi = page_index(h, (uintptr_t)pg);
-            bool ok = L->kind == k && pg == page_of((uintptr_t)pg, pg->cls + 1u) &&
+            bool ok = L->kind == k && pg == page_at((uintptr_t)page_span(pg)) &&
                       pi + page_entries(L) <= h->page_spans;
             for (unsigned j = 0; ok && j < page_entries(L); j++)
                 ok = h->page_tab[pi + j] == 0;
