@@ -1322,16 +1322,20 @@ static bool page_seek(ak_page *pg)
     return false;
 }
 
+/* Take the lowest free block of map word w, whose value m is not 0. */
+static inline void *page_take(ak_page *pg, uint64_t *map, uint32_t w, uint64_t m)
+{
+    __atomic_store_n(&map[w], m & (m - 1), __ATOMIC_RELAXED);
+    return pg->first + ((size_t)w * 64 + (unsigned)__builtin_ctzll(m)) * pg->size;
+}
+
 /* The alloc path: the lowest free block of the cursor's word, or NULL. */
 static inline void *page_pop(ak_page *pg)
 {
     uint64_t *map = page_map(pg);
     uint32_t w = pg->cursor;
     uint64_t m = map[w];
-    if (UNLIKELY(m == 0))
-        return NULL;
-    __atomic_store_n(&map[w], m & (m - 1), __ATOMIC_RELAXED);
-    return pg->first + ((size_t)w * 64 + (unsigned)__builtin_ctzll(m)) * pg->size;
+    return UNLIKELY(m == 0) ? NULL : page_take(pg, map, w, m);
 }
 
 /* Span groups. Spans are cut from groups of GROUP_BYTES, aligned to
@@ -2049,9 +2053,14 @@ static inline __attribute__((always_inline)) void *page_alloc(ak_heap *h, ak_hea
                                                               size_t size, bool *fresh)
 {
     unsigned c = page_class_of[(size + 15) >> 4];
-    void *p = page_pop(t->cur[c]);
-    if (LIKELY(p != NULL))
-        return p;
+    ak_page *pg = t->cur[c];
+    uint64_t *map = page_map(pg);
+    uint32_t w = pg->cursor;
+    uint64_t m = map[w];
+    /* page_pop, with its test of m as the only one (the pointer made
+     * from a block is never NULL, but the compiler tested it again) */
+    if (LIKELY(m != 0))
+        return page_take(pg, map, w, m);
     return page_alloc_next(h, t, c, size, fresh);
 }
 
