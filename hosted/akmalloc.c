@@ -37,6 +37,13 @@
 #include <unistd.h>
 
 #define EXPORT __attribute__((visibility("default")))
+/* The entry points that run for every block start on a 64-byte line:
+ * where they fell otherwise moved with every change elsewhere, and their
+ * time with it. On glibc-thread (free and malloc of mostly tiny blocks,
+ * two threads), the same instructions executed (callgrind), malloc 32
+ * bytes past a line took 3.73-3.94 against 3.58-3.68 at a line's start
+ * (5 interleaved runs each). */
+#define HOT __attribute__((aligned(64)))
 
 extern char **environ;
 
@@ -306,7 +313,7 @@ static inline __attribute__((always_inline)) void *malloc_inline(size_t size)
     return malloc_slow(size);
 }
 
-EXPORT void *malloc(size_t size)
+EXPORT HOT void *malloc(size_t size)
 {
     return malloc_inline(size);
 }
@@ -322,7 +329,7 @@ static inline __attribute__((always_inline)) void free_inline(void *ptr)
     heap_free_header(&heap_obj, ptr);
 }
 
-EXPORT void free(void *ptr)
+EXPORT HOT void free(void *ptr)
 {
     free_inline(ptr);
 }
@@ -523,10 +530,10 @@ static __attribute__((noinline)) void *cxx_new_aligned(size_t size, size_t align
 /* A declaration before each definition, for -Wmissing-prototypes. */
 #define CXX_NEW_FN(fn, params)                                                                     \
     EXPORT void *fn params;                                                                        \
-    EXPORT void *fn params
+    EXPORT HOT void *fn params
 #define CXX_DEL_FN(fn, params)                                                                     \
     EXPORT void fn params;                                                                         \
-    EXPORT void fn params
+    EXPORT HOT void fn params
 
 /* The nothrow_t argument is a reference (a pointer); never read. */
 CXX_NEW_FN(CXX_NEW, (size_t size))

@@ -1128,7 +1128,7 @@ static void page_classes_init(void)
         L->nblocks = (uint32_t)((span - L->first) / size);
         L->words = (L->nblocks + 63) / 64; /* the layout left room for more */
         /* floor(2^32 / size) + 1: (off * recip) >> 32 is off / size for
-         * every block's offset (see page_block_index). */
+         * every block's offset (see block_index). */
         L->recip = (uint32_t)(((uint64_t)1 << 32) / size + 1);
     }
     for (unsigned i = 0; i <= AK_HEAP_PAGE_MAX / 16; i++)
@@ -1708,14 +1708,16 @@ static __attribute__((noinline)) void page_owner_note(ak_heap *h, ak_heap_thread
     page_retire(h, t, pg);
 }
 
-/* Where the block at u sits in page pg (u's span): its index in *ip,
- * false if u is not the start of a block. */
-static inline bool page_block_index(uintptr_t u, const ak_page *pg, size_t *ip)
+/* Where the block at u sits in a page whose block 0 is at first, of
+ * nblocks blocks with the reciprocal recip: its index in *ip, false if u
+ * is not the start of a block. */
+static inline bool block_index(uintptr_t u, uintptr_t first, uint32_t recip, uint32_t nblocks,
+                               size_t *ip)
 {
     /* Below block 0 the offset wraps to at least 2^32 - 2^18, and its
      * index comes out far past the last block: one test covers both. */
-    uint32_t off = (uint32_t)(u - (uintptr_t)pg->first);
-    uint64_t prod = (uint64_t)off * pg->recip, i = prod >> 32;
+    uint32_t off = (uint32_t)(u - first);
+    uint64_t prod = (uint64_t)off * recip, i = prod >> 32;
     *ip = (size_t)i;
     /* recip = (2^32 + d) / size with 1 <= d <= size, so for off = q *
      * size + r the product is q * 2^32 + q * d + r * recip. Inside the
@@ -1725,7 +1727,22 @@ static inline bool page_block_index(uintptr_t u, const ak_page *pg, size_t *ip)
      * recip, with no carry into the high half, when r > 0. So the low
      * half tells a block start without multiplying back; past the
      * blocks, i >= nblocks whatever it is. */
-    return i < pg->nblocks && (uint32_t)prod < pg->recip;
+    return i < nblocks && (uint32_t)prod < recip;
+}
+
+/* block_index from the page's descriptor (for its owner: the line its
+ * free writes anyway) or from the class record of side-table entry e
+ * (for other threads: a line nobody writes, where reading the
+ * descriptor's would pull the owner's line away from it). */
+static inline bool page_block_index(uintptr_t u, const ak_page *pg, size_t *ip)
+{
+    return block_index(u, (uintptr_t)pg->first, pg->recip, pg->nblocks, ip);
+}
+
+static inline bool class_block_index(uintptr_t u, uintptr_t e, size_t *ip)
+{
+    const page_class *L = entry_class(e);
+    return block_index(u, (u & ~(uintptr_t)L->mask) + L->first, L->recip, L->nblocks, ip);
 }
 
 /* A free or realloc of u refused: a block start whose bit says free is a
@@ -1733,7 +1750,7 @@ static inline bool page_block_index(uintptr_t u, const ak_page *pg, size_t *ip)
 static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uintptr_t e)
 {
     size_t i;
-    if (page_block_index(u, page_of(u, e), &i))
+    if (class_block_index(u, e, &i))
         page_count_double(h, 1);
     else
         page_count_bad(h);
@@ -1741,10 +1758,15 @@ static __attribute__((noinline)) void page_refused(ak_heap *h, uintptr_t u, uint
 
 /* A free by a thread that does not own the page (or by none: an orphan's,
  * or a thread without state). */
-static __attribute__((noinline)) void page_free_remote(ak_heap *h, ak_page *pg, uintptr_t e,
-                                                       size_t i)
+static __attribute__((noinline)) void page_free_remote(ak_heap *h, uintptr_t u, uintptr_t e)
 {
     const page_class *L = entry_class(e);
+    size_t i;
+    if (!class_block_index(u, e, &i)) {
+        page_count_bad(h);
+        return;
+    }
+    ak_page *pg = page_of(u, e);
     size_t pi = page_index(h, (uintptr_t)pg);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if (__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) & bit) {
@@ -1763,13 +1785,13 @@ static __attribute__((noinline)) void page_free_remote(ak_heap *h, ak_page *pg, 
  * calling thread's state or NULL. */
 static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, ak_heap_thread *t)
 {
-    ak_page *pg = page_of(u, e);
-    size_t i;
-    if (UNLIKELY(!page_block_index(u, pg, &i))) {
-        page_count_bad(h);
-        return;
-    }
     if (LIKELY((e & PAGE_OWNER) == (uintptr_t)t)) { /* entries never name NULL */
+        ak_page *pg = page_of(u, e);
+        size_t i;
+        if (UNLIKELY(!page_block_index(u, pg, &i))) {
+            page_count_bad(h);
+            return;
+        }
         uint64_t *map = page_map(pg) + (i >> 6), bit = (uint64_t)1 << (i & 63), m = *map;
         if (UNLIKELY(m & bit)) {
             page_count_double(h, 1);
@@ -1786,7 +1808,7 @@ static inline void page_free(ak_heap *h, uintptr_t u, uintptr_t e, ak_heap_threa
             page_owner_note(h, t, pg);
         return;
     }
-    page_free_remote(h, pg, e, i);
+    page_free_remote(h, u, e);
 }
 
 /* The side-table entry of u's span if it is a page, else 0. */
@@ -1804,10 +1826,10 @@ static inline uintptr_t page_entry(const ak_heap *h, uintptr_t u)
 static size_t page_live_size(uintptr_t u, uintptr_t e)
 {
     const page_class *L = entry_class(e);
-    const ak_page *pg = page_of(u, e);
     size_t i;
-    if (!page_block_index(u, pg, &i))
+    if (!class_block_index(u, e, &i))
         return 0;
+    const ak_page *pg = page_of(u, e);
     uint64_t bit = (uint64_t)1 << (i & 63);
     if ((__atomic_load_n(&page_map(pg)[i >> 6], __ATOMIC_RELAXED) |
          __atomic_load_n(&page_rmap(pg, L)[i >> 6], __ATOMIC_RELAXED)) &
