@@ -304,12 +304,19 @@ static __attribute__((noinline)) void *malloc_slow(size_t size)
     return h ? ak_heap_malloc(h, size) : boot_alloc(size, 16);
 }
 
-/* A block of the thread's current page inline (heap_malloc_only); the
- * heap's set-up in malloc_slow. */
+/* A block of the thread's current page inline; anything else, and the
+ * heap's set-up, in malloc_slow. The heap is the program's only one, so
+ * the first slot's thread state, if any, is this heap's. No test of
+ * state: page_lim is 0 until the heap is set up, and a thread gets its
+ * state only in a call made after that, so a state in the slot means a
+ * ready heap. */
 static inline __attribute__((always_inline)) void *malloc_inline(size_t size)
 {
-    if (LIKELY(__atomic_load_n(&state, __ATOMIC_ACQUIRE) == ST_READY))
-        return heap_malloc_only(&heap_obj, size);
+    if (LIKELY(size < __atomic_load_n(&heap_obj.page_lim, __ATOMIC_RELAXED))) {
+        ak_heap_thread *t = tls_slots[0].t;
+        if (LIKELY(t != NULL))
+            return page_alloc(&heap_obj, t, size, NULL);
+    }
     return malloc_slow(size);
 }
 

@@ -2086,20 +2086,6 @@ static inline __attribute__((always_inline)) void *page_alloc(ak_heap *h, ak_hea
     return page_alloc_next(h, t, c, size, fresh);
 }
 
-/* malloc for libakmalloc, where h is the program's only heap (so the
- * first slot's state, if any, is h's): the current page inline, its slow
- * half straight after, anything else through ak_heap_malloc. Unused where
- * heap.c is compiled alone. */
-static inline __attribute__((always_inline, unused)) void *heap_malloc_only(ak_heap *h, size_t size)
-{
-    if (LIKELY(size < h->page_lim)) {
-        ak_heap_thread *t = tls_slots[0].t;
-        if (LIKELY(t != NULL))
-            return page_alloc(h, t, size, NULL);
-    }
-    return ak_heap_malloc(h, size);
-}
-
 /* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
  * when the memory is known to be zero (a new mapping). Sets errno on
  * failure. The fast path, a leaf: a class block from the loaded magazine
