@@ -992,10 +992,10 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * from 3.0 to 0.17 an operation, its time from 0.54 to 0.50 s (20M
  * operations, median of 5).
  * The heap's side table, one word per 64 KiB of the reservation (a 256
- * KiB span has four), says which spans are pages, of which class and
- * which thread owns them, so free finds a block's page and index by
- * address alone: no header, no lock, and the block's memory is never read
- * or written by the heap. A byte per span (its first 64 KiB's) tells the
+ * KiB span has four), says which spans are pages, of which class, with
+ * which colour and which thread owns them, so free finds a block's page
+ * and index by address alone: no header, no lock, and the block's memory
+ * is never read or written by the heap. A byte per span (its first 64 KiB's) tells the
  * owner that a page has remote frees waiting (it
  * is set after the bit, and cleared by the owner before it collects, so
  * none is missed).
