@@ -14,11 +14,12 @@
  * does, see below) or the libc allocator. A call that arrives while the
  * heap is being built on the same thread (a libc routine the set-up uses
  * may allocate) is served from a small static bootstrap area whose blocks
- * are never reused; other threads wait for the set-up to finish. Pointers this library did not hand
- * out (the bootstrap area, or memory from before it was loaded) are ignored by free and reported as
- * 0 by malloc_usable_size; realloc copies a bootstrap block (its size is known) and refuses any
- * other such pointer with NULL and errno = EINVAL, leaving it alone. A double free is ignored (see
- * <allockit/heap.h>).
+ * are never reused; other threads wait for the set-up to finish.
+ * Pointers this library did not hand out (the bootstrap area, or memory
+ * from before it was loaded) are ignored by free and reported as 0 by
+ * malloc_usable_size; realloc copies a bootstrap block (its size is
+ * known) and refuses any other such pointer with NULL and errno = EINVAL,
+ * leaving it alone. A double free is ignored (see <allockit/heap.h>).
  */
 #define _GNU_SOURCE 1
 /* One translation unit with the heap, so that malloc and free have the
