@@ -402,7 +402,9 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
     return boot_alloc(size, align);
 }
 
-EXPORT void *memalign(size_t align, size_t size)
+/* memalign, and C++'s aligned operator new: a call to memalign from
+ * inside this library would go through the PLT. */
+static inline void *memalign_inline(size_t align, size_t size)
 {
     ak_heap *h = heap();
     if (h)
@@ -412,6 +414,11 @@ EXPORT void *memalign(size_t align, size_t size)
         return NULL;
     }
     return boot_alloc(size, align);
+}
+
+EXPORT void *memalign(size_t align, size_t size)
+{
+    return memalign_inline(align, size);
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
@@ -530,8 +537,7 @@ static inline __attribute__((always_inline)) void *cxx_new(size_t size, const ch
 static __attribute__((noinline)) void *cxx_new_aligned(size_t size, size_t align, const char *name,
                                                        bool nothrow)
 {
-    ak_heap *h = heap();
-    void *p = h ? ak_heap_memalign(h, align, size) : boot_alloc(size, align);
+    void *p = memalign_inline(align, size);
     return p ? p : cxx_retry(name, size, align, nothrow);
 }
 
