@@ -995,10 +995,10 @@ static void block_free(ak_heap *h, void *p, blk_hdr *hd)
  * KiB span has four), says which spans are pages, of which class, with
  * which colour and which thread owns them, so free finds a block's page
  * and index by address alone: no header, no lock, and the block's memory
- * is never read or written by the heap. A byte per span (its first 64 KiB's) tells the
- * owner that a page has remote frees waiting (it
- * is set after the bit, and cleared by the owner before it collects, so
- * none is missed).
+ * is never read or written by the heap. A byte per span (its first 64
+ * KiB's) tells the owner that a page has remote frees waiting (it is set
+ * after the bit, and cleared by the owner before it collects, so none is
+ * missed).
  * Each bit is the exact state of its block: a free of a block whose bit
  * is set (in map, or in rmap before it is collected) is a double free,
  * counted and refused; so is one found when collecting. Two threads
@@ -1860,8 +1860,9 @@ static void page_drop_thread(ak_heap *h, ak_heap_thread *t, bool keep_nonempty)
                     page_retire(h, NULL, pg);
                 } else if (keep_nonempty) {
                     bool room = pg->used < page_cls[c].nblocks;
-                    pg->state = PG_AVAIL;
-                    if (!room)
+                    if (room)
+                        pg->state = PG_AVAIL;
+                    else
                         page_mark_full(pg);
                     list_push(room ? &t->avail[c] : &t->full[c], pg);
                 } else {
@@ -1956,7 +1957,8 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
     for (; pg; last = pg, pg = pg->next) {
         const page_class *L = &page_cls[c];
         size_t pi = page_index(h, (uintptr_t)pg);
-        if (pg != page_at((uintptr_t)page_span(pg)) || pi + page_entries(L) > h->page_spans)
+        if (pg != page_at((uintptr_t)pg & ~(uintptr_t)L->mask) ||
+            pi + page_entries(L) > h->page_spans)
             return "heap: a page is not a span of the reservation";
         if (pg->cls != c || pg->state != state)
             return "heap: a page's class or state is wrong";
@@ -2998,10 +3000,12 @@ const char *ak_heap_check(ak_heap *h)
     for (unsigned k = 0; !why && k < PAGE_KINDS; k++) {
         n = 0;
         for (const ak_page *pg = h->span_pool[k]; !why && pg; pg = pg->next) {
-            const page_class *L = &page_cls[pg->cls];
+            /* The span's last class indexes the class records only in range. */
+            bool ok = pg->cls < AK_HEAP_PAGE_CLASSES;
+            const page_class *L = &page_cls[ok ? pg->cls : 0];
             size_t pi = page_index(h, (uintptr_t)pg);
-            bool ok = L->kind == k && pg == page_at((uintptr_t)page_span(pg)) &&
-                      pi + page_entries(L) <= h->page_spans;
+            ok = ok && L->kind == k && pg == page_at((uintptr_t)pg & ~(uintptr_t)L->mask) &&
+                 pi + page_entries(L) <= h->page_spans;
             for (unsigned j = 0; ok && j < page_entries(L); j++)
                 ok = h->page_tab[pi + j] == 0;
             if (!ok)
