@@ -208,12 +208,13 @@ typedef struct ak_heap {
      * shared_lock (taken before `lock`, never inside it). */
     pthread_mutex_t shared_lock;
     ak_mag mag;
-    /* Pages: one word per 64 KiB of the reservation, four for a 256 KiB
-     * span (the owning thread's record | class + 1; a static
-     * placeholder's address | class + 1 for a page no thread owns; 0: not
-     * a page), one byte per 64 KiB (set in a page's first: frees by other
-     * threads are waiting in the page), the number of the reservation's
-     * first 64 KiB and how many there are (0: pages are off). */
+    /* Pages: two words per 64 KiB of the reservation, four pairs for a
+     * 256 KiB span (the entry: the owning thread's record, or a static
+     * placeholder's address for a page no thread owns, | colour | class
+     * + 1, 0: not a page; then the page's descriptor), one byte per 64
+     * KiB (set in a page's first: frees by other threads are waiting in
+     * the page), the number of the reservation's first 64 KiB and how
+     * many there are (0: pages are off). */
     uintptr_t *page_tab;
     uint8_t *page_flag;
     uintptr_t page_base;
