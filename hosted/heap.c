@@ -2135,9 +2135,12 @@ static __attribute__((noinline)) void *page_alloc_rest(ak_heap *h, ak_heap_threa
  * registers: on mimalloc-bench's alloc-test 43% of allocations come here,
  * and with the seek inside page_alloc_slow its entry and exit took 20 of
  * its 80 instructions. */
-static __attribute__((noinline)) void *page_alloc_next(ak_heap *h, ak_heap_thread *t, unsigned c,
-                                                       size_t size, bool *fresh)
+static __attribute__((noinline)) void *page_alloc_next(ak_heap *h, ak_heap_thread *t, size_t size,
+                                                       bool *fresh)
 {
+    /* The class again rather than from the inline path, which would keep
+     * it in a register for this call: one instruction on every malloc. */
+    unsigned c = page_class_of[(size + 15) >> 4];
     ak_page *pg = t->cur[c];
     if (page_seek(pg)) {
         uint64_t *map = page_map(pg);
@@ -2160,7 +2163,7 @@ static inline __attribute__((always_inline)) void *page_alloc(ak_heap *h, ak_hea
      * from a block is never NULL, but the compiler tested it again) */
     if (LIKELY(m != 0))
         return page_take(pg, map, w, m);
-    return page_alloc_next(h, t, c, size, fresh);
+    return page_alloc_next(h, t, size, fresh);
 }
 
 /* Allocate `size` bytes aligned to `align` (a power of two). *fresh is set
