@@ -1372,7 +1372,9 @@ static inline bool page_seek(ak_page *pg)
 static inline void *page_take(ak_page *pg, uint64_t *map, uint32_t w, uint64_t m)
 {
     __atomic_store_n(&map[w], m & (m - 1), __ATOMIC_RELAXED);
-    return pg->first + ((size_t)w * 64 + (unsigned)__builtin_ctzll(m)) * pg->size;
+    /* The offset in 32 bits (a span is at most 256 KiB) */
+    uint32_t off = (w * 64 + (uint32_t)__builtin_ctzll(m)) * pg->size;
+    return pg->first + off;
 }
 
 /* The alloc path: the lowest free block of the cursor's word, or NULL. */
