@@ -1863,21 +1863,23 @@ static inline void page_free(ak_heap *h, uintptr_t u, const uintptr_t *pair, uin
     page_free_remote(h, u, e);
 }
 
-/* The side table's pair for u if u is in the reservation, else NULL. */
-static inline const uintptr_t *page_pair_of(const ak_heap *h, uintptr_t u)
+/* Is u in the reservation's side table? Its index in *pi if so. (An
+ * index, not a pointer to the pair: free's fast path would test the
+ * pointer for NULL again.) */
+static inline bool page_slot(const ak_heap *h, uintptr_t u, size_t *pi)
 {
     /* page_spans first (set last, by page_setup): libakmalloc's free
      * comes here before it knows that the heap is ready. */
     size_t n = __atomic_load_n(&h->page_spans, __ATOMIC_ACQUIRE);
-    size_t pi = page_index(h, u);
-    return pi < n ? page_pair(h, pi) : NULL;
+    *pi = page_index(h, u);
+    return *pi < n;
 }
 
 /* The side-table entry of u's span if it is a page, else 0. */
 static inline uintptr_t page_entry(const ak_heap *h, uintptr_t u)
 {
-    const uintptr_t *pair = page_pair_of(h, u);
-    return pair ? __atomic_load_n(&pair[0], __ATOMIC_ACQUIRE) : 0;
+    size_t pi;
+    return page_slot(h, u, &pi) ? __atomic_load_n(&page_pair(h, pi)[0], __ATOMIC_ACQUIRE) : 0;
 }
 
 /* Is the block at u of the page with entry e live (handed out, not
@@ -2412,9 +2414,8 @@ static void heap_free_header(ak_heap *h, void *ptr);
 static inline __attribute__((always_inline)) bool heap_page_free(ak_heap *h, void *ptr)
 {
     uintptr_t u = (uintptr_t)ptr;
-    /* page_spans first, as in page_pair_of (no test of a pair pointer) */
-    size_t pi = page_index(h, u);
-    if (UNLIKELY(pi >= __atomic_load_n(&h->page_spans, __ATOMIC_ACQUIRE)))
+    size_t pi;
+    if (UNLIKELY(!page_slot(h, u, &pi)))
         return false;
     const uintptr_t *pair = page_pair(h, pi);
     uintptr_t e = __atomic_load_n(&pair[0], __ATOMIC_ACQUIRE);
