@@ -1213,6 +1213,73 @@ static void test_page_order(void)
     close_heap();
 }
 
+/* When the cursor's word runs out, a seek takes the lowest word with at
+ * least 16 free blocks before it goes on round robin: a page's blocks
+ * stay in the part already reached (fewer resident pages), and a low
+ * word with a free block or two is passed over. Blocks of 64 bytes: 16
+ * to a 1 KiB map word of a fresh page. */
+static void test_page_low(void)
+{
+    void *first;
+    if (!open_paged(&first))
+        return;
+    enum { W = 64, N = 4 * W, SIZE = 64 };
+    static unsigned char *p[N], *q[N];
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (unsigned i = 0; i < N; i++) {
+        p[i] = ak_heap_malloc(&H, SIZE);
+        CHECK(p[i]);
+        lo = (uintptr_t)p[i] < lo ? (uintptr_t)p[i] : lo;
+        hi = (uintptr_t)p[i] > hi ? (uintptr_t)p[i] : hi;
+    }
+    CHECK(hi - lo == (N - 1) * SIZE); /* words 0-3 of one fresh page */
+    /* All freed in address order: the cursor ends in word 3. */
+    for (unsigned i = 0; i < N; i++)
+        ak_heap_free(&H, p[i]);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    unsigned above = 0;
+    for (unsigned i = 0; i < N; i++) {
+        q[i] = ak_heap_malloc(&H, SIZE);
+        CHECK(q[i]);
+        above += (uintptr_t)q[i] > hi || (uintptr_t)q[i] < lo;
+    }
+    printf("[%u of %u blocks past the first round's] ", above, (unsigned)N);
+    CHECK(above == 0);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    /* One block of word 0 and all of word 2 freed (the cursor ends in
+     * word 2). Once word 2 is taken again, the next block is not word 0's
+     * lone free one but the first of word 4, the lowest with 16 free. */
+    unsigned char *lone = NULL;
+    unsigned lone_i = N;
+    for (unsigned i = 0; i < N; i++) {
+        uintptr_t w = ((uintptr_t)q[i] - lo) / SIZE / W;
+        if ((w == 0 && !lone) || w == 2) {
+            if (w == 0) {
+                lone = q[i];
+                lone_i = i;
+            }
+            ak_heap_free(&H, q[i]);
+            q[i] = NULL;
+        }
+    }
+    for (unsigned i = 0; i < N; i++)
+        if (!q[i] && i != lone_i) {
+            q[i] = ak_heap_malloc(&H, SIZE);
+            CHECK(q[i] && q[i] != lone);
+        }
+    q[lone_i] = ak_heap_malloc(&H, SIZE);
+    CHECK(q[lone_i] && q[lone_i] != lone);
+    CHECKF((uintptr_t)q[lone_i] == hi + SIZE,
+           "the next block is %td bytes from the first round's last",
+           (ptrdiff_t)((uintptr_t)q[lone_i] - hi));
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    for (unsigned i = 0; i < N; i++)
+        ak_heap_free(&H, q[i]);
+    ak_heap_free(&H, first);
+    CHECK_INVARIANTS(ak_heap_check(&H));
+    close_heap();
+}
+
 /* Every 16-aligned pointer inside a page block, past its start, is
  * refused as a bad free and changes nothing, for every size up to
  * AK_HEAP_PAGE_MAX (the page's index and block-start test). */
@@ -1274,6 +1341,7 @@ static const named_test tests[] = {
     T(test_pages),
     T(test_page_pool),
     T(test_page_order),
+    T(test_page_low),
     T(test_page_interior),
     T(test_span_groups),
     T(test_overhead),
