@@ -1057,6 +1057,9 @@ typedef struct ak_page {
     uint8_t *first; /* block 0 */
     uint32_t nblocks;
     uint8_t cls, state;
+    /* Map words 0 to reach - 1 have handed out blocks (the cursor is
+     * below it); none of the words past it ever has (page_seek). */
+    uint8_t reach;
     struct ak_page *next, *prev; /* in its owner's list, or the orphans' */
 } ak_page;
 
@@ -1328,33 +1331,23 @@ static unsigned page_recount(ak_heap *h, ak_page *pg)
     return dups;
 }
 
-/* Make the cursor name a map word with a free block, if there is one.
- * First the lowest words, if one of the first SEEK_LOOK of them with a
- * free block has SEEK_MIN: a page's blocks stay low, and its pages that
- * no block has reached yet are not touched, while a churn keeps the few
- * it needs (on mimalloc-bench's glibc-thread, where round robin alone
- * walked the small classes' pages over their whole span, the anonymous
- * memory at exit went from 1,116-1,140 to 920-936 KiB). Then round robin
- * from the cursor on, so that a word's frees pile up until the cursor
- * comes back. Not the lowest word with any free block: visits that
- * yield a block or two made glibc-thread a third slower (SEEK_MIN 8:
- * 9% slower, 16: as fast as round robin alone).
- * A summary bit goes stale when its word is drained (the alloc path does
- * not clear it); those met on the way are cleared here, each once, so a
- * seek is O(1) amortised. Each step is a bit of the summary and a load
- * of its word; the stale bits met are cleared in one mask at the end.
- * On mimalloc-bench's alloc-test (one thread, under callgrind) 43% of
- * allocations seek, past about 5 stale bits each: a seek took 93
- * instructions with one loop per bit, its next start recomputed, inside
- * page_alloc_slow, and takes 60 (page_alloc_next). */
-#define SEEK_LOOK 16
+/* Move the cursor to word w, reached from now on. */
+static inline void page_seek_to(ak_page *pg, unsigned w)
+{
+    pg->cursor = w;
+    if (w >= pg->reach)
+        pg->reach = (uint8_t)(w + 1);
+}
+
+/* Before the cursor reaches a word no block has been taken from: the
+ * lowest word with at least SEEK_MIN free blocks, if one of the first
+ * SEEK_LOOK with a free block has them (ne: the summary, the stale bits
+ * met cleared). */
+#define SEEK_LOOK 16u
 #define SEEK_MIN  16u
-static inline bool page_seek(ak_page *pg)
+static bool page_seek_low(ak_page *pg, uint64_t ne)
 {
     const uint64_t *map = page_map(pg);
-    uint64_t ne = pg->nonempty;
-    if (!ne)
-        return false; /* writes nothing: PAGE_NONE's is 0 */
     uint64_t stale = 0, low = ne;
     for (unsigned looked = 0; low && looked < SEEK_LOOK; low &= low - 1) {
         unsigned w = (unsigned)__builtin_ctzll(low);
@@ -1362,21 +1355,57 @@ static inline bool page_seek(ak_page *pg)
         if (!m) {
             stale |= (uint64_t)1 << w;
         } else if (ak_popcount64(m) >= SEEK_MIN) {
-            pg->cursor = w;
+            page_seek_to(pg, w);
             pg->nonempty = ne & ~stale;
             return true;
         } else {
             looked++;
         }
     }
-    ne &= ~stale;
+    return false;
+}
+
+/* Make the cursor name a map word with a free block, if there is one.
+ * Round robin from the cursor on, so that a word's frees pile up until
+ * the cursor comes back (fewer, fuller visits than always taking the
+ * lowest word), through the words already reached; before it goes on to
+ * a word never reached, back to a low word that has gathered SEEK_MIN
+ * free blocks (page_seek_low), if there is one. So a page's blocks stay
+ * in the part already reached, whose memory is resident, while a churn
+ * keeps the few words it needs: on mimalloc-bench's glibc-thread, where
+ * round robin alone walked the small classes' pages over their whole
+ * span, anonymous memory at exit went from 1,112-1,144 to 920-932 KiB.
+ * Looking low on every seek did as well there but cost alloc-test (one
+ * thread, under callgrind) 8.2G instructions more (15.6 -> 23.7G:
+ * dense pages whose low words have a few free blocks each), and
+ * looking at the lowest word alone 0.85G; going to the lowest word with
+ * any free block made glibc-thread a third slower (visits that yield a
+ * block or two).
+ * A summary bit goes stale when its word is drained (the alloc path does
+ * not clear it); those met on the way are cleared here, each once, so a
+ * seek is O(1) amortised, and the look below the reach happens once per
+ * round of the reached words at most. Each step is a bit of the summary
+ * and a load of its word; the stale bits met are cleared in one mask at
+ * the end. On alloc-test 43% of allocations seek, past about 5 stale
+ * bits each: a seek took 93 instructions with one loop per bit, its next
+ * start recomputed, inside page_alloc_slow, and takes 60
+ * (page_alloc_next). */
+static inline bool page_seek(ak_page *pg)
+{
+    const uint64_t *map = page_map(pg);
+    uint64_t ne = pg->nonempty;
+    if (!ne)
+        return false; /* writes nothing: PAGE_NONE's is 0 */
     unsigned from = pg->cursor + 1;
     uint64_t after = from < 64 ? ne & (~(uint64_t)0 << from) : 0;
     for (uint64_t cand = after; cand; cand &= cand - 1) {
         unsigned w = (unsigned)__builtin_ctzll(cand);
         if (map[w]) {
-            pg->cursor = w;
-            pg->nonempty = ne & ~(after & low_bits(w)); /* those passed */
+            ne &= ~(after & low_bits(w)); /* those passed */
+            if (w >= pg->reach && page_seek_low(pg, ne))
+                return true;
+            page_seek_to(pg, w);
+            pg->nonempty = ne;
             return true;
         }
     }
@@ -1384,7 +1413,7 @@ static inline bool page_seek(ak_page *pg)
     for (uint64_t cand = ne; cand; cand &= cand - 1) {
         unsigned w = (unsigned)__builtin_ctzll(cand);
         if (map[w]) {
-            pg->cursor = w;
+            page_seek_to(pg, w);
             pg->nonempty = ne & ~low_bits(w);
             return true;
         }
@@ -1602,6 +1631,7 @@ static void page_init(ak_heap *h, ak_page *pg, unsigned c)
     const page_class *L = &page_cls[c];
     uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
     pg->cursor = 0;
+    pg->reach = 1;
     page_set_used(pg, 0);
     pg->nonempty = low_bits(L->words);
     pg->size = L->size;
@@ -2052,15 +2082,18 @@ static const char *page_check_list(const ak_heap *h, const ak_page *pg, uintptr_
             if (page_pair(h, pi + k)[0] != page_entry_for(pg, owner, c) ||
                 page_pair(h, pi + k)[1] != (uintptr_t)pg)
                 return "heap: a page's side-table entries are wrong";
-        if (pg->size != L->size || pg->cursor >= L->words ||
-            pg->first != (uint8_t *)page_span(pg) + L->first || pg->recip != L->recip ||
-            pg->nblocks != L->nblocks)
+        if (pg->reach == 0 || pg->reach > L->words || pg->cursor >= pg->reach)
+            return "heap: a page's cursor is past its reach";
+        if (pg->size != L->size || pg->first != (uint8_t *)page_span(pg) + L->first ||
+            pg->recip != L->recip || pg->nblocks != L->nblocks)
             return "heap: a page's layout is not its class's";
         const uint64_t *map = page_map(pg), *rmap = page_rmap(pg, L);
         size_t free_now = 0, waiting = 0;
         for (unsigned w = 0; w < L->words; w++) {
             if ((map[w] | rmap[w]) & ~page_word_blocks(L, w))
                 return "heap: a page's map has bits past its last block";
+            if (w >= pg->reach && (map[w] != page_word_blocks(L, w) || rmap[w]))
+                return "heap: a page has handed out a block past its reach";
             free_now += (size_t)__builtin_popcountll(map[w]);
             waiting += (size_t)__builtin_popcountll(rmap[w] & ~map[w]);
         }
