@@ -1374,7 +1374,7 @@ static bool page_seek_low(ak_page *pg, uint64_t ne)
  * in the part already reached, whose memory is resident, while a churn
  * keeps the few words it needs: on mimalloc-bench's glibc-thread, where
  * round robin alone walked the small classes' pages over their whole
- * span, anonymous memory at exit went from 1,112-1,144 to 920-932 KiB.
+ * span, anonymous memory at exit went from 1,108-1,144 to 920-932 KiB.
  * Looking low on every seek did as well there but cost alloc-test (one
  * thread, under callgrind) 8.2G instructions more (15.6 -> 23.7G:
  * dense pages whose low words have a few free blocks each), and
