@@ -471,7 +471,7 @@ static bool os_grow(ak_heap *h, size_t total, size_t align)
     }
     size_t al = c < h->chunk_max ? c : h->chunk_max;
     uintptr_t pos = (h->brk + al - 1) & ~(uintptr_t)(al - 1);
-    if (pos < h->brk || pos > h->hi || h->hi - pos < c)
+    if (pos < h->brk || pos > h->group_floor || h->group_floor - pos < c)
         return false;
     if (mprotect((void *)pos, c, PROT_READ | PROT_WRITE) != 0)
         return false;
@@ -1441,24 +1441,36 @@ static inline void *page_pop(ak_page *pg)
 }
 
 /* Span groups. Spans are cut from groups of GROUP_BYTES, aligned to
- * their size, taken from the allocator: 16 spans of 64 KiB or 4 of 256
- * KiB, one kind a group. Asked of the allocator one by one, each span
- * cost a resident 4 KiB page beside it for the allocator's header and
- * the alignment gap's links (the page before the span: often the last
- * of the span before, which its blocks had not reached). On a program
- * with a few blocks of each of 19 classes, the pages' memory had 3
- * resident 4 KiB pages a span instead of 1-2. A group's record (in the
- * table after the side table, one per GROUP_BYTES of the reservation)
- * has a bit per span not in use; the groups of a kind with such a span
- * are on a list. A group whose spans are all back goes back to the
- * allocator. All under the heap lock. */
+ * their size: 16 spans of 64 KiB or 4 of 256 KiB, one kind a group.
+ * Asked of the allocator one by one, each span cost a resident 4 KiB
+ * page beside it for the allocator's header and the alignment gap's
+ * links (the page before the span: often the last of the span before,
+ * which its blocks had not reached). On a program with a few blocks of
+ * each of 19 classes, the pages' memory had 3 resident 4 KiB pages a
+ * span instead of 1-2. Asked of the allocator a group at a time, each
+ * group still cost two (the allocator's header in the page below it, the
+ * remainder's in the page above: on mimalloc-bench's espresso, 20 of the
+ * 22 resident pages outside the spans and the allocator's blocks). So
+ * with the OS source, groups are not the allocator's: they are committed
+ * from the top of the reservation downward, a granule at a time (chunks
+ * grow upward from its bottom and stop at the groups' floor), and a group
+ * whose spans are all back stays committed, idle, for the next one (each
+ * span's pages went back to the system when the span did: an idle group
+ * is address space only). Over a fixed pool, or with the reservation
+ * full, a group is a block of the allocator and goes back to it once its
+ * spans are all back. A group's record (in the table after the side
+ * table, one per GROUP_BYTES of the reservation) has a bit per span not
+ * in use; the groups of a kind with such a span are on a list, the idle
+ * ones on another. All under the heap lock. */
 #define GROUP_SHIFT 20u
 #define GROUP_BYTES ((size_t)1 << GROUP_SHIFT)
 
 typedef struct span_group {
-    uint16_t free; /* bit u: span u is not in use (0: full, or no group) */
-    uint16_t kind;
-    uint32_t next, prev; /* on its kind's list: group numbers + 1, 0 none */
+    uint16_t free; /* bit u: span u is not in use (0: full, idle, or no group) */
+    uint8_t kind;
+    uint8_t own;         /* committed by the heap (else the allocator's block) */
+    uint32_t next, prev; /* on its kind's list (or next: the idle list):
+                            group numbers + 1, 0 none */
 } span_group;
 
 static inline uint16_t group_all(unsigned k)
@@ -1474,6 +1486,11 @@ static inline span_group *group_rec(const ak_heap *h, uint32_t gn)
 static inline uint32_t group_num(const ak_heap *h, uintptr_t a)
 {
     return (uint32_t)((a >> GROUP_SHIFT) - h->group_base + 1);
+}
+
+static inline uintptr_t group_addr(const ak_heap *h, uint32_t gn)
+{
+    return (uintptr_t)(gn - 1 + h->group_base) << GROUP_SHIFT;
 }
 
 static void group_unlist(ak_heap *h, span_group *g)
@@ -1497,8 +1514,43 @@ static void group_list(ak_heap *h, span_group *g, uint32_t gn)
     h->group_avail[g->kind] = gn;
 }
 
+static void group_idle_push(ak_heap *h, span_group *g, uint32_t gn)
+{
+    g->free = 0;
+    g->prev = 0;
+    g->next = h->group_idle;
+    h->group_idle = gn;
+    h->group_idle_n++;
+}
+
+/* Commit the granule (at least a group) below the groups' floor and make
+ * its groups idle, the highest to be taken first. Under the lock. */
+static bool group_grow_locked(ak_heap *h)
+{
+    size_t run = (size_t)1 << h->granule_log2;
+    if (run < GROUP_BYTES)
+        run = GROUP_BYTES;
+    uintptr_t top = h->group_floor & ~(uintptr_t)(run - 1);
+    if (top < run || top - run < h->brk)
+        return false;
+    uintptr_t pos = top - run;
+    if (mprotect((void *)pos, run, PROT_READ | PROT_WRITE) != 0)
+        return false;
+    chunk_map_set(h, pos, run);
+    h->group_floor = pos;
+    h->group_bytes += run;
+    for (uintptr_t a = pos; a < top; a += GROUP_BYTES) {
+        uint32_t gn = group_num(h, a);
+        span_group *g = group_rec(h, gn);
+        g->own = 1;
+        group_idle_push(h, g, gn);
+    }
+    return true;
+}
+
 /* A span of kind k: from the first group of the kind with one free, else
- * from a new group. NULL if the allocator has no memory. */
+ * from an idle group, a new one committed, or (no OS source, or the
+ * reservation full) a block of the allocator. NULL if there is none. */
 static void *span_take_locked(ak_heap *h, unsigned k)
 {
     uint32_t gn = h->group_avail[k];
@@ -1506,18 +1558,30 @@ static void *span_take_locked(ak_heap *h, unsigned k)
     span_group *g;
     if (gn) {
         g = group_rec(h, gn);
-        base = (uintptr_t)(gn - 1 + h->group_base) << GROUP_SHIFT;
+        base = group_addr(h, gn);
     } else {
-        void *m = backend_alloc_locked(h, GROUP_BYTES, GROUP_BYTES);
-        if (!m)
-            return NULL;
-        note_backend_peak(h);
-        base = (uintptr_t)m;
-        gn = group_num(h, base);
-        g = group_rec(h, gn);
-        g->kind = (uint16_t)k;
+        if (!h->group_idle && h->os)
+            (void)group_grow_locked(h);
+        gn = h->group_idle;
+        if (gn) {
+            g = group_rec(h, gn);
+            h->group_idle = g->next;
+            h->group_idle_n--;
+            base = group_addr(h, gn);
+        } else {
+            void *m = backend_alloc_locked(h, GROUP_BYTES, GROUP_BYTES);
+            if (!m)
+                return NULL;
+            note_backend_peak(h);
+            base = (uintptr_t)m;
+            gn = group_num(h, base);
+            g = group_rec(h, gn);
+            g->own = 0;
+        }
+        g->kind = (uint8_t)k;
         g->free = group_all(k);
         group_list(h, g, gn);
+        h->group_n++;
     }
     unsigned u = (unsigned)__builtin_ctz(g->free);
     g->free &= (uint16_t)(g->free - 1);
@@ -1537,9 +1601,13 @@ static void span_give_locked(ak_heap *h, uintptr_t s, unsigned k)
     if (g->free == group_all(k)) {
         if (!was_full)
             group_unlist(h, g);
-        g->free = 0;
-        (void)ak_byte_dealloc(h->backend, (void *)(s & ~(uintptr_t)(GROUP_BYTES - 1)), GROUP_BYTES,
-                              GROUP_BYTES);
+        h->group_n--;
+        if (g->own) {
+            group_idle_push(h, g, gn);
+        } else {
+            g->free = 0;
+            (void)ak_byte_dealloc(h->backend, (void *)group_addr(h, gn), GROUP_BYTES, GROUP_BYTES);
+        }
     } else if (was_full) {
         group_list(h, g, gn);
     }
@@ -2877,6 +2945,7 @@ ak_error ak_heap_init(ak_heap *h, const ak_heap_config *cfg)
         h->mmap_threshold = cfg->mmap_threshold ? cfg->mmap_threshold : DEFAULT_THRESHOLD;
         if (!os_reserve(h, cfg->reserve ? cfg->reserve : DEFAULT_RESERVE))
             return AK_ERR_NO_MEMORY;
+        h->group_floor = h->hi;
         uintptr_t al = cmax < h->hi - h->lo ? cmax : h->page;
         h->brk = (h->lo + al - 1) & ~(uintptr_t)(al - 1);
         /* The first chunk now, so that the allocator is set up before the
@@ -2981,7 +3050,7 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
     s->backend_total = h->backend_has_memory ? ak_byte_total_bytes(h->backend) : 0;
     s->backend_used = h->backend_has_memory ? ak_byte_used_bytes(h->backend) : 0;
     s->peak_backend_used = h->peak_backend_used;
-    s->committed = h->committed;
+    s->committed = h->committed + h->group_bytes;
     s->direct_blocks = h->direct_live;
     s->direct_bytes = h->direct_bytes;
     s->peak_direct_bytes = h->peak_direct_bytes;
@@ -3018,6 +3087,9 @@ void ak_heap_stats_get(ak_heap *h, ak_heap_stats *s)
         __atomic_load_n(&h->pages_held[0], __ATOMIC_RELAXED) +
         (__atomic_load_n(&h->pages_held[1], __ATOMIC_RELAXED) << (PAGE_BIG_SHIFT - PAGE_SHIFT));
     s->page_orphans = h->page_orphan_count;
+    s->page_groups = h->group_n;
+    s->page_groups_idle = h->group_idle_n;
+    s->page_group_bytes = h->group_bytes;
     heap_unlock(h);
 }
 
@@ -3081,6 +3153,9 @@ void ak_heap_write_stats(ak_heap *h, int fd)
     text_field(&t, "paging", s.paging);
     text_field(&t, "pages", s.pages);
     text_field(&t, "page_orphans", s.page_orphans);
+    text_field(&t, "page_groups", s.page_groups);
+    text_field(&t, "page_groups_idle", s.page_groups_idle);
+    text_field(&t, "page_group_bytes", s.page_group_bytes);
     text_str(&t, "\nakmalloc stats:");
     text_field(&t, "cache_allocs", s.cache_allocs);
     text_field(&t, "cache_frees", s.cache_frees);
@@ -3144,6 +3219,7 @@ const char *ak_heap_check(ak_heap *h)
         }
     for (unsigned c = 0; !why && h->page_spans && c < AK_HEAP_PAGE_CLASSES; c++)
         why = page_check_list(h, h->orphans[c], PAGE_ORPHANED, c, PG_ORPHAN);
+    size_t listed = 0;
     for (unsigned k = 0; !why && k < PAGE_KINDS; k++) {
         n = 0;
         for (const ak_page *pg = h->span_pool[k]; !why && pg; pg = pg->next) {
@@ -3173,8 +3249,24 @@ const char *ak_heap_check(ak_heap *h)
                 why = "heap: a span group list's links disagree";
             else if (++n > h->page_spans)
                 why = "heap: a span group list loops";
+            else if (!g->own && h->os && group_addr(h, gn) >= h->group_floor)
+                why = "heap: a span group among the committed ones is marked the allocator's";
         }
+        listed += n;
     }
+    if (!why && listed > h->group_n)
+        why = "heap: more span groups on the lists than in use";
+    n = 0;
+    for (uint32_t gn = h->group_idle; !why && gn; gn = group_rec(h, gn)->next) {
+        const span_group *g = group_rec(h, gn);
+        uintptr_t a = group_addr(h, gn);
+        if (!g->own || g->free || !h->os || a < h->group_floor || a + GROUP_BYTES > h->hi)
+            why = "heap: an idle span group has spans, or is not one the heap committed";
+        else if (++n > h->group_idle_n)
+            why = "heap: the idle span groups outnumber their count, or loop";
+    }
+    if (!why && n != h->group_idle_n)
+        why = "heap: the idle span groups are fewer than their count";
     for (size_t i = 0; !why && i < h->direct_cap; i++) {
         uintptr_t k = h->direct_tab[i];
         if (k != SET_EMPTY && k != SET_TOMB &&

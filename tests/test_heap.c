@@ -982,8 +982,10 @@ static bool open_paged(void **first)
 
 /* Spans are cut from 1 MiB groups, one kind a group: one block of each
  * of the 36 page classes takes 20 spans of 64 KiB (two groups) and 16 of
- * 256 KiB (four), not a block of the allocator each; freed and flushed,
- * the groups go back to the allocator. */
+ * 256 KiB (four), not a block of the allocator each. The groups are the
+ * heap's own, committed past the allocator's chunks: freed and flushed,
+ * they stay committed and idle (the allocator's use back where it was),
+ * and the next round takes them again without committing more. */
 static void test_span_groups(void)
 {
     ak_heap_stats s;
@@ -992,38 +994,140 @@ static void test_span_groups(void)
         return;
     ak_heap_flush_thread_cache(&H);
     ak_heap_stats_get(&H, &s);
-    size_t used0 = s.backend_used;
+    size_t used0 = s.backend_used, committed = 0;
     enum { C = AK_HEAP_PAGE_CLASSES };
     unsigned char *p[C];
-    uintptr_t mib[2][C];
-    size_t nmib[2] = {0, 0};
-    for (unsigned c = 0; c < C; c++) {
-        size_t n = ak_sc_size(c);
-        p[c] = ak_heap_malloc(&H, n);
-        CHECK(p[c] && ak_heap_malloc_usable_size(&H, p[c]) == n);
-        ak_pattern_fill(p[c], n, c);
-        unsigned k = n > 1024;
-        uintptr_t m = (uintptr_t)p[c] >> 20;
-        bool seen = false;
-        for (size_t i = 0; i < nmib[k] && !seen; i++)
-            seen = mib[k][i] == m;
-        if (!seen)
-            mib[k][nmib[k]++] = m;
+    for (unsigned round = 0; round < 2; round++) {
+        uintptr_t mib[2][C];
+        size_t nmib[2] = {0, 0};
+        for (unsigned c = 0; c < C; c++) {
+            size_t n = ak_sc_size(c);
+            p[c] = ak_heap_malloc(&H, n);
+            CHECK(p[c] && ak_heap_malloc_usable_size(&H, p[c]) == n);
+            ak_pattern_fill(p[c], n, c);
+            unsigned k = n > 1024;
+            uintptr_t m = (uintptr_t)p[c] >> 20;
+            bool seen = false;
+            for (size_t i = 0; i < nmib[k] && !seen; i++)
+                seen = mib[k][i] == m;
+            if (!seen)
+                mib[k][nmib[k]++] = m;
+        }
+        ak_heap_stats_get(&H, &s);
+        printf("[%zu spans in %zu + %zu MiB] ", s.pages, nmib[0], nmib[1]);
+        CHECK(s.pages == 20 + 16 * 4);
+        CHECK(nmib[0] == 2 && nmib[1] == 4);
+        CHECKF(s.page_groups == 6 && s.page_groups_idle == 0, "%zu groups, %zu idle", s.page_groups,
+               s.page_groups_idle);
+        CHECKF(s.backend_used == used0, "%zu bytes of the allocator's in use, %zu before",
+               s.backend_used, used0);
+        if (round == 0)
+            committed = s.committed;
+        CHECKF(s.committed == committed, "round %u: %zu bytes committed, %zu in round 0", round,
+               s.committed, committed);
+        CHECK_INVARIANTS(ak_heap_check(&H));
+        for (unsigned c = 0; c < C; c++) {
+            CHECK(ak_pattern_ok(p[c], ak_heap_malloc_usable_size(&H, p[c]), c));
+            ak_heap_free(&H, p[c]);
+        }
+        ak_heap_flush_thread_cache(&H);
+        ak_heap_stats_get(&H, &s);
+        CHECK(s.pages == 0);
+        CHECKF(s.page_groups == 0 && s.page_groups_idle == 6, "%zu groups, %zu idle", s.page_groups,
+               s.page_groups_idle);
+        CHECKF(s.backend_used == used0, "%zu bytes in use, %zu before", s.backend_used, used0);
+        CHECK_INVARIANTS(ak_heap_check(&H));
     }
-    ak_heap_stats_get(&H, &s);
-    printf("[%zu spans in %zu + %zu MiB] ", s.pages, nmib[0], nmib[1]);
-    CHECK(s.pages == 20 + 16 * 4);
-    CHECK(nmib[0] == 2 && nmib[1] == 4);
-    CHECK_INVARIANTS(ak_heap_check(&H));
-    for (unsigned c = 0; c < C; c++) {
-        CHECK(ak_pattern_ok(p[c], ak_heap_malloc_usable_size(&H, p[c]), c));
-        ak_heap_free(&H, p[c]);
+    ak_heap_free(&H, first);
+    close_heap();
+}
+
+/* Blocks of len bytes into p[] until the heap is full: one is mapped
+ * directly (freed again), or none is had (a page class: no page, and no
+ * room for a class block either); how many. */
+static size_t fill_heap(unsigned char **p, size_t max, size_t len)
+{
+    ak_heap_stats s;
+    for (size_t i = 0; i < max; i++) {
+        p[i] = ak_heap_malloc(&H, len);
+        if (!p[i])
+            return i;
+        ak_heap_stats_get(&H, &s);
+        if (s.direct_blocks) {
+            ak_heap_free(&H, p[i]);
+            return i;
+        }
+        ak_pattern_fill(p[i], len, (unsigned)i);
     }
-    ak_heap_flush_thread_cache(&H);
+    return max;
+}
+
+/* A small reservation filled: one page block first (its group the heap's
+ * own, at the reservation's top), then blocks of the allocator (above the
+ * page classes) until the heap is full, then, those freed, page blocks:
+ * the rest of the heap's group, then groups taken from the allocator's
+ * free memory (the chunks reach the groups' floor). Every block is intact,
+ * the checker passes at the full point, and once all are freed the
+ * allocator's groups have gone back to it and the heap's idle ones stay:
+ * a second round gets as many blocks of each kind again. */
+static void test_span_groups_full(void)
+{
+    close_leftover();
+    ak_heap_config cfg = {.backend = cur->make(), .reserve = (size_t)16 << 20};
+    CHECK_OK(ak_heap_init(&H, &cfg));
+    heap_open = true;
+    ak_heap_stats s;
+    void *first = ak_heap_malloc(&H, 8);
     ak_heap_stats_get(&H, &s);
-    CHECK(s.pages == 0);
-    CHECKF(s.backend_used == used0, "%zu bytes in use, %zu before", s.backend_used, used0);
-    CHECK_INVARIANTS(ak_heap_check(&H));
+    if (!s.paging) {
+        printf("(no pages over %s) ", cur->name);
+        ak_heap_free(&H, first);
+        close_heap();
+        return;
+    }
+    enum { N = 2048, BIG = 32768, SMALL = AK_HEAP_PAGE_MAX };
+    void *keep = ak_heap_malloc(&H, SMALL);
+    ak_heap_stats_get(&H, &s);
+    CHECKF(keep && s.page_groups == 1 && s.page_group_bytes == (size_t)1 << 20,
+           "%zu groups, %zu bytes the heap's", s.page_groups, s.page_group_bytes);
+    static unsigned char *p[N];
+    size_t nbig[2], nsmall[2];
+    for (unsigned round = 0; round < 2; round++) {
+        size_t i = fill_heap(p, N, BIG);
+        nbig[round] = i;
+        CHECK(i > 0 && i < N);
+        CHECK_INVARIANTS(ak_heap_check(&H));
+        for (size_t j = 0; j < i; j++) {
+            CHECK(ak_pattern_ok(p[j], BIG, (unsigned)j));
+            ak_heap_free(&H, p[j]);
+        }
+        i = fill_heap(p, N, SMALL);
+        nsmall[round] = i;
+        CHECK(i > 0 && i < N);
+        ak_heap_stats_get(&H, &s);
+        size_t own = s.page_group_bytes >> 20;
+        size_t theirs = s.page_groups + s.page_groups_idle - own;
+        printf("[round %u: %zu + %zu blocks; %zu groups, %zu of them the allocator's] ", round,
+               nbig[round], i, s.page_groups, theirs);
+        CHECKF(theirs > 0 && theirs < s.page_groups && s.page_groups_idle == 0,
+               "%zu groups, %zu idle, %zu bytes the heap's", s.page_groups, s.page_groups_idle,
+               s.page_group_bytes);
+        CHECK_INVARIANTS(ak_heap_check(&H));
+        for (size_t j = 0; j < i; j++) {
+            CHECK(ak_pattern_ok(p[j], SMALL, (unsigned)j));
+            ak_heap_free(&H, p[j]);
+        }
+        ak_heap_flush_thread_cache(&H);
+        ak_heap_stats_get(&H, &s);
+        CHECKF(s.page_groups == 1 && s.page_groups_idle == own - 1,
+               "%zu groups, %zu idle after freeing (%zu the heap's)", s.page_groups,
+               s.page_groups_idle, own);
+        CHECK_INVARIANTS(ak_heap_check(&H));
+    }
+    CHECKF(nbig[1] == nbig[0] && nsmall[1] == nsmall[0],
+           "the second round got %zu + %zu blocks, the first %zu + %zu", nbig[1], nsmall[1],
+           nbig[0], nsmall[0]);
+    ak_heap_free(&H, keep);
     ak_heap_free(&H, first);
     close_heap();
 }
@@ -1344,6 +1448,7 @@ static const named_test tests[] = {
     T(test_page_low),
     T(test_page_interior),
     T(test_span_groups),
+    T(test_span_groups_full),
     T(test_overhead),
 };
 

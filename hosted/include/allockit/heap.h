@@ -224,6 +224,12 @@ typedef struct ak_heap {
     void *page_groups;
     uintptr_t group_base;
     uint32_t group_avail[2];
+    /* OS source: groups are committed downward from the reservation's
+     * top (chunks stop at group_floor); emptied ones stay committed and
+     * idle on group_idle. group_bytes: committed for groups. */
+    uint32_t group_idle;
+    size_t group_n, group_idle_n, group_bytes;
+    uintptr_t group_floor;
     size_t page_lim; /* requests below this go to pages (0: off) */
     /* Spans of each kind (64 KiB, 256 KiB): held for pages, spares and
      * pool included (atomic); the empty ones kept for pages (under lock). */
@@ -248,7 +254,8 @@ typedef struct ak_heap_stats {
     size_t backend_used;        /**< bytes allocated from it: live blocks,
                                      cached blocks, magazines, headers */
     size_t peak_backend_used;   /**< highest backend_used seen under the lock */
-    size_t committed;           /**< OS source: bytes of chunks committed */
+    size_t committed;           /**< OS source: bytes of chunks committed,
+                                     and of the pages' groups */
     size_t direct_blocks;       /**< live directly mapped blocks */
     size_t direct_bytes;        /**< their mapped bytes */
     size_t peak_direct_bytes;   /**< highest direct_bytes */
@@ -291,6 +298,13 @@ typedef struct ak_heap_stats {
                                      units (in use, spare or left by
                                      exited threads) */
     size_t page_orphans;        /**< pages left by exited threads */
+    size_t page_groups;         /**< 1 MiB groups the pages' spans are
+                                     cut from, with a span in use */
+    size_t page_groups_idle;    /**< OS source: groups committed with no
+                                     span in use (their pages given back
+                                     to the system), kept for the next */
+    size_t page_group_bytes;    /**< OS source: bytes committed for groups
+                                     (the others are the allocator's blocks) */
 } ak_heap_stats;
 
 /** Set up @p h over cfg->backend. O(1) plus one mmap for the OS source.
