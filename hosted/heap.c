@@ -2223,10 +2223,18 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
     if (a == MIN_ALIGN && size < h->class_limit) {
         unsigned c = class_for(h, size);
         uint8_t *b = block_alloc(h, c, 0, 0);
-        if (!b)
+        if (b) {
+            hdr_set(b + MIN_ALIGN, size, 4, c + 1, KIND_CLASS);
+            return b + MIN_ALIGN;
+        }
+        /* The reservation is full: as for the larger requests below, a
+         * mapping of its own may still work (a page's worth). */
+        void *p = h->os ? direct_alloc(h, size, MIN_ALIGN) : NULL;
+        if (!p)
             return alloc_failed(h);
-        hdr_set(b + MIN_ALIGN, size, 4, c + 1, KIND_CLASS);
-        return b + MIN_ALIGN;
+        if (fresh)
+            *fresh = true;
+        return p;
     }
     bool direct = h->os && total >= __atomic_load_n(&h->mmap_threshold, __ATOMIC_RELAXED);
     if (direct) {

@@ -1043,16 +1043,15 @@ static void test_span_groups(void)
 }
 
 /* Blocks of len bytes into p[] until the heap is full: one is mapped
- * directly (freed again), or none is had (a page class: no page, and no
- * room for a class block either); how many. */
+ * directly (freed again; small requests too, once there is neither a page
+ * nor room for a class block); how many. */
 static size_t fill_heap(unsigned char **p, size_t max, size_t len)
 {
     ak_heap_stats s;
     for (size_t i = 0; i < max; i++) {
         p[i] = ak_heap_malloc(&H, len);
-        if (!p[i])
-            return i;
         ak_heap_stats_get(&H, &s);
+        CHECKF(p[i], "block %zu of %zu bytes refused with %zu committed", i, len, s.committed);
         if (s.direct_blocks) {
             ak_heap_free(&H, p[i]);
             return i;
