@@ -2206,6 +2206,16 @@ static inline bool in_backend_range(const ak_heap *h, uintptr_t u)
     return (__atomic_load_n(chunk_word(h, g), __ATOMIC_RELAXED) >> (g % 64)) & 1;
 }
 
+/* A block mapped of its own, marked fresh (its bytes are zero) for
+ * calloc; NULL if the mapping failed. */
+static void *direct_fresh(ak_heap *h, size_t size, size_t align, bool *fresh)
+{
+    void *p = direct_alloc(h, size, align);
+    if (p && fresh)
+        *fresh = true;
+    return p;
+}
+
 /* The slow half of heap_alloc: blocks outside the classes (large, or
  * aligned beyond 16), and the retry of a class block when the allocator
  * was full. */
@@ -2220,6 +2230,7 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
         size = 1;
     if (add_overflows(size, a, &total))
         return alloc_failed(h);
+    bool direct = false;
     if (a == MIN_ALIGN && size < h->class_limit) {
         unsigned c = class_for(h, size);
         uint8_t *b = block_alloc(h, c, 0, 0);
@@ -2227,40 +2238,22 @@ static __attribute__((noinline)) void *heap_alloc_slow(ak_heap *h, size_t size, 
             hdr_set(b + MIN_ALIGN, size, 4, c + 1, KIND_CLASS);
             return b + MIN_ALIGN;
         }
-        /* The reservation is full: as for the larger requests below, a
-         * mapping of its own may still work (a page's worth). */
-        void *p = h->os ? direct_alloc(h, size, MIN_ALIGN) : NULL;
-        if (!p)
-            return alloc_failed(h);
-        if (fresh)
-            *fresh = true;
-        return p;
-    }
-    bool direct = h->os && total >= __atomic_load_n(&h->mmap_threshold, __ATOMIC_RELAXED);
-    if (direct) {
-        void *p = direct_alloc(h, size, a);
-        if (p) {
-            if (fresh)
-                *fresh = true;
+    } else {
+        direct = h->os && total >= __atomic_load_n(&h->mmap_threshold, __ATOMIC_RELAXED);
+        void *p = direct ? direct_fresh(h, size, a, fresh) : NULL;
+        if (p)
             return p;
+        uint8_t *b = block_alloc(h, AK_MAG_CLASSES, total, a);
+        if (b) {
+            count_relaxed(&h->slow_allocs);
+            hdr_set(b + a, size, log2_size(a), 0, KIND_BACKEND);
+            return b + a;
         }
     }
-    uint8_t *b = block_alloc(h, AK_MAG_CLASSES, total, a);
-    if (b) {
-        count_relaxed(&h->slow_allocs);
-        hdr_set(b + a, size, log2_size(a), 0, KIND_BACKEND);
-        return b + a;
-    }
-    if (h->os && !direct) {
-        /* The reservation is full: a mapping of its own may still work. */
-        void *p = direct_alloc(h, size, a);
-        if (p) {
-            if (fresh)
-                *fresh = true;
-            return p;
-        }
-    }
-    return alloc_failed(h);
+    /* The reservation is full: a mapping of its own may still work (for
+     * a class request too, a page's worth). */
+    void *p = h->os && !direct ? direct_fresh(h, size, a, fresh) : NULL;
+    return p ? p : alloc_failed(h);
 }
 
 /* The page path's slow half, then (no memory for a page) the rest. */
